@@ -1,0 +1,73 @@
+# taclust - plain Makefile with pkg-config.
+#   make               library, CLI (build/taclust), test runner (build/run_tests)
+#   make test          build and run the tests
+#   make SAN=1 test    the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-san/)
+#   make bench         build the benchmarks in bench/ (build/bench_*)
+#   make fuzz          build the libFuzzer targets in fuzz/ (clang; build-fuzz/)
+CC      ?= gcc
+PKGS    := openblas libcjson libpng libwebp zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -ljpeg
+VERSION := 0.1.0
+
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN   := -fsanitize=address,undefined
+else
+BUILD   ?= build
+OPT     := -O3 -g -march=x86-64-v3 -mtune=native
+LDSAN   :=
+endif
+
+CFLAGS  := $(OPT) -std=gnu11 -Wall -Wextra -fopenmp -Iinclude -Isrc -DTACLUST_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -lm -lpthread
+LDFLAGS := -fopenmp $(LDSAN)
+
+STAGES  := core imageio clip textspace cluster heads metrics pipeline app
+LIB_SRC := $(foreach s,$(STAGES),$(wildcard src/$(s)/*.c))
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC:= $(wildcard tests/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/%.o)
+DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+.PHONY: all test bench fuzz clean
+all: $(BUILD)/libtaclust.a $(BUILD)/taclust $(BUILD)/run_tests
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libtaclust.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Subcommands register themselves from constructors, so CLI objects are linked directly, not from an archive.
+$(BUILD)/taclust: $(CLI_OBJ) $(BUILD)/libtaclust.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libtaclust.a $(LDLIBS)
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libtaclust.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libtaclust.a $(LDLIBS)
+
+test: $(BUILD)/taclust $(BUILD)/run_tests
+	TACLUST_BIN=$(BUILD)/taclust $(BUILD)/run_tests $(T)
+
+$(BUILD)/bench_%: bench/%.c $(BUILD)/libtaclust.a
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaclust.a $(LDLIBS)
+
+bench: $(BENCH_SRC:bench/%.c=$(BUILD)/bench_%) $(BUILD)/taclust
+
+FUZZ_SRC := $(wildcard fuzz/*.c)
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address" LDSAN="-fsanitize=address" build-fuzz/libtaclust.a
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo clang $$f; clang -g -O1 -fsanitize=fuzzer,address -Iinclude -Isrc $(PKG_CFLAGS) -fopenmp -o build-fuzz/$$n $$f build-fuzz/libtaclust.a $(LDLIBS) || exit 1; done
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(DEPS)

@@ -1,0 +1,50 @@
+/* taclust/clip.h - CLIP in C: the BPE tokenizer and both towers, loaded from a Hugging Face CLIP folder
+ * (config.json, model.safetensors in float32/float16/bfloat16, tokenizer from vocab.json + merges.txt or
+ * bpe_simple_vocab_16e6.txt.gz). Any CLIPModel configuration (ViT-B/32, B/16, L/14; quick_gelu or gelu).
+ * Features are the unnormalised projected embeddings (image_embeds / text_embeds before normalisation).
+ */
+#ifndef TACLUST_CLIP_H
+#define TACLUST_CLIP_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TAC_CLIP_CONTEXT 77
+#define TAC_CLIP_SOT 49406
+#define TAC_CLIP_EOT 49407
+
+/* ---- tokenizer -------------------------------------------------------------------------------------- */
+typedef struct tac_bpe tac_bpe;
+/* From a folder (vocab.json + merges.txt, else bpe_simple_vocab_16e6.txt.gz) or a .txt.gz / merges file. */
+int tac_bpe_load(const char *path, tac_bpe **out);
+void tac_bpe_free(tac_bpe *t);
+/* clip.tokenize(text, truncate=True): ids[0..ctx) filled (SOT ... EOT, zero padded; truncated keeps EOT
+ * last). Returns the number of non-padding tokens (position of EOT + 1). */
+int tac_bpe_tokenize(tac_bpe *t, const char *text, int32_t *ids, int ctx);
+
+/* ---- model ------------------------------------------------------------------------------------------ */
+typedef struct tac_clip tac_clip;
+/* Loads DIR/config.json and DIR/model.safetensors (memory-mapped) and the tokenizer. Every tensor's name,
+ * dtype and shape is checked; errors name the tensor, what was expected and what was found. */
+int tac_clip_load(const char *dir, tac_clip **out);
+void tac_clip_free(tac_clip *m);
+int tac_clip_embed_dim(const tac_clip *m);     /* projection_dim, E */
+int tac_clip_image_size(const tac_clip *m);    /* vision_config.image_size, S */
+tac_bpe *tac_clip_tokenizer(tac_clip *m);
+/* A stable hex digest identifying the weights (for caches): 16 hex chars + NUL. */
+const char *tac_clip_hash(const tac_clip *m);
+
+/* pixels: B x 3 x S x S preprocessed; out: B x E. */
+int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out);
+/* ids: B x ctx token ids (zero padded after EOT); out: B x E, read at each row's argmax-id position. */
+int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, float *out);
+/* Tokenise and encode B strings. out: B x E. */
+int tac_clip_encode_texts(tac_clip *m, const char *const *texts, int b, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

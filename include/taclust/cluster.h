@@ -1,0 +1,53 @@
+/* taclust/cluster.h - k-means with faiss 1.7 semantics, and exact cosine k-nearest neighbours.
+ *
+ * tac_kmeans reproduces faiss Clustering (tac-method.md section 9): subsample at most
+ * max_points_per_centroid*K points with rand_perm(n, seed); per redo r, init from rand_perm(n_train,
+ * seed + 1 + r*15486557); niter iterations of assign / objective / mean update / split empty clusters
+ * (mt19937(seed)) / renormalise if spherical; keep the redo with the largest objective (strict >);
+ * final labels = argmax inner product (spherical) or min L2 distance over all n points.
+ * init = TAC_KMEANS_INIT_PLUSPLUS replaces the random init by k-means++ (seeded the same way).
+ */
+#ifndef TACLUST_CLUSTER_H
+#define TACLUST_CLUSTER_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { TAC_KMEANS_INIT_RANDOM = 0, TAC_KMEANS_INIT_PLUSPLUS = 1 };
+
+typedef struct {
+    int k;                        /* K clusters (required) */
+    int niter;                    /* default 25 (faiss); TAC uses 300 */
+    int nredo;                    /* default 1; TAC uses 10 (centres) and 20 (no-train) */
+    int spherical;                /* default 0; TAC uses 1 */
+    int max_points_per_centroid;  /* default 256 */
+    uint32_t seed;                /* default 1234 */
+    int init;                     /* TAC_KMEANS_INIT_* , default random (faiss) */
+    int progress;                 /* show progress on stderr (default 0) */
+} tac_kmeans_params;
+
+void tac_kmeans_default_params(tac_kmeans_params *p);
+
+/* X: N x D (not modified). centroids: K x D out (may be NULL). labels: N out (may be NULL).
+ * obj: best objective (sum of max inner products if spherical, else sum of squared distances), may be NULL.
+ * Fails with a reason when K < 1, K > N, or X has a non-finite value. */
+int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p,
+               float *centroids, int32_t *labels, double *obj);
+
+/* Assign rows of X (N x D) to the nearest of K centroids (K x D): max inner product if spherical,
+ * else min L2 distance. labels: N out; score: N out or NULL (the inner product / squared distance). */
+int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
+                      int32_t *labels, float *score);
+
+/* Exact cosine k-NN of every row among all rows, self excluded. X: N x D (need not be normalised; rows are
+ * normalised internally). idx: N x k out, most similar first, ties by lower index; sim: N x k or NULL.
+ * Fails when k >= N. */
+int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

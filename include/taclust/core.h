@@ -1,0 +1,100 @@
+/* taclust/core.h - errors, memory, .npy I/O, random numbers, files, progress.
+ *
+ * The foundation every stage builds on. Conventions used project-wide:
+ *   - Functions that can fail on user input return TAC_OK (0) or TAC_ERR (-1) and leave a one-line reason
+ *     in tac_last_error() (thread-local). The reason names the file and the problem.
+ *   - Programmer errors (NULL where not allowed, OOM) abort with file and line via TAC_ASSERT / tac_xmalloc.
+ *   - Matrices are float32, row-major. Dimension letters: N rows (samples), D features, K clusters,
+ *     M nouns, S selected nouns, B batch, T tokens, C channels/width.
+ */
+#ifndef TACLUST_CORE_H
+#define TACLUST_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TAC_OK 0
+#define TAC_ERR (-1)
+
+/* ---- errors ---------------------------------------------------------------------------------------- */
+const char *tac_last_error(void);                 /* last failure reason of this thread, "" if none */
+int tac_fail(const char *fmt, ...)                /* sets the reason; always returns TAC_ERR */
+    __attribute__((format(printf, 1, 2)));
+void tac_clear_error(void);
+
+void tac_die_at(const char *file, int line, const char *fmt, ...) /* programmer error: print and abort */
+    __attribute__((noreturn, format(printf, 3, 4)));
+#define TAC_ASSERT(c) do { if (!(c)) tac_die_at(__FILE__, __LINE__, "assertion failed: %s", #c); } while (0)
+
+/* ---- memory: abort with file and line on exhaustion (allocation sizes are checked for overflow) ----- */
+void *tac_xmalloc_at(size_t n, size_t size, const char *file, int line);
+void *tac_xcalloc_at(size_t n, size_t size, const char *file, int line);
+void *tac_xrealloc_at(void *p, size_t n, size_t size, const char *file, int line);
+char *tac_xstrdup(const char *s);
+#define tac_xmalloc(n, size) tac_xmalloc_at((n), (size), __FILE__, __LINE__)
+#define tac_xcalloc(n, size) tac_xcalloc_at((n), (size), __FILE__, __LINE__)
+#define tac_xrealloc(p, n, size) tac_xrealloc_at((p), (n), (size), __FILE__, __LINE__)
+
+/* ---- .npy (NumPy format 1.0/2.0, C order) ----------------------------------------------------------- */
+/* Loads a 1-D or 2-D float16/float32/float64 array as float32 (a 1-D array of n gives rows=n, cols=1).
+ * Errors (naming `path`): not .npy, Fortran order, other dtype, >2 dims, truncated data. *out is malloc'd. */
+int tac_npy_load_f32(const char *path, float **out, int64_t *rows, int64_t *cols);
+/* Loads a 1-D or 2-D integer array (int8..int64, uint8..uint32, or float with integral values) as int64. */
+int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *cols);
+/* Writes atomically (temporary name, then rename). ndim is 1 or 2. */
+int tac_npy_save_f32(const char *path, const float *data, int ndim, const int64_t *shape);
+int tac_npy_save_i64(const char *path, const int64_t *data, int ndim, const int64_t *shape);
+
+/* Every value finite? Otherwise fails with "<what>: row R has a NaN/Inf value". */
+int tac_check_finite(const char *what, const float *X /* N x D */, int64_t n, int64_t d);
+
+/* ---- random numbers: mt19937 (bit-compatible with std::mt19937, as faiss uses) ---------------------- */
+typedef struct { uint32_t mt[624]; int idx; } tac_mt;
+void tac_mt_seed(tac_mt *r, uint32_t seed);
+uint32_t tac_mt_next(tac_mt *r);
+float tac_mt_float(tac_mt *r);                    /* faiss rand_float: next / 4294967295.0f */
+double tac_mt_uniform(tac_mt *r);                 /* [0, 1) with 53 random bits */
+double tac_mt_normal(tac_mt *r);                  /* standard normal (Box-Muller) */
+uint64_t tac_mt_below(tac_mt *r, uint64_t n);     /* uniform integer in [0, n) (unbiased) */
+/* faiss 1.7 rand_perm: identity then swap(perm[i], perm[i + mt() % (n - i)]) for i < n-1. */
+void tac_rand_perm(int64_t *perm, int64_t n, uint32_t seed);
+
+/* ---- files ------------------------------------------------------------------------------------------ */
+/* Atomic output: write to "<path>.tmp.<pid>", then tac_atomic_commit renames over path (fsync'd);
+ * tac_atomic_abort removes the temporary. */
+typedef struct { FILE *f; char *path; char *tmp; } tac_atomic;
+int tac_atomic_open(tac_atomic *a, const char *path);
+int tac_atomic_commit(tac_atomic *a);
+void tac_atomic_abort(tac_atomic *a);
+int tac_write_file_atomic(const char *path, const void *data, size_t len);
+int tac_read_file(const char *path, char **data, size_t *len);   /* adds a NUL after the data */
+int tac_mkdir_p(const char *path);
+/* Reads a text file of lines (trailing \r\n stripped, empty lines kept unless skip_empty). */
+int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty);
+void tac_free_strings(char **s, int64_t n);
+
+/* ---- numerics helpers ------------------------------------------------------------------------------- */
+void tac_l2_normalize_rows(float *X /* N x D */, int64_t n, int64_t d);  /* eps 1e-12 like F.normalize */
+double tac_now(void);                              /* monotonic seconds */
+int tac_num_threads(void);                         /* threads the library may use (OMP setting) */
+
+/* ---- progress on stderr: a bar with rate and ETA on a terminal, a line every 5 s otherwise --------- */
+typedef struct {
+    const char *label; int64_t total, done; double t0, last; int shown; int tty;
+} tac_progress;
+extern int tac_progress_quiet;                     /* set by --quiet */
+void tac_progress_begin(tac_progress *p, const char *label, int64_t total);
+void tac_progress_update(tac_progress *p, int64_t done);
+void tac_progress_end(tac_progress *p);
+/* Informational message on stderr unless quiet. */
+void tac_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#ifdef __cplusplus
+}
+#endif
+#endif

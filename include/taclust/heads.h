@@ -1,0 +1,51 @@
+/* taclust/heads.h - TAC's two cluster heads (tac-method.md section 7): image head f_I and text head f_T,
+ * each Linear(D->H) -> BatchNorm1d(H) -> ReLU -> Linear(H->K) -> softmax, trained with cross-modal mutual
+ * distillation over nearest neighbours, the consistency term and the balance (entropy) term, with Adam.
+ * Prediction = argmax of the image head with BatchNorm in eval mode.
+ */
+#ifndef TACLUST_HEADS_H
+#define TACLUST_HEADS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int K;                /* clusters (required) */
+    int hidden;           /* H, default 512 */
+    int epochs;           /* default 20 */
+    int batch;            /* default 512 (drop_last) */
+    float temperature;    /* distillation T, default 0.5 */
+    float entropy_weight; /* alpha, default 5 */
+    float lr, beta1, beta2, eps;  /* Adam: 1e-3, 0.9, 0.99, 1e-8 */
+    uint32_t seed;        /* init, shuffling and neighbour sampling; default 0 */
+    int progress;         /* progress on stderr (default 0) */
+} tac_heads_params;
+
+typedef struct tac_heads tac_heads;   /* opaque: both heads' parameters and BatchNorm running stats */
+
+void tac_heads_default_params(tac_heads_params *p);
+
+/* Called after every epoch when non-NULL (e.g. to evaluate); epoch counts from 1, loss is the epoch mean. */
+typedef void (*tac_heads_epoch_cb)(const tac_heads *h, int epoch, double loss, void *user);
+
+/* X: N x D normalised image features; R: N x D normalised text counterparts; nn_img / nn_txt: N x kn
+ * neighbour indices in image space / text space. Fails when N < batch. *out: free with tac_heads_free. */
+int tac_heads_train(const float *X, const float *R, int64_t n, int d,
+                    const int64_t *nn_img, const int64_t *nn_txt, int kn,
+                    const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out);
+
+/* Image head in eval mode. X: N x D normalised. pred: N out (argmax); prob: N x K out or NULL. */
+int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pred, float *prob);
+int tac_heads_num_clusters(const tac_heads *h);
+int tac_heads_input_dim(const tac_heads *h);
+int tac_heads_save(const tac_heads *h, const char *path);   /* atomic */
+int tac_heads_load(const char *path, tac_heads **out);
+void tac_heads_free(tac_heads *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,70 @@
+/* main.c - the `taclust` command-line tool: dispatches to the subcommands registered by src/cli/cmd_*.c.
+ *
+ *   taclust COMMAND [options]      run a command (taclust COMMAND --help for its options)
+ *   taclust --help | --version     list the commands / print the version
+ * Global: --quiet anywhere silences progress output.
+ */
+#include "tac_cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TAC_MAX_COMMANDS 64
+static struct { const char *name, *summary; tac_cmd_fn fn; } tac_commands[TAC_MAX_COMMANDS];
+static int tac_ncommands;
+
+void tac_cli_register(const char *name, const char *summary, tac_cmd_fn fn)
+{
+    TAC_ASSERT(tac_ncommands < TAC_MAX_COMMANDS);
+    tac_commands[tac_ncommands].name = name;
+    tac_commands[tac_ncommands].summary = summary;
+    tac_commands[tac_ncommands].fn = fn;
+    tac_ncommands++;
+}
+
+static int cmp_cmd(const void *a, const void *b)
+{
+    return strcmp(((const typeof(tac_commands[0]) *)a)->name, ((const typeof(tac_commands[0]) *)b)->name);
+}
+
+int tac_cli_error(const char *cmd)
+{
+    fprintf(stderr, "taclust %s: %s\n", cmd, tac_last_error());
+    return 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "taclust %s - image clustering with external guidance (TAC, Li et al., ICML 2024)\n\n"
+        "usage: taclust COMMAND [options]     (taclust COMMAND --help for details)\n\ncommands:\n", TACLUST_VERSION);
+    for (int i = 0; i < tac_ncommands; i++) fprintf(f, "  %-14s %s\n", tac_commands[i].name, tac_commands[i].summary);
+    fprintf(f, "\nglobal options: --quiet (no progress output)\n");
+}
+
+int main(int argc, char **argv)
+{
+    qsort(tac_commands, (size_t)tac_ncommands, sizeof tac_commands[0], cmp_cmd);
+    /* strip global --quiet */
+    int k = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) tac_progress_quiet = 1;
+        else argv[k++] = argv[i];
+    }
+    argc = k;
+    argv[argc] = NULL;
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        if (argc >= 3 && strcmp(argv[1], "help") == 0) {
+            char *hv[3] = {argv[2], "--help", NULL};
+            for (int i = 0; i < tac_ncommands; i++)
+                if (strcmp(tac_commands[i].name, argv[2]) == 0) return tac_commands[i].fn(2, hv);
+        }
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) { printf("taclust %s\n", TACLUST_VERSION); return 0; }
+    for (int i = 0; i < tac_ncommands; i++)
+        if (strcmp(tac_commands[i].name, argv[1]) == 0) return tac_commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "taclust: unknown command '%s' (taclust --help lists them)\n", argv[1]);
+    return 2;
+}

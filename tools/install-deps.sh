@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs what building and testing taclust needs on Debian 12 (run as root or with sudo).
+# Dev-only reference oracles (PyTorch, scikit-learn, faiss) are in tools/install-dev-deps.sh.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+    build-essential pkg-config libopenblas-dev libcjson-dev libpng-dev libwebp-dev libjpeg62-turbo-dev \
+    zlib1g-dev wordnet-base ca-certificates >/dev/null
+echo "install-deps: done"
