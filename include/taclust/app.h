@@ -1,0 +1,85 @@
+/* taclust/app.h - the folder-of-images job: `taclust cluster`, `taclust assign`, `taclust bench`.
+ *
+ * Pieces, each usable on its own:
+ *   embedding cache   OUT/cache/embeddings.bin, append-only records keyed by (path, size, mtime), each with a
+ *                     checksum; a torn tail (killed run) is dropped on load, so --resume continues safely.
+ *   outputs           clusters.csv, clusters.json, by-cluster/<NN>-<name>/ symlinks, report.html (thumbnails
+ *                     embedded), skipped.txt; every file written to a temporary name and renamed.
+ *   K auto            silhouette over a range of K on the joint [image ; text] space.
+ */
+#ifndef TACLUST_APP_H
+#define TACLUST_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- embedding cache -------------------------------------------------------------------------------- */
+typedef struct tac_embcache tac_embcache;
+/* Opens (creating) the cache file for E-dimensional vectors; existing valid records are loaded, a torn or
+ * corrupt tail is cut off. Fails if the file holds vectors of another dimension or model tag. */
+int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out);
+/* Looks up a file by path + size + mtime (as stat() reports now). Returns a pointer to E floats or NULL. */
+const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t size, int64_t mtime_ns);
+/* Appends records and makes them durable (fflush + fsync) before returning. vecs: n x E. */
+int tac_embcache_put(tac_embcache *c, int n, const char *const *paths, const int64_t *sizes,
+                     const int64_t *mtimes, const float *vecs);
+int64_t tac_embcache_count(const tac_embcache *c);
+void tac_embcache_close(tac_embcache *c);
+/* stat() helper: size and mtime in nanoseconds. */
+int tac_file_key(const char *path, int64_t *size, int64_t *mtime_ns);
+
+/* ---- outputs ---------------------------------------------------------------------------------------- */
+typedef struct {
+    int64_t n;               /* images */
+    int k;                   /* clusters */
+    const char *const *paths;/* N image paths */
+    const int32_t *cluster;  /* N cluster ids in [0,k) */
+    const float *confidence; /* N, in [0,1] */
+    char **image_nouns;      /* N strings: the image's best nouns, "a; b; c" */
+    char **cluster_name;     /* K strings: "tabby, kitten, ..." (the nouns that name it best) */
+    char **cluster_slug;     /* K strings: file-system safe short name, e.g. "tabby-kitten" */
+    const int64_t *typical;  /* K x n_typical image indices, most typical first (-1 padding) */
+    int n_typical;
+} tac_clustering_view;
+
+int tac_write_clusters_csv(const char *path, const tac_clustering_view *v);
+int tac_write_clusters_json(const char *path, const tac_clustering_view *v, const char *extra_json);
+/* Rebuilds OUT/by-cluster atomically (built beside, then swapped in). */
+int tac_write_cluster_links(const char *out_dir, const tac_clustering_view *v);
+/* One self-contained HTML page: every cluster a row of thumbnails (base64 JPEG) under its name and size. */
+int tac_write_report_html(const char *path, const tac_clustering_view *v, const char *title);
+/* "tabby, tiger cat" -> "tabby-tiger-cat" (lower case, [a-z0-9-], at most maxlen chars). */
+void tac_slugify(const char *name, char *out, int maxlen);
+
+/* ---- benchmark datasets (tac-method.md section 10) ------------------------------------------------ */
+typedef struct {
+    const char *name;
+    int K;                    /* classes */
+    int resize;               /* 224 or 256 (ImageNet family) */
+    double paper_kmeans[3], paper_notrain[3], paper_tac[3];   /* NMI, ACC, ARI (%) from the paper */
+} tac_dataset_info;
+
+typedef struct {
+    int64_t n, cap;
+    char **paths;             /* N: file paths, or "<file>#<row>" names for in-memory images */
+    int64_t *labels;          /* N */
+    uint8_t *pixels;          /* N x h x w x 3 for binary datasets (all the same size), else NULL */
+    int w, h;
+    char **class_names;       /* nclasses, or NULL for binary datasets */
+    int64_t nclasses;
+} tac_split;
+
+const tac_dataset_info *tac_dataset_find(const char *name);
+const char *tac_dataset_names(void);
+int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
+void tac_split_free(tac_split *s);
+char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
