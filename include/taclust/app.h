@@ -55,6 +55,38 @@ int tac_write_report_html(const char *path, const tac_clustering_view *v, const 
 /* "tabby, tiger cat" -> "tabby-tiger-cat" (lower case, [a-z0-9-], at most maxlen chars). */
 void tac_slugify(const char *name, char *out, int maxlen);
 
+/* ---- noun embeddings, cached per user ------------------------------------------------------------- */
+struct tac_clip;
+/* $XDG_CACHE_HOME/taclust (or ~/.cache/taclust). */
+int tac_user_cache_dir(char *buf, size_t n);
+/* TAC noun embeddings (7 templates, averaged, normalised) of the given nouns for this model, from the per-user
+ * cache or computed (chunk by chunk, resumable) and cached. *T: M x E malloc'd, rows L2-normalised. */
+int tac_noun_embeddings_cached(struct tac_clip *model, const char *const *nouns, int64_t m, float **T, int *e);
+
+/* ---- the cluster job -------------------------------------------------------------------------------- */
+typedef struct {
+    const char *model_dir;   /* Hugging Face CLIP folder (required) */
+    const char *out_dir;     /* OUT (required) */
+    const char *list_file;   /* extra inputs, one path per line (optional) */
+    int K;                   /* clusters; 0 = estimate (K auto) */
+    int kmax;                /* K auto tries 2..kmax (default 30) */
+    int no_train;            /* TAC (no train) instead of the heads */
+    int resume;              /* continue an interrupted run in OUT (inputs and options from OUT/run.json) */
+    uint32_t seed;           /* default 1234 */
+    int resize;              /* 224 (default) or 256 */
+    int batch;               /* images per forward pass, default 32 */
+    const char *vocabulary;  /* noun list file (one per line); NULL = WordNet nouns */
+    const char *wordnet_dir; /* default /usr/share/wordnet */
+    int n_names;             /* nouns naming each cluster, default 3 */
+    int epochs;              /* heads epochs; 0 = automatic for the collection size */
+} tac_cluster_params;
+
+void tac_cluster_default_params(tac_cluster_params *p);
+int tac_cluster_run(const char *const *inputs, int ninputs, const tac_cluster_params *p);
+/* Put new images into the clusters of a finished run in out_dir; appends to clusters.csv and by-cluster/. */
+int tac_assign_run(const char *out_dir, const char *model_dir, const char *const *inputs, int ninputs,
+                   const char *list_file, int batch);
+
 /* ---- benchmark datasets (tac-method.md section 10) ------------------------------------------------ */
 typedef struct {
     const char *name;
@@ -78,6 +110,11 @@ const char *tac_dataset_names(void);
 int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
 void tac_split_free(tac_split *s);
 char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
+/* `taclust bench`: embeds both splits (cached in out), runs CLIP k-means, TAC (no train) and TAC (unless
+ * no_train_only) and prints NMI/ACC/ARI beside the paper's. limit > 0 keeps that many images per split (a quick
+ * plumbing check, not comparable with the paper). vocabulary: noun list file or NULL for WordNet. */
+int tac_bench_run(const char *dataset, const char *data_dir, const char *model_dir, const char *out,
+                  uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
 
 #ifdef __cplusplus
 }
