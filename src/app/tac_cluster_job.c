@@ -81,6 +81,10 @@ static int on_batch(void *vctx, int64_t first, int64_t count, const float *emb, 
     }
     int rc = k ? tac_embcache_put(c->cache, k, kp, sz, mt, v) : TAC_OK;
     free(kp); free(sz); free(mt); free(v);
+    /* Test hook: simulate the process being killed after N batches were made durable. */
+    static int batches_done;
+    const char *stop = getenv("TACLUST_DEBUG_KILL_AFTER_BATCHES");
+    if (stop && ++batches_done >= atoi(stop)) { fprintf(stderr, "taclust: debug kill\n"); _exit(137); }
     return rc == TAC_OK ? 0 : 1;
 }
 
