@@ -29,7 +29,7 @@ TAC_TEST(metrics_hungarian_matches_bruteforce)
     tac_mt rng;
     tac_mt_seed(&rng, 7);
     double maxerr = 0;
-    for (int trial = 0; trial < 400; trial++) {
+    for (int trial = 0; trial < 2000; trial++) {
         int r = 1 + (int)tac_mt_below(&rng, 7), c = 1 + (int)tac_mt_below(&rng, 7);
         double w[49];
         for (int t = 0; t < r * c; t++)
@@ -55,7 +55,7 @@ TAC_TEST(metrics_hungarian_matches_bruteforce)
         TAC_CHECK_INT(matched, r < c ? r : c);
         TAC_CHECK_NEAR(sum, got, 1e-9);
     }
-    printf("  hungarian vs brute force: 400 matrices up to 7x7, max |diff| %.3g\n", maxerr);
+    printf("  hungarian vs brute force: 2000 matrices up to 7x7, max |diff| %.3g\n", maxerr);
     int a[1];
     TAC_CHECK(tac_hungarian_max(NULL, 0, 5, a) == 0.0);
 }
@@ -117,7 +117,6 @@ TAC_TEST(metrics_match_sklearn_reference)
         if (da > ea) ea = da;
         if (dn > en) en = dn;
         if (dr > er) er = dr;
-        if (c->n > 3000) continue;   /* the big cases' Hungarian takes a while: check them once */
         /* the one-at-a-time entry points give the same numbers */
         TAC_CHECK(tac_metric_acc(c->y, c->p, c->n) == m.acc);
         TAC_CHECK(tac_metric_nmi(c->y, c->p, c->n) == m.nmi);
