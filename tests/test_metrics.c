@@ -145,6 +145,14 @@ TAC_TEST(metrics_unpredicted_cluster_zero_is_fixed)
     TAC_CHECK_ERR(tac_metrics_compute(y, p, 0, &m), "no samples");
     TAC_CHECK(isnan(tac_metric_acc(y, p, 0)));
     TAC_CHECK(tac_metric_nmi(y, p, 0) == 1.0 && tac_metric_ari(y, p, 0) == 1.0);
+    /* 9000 distinct labels x 9000 distinct clusters: ACC refuses (81M cells), NMI/ARI still work (sparse) */
+    int64_t big = 9000;
+    int64_t *by = tac_xmalloc((size_t)big, sizeof(int64_t)), *bp = tac_xmalloc((size_t)big, sizeof(int64_t));
+    for (int64_t i = 0; i < big; i++) { by[i] = i * 1000003; bp[i] = (i * 7919) % big; }
+    TAC_CHECK_ERR(tac_metrics_compute(by, bp, big, &m), "9000 clusters x 9000 classes is too large");
+    TAC_CHECK(isnan(tac_metric_acc(by, bp, big)));
+    TAC_CHECK(tac_metric_nmi(by, bp, big) == 1.0 && tac_metric_ari(by, bp, big) == 1.0);   /* all singletons */
+    free(by); free(bp);
 }
 
 TAC_TEST(metrics_label_files)

@@ -66,7 +66,10 @@ static int cmd_metrics(int argc, char **argv)
         "  ACC  best one-to-one map of clusters to classes (Hungarian method); surplus clusters count as wrong\n"
         "  NMI  sklearn normalized_mutual_info_score, arithmetic mean normalisation\n"
         "  ARI  sklearn adjusted_rand_score\n"
-        "Label and cluster ids can be any integers (they need not start at 0 or be contiguous).",
+        "Label and cluster ids can be any integers (they need not start at 0 or be contiguous); text files may hold\n"
+        "numpy.savetxt floats such as 3.000000000000000000e+00, as TAC writes its label files.\n"
+        "ACC equals TAC's eval_utils.py except when cluster id 0 is never predicted: there TAC's code has a bug\n"
+        "(tac-method.md section 8) that this port does not reproduce.",
         &pos, &npos);
     if (r) return r == 1 ? 0 : 2;
     free(pos);
