@@ -2,7 +2,7 @@
 # bench_metrics.sh - ACC / NMI / ARI on 1,000,000 samples with 1000 clusters: taclust vs sklearn/scipy, same data.
 #
 #   bench/bench_metrics.sh [N] [K] [REPEATS]        (from the repo root; defaults 1000000 1000 5)
-# Builds build/bench_bench_metrics (from bench/bench_metrics.c), runs it (it writes the labels/predictions as .npy and times taclust), then times
+# Builds build/bench_metrics (from bench/bench_metrics.c), runs it (it writes the labels/predictions as .npy and times taclust), then times
 # the Python reference on the same arrays with Debian's /usr/bin/python3: sklearn normalized_mutual_info_score,
 # adjusted_rand_score, and ACC as sklearn confusion_matrix + scipy linear_sum_assignment (TAC's own ACC uses the
 # pure-Python `munkres` package, which is far slower on 1000 x 1000 and is not installed here).
@@ -11,12 +11,12 @@ set -eu
 N=${1:-1000000}
 K=${2:-1000}
 R=${3:-5}
-make -s build/bench_bench_metrics >/dev/null   # the Makefile names bench/<x>.c build/bench_<x>
+make -s build/bench_metrics >/dev/null   # the Makefile builds bench/bench_<x>.c into build/bench_<x>
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "threads: OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (the metrics are single-threaded in both)"
-build/bench_bench_metrics "$TMP" "$N" "$K" "$R" > "$TMP/tac.txt"
+build/bench_metrics "$TMP" "$N" "$K" "$R" > "$TMP/tac.txt"
 grep '^#' "$TMP/tac.txt"
 /usr/bin/python3 - "$TMP" "$R" <<'EOF'
 import sys, time
