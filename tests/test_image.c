@@ -344,8 +344,9 @@ TAC_TEST(image_thumbnail_roundtrip)
     TAC_CHECK_OK(tac_image_thumbnail_jpeg(&tiny, 128, 90, &jpg, &len));
     TAC_CHECK_OK(tac_image_decode(jpg, len, "thumb", &back));
     TAC_CHECK(back.w == 1 && back.h == 1);
-    TAC_CHECK_ERR(tac_image_thumbnail_jpeg(&tiny, 128, 0, &jpg, &len), "quality");
     free(jpg);
+    TAC_CHECK_ERR(tac_image_thumbnail_jpeg(&tiny, 128, 0, &jpg, &len), "quality");
+    TAC_CHECK(jpg == NULL);
     tac_image_free(&back);
     tac_image_free(&tiny);
     tac_image_free(&img);
