@@ -190,6 +190,9 @@ def main():
     pal = rng.integers(0, 256, (16, 3)).astype(np.uint8).ravel()
     write_png("palette4_trns.png", rng.integers(0, 16, (15, 18)), 3, 4, plte=pal, trns=bytes(range(0, 160, 10)))
     good.append(("palette4_trns.png", [(6, 6)], [224]))
+    # a PLTE of 5 entries with indices up to 15: Pillow gives the gray ramp (i, i, i) for the missing entries
+    write_png("palette_short.png", rng.integers(0, 16, (7, 12)), 3, 4, plte=rng.integers(0, 256, 15).astype(np.uint8))
+    good.append(("palette_short.png", [(5, 5)], []))
     pal8 = rng.integers(0, 256, (256, 3)).astype(np.uint8).ravel()
     write_png("palette8.png", rng.integers(0, 256, (22, 26)), 3, 8, plte=pal8)
     good.append(("palette8.png", [(9, 13)], []))

@@ -19,7 +19,8 @@
  *         Truncated data is an error (Pillow raises "image file is truncated"); libjpeg warnings are ignored.
  *   PNG   libpng. 16-bit RGB, RGBA and gray+alpha keep the high byte (Pillow's "RGB;16B" unpackers); 16-bit gray
  *         opens in Pillow as mode "I" whose conversion to RGB CLIPS at 255 (so min(v, 255)), reproduced here;
- *         1/2/4-bit gray scaled to 0..255; palette expanded; alpha and tRNS dropped without compositing.
+ *         1/2/4-bit gray scaled to 0..255; palette expanded, indices beyond a short PLTE giving Pillow's gray ramp
+ *         (i, i, i); alpha and tRNS dropped without compositing.
  *   WebP  libwebp (lossy and lossless), alpha dropped. Animated WebP is refused.
  * EXIF orientation is NOT applied: Pillow's Image.open does not apply it, and neither does CLIP preprocessing.
  */
@@ -238,7 +239,18 @@ static int decode_png(const uint8_t *data, size_t len, const char *name, tac_ima
     }
     int bit_depth = png_get_bit_depth(png, info), color_type = png_get_color_type(png, info);
     int gray16 = (color_type == PNG_COLOR_TYPE_GRAY && bit_depth == 16);
-    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    /* Palette: expanded here, not by libpng, because Pillow fills entries missing from a short PLTE with the gray
+     * ramp (i, i, i) while libpng uses black. */
+    uint8_t pal[256][3];
+    int palette = color_type == PNG_COLOR_TYPE_PALETTE;
+    if (palette) {
+        for (int i = 0; i < 256; i++) pal[i][0] = pal[i][1] = pal[i][2] = (uint8_t)i;
+        png_colorp plte = NULL;
+        int np = 0;
+        if (png_get_PLTE(png, info, &plte, &np) & PNG_INFO_PLTE)
+            for (int i = 0; i < np && i < 256; i++) { pal[i][0] = plte[i].red; pal[i][1] = plte[i].green; pal[i][2] = plte[i].blue; }
+        png_set_packing(png);                                  /* 1/2/4-bit indices -> one byte each */
+    }
     if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (bit_depth == 16 && !gray16) png_set_strip_16(png);    /* high byte, as Pillow's ";16B" unpackers */
     if (gray16) png_set_swap(png);                             /* 16-bit gray: read native-endian values */
@@ -266,6 +278,8 @@ static int decode_png(const uint8_t *data, size_t len, const char *name, tac_ima
                 unsigned v = r16[x];
                 o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = (uint8_t)(v > 255 ? 255 : v);   /* Pillow "I" -> RGB clips */
             }
+        } else if (palette) {
+            for (png_uint_32 x = 0; x < w; x++) memcpy(o + 3 * x, pal[r[x]], 3);
         } else if (ch >= 3) {
             for (png_uint_32 x = 0; x < w; x++) {
                 o[3 * x] = r[ch * x];
