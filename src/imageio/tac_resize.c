@@ -16,6 +16,11 @@
  *     skipped (Pillow's need_horizontal / need_vertical).
  * Each output pixel depends only on its own coefficients, so computing a window (the centre crop) gives exactly
  * the pixels the full resize would give there: tac_clip_preprocess uses this and never builds the full image.
+ *
+ * Two kernels for each pass: a plain scalar one (the reference) and an SSE4.1 (horizontal) / AVX2 (vertical) one
+ * used when the compiler targets them. Both do the same exact integer arithmetic (32-bit products and sums, which
+ * cannot overflow for 8-bit input), so they agree bit for bit; tests/test_image.c checks that through
+ * tac_resize_use_simd(0).
  */
 #include "taclust/image.h"
 #include "taclust/core.h"
@@ -23,6 +28,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE4_1__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 #define PRECISION_BITS (32 - 8 - 2)
 
@@ -79,6 +87,92 @@ static inline uint8_t clip8(int32_t v)
     return (uint8_t)(v >> PRECISION_BITS);
 }
 
+static int use_simd = 1;
+void tac_resize_use_simd(int on) { use_simd = on; }
+
+/* One row, horizontal taps: in is a source row padded with at least one readable byte after its last pixel;
+ * out gets cw pixels and may be written one byte past its end. */
+static void hpass_row_scalar(const uint8_t *in, uint8_t *out, int cw, const int *hb, const int32_t *hk, int hks)
+{
+    for (int xx = 0; xx < cw; xx++) {
+        const int32_t *k = hk + (size_t)xx * hks;
+        const uint8_t *p = in + (size_t)hb[2 * xx] * 3;
+        int n = hb[2 * xx + 1];
+        int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+        for (int x = 0; x < n; x++) {
+            s0 += p[3 * x] * k[x];
+            s1 += p[3 * x + 1] * k[x];
+            s2 += p[3 * x + 2] * k[x];
+        }
+        out[3 * xx] = clip8(s0);
+        out[3 * xx + 1] = clip8(s1);
+        out[3 * xx + 2] = clip8(s2);
+    }
+}
+
+#ifdef __SSE4_1__
+static inline __m128i px4(const uint8_t *p)      /* bytes p[0..3] -> 4 x int32 (the 4th is the next pixel's R) */
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm_cvtepu8_epi32(_mm_cvtsi32_si128(v));
+}
+static void hpass_row_sse(const uint8_t *in, uint8_t *out, int cw, const int *hb, const int32_t *hk, int hks)
+{
+    for (int xx = 0; xx < cw; xx++) {
+        const int32_t *k = hk + (size_t)xx * hks;
+        const uint8_t *p = in + (size_t)hb[2 * xx] * 3;
+        int n = hb[2 * xx + 1], x = 0;
+        __m128i a0 = _mm_set1_epi32(1 << (PRECISION_BITS - 1)), a1 = _mm_setzero_si128();
+        for (; x + 1 < n; x += 2) {
+            a0 = _mm_add_epi32(a0, _mm_mullo_epi32(px4(p + 3 * x), _mm_set1_epi32(k[x])));
+            a1 = _mm_add_epi32(a1, _mm_mullo_epi32(px4(p + 3 * x + 3), _mm_set1_epi32(k[x + 1])));
+        }
+        if (x < n) a0 = _mm_add_epi32(a0, _mm_mullo_epi32(px4(p + 3 * x), _mm_set1_epi32(k[x])));
+        a0 = _mm_srai_epi32(_mm_add_epi32(a0, a1), PRECISION_BITS);     /* then saturating packs = clip8 */
+        __m128i b = _mm_packus_epi16(_mm_packus_epi32(a0, a0), a0);
+        int32_t v = _mm_cvtsi128_si32(b);
+        memcpy(out + 3 * xx, &v, 4);                                    /* 4th byte overwritten next */
+    }
+}
+#endif
+
+/* One output row, vertical taps over rows tmp[ymin .. ymin+n) of n3 bytes each. */
+static void vpass_row_scalar(const uint8_t *tmp, int n3, int ymin, int n, const int32_t *k, int32_t *acc, uint8_t *o)
+{
+    for (int i = 0; i < n3; i++) acc[i] = 1 << (PRECISION_BITS - 1);
+    for (int y = 0; y < n; y++) {
+        const uint8_t *row = tmp + (size_t)(ymin + y) * n3;
+        int32_t kv = k[y];
+        for (int i = 0; i < n3; i++) acc[i] += row[i] * kv;
+    }
+    for (int i = 0; i < n3; i++) o[i] = clip8(acc[i]);
+}
+
+#ifdef __AVX2__
+static void vpass_row_avx2(const uint8_t *tmp, int n3, int ymin, int n, const int32_t *k, int32_t *acc, uint8_t *o)
+{
+    int i = 0;
+    const uint8_t *base = tmp + (size_t)ymin * n3;
+    for (; i + 8 <= n3; i += 8) {
+        __m256i a = _mm256_set1_epi32(1 << (PRECISION_BITS - 1));
+        const uint8_t *p = base + i;
+        for (int y = 0; y < n; y++, p += n3)
+            a = _mm256_add_epi32(a, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p)),
+                                                       _mm256_set1_epi32(k[y])));
+        a = _mm256_srai_epi32(a, PRECISION_BITS);
+        __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+        _mm_storel_epi64((__m128i *)(void *)(o + i), _mm_packus_epi16(w, w));
+    }
+    for (; i < n3; i++) {
+        int32_t s = 1 << (PRECISION_BITS - 1);
+        for (int y = 0; y < n; y++) s += base[(size_t)y * n3 + i] * k[y];
+        o[i] = clip8(s);
+    }
+    (void)acc;
+}
+#endif
+
 void tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int sh, int dw, int dh,
                                int x0, int y0, int cw, int ch, uint8_t *dst /* ch x cw x 3 */)
 {
@@ -102,29 +196,22 @@ void tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int
     }
     int nr = r1 - r0;
     /* horizontal pass: rows [r0, r1) of the source, window columns only -> tmp (nr x cw x 3) */
-    uint8_t *tmp = tac_xmalloc((size_t)nr * (size_t)cw, 3);
+    uint8_t *tmp = tac_xmalloc((size_t)nr * (size_t)cw * 3 + 4, 1);      /* +4: the SIMD row kernel's last store */
     if (need_h) {
         int *hb;
         int32_t *hk;
         int hks = coeffs(sw, dw, x0, cw, &hb, &hk);
+        uint8_t *pad = tac_xmalloc((size_t)sw * 3 + 4, 1);          /* one source row + slack for 4-byte loads */
         for (int y = 0; y < nr; y++) {
-            const uint8_t *in = src + (size_t)(r0 + y) * sw * 3;
+            memcpy(pad, src + (size_t)(r0 + y) * sw * 3, (size_t)sw * 3);
+            pad[(size_t)sw * 3] = 0;
             uint8_t *out = tmp + (size_t)y * cw * 3;
-            for (int xx = 0; xx < cw; xx++) {
-                const int32_t *k = hk + (size_t)xx * hks;
-                const uint8_t *p = in + (size_t)hb[2 * xx] * 3;
-                int n = hb[2 * xx + 1];
-                int32_t s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
-                for (int x = 0; x < n; x++) {
-                    s0 += p[3 * x] * k[x];
-                    s1 += p[3 * x + 1] * k[x];
-                    s2 += p[3 * x + 2] * k[x];
-                }
-                out[3 * xx] = clip8(s0);
-                out[3 * xx + 1] = clip8(s1);
-                out[3 * xx + 2] = clip8(s2);
-            }
+#ifdef __SSE4_1__
+            if (use_simd) { hpass_row_sse(pad, out, cw, hb, hk, hks); continue; }
+#endif
+            hpass_row_scalar(pad, out, cw, hb, hk, hks);
         }
+        free(pad);
         free(hb);
         free(hk);
     } else {
@@ -136,15 +223,11 @@ void tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int
         int32_t *acc = tac_xmalloc((size_t)n3, sizeof(int32_t));   /* cw*3 */
         for (int yy = 0; yy < ch; yy++) {
             const int32_t *k = vk + (size_t)yy * vks;
-            int ymin = vb[2 * yy] - r0, n = vb[2 * yy + 1];
-            for (int i = 0; i < n3; i++) acc[i] = 1 << (PRECISION_BITS - 1);
-            for (int y = 0; y < n; y++) {
-                const uint8_t *row = tmp + (size_t)(ymin + y) * n3;
-                int32_t kv = k[y];
-                for (int i = 0; i < n3; i++) acc[i] += row[i] * kv;
-            }
             uint8_t *o = dst + (size_t)yy * n3;
-            for (int i = 0; i < n3; i++) o[i] = clip8(acc[i]);
+#ifdef __AVX2__
+            if (use_simd) { vpass_row_avx2(tmp, n3, vb[2 * yy] - r0, vb[2 * yy + 1], k, acc, o); continue; }
+#endif
+            vpass_row_scalar(tmp, n3, vb[2 * yy] - r0, vb[2 * yy + 1], k, acc, o);
         }
         free(acc);
         free(vb);
