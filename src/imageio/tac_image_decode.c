@@ -149,14 +149,20 @@ static int decode_jpeg(const uint8_t *data, size_t len, const char *name, tac_im
     jpeg_start_decompress(&cinfo);
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, oc = cinfo.output_components;
     rgb = tac_xmalloc((size_t)w * (size_t)h, 3);                 /* H x W x 3 */
-    row = tac_xmalloc((size_t)w, (size_t)oc);                    /* W x oc (1, 3 or 4) */
+    if (oc != 3) row = tac_xmalloc((size_t)w, (size_t)oc);       /* W x oc (1 or 4) */
     while ((int)cinfo.output_scanline < h) {
         int y = (int)cinfo.output_scanline;
+        uint8_t *o = rgb + (size_t)y * (size_t)w * 3;
+        if (oc == 3) {                                           /* RGB: straight into the image, several rows */
+            JSAMPROW rp[4];
+            int k = 0;
+            for (; k < 4 && y + k < h; k++) rp[k] = (JSAMPROW)(o + (size_t)k * w * 3);
+            if (jpeg_read_scanlines(&cinfo, rp, (JDIMENSION)k) < 1) longjmp(err.jb, 1);
+            continue;
+        }
         JSAMPROW rp = (JSAMPROW)row;
         if (jpeg_read_scanlines(&cinfo, &rp, 1) != 1) longjmp(err.jb, 1);
-        uint8_t *o = rgb + (size_t)y * (size_t)w * 3;
-        if (oc == 3) memcpy(o, row, (size_t)w * 3);
-        else if (oc == 1) {
+        if (oc == 1) {
             for (int x = 0; x < w; x++) o[3 * x] = o[3 * x + 1] = o[3 * x + 2] = row[x];
         } else {
             for (int x = 0; x < w; x++) {
