@@ -1,7 +1,7 @@
 /* bench_image.c - throughput of image decoding + CLIP preprocessing (decode, Pillow-exact bicubic resize, centre
  * crop, normalise) over a set of files, OpenMP over images.
  *
- *   build/bench_bench_image [--threads T] [--repeats R] [--resize 224|256] [--sums OUT.tsv] FILE...
+ *   build/bench_image [--threads T] [--repeats R] [--resize 224|256] [--sums OUT.tsv] FILE...
  * bench/image.sh runs it on the 250 ImageNet photos next to Pillow + NumPy (bench/image_pillow.py) and compares
  * the tensors. Prints the machine, the OpenBLAS core (unused here, logged for comparability), the thread count,
  * the median over repeats of the whole-set time (files are read into memory first, so disk is not timed), images/s,

@@ -8,10 +8,10 @@ T=${1:-2}
 R=${2:-5}
 TAR=${TACLUST_SHARED:-../shared}/datasets/imagenet-sample-250.tar
 [ -f "$TAR" ] || { echo "image.sh: $TAR not found" >&2; exit 1; }
-make -s build/bench_bench_image   # the Makefile names bench/<x>.c build/bench_<x>
+make -s build/bench_image
 DIR=$(mktemp -d /tmp/taclust-bench-image.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT
 tar xf "$TAR" -C "$DIR"
 echo "== load: $(cat /proc/loadavg)"
-build/bench_bench_image --threads "$T" --repeats "$R" --sums "$DIR/c.tsv" "$DIR"/*.JPEG
+build/bench_image --threads "$T" --repeats "$R" --sums "$DIR/c.tsv" "$DIR"/*.JPEG
 /usr/bin/python3 bench/image_pillow.py --threads "$T" --repeats "$R" --sums "$DIR/c.tsv" "$DIR"/*.JPEG
