@@ -1,9 +1,12 @@
 /* taclust/image.h - image decoding and CLIP preprocessing (tac-method.md section 2).
  *
  * Decoding uses Debian's libjpeg-turbo (bit-identical to Pillow), libpng and libwebp; every format is converted
- * to 8-bit RGB (grayscale expanded, CMYK/YCCK converted, alpha dropped as Pillow's convert("RGB") does,
- * 16-bit reduced to 8). Resize is a port of Pillow's fixed-point bicubic (a = -0.5, antialiased), center crop as
- * torchvision does (offset round-half-even), then ToTensor and CLIP's mean/std normalisation.
+ * to 8-bit RGB exactly as Pillow 9.4's Image.open(f).convert("RGB") does (grayscale expanded, Adobe-inverted
+ * CMYK/YCCK converted with Pillow's formula, alpha and tRNS dropped without compositing, 16-bit reduced to the high
+ * byte, 16-bit gray clipped at 255 as Pillow's mode "I" conversion does). EXIF orientation is NOT applied (Pillow
+ * and CLIP preprocessing don't either). Resize is a port of Pillow's fixed-point bicubic (a = -0.5, antialiased),
+ * center crop as torchvision does (offset round-half-even), then ToTensor and CLIP's mean/std normalisation.
+ * Everything here is thread-safe (decode different images from different threads); errors via tac_last_error().
  */
 #ifndef TACLUST_IMAGE_H
 #define TACLUST_IMAGE_H
@@ -53,7 +56,8 @@ int tac_clip_preprocess_mode(const tac_image *img, int resize, int crop, int mod
 /* Size after Resize(resize): shorter side = resize, longer int(resize * long / short). */
 int tac_clip_resized_size(int w, int h, int resize, int *nw, int *nh);
 
-/* Write a JPEG thumbnail (RGB, quality q) into a malloc'd buffer, the longer side at most max_side. */
+/* Write a JPEG thumbnail (RGB, quality 1..100) into a malloc'd buffer (*out, free() it): the longer side is
+ * brought down to max_side with the bicubic resize (the other side rounded, at least 1); never enlarged. */
 int tac_image_thumbnail_jpeg(const tac_image *img, int max_side, int quality, uint8_t **out, size_t *len);
 
 #ifdef __cplusplus
