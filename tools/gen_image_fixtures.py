@@ -166,6 +166,13 @@ def main():
     cm = np.concatenate([synth(37, 29, 5), synth(37, 29, 22)[..., :1]], axis=2)
     save_pil("cmyk.jpg", Image.fromarray(cm, "CMYK"), "JPEG", quality=90)
     good.append(("cmyk.jpg", [(12, 12)], [224]))
+    # EXIF orientation 6 (rotate 90): Pillow's Image.open does not apply it, so neither do we
+    ex = Image.Exif()
+    ex[0x0112] = 6
+    save_pil("exif_orient6.jpg", Image.fromarray(synth(20, 12, 23)), "JPEG", quality=90, exif=ex.tobytes())
+    good.append(("exif_orient6.jpg", [(7, 9)], [224]))
+    save_pil("gray_progressive.jpg", Image.fromarray(synth(33, 26, 24)[..., 2]), "JPEG", quality=80, progressive=True)
+    good.append(("gray_progressive.jpg", [(11, 13)], []))
     # odd sizes: 666x448 (crop offset 54.5 -> 54), 670x448 (offset 55.5: openai 56, hf 55)
     save_pil("odd_666x448.jpg", Image.fromarray(synth(666, 448, 6)), "JPEG", quality=60)
     good.append(("odd_666x448.jpg", [(333, 224)], [224, 256]))
@@ -209,6 +216,13 @@ def main():
     good.append(("rgb_trns.png", [], []))
     write_png("interlaced.png", synth(29, 21, 12), 2, 8, interlace=True)
     good.append(("interlaced.png", [(11, 30)], [224]))
+    write_png("interlaced_palette2.png", rng.integers(0, 4, (11, 13)), 3, 2, plte=rng.integers(0, 256, 12).astype(np.uint8),
+              interlace=True)
+    good.append(("interlaced_palette2.png", [(5, 6)], []))
+    write_png("interlaced_gray_alpha16.png", rng.integers(0, 65536, (10, 7, 2)), 4, 16, interlace=True)
+    good.append(("interlaced_gray_alpha16.png", [], []))
+    write_png("interlaced_gray16.png", rng.integers(0, 400, (9, 10)), 0, 16, interlace=True)
+    good.append(("interlaced_gray16.png", [], []))
     write_png("tiny_1x1.png", np.array([[[200, 30, 90]]]), 2, 8)
     good.append(("tiny_1x1.png", [(3, 2)], [224]))
     write_png("thin_3x500.png", synth(3, 500, 13), 2, 8)
