@@ -322,7 +322,11 @@ static int extract_middle_frames(char **videos, char **frames, int64_t n)
         int rc = tac_video_middle_frame_png(videos[i], frames[i]);
         #pragma omp critical(tac_ucf_frames)
         {
-            if (rc != TAC_OK && bad < 0) { bad = i; snprintf(why, sizeof why, "%s", tac_last_error()); }
+            if (rc != TAC_OK && bad < 0) {
+                snprintf(why, sizeof why, "%s", tac_last_error());
+                #pragma omp atomic write
+                bad = i;
+            }
             tac_progress_update(&pr, ++done);
         }
     }
