@@ -61,7 +61,8 @@ const char *tac_dataset_names(void)
 /* ---- split building ---------------------------------------------------------------------------------- */
 static void split_push(tac_split *s, char *path, const uint8_t *rgb, int w, int h, int64_t label)
 {
-    if (s->n == s->cap) {
+    int grow = s->n == s->cap;
+    if (grow) {
         s->cap = s->cap ? 2 * s->cap : 1024;
         s->paths = tac_xrealloc(s->paths, (size_t)s->cap, sizeof(char *));
         s->labels = tac_xrealloc(s->labels, (size_t)s->cap, sizeof(int64_t));
@@ -69,9 +70,9 @@ static void split_push(tac_split *s, char *path, const uint8_t *rgb, int w, int 
     s->paths[s->n] = path;
     s->labels[s->n] = label;
     if (rgb) {
-        if (!s->pixels) { s->w = w; s->h = h; }
         size_t per = (size_t)w * h * 3;
-        s->pixels = tac_xrealloc(s->pixels, (size_t)s->cap, per);
+        if (!s->pixels || grow) s->pixels = tac_xrealloc(s->pixels, (size_t)s->cap, per);   /* only when cap grows */
+        if (s->n == 0) { s->w = w; s->h = h; }
         memcpy(s->pixels + (size_t)s->n * per, rgb, per);
     }
     s->n++;

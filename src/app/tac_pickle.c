@@ -36,8 +36,8 @@ struct tac_pickle {
     const char *what;          /* name used in error messages */
     const uint8_t *buf;
     size_t len, pos;
-    tac_pyval **all;           /* every value allocated, freed together */
-    int64_t nall, capall;
+    tac_pyval **chunks;        /* every value, allocated VCHUNK at a time and freed together */
+    int64_t nall, capchunks;
     uint8_t **owned;           /* byte buffers owned by values (decoded strings, GLOBAL names) */
     int64_t nowned, capowned;
     tac_pyval **stack;         /* the pickle machine's stack */
@@ -49,15 +49,19 @@ struct tac_pickle {
     tac_pyval *root;
 };
 
+#define VCHUNK 256
 static tac_pyval *new_val(tac_pickle *p, int type)
 {
-    if (p->nall == p->capall) {
-        p->capall = p->capall ? 2 * p->capall : 256;
-        p->all = tac_xrealloc(p->all, (size_t)p->capall, sizeof *p->all);
+    int64_t c = p->nall / VCHUNK;
+    if (p->nall % VCHUNK == 0) {
+        if (c == p->capchunks) {
+            p->capchunks = p->capchunks ? 2 * p->capchunks : 16;
+            p->chunks = tac_xrealloc(p->chunks, (size_t)p->capchunks, sizeof *p->chunks);
+        }
+        p->chunks[c] = tac_xcalloc(VCHUNK, sizeof(tac_pyval));
     }
-    tac_pyval *v = tac_xcalloc(1, sizeof *v);
+    tac_pyval *v = &p->chunks[c][p->nall++ % VCHUNK];
     v->type = type;
-    p->all[p->nall++] = v;
     return v;
 }
 
@@ -84,9 +88,10 @@ static void add_item(tac_pyval *c, tac_pyval *x)
 void tac_pickle_free(tac_pickle *p)
 {
     if (!p) return;
-    for (int64_t i = 0; i < p->nall; i++) { free(p->all[i]->items); free(p->all[i]); }
+    for (int64_t i = 0; i < p->nall; i++) free(p->chunks[i / VCHUNK][i % VCHUNK].items);
+    for (int64_t c = 0; c * VCHUNK < p->nall; c++) free(p->chunks[c]);
     for (int64_t i = 0; i < p->nowned; i++) free(p->owned[i]);
-    free(p->all); free(p->owned); free(p->stack); free(p->marks); free(p->memo);
+    free(p->chunks); free(p->owned); free(p->stack); free(p->marks); free(p->memo);
     free(p);
 }
 
