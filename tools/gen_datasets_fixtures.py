@@ -135,7 +135,7 @@ def gen_cifar():
     write(os.path.join(pk, 'badcount.pkl'), pickle.dumps({'labels': [1, 2, 3], 'data': pixels(7, 2)}, protocol=3))
     values = {'a': [1, -2, 255, 300, 65535, 70000, -(2 ** 31), -(2 ** 40), 2 ** 62], 'b': (1.5, b'xy', b'', ()),
               'c': [True, None, {'k': frozenset([1])}], b'd': [7]}
-    for proto in (2, 3, 4, 5):
+    for proto in (1, 2, 3, 4, 5):
         write(os.path.join(pk, 'values_p%d.pkl' % proto), pickle.dumps(values, protocol=proto))
 
 
