@@ -110,6 +110,29 @@ const char *tac_dataset_names(void);
 int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
 void tac_split_free(tac_split *s);
 char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
+
+/* Python pickles, read safely (tac_pickle.c; nothing is executed): the plain-data subset of protocols 0-5 plus
+ * numpy uint8 arrays, enough for the CIFAR "python version" batches. `what` names the input in errors. */
+typedef struct tac_pickle tac_pickle;
+typedef struct tac_pyval tac_pyval;
+int tac_pickle_parse(const void *buf, size_t len, const char *what, tac_pickle **out);
+const tac_pyval *tac_pickle_root(const tac_pickle *p);
+int tac_py_is_dict(const tac_pyval *v);
+const tac_pyval *tac_py_dict_get(const tac_pyval *dict, const char *key);   /* str or bytes key; NULL if absent */
+int tac_py_int_list(const tac_pyval *v, const char *what, const char *name, int64_t **out, int64_t *n);
+/* numpy uint8 array (C order): *data points into the pickle's buffer; shape[0..ndim). */
+int tac_py_ndarray_u8(const tac_pyval *v, const char *what, const char *name, const uint8_t **data,
+                      int64_t shape[8], int *ndim);
+void tac_pickle_free(tac_pickle *p);
+/* A CIFAR python batch: labels under label_key ("labels", "fine_labels", "coarse_labels"), *pixels N x 3072
+ * (R, G, B planes of 32x32, as stored), both malloc'd. */
+/* Videos (tac_video.c; needs the FFmpeg build, else these fail saying so): frame floor(F/2) of an F-frame clip as
+ * RGB (*rgb: h x w x 3, malloc'd), or written as a PNG (skipped when png_path is newer than the video). */
+int tac_video_available(void);
+int tac_video_middle_frame(const char *path, uint8_t **rgb, int *w, int *h);
+int tac_video_middle_frame_png(const char *video, const char *png_path);
+int tac_pickle_cifar_batch(const void *buf, size_t len, const char *what, const char *label_key,
+                           int64_t **labels, uint8_t **pixels, int64_t *n);
 /* `taclust bench`: embeds both splits (cached in out), runs CLIP k-means, TAC (no train) and TAC (unless
  * no_train_only) and prints NMI/ACC/ARI beside the paper's. limit > 0 keeps that many images per split (a quick
  * plumbing check, not comparable with the paper). vocabulary: noun list file or NULL for WordNet. */

@@ -1,13 +1,20 @@
 /* tac_datasets.c - the benchmark datasets of tac-method.md section 10, read in their usual distributed forms,
  * for `taclust bench`.
  *
- *   cifar10       cifar-10-batches-bin/ (data_batch_1..5.bin, test_batch.bin) or JPEG folders train/ test/
- *   cifar20       cifar-100-binary/ (train.bin, test.bin; the coarse label = the standard 20 superclasses)
+ *   cifar10       cifar-10-batches-bin/ (data_batch_1..5.bin, test_batch.bin), the python version
+ *                 cifar-10-batches-py/ (data_batch_1..5, test_batch: pickles, read by tac_pickle.c), or JPEG
+ *                 folders train/ test/
+ *   cifar20       cifar-100-binary/ (train.bin, test.bin) or cifar-100-python/ (train, test pickles); the coarse
+ *                 label = the standard 20 superclasses
  *   stl10         stl10_binary/ (train_X.bin, train_y.bin, test_X.bin, test_y.bin; 96x96, column-major planes)
  *   imagenet10, imagenet-dogs, imagenet1k   ImageFolder train/ and val/ (class lists of section 10 built in;
  *                 folders of other classes are ignored)
  *   dtd           images/<class>/ with labels/train1.txt, val1.txt, test1.txt (split 1: trainval / test)
- *   ucf101        middle frames already extracted as ImageFolder train/ and val/ (video decoding is not built in)
+ *   ucf101        the videos UCF-101/<Class>/v_<Class>_gXX_cYY.avi with ucfTrainTestlist/ (classInd.txt,
+ *                 trainlist01.txt / testlist01.txt = split 1): the middle frame of each clip is decoded once
+ *                 (tac_video.c, needs the FFmpeg build) into a PNG cache, $TACLUST_FRAME_CACHE or
+ *                 ~/.cache/taclust/ucf101-middle-frames/<Class>/<clip>.png; or frames already extracted as
+ *                 ImageFolder train/ and val/
  * A JPEG-folder layout (DIR/train/CLASS/..., DIR/test or val/CLASS/...) is accepted for every dataset.
  * Items are either a file path or an in-memory RGB image (the binary formats).
  */
@@ -54,7 +61,8 @@ const char *tac_dataset_names(void)
 /* ---- split building ---------------------------------------------------------------------------------- */
 static void split_push(tac_split *s, char *path, const uint8_t *rgb, int w, int h, int64_t label)
 {
-    if (s->n == s->cap) {
+    int grow = s->n == s->cap;
+    if (grow) {
         s->cap = s->cap ? 2 * s->cap : 1024;
         s->paths = tac_xrealloc(s->paths, (size_t)s->cap, sizeof(char *));
         s->labels = tac_xrealloc(s->labels, (size_t)s->cap, sizeof(int64_t));
@@ -62,9 +70,9 @@ static void split_push(tac_split *s, char *path, const uint8_t *rgb, int w, int 
     s->paths[s->n] = path;
     s->labels[s->n] = label;
     if (rgb) {
-        if (!s->pixels) { s->w = w; s->h = h; }
         size_t per = (size_t)w * h * 3;
-        s->pixels = tac_xrealloc(s->pixels, (size_t)s->cap, per);
+        if (!s->pixels || grow) s->pixels = tac_xrealloc(s->pixels, (size_t)s->cap, per);   /* only when cap grows */
+        if (s->n == 0) { s->w = w; s->h = h; }
         memcpy(s->pixels + (size_t)s->n * per, rgb, per);
     }
     s->n++;
@@ -219,6 +227,154 @@ static int copy_classes(tac_split *dst, char **src, int64_t n)
     return TAC_OK;
 }
 
+/* CIFAR python version: a pickled dict, labels under label_key (< nclasses), data N x 3072 (R, G, B planes). */
+static int read_cifar_py(const char *path, const char *label_key, int nclasses, tac_split *s)
+{
+    char *buf; size_t len;
+    if (tac_read_file(path, &buf, &len) != TAC_OK) return TAC_ERR;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    int64_t *labels, n;
+    uint8_t *planes;   /* N x 3 x 32 x 32 */
+    int rc = tac_pickle_cifar_batch(buf, len, base, label_key, &labels, &planes, &n);
+    free(buf);
+    if (rc != TAC_OK) return TAC_ERR;
+    uint8_t rgb[32 * 32 * 3];   /* 32 x 32 x 3 */
+    for (int64_t r = 0; r < n && rc == TAC_OK; r++) {
+        if (labels[r] >= nclasses) { rc = tac_fail("%s: label %lld at row %lld is not below %d", base, (long long)labels[r], (long long)r, nclasses); break; }
+        const uint8_t *p = planes + (size_t)r * 3072;
+        for (int i = 0; i < 1024; i++)
+            for (int ch = 0; ch < 3; ch++) rgb[i * 3 + ch] = p[ch * 1024 + i];
+        char name[300];
+        snprintf(name, sizeof name, "%s#%lld", base, (long long)r);
+        split_push(s, tac_xstrdup(name), rgb, 32, 32, labels[r]);
+    }
+    free(labels); free(planes);
+    return rc;
+}
+
+/* ---- UCF-101 ---------------------------------------------------------------------------------------------- */
+/* classInd.txt: "<index> <Class>" with indices 1..K, each once. */
+static int read_ucf_classes(const char *path, char ***classes, int64_t *nc)
+{
+    char **lines; int64_t n;
+    if (tac_read_lines(path, &lines, &n, 1) != TAC_OK) return TAC_ERR;
+    char **c = tac_xcalloc((size_t)(n ? n : 1), sizeof(char *));
+    int rc = TAC_OK;
+    for (int64_t i = 0; i < n && rc == TAC_OK; i++) {
+        char name[256];
+        long idx;
+        if (sscanf(lines[i], "%ld %255s", &idx, name) != 2 || idx < 1 || idx > n || c[idx - 1])
+            rc = tac_fail("%s: line %lld is not \"<index> <Class>\" with a new index in 1..%lld", path, (long long)i + 1, (long long)n);
+        else c[idx - 1] = tac_xstrdup(name);
+    }
+    tac_free_strings(lines, n);
+    if (rc != TAC_OK) { for (int64_t i = 0; i < n; i++) free(c[i]); free(c); return TAC_ERR; }
+    *classes = c; *nc = n;
+    return TAC_OK;
+}
+
+/* trainlist01.txt ("<Class>/<clip>.avi <index>") or testlist01.txt ("<Class>/<clip>.avi"): pushes the middle-frame
+ * path <frames>/<Class>/<clip>.png and records the video path in *videos (same order). */
+static int read_ucf_list(const char *list, const char *vroot, const char *frames, char **classes, int64_t nc,
+                         tac_split *s, char ***videos, int64_t *nv, int64_t *capv)
+{
+    char **lines; int64_t n;
+    if (tac_read_lines(list, &lines, &n, 1) != TAC_OK) return TAC_ERR;
+    int rc = TAC_OK;
+    for (int64_t i = 0; i < n && rc == TAC_OK; i++) {
+        char rel[1024], extra[64];
+        int got = sscanf(lines[i], "%1023s %63s", rel, extra);
+        const char *slash = got >= 1 ? strchr(rel, '/') : NULL;
+        const char *dot = slash ? strrchr(slash, '.') : NULL;
+        if (!slash || strchr(slash + 1, '/') || !dot || dot == slash + 1) { rc = tac_fail("%s: line %lld is not <Class>/<clip>.avi", list, (long long)i + 1); break; }
+        int64_t c = -1;
+        for (int64_t j = 0; j < nc; j++)
+            if (strlen(classes[j]) == (size_t)(slash - rel) && !strncmp(classes[j], rel, (size_t)(slash - rel))) c = j;
+        if (c < 0) { rc = tac_fail("%s: line %lld: class '%.*s' is not in classInd.txt", list, (long long)i + 1, (int)(slash - rel), rel); break; }
+        if (got == 2 && strtol(extra, NULL, 10) != c + 1) {
+            rc = tac_fail("%s: line %lld gives label %s but classInd.txt numbers %s as %lld", list, (long long)i + 1, extra, classes[c], (long long)c + 1);
+            break;
+        }
+        size_t lv = strlen(vroot) + strlen(rel) + 2, lf = strlen(frames) + strlen(rel) + 6;
+        char *v = tac_xmalloc(lv, 1), *f = tac_xmalloc(lf, 1);
+        snprintf(v, lv, "%s/%s", vroot, rel);
+        snprintf(f, lf, "%s/%.*s.png", frames, (int)(dot - rel), rel);
+        if (*nv == *capv) { *capv = *capv ? 2 * *capv : 1024; *videos = tac_xrealloc(*videos, (size_t)*capv, sizeof(char *)); }
+        (*videos)[(*nv)++] = v;
+        split_push(s, f, NULL, 0, 0, c);
+    }
+    tac_free_strings(lines, n);
+    return rc;
+}
+
+/* Decodes the middle frame of every clip whose PNG is missing or older than the video (2 threads). */
+static int extract_middle_frames(char **videos, char **frames, int64_t n)
+{
+    int64_t bad = -1, done = 0;
+    char why[512] = "";
+    tac_progress pr;
+    tac_progress_begin(&pr, "UCF-101 middle frames", n);
+    #pragma omp parallel for schedule(dynamic, 4)
+    for (int64_t i = 0; i < n; i++) {
+        int64_t stop;
+        #pragma omp atomic read
+        stop = bad;
+        if (stop >= 0) continue;
+        int rc = tac_video_middle_frame_png(videos[i], frames[i]);
+        #pragma omp critical(tac_ucf_frames)
+        {
+            if (rc != TAC_OK && bad < 0) {
+                snprintf(why, sizeof why, "%s", tac_last_error());
+                #pragma omp atomic write
+                bad = i;
+            }
+            tac_progress_update(&pr, ++done);
+        }
+    }
+    tac_progress_end(&pr);
+    if (bad >= 0) return tac_fail("%s", why);
+    return TAC_OK;
+}
+
+static int frame_cache_dir(char *buf, size_t n)
+{
+    const char *t = getenv("TACLUST_FRAME_CACHE"), *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (t && *t) snprintf(buf, n, "%s", t);
+    else if (x && *x) snprintf(buf, n, "%s/taclust/ucf101-middle-frames", x);
+    else if (home && *home) snprintf(buf, n, "%s/.cache/taclust/ucf101-middle-frames", home);
+    else return tac_fail("neither TACLUST_FRAME_CACHE, XDG_CACHE_HOME nor HOME is set: cannot place the UCF-101 frames");
+    return TAC_OK;
+}
+
+/* dir holds ucfTrainTestlist/ and the videos in UCF-101/ (or UCF101/, or dir itself). */
+static int read_ucf101(const char *dir, const char *lists, tac_split *train, tac_split *test)
+{
+    char p[4096], vroot[4096], frames[4096];
+    if (frame_cache_dir(frames, sizeof frames) != TAC_OK) return TAC_ERR;
+    if (is_dir(tac_strcat_path(vroot, sizeof vroot, dir, "UCF-101"))) {}
+    else if (is_dir(tac_strcat_path(vroot, sizeof vroot, dir, "UCF101"))) {}
+    else snprintf(vroot, sizeof vroot, "%s", dir);
+    char **classes; int64_t nc;
+    if (read_ucf_classes(tac_strcat_path(p, sizeof p, lists, "classInd.txt"), &classes, &nc) != TAC_OK) return TAC_ERR;
+    char **videos = NULL;
+    int64_t nv = 0, capv = 0;
+    int rc = read_ucf_list(tac_strcat_path(p, sizeof p, lists, "trainlist01.txt"), vroot, frames, classes, nc, train, &videos, &nv, &capv);
+    if (rc == TAC_OK)
+        rc = read_ucf_list(tac_strcat_path(p, sizeof p, lists, "testlist01.txt"), vroot, frames, classes, nc, test, &videos, &nv, &capv);
+    if (rc == TAC_OK) {
+        char **fr = tac_xmalloc((size_t)(nv ? nv : 1), sizeof(char *));   /* train frames then test frames */
+        for (int64_t i = 0; i < train->n; i++) fr[i] = train->paths[i];
+        for (int64_t i = 0; i < test->n; i++) fr[train->n + i] = test->paths[i];
+        rc = extract_middle_frames(videos, fr, nv);
+        free(fr);
+    }
+    copy_classes(train, classes, nc);
+    copy_classes(test, classes, nc);
+    tac_free_strings(classes, nc);
+    tac_free_strings(videos, nv);
+    return rc;
+}
+
 int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test)
 {
     memset(train, 0, sizeof *train);
@@ -243,6 +399,19 @@ int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_sp
             goto done;
         }
     }
+    if (!strcmp(name, "cifar10")) {   /* python version */
+        const char *sub = is_dir(tac_strcat_path(a, sizeof a, dir, "cifar-10-batches-py")) ? a : dir;
+        char base[4096];
+        snprintf(base, sizeof base, "%s", sub);
+        snprintf(b, sizeof b, "%s/data_batch_1", base);
+        if (is_file(b)) {
+            rc = TAC_OK;
+            for (int i = 1; i <= 5 && rc == TAC_OK; i++) { snprintf(b, sizeof b, "%s/data_batch_%d", base, i); rc = read_cifar_py(b, "labels", 10, train); }
+            snprintf(b, sizeof b, "%s/test_batch", base);
+            if (rc == TAC_OK) rc = read_cifar_py(b, "labels", 10, test);
+            goto done;
+        }
+    }
     if (!strcmp(name, "cifar20")) {
         const char *sub = is_dir(tac_strcat_path(a, sizeof a, dir, "cifar-100-binary")) ? a : dir;
         char base[4096];
@@ -252,6 +421,23 @@ int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_sp
             rc = read_cifar_bin(b, 2, 0, train);
             snprintf(b, sizeof b, "%s/test.bin", base);
             if (rc == TAC_OK) rc = read_cifar_bin(b, 2, 0, test);
+            goto done;
+        }
+        /* python version: the coarse_labels of cifar-100-python/train and test */
+        sub = is_dir(tac_strcat_path(a, sizeof a, dir, "cifar-100-python")) ? a : dir;
+        snprintf(base, sizeof base, "%s", sub);
+        snprintf(b, sizeof b, "%s/train", base);
+        if (is_file(b)) {
+            rc = read_cifar_py(b, "coarse_labels", 20, train);
+            snprintf(b, sizeof b, "%s/test", base);
+            if (rc == TAC_OK) rc = read_cifar_py(b, "coarse_labels", 20, test);
+            goto done;
+        }
+    }
+    if (!strcmp(name, "ucf101")) {
+        tac_strcat_path(a, sizeof a, dir, "ucfTrainTestlist");
+        if (is_file(tac_strcat_path(b, sizeof b, a, "classInd.txt"))) {
+            rc = read_ucf101(dir, a, train, test);
             goto done;
         }
     }

@@ -9,10 +9,11 @@ static const char *usage =
     "Reproduces the paper's numbers (Li et al., ICML 2024, Tables 2-3): embeds the train and test splits, runs\n"
     "CLIP k-means, TAC (no train) and TAC with the dataset's settings, and prints NMI / ACC / ARI beside the\n"
     "paper's. DATASET: stl10, cifar10, cifar20, imagenet10, imagenet-dogs, dtd, ucf101, imagenet1k.\n"
-    "DIR holds the dataset as distributed: cifar-10-batches-bin/, cifar-100-binary/ (20 superclasses),\n"
-    "stl10_binary/, ImageFolder train/ and val/ (ImageNet-10 and ImageNet-Dogs class lists built in), DTD's\n"
-    "images/ + labels/ (split 1), or JPEG folders train/<class>/ and test/<class>/ for any of them. UCF-101: the\n"
-    "middle frame of each clip extracted into train/ and val/ folders (videos are not decoded).\n"
+    "DIR holds the dataset as distributed: cifar-10-batches-bin/ or -py/, cifar-100-binary/ or cifar-100-python/\n"
+    "(20 superclasses), stl10_binary/, ImageFolder train/ and val/ (ImageNet-10 and ImageNet-Dogs class lists built\n"
+    "in), DTD's images/ + labels/ (split 1), or JPEG folders train/<class>/ and test/<class>/ for any of them.\n"
+    "UCF-101: UCF-101/ videos + ucfTrainTestlist/ (split 1; the middle frames are decoded once into\n"
+    "$TACLUST_FRAME_CACHE or ~/.cache/taclust; needs the FFmpeg build), or middle frames in train/ and val/.\n"
     "Embeddings are cached in the --out folder (default ./taclust-bench-DATASET).";
 
 static int cmd_bench(int argc, char **argv)
