@@ -27,11 +27,13 @@ void tac_linear_backward(float *din, float *dW, float *db, const float *dout, co
 {
     /* dW (NO x NI) += dout^T (NO x N) in (N x NI) */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, NO, NI, N, 1.0f, dout, NO, in, NI, 1.0f, dW, NI);
-    for (int o = 0; o < NO; o++) {
-        double s = 0;
-        for (int i = 0; i < N; i++) s += dout[(size_t)i * NO + o];
-        db[o] += (float)s;
+    double *acc = tac_xcalloc((size_t)NO, sizeof(double));   /* NO: column sums, row by row */
+    for (int i = 0; i < N; i++) {
+        const float *g = dout + (size_t)i * NO;
+        for (int o = 0; o < NO; o++) acc[o] += g[o];
     }
+    for (int o = 0; o < NO; o++) db[o] += (float)acc[o];
+    free(acc);
     /* din (N x NI) += dout (N x NO) W (NO x NI) */
     if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, NI, NO, 1.0f, dout, NO, W, NI, 1.0f, din, NI);
 }
@@ -156,7 +158,7 @@ void tac_relu_forward(float *out, const float *in, size_t n)
 
 void tac_relu_backward(float *din, const float *dout, const float *out, size_t n)
 {
-    for (size_t i = 0; i < n; i++) if (out[i] > 0) din[i] += dout[i];
+    for (size_t i = 0; i < n; i++) din[i] += out[i] > 0 ? dout[i] : 0.0f;
 }
 
 void tac_softmax_forward(float *P, const float *Z, int N, int K)
