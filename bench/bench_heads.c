@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
+#include "heads/heads_internal.h"
 #include "taclust/core.h"
 #include "taclust/heads.h"
 
@@ -66,6 +69,42 @@ int main(int argc, char **argv)
     tac_heads_params p;
     tac_heads_default_params(&p);
     p.K = K; p.epochs = epochs; p.seed = 1;
+
+    /* one step against its matrix products alone: the share of time spent outside sgemm */
+    {
+        enum { REP = 15 };
+        const int B = p.batch, H = p.hidden;
+        tac_heads *hs = tac_heads_alloc(d, H, K);
+        tac_heads_init(hs, 1);
+        tac_heads_work *w = tac_heads_work_alloc(hs, B);
+        int64_t *sel = malloc(3 * (size_t)B * sizeof(int64_t));   /* 3B */
+        for (int i = 0; i < 3 * B; i++) sel[i] = (int64_t)tac_mt_below(&r, (uint64_t)n);
+        double ts[REP], tg[REP];
+        float *A = malloc((size_t)2 * B * d * sizeof(float)), *C = malloc((size_t)2 * B * H * sizeof(float));
+        float *W = malloc((size_t)H * d * sizeof(float));
+        memcpy(A, X, (size_t)2 * B * d * sizeof(float));
+        memcpy(W, X, (size_t)H * d * sizeof(float));
+        for (int rep = 0; rep < REP; rep++) {
+            double t = tac_now();
+            tac_heads_step(hs, w, X, R, sel, sel + B, sel + 2 * B, &p, NULL);
+            ts[rep] = tac_now() - t;
+            t = tac_now();
+            for (int k = 0; k < 2; k++) {   /* per head: Z1 = Xg W1^T and dW1 = dZ1^T Xg over 2B rows */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2 * B, H, d, 1.0f, A, d, W, d, 0.0f, C, H);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, d, 2 * B, 1.0f, C, H, A, d, 0.0f, W, d);
+            }
+            tg[rep] = tac_now() - t;
+        }
+        qsort(ts, REP, sizeof(double), cmp_d);
+        qsort(tg, REP, sizeof(double), cmp_d);
+        double fl = 2 * 2 * 2.0 * (2.0 * B) * H * d;
+        printf("one step (B=%d): median %.2f ms; its 4 big sgemms alone %.2f ms (%.0f GFLOP/s); outside sgemm %.0f%%\n",
+               B, ts[REP / 2] * 1e3, tg[REP / 2] * 1e3, fl / tg[REP / 2] * 1e-9,
+               100.0 * (ts[REP / 2] - tg[REP / 2]) / ts[REP / 2]);
+        free(A); free(C); free(W); free(sel);
+        tac_heads_work_free(w);
+        tac_heads_free(hs);
+    }
     timing tm = {calloc((size_t)epochs + 1, sizeof(double)), 0, 0};
     tm.last = tac_now();
     double t0 = tm.last;

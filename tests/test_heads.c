@@ -178,6 +178,10 @@ TAC_TEST(heads_softmax_relu_gradcheck)
     tac_relu_backward(dx, cc, y, 40);
     relu_ctx RC = {x, y, cc, 40};
     fd_check("relu d/din", relu_obj, &RC, x, dx, 40, 40, 1e-3, 1e-3);
+    float d2[40];
+    memcpy(d2, cc, sizeof d2);
+    tac_relu_backward_inplace(d2, y, 40);
+    TAC_CHECK(memcmp(d2, dx, sizeof d2) == 0);
 }
 
 /* ---- loss terms ---------------------------------------------------------------------------------------- */

@@ -140,7 +140,6 @@ struct tac_heads_work {
     float *dP[2];      /* 2B x K */
     float *dZ2[2];     /* 2B x K */
     float *dA[2];      /* 2B x H */
-    float *dY[2];      /* 2B x H */
     float *dZ1[2];     /* 2B x H */
 };
 
@@ -149,7 +148,7 @@ tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
     tac_heads_work *w = tac_xcalloc(1, sizeof *w);
     w->B = B;
     size_t R = 2 * (size_t)B, D = (size_t)h->D, H = (size_t)h->H, K = (size_t)h->K;
-    size_t per = R * D + 6 * R * H + 4 * R * K + 4 * H;
+    size_t per = R * D + 5 * R * H + 4 * R * K + 4 * H;
     w->mem = tac_xmalloc(2 * per, sizeof(float));
     float *q = w->mem;
     for (int k = 0; k < 2; k++) {
@@ -158,7 +157,6 @@ tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
         w->xhat[k] = q; q += R * H;
         w->A[k] = q; q += R * H;
         w->dA[k] = q; q += R * H;
-        w->dY[k] = q; q += R * H;
         w->dZ1[k] = q; q += R * H;
         w->Z2[k] = q; q += R * K;
         w->P[k] = q; q += R * K;
@@ -212,14 +210,13 @@ static void head_backward(tac_heads *h, tac_heads_work *w, int k)
     tac_head_view *g = &h->G[k];
     memset(w->dZ2[k], 0, RK * sizeof(float));
     memset(w->dA[k], 0, RH * sizeof(float));
-    memset(w->dY[k], 0, RH * sizeof(float));
     memset(w->dZ1[k], 0, RH * sizeof(float));
     tac_softmax_backward(w->dZ2[k], w->dP[k], w->P[k], 2 * B, K);
     tac_linear_backward(w->dA[k], g->w2, g->b2, w->dZ2[k], w->A[k], v->w2, 2 * B, H, K);
-    tac_relu_backward(w->dY[k], w->dA[k], w->A[k], RH);
+    tac_relu_backward_inplace(w->dA[k], w->A[k], RH);   /* dA becomes dY, the gradient at the BN output */
     for (int half = 0; half < 2; half++) {
         size_t o = (size_t)half * B * H;
-        tac_bn_backward(w->dZ1[k] + o, g->gamma, g->beta, w->dY[k] + o, w->xhat[k] + o,
+        tac_bn_backward(w->dZ1[k] + o, g->gamma, g->beta, w->dA[k] + o, w->xhat[k] + o,
                         w->invstd[k] + (size_t)half * H, v->gamma, B, H);
     }
     tac_linear_backward(NULL, g->w1, g->b1, w->dZ1[k], w->Xg[k], v->w1, 2 * B, D, H);
@@ -290,7 +287,6 @@ void tac_heads_adam(tac_heads *h, const tac_heads_params *p)
     float eps = p->eps;
     float *P = h->params, *G = h->grads, *M = h->adam_m, *V = h->adam_v;
     size_t n = h->nparam;
-    #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float g = G[i];
         M[i] = M[i] * b1 + g * c1;
