@@ -80,15 +80,18 @@ TAC_TEST(heads_linear_sgemm_matches_naive_and_gradcheck)
     tac_linear_forward(out, in, W, b, N, NI, NO);
     tac_linear_forward_naive(out2, in, W, b, N, NI, NO);
     tac_test_compare("linear forward sgemm vs naive", out, out2, N * NO, 1e-5);
-    float din[N * NI] = {0}, dW[NO * NI] = {0}, db[NO] = {0}, din2[N * NI] = {0}, dW2[NO * NI] = {0}, db2[NO] = {0};
+    float din[N * NI], dW[NO * NI] = {0}, db[NO] = {0}, din2[N * NI], dW2[NO * NI] = {0}, db2[NO] = {0};
+    for (int i = 0; i < N * NI; i++) din[i] = din2[i] = 123.0f;   /* din is written, not accumulated */
     tac_linear_backward(din, dW, db, c, in, W, N, NI, NO);
     tac_linear_backward_naive(din2, dW2, db2, c, in, W, N, NI, NO);
     tac_test_compare("linear backward din", din, din2, N * NI, 1e-5);
     tac_test_compare("linear backward dW", dW, dW2, NO * NI, 1e-5);
     tac_test_compare("linear backward db", db, db2, NO, 1e-5);
-    /* accumulation: a second backward doubles the gradients */
+    /* parameter gradients accumulate: a second backward doubles them; din is overwritten */
     tac_linear_backward(din, dW, db, c, in, W, N, NI, NO);
     for (int i = 0; i < NO; i++) TAC_CHECK_NEAR(db[i], 2 * db2[i], 1e-5);
+    for (int i = 0; i < NO * NI; i++) TAC_CHECK_NEAR(dW[i], 2 * dW2[i], 1e-4);
+    tac_test_compare("linear din overwritten", din, din2, N * NI, 1e-5);
     lin_ctx L = {in, W, b, out, c, N, NI, NO};
     fd_check("linear d/din", lin_obj, &L, in, din2, N * NI, 64, 1e-2, 2e-3);
     fd_check("linear d/dW", lin_obj, &L, W, dW2, NO * NI, 64, 1e-2, 2e-3);
@@ -126,7 +129,8 @@ TAC_TEST(heads_batchnorm_train_gradcheck_and_running_stats)
         TAC_CHECK_NEAR(rv[j], 0.9 * 2.0 + 0.1 * s / (N - 1), 1e-5);
         TAC_CHECK_NEAR(out[0 * C + j], gamma[j] * (in[j] - m) / sqrt(s / N + 1e-5) + beta[j], 1e-4);
     }
-    float din[N * C] = {0}, dg[C] = {0}, dbt[C] = {0};
+    float din[N * C], dg[C] = {0}, dbt[C] = {0};
+    for (int i = 0; i < N * C; i++) din[i] = 77.0f;   /* written, not accumulated */
     tac_bn_backward(din, dg, dbt, c, xhat, invstd, gamma, N, C);
     bn_ctx B = {in, gamma, beta, out, xhat, mean, invstd, c, N, C};
     fd_check("batchnorm d/din", bn_obj, &B, in, din, N * C, 64, 1e-3, 5e-3);
@@ -160,7 +164,8 @@ TAC_TEST(heads_softmax_relu_gradcheck)
 {
     enum { N = 5, K = 6 };
     tac_mt r; tac_mt_seed(&r, 13);
-    float Z[N * K], P[N * K], c[N * K], dZ[N * K] = {0};
+    float Z[N * K], P[N * K], c[N * K], dZ[N * K];
+    for (int i = 0; i < N * K; i++) dZ[i] = -5.0f;   /* written, not accumulated */
     fill_normal(&r, Z, N * K, 2); fill_normal(&r, c, N * K, 1);
     tac_softmax_forward(P, Z, N, K);
     for (int i = 0; i < N; i++) {

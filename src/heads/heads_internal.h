@@ -12,8 +12,8 @@
  * so nparam = 2 * (H*D + 3H + K*H + K). tac_head_view gives named pointers into one head of one set.
  * BatchNorm running statistics live in a second allocation of 4H floats: mean_T | var_T | mean_I | var_I.
  *
- * Kernels come in forward/backward sibling pairs with the same argument order; backward functions ACCUMULATE
- * (+=) into their gradient outputs. Naive reference kernels sit beside the sgemm ones and are tested against them.
+ * Kernels come in forward/backward sibling pairs with the same argument order; backward functions WRITE the
+ * gradient w.r.t. their input and ACCUMULATE (+=) into parameter gradients and loss-term outputs. Naive reference kernels sit beside the sgemm ones and are tested against them.
  */
 #ifndef TAC_HEADS_INTERNAL_H
 #define TAC_HEADS_INTERNAL_H
@@ -77,7 +77,7 @@ double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, cons
 /* ---- kernels (src/heads/tac_heads_ops.c) ------------------------------------------------------------ */
 /* out (N x NO) = in (N x NI) W^T + b; W is NO x NI. */
 void tac_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO);
-/* dW (NO x NI) += dout^T in; db (NO) += colsum(dout); din (N x NI, may be NULL) += dout W. */
+/* dW (NO x NI) += dout^T in; db (NO) += colsum(dout); din (N x NI, may be NULL) = dout W. */
 void tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
                          int N, int NI, int NO);
 void tac_linear_forward_naive(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO);
@@ -88,6 +88,7 @@ void tac_linear_backward_naive(float *din, float *dW, float *db, const float *do
  * + beta; run_mean/run_var (C, may be NULL) updated with momentum 0.1 and the unbiased variance. */
 void tac_bn_forward_train(float *out, float *xhat, float *mean, float *invstd, const float *in,
                           const float *gamma, const float *beta, float *run_mean, float *run_var, int N, int C);
+/* din (N x C) = gradient w.r.t. in (written); dgamma, dbeta (C) += */
 void tac_bn_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *xhat,
                      const float *invstd, const float *gamma, int N, int C);
 /* Eval mode: out = gamma * (in - run_mean) / sqrt(run_var + eps) + beta. */
@@ -99,7 +100,7 @@ void tac_relu_backward(float *din, const float *dout, const float *out, size_t n
 void tac_relu_backward_inplace(float *d, const float *out, size_t n);                /* d = d*(out>0) */
 
 void tac_softmax_forward(float *P, const float *Z, int N, int K);                   /* rows */
-void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int K); /* dZ += ... */
+void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int K); /* dZ = ... (written) */
 
 /* L_D(A, C) of section 7.5 for B x K matrices A, C (temperature T). Backward: dA, dC (B x K, either may be
  * NULL) += g * dL_D. */

@@ -205,12 +205,9 @@ static void head_forward_train(tac_heads *h, tac_heads_work *w, int k, int froze
 static void head_backward(tac_heads *h, tac_heads_work *w, int k)
 {
     int B = w->B, D = h->D, H = h->H, K = h->K;
-    size_t RH = 2 * (size_t)B * H, RK = 2 * (size_t)B * K;
+    size_t RH = 2 * (size_t)B * H;
     const tac_head_view *v = &h->P[k];
     tac_head_view *g = &h->G[k];
-    memset(w->dZ2[k], 0, RK * sizeof(float));
-    memset(w->dA[k], 0, RH * sizeof(float));
-    memset(w->dZ1[k], 0, RH * sizeof(float));
     tac_softmax_backward(w->dZ2[k], w->dP[k], w->P[k], 2 * B, K);
     tac_linear_backward(w->dA[k], g->w2, g->b2, w->dZ2[k], w->A[k], v->w2, 2 * B, H, K);
     tac_relu_backward_inplace(w->dA[k], w->A[k], RH);   /* dA becomes dY, the gradient at the BN output */

@@ -2,6 +2,8 @@
  * linear (cblas_sgemm, with a naive reference beside it), BatchNorm1d train/eval, ReLU, row softmax, and the
  * three loss terms of tac-method.md section 7.5 (cluster-level distillation L_D, consistency L_C, batch-mean
  * entropy H). Backward kernels accumulate (+=) into their gradient outputs. Declared in heads_internal.h.
+ * Convention: backward kernels WRITE the gradient w.r.t. their input (din, dZ) and ACCUMULATE (+=) into parameter
+ * gradients (dW, db, dgamma, dbeta) and into the loss terms' outputs (dA, dC, dP), which several terms share.
  * Reductions are accumulated in double; stored tensors are float32 (as PyTorch's float32 model).
  */
 #include "heads_internal.h"
@@ -34,8 +36,8 @@ void tac_linear_backward(float *din, float *dW, float *db, const float *dout, co
     }
     for (int o = 0; o < NO; o++) db[o] += (float)acc[o];
     free(acc);
-    /* din (N x NI) += dout (N x NO) W (NO x NI) */
-    if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, NI, NO, 1.0f, dout, NO, W, NI, 1.0f, din, NI);
+    /* din (N x NI) = dout (N x NO) W (NO x NI) */
+    if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, NI, NO, 1.0f, dout, NO, W, NI, 0.0f, din, NI);
 }
 
 void tac_linear_forward_naive(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO)
@@ -66,7 +68,7 @@ void tac_linear_backward_naive(float *din, float *dW, float *db, const float *do
             for (int i = 0; i < NI; i++) {
                 double s = 0;
                 for (int o = 0; o < NO; o++) s += (double)dout[(size_t)n * NO + o] * W[(size_t)o * NI + i];
-                din[(size_t)n * NI + i] += (float)s;
+                din[(size_t)n * NI + i] = (float)s;
             }
 }
 
@@ -82,15 +84,15 @@ void tac_bn_forward_train(float *out, float *xhat, float *mean, float *invstd, c
     /* columns are independent: threads take blocks of BN_CB columns and walk all rows */
     for (int c0 = 0; c0 < C; c0 += BN_CB) {
         int c1 = c0 + BN_CB < C ? c0 + BN_CB : C;
-        double acc[BN_CB] = {0}, acc2[BN_CB] = {0};
+        double acc[BN_CB] = {0}, acc2[BN_CB] = {0};   /* sum x | sum x^2, one pass in double */
         for (int n = 0; n < N; n++) {
             const float *x = in + (size_t)n * C;
-            for (int c = c0; c < c1; c++) acc[c - c0] += x[c];
+            for (int c = c0; c < c1; c++) { double t = x[c]; acc[c - c0] += t; acc2[c - c0] += t * t; }
         }
-        for (int c = c0; c < c1; c++) mean[c] = (float)(acc[c - c0] / N);
-        for (int n = 0; n < N; n++) {
-            const float *x = in + (size_t)n * C;
-            for (int c = c0; c < c1; c++) { double t = (double)x[c] - mean[c]; acc2[c - c0] += t * t; }
+        for (int c = c0; c < c1; c++) {
+            double m = acc[c - c0] / N, ss = acc2[c - c0] - N * m * m;   /* sum of squared deviations */
+            mean[c] = (float)m;
+            acc2[c - c0] = ss > 0 ? ss : 0;
         }
         for (int c = c0; c < c1; c++) {
             double var = acc2[c - c0] / N;   /* biased, used for normalisation */
@@ -134,7 +136,7 @@ void tac_bn_backward(float *din, float *dgamma, float *dbeta, const float *dout,
         for (int n = 0; n < N; n++) {
             const float *g = dout + (size_t)n * C, *xh = xhat + (size_t)n * C;
             float *d = din + (size_t)n * C;
-            for (int c = c0; c < c1; c++) d[c] += k2[c - c0] * (g[c] - k0[c - c0] - xh[c] * k1[c - c0]);
+            for (int c = c0; c < c1; c++) d[c] = k2[c - c0] * (g[c] - k0[c - c0] - xh[c] * k1[c - c0]);
         }
     }
 }
@@ -194,7 +196,7 @@ void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int
         double dot = 0;
         for (int k = 0; k < K; k++) dot += (double)g[k] * p[k];
         float *d = dZ + (size_t)n * K;
-        for (int k = 0; k < K; k++) d[k] += (float)(p[k] * ((double)g[k] - dot));
+        for (int k = 0; k < K; k++) d[k] = (float)(p[k] * ((double)g[k] - dot));
     }
 }
 
