@@ -24,6 +24,7 @@ static const char *USAGE =
     "  --nn-images N x k int neighbour indices in IMAGE space (self excluded), any k >= 1 (TAC uses 50)\n"
     "  --nn-text   N x k int neighbour indices in TEXT space\n"
     "Each epoch shuffles, drops the last partial batch, and draws one random neighbour per modality per sample.\n"
+    "If the two neighbour files differ in width, the first min(k) columns of each are used.\n"
     "Presets (section 10): stl10 cifar10 cifar20 imagenet10 imagenet-dogs dtd = 20 epochs / batch 512 / T 0.5;\n"
     "ucf101 imagenet1k = 100 epochs / batch 8192 / T 5.0. Without a preset the defaults are 20 / 512 / 0.5.";
 
@@ -48,11 +49,6 @@ static int load_nn(const char *path, int64_t n, int64_t **nn, int *kn)
         }
     *kn = (int)c;
     return TAC_OK;
-}
-
-static void epoch_cb(const tac_heads *h, int epoch, double loss, void *user)
-{
-    (void)h; (void)epoch; (void)loss; (void)user;
 }
 
 static int cmd_train_heads(int argc, char **argv)
@@ -128,8 +124,8 @@ static int cmd_train_heads(int argc, char **argv)
     }
     tac_l2_normalize_rows(X, n, d);
     tac_l2_normalize_rows(R, n, d);
-    /* neighbour tables may differ in width: train on the narrower one's width for both is wrong, so copy to a
-     * common width only when needed (the library takes one width) */
+    /* the library takes one neighbour-table width: when the two files differ, use the first (nearest) columns
+     * of the wider one, and say so */
     if (kni != knt) {
         int kn = kni < knt ? kni : knt;
         int64_t *a = tac_xmalloc((size_t)n * kn, sizeof(int64_t)), *b = tac_xmalloc((size_t)n * kn, sizeof(int64_t));
@@ -144,7 +140,7 @@ static int cmd_train_heads(int argc, char **argv)
              (long long)n, (long long)d, K, hidden, p.epochs, (long long)(n / p.batch), p.batch,
              (double)p.temperature, kni);
     double t0 = tac_now();
-    if (tac_heads_train(X, R, n, (int)d, nni, nnt, kni, &p, epoch_cb, NULL, &h) != TAC_OK) goto fail;
+    if (tac_heads_train(X, R, n, (int)d, nni, nnt, kni, &p, NULL, NULL, &h) != TAC_OK) goto fail;
     if (tac_heads_save(h, out) != TAC_OK) goto fail;
     tac_info("train-heads: trained in %.1f s, wrote %s", tac_now() - t0, out);
     rc = 0;
