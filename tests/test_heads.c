@@ -176,6 +176,14 @@ TAC_TEST(heads_softmax_relu_gradcheck)
     tac_softmax_backward(dZ, c, P, N, K);
     sm_ctx S = {Z, P, c, N, K};
     fd_check("softmax d/dZ", sm_obj, &S, Z, dZ, N * K, 64, 1e-3, 5e-3);
+    float Pi[N * K], Gi[N * K];   /* in place gives the same results */
+    memcpy(Pi, Z, sizeof Pi); memcpy(Gi, c, sizeof Gi);
+    tac_softmax_forward(P, Z, N, K);
+    tac_softmax_forward(Pi, Pi, N, K);
+    TAC_CHECK(memcmp(Pi, P, sizeof Pi) == 0);
+    tac_softmax_backward(dZ, c, P, N, K);
+    tac_softmax_backward(Gi, Gi, P, N, K);
+    TAC_CHECK(memcmp(Gi, dZ, sizeof Gi) == 0);
     float x[40], y[40], cc[40], dx[40] = {0};
     fill_normal(&r, x, 40, 1); fill_normal(&r, cc, 40, 1);
     for (int i = 0; i < 40; i++) if (fabsf(x[i]) < 0.05f) x[i] = 0.5f;   /* keep away from the kink */
@@ -622,6 +630,15 @@ TAC_TEST(heads_cli_train_and_predict)
                               bin, dir, dir, dir, dir), 1);
     TAC_CHECK_INT(tac_test_sh("grep -q 'I.npy' %s/err2.txt", dir), 0);
     TAC_CHECK_INT(tac_test_sh("%s train-heads --quiet --images %s/X.npy 2>/dev/null", bin, dir), 2);
+    /* presets set epochs/batch/T; explicit options override them */
+    TAC_CHECK_INT(tac_test_sh("%s train-heads --quiet --images %s/X.npy --text %s/R.npy --nn-images %s/I.npy "
+                              "--nn-text %s/J.npy -K 3 --preset ucf101 --out %s/h3.bin 2>%s/err3.txt",
+                              bin, dir, dir, dir, dir, dir, dir), 1);
+    TAC_CHECK_INT(tac_test_sh("grep -q 'one batch of 8192' %s/err3.txt", dir), 0);
+    TAC_CHECK_INT(tac_test_sh("%s train-heads --images %s/X.npy --text %s/R.npy --nn-images %s/I.npy "
+                              "--nn-text %s/J.npy -K 3 --preset ucf101 --batch 32 --epochs 1 --hidden 8 "
+                              "--out %s/h3.bin 2>%s/log3.txt", bin, dir, dir, dir, dir, dir, dir), 0);
+    TAC_CHECK_INT(tac_test_sh("grep -q 'T=5' %s/log3.txt && grep -q 'epoch 1/1' %s/log3.txt", dir, dir), 0);
     TAC_CHECK_INT(tac_test_sh("test ! -e %s/h2.bin", dir), 0);
     free_toy(&t);
 }

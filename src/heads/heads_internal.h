@@ -99,6 +99,7 @@ void tac_relu_forward(float *out, const float *in, size_t n);
 void tac_relu_backward(float *din, const float *dout, const float *out, size_t n);   /* din += dout*(out>0) */
 void tac_relu_backward_inplace(float *d, const float *out, size_t n);                /* d = d*(out>0) */
 
+/* Both may run in place (P == Z, dZ == dP). */
 void tac_softmax_forward(float *P, const float *Z, int N, int K);                   /* rows */
 void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int K); /* dZ = ... (written) */
 

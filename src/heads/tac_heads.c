@@ -128,19 +128,17 @@ void tac_heads_init(tac_heads *h, uint32_t seed)
 struct tac_heads_work {
     int B;
     float *mem;
-    /* per head k (0 text, 1 image); "2B" rows = B anchors then B neighbours */
+    /* per head k (0 text, 1 image); "2B" rows = B anchors then B neighbours. Buffers that are dead by the time
+     * their alias is written share memory: Z1/dZ1, Z2/P (softmax in place), dP/dZ2 (softmax backward in place). */
     float *Xg[2];      /* 2B x D gathered inputs */
-    float *Z1[2];      /* 2B x H first linear */
+    float *Z1[2];      /* 2B x H first linear; later dZ1 */
     float *xhat[2];    /* 2B x H normalised (per half) */
     float *A[2];       /* 2B x H BN output after ReLU */
-    float *Z2[2];      /* 2B x K logits */
-    float *P[2];       /* 2B x K softmax */
+    float *P[2];       /* 2B x K logits, then softmax in place */
+    float *dP[2];      /* 2B x K gradient w.r.t. P, then w.r.t. the logits in place */
+    float *dA[2];      /* 2B x H gradient w.r.t. A, then (ReLU backward in place) w.r.t. the BN output */
     float *mean[2];    /* 2 x H batch means (per half) */
     float *invstd[2];  /* 2 x H */
-    float *dP[2];      /* 2B x K */
-    float *dZ2[2];     /* 2B x K */
-    float *dA[2];      /* 2B x H */
-    float *dZ1[2];     /* 2B x H */
 };
 
 tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
@@ -148,7 +146,7 @@ tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
     tac_heads_work *w = tac_xcalloc(1, sizeof *w);
     w->B = B;
     size_t R = 2 * (size_t)B, D = (size_t)h->D, H = (size_t)h->H, K = (size_t)h->K;
-    size_t per = R * D + 5 * R * H + 4 * R * K + 4 * H;
+    size_t per = R * D + 4 * R * H + 2 * R * K + 4 * H;
     w->mem = tac_xmalloc(2 * per, sizeof(float));
     float *q = w->mem;
     for (int k = 0; k < 2; k++) {
@@ -157,11 +155,8 @@ tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
         w->xhat[k] = q; q += R * H;
         w->A[k] = q; q += R * H;
         w->dA[k] = q; q += R * H;
-        w->dZ1[k] = q; q += R * H;
-        w->Z2[k] = q; q += R * K;
         w->P[k] = q; q += R * K;
         w->dP[k] = q; q += R * K;
-        w->dZ2[k] = q; q += R * K;
         w->mean[k] = q; q += 2 * H;
         w->invstd[k] = q; q += 2 * H;
     }
@@ -198,8 +193,8 @@ static void head_forward_train(tac_heads *h, tac_heads_work *w, int k, int froze
                              frozen ? NULL : h->run_mean[k], frozen ? NULL : h->run_var[k], B, H);
     }
     tac_relu_forward(w->A[k], w->A[k], 2 * (size_t)B * H);
-    tac_linear_forward(w->Z2[k], w->A[k], v->w2, v->b2, 2 * B, H, K);
-    tac_softmax_forward(w->P[k], w->Z2[k], 2 * B, K);
+    tac_linear_forward(w->P[k], w->A[k], v->w2, v->b2, 2 * B, H, K);   /* logits */
+    tac_softmax_forward(w->P[k], w->P[k], 2 * B, K);                    /* in place */
 }
 
 static void head_backward(tac_heads *h, tac_heads_work *w, int k)
@@ -208,15 +203,16 @@ static void head_backward(tac_heads *h, tac_heads_work *w, int k)
     size_t RH = 2 * (size_t)B * H;
     const tac_head_view *v = &h->P[k];
     tac_head_view *g = &h->G[k];
-    tac_softmax_backward(w->dZ2[k], w->dP[k], w->P[k], 2 * B, K);
-    tac_linear_backward(w->dA[k], g->w2, g->b2, w->dZ2[k], w->A[k], v->w2, 2 * B, H, K);
+    float *dZ2 = w->dP[k], *dZ1 = w->Z1[k];   /* in-place aliases (see the struct) */
+    tac_softmax_backward(dZ2, w->dP[k], w->P[k], 2 * B, K);
+    tac_linear_backward(w->dA[k], g->w2, g->b2, dZ2, w->A[k], v->w2, 2 * B, H, K);
     tac_relu_backward_inplace(w->dA[k], w->A[k], RH);   /* dA becomes dY, the gradient at the BN output */
     for (int half = 0; half < 2; half++) {
         size_t o = (size_t)half * B * H;
-        tac_bn_backward(w->dZ1[k] + o, g->gamma, g->beta, w->dA[k] + o, w->xhat[k] + o,
+        tac_bn_backward(dZ1 + o, g->gamma, g->beta, w->dA[k] + o, w->xhat[k] + o,
                         w->invstd[k] + (size_t)half * H, v->gamma, B, H);
     }
-    tac_linear_backward(NULL, g->w1, g->b1, w->dZ1[k], w->Xg[k], v->w1, 2 * B, D, H);
+    tac_linear_backward(NULL, g->w1, g->b1, dZ1, w->Xg[k], v->w1, 2 * B, D, H);
 }
 
 static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
