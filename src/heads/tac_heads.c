@@ -278,7 +278,7 @@ void tac_heads_adam(tac_heads *h, const tac_heads_params *p)
     float step_size = (float)(p->lr / bc1), bc2s = (float)sqrt(bc2);
     float b1 = p->beta1, b2 = p->beta2, c1 = (float)(1.0 - (double)p->beta1), c2 = (float)(1.0 - (double)p->beta2);
     float eps = p->eps;
-    float *P = h->params, *G = h->grads, *M = h->adam_m, *V = h->adam_v;
+    float *restrict P = h->params, *restrict G = h->grads, *restrict M = h->adam_m, *restrict V = h->adam_v;
     size_t n = h->nparam;
     for (size_t i = 0; i < n; i++) {
         float g = G[i];
