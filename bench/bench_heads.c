@@ -79,15 +79,23 @@ int main(int argc, char **argv)
         tac_heads_work *w = tac_heads_work_alloc(hs, B);
         int64_t *sel = malloc(3 * (size_t)B * sizeof(int64_t));   /* 3B */
         for (int i = 0; i < 3 * B; i++) sel[i] = (int64_t)tac_mt_below(&r, (uint64_t)n);
-        double ts[REP], tg[REP];
+        double ts[REP], tt[REP], tg[REP];
         float *A = malloc((size_t)2 * B * d * sizeof(float)), *C = malloc((size_t)2 * B * H * sizeof(float));
         float *W = malloc((size_t)H * d * sizeof(float));
         memcpy(A, X, (size_t)2 * B * d * sizeof(float));
         memcpy(W, X, (size_t)H * d * sizeof(float));
+        int blas = openblas_get_num_threads();
         for (int rep = 0; rep < REP; rep++) {
             double t = tac_now();
             tac_heads_step(hs, w, X, R, sel, sel + B, sel + 2 * B, &p, NULL);
             ts[rep] = tac_now() - t;
+            tac_heads_work_set_threads(w, 2);
+            openblas_set_num_threads(1);
+            t = tac_now();
+            tac_heads_step(hs, w, X, R, sel, sel + B, sel + 2 * B, &p, NULL);
+            tt[rep] = tac_now() - t;
+            openblas_set_num_threads(blas);
+            tac_heads_work_set_threads(w, 1);
             t = tac_now();
             for (int k = 0; k < 2; k++) {   /* per head: Z1 = Xg W1^T and dW1 = dZ1^T Xg over 2B rows */
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2 * B, H, d, 1.0f, A, d, W, d, 0.0f, C, H);
@@ -96,11 +104,12 @@ int main(int argc, char **argv)
             tg[rep] = tac_now() - t;
         }
         qsort(ts, REP, sizeof(double), cmp_d);
+        qsort(tt, REP, sizeof(double), cmp_d);
         qsort(tg, REP, sizeof(double), cmp_d);
         double fl = 2 * 2 * 2.0 * (2.0 * B) * H * d;
-        printf("one step (B=%d): median %.2f ms; its 4 big sgemms alone %.2f ms (%.0f GFLOP/s); outside sgemm %.0f%%\n",
-               B, ts[REP / 2] * 1e3, tg[REP / 2] * 1e3, fl / tg[REP / 2] * 1e-9,
-               100.0 * (ts[REP / 2] - tg[REP / 2]) / ts[REP / 2]);
+        printf("one step (B=%d), medians of %d: heads in sequence with %d BLAS threads %.2f ms; heads on 2 threads with "
+               "1 BLAS thread each %.2f ms; the step's 4 big sgemms alone (%d BLAS threads) %.2f ms = %.0f GFLOP/s\n",
+               B, REP, blas, ts[REP / 2] * 1e3, tt[REP / 2] * 1e3, blas, tg[REP / 2] * 1e3, fl / tg[REP / 2] * 1e-9);
         free(A); free(C); free(W); free(sel);
         tac_heads_work_free(w);
         tac_heads_free(hs);

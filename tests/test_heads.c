@@ -6,6 +6,8 @@
  */
 #include "tac_test.h"
 
+#include <cblas.h>
+
 #include "heads/heads_internal.h"
 #include "taclust/heads.h"
 
@@ -504,6 +506,37 @@ TAC_TEST(heads_training_separates_clusters)
     TAC_CHECK_INT(used, K);
     free(pred);
     tac_heads_free(h);
+    free_toy(&t);
+}
+
+TAC_TEST(heads_two_threads_match_sequential)
+{
+    enum { D = 24, H = 40, K = 5, B = 64 };
+    toy t = make_toy(256, D, K, 4, 25);
+    tac_heads_params p; tac_heads_default_params(&p);
+    p.K = K; p.hidden = H; p.batch = B;
+    tac_heads *h1 = tac_heads_alloc(D, H, K), *h2 = tac_heads_alloc(D, H, K);
+    tac_heads_init(h1, 8); tac_heads_init(h2, 8);
+    tac_heads_work *w1 = tac_heads_work_alloc(h1, B), *w2 = tac_heads_work_alloc(h2, B);
+    tac_heads_work_set_threads(w2, 2);
+    int blas = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    int64_t sel[3 * B];
+    tac_mt r; tac_mt_seed(&r, 3);
+    for (int s = 0; s < 4; s++) {
+        for (int i = 0; i < 3 * B; i++) sel[i] = (int64_t)tac_mt_below(&r, 256);
+        tac_heads_loss L1, L2;
+        tac_heads_step(h1, w1, t.X, t.R, sel, sel + B, sel + 2 * B, &p, &L1);
+        tac_heads_step(h2, w2, t.X, t.R, sel, sel + B, sel + 2 * B, &p, &L2);
+        TAC_CHECK(L1.total == L2.total);
+    }
+    openblas_set_num_threads(blas);
+    TAC_CHECK(memcmp(h1->params, h2->params, h1->nparam * sizeof(float)) == 0);
+    TAC_CHECK(memcmp(h1->adam_v, h2->adam_v, h1->nparam * sizeof(float)) == 0);
+    TAC_CHECK(memcmp(h1->stats, h2->stats, 4 * H * sizeof(float)) == 0);
+    TAC_CHECK_INT(h2->step, 4);
+    tac_heads_work_free(w1); tac_heads_work_free(w2);
+    tac_heads_free(h1); tac_heads_free(h2);
     free_toy(&t);
 }
 

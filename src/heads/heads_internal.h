@@ -52,6 +52,9 @@ void tac_heads_init(tac_heads *h, uint32_t seed);
 typedef struct tac_heads_work tac_heads_work;
 tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B);
 void tac_heads_work_free(tac_heads_work *w);
+/* 2: run the two heads on two threads in every phase (the caller makes BLAS single-threaded meanwhile);
+ * 1 (default): sequential. Results are identical either way. */
+void tac_heads_work_set_threads(tac_heads_work *w, int threads);
 
 /* Loss pieces of one step, as computed by the forward pass (before the Adam update). */
 typedef struct { double total, distill_it, distill_ti, consist, ent_t, ent_i; } tac_heads_loss;

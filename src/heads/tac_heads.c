@@ -7,6 +7,11 @@
  *      tac_heads_predict(h, Xtest, ntest, pred, NULL); tac_heads_save(h, "heads.bin"); tac_heads_free(h);
  * Memory layout and kernels: see heads_internal.h and tac_heads_ops.c.
  *
+ * Threads: the two heads are independent until the loss and again after it, so with 2 threads (tac_heads_train
+ * when tac_num_threads() >= 2) each phase runs head 0 on the calling thread and head 1 on a second pthread, with
+ * OpenBLAS set to 1 thread for the duration (restored afterwards): 2 threads in all, never more. Every head's
+ * arithmetic is the same as in the sequential order, so results do not depend on the thread count.
+ *
  * Heads file format (version 1, little-endian):
  *     0  char[8]  "TACHEADS"
  *     8  uint32   version (1)
@@ -19,7 +24,9 @@
  */
 #include "heads_internal.h"
 
+#include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +134,7 @@ void tac_heads_init(tac_heads *h, uint32_t seed)
 
 struct tac_heads_work {
     int B;
+    int threads;       /* 1: sequential; 2: one thread per head (caller sets OpenBLAS to 1 thread) */
     float *mem;
     /* per head k (0 text, 1 image); "2B" rows = B anchors then B neighbours. Buffers that are dead by the time
      * their alias is written share memory: Z1/dZ1, Z2/P (softmax in place), dP/dZ2 (softmax backward in place). */
@@ -145,6 +153,7 @@ tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
 {
     tac_heads_work *w = tac_xcalloc(1, sizeof *w);
     w->B = B;
+    w->threads = 1;
     size_t R = 2 * (size_t)B, D = (size_t)h->D, H = (size_t)h->H, K = (size_t)h->K;
     size_t per = R * D + 4 * R * H + 2 * R * K + 4 * H;
     w->mem = tac_xmalloc(2 * per, sizeof(float));
@@ -162,6 +171,8 @@ tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
     }
     return w;
 }
+
+void tac_heads_work_set_threads(tac_heads_work *w, int threads) { w->threads = threads > 1 ? 2 : 1; }
 
 void tac_heads_work_free(tac_heads_work *w)
 {
@@ -215,16 +226,55 @@ static void head_backward(tac_heads *h, tac_heads_work *w, int k)
     tac_linear_backward(NULL, g->w1, g->b1, dZ1, w->Xg[k], v->w1, 2 * B, D, H);
 }
 
+/* Runs fn(a0) here and fn(a1) on a second thread when w->threads > 1 (sequentially if that thread cannot start). */
+static void run_pair(const tac_heads_work *w, void *(*fn)(void *), void *a0, void *a1)
+{
+    pthread_t t;
+    if (w->threads > 1 && pthread_create(&t, NULL, fn, a1) == 0) {
+        fn(a0);
+        pthread_join(t, NULL);
+        return;
+    }
+    fn(a0);
+    fn(a1);
+}
+
+typedef struct {
+    tac_heads *h; tac_heads_work *w; int k, frozen, adam;
+    const float *src; const int64_t *a, *b;
+    const tac_heads_params *p;
+} head_job;
+
+static void *forward_job(void *arg)
+{
+    head_job *j = arg;
+    gather(j->w->Xg[j->k], j->src, j->a, j->b, j->w->B, j->h->D);
+    head_forward_train(j->h, j->w, j->k, j->frozen);
+    return NULL;
+}
+
+static void adam_range(tac_heads *h, const tac_heads_params *p, size_t lo, size_t hi);
+
+static void *backward_job(void *arg)
+{
+    head_job *j = arg;
+    tac_heads *h = j->h;
+    memset(h->grads + (size_t)j->k * h->head_size, 0, h->head_size * sizeof(float));
+    head_backward(h, j->w, j->k);
+    if (j->adam) adam_range(h, j->p, (size_t)j->k * h->head_size, (size_t)(j->k + 1) * h->head_size);
+    return NULL;
+}
+
+/* Both heads' train-mode forward (text head: r_i then r_{u_i}; image head: x_i then x_{v_i}) and the loss. */
 static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
                         const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int frozen,
                         tac_heads_loss *L)
 {
     int B = w->B, K = h->K;
     size_t BK = (size_t)B * K;
-    gather(w->Xg[TAC_HEAD_TEXT], R, idx, nb_txt, B, h->D);    /* text head: r_i, then r_{u_i} */
-    gather(w->Xg[TAC_HEAD_IMAGE], X, idx, nb_img, B, h->D);   /* image head: x_i, then x_{v_i} */
-    head_forward_train(h, w, TAC_HEAD_TEXT, frozen);
-    head_forward_train(h, w, TAC_HEAD_IMAGE, frozen);
+    head_job jt = {h, w, TAC_HEAD_TEXT, frozen, 0, R, idx, nb_txt, p};
+    head_job ji = {h, w, TAC_HEAD_IMAGE, frozen, 0, X, idx, nb_img, p};
+    run_pair(w, forward_job, &jt, &ji);
     const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
     float T = p->temperature, a = p->entropy_weight;
     L->distill_it = tac_distill_forward(PI, QT, B, K, T);
@@ -235,9 +285,10 @@ static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const f
     L->total = L->distill_it + L->distill_ti + L->consist - a * (L->ent_t + L->ent_i);
 }
 
-void tac_heads_forward_backward(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
-                                const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
-                                const tac_heads_params *p, tac_heads_loss *loss)
+/* Forward, loss, gradient of the loss w.r.t. both heads' outputs, then backward (and Adam when `adam`). */
+static void step_impl(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
+                      const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int adam,
+                      tac_heads_loss *loss)
 {
     tac_heads_loss L;
     forward_all(h, w, X, R, idx, nb_txt, nb_img, p, 0, &L);
@@ -253,10 +304,18 @@ void tac_heads_forward_backward(tac_heads *h, tac_heads_work *w, const float *X,
     tac_consist_backward(dPT, dPI, 1.0, PT, PI, B, K);
     tac_entropy_backward(dPT, -a, PT, B, K);
     tac_entropy_backward(dPI, -a, PI, B, K);
-    memset(h->grads, 0, h->nparam * sizeof(float));
-    head_backward(h, w, TAC_HEAD_TEXT);
-    head_backward(h, w, TAC_HEAD_IMAGE);
+    if (adam) h->step++;
+    head_job jt = {h, w, TAC_HEAD_TEXT, 0, adam, NULL, NULL, NULL, p};
+    head_job ji = {h, w, TAC_HEAD_IMAGE, 0, adam, NULL, NULL, NULL, p};
+    run_pair(w, backward_job, &jt, &ji);
     if (loss) *loss = L;
+}
+
+void tac_heads_forward_backward(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                                const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                                const tac_heads_params *p, tac_heads_loss *loss)
+{
+    step_impl(h, w, X, R, idx, nb_txt, nb_img, p, 0, loss);
 }
 
 double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
@@ -268,19 +327,17 @@ double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, cons
     return L.total;
 }
 
-void tac_heads_adam(tac_heads *h, const tac_heads_params *p)
+/* PyTorch 1.13 Adam (single-tensor) at step h->step over params [lo, hi): m = b1 m + (1-b1) g;
+ * v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
+static void adam_range(tac_heads *h, const tac_heads_params *p, size_t lo, size_t hi)
 {
-    /* PyTorch 1.13 Adam (single-tensor): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
-     * p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
-    h->step++;
     double t = (double)h->step;
     double bc1 = 1.0 - pow((double)p->beta1, t), bc2 = 1.0 - pow((double)p->beta2, t);
     float step_size = (float)(p->lr / bc1), bc2s = (float)sqrt(bc2);
     float b1 = p->beta1, b2 = p->beta2, c1 = (float)(1.0 - (double)p->beta1), c2 = (float)(1.0 - (double)p->beta2);
     float eps = p->eps;
     float *restrict P = h->params, *restrict G = h->grads, *restrict M = h->adam_m, *restrict V = h->adam_v;
-    size_t n = h->nparam;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float g = G[i];
         M[i] = M[i] * b1 + g * c1;
         V[i] = V[i] * b2 + g * g * c2;
@@ -289,12 +346,17 @@ void tac_heads_adam(tac_heads *h, const tac_heads_params *p)
     }
 }
 
+void tac_heads_adam(tac_heads *h, const tac_heads_params *p)
+{
+    h->step++;
+    adam_range(h, p, 0, h->nparam);
+}
+
 void tac_heads_step(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
                     const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
                     const tac_heads_params *p, tac_heads_loss *loss)
 {
-    tac_heads_forward_backward(h, w, X, R, idx, nb_txt, nb_img, p, loss);
-    tac_heads_adam(h, p);
+    step_impl(h, w, X, R, idx, nb_txt, nb_img, p, 1, loss);
 }
 
 /* ---- training loop ------------------------------------------------------------------------------------- */
@@ -344,6 +406,11 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     tac_heads_init(h, p->seed);
     int B = p->batch;
     tac_heads_work *w = tac_heads_work_alloc(h, B);
+    int blas_threads = openblas_get_num_threads();
+    if (tac_num_threads() >= 2) {   /* one thread per head, BLAS single-threaded inside each */
+        tac_heads_work_set_threads(w, 2);
+        openblas_set_num_threads(1);
+    }
     tac_mt rng;
     tac_mt_seed(&rng, p->seed ^ 0x5bd1e995u);   /* a stream separate from the initialisation */
     int64_t *perm = tac_xmalloc((size_t)n, sizeof(int64_t));      /* N */
@@ -376,6 +443,7 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
             tac_info("heads: epoch %d/%d  loss %.5f  (%.2f s)", e, p->epochs, mean, tac_now() - t0);
         if (cb) cb(h, e, mean, user);
     }
+    if (w->threads > 1) openblas_set_num_threads(blas_threads);
     free(perm);
     free(sel);
     tac_heads_work_free(w);
