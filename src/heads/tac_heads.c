@@ -483,6 +483,7 @@ int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pr
 
 /* ---- save / load --------------------------------------------------------------------------------------- */
 
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the heads file format is written as little-endian");
 #define HEADS_MAGIC "TACHEADS"
 #define HEADS_VERSION 1u
 #define HEADS_HDR 40
