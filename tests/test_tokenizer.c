@@ -3,14 +3,17 @@
  * by tools/gen_tokenizer_fixtures.py:
  *   - ~1,600 hard and random strings (accents, CJK, emoji, contractions, HTML entities, whitespace, long texts):
  *     every id compared, zero padding included;
- *   - all 146,347 WordNet noun lemmas x 7 TAC templates: FNV-1a 64 digests per chunk of 1,000 lemmas (a subset
+ *   - all 146,347 WordNet noun lemmas (tac_wordnet_nouns, taken as-is: row 131919 stays "null", which TAC's
+ *     pandas reading turns into "nan", tac-method.md 3.1) x 7 TAC templates: FNV-1a 64 digests per chunk of 1,000 lemmas (a subset
  *     of chunks under AddressSanitizer, which is ~10x slower);
  *   - a Hugging Face folder (vocab.json + merges.txt written here from the .gz) gives the same ids;
  *   - context lengths, threads, the CLI, and errors for missing, truncated and corrupt vocabulary files.
- * Needs ../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz and /usr/share/wordnet/data.noun.
+ * Needs ../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz and /usr/share/wordnet/data.noun
+ * (the WordNet test is skipped without it).
  */
 #include "tac_test.h"
 #include "taclust/clip.h"
+#include "taclust/textspace.h"
 
 #include <stdint.h>
 #include <unistd.h>
@@ -115,32 +118,6 @@ static int fixture_load(fixture *f)
     return 0;
 }
 
-/* ---- WordNet lemmas (one per lemma of each noun synset of data.noun, file order) ------------------------- */
-static int wordnet_lemmas(char ***out, int64_t *n)
-{
-    char **lines; int64_t nl;
-    if (tac_read_lines("/usr/share/wordnet/data.noun", &lines, &nl, 1) != TAC_OK) return -1;
-    int64_t cap = 200000, m = 0;
-    char **lem = tac_xmalloc((size_t)cap, sizeof *lem);
-    for (int64_t i = 0; i < nl; i++) {
-        char *l = lines[i];
-        if (l[0] == ' ') continue;                    /* licence lines start with two spaces */
-        char *save = NULL, *f = strtok_r(l, " ", &save);
-        for (int k = 0; k < 3 && f; k++) f = strtok_r(NULL, " ", &save);   /* offset, lex_filenum, ss_type */
-        if (!f) continue;
-        int cnt = (int)strtol(f, NULL, 16);
-        for (int k = 0; k < cnt; k++) {
-            char *w = strtok_r(NULL, " ", &save);
-            strtok_r(NULL, " ", &save);              /* lex_id */
-            if (!w || m == cap) break;
-            lem[m++] = strdup(w);
-        }
-    }
-    tac_free_strings(lines, nl);
-    *out = lem; *n = m;
-    return 0;
-}
-
 static void fill_template(char *dst, size_t cap, const char *tmpl, const char *word)
 {
     const char *b = strstr(tmpl, "{}");
@@ -200,8 +177,13 @@ TAC_TEST(tokenizer_wordnet_prompt_digests)
     fixture f;
     TAC_REQUIRE(fixture_load(&f) == 0);
     char **lem; int64_t nlem;
-    if (wordnet_lemmas(&lem, &nlem) != 0) { fixture_free(&f); TAC_SKIP("no /usr/share/wordnet/data.noun (apt wordnet-base)"); }
+    if (tac_wordnet_nouns(TAC_WORDNET_DEFAULT_DIR, &lem, &nlem) != TAC_OK) {
+        fixture_free(&f);
+        TAC_SKIP("no /usr/share/wordnet/data.noun (apt wordnet-base)");
+    }
     TAC_CHECK_INT(nlem, f.all_n);
+    /* the reference's templates are the library's (tac-method.md 3.2) */
+    for (int p = 0; p < 7; p++) TAC_CHECK(strcmp(f.tmpl[p], tac_prompt_templates[p]) == 0);
     tac_bpe *t = load_gz();
     TAC_REQUIRE(t);
     int step = TOK_SAN ? 13 : 1;   /* under ASan every 13th chunk (12 chunks, incl. the first and the last) */
