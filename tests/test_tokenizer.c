@@ -415,3 +415,52 @@ TAC_TEST(tokenizer_cli_prints_ids)
     free(s);
     TAC_CHECK(tac_test_sh("%s tokenize 'x' > %s 2>&1", tac_test_bin(), out) == 2);
 }
+
+extern int tac_bpe_heap_min_len;   /* tac_bpe.c: pieces this long use the heap BPE */
+
+TAC_TEST(tokenizer_heap_bpe_matches_rescan)
+{
+    fixture f;
+    TAC_REQUIRE(fixture_load(&f) == 0);
+    int saved = tac_bpe_heap_min_len;
+    /* every piece through the heap version: the reference's answers still hold */
+    tac_bpe_heap_min_len = 2;
+    tac_bpe *t = load_gz();
+    if (!t) { tac_bpe_heap_min_len = saved; fixture_free(&f); TAC_REQUIRE(!"vocabulary loads"); }
+    TAC_CHECK_INT(check_strings(t, &f, "heap BPE"), 0);
+    /* long pieces (letters, digits-free symbol runs, repeated patterns): heap vs rescan, ctx 1024 */
+    enum { CTX = 1024, LEN = 700 };
+    int32_t *a = tac_xmalloc(CTX, sizeof *a), *b = tac_xmalloc(CTX, sizeof *b);
+    char *txt = tac_xmalloc(LEN + 1, 1);
+    tac_mt rng;
+    tac_mt_seed(&rng, 7);
+    const char *alpha[4] = {"ab", "etaoinshrdlu", "aaaaaaaab", "!?.-_~"};
+    int bad = 0;
+    tac_bpe *h, *r;   /* separate word caches, so each call below runs its own algorithm */
+    TAC_REQUIRE(tac_bpe_load(gz_path(), &h) == TAC_OK);
+    TAC_REQUIRE(tac_bpe_load(gz_path(), &r) == TAC_OK);
+    for (int trial = 0; trial < 40; trial++) {
+        const char *al = alpha[trial % 4];
+        int len = 70 + (int)tac_mt_below(&rng, LEN - 70);
+        for (int i = 0; i < len; i++) txt[i] = al[tac_mt_below(&rng, strlen(al))];
+        txt[len] = 0;
+        tac_bpe_heap_min_len = 2;
+        int nh = tac_bpe_tokenize(h, txt, a, CTX);
+        tac_bpe_heap_min_len = 1 << 30;
+        int nr = tac_bpe_tokenize(r, txt, b, CTX);
+        bad += nh != nr || memcmp(a, b, CTX * sizeof *a) != 0;
+    }
+    tac_bpe_free(h); tac_bpe_free(r);
+    tac_bpe_heap_min_len = saved;
+    TAC_CHECK_INT(bad, 0);
+    /* a 200,000-letter word finishes quickly with the heap (the rescan would take minutes) */
+    char *big = tac_xmalloc(200001, 1);
+    for (int i = 0; i < 200000; i++) big[i] = "abcdefghijklmnopqrstuvwxyz"[tac_mt_below(&rng, 26)];
+    big[200000] = 0;
+    double t0 = tac_now();
+    TAC_CHECK_INT(tac_bpe_tokenize(t, big, a, 77), 77);
+    TAC_CHECK(tac_now() - t0 < 20.0);
+    free(big); free(txt); free(a); free(b);
+    tac_bpe_free(t);
+    fixture_free(&f);
+}

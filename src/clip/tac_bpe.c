@@ -29,7 +29,8 @@
  *   7. [SOT] + ids + [EOT]; longer than ctx: the first ctx-1 kept and EOT appended; zero padding.
  * Character classes, lower-casing and the entity table are generated from Python 3.11 and the regex module
  * into tac_bpe_tables.c (tools/gen_tokenizer_fixtures.py). Invalid UTF-8 input bytes become U+FFFD each
- * (Python strings cannot hold them). The BPE of one piece costs O(L^2) in its length L, like the original.
+ * (Python strings cannot hold them). The BPE of a piece of L bytes costs O(L^2) like the original for short
+ * pieces and O(L log L) from tac_bpe_heap_min_len (64) bytes on, with identical results.
  *
  * Threads: tac_bpe_tokenize may be called concurrently on one tac_bpe; each thread gets its own word cache
  * (freed by tac_bpe_free, which must not run concurrently with tokenize).
@@ -101,6 +102,8 @@ typedef struct cache {
     uint32_t *cp_a, *cp_b; size_t cp_cap;          /* code points, 2 buffers of cp_cap */
     char *piece; size_t piece_cap;                 /* UTF-8 of one piece */
     int32_t *sym, *rank; size_t sym_cap;           /* BPE symbols and adjacent pair ranks */
+    int32_t *nxt, *prv, *touched; size_t list_cap; /* long pieces: linked symbols, merged positions */
+    int64_t *heap; size_t heap_cap;                /* long pieces: (rank << 32 | position) min-heap */
 } cache;
 
 struct tac_bpe {
@@ -146,6 +149,7 @@ static void cache_free(cache *c)
 {
     free(c->koff); free(c->klen); free(c->voff); free(c->vlen); free(c->keys); free(c->vals);
     free(c->cp_a); free(c->cp_b); free(c->piece); free(c->sym); free(c->rank);
+    free(c->nxt); free(c->prv); free(c->touched); free(c->heap);
     free(c);
 }
 
@@ -180,6 +184,89 @@ static void merge_put(tac_bpe *t, int32_t a, int32_t b, int32_t rank, int32_t re
 }
 
 /* ---- BPE of one piece -------------------------------------------------------------------------------- */
+/* Pieces of at least this many bytes use the O(L log L) heap version; shorter ones the plain rescan. Both give
+ * the same result (tests force the heap version for every piece by setting this to 2). */
+int tac_bpe_heap_min_len = 64;
+
+static void heap_push(cache *c, size_t *hn, int64_t v)
+{
+    if (*hn == c->heap_cap) { c->heap_cap = c->heap_cap ? 2 * c->heap_cap : 1024; c->heap = tac_xrealloc(c->heap, c->heap_cap, sizeof *c->heap); }
+    size_t i = (*hn)++;
+    while (i > 0 && c->heap[(i - 1) / 2] > v) { c->heap[i] = c->heap[(i - 1) / 2]; i = (i - 1) / 2; }
+    c->heap[i] = v;
+}
+
+static int64_t heap_pop(cache *c, size_t *hn)
+{
+    int64_t top = c->heap[0], v = c->heap[--*hn];
+    size_t i = 0, n = *hn;
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        int64_t mv = v;
+        if (l < n && c->heap[l] < mv) { m = l; mv = c->heap[l]; }
+        if (l + 1 < n && c->heap[l + 1] < mv) { m = l + 1; mv = c->heap[l + 1]; }
+        if (m == i) break;
+        c->heap[i] = c->heap[m]; i = m;
+    }
+    if (n) c->heap[i] = v;
+    return top;
+}
+
+/* The same merges as the rescan below, for long pieces: symbols in a linked list (position = index of the
+ * symbol's first byte), candidate pairs in a heap ordered by (rank, position). All pairs of the lowest rank
+ * - that is, all occurrences of one merge - are taken left to right in one batch, skipping the ones a merge
+ * just consumed, and the pairs the batch creates enter the heap only afterwards: exactly simple_tokenizer's
+ * "merge every occurrence of the best pair, then look again". */
+static int bpe_word_heap(const tac_bpe *t, cache *c, int n, int32_t *out)
+{
+    if (c->list_cap < (size_t)n) {
+        c->list_cap = (size_t)n * 2;
+        c->nxt = tac_xrealloc(c->nxt, c->list_cap, sizeof *c->nxt);
+        c->prv = tac_xrealloc(c->prv, c->list_cap, sizeof *c->prv);
+        c->touched = tac_xrealloc(c->touched, c->list_cap, sizeof *c->touched);
+    }
+    int32_t *sym = c->sym, *nxt = c->nxt, *prv = c->prv, *touched = c->touched;   /* L each; sym = -1: dead */
+    size_t hn = 0;
+    int32_t dummy;
+    for (int i = 0; i < n; i++) { nxt[i] = i + 1 < n ? i + 1 : -1; prv[i] = i - 1; }
+    for (int i = 0; i + 1 < n; i++) {
+        int r = merge_find(t, sym[i], sym[i + 1], &dummy);
+        if (r >= 0) heap_push(c, &hn, ((int64_t)r << 32) | i);
+    }
+    while (hn) {
+        int32_t r = (int32_t)(c->heap[0] >> 32), a = -1, b = -1, merged = 0;
+        int nt = 0;
+        while (hn && (int32_t)(c->heap[0] >> 32) == r) {
+            int p = (int)(heap_pop(c, &hn) & 0xFFFFFFFF), q = nxt[p];
+            if (sym[p] < 0 || q < 0) continue;
+            if (a < 0) {                                 /* the batch's pair, from its first live entry */
+                if (merge_find(t, sym[p], sym[q], &merged) != r) continue;
+                a = sym[p]; b = sym[q];
+            }
+            if (sym[p] != a || sym[q] != b) continue;    /* stale, or consumed by a merge to its left */
+            sym[p] = merged;
+            sym[q] = -1;
+            nxt[p] = nxt[q];
+            if (nxt[q] >= 0) prv[nxt[q]] = p;
+            touched[nt++] = p;
+        }
+        for (int k = 0; k < nt; k++) {
+            int p = touched[k];
+            if (prv[p] >= 0) {
+                int rr = merge_find(t, sym[prv[p]], sym[p], &dummy);
+                if (rr >= 0) heap_push(c, &hn, ((int64_t)rr << 32) | prv[p]);
+            }
+            if (nxt[p] >= 0) {
+                int rr = merge_find(t, sym[p], sym[nxt[p]], &dummy);
+                if (rr >= 0) heap_push(c, &hn, ((int64_t)rr << 32) | p);
+            }
+        }
+    }
+    int m = 0;
+    for (int i = 0; i >= 0; i = nxt[i]) out[m++] = sym[i];
+    return m;
+}
+
 /* bytes[0..n) -> ids appended to out (capacity >= n). Returns the number of ids. */
 static int bpe_word(const tac_bpe *t, cache *c, const unsigned char *bytes, int n, int32_t *out)
 {
@@ -187,13 +274,13 @@ static int bpe_word(const tac_bpe *t, cache *c, const unsigned char *bytes, int 
         c->sym_cap = (size_t)n * 2;
         c->sym = tac_xrealloc(c->sym, c->sym_cap, sizeof *c->sym);
         c->rank = tac_xrealloc(c->rank, c->sym_cap, sizeof *c->rank);
-        if (!c->sym || !c->rank) { fprintf(stderr, "tac_bpe: out of memory\n"); abort(); }
     }
     int32_t *sym = c->sym;    /* T symbols (vocab ids) */
     int32_t *rk = c->rank;    /* T-1: rank of pair (sym[i], sym[i+1]), INT32_MAX if none */
     int m = n;
     for (int i = 0; i < n - 1; i++) sym[i] = t->byte_id[bytes[i]];
     sym[n - 1] = t->byte_id_w[bytes[n - 1]];
+    if (n >= tac_bpe_heap_min_len) return bpe_word_heap(t, c, n, out);
     int32_t dummy;
     for (int i = 0; i + 1 < m; i++) {
         int r = merge_find(t, sym[i], sym[i + 1], &dummy);
