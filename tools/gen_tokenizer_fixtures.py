@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """gen_tokenizer_fixtures.py - writes the Unicode/HTML tables of the C tokenizer and its test fixture.
 
-    /usr/bin/python3 tools/gen_tokenizer_fixtures.py            (from the repository root)
+    /usr/bin/python3 tools/gen_tokenizer_fixtures.py [--tables-only | --fixture-only]   (from the repo root)
+(the tables take several minutes: every code point is matched against the regex classes one by one)
 
 Writes:
   src/clip/tac_bpe_tables.c  - generated C tables, taken from THIS Python (str.lower, str.isspace,
@@ -17,6 +18,9 @@ Writes:
       W c first count HEX     FNV-1a 64 of the int32 little-endian ids (all 77 of each prompt, 7 prompts a
                               lemma, lemmas first..first+count-1) for chunk c of the WordNet noun lemmas
       A n HEX                 the same digest over all n lemmas
+The lemmas are taken as-is (row 131919 "null" stays "null"; TAC's pandas reading embeds it as "nan",
+tac-method.md 3.1). They are printable ASCII without '&', so ftfy.fix_text, which the reference and the C
+tokenizer skip, would leave every TAC prompt unchanged.
 """
 import html
 import html.entities
@@ -245,5 +249,7 @@ def write_fixture(path):
 
 
 if __name__ == "__main__":
-    write_tables(os.path.join(ROOT, "src", "clip", "tac_bpe_tables.c"))
-    write_fixture(os.path.join(ROOT, "tests", "fixtures", "tokenizer", "clip_tokenizer.txt"))
+    if "--fixture-only" not in sys.argv:
+        write_tables(os.path.join(ROOT, "src", "clip", "tac_bpe_tables.c"))
+    if "--tables-only" not in sys.argv:
+        write_fixture(os.path.join(ROOT, "tests", "fixtures", "tokenizer", "clip_tokenizer.txt"))
