@@ -2,6 +2,8 @@
  * known 10000th value, faiss-style rand_perm, atomic writes, line reading, row normalisation. */
 #include "tac_test.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 TAC_TEST(core_mt19937_matches_std)
@@ -60,8 +62,14 @@ TAC_TEST(core_npy_roundtrip_and_errors)
     TAC_CHECK_OK(tac_write_file_atomic(pn, "hello", 5));
     TAC_CHECK_ERR(tac_npy_load_f32(pn, &y, &r, &c), "not a .npy file");
     TAC_CHECK_ERR(tac_npy_load_f32(tac_test_path(dir, "missing.npy"), &y, &r, &c), "cannot open");
-    /* no temporary left behind */
-    TAC_CHECK(access(tac_test_path(dir, "x.npy.tmp"), F_OK) != 0);
+    /* no temporary left behind (they are named <path>.tmp.<pid>) */
+    char tmpname[64];
+    snprintf(tmpname, sizeof tmpname, "x.npy.tmp.%ld", (long)getpid());
+    TAC_CHECK(access(tac_test_path(dir, tmpname), F_OK) != 0);
+    DIR *dd = opendir(dir);
+    TAC_REQUIRE(dd);
+    for (struct dirent *de; (de = readdir(dd));) TAC_CHECK(!strstr(de->d_name, ".tmp."));
+    closedir(dd);
 }
 
 TAC_TEST(core_npy_reads_float16_and_float64)
@@ -106,4 +114,97 @@ TAC_TEST(core_read_lines_and_normalize)
     tac_l2_normalize_rows(x, 2, 2);
     TAC_CHECK_NEAR(x[0], 0.6, 1e-7); TAC_CHECK_NEAR(x[1], 0.8, 1e-7);
     TAC_CHECK(x[2] == 0 && x[3] == 0);
+}
+
+/* The header numpy 1.24 writes for a small array: 10 prefix bytes, the dict, spaces, '\n' = 128 bytes. */
+static void expect_numpy_header(const char *path, const char *dict)
+{
+    char *buf; size_t len;
+    TAC_CHECK_OK(tac_read_file(path, &buf, &len));
+    char want[128];
+    memcpy(want, "\x93NUMPY\x01\x00\x76\x00", 10);
+    size_t dl = strlen(dict);
+    memcpy(want + 10, dict, dl);
+    memset(want + 10 + dl, ' ', 117 - dl);
+    want[127] = '\n';
+    TAC_CHECK(len >= 128 && memcmp(buf, want, 128) == 0);
+    if (len < 128 || memcmp(buf, want, 128) != 0) fprintf(stderr, "  %s header: %.*s\n", path, (int)(len < 128 ? len : 128), buf);
+    free(buf);
+}
+
+TAC_TEST(core_npy_save_header_as_numpy)
+{
+    const char *dir = tac_test_tmpdir();
+    float f[5] = {1, 2, 3, 4, 5};
+    int64_t s05[2] = {0, 5}, s5[1] = {5}, s30[2] = {3, 0}, s234[3] = {2, 3, 4};
+    const char *p = tac_test_path(dir, "a.npy");
+    TAC_CHECK_OK(tac_npy_save_f32(p, f, 2, s05));
+    expect_numpy_header(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 5), }");
+    float *y; int64_t r, c;
+    TAC_CHECK_OK(tac_npy_load_f32(p, &y, &r, &c));
+    TAC_CHECK_INT(r, 0); TAC_CHECK_INT(c, 5);
+    free(y);
+    TAC_CHECK_OK(tac_npy_save_f32(p, f, 1, s5));
+    expect_numpy_header(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }");
+    TAC_CHECK_OK(tac_npy_load_f32(p, &y, &r, &c));
+    TAC_CHECK_INT(r, 5); TAC_CHECK_INT(c, 1);
+    TAC_CHECK(memcmp(y, f, sizeof f) == 0);
+    free(y);
+    int64_t *l;
+    TAC_CHECK_OK(tac_npy_save_i64(p, NULL, 2, s30));
+    expect_numpy_header(p, "{'descr': '<i8', 'fortran_order': False, 'shape': (3, 0), }");
+    TAC_CHECK_OK(tac_npy_load_i64(p, &l, &r, &c));
+    TAC_CHECK_INT(r, 3); TAC_CHECK_INT(c, 0);
+    free(l);
+    float g[24];
+    for (int i = 0; i < 24; i++) g[i] = (float)i;
+    TAC_CHECK_OK(tac_npy_save_f32(p, g, 3, s234));
+    expect_numpy_header(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4), }");
+    TAC_CHECK_ERR(tac_npy_load_f32(p, &y, &r, &c), "more than 2 dimensions");
+    TAC_CHECK_ERR(tac_npy_save_f32(p, g, 9, s234), "1 to 8 dimensions");
+}
+
+/* A version 1.0 .npy image in memory: prefix, the dict padded to 64 bytes, then `dlen` data bytes. */
+static size_t make_npy(unsigned char *out /* >= 128 + dlen */, const char *dict, const void *data, size_t dlen)
+{
+    size_t n = strlen(dict), hl = ((10 + n + 1 + 63) / 64) * 64 - 10;
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (unsigned char)(hl & 255); out[9] = (unsigned char)(hl >> 8);
+    memcpy(out + 10, dict, n);
+    memset(out + 10 + n, ' ', hl - n - 1);
+    out[10 + hl - 1] = '\n';
+    if (dlen) memcpy(out + 10 + hl, data, dlen);
+    return 10 + hl + dlen;
+}
+
+TAC_TEST(core_npy_parse_descrs_and_rejections)
+{
+    unsigned char b[256];
+    int64_t *l, r, c;
+    float *y;
+    unsigned char u[3] = {0, 7, 255};
+    size_t n = make_npy(b, "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", u, 3);
+    TAC_CHECK_OK(tac_npy_parse_i64(b, n, "u.npy", &l, &r, &c));
+    TAC_CHECK_INT(r, 3); TAC_CHECK_INT(c, 1);
+    TAC_CHECK(l[0] == 0 && l[1] == 7 && l[2] == 255);
+    free(l);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "u.npy", &y, &r, &c), "u.npy: dtype must be float16, float32 or float64 (found uint8)");
+    float f[2] = {1, 2};
+    n = make_npy(b, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "be.npy", &y, &r, &c), "be.npy: big-endian dtype '>f4' is not supported; save it little-endian");
+    n = make_npy(b, "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "fo.npy", &y, &r, &c), "fo.npy: Fortran-order");
+    /* 'fortran_order' without a ':' used to crash (found by fuzz_npy) */
+    n = make_npy(b, "{'descr': '<f4', 'fortran_order'}", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "m.npy", &y, &r, &c), "m.npy: malformed .npy header");
+    /* a shape whose byte count wraps around 2^64 (2^61 x 8 bytes) must be refused, not allocated */
+    n = make_npy(b, "{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952,), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "big.npy", &y, &r, &c), "big.npy: truncated");
+    n = make_npy(b, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967297), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "big.npy", &y, &r, &c), "big.npy: ");
+    uint64_t big = UINT64_MAX;
+    n = make_npy(b, "{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", &big, 8);
+    TAC_CHECK_ERR(tac_npy_parse_i64(b, n, "u8.npy", &l, &r, &c), "u8.npy: value at position 0 does not fit in int64");
+    /* the buffer's length bounds the header too */
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, 40, "cut.npy", &y, &r, &c), "cut.npy: truncated .npy header");
 }
