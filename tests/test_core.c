@@ -208,3 +208,39 @@ TAC_TEST(core_npy_parse_descrs_and_rejections)
     /* the buffer's length bounds the header too */
     TAC_CHECK_ERR(tac_npy_parse_f32(b, 40, "cut.npy", &y, &r, &c), "cut.npy: truncated .npy header");
 }
+
+TAC_TEST(core_progress_non_tty_every_5s)
+{
+    const char *dir = tac_test_tmpdir();
+    const char *log = tac_test_path(dir, "progress.log");
+    fflush(stderr);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    TAC_REQUIRE(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    int quiet = tac_progress_quiet;
+    tac_progress_quiet = 0;
+    tac_progress p;
+    tac_progress_begin(&p, "steps", 10);
+    int tty = p.tty;
+    double now = tac_now();
+    p.t0 = now - 2; tac_progress_update(&p, 1);      /* 2 s in: nothing yet on a non-terminal */
+    p.t0 = now - 6; tac_progress_update(&p, 3);      /* 6 s in: the first line */
+    tac_progress_update(&p, 4);                      /* right after: nothing */
+    p.last = now - 5.5; tac_progress_update(&p, 6); /* 5 s after the last line: a second line */
+    tac_progress_end(&p);                            /* closing line */
+    tac_progress_quiet = quiet;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    TAC_CHECK(!tty);
+    char **lines; int64_t n;
+    TAC_CHECK_OK(tac_read_lines(log, &lines, &n, 1));
+    TAC_CHECK_INT(n, 3);
+    if (n == 3) {
+        TAC_CHECK(strncmp(lines[0], "taclust: steps: 3/10 (30%), ", 28) == 0);
+        TAC_CHECK(strncmp(lines[1], "taclust: steps: 6/10 (60%), ", 28) == 0);
+        TAC_CHECK(strncmp(lines[2], "taclust: steps: 6/10 (60%), ", 28) == 0 && strstr(lines[2], " took "));
+    }
+    tac_free_strings(lines, n);
+}
