@@ -253,7 +253,7 @@ static int write_hf_folder(const char *dir)
         if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) { size_t l = put_utf8((unsigned)b, tok[k]); tok[k++][l] = 0; }
     for (int b = 0, e = 0; b < 256; b++)
         if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) { size_t l = put_utf8(256u + (unsigned)e++, tok[k]); tok[k++][l] = 0; }
-    for (int i = 0; i < 256; i++) snprintf(tok[256 + i], 256, "%s</w>", tok[i]);
+    for (int i = 0; i < 256; i++) { size_t l = strlen(tok[i]); memcpy(tok[256 + i], tok[i], l); memcpy(tok[256 + i] + l, "</w>", 5); }
     k = 512;
     for (int i = 0; i < NM; i++) {
         char *sp = strchr(m[i], ' ');
