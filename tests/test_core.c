@@ -27,6 +27,10 @@ TAC_TEST(core_rand_perm_is_permutation)
     int64_t q[1000];
     tac_rand_perm(q, 1000, 1234);
     TAC_CHECK(memcmp(p, q, sizeof p) == 0);
+    /* faiss 1.7.3: p = np.zeros(10, 'int32'); faiss.rand_perm(faiss.swig_ptr(p), 10, 1234) */
+    int64_t f[10], want[10] = {5, 4, 8, 2, 6, 9, 1, 7, 0, 3};
+    tac_rand_perm(f, 10, 1234);
+    TAC_CHECK(memcmp(f, want, sizeof f) == 0);
 }
 
 TAC_TEST(core_npy_roundtrip_and_errors)
@@ -194,7 +198,7 @@ TAC_TEST(core_npy_parse_descrs_and_rejections)
     TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "be.npy", &y, &r, &c), "be.npy: big-endian dtype '>f4' is not supported; save it little-endian");
     n = make_npy(b, "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", f, 8);
     TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "fo.npy", &y, &r, &c), "fo.npy: Fortran-order");
-    /* 'fortran_order' without a ':' used to crash (found by fuzz_npy) */
+    /* 'fortran_order' without a ':' used to dereference NULL (found in review) */
     n = make_npy(b, "{'descr': '<f4', 'fortran_order'}", f, 8);
     TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "m.npy", &y, &r, &c), "m.npy: malformed .npy header");
     /* a shape whose byte count wraps around 2^64 (2^61 x 8 bytes) must be refused, not allocated */
