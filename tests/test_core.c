@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 TAC_TEST(core_mt19937_matches_std)
@@ -102,6 +103,21 @@ TAC_TEST(core_check_finite_names_row)
     TAC_CHECK_ERR(tac_check_finite("X.npy", x, 3, 2), "row 2 has a NaN");
     x[4] = 0;
     TAC_CHECK_OK(tac_check_finite("X.npy", x, 3, 2));
+}
+
+TAC_TEST(core_mkdir_p)
+{
+    const char *dir = tac_test_tmpdir();
+    const char *p = tac_test_path(dir, "a/b/c");
+    TAC_CHECK_OK(tac_mkdir_p(p));
+    TAC_CHECK_OK(tac_mkdir_p(p));                   /* already there: fine */
+    struct stat st;
+    TAC_CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
+    const char *f = tac_test_path(dir, "file");
+    TAC_CHECK_OK(tac_write_file_atomic(f, "x", 1));
+    TAC_CHECK_ERR(tac_mkdir_p(f), "exists and is not a folder");
+    TAC_CHECK_ERR(tac_mkdir_p(tac_test_path(f, "sub")), "cannot create folder");
+    TAC_CHECK_ERR(tac_mkdir_p(""), "empty name");   /* used to read past the end of the copy */
 }
 
 TAC_TEST(core_read_lines_and_normalize)
@@ -209,6 +225,8 @@ TAC_TEST(core_npy_parse_descrs_and_rejections)
     uint64_t big = UINT64_MAX;
     n = make_npy(b, "{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", &big, 8);
     TAC_CHECK_ERR(tac_npy_parse_i64(b, n, "u8.npy", &l, &r, &c), "u8.npy: value at position 0 does not fit in int64");
+    n = make_npy(b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1 2), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "sp.npy", &y, &r, &c), "sp.npy: malformed shape");
     /* the buffer's length bounds the header too */
     TAC_CHECK_ERR(tac_npy_parse_f32(b, 40, "cut.npy", &y, &r, &c), "cut.npy: truncated .npy header");
 }

@@ -90,6 +90,7 @@ static int parse_header(const char *path, const void *data, size_t len, npy_head
         h->shape[h->ndim++] = v;
         p = skip_ws(e);
         if (*p == ',') p++;
+        else if (*p != ')') { rc = tac_fail("%s: malformed shape in .npy header", path); goto out; }
     }
     if (h->ndim == 0) { rc = tac_fail("%s: 0-dimensional arrays are not supported", path); goto out; }
     if (h->ndim == 1) h->shape[1] = 1;
