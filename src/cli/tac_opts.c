@@ -1,7 +1,8 @@
 /* tac_opts.c - the option parser shared by every subcommand (see tac_cli.h).
  *
  * Accepts `--name VALUE`, `--name=VALUE`, the short alias, `--` to end options; numbers must parse in full
- * (doubles finite), strings must not be empty. --help prints the usage text and the option table, help lines wrapped to 100 columns.
+ * (doubles finite), strings must not be empty. --help prints the usage text and the option table, with help
+ * lines wrapped to 100 columns.
  */
 #include "tac_cli.h"
 
