@@ -4,8 +4,9 @@
  *
  * Rows are L2-normalised into a copy, then the N x N similarity matrix is produced tile by tile with
  * cblas_sgemm (a ROWS x COLS tile at a time, small enough to stay in the last-level cache) and never stored
- * whole. After each tile an OpenMP loop over its rows feeds every row's bounded min-heap of the k best
- * candidates. The heap root is a per-row threshold: a vectorised pass compares 32 candidates at a time with it
+ * whole. A scanner thread feeds every row's bounded min-heap of the k best candidates from tile t while the
+ * main thread computes tile t+1 (two tile buffers), so the multi-threaded sgemm never waits for selection and
+ * no OpenMP team spins between BLAS calls. The heap root is a per-row threshold: a vectorised pass compares 32 candidates at a time with it
  * and only the rare candidates that beat it touch the heap, so selection costs a small fraction of the sgemm.
  * Columns are visited in increasing index order, so on equal similarity the lower index is kept; the final
  * lists are sorted by decreasing similarity, then increasing index.
@@ -15,6 +16,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __AVX2__
@@ -110,6 +112,44 @@ static int cmp_best_first(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+/* The scanner thread: consumes tiles in the order the main thread produces them (row block major, column
+ * blocks ascending, so every row sees its candidates in increasing index order). Double buffering: the main
+ * thread computes tile t+1 with sgemm while this thread scans tile t. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int posted, done, quit;            /* tiles handed over / tiles finished; stop flag */
+    float *buf[2];                     /* 2 x (ROWS x COLS) similarity tiles */
+    int64_t r0[2], nr[2], c0[2], nc[2];
+    knn_item *heaps;                   /* N x k */
+    int *fill;                         /* N */
+    float *thr;                        /* N */
+    int k;
+} knn_pipe;
+
+static void *scanner(void *arg)
+{
+    knn_pipe *P = arg;
+    for (int t = 0;; t++) {
+        pthread_mutex_lock(&P->mu);
+        while (P->posted <= t && !P->quit) pthread_cond_wait(&P->cv, &P->mu);
+        int stop = P->posted <= t;
+        pthread_mutex_unlock(&P->mu);
+        if (stop) break;
+        int b = t & 1;
+        for (int64_t i = 0; i < P->nr[b]; i++) {
+            int64_t row = P->r0[b] + i;
+            scan_row(P->buf[b] + i * P->nc[b], P->nc[b], P->c0[b], row, P->heaps + row * P->k, &P->fill[row], P->k,
+                     &P->thr[row]);
+        }
+        pthread_mutex_lock(&P->mu);
+        P->done = t + 1;
+        pthread_cond_broadcast(&P->cv);
+        pthread_mutex_unlock(&P->mu);
+    }
+    return NULL;
+}
+
 int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim)
 {
     if (d < 1) return tac_fail("knn: dimension D=%d must be at least 1", d);
@@ -124,39 +164,68 @@ int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float 
     memcpy(Xn, X, sizeof(float) * (size_t)n * (size_t)d);
     tac_l2_normalize_rows(Xn, n, d);
 
-    knn_item *heaps = tac_xmalloc((size_t)n * (size_t)k, sizeof(knn_item)); /* N x k */
-    int *fill = tac_xcalloc((size_t)n, sizeof(int));                          /* N */
-    float *thr = tac_xmalloc((size_t)n, sizeof(float));                       /* N */
-    for (int64_t i = 0; i < n; i++) thr[i] = -INFINITY;
-    float *tile = tac_xmalloc((size_t)KNN_ROWS * KNN_COLS, sizeof(float));    /* ROWS x COLS */
+    knn_pipe P;
+    memset(&P, 0, sizeof P);
+    pthread_mutex_init(&P.mu, NULL);
+    pthread_cond_init(&P.cv, NULL);
+    P.k = k;
+    P.heaps = tac_xmalloc((size_t)n * (size_t)k, sizeof(knn_item)); /* N x k */
+    P.fill = tac_xcalloc((size_t)n, sizeof(int));                    /* N */
+    P.thr = tac_xmalloc((size_t)n, sizeof(float));                   /* N */
+    for (int64_t i = 0; i < n; i++) P.thr[i] = -INFINITY;
+    for (int b = 0; b < 2; b++) P.buf[b] = tac_xmalloc((size_t)KNN_ROWS * KNN_COLS, sizeof(float));
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, scanner, &P) == 0;
 
+    int t = 0;
     for (int64_t r0 = 0; r0 < n; r0 += KNN_ROWS) {
         int64_t nr = n - r0 < KNN_ROWS ? n - r0 : KNN_ROWS;
-        for (int64_t c0 = 0; c0 < n; c0 += KNN_COLS) {
+        for (int64_t c0 = 0; c0 < n; c0 += KNN_COLS, t++) {
             int64_t nc = n - c0 < KNN_COLS ? n - c0 : KNN_COLS;
+            int b = t & 1;
+            if (threaded) { /* buffer b was used by tile t-2: wait until it is scanned */
+                pthread_mutex_lock(&P.mu);
+                while (P.done < t - 1) pthread_cond_wait(&P.cv, &P.mu);
+                pthread_mutex_unlock(&P.mu);
+            }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, d, 1.0f, Xn + r0 * d, d,
-                        Xn + c0 * d, d, 0.0f, tile, (int)nc);
-#pragma omp parallel for schedule(dynamic, 32)
-            for (int64_t i = 0; i < nr; i++) {
-                int64_t row = r0 + i;
-                scan_row(tile + i * nc, nc, c0, row, heaps + row * k, &fill[row], k, &thr[row]);
+                        Xn + c0 * d, d, 0.0f, P.buf[b], (int)nc);
+            P.r0[b] = r0; P.nr[b] = nr; P.c0[b] = c0; P.nc[b] = nc;
+            if (threaded) {
+                pthread_mutex_lock(&P.mu);
+                P.posted = t + 1;
+                pthread_cond_broadcast(&P.cv);
+                pthread_mutex_unlock(&P.mu);
+            } else {
+                for (int64_t i = 0; i < nr; i++)
+                    scan_row(P.buf[b] + i * nc, nc, c0, r0 + i, P.heaps + (r0 + i) * k, &P.fill[r0 + i], k,
+                             &P.thr[r0 + i]);
             }
         }
+    }
+    if (threaded) {
+        pthread_mutex_lock(&P.mu);
+        P.quit = 1;
+        pthread_cond_broadcast(&P.cv);
+        pthread_mutex_unlock(&P.mu);
+        pthread_join(th, NULL);
     }
 
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        knn_item *h = heaps + i * k;
+        knn_item *h = P.heaps + i * k;
         qsort(h, (size_t)k, sizeof(knn_item), cmp_best_first);
         for (int j = 0; j < k; j++) {
             idx[i * k + j] = h[j].i;
             if (sim) sim[i * k + j] = h[j].s;
         }
     }
-    free(tile);
-    free(thr);
-    free(fill);
-    free(heaps);
+    for (int b = 0; b < 2; b++) free(P.buf[b]);
+    free(P.thr);
+    free(P.fill);
+    free(P.heaps);
     free(Xn);
+    pthread_mutex_destroy(&P.mu);
+    pthread_cond_destroy(&P.cv);
     return TAC_OK;
 }
