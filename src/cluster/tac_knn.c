@@ -2,14 +2,17 @@
  *
  * Usage: tac_knn_cosine(X, n, d, k, idx (N x k), sim (N x k or NULL)).
  *
- * Rows are L2-normalised into a copy, then the N x N similarity matrix is produced tile by tile with
- * cblas_sgemm (a ROWS x COLS tile at a time, small enough to stay in the last-level cache) and never stored
- * whole. A scanner thread feeds every row's bounded min-heap of the k best candidates from tile t while the
- * main thread computes tile t+1 (two tile buffers), so the multi-threaded sgemm never waits for selection and
- * no OpenMP team spins between BLAS calls. The heap root is a per-row threshold: a vectorised pass compares 32 candidates at a time with it
- * and only the rare candidates that beat it touch the heap, so selection costs a small fraction of the sgemm.
- * Columns are visited in increasing index order, so on equal similarity the lower index is kept; the final
- * lists are sorted by decreasing similarity, then increasing index.
+ * Rows are L2-normalised into a copy. The similarity matrix is symmetric, so only the tiles on and above the
+ * diagonal are computed (half the sgemm work): tile (I, J), J >= I, is a BLOCK x BLOCK product
+ * X_I . X_J^T (cblas_sgemm, multi-threaded, small enough to stay in the last-level cache) and is never stored
+ * whole. It feeds two sides: every row of block I reads its tile row (candidates from block J), and every row of
+ * block J reads its tile column (candidates from block I; scanned 8 columns at a time against 8 thresholds).
+ * Tiles go in I-major order, so every row meets its candidates in increasing index order: on equal similarity
+ * the lower index is kept. Each row keeps a bounded min-heap of its k best; the heap root is the row's
+ * threshold and a vectorised compare skips the vast majority of candidates without touching the heap.
+ * A scanner thread does all the selection on tile t while the main thread computes tile t+1 (two buffers), so
+ * the multi-threaded sgemm never waits for selection and no OpenMP team spins between BLAS calls.
+ * The final lists are sorted by decreasing similarity, then increasing index.
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
@@ -23,8 +26,7 @@
 #include <immintrin.h>
 #endif
 
-#define KNN_ROWS 1024
-#define KNN_COLS 2048
+#define KNN_BLOCK 1024
 
 typedef struct { float s; int64_t i; } knn_item;
 
@@ -105,6 +107,42 @@ static void scan_row(const float *sims, int64_t nc, int64_t c0, int64_t self, kn
     *thr = t;
 }
 
+/* Scan the columns of an off-diagonal tile: column j is row c0+j of the data, its candidates are rows r0+i with
+ * similarity tile[i*nc + j]. 8 columns at a time are compared with their 8 thresholds. */
+static void scan_cols(const float *tile /* NR x NC */, int64_t nr, int64_t nc, int64_t r0, int64_t c0,
+                      knn_item *heaps, int *fill, float *thr, int k)
+{
+    int64_t j = 0;
+#ifdef __AVX2__
+    for (; j + 8 <= nc; j += 8) {
+        __m256 tv = _mm256_loadu_ps(thr + c0 + j);
+        for (int64_t i = 0; i < nr; i++) {
+            const float *v = tile + i * nc + j;
+            uint32_t mask = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v), tv, _CMP_GE_OQ));
+            if (!mask) continue;
+            while (mask) {
+                int bit = __builtin_ctz(mask);
+                mask &= mask - 1;
+                int64_t row = c0 + j + bit;
+                if (v[bit] < thr[row]) continue;
+                thr[row] = heap_offer(heaps + row * k, &fill[row], k, v[bit], r0 + i);
+            }
+            tv = _mm256_loadu_ps(thr + c0 + j);
+        }
+    }
+#endif
+    for (; j < nc; j++) {
+        int64_t row = c0 + j;
+        float t = thr[row];
+        for (int64_t i = 0; i < nr; i++) {
+            float s = tile[i * nc + j];
+            if (s < t) continue;
+            t = heap_offer(heaps + row * k, &fill[row], k, s, r0 + i);
+        }
+        thr[row] = t;
+    }
+}
+
 static int cmp_best_first(const void *a, const void *b)
 {
     const knn_item *x = a, *y = b;
@@ -127,6 +165,16 @@ typedef struct {
     int k;
 } knn_pipe;
 
+/* Both sides of tile (rows r0.., columns c0..); the column side only off the diagonal. */
+static void scan_tile(knn_pipe *P, const float *tile, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
+{
+    for (int64_t i = 0; i < nr; i++) {
+        int64_t row = r0 + i;
+        scan_row(tile + i * nc, nc, c0, row, P->heaps + row * P->k, &P->fill[row], P->k, &P->thr[row]);
+    }
+    if (c0 != r0) scan_cols(tile, nr, nc, r0, c0, P->heaps, P->fill, P->thr, P->k);
+}
+
 static void *scanner(void *arg)
 {
     knn_pipe *P = arg;
@@ -137,11 +185,7 @@ static void *scanner(void *arg)
         pthread_mutex_unlock(&P->mu);
         if (stop) break;
         int b = t & 1;
-        for (int64_t i = 0; i < P->nr[b]; i++) {
-            int64_t row = P->r0[b] + i;
-            scan_row(P->buf[b] + i * P->nc[b], P->nc[b], P->c0[b], row, P->heaps + row * P->k, &P->fill[row], P->k,
-                     &P->thr[row]);
-        }
+        scan_tile(P, P->buf[b], P->r0[b], P->nr[b], P->c0[b], P->nc[b]);
         pthread_mutex_lock(&P->mu);
         P->done = t + 1;
         pthread_cond_broadcast(&P->cv);
@@ -173,15 +217,15 @@ int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float 
     P.fill = tac_xcalloc((size_t)n, sizeof(int));                    /* N */
     P.thr = tac_xmalloc((size_t)n, sizeof(float));                   /* N */
     for (int64_t i = 0; i < n; i++) P.thr[i] = -INFINITY;
-    for (int b = 0; b < 2; b++) P.buf[b] = tac_xmalloc((size_t)KNN_ROWS * KNN_COLS, sizeof(float));
+    for (int b = 0; b < 2; b++) P.buf[b] = tac_xmalloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(float)); /* B x B */
     pthread_t th;
     int threaded = pthread_create(&th, NULL, scanner, &P) == 0;
 
     int t = 0;
-    for (int64_t r0 = 0; r0 < n; r0 += KNN_ROWS) {
-        int64_t nr = n - r0 < KNN_ROWS ? n - r0 : KNN_ROWS;
-        for (int64_t c0 = 0; c0 < n; c0 += KNN_COLS, t++) {
-            int64_t nc = n - c0 < KNN_COLS ? n - c0 : KNN_COLS;
+    for (int64_t r0 = 0; r0 < n; r0 += KNN_BLOCK) {
+        int64_t nr = n - r0 < KNN_BLOCK ? n - r0 : KNN_BLOCK;
+        for (int64_t c0 = r0; c0 < n; c0 += KNN_BLOCK, t++) {
+            int64_t nc = n - c0 < KNN_BLOCK ? n - c0 : KNN_BLOCK;
             int b = t & 1;
             if (threaded) { /* buffer b was used by tile t-2: wait until it is scanned */
                 pthread_mutex_lock(&P.mu);
@@ -197,9 +241,7 @@ int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float 
                 pthread_cond_broadcast(&P.cv);
                 pthread_mutex_unlock(&P.mu);
             } else {
-                for (int64_t i = 0; i < nr; i++)
-                    scan_row(P.buf[b] + i * nc, nc, c0, r0 + i, P.heaps + (r0 + i) * k, &P.fill[r0 + i], k,
-                             &P.thr[r0 + i]);
+                scan_tile(&P, P.buf[b], r0, nr, c0, nc);
             }
         }
     }
