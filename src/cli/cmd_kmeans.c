@@ -16,11 +16,14 @@ static const char *USAGE =
     "clusters split, the best restart kept (largest objective with --spherical, smallest otherwise), then\n"
     "every row labelled by its nearest centroid. Writes labels as int64 (N) to --out and prints\n"
     "'objective <value>' on stdout (sum of max inner products with --spherical, else sum of squared\n"
-    "distances, measured at the last assignment of the best restart). Same seed, same output.";
+    "distances, measured at the last assignment of the best restart). Same seed, same output.\n"
+    "Rows are used as given (faiss does not normalise them): L2-normalise X first for cosine clustering.\n"
+    "--init kmeans++ draws each initial centre with probability proportional to the squared distance to the\n"
+    "nearest centre already chosen, seeded per restart like faiss's random init.";
 
 static int cmd_kmeans(int argc, char **argv)
 {
-    int k = 0, niter = 25, nredo = 1, spherical = 0, mppc = 256;
+    int k = 0, niter = 25, nredo = 1, spherical = 0, mppc = 256, dsums = 0;
     int64_t seed = 1234;
     const char *out = NULL, *cout = NULL, *init = "random";
     const tac_opt opts[] = {
@@ -33,6 +36,7 @@ static int cmd_kmeans(int argc, char **argv)
         {"--seed", NULL, TAC_OPT_I64, &seed, "random seed, 0..4294967295 (default 1234, as faiss)"},
         {"--init", NULL, TAC_OPT_STR, &init, "random (faiss, default) or kmeans++"},
         {"--max-points-per-centroid", NULL, TAC_OPT_INT, &mppc, "subsample above this many rows per cluster (default 256)"},
+        {"--double-sums", NULL, TAC_OPT_FLAG, &dsums, "centroid sums in double (default: float, bit-exact with faiss)"},
         {0},
     };
     char **pos = NULL;
@@ -53,7 +57,7 @@ static int cmd_kmeans(int argc, char **argv)
     tac_kmeans_params p;
     tac_kmeans_default_params(&p);
     p.k = k; p.niter = niter; p.nredo = nredo; p.spherical = spherical; p.max_points_per_centroid = mppc;
-    p.seed = (uint32_t)seed; p.progress = 1;
+    p.seed = (uint32_t)seed; p.progress = 1; p.accumulate_double = dsums;
     if (strcmp(init, "random") == 0) p.init = TAC_KMEANS_INIT_RANDOM;
     else if (strcmp(init, "kmeans++") == 0) p.init = TAC_KMEANS_INIT_PLUSPLUS;
     else { fprintf(stderr, "taclust kmeans: --init must be random or kmeans++, not '%s'\n", init); return 2; }

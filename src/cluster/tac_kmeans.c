@@ -17,7 +17,8 @@
  *   - keep the redo with the larger obj (smaller for L2), strict comparison so earlier redos win ties;
  *   - labels of ALL n rows by a final assignment against the best centroids.
  * The assignment is a blocked cblas_sgemm (X_block . C^T) followed by an OpenMP per-row argmax; BLAS is never
- * called from inside an OpenMP region.
+ * called from inside an OpenMP region, and small steps run on one thread (waking a team costs more than the
+ * work, badly so on a shared machine).
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
@@ -47,7 +48,7 @@ void tac_kmeans_default_params(tac_kmeans_params *p)
 /* Squared L2 norm of each row, float accumulation (as faiss's fvec_norms_L2sqr). out: N. */
 static void row_norms2(const float *X /* N x D */, int64_t n, int d, float *out /* N */)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * d > (1 << 18))
     for (int64_t i = 0; i < n; i++) {
         const float *x = X + i * d;
         float s = 0;
@@ -93,7 +94,7 @@ static void assign_core(const float *X, int64_t n, int d, const float *C, int k,
         int64_t nb = n - i0 < B ? n - i0 : B;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, k, d, 1.0f, X + i0 * d, d, C, d, 0.0f,
                     buf, k);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (nb * k > (1 << 18))
         for (int64_t i = 0; i < nb; i++) {
             const float *row = buf + i * k; /* K scores of point i0+i */
             int best = 0;
@@ -149,7 +150,7 @@ static void update_centroids(const float *X /* N x D */, int64_t n, int d, const
     if (accumulate_double) memset(acc, 0, sizeof(double) * (size_t)k * (size_t)d);
     else memset(C, 0, sizeof(float) * (size_t)k * (size_t)d);
     memset(cnt, 0, sizeof(int64_t) * (size_t)k);
-#pragma omp parallel
+#pragma omp parallel if (n * d > (1 << 18))
     {
         int nt = omp_get_num_threads(), rank = omp_get_thread_num();
         int c0 = (int)((int64_t)k * rank / nt), c1 = (int)((int64_t)k * (rank + 1) / nt);

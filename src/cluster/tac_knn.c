@@ -253,7 +253,7 @@ int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float 
         pthread_join(th, NULL);
     }
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * k > (1 << 16))
     for (int64_t i = 0; i < n; i++) {
         knn_item *h = P.heaps + i * k;
         qsort(h, (size_t)k, sizeof(knn_item), cmp_best_first);
