@@ -9,6 +9,8 @@
 #include "tac_test.h"
 #include "taclust/cluster.h"
 
+#include <omp.h>
+
 #define FIX "tests/fixtures/cluster/"
 
 typedef struct { const char *name; int k, spherical, niter, nredo, mppc; uint32_t seed; } kcase;
@@ -40,7 +42,7 @@ static int64_t *load_i(const char *name, const char *what, int64_t *r)
     return x;
 }
 
-static void run_case(const kcase *kc)
+static void run_case_mode(const kcase *kc, int accumulate_double)
 {
     int64_t n, d, kr, kd, nl, one;
     float *X = load_f(kc->name, "X", &n, &d);
@@ -52,7 +54,7 @@ static void run_case(const kcase *kc)
     tac_kmeans_params p;
     tac_kmeans_default_params(&p);
     p.k = kc->k; p.spherical = kc->spherical; p.niter = kc->niter; p.nredo = kc->nredo;
-    p.max_points_per_centroid = kc->mppc; p.seed = kc->seed;
+    p.max_points_per_centroid = kc->mppc; p.seed = kc->seed; p.accumulate_double = accumulate_double;
     float *C = tac_xmalloc((size_t)(kc->k * d), sizeof(float));
     int32_t *L = tac_xmalloc((size_t)n, sizeof(int32_t));
     double obj = 0;
@@ -77,12 +79,44 @@ static void run_case(const kcase *kc)
     free(X); free(Cref); free(Lref); free(oref); free(C); free(L);
 }
 
+static void run_case(const kcase *kc) { run_case_mode(kc, 0); }
+
 TAC_TEST(kmeans_matches_faiss_spherical) { run_case(&CASES[0]); }
 TAC_TEST(kmeans_matches_faiss_l2) { run_case(&CASES[1]); }
 TAC_TEST(kmeans_matches_faiss_subsampled) { run_case(&CASES[2]); }
 TAC_TEST(kmeans_matches_faiss_odd_dim_l2_subsampled) { run_case(&CASES[3]); }
 TAC_TEST(kmeans_matches_faiss_empty_cluster_split) { run_case(&CASES[4]); }
 TAC_TEST(kmeans_matches_faiss_k_equals_n) { run_case(&CASES[5]); }
+/* double sums: same result as faiss where no split clusters sit within rounding of each other */
+TAC_TEST(kmeans_double_sums_match_faiss) { run_case_mode(&CASES[0], 1); run_case_mode(&CASES[1], 1); run_case_mode(&CASES[3], 1); }
+
+TAC_TEST(kmeans_thread_count_does_not_change_result)
+{
+    /* 4000 x 80 (above the size where the steps go parallel), 2 threads vs 1 must agree bit for bit */
+    int64_t n = 4000; int d = 80, k = 12;
+    float *X = tac_xmalloc((size_t)(n * d), sizeof(float)); /* N x D */
+    tac_mt r; tac_mt_seed(&r, 99);
+    for (int64_t i = 0; i < n; i++) {
+        int b = (int)(i % 12);
+        for (int j = 0; j < d; j++) X[i * d + j] = (float)(((j * 7 + b * 13) % 17) * 0.3 + tac_mt_normal(&r));
+    }
+    tac_kmeans_params p;
+    tac_kmeans_default_params(&p);
+    p.k = k; p.niter = 8; p.nredo = 2; p.spherical = 1;
+    float *C1 = tac_xmalloc((size_t)(k * d), sizeof(float)), *C2 = tac_xmalloc((size_t)(k * d), sizeof(float));
+    int32_t *L1 = tac_xmalloc((size_t)n, sizeof(int32_t)), *L2 = tac_xmalloc((size_t)n, sizeof(int32_t));
+    double o1, o2;
+    int nt = omp_get_max_threads();
+    omp_set_num_threads(1);
+    TAC_CHECK_OK(tac_kmeans(X, n, d, &p, C1, L1, &o1));
+    omp_set_num_threads(2);
+    TAC_CHECK_OK(tac_kmeans(X, n, d, &p, C2, L2, &o2));
+    omp_set_num_threads(nt);
+    TAC_CHECK(memcmp(C1, C2, sizeof(float) * (size_t)(k * d)) == 0);
+    TAC_CHECK(memcmp(L1, L2, sizeof(int32_t) * (size_t)n) == 0);
+    TAC_CHECK(o1 == o2);
+    free(X); free(C1); free(C2); free(L1); free(L2);
+}
 
 /* rows 0..n-1 of the "sph" fixture */
 static float *sph_data(int64_t *n, int64_t *d)
@@ -214,6 +248,27 @@ TAC_TEST(kmeans_assign_matches_naive)
         }
     }
     free(X); free(C); free(L); free(S);
+    /* many centroids: several sgemm row blocks (block rows = 4M / K = 2796 < N) */
+    int64_t n2 = 3000; int d2 = 7, k2 = 1500;
+    float *X2 = tac_xmalloc((size_t)(n2 * d2), sizeof(float)), *C2 = tac_xmalloc((size_t)(k2 * d2), sizeof(float));
+    tac_mt r; tac_mt_seed(&r, 5);
+    for (int64_t i = 0; i < n2 * d2; i++) X2[i] = (float)tac_mt_normal(&r);
+    for (int64_t i = 0; i < (int64_t)k2 * d2; i++) C2[i] = (float)tac_mt_normal(&r);
+    int32_t *L2 = tac_xmalloc((size_t)n2, sizeof(int32_t));
+    TAC_CHECK_OK(tac_kmeans_assign(X2, n2, d2, C2, k2, 0, L2, NULL));
+    int bad = 0;
+    for (int64_t i = 0; i < n2; i += 7) {
+        double bv = 1e300, got = 0; int bj = 0;
+        for (int j = 0; j < k2; j++) {
+            double s = 0;
+            for (int t = 0; t < d2; t++) { double a = X2[i * d2 + t] - C2[j * d2 + t]; s += a * a; }
+            if (s < bv) { bv = s; bj = j; }
+            if (j == L2[i]) got = s;
+        }
+        if (L2[i] != bj && got - bv > 1e-4 * (1 + bv)) bad++;  /* only float near-ties may differ */
+    }
+    TAC_CHECK_INT(bad, 0);
+    free(X2); free(C2); free(L2);
 }
 
 TAC_TEST(knn_matches_bruteforce)
