@@ -150,15 +150,15 @@ static int cmp_best_first(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
-/* The scanner thread: consumes tiles in the order the main thread produces them (row block major, column
- * blocks ascending, so every row sees its candidates in increasing index order). Double buffering: the main
- * thread computes tile t+1 with sgemm while this thread scans tile t. */
+/* The scanner thread: consumes tiles in the order the main thread produces them (row block I major, column
+ * blocks J = I, I+1, ... ascending). Double buffering: the main thread computes tile t+1 with sgemm while this
+ * thread scans tile t; all selection state (heaps, fill, thr) is touched by this thread only. */
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int posted, done, quit;            /* tiles handed over / tiles finished; stop flag */
-    float *buf[2];                     /* 2 x (ROWS x COLS) similarity tiles */
-    int64_t r0[2], nr[2], c0[2], nc[2];
+    float *buf[2];                     /* 2 x (BLOCK x BLOCK) similarity tiles */
+    int64_t r0[2], nr[2], c0[2], nc[2]; /* each buffer's first row / rows / first column / columns */
     knn_item *heaps;                   /* N x k */
     int *fill;                         /* N */
     float *thr;                        /* N */
