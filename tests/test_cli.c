@@ -29,7 +29,7 @@ static void expect_usage_error(const char *args, const char *prefix)
     tac_free_strings(l, n);
 }
 
-static const char *const commands[] = {"metrics", "nouns", "preprocess", "tokenize"};
+static const char *const commands[] = {"kmeans", "knn", "metrics", "nouns", "preprocess", "tokenize"};
 
 TAC_TEST(cli_top_level_help_and_errors)
 {
