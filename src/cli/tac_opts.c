@@ -51,7 +51,7 @@ static void print_help(const char *usage, const tac_opt *opts)
 int tac_parse_opts(int argc, char **argv, const tac_opt *opts, const char *usage, char ***pos, int *npos)
 {
     const char *cmd = argv[0];
-    char **p = tac_xmalloc((size_t)argc + 1, sizeof(char *));
+    char **p = tac_xmalloc((size_t)argc + 1, sizeof(char *));   /* positional arguments, NULL-terminated */
     int np = 0, only_pos = 0;
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];

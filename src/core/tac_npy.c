@@ -39,7 +39,7 @@ static int parse_header(const char *path, const void *data, size_t len, npy_head
         pre = 12;
     } else return tac_fail("%s: unsupported .npy version %d", path, major);
     if (pre + hlen > len) return tac_fail("%s: truncated .npy header", path);
-    char *hdr = tac_xmalloc(hlen + 1, 1);
+    char *hdr = tac_xmalloc(hlen + 1, 1);                      /* the header dict, NUL-terminated */
     memcpy(hdr, buf + pre, hlen);
     hdr[hlen] = 0;
     int rc = TAC_OK;
@@ -136,7 +136,7 @@ int tac_npy_parse_f32(const void *buf, size_t len, const char *path, float **out
                         h.kind == 'i' ? "int" : h.kind == 'u' ? "uint" : h.kind == 'b' ? "bool" : "float", h.size * 8);
     }
     size_t n = (size_t)h.shape[0] * (size_t)h.shape[1];
-    float *x = tac_xmalloc(n, sizeof(float));
+    float *x = tac_xmalloc(n, sizeof(float));                  /* rows x cols (N x D), row-major */
     const unsigned char *d = (const unsigned char *)buf + h.data_off;
     for (size_t i = 0; i < n; i++) {
         if (h.size == 4) memcpy(&x[i], d + 4 * i, 4);
@@ -152,7 +152,7 @@ int tac_npy_parse_i64(const void *buf, size_t len, const char *path, int64_t **o
     npy_header h;
     if (parse_header(path, buf, len, &h) != TAC_OK) return TAC_ERR;
     size_t n = (size_t)h.shape[0] * (size_t)h.shape[1];
-    int64_t *x = tac_xmalloc(n, sizeof(int64_t));
+    int64_t *x = tac_xmalloc(n, sizeof(int64_t));              /* rows x cols, row-major */
     const unsigned char *d = (const unsigned char *)buf + h.data_off;
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++) {
