@@ -3,16 +3,20 @@
  * Input dtypes: float16/32/64 as float32 (tac_npy_load_f32); any integer (or integral floats) as int64
  * (tac_npy_load_i64); tac_npy_parse_* do the same on a buffer in memory. Output: float32 / int64 ('<f4', '<i8'),
  * 1 to 8 dimensions, version 1.0, header padded with spaces and '\n' so that the data is 64-byte aligned,
- * written atomically.
- * Every error names the file and what is wrong with it.
+ * written atomically. Files are memory-mapped while they are converted, so loading an array holds only its
+ * float32 (or int64) copy in the process's own memory. Every error names the file and what is wrong with it.
  */
 #include "taclust/core.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     char kind;       /* 'f', 'i', 'u', 'b' */
@@ -187,21 +191,44 @@ int tac_npy_parse_i64(const void *buf, size_t len, const char *path, int64_t **o
     return TAC_OK;
 }
 
+/* The file's bytes: memory-mapped when it is a non-empty regular file (so that a large array is not held
+ * twice, once read and once converted), else read. Release with unmap_file. */
+static int map_file(const char *path, const void **data, size_t *len, int *mapped)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        close(fd);
+        if (m != MAP_FAILED) { *data = m; *len = (size_t)st.st_size; *mapped = 1; return TAC_OK; }
+    } else if (fd >= 0) close(fd);
+    char *buf;
+    if (tac_read_file(path, &buf, len) != TAC_OK) return TAC_ERR;   /* also words the error */
+    *data = buf; *mapped = 0;
+    return TAC_OK;
+}
+
+static void unmap_file(const void *data, size_t len, int mapped)
+{
+    if (mapped) munmap((void *)data, len);
+    else free((void *)data);
+}
+
 int tac_npy_load_f32(const char *path, float **out, int64_t *rows, int64_t *cols)
 {
-    char *buf; size_t len;
-    if (tac_read_file(path, &buf, &len) != TAC_OK) return TAC_ERR;
+    const void *buf; size_t len; int mapped;
+    if (map_file(path, &buf, &len, &mapped) != TAC_OK) return TAC_ERR;
     int rc = tac_npy_parse_f32(buf, len, path, out, rows, cols);
-    free(buf);
+    unmap_file(buf, len, mapped);
     return rc;
 }
 
 int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *cols)
 {
-    char *buf; size_t len;
-    if (tac_read_file(path, &buf, &len) != TAC_OK) return TAC_ERR;
+    const void *buf; size_t len; int mapped;
+    if (map_file(path, &buf, &len, &mapped) != TAC_OK) return TAC_ERR;
     int rc = tac_npy_parse_i64(buf, len, path, out, rows, cols);
-    free(buf);
+    unmap_file(buf, len, mapped);
     return rc;
 }
 
