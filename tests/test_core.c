@@ -77,10 +77,10 @@ TAC_TEST(core_npy_roundtrip_and_errors)
     closedir(dd);
 }
 
-TAC_TEST(core_npy_reads_float16_and_float64)
+TAC_TEST(core_npy_reads_float16_file)
 {
     const char *dir = tac_test_tmpdir();
-    /* float16 [1.0, -2.0, 0.5, 65504] hand-encoded; float64 [0.25, 3] */
+    /* float16 [1.0, -2.0, 0.5, 65504] hand-encoded (float64 and float16 specials: core_npy_parse_descrs_and_rejections) */
     unsigned char h16[128] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }";
     size_t hl = 10 + 0x76;
     memset(h16 + 10 + strlen((char *)h16 + 10), ' ', hl - 10 - strlen((char *)h16 + 10));
@@ -227,6 +227,25 @@ TAC_TEST(core_npy_parse_descrs_and_rejections)
     TAC_CHECK_ERR(tac_npy_parse_i64(b, n, "u8.npy", &l, &r, &c), "u8.npy: value at position 0 does not fit in int64");
     n = make_npy(b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1 2), }", f, 8);
     TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "sp.npy", &y, &r, &c), "sp.npy: malformed shape");
+    /* float64, float16 specials (smallest subnormal, -0, inf) and integer dtypes as labels */
+    double d[2] = {0.25, 3};
+    n = make_npy(b, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", d, 16);
+    TAC_CHECK_OK(tac_npy_parse_f32(b, n, "d.npy", &y, &r, &c));
+    TAC_CHECK(r == 2 && y[0] == 0.25f && y[1] == 3.0f);
+    free(y);
+    uint16_t h[4] = {0x0001, 0x8000, 0x7c00, 0x03ff};
+    n = make_npy(b, "{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }", h, 8);
+    TAC_CHECK_OK(tac_npy_parse_f32(b, n, "h.npy", &y, &r, &c));
+    TAC_CHECK(y[0] == ldexpf(1, -24) && y[1] == 0 && signbit(y[1]) && isinf(y[2]) && y[3] == ldexpf(1023, -24));
+    free(y);
+    int8_t i8[3] = {-128, -1, 127};
+    n = make_npy(b, "{'descr': '|i1', 'fortran_order': False, 'shape': (3,), }", i8, 3);
+    TAC_CHECK_OK(tac_npy_parse_i64(b, n, "i8.npy", &l, &r, &c));
+    TAC_CHECK(l[0] == -128 && l[1] == -1 && l[2] == 127);
+    free(l);
+    d[0] = 2.5;
+    n = make_npy(b, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", d, 16);
+    TAC_CHECK_ERR(tac_npy_parse_i64(b, n, "f.npy", &l, &r, &c), "f.npy: value 2.5 at position 0 is not an integer label");
     /* the buffer's length bounds the header too */
     TAC_CHECK_ERR(tac_npy_parse_f32(b, 40, "cut.npy", &y, &r, &c), "cut.npy: truncated .npy header");
 }
