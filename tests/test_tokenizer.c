@@ -366,6 +366,7 @@ TAC_TEST(tokenizer_load_errors)
     const char *tr = tac_test_path(dir, "trunc.txt.gz");
     TAC_CHECK_OK(tac_write_file_atomic(tr, gz, len / 2));
     TAC_CHECK_ERR(tac_bpe_load(tr, &t), "trunc.txt.gz: corrupt or truncated gzip data");
+    TAC_CHECK(strstr(tac_last_error(), "trunc.txt.gz") == strrchr(tac_last_error(), '/') + 1);   /* named once */
     for (size_t i = 1000; i < 1100; i++) gz[i] ^= 0x5A;
     const char *co = tac_test_path(dir, "corrupt.txt.gz");
     TAC_CHECK_OK(tac_write_file_atomic(co, gz, len));
