@@ -15,8 +15,8 @@
 static void print_opt(const char *lhs, const char *help)
 {
     enum { COL = 27, WIDTH = 100 };
-    printf("  %-24s ", lhs);
-    if (strlen(lhs) > 24) printf("\n%*s", COL, "");
+    if (strlen(lhs) > 24) printf("  %s\n%*s", lhs, COL, "");   /* a long option name: help on the next line */
+    else printf("  %-24s ", lhs);
     const char *s = help;
     while (*s) {
         const char *end = s + strlen(s);
