@@ -69,8 +69,11 @@ TAC_TEST(cli_each_command_help_and_bad_usage)
             snprintf(prefix, sizeof prefix, "usage: taclust %s ", c);
             if (n < 3 || strncmp(l[0], prefix, strlen(prefix)) != 0)
                 tac_test_fail_at(__FILE__, __LINE__, "taclust %s: %lld lines, first '%s'", args, (long long)n, n > 0 ? l[0] : "-");
-            for (int64_t k = 0; k < n; k++)
-                if (strlen(l[k]) > 110) tac_test_fail_at(__FILE__, __LINE__, "taclust %s: line %lld is %zu columns wide", args, (long long)k + 1, strlen(l[k]));
+            for (int64_t k = 0; k < n; k++) {
+                size_t w = strlen(l[k]);
+                if (w > 110) tac_test_fail_at(__FILE__, __LINE__, "taclust %s: line %lld is %zu columns wide", args, (long long)k + 1, w);
+                if (w && l[k][w - 1] == ' ') tac_test_fail_at(__FILE__, __LINE__, "taclust %s: line %lld ends with a space", args, (long long)k + 1);
+            }
             tac_free_strings(l, n);
         }
         snprintf(args, sizeof args, "%s --no-such-option", c);
