@@ -71,21 +71,40 @@ static void add_bias(float *y, const float *b, size_t n, size_t m)
         for (size_t j = 0; j < m; j++) y[i * m + j] += b[j];
 }
 
+/* exp(x) for the activation: Cody-Waite range reduction + degree-6 polynomial, branch-free so the loop
+ * vectorises (about 1 ulp; libm's expf does not vectorise without -ffast-math). */
+static inline float exp_approx(float x)
+{
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = __builtin_roundf(x * 1.44269504088896341f);
+    float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666666666666666f + r * (0.041666666666666664f +
+              r * (0.008333333333333333f + r * 0.001388888888888889f)))));
+    int32_t e = ((int32_t)n + 127) << 23;
+    float sc;
+    memcpy(&sc, &e, 4);
+    return p * sc;
+}
+
 static void bias_act(float *y, const float *b, size_t n, size_t m, int act)
 {
     #pragma omp parallel for schedule(static) if (n * m > 8192)
     for (size_t i = 0; i < n; i++) {
         float *yi = y + i * m;
-        if (act == TAC_ACT_QUICK_GELU)
-            for (size_t j = 0; j < m; j++) { float v = yi[j] + b[j]; yi[j] = v / (1.0f + expf(-1.702f * v)); }
-        else
+        if (act == TAC_ACT_QUICK_GELU) {
+            #pragma omp simd
+            for (size_t j = 0; j < m; j++) { float v = yi[j] + b[j]; yi[j] = v / (1.0f + exp_approx(-1.702f * v)); }
+        } else {
             for (size_t j = 0; j < m; j++) { float v = yi[j] + b[j]; yi[j] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+        }
     }
 }
 
 /* Multi-head attention over packed sequences. qkv: N x 3C (q | k | v per row), out: N x C.
- * Sequence s occupies rows off[s] .. off[s+1]-1; causal: row i sees rows <= i of its sequence. */
-static void attention(float *out, const float *qkv, int nseq, const int *off, int c, int nh, int causal)
+ * Sequence s occupies rows off[s] .. off[s+1]-1; causal: row i sees rows <= i of its sequence.
+ * With qsel != NULL only query row qsel[s] of each sequence is computed, into out row s (out: nseq x C). */
+static void attention(float *out, const float *qkv, int nseq, const int *off, int c, int nh, int causal,
+                      const int *qsel)
 {
     int hd = c / nh, tmax = 0;
     for (int s = 0; s < nseq; s++) if (off[s + 1] - off[s] > tmax) tmax = off[s + 1] - off[s];
@@ -100,7 +119,8 @@ static void attention(float *out, const float *qkv, int nseq, const int *off, in
                 int t0 = off[s], T = off[s + 1] - off[s];
                 const float *k0 = qkv + (size_t)t0 * c3 + c + (size_t)h * hd;
                 const float *v0 = qkv + (size_t)t0 * c3 + 2 * (size_t)c + (size_t)h * hd;
-                for (int i = 0; i < T; i++) {
+                int i0 = qsel ? qsel[s] - t0 : 0, i1 = qsel ? i0 + 1 : T;
+                for (int i = i0; i < i1; i++) {
                     const float *q = qkv + (size_t)(t0 + i) * c3 + (size_t)h * hd;
                     int jn = causal ? i + 1 : T;
                     float mx = -INFINITY;
@@ -116,7 +136,7 @@ static void attention(float *out, const float *qkv, int nseq, const int *off, in
                     float sum = 0;
                     for (int j = 0; j < jn; j++) { p[j] = expf(p[j] - mx); sum += p[j]; }
                     float inv = 1.0f / sum;
-                    float *o = out + (size_t)(t0 + i) * c + (size_t)h * hd;
+                    float *o = out + (size_t)(qsel ? s : t0 + i) * c + (size_t)h * hd;
                     for (int e = 0; e < hd; e++) o[e] = 0;
                     for (int j = 0; j < jn; j++) {
                         const float *vj = v0 + (size_t)j * c3;
@@ -130,17 +150,24 @@ static void attention(float *out, const float *qkv, int nseq, const int *off, in
     }
 }
 
-/* The L pre-norm layers on x (N x C, residual stream, updated in place). */
+/* The L pre-norm layers on x (N x C, residual stream, updated in place). Only the pooled rows pool[s] are read
+ * afterwards, so the last layer computes attention, MLP and residual for those rows only and leaves them compacted
+ * in rows 0 .. nseq-1 of x. */
 static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers, float *x, int nseq, const int *off,
-                    int causal, scratch *sc)
+                    int causal, const int *pool, scratch *sc)
 {
     size_t n = (size_t)off[nseq], c = (size_t)cfg->hidden, hh = (size_t)cfg->inter;
     for (int l = 0; l < cfg->layers; l++) {
         const tac_clip_layer *L = &layers[l];
+        int last = l == cfg->layers - 1;
         layer_norm(sc->h, x, n, c, L->ln1_w, L->ln1_b, cfg->eps);
         linear(sc->qkv, sc->h, L->qkv_w, n, c, 3 * c, 0.0f);
         add_bias(sc->qkv, L->qkv_b, n, 3 * c);
-        attention(sc->att, sc->qkv, nseq, off, cfg->hidden, cfg->heads, causal);
+        attention(sc->att, sc->qkv, nseq, off, cfg->hidden, cfg->heads, causal, last ? pool : NULL);
+        if (last) {                                              /* keep the pooled rows only: pool[s] >= s */
+            for (int s = 0; s < nseq; s++) memmove(x + (size_t)s * c, x + (size_t)pool[s] * c, c * sizeof(float));
+            n = (size_t)nseq;
+        }
         add_bias(x, L->o_b, n, c);
         linear(x, sc->att, L->o_w, n, c, c, 1.0f);               /* x += att . Wo^T + bo */
         layer_norm(sc->h, x, n, c, L->ln2_w, L->ln2_b, cfg->eps);
@@ -151,15 +178,12 @@ static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers,
     }
 }
 
-/* LN of the pooled rows (row pool[s] of x) then projection: out[s] = LN(x[pool[s]]) . P^T. out: nseq x E. */
-static void pool_project(const float *x, int nseq, const int *pool, size_t c, const float *lw, const float *lb,
-                         double eps, const float *proj, size_t e, float *out)
+/* out[s] = LN(x[s]) . P^T for the nseq compacted pooled rows of x (nseq x C). out: nseq x E. */
+static void pool_project(float *x, int nseq, size_t c, const float *lw, const float *lb, double eps, const float *proj,
+                         size_t e, float *out)
 {
-    float *pooled = tac_xmalloc((size_t)nseq * c, sizeof(float));   /* nseq x C */
-    for (int s = 0; s < nseq; s++) memcpy(pooled + (size_t)s * c, x + (size_t)pool[s] * c, c * sizeof(float));
-    layer_norm(pooled, pooled, (size_t)nseq, c, lw, lb, eps);
-    linear(out, pooled, proj, (size_t)nseq, c, e, 0.0f);
-    free(pooled);
+    layer_norm(x, x, (size_t)nseq, c, lw, lb, eps);
+    linear(out, x, proj, (size_t)nseq, c, e, 0.0f);
 }
 
 /* ---- vision ------------------------------------------------------------------------------------------- */
@@ -200,9 +224,9 @@ static void vision_chunk(const tac_clip *m, const float *pixels, int b, float *o
     for (int i = 0; i < b; i++) pool[i] = i * T;                        /* the class token */
     scratch sc;
     scratch_alloc(&sc, n, c, (size_t)v->inter);
-    encoder(v, w->vlayers, x, b, off, 0, &sc);
+    encoder(v, w->vlayers, x, b, off, 0, pool, &sc);
     scratch_free(&sc);
-    pool_project(x, b, pool, c, w->post_ln_w, w->post_ln_b, v->eps, w->vis_proj, (size_t)m->cfg.proj_dim, out);
+    pool_project(x, b, c, w->post_ln_w, w->post_ln_b, v->eps, w->vis_proj, (size_t)m->cfg.proj_dim, out);
     free(off); free(pool); free(x);
 }
 
@@ -238,9 +262,9 @@ static void text_chunk(const tac_clip *m, const int32_t *ids, int ctx, int nseq,
         }
     scratch sc;
     scratch_alloc(&sc, n, c, (size_t)t->inter);
-    encoder(t, w->tlayers, x, nseq, off, 1, &sc);
+    encoder(t, w->tlayers, x, nseq, off, 1, pool, &sc);
     scratch_free(&sc);
-    pool_project(x, nseq, pool, c, w->final_ln_w, w->final_ln_b, t->eps, w->text_proj, (size_t)m->cfg.proj_dim, out);
+    pool_project(x, nseq, c, w->final_ln_w, w->final_ln_b, t->eps, w->text_proj, (size_t)m->cfg.proj_dim, out);
     free(x); free(off); free(pool);
 }
 
