@@ -41,16 +41,22 @@ static void scratch_free(scratch *s)
     free(s->h); free(s->qkv); free(s->att); free(s->mlp);
 }
 
-/* y = LayerNorm(x) row by row; float32 data, double accumulation. x, y: n x c (may alias). */
-static void layer_norm(float *y, const float *x, size_t n, size_t c, const float *w, const float *b, double eps)
+/* y = LayerNorm(x) row by row; float32 data, double accumulation. x, y: n x c (may alias).
+ * With rb != NULL the residual bias is first added to x in place (x += rb; y = LN(x)): one pass instead of two. */
+static void layer_norm(float *y, float *x, size_t n, size_t c, const float *rb, const float *w, const float *b,
+                       double eps)
 {
     #pragma omp parallel for schedule(static) if (n * c > 8192)
     for (size_t i = 0; i < n; i++) {
-        const float *xi = x + i * c;
+        float *xi = x + i * c;
         float *yi = y + i * c;
+        if (rb)
+            for (size_t j = 0; j < c; j++) xi[j] += rb[j];
         double s = 0, s2 = 0;
+        #pragma omp simd reduction(+:s)
         for (size_t j = 0; j < c; j++) s += xi[j];
         double mean = s / (double)c;
+        #pragma omp simd reduction(+:s2)
         for (size_t j = 0; j < c; j++) { double d = xi[j] - mean; s2 += d * d; }
         float inv = (float)(1.0 / sqrt(s2 / (double)c + eps)), mu = (float)mean;
         for (size_t j = 0; j < c; j++) yi[j] = (xi[j] - mu) * inv * w[j] + b[j];
@@ -76,7 +82,7 @@ static void add_bias(float *y, const float *b, size_t n, size_t m)
 static inline float exp_approx(float x)
 {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = __builtin_roundf(x * 1.44269504088896341f);
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round to nearest (1.5 * 2^23) */
     float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666666666666666f + r * (0.041666666666666664f +
               r * (0.008333333333333333f + r * 0.001388888888888889f)))));
@@ -103,7 +109,7 @@ static void bias_act(float *y, const float *b, size_t n, size_t m, int act)
 /* Multi-head attention over packed sequences. qkv: N x 3C (q | k | v per row), out: N x C.
  * Sequence s occupies rows off[s] .. off[s+1]-1; causal: row i sees rows <= i of its sequence.
  * With qsel != NULL only query row qsel[s] of each sequence is computed, into out row s (out: nseq x C). */
-static void attention(float *out, const float *qkv, int nseq, const int *off, int c, int nh, int causal,
+static void attention(float *out, float *qkv, const float *qkv_b, int nseq, const int *off, int c, int nh, int causal,
                       const int *qsel)
 {
     int hd = c / nh, tmax = 0;
@@ -112,6 +118,9 @@ static void attention(float *out, const float *qkv, int nseq, const int *off, in
     size_t c3 = 3 * (size_t)c;
     #pragma omp parallel
     {
+        #pragma omp for schedule(static)
+        for (int r = 0; r < off[nseq]; r++)                     /* qkv += bias (then the barrier) */
+            for (size_t j = 0; j < c3; j++) qkv[(size_t)r * c3 + j] += qkv_b[j];
         float *p = tac_xmalloc((size_t)tmax, sizeof(float));   /* T scores of one query */
         #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int s = 0; s < nseq; s++)
@@ -160,29 +169,28 @@ static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers,
     for (int l = 0; l < cfg->layers; l++) {
         const tac_clip_layer *L = &layers[l];
         int last = l == cfg->layers - 1;
-        layer_norm(sc->h, x, n, c, L->ln1_w, L->ln1_b, cfg->eps);
+        /* x += fc2 bias of the previous layer (its sgemm left it out); h = LN1(x) */
+        layer_norm(sc->h, x, n, c, l ? layers[l - 1].fc2_b : NULL, L->ln1_w, L->ln1_b, cfg->eps);
         linear(sc->qkv, sc->h, L->qkv_w, n, c, 3 * c, 0.0f);
-        add_bias(sc->qkv, L->qkv_b, n, 3 * c);
-        attention(sc->att, sc->qkv, nseq, off, cfg->hidden, cfg->heads, causal, last ? pool : NULL);
+        attention(sc->att, sc->qkv, L->qkv_b, nseq, off, cfg->hidden, cfg->heads, causal, last ? pool : NULL);
         if (last) {                                              /* keep the pooled rows only: pool[s] >= s */
             for (int s = 0; s < nseq; s++) memmove(x + (size_t)s * c, x + (size_t)pool[s] * c, c * sizeof(float));
             n = (size_t)nseq;
         }
-        add_bias(x, L->o_b, n, c);
-        linear(x, sc->att, L->o_w, n, c, c, 1.0f);               /* x += att . Wo^T + bo */
-        layer_norm(sc->h, x, n, c, L->ln2_w, L->ln2_b, cfg->eps);
+        linear(x, sc->att, L->o_w, n, c, c, 1.0f);               /* x += att . Wo^T */
+        layer_norm(sc->h, x, n, c, L->o_b, L->ln2_w, L->ln2_b, cfg->eps);   /* x += bo; h = LN2(x) */
         linear(sc->mlp, sc->h, L->fc1_w, n, c, hh, 0.0f);
         bias_act(sc->mlp, L->fc1_b, n, hh, cfg->act);
-        add_bias(x, L->fc2_b, n, c);
-        linear(x, sc->mlp, L->fc2_w, n, hh, c, 1.0f);            /* x += act(h . W1^T + b1) . W2^T + b2 */
+        linear(x, sc->mlp, L->fc2_w, n, hh, c, 1.0f);            /* x += act(h . W1^T + b1) . W2^T (+ b2 later) */
     }
+    add_bias(x, layers[cfg->layers - 1].fc2_b, n, c);
 }
 
 /* out[s] = LN(x[s]) . P^T for the nseq compacted pooled rows of x (nseq x C). out: nseq x E. */
 static void pool_project(float *x, int nseq, size_t c, const float *lw, const float *lb, double eps, const float *proj,
                          size_t e, float *out)
 {
-    layer_norm(x, x, (size_t)nseq, c, lw, lb, eps);
+    layer_norm(x, x, (size_t)nseq, c, NULL, lw, lb, eps);
     linear(out, x, proj, (size_t)nseq, c, e, 0.0f);
 }
 
@@ -218,7 +226,7 @@ static void vision_chunk(const tac_clip *m, const float *pixels, int b, float *o
             for (size_t j = 0; j < c; j++) xr[j] = src[j] + pos[j];
         }
     free(emb);
-    layer_norm(x, x, n, c, w->pre_ln_w, w->pre_ln_b, v->eps);
+    layer_norm(x, x, n, c, NULL, w->pre_ln_w, w->pre_ln_b, v->eps);
     int *off = tac_xmalloc((size_t)b + 1, sizeof(int)), *pool = tac_xmalloc((size_t)b, sizeof(int));
     for (int i = 0; i <= b; i++) off[i] = i * T;
     for (int i = 0; i < b; i++) pool[i] = i * T;                        /* the class token */
