@@ -306,7 +306,7 @@ TAC_TEST(clip_bad_files_give_clear_errors)
     TAC_CHECK_ERR(tac_clip_load(d, &m), "outside the");
     /* non-JSON header */
     memcpy(buf + 8, "#nojson#", 8);
-    for (int i = 0; i < 8; i++) buf[i] = (char)(4000 >> (8 * i));
+    for (int i = 0; i < 8; i++) buf[i] = (char)((uint64_t)4000 >> (8 * i));
     TAC_REQUIRE(tac_write_file_atomic(tac_test_path(d, "model.safetensors"), buf, len) == TAC_OK);
     TAC_CHECK_ERR(tac_clip_load(d, &m), "header is not valid JSON");
     TAC_REQUIRE(tac_write_file_atomic(tac_test_path(d, "model.safetensors"), buf, 5) == TAC_OK);
