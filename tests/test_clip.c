@@ -332,6 +332,11 @@ TAC_TEST(clip_bad_files_give_clear_errors)
         "\"intermediate_size\": 56, \"num_hidden_layers\": 2, \"num_attention_heads\": 4}}";
     TAC_REQUIRE(rewrite(TINY, SUB("cfg3"), "F16", NULL, cfg3) == 0);
     TAC_CHECK_ERR(tac_clip_load(d, &m), "text_model.encoder.layers.2.self_attn.q_proj.weight is missing");
+    /* a config asking for huge tensors fails on the shape check before allocating anything */
+    const char *cfgbig = "{\"projection_dim\": 16, \"text_config\": {\"hidden_size\": 65536, \"vocab_size\": 16000000,"
+        "\"intermediate_size\": 1000000, \"num_attention_heads\": 2}, \"vision_config\": {}}";
+    TAC_REQUIRE(rewrite(TINY, SUB("big"), "F16", NULL, cfgbig) == 0);
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "text_model.embeddings.token_embedding.weight: expected shape [16000000, 65536], found [49408, 12]");
     /* no weights file */
     TAC_REQUIRE(rewrite(TINY, SUB("now"), "F16", NULL, NULL) == 0);
     remove(tac_test_path(d, "model.safetensors"));

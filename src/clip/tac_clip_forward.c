@@ -22,23 +22,32 @@
 #define TEXT_CHUNK_ROWS 4096     /* packed token rows per forward pass */
 
 typedef struct {
-    float *h;     /* N x C   layer-norm output, attention output */
+    float *x;     /* N x C   residual stream */
+    float *h;     /* N x C   layer-norm output */
     float *qkv;   /* N x 3C */
-    float *att;   /* N x C */
+    float *att;   /* N x C   attention output */
     float *mlp;   /* N x H */
+    float *t1, *t2;   /* extra buffers of the caller's sizes (vision: patches, patch embeddings) */
 } scratch;
 
-static void scratch_alloc(scratch *s, size_t n, size_t c, size_t h)
+/* Carves the buffers out of the model's workspace (grown when too small; kept between calls: fresh large
+ * allocations would page-fault tens of MB on every batch). */
+static scratch scratch_get(tac_clip *m, size_t n, size_t c, size_t h, size_t t1, size_t t2)
 {
-    s->h = tac_xmalloc(n * c, sizeof(float));
-    s->qkv = tac_xmalloc(n * 3 * c, sizeof(float));
-    s->att = tac_xmalloc(n * c, sizeof(float));
-    s->mlp = tac_xmalloc(n * h, sizeof(float));
-}
-
-static void scratch_free(scratch *s)
-{
-    free(s->h); free(s->qkv); free(s->att); free(s->mlp);
+#define RUP(k) (((k) + 15) / 16 * 16)
+    size_t sz[7] = {RUP(n * c), RUP(n * c), RUP(n * 3 * c), RUP(n * c), RUP(n * h), RUP(t1), RUP(t2)}, total = 0;
+#undef RUP
+    for (int i = 0; i < 7; i++) total += sz[i];
+    if (total > m->ws_cap) {
+        free(m->ws);
+        m->ws = tac_clip_big_alloc(total);
+        m->ws_cap = total;
+    }
+    float *p = m->ws, **dst[7];
+    scratch s;
+    dst[0] = &s.x; dst[1] = &s.h; dst[2] = &s.qkv; dst[3] = &s.att; dst[4] = &s.mlp; dst[5] = &s.t1; dst[6] = &s.t2;
+    for (int i = 0; i < 7; i++) { *dst[i] = p; p += sz[i]; }
+    return s;
 }
 
 /* y = LayerNorm(x) row by row; float32 data, double accumulation. x, y: n x c (may alias).
@@ -206,13 +215,14 @@ static void pool_project(float *x, int nseq, size_t c, const float *lw, const fl
 }
 
 /* ---- vision ------------------------------------------------------------------------------------------- */
-static void vision_chunk(const tac_clip *m, const float *pixels, int b, float *out)
+static void vision_chunk(tac_clip *m, const float *pixels, int b, float *out)
 {
     const tac_clip_tower_cfg *v = &m->cfg.vision;
     const tac_clip_weights *w = &m->w;
     int S = v->image_size, ps = v->patch_size, g = S / ps, np = g * g, T = np + 1;
     size_t c = (size_t)v->hidden, kp = 3 * (size_t)ps * ps, n = (size_t)b * T;
-    float *patches = tac_xmalloc((size_t)b * np * kp, sizeof(float));   /* (B*NP) x (3*PS*PS) */
+    scratch sc = scratch_get(m, n, c, (size_t)v->inter, (size_t)b * np * kp, (size_t)b * np * c);
+    float *patches = sc.t1;                                              /* (B*NP) x (3*PS*PS) */
     #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < b; i++)
         for (int p = 0; p < np; p++) {
@@ -224,10 +234,9 @@ static void vision_chunk(const tac_clip *m, const float *pixels, int b, float *o
                     memcpy(dst + ((size_t)ch * ps + y) * ps, src, (size_t)ps * sizeof(float));
                 }
         }
-    float *emb = tac_xmalloc((size_t)b * np * c, sizeof(float));         /* (B*NP) x C */
+    float *emb = sc.t2;                                                  /* (B*NP) x C */
     linear(emb, patches, w->patch_w, (size_t)b * np, kp, c, 0.0f);
-    free(patches);
-    float *x = tac_xmalloc(n * c, sizeof(float));                        /* (B*T) x C */
+    float *x = sc.x;                                                     /* (B*T) x C */
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < b; i++)
         for (int t = 0; t < T; t++) {
@@ -236,17 +245,13 @@ static void vision_chunk(const tac_clip *m, const float *pixels, int b, float *o
             const float *pos = w->vpos_emb + (size_t)t * c;
             for (size_t j = 0; j < c; j++) xr[j] = src[j] + pos[j];
         }
-    free(emb);
     layer_norm(x, x, n, c, NULL, w->pre_ln_w, w->pre_ln_b, v->eps);
     int *off = tac_xmalloc((size_t)b + 1, sizeof(int)), *pool = tac_xmalloc((size_t)b, sizeof(int));
     for (int i = 0; i <= b; i++) off[i] = i * T;
     for (int i = 0; i < b; i++) pool[i] = i * T;                        /* the class token */
-    scratch sc;
-    scratch_alloc(&sc, n, c, (size_t)v->inter);
     encoder(v, w->vlayers, x, b, off, 0, pool, &sc);
-    scratch_free(&sc);
     pool_project(x, b, c, w->post_ln_w, w->post_ln_b, v->eps, w->vis_proj, (size_t)m->cfg.proj_dim, out);
-    free(off); free(pool); free(x);
+    free(off); free(pool);
 }
 
 int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out)
@@ -262,7 +267,7 @@ int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out)
 
 /* ---- text --------------------------------------------------------------------------------------------- */
 /* rows: nseq rows of ids (stride ctx), lens[s] = position of the largest id + 1. */
-static void text_chunk(const tac_clip *m, const int32_t *ids, int ctx, int nseq, const int *lens, float *out)
+static void text_chunk(tac_clip *m, const int32_t *ids, int ctx, int nseq, const int *lens, float *out)
 {
     const tac_clip_tower_cfg *t = &m->cfg.text;
     const tac_clip_weights *w = &m->w;
@@ -271,7 +276,8 @@ static void text_chunk(const tac_clip *m, const int32_t *ids, int ctx, int nseq,
     off[0] = 0;
     for (int s = 0; s < nseq; s++) { off[s + 1] = off[s] + lens[s]; pool[s] = off[s + 1] - 1; }
     size_t n = (size_t)off[nseq];
-    float *x = tac_xmalloc(n * c, sizeof(float));                        /* N x C, packed sequences */
+    scratch sc = scratch_get(m, n, c, (size_t)t->inter, 0, 0);
+    float *x = sc.x;                                                     /* N x C, packed sequences */
     #pragma omp parallel for schedule(static)
     for (int s = 0; s < nseq; s++)
         for (int i = 0; i < lens[s]; i++) {
@@ -279,12 +285,9 @@ static void text_chunk(const tac_clip *m, const int32_t *ids, int ctx, int nseq,
             float *xr = x + ((size_t)off[s] + i) * c;
             for (size_t j = 0; j < c; j++) xr[j] = te[j] + pe[j];
         }
-    scratch sc;
-    scratch_alloc(&sc, n, c, (size_t)t->inter);
     encoder(t, w->tlayers, x, nseq, off, 1, pool, &sc);
-    scratch_free(&sc);
     pool_project(x, nseq, c, w->final_ln_w, w->final_ln_b, t->eps, w->text_proj, (size_t)m->cfg.proj_dim, out);
-    free(x); free(off); free(pool);
+    free(off); free(pool);
 }
 
 int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, float *out)

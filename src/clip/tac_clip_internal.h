@@ -110,7 +110,12 @@ struct tac_clip {
     char *dir;
     char *bpe_path;              /* tokenizer source found at load time (NULL: none) */
     tac_bpe *bpe;                /* loaded on first use */
-    int bpe_tried;
+    float *ws;                   /* forward-pass workspace, kept between calls (grown on demand) */
+    size_t ws_cap;               /* floats in ws */
 };
+
+/* n floats, 2 MB aligned and backed by transparent huge pages where the kernel allows (few page faults);
+ * aborts on exhaustion; release with free(). */
+float *tac_clip_big_alloc(size_t n);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 /* The tokenizer lives in tac_bpe*.c (another part of the stage). Weak references keep the library linkable while
@@ -32,15 +33,17 @@ typedef struct {
     char name[96];
     int ndim;
     int64_t shape[MAXSPEC_DIMS];
-    float *dst;
+    float **view;             /* the named view the data goes to, at element offset off (views are assigned later) */
+    size_t off;
+    const tac_st_tensor *found;
     int scalar_ok;            /* logit_scale: shape [] or [1] */
 } spec;
 
 typedef struct { spec *s; int n, cap; } spec_list;
 
-static void add(spec_list *l, float *dst, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
-    __attribute__((format(printf, 8, 9)));
-static void add(spec_list *l, float *dst, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
+static void add(spec_list *l, float **view, size_t voff, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+static void add(spec_list *l, float **view, size_t voff, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
 {
     if (l->n == l->cap) { l->cap = l->cap ? 2 * l->cap : 64; l->s = tac_xrealloc(l->s, (size_t)l->cap, sizeof *l->s); }
     spec *s = &l->s[l->n++];
@@ -51,7 +54,8 @@ static void add(spec_list *l, float *dst, int ndim, int64_t d0, int64_t d1, int6
     va_end(ap);
     s->ndim = ndim;
     s->shape[0] = d0; s->shape[1] = d1; s->shape[2] = d2; s->shape[3] = d3;
-    s->dst = dst;
+    s->view = view;
+    s->off = voff;
 }
 
 /* Assigns the named views into base (when base != NULL) and returns the number of floats they need. */
@@ -92,46 +96,46 @@ static size_t layout(const tac_clip_config *c, tac_clip_weights *w, float *base)
 }
 
 /* The Hugging Face tensor names, shapes and destinations: the only place the names are spelled. */
-static void expected_tensors(const tac_clip_config *c, const tac_clip_weights *w, spec_list *l)
+static void expected_tensors(const tac_clip_config *c, tac_clip_weights *w, spec_list *l)
 {
     const tac_clip_tower_cfg *t = &c->text, *v = &c->vision;
     int64_t tc = t->hidden, vc = v->hidden, e = c->proj_dim, ps = v->patch_size, g = v->image_size / v->patch_size;
-    add(l, w->tok_emb, 2, t->vocab, tc, 0, 0, "text_model.embeddings.token_embedding.weight");
-    add(l, w->tpos_emb, 2, t->max_pos, tc, 0, 0, "text_model.embeddings.position_embedding.weight");
-    add(l, w->final_ln_w, 1, tc, 0, 0, 0, "text_model.final_layer_norm.weight");
-    add(l, w->final_ln_b, 1, tc, 0, 0, 0, "text_model.final_layer_norm.bias");
-    add(l, w->text_proj, 2, e, tc, 0, 0, "text_projection.weight");
-    add(l, w->cls_emb, 1, vc, 0, 0, 0, "vision_model.embeddings.class_embedding");
-    add(l, w->patch_w, 4, vc, 3, ps, ps, "vision_model.embeddings.patch_embedding.weight");
-    add(l, w->vpos_emb, 2, g * g + 1, vc, 0, 0, "vision_model.embeddings.position_embedding.weight");
-    add(l, w->pre_ln_w, 1, vc, 0, 0, 0, "vision_model.pre_layrnorm.weight");      /* (sic) */
-    add(l, w->pre_ln_b, 1, vc, 0, 0, 0, "vision_model.pre_layrnorm.bias");
-    add(l, w->post_ln_w, 1, vc, 0, 0, 0, "vision_model.post_layernorm.weight");
-    add(l, w->post_ln_b, 1, vc, 0, 0, 0, "vision_model.post_layernorm.bias");
-    add(l, w->vis_proj, 2, e, vc, 0, 0, "visual_projection.weight");
-    add(l, w->logit_scale, 0, 0, 0, 0, 0, "logit_scale");
+    add(l, &w->tok_emb, 0, 2, t->vocab, tc, 0, 0, "text_model.embeddings.token_embedding.weight");
+    add(l, &w->tpos_emb, 0, 2, t->max_pos, tc, 0, 0, "text_model.embeddings.position_embedding.weight");
+    add(l, &w->final_ln_w, 0, 1, tc, 0, 0, 0, "text_model.final_layer_norm.weight");
+    add(l, &w->final_ln_b, 0, 1, tc, 0, 0, 0, "text_model.final_layer_norm.bias");
+    add(l, &w->text_proj, 0, 2, e, tc, 0, 0, "text_projection.weight");
+    add(l, &w->cls_emb, 0, 1, vc, 0, 0, 0, "vision_model.embeddings.class_embedding");
+    add(l, &w->patch_w, 0, 4, vc, 3, ps, ps, "vision_model.embeddings.patch_embedding.weight");
+    add(l, &w->vpos_emb, 0, 2, g * g + 1, vc, 0, 0, "vision_model.embeddings.position_embedding.weight");
+    add(l, &w->pre_ln_w, 0, 1, vc, 0, 0, 0, "vision_model.pre_layrnorm.weight");      /* (sic) */
+    add(l, &w->pre_ln_b, 0, 1, vc, 0, 0, 0, "vision_model.pre_layrnorm.bias");
+    add(l, &w->post_ln_w, 0, 1, vc, 0, 0, 0, "vision_model.post_layernorm.weight");
+    add(l, &w->post_ln_b, 0, 1, vc, 0, 0, 0, "vision_model.post_layernorm.bias");
+    add(l, &w->vis_proj, 0, 2, e, vc, 0, 0, "visual_projection.weight");
+    add(l, &w->logit_scale, 0, 0, 0, 0, 0, 0, "logit_scale");
     l->s[l->n - 1].scalar_ok = 1;
     for (int tower = 0; tower < 2; tower++) {
         const tac_clip_tower_cfg *tw = tower ? v : t;
         const char *p = tower ? "vision_model" : "text_model";
         int64_t C = tw->hidden, H = tw->inter;
         for (int i = 0; i < tw->layers; i++) {
-            const tac_clip_layer *L = tower ? &w->vlayers[i] : &w->tlayers[i];
+            tac_clip_layer *L = tower ? &w->vlayers[i] : &w->tlayers[i];
             static const char *qkv[3] = {"q_proj", "k_proj", "v_proj"};
             for (int k = 0; k < 3; k++) {
-                add(l, L->qkv_w + k * C * C, 2, C, C, 0, 0, "%s.encoder.layers.%d.self_attn.%s.weight", p, i, qkv[k]);
-                add(l, L->qkv_b + k * C, 1, C, 0, 0, 0, "%s.encoder.layers.%d.self_attn.%s.bias", p, i, qkv[k]);
+                add(l, &L->qkv_w, (size_t)(k * C * C), 2, C, C, 0, 0, "%s.encoder.layers.%d.self_attn.%s.weight", p, i, qkv[k]);
+                add(l, &L->qkv_b, (size_t)(k * C), 1, C, 0, 0, 0, "%s.encoder.layers.%d.self_attn.%s.bias", p, i, qkv[k]);
             }
-            add(l, L->o_w, 2, C, C, 0, 0, "%s.encoder.layers.%d.self_attn.out_proj.weight", p, i);
-            add(l, L->o_b, 1, C, 0, 0, 0, "%s.encoder.layers.%d.self_attn.out_proj.bias", p, i);
-            add(l, L->ln1_w, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm1.weight", p, i);
-            add(l, L->ln1_b, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm1.bias", p, i);
-            add(l, L->ln2_w, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm2.weight", p, i);
-            add(l, L->ln2_b, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm2.bias", p, i);
-            add(l, L->fc1_w, 2, H, C, 0, 0, "%s.encoder.layers.%d.mlp.fc1.weight", p, i);
-            add(l, L->fc1_b, 1, H, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc1.bias", p, i);
-            add(l, L->fc2_w, 2, C, H, 0, 0, "%s.encoder.layers.%d.mlp.fc2.weight", p, i);
-            add(l, L->fc2_b, 1, C, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc2.bias", p, i);
+            add(l, &L->o_w, 0, 2, C, C, 0, 0, "%s.encoder.layers.%d.self_attn.out_proj.weight", p, i);
+            add(l, &L->o_b, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.self_attn.out_proj.bias", p, i);
+            add(l, &L->ln1_w, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm1.weight", p, i);
+            add(l, &L->ln1_b, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm1.bias", p, i);
+            add(l, &L->ln2_w, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm2.weight", p, i);
+            add(l, &L->ln2_b, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm2.bias", p, i);
+            add(l, &L->fc1_w, 0, 2, H, C, 0, 0, "%s.encoder.layers.%d.mlp.fc1.weight", p, i);
+            add(l, &L->fc1_b, 0, 1, H, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc1.bias", p, i);
+            add(l, &L->fc2_w, 0, 2, C, H, 0, 0, "%s.encoder.layers.%d.mlp.fc2.weight", p, i);
+            add(l, &L->fc2_b, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc2.bias", p, i);
         }
     }
 }
@@ -175,7 +179,8 @@ static void convert(const tac_st_tensor *t, float *dst)
     }
 }
 
-static int check_and_copy(const tac_st *st, const char *path, const spec *s)
+/* Finds the tensor of s in the file and checks its dtype and shape (before anything is allocated). */
+static int check_tensor(const tac_st *st, const char *path, spec *s)
 {
     const tac_st_tensor *t = tac_st_find(st, s->name);
     if (!t)
@@ -191,7 +196,7 @@ static int check_and_copy(const tac_st *st, const char *path, const spec *s)
         fmt_shape(f, sizeof f, t->ndim, t->shape);
         return tac_fail("%s: %s: expected shape %s, found %s (does config.json match the weights?)", path, s->name, e, f);
     }
-    convert(t, s->dst);
+    s->found = t;
     return TAC_OK;
 }
 
@@ -257,6 +262,20 @@ tac_bpe *tac_clip_tokenizer(tac_clip *m)
     return m->bpe;
 }
 
+float *tac_clip_big_alloc(size_t n)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (n > SIZE_MAX / sizeof(float) - huge) tac_die_at(__FILE__, __LINE__, "allocation of %zu floats overflows", n);
+    size_t bytes = (n * sizeof(float) + huge - 1) / huge * huge;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes ? bytes : huge) != 0 || !p)
+        tac_die_at(__FILE__, __LINE__, "out of memory allocating %zu bytes", bytes);
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 /* ---- load / free -------------------------------------------------------------------------------------- */
 int tac_clip_load(const char *dir, tac_clip **out)
 {
@@ -281,12 +300,13 @@ int tac_clip_load(const char *dir, tac_clip **out)
     if (tac_st_open(st_path, &st) != TAC_OK) goto done;
     m->w.tlayers = tac_xcalloc((size_t)m->cfg.text.layers, sizeof(tac_clip_layer));
     m->w.vlayers = tac_xcalloc((size_t)m->cfg.vision.layers, sizeof(tac_clip_layer));
-    m->nfloats = layout(&m->cfg, &m->w, NULL);
-    m->mem = tac_xmalloc(m->nfloats, sizeof(float));
-    layout(&m->cfg, &m->w, m->mem);
     expected_tensors(&m->cfg, &m->w, &specs);
-    for (int i = 0; i < specs.n; i++)
-        if (check_and_copy(&st, st_path, &specs.s[i]) != TAC_OK) goto done;
+    for (int i = 0; i < specs.n; i++)       /* all checked first: the allocation below is bounded by the file */
+        if (check_tensor(&st, st_path, &specs.s[i]) != TAC_OK) goto done;
+    m->nfloats = layout(&m->cfg, &m->w, NULL);
+    m->mem = tac_clip_big_alloc(m->nfloats);
+    layout(&m->cfg, &m->w, m->mem);
+    for (int i = 0; i < specs.n; i++) convert(specs.s[i].found, *specs.s[i].view + specs.s[i].off);
     if (tac_check_finite(st_path, m->mem, 1, (int64_t)m->nfloats) != TAC_OK) {
         tac_fail("%s: the weights contain NaN or Inf values", st_path);
         goto done;
@@ -311,6 +331,7 @@ void tac_clip_free(tac_clip *m)
     if (!m) return;
     if (m->bpe && tac_bpe_free) tac_bpe_free(m->bpe);
     free(m->mem);
+    free(m->ws);
     free(m->w.tlayers);
     free(m->w.vlayers);
     free(m->dir);

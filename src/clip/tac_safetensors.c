@@ -152,6 +152,7 @@ int tac_st_open(const char *path, tac_st *st)
     void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return tac_fail("%s: cannot map: %s", path, strerror(errno));
+    madvise(map, len, MADV_WILLNEED);              /* read ahead: every tensor is converted once at load */
     if (tac_st_parse(map, len, path, st) != TAC_OK) { munmap(map, len); return TAC_ERR; }
     st->map = map;
     st->map_len = len;
