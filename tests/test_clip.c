@@ -16,11 +16,8 @@
 #include "taclust/image.h"
 #include "../src/clip/tac_clip_internal.h"
 
-/* Optional parts of the library (other helpers' files): used when linked in. */
+/* The tokenizer (tac_bpe*.c) is used when linked in. */
 #pragma weak tac_bpe_tokenize
-#pragma weak tac_image_load
-#pragma weak tac_clip_preprocess
-#pragma weak tac_image_free
 
 #define TINY "tests/fixtures/clip/tiny"
 
@@ -137,6 +134,28 @@ TAC_TEST(clip_tiny_batching_and_cut_are_exact)
     const char *h = tac_clip_hash(m);
     TAC_CHECK(strlen(h) == 16 && strspn(h, "0123456789abcdef") == 16);
     free(px); free(ids); free(tall);
+    tac_clip_free(m);
+}
+
+/* encode_texts == tokenize + encode_tokens, through the model's own tokenizer (found in ../shared). */
+TAC_TEST(clip_tiny_encode_texts_uses_the_tokenizer)
+{
+    if (!tac_bpe_tokenize) TAC_SKIP("the BPE tokenizer (src/clip/tac_bpe*.c) is not linked in");
+    tac_clip *m;
+    TAC_CHECK_OK(tac_clip_load(TINY, &m));
+    tac_bpe *bpe = tac_clip_tokenizer(m);
+    TAC_REQUIRE(bpe != NULL);
+    const char *texts[3] = {"a red apple", "itap of a hot_dog.", ""};
+    int e = tac_clip_embed_dim(m);
+    int32_t ids[3 * 77];
+    for (int i = 0; i < 3; i++) TAC_CHECK(tac_bpe_tokenize(bpe, texts[i], ids + 77 * i, 77) >= 2);
+    TAC_CHECK_INT(ids[0], TAC_CLIP_SOT);
+    TAC_CHECK_INT(ids[2 * 77 + 1], TAC_CLIP_EOT);   /* the empty text: SOT EOT */
+    float *a = tac_xmalloc((size_t)3 * e, sizeof(float)), *b = tac_xmalloc((size_t)3 * e, sizeof(float));
+    TAC_CHECK_OK(tac_clip_encode_texts(m, texts, 3, a));
+    TAC_CHECK_OK(tac_clip_encode_tokens(m, ids, 3, 77, b));
+    tac_test_compare("encode_texts vs tokenize + encode_tokens", a, b, (size_t)3 * e, 0);
+    free(a); free(b);
     tac_clip_free(m);
 }
 
@@ -424,7 +443,7 @@ TAC_TEST(clip_real_weights_match_reference_features)
     TAC_REQUIRE(wref);
     TAC_CHECK_OK(tac_clip_encode_images(m, (const float *)raw, 1, feat));
     tac_test_compare("white.jpg (HF pixels) image features", feat, wref, 512, 1e-3);
-    if (tac_image_load && tac_clip_preprocess) {   /* the same through our own decoder and preprocessing */
+    {                                              /* the same through our own decoder and preprocessing */
         tac_image img;
         float *px = tac_xmalloc(3 * 224 * 224, sizeof(float));
         TAC_CHECK_OK(tac_image_load(tac_test_path(ref, "white.jpg"), &img));
