@@ -423,6 +423,23 @@ static float *read_floats_txt(const char *path, int n)
     return v;
 }
 
+/* A float32 little-endian .npy of any shape holding exactly n values (the 1x3x224x224 reference image). */
+static float *read_npy_f32_4d(const char *path, size_t n)
+{
+    char *buf; size_t len;
+    if (tac_read_file(path, &buf, &len) != TAC_OK) return NULL;
+    float *v = NULL;
+    if (len > 10 && memcmp(buf, "\x93NUMPY", 6) == 0 && buf[6] == 1) {
+        size_t hl = (uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8;
+        if (10 + hl + n * 4 == len && strstr(buf + 10, "'<f4'") && strstr(buf + 10, "'fortran_order': False")) {
+            v = tac_xmalloc(n, sizeof(float));
+            memcpy(v, buf + 10 + hl, n * 4);
+        }
+    }
+    free(buf);
+    return v;
+}
+
 TAC_TEST(clip_real_weights_match_reference_features)
 {
     const char *dir = getenv("TACLUST_MODEL");
@@ -434,7 +451,12 @@ TAC_TEST(clip_real_weights_match_reference_features)
     TAC_REQUIRE(tac_clip_embed_dim(m) == 512 && tac_clip_image_size(m) == 224 && m->cfg.vision.hidden == 768);
     float *cls = read_floats_txt(tac_test_path(ref, "vision-class-embedding.txt"), 768);
     TAC_REQUIRE(cls);
-    tac_test_compare("class embedding", m->w.cls_emb, cls, 768, 1e-6);
+    if (tac_test_compare("class embedding", m->w.cls_emb, cls, 768, 1e-6) > 1e-6) {
+        printf("    TACLUST_MODEL=%s does not hold the real openai/clip-vit-base-patch32 weights\n", dir);
+        free(cls);
+        tac_clip_free(m);
+        return;
+    }
     /* white.jpg as Hugging Face's CLIPProcessor saw it */
     char *raw; size_t len;
     TAC_REQUIRE(tac_read_file(tac_test_path(ref, "white.hf-pixel-values.f32"), &raw, &len) == TAC_OK && len == 3 * 224 * 224 * 4);
@@ -454,9 +476,8 @@ TAC_TEST(clip_real_weights_match_reference_features)
         free(px);
     }
     /* franz-kafka.jpg through OpenAI's preprocess: sum and first values of encode_image */
-    float *kp; int64_t r, c;
-    TAC_REQUIRE(tac_npy_load_f32(tac_test_path(ref, "franz-kafka.openai-preprocessed.npy"), &kp, &r, &c) == TAC_OK);
-    TAC_REQUIRE(r * c == 3 * 224 * 224);
+    float *kp = read_npy_f32_4d(tac_test_path(ref, "franz-kafka.openai-preprocessed.npy"), 3 * 224 * 224);
+    TAC_REQUIRE(kp);
     TAC_CHECK_OK(tac_clip_encode_images(m, kp, 1, feat));
     double sum = 0;
     for (int i = 0; i < 512; i++) sum += feat[i];
