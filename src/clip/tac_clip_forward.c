@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#pragma weak tac_bpe_tokenize
-
 #define VISION_CHUNK 32          /* images per forward pass */
 #define TEXT_CHUNK_ROWS 4096     /* packed token rows per forward pass */
 
@@ -326,7 +324,6 @@ int tac_clip_encode_texts(tac_clip *m, const char *const *texts, int b, float *o
     if (b < 0) return tac_fail("encode_texts: negative batch size %d", b);
     tac_bpe *bpe = tac_clip_tokenizer(m);
     if (!bpe) return TAC_ERR;
-    if (!tac_bpe_tokenize) return tac_fail("the BPE tokenizer is not built into this library");
     int ctx = m->cfg.text.max_pos < TAC_CLIP_CONTEXT ? m->cfg.text.max_pos : TAC_CLIP_CONTEXT;
     int32_t *ids = tac_xmalloc((size_t)(b > 0 ? b : 1) * ctx, sizeof(int32_t));   /* B x ctx */
     for (int s = 0; s < b; s++)

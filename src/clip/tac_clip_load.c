@@ -22,11 +22,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-/* The tokenizer lives in tac_bpe*.c (another part of the stage). Weak references keep the library linkable while
- * that part is absent; encode_texts then reports that the tokenizer is not built. */
-#pragma weak tac_bpe_load
-#pragma weak tac_bpe_free
-
 #define MAXSPEC_DIMS 4
 
 typedef struct {
@@ -257,7 +252,6 @@ tac_bpe *tac_clip_tokenizer(tac_clip *m)
                  "TACLUST_BPE is not set and ../shared/models/clip-vit-base-patch32/ has none", m->dir);
         return NULL;
     }
-    if (!tac_bpe_load) { tac_fail("the BPE tokenizer is not built into this library"); return NULL; }
     if (tac_bpe_load(m->bpe_path, &m->bpe) != TAC_OK) { m->bpe = NULL; return NULL; }
     return m->bpe;
 }
@@ -329,7 +323,7 @@ done:
 void tac_clip_free(tac_clip *m)
 {
     if (!m) return;
-    if (m->bpe && tac_bpe_free) tac_bpe_free(m->bpe);
+    if (m->bpe) tac_bpe_free(m->bpe);
     free(m->mem);
     free(m->ws);
     free(m->w.tlayers);
