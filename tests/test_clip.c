@@ -135,6 +135,39 @@ TAC_TEST(clip_tiny_batching_and_cut_are_exact)
     tac_clip_free(m);
 }
 
+/* Batches bigger than the internal chunks (32 images, 4096 packed token rows) give the same rows. */
+TAC_TEST(clip_tiny_chunked_batches)
+{
+    tac_clip *m;
+    TAC_CHECK_OK(tac_clip_load(TINY, &m));
+    int e = tac_clip_embed_dim(m), s = tac_clip_image_size(m), nb = 35;
+    size_t per = 3 * (size_t)s * s;
+    float *px = pixel_pattern(nb, s), *all = tac_xmalloc((size_t)nb * e, sizeof(float)), one[64];
+    TAC_REQUIRE(e <= 64);
+    TAC_CHECK_OK(tac_clip_encode_images(m, px, nb, all));
+    for (int i = 30; i < nb; i++) {
+        TAC_CHECK_OK(tac_clip_encode_images(m, px + (size_t)i * per, 1, one));
+        tac_test_compare("image in a 35-batch vs alone", all + (size_t)i * e, one, (size_t)e, 1e-5);
+    }
+    int64_t r, c;
+    int32_t *ids = load_ids(TINY, &r, &c);
+    TAC_REQUIRE(ids && r == 4 && c == 77);
+    int nt = 4 * 30;                                    /* 30 x (2 + 5 + 13 + 77 tokens) = 2910 rows ... */
+    int32_t *many = tac_xmalloc((size_t)nt * 2 * 77, sizeof(int32_t));
+    for (int i = 0; i < 2 * nt; i++) memcpy(many + (size_t)i * 77, ids + (size_t)(i % 4) * 77, 77 * sizeof(int32_t));
+    nt *= 2;                                            /* ... twice: 5820 rows, two chunks */
+    float *tall = tac_xmalloc((size_t)nt * e, sizeof(float)), ref4[4 * 64];
+    TAC_CHECK_OK(tac_clip_encode_tokens(m, ids, 4, 77, ref4));
+    TAC_CHECK_OK(tac_clip_encode_tokens(m, many, nt, 77, tall));
+    double worst = 0;
+    for (int i = 0; i < nt; i++)
+        for (int j = 0; j < e; j++) worst = fmax(worst, fabs(tall[(size_t)i * e + j] - ref4[(i % 4) * e + j]));
+    printf("    %d sequences (%d packed rows, two chunks): max abs error %.3g\n", nt, nt / 4 * 97, worst);
+    TAC_CHECK(worst < 1e-5);
+    free(px); free(all); free(ids); free(many); free(tall);
+    tac_clip_free(m);
+}
+
 /* encode_texts == tokenize + encode_tokens, through the model's own tokenizer (found in ../shared). */
 TAC_TEST(clip_tiny_encode_texts_uses_the_tokenizer)
 {
