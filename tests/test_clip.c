@@ -390,6 +390,20 @@ TAC_TEST(clip_bad_files_give_clear_errors)
     TAC_REQUIRE(rewrite(TINY, SUB("now"), "F16", NULL, NULL) == 0);
     remove(tac_test_path(d, "model.safetensors"));
     TAC_CHECK_ERR(tac_clip_load(d, &m), "model.safetensors: missing");
+    /* a NaN in the weights is named */
+    TAC_REQUIRE(rewrite(TINY, SUB("nan"), "F16", NULL, NULL) == 0);
+    p = tac_test_path(d, "model.safetensors");
+    TAC_REQUIRE(tac_read_file(p, &buf, &len) == TAC_OK);
+    tac_st st;
+    TAC_REQUIRE(tac_st_parse((const uint8_t *)buf, len, p, &st) == TAC_OK);
+    const tac_st_tensor *ls = tac_st_find(&st, "vision_model.post_layernorm.bias");
+    TAC_REQUIRE(ls && ls->dtype == TAC_ST_F16);
+    size_t at = (size_t)(ls->data - (const uint8_t *)buf) + 6;
+    tac_st_close(&st);
+    buf[at] = 0x00; buf[at + 1] = 0x7e;                 /* float16 NaN */
+    TAC_REQUIRE(tac_write_file_atomic(p, buf, len) == TAC_OK);
+    free(buf);
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "vision_model.post_layernorm.bias has 1 NaN or Inf values");
     /* unknown extra tensors are ignored */
     TAC_REQUIRE(rewrite(TINY, SUB("extra"), "F16", add_extra, NULL) == 0);
     TAC_CHECK_OK(tac_clip_load(d, &m));
