@@ -14,7 +14,7 @@
 
 #include "taclust/clip.h"
 #include "taclust/image.h"
-#include "../src/clip/tac_clip_internal.h"
+#include "clip/tac_clip_internal.h"   /* white-box: weights, config, the safetensors parser */
 
 
 #define TINY "tests/fixtures/clip/tiny"
