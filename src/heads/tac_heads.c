@@ -27,6 +27,9 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -337,7 +340,24 @@ static void adam_range(tac_heads *h, const tac_heads_params *p, size_t lo, size_
     float b1 = p->beta1, b2 = p->beta2, c1 = (float)(1.0 - (double)p->beta1), c2 = (float)(1.0 - (double)p->beta2);
     float eps = p->eps;
     float *restrict P = h->params, *restrict G = h->grads, *restrict M = h->adam_m, *restrict V = h->adam_v;
-    for (size_t i = lo; i < hi; i++) {
+    size_t i = lo;
+#ifdef __AVX2__
+    /* 8 at a time (sqrtf's errno handling keeps gcc from vectorising the scalar loop; this was 1.5 ms a step).
+     * Same operations in the same order as the scalar loop below, which does the tail and is the reference. */
+    const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), vc1 = _mm256_set1_ps(c1),
+                 vc2 = _mm256_set1_ps(c2), vbc = _mm256_set1_ps(bc2s), veps = _mm256_set1_ps(eps),
+                 vss = _mm256_set1_ps(step_size);
+    for (; i + 8 <= hi; i += 8) {
+        __m256 g = _mm256_loadu_ps(G + i);
+        __m256 m = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(M + i), vb1), _mm256_mul_ps(g, vc1));
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(V + i), vb2), _mm256_mul_ps(_mm256_mul_ps(g, g), vc2));
+        _mm256_storeu_ps(M + i, m);
+        _mm256_storeu_ps(V + i, v);
+        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(v), vbc), veps);
+        _mm256_storeu_ps(P + i, _mm256_sub_ps(_mm256_loadu_ps(P + i), _mm256_mul_ps(vss, _mm256_div_ps(m, denom))));
+    }
+#endif
+    for (; i < hi; i++) {
         float g = G[i];
         M[i] = M[i] * b1 + g * c1;
         V[i] = V[i] * b2 + g * g * c2;
