@@ -72,7 +72,7 @@ const char *tac_fit_preset_names(void);   /* "stl10, cifar10, ..." */
  * yte: N_test test labels or NULL; ytr: N_train train labels or NULL (any int64 values).
  * Cluster names: for each final cluster c, selected nouns ranked by their summed retrieval weight
  * sum_{i in c} w_im over the cluster's test members, keeping the first n_names that are distinct after
- * case-folding and '_' -> ' ' (by index when names is NULL).
+ * case-folding and '_' -> ' ' (by index when names is NULL), skipping nouns under 1/1000 of the top weight.
  * Errors: shape problems, non-finite values, K < 2, K > N_test or K > N_train, k > N_train, N_train < batch. */
 int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
             const float *T, int64_t m, const char *const *names,
