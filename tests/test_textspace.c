@@ -6,6 +6,7 @@
  * The selected set must be identical; R and the weights W must agree to 1e-5.
  */
 #include "tac_test.h"
+#include "taclust/metrics.h"
 #include "taclust/pipeline.h"
 #include "taclust/textspace.h"
 
@@ -25,7 +26,7 @@ static int load_fixture(fixture *f)
     if (tac_load_matrix(FIX "X.npy", &f->X, &f->n, &f->d) != TAC_OK) return TAC_ERR;
     int64_t dt;
     if (tac_load_matrix(FIX "T.npy", &f->T, &f->m, &dt) != TAC_OK) return TAC_ERR;
-    if (tac_load_labels(FIX "labels.npy", &y, &ny) != TAC_OK) return TAC_ERR;
+    if (tac_labels_load(FIX "labels.npy", &y, &ny) != TAC_OK) return TAC_ERR;
     if (ny != f->n || dt != f->d) return tac_fail("fixture shapes disagree");
     f->lab = tac_xmalloc((size_t)ny, sizeof(int32_t));
     for (int64_t i = 0; i < ny; i++) f->lab[i] = (int32_t)y[i];

@@ -82,8 +82,6 @@ void tac_fit_result_free(tac_fit_result *r);
 /* ---- file helpers shared by the commands ---------------------------------------------------------- */
 /* Loads a 2-D float .npy (f16/f32/f64), checks every value is finite; errors name `path`. */
 int tac_load_matrix(const char *path, float **X, int64_t *n, int64_t *d);
-/* Loads labels (1-D, or N x 1) as int64; errors name `path`. */
-int tac_load_labels(const char *path, int64_t **y, int64_t *n);
 /* Reads noun indices, one per line (first whitespace-separated field; lines starting '#' skipped); each must
  * be in [0, limit). */
 int tac_read_indices(const char *path, int64_t limit, int64_t **idx, int64_t *n);

@@ -8,6 +8,7 @@
  * never holds a partial or mixed set from a failed run.
  */
 #include "tac_cli.h"
+#include "taclust/metrics.h"
 #include "taclust/pipeline.h"
 #include "taclust/textspace.h"
 
@@ -276,11 +277,11 @@ static int cmd_fit(int argc, char **argv)
     }
     if (names_path && load_names(names_path, m, &names) != TAC_OK) goto done;
     if (yte_path) {
-        if (tac_load_labels(yte_path, &yte, &ny) != TAC_OK) goto done;
+        if (tac_labels_load(yte_path, &yte, &ny) != TAC_OK) goto done;
         if (check_labels(yte_path, ny, nte, "test embeddings", test) != TAC_OK) goto done;
     }
     if (ytr_path) {
-        if (tac_load_labels(ytr_path, &ytr, &ny) != TAC_OK) goto done;
+        if (tac_labels_load(ytr_path, &ytr, &ny) != TAC_OK) goto done;
         if (check_labels(ytr_path, ny, ntr, "train embeddings", train) != TAC_OK) goto done;
     }
     if (p.K > nte) { tac_fail("-K %d is larger than the %lld rows of %s", p.K, (long long)nte, test); goto done; }

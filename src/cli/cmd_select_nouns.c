@@ -5,6 +5,7 @@
  *     [--centres-out centres.txt]
  */
 #include "tac_cli.h"
+#include "taclust/metrics.h"
 #include "taclust/pipeline.h"
 #include "taclust/textspace.h"
 
@@ -16,7 +17,7 @@ static const char *USAGE =
     "images (normalised mean), a softmax over centres of every noun's cosine to them, each noun assigned to its\n"
     "best centre, and the gamma most confident nouns kept per centre (ties: lower noun index).\n"
     "  X.npy       N x D image embeddings (float16/32/64; rows are L2-normalised here)\n"
-    "  labels.npy  N integer centre ids (e.g. k-means labels of X); k = max label + 1\n"
+    "  labels.npy  N integer centre ids, .npy or text one per line (e.g. k-means labels of X); k = max + 1\n"
     "  T.npy       M x D noun embeddings (rows are L2-normalised here)\n"
     "Writes the selected noun indices (0-based rows of T), ascending, one per line; with --centres-out also\n"
     "\"index<TAB>centre\" lines. The count is printed on stdout.";
@@ -62,7 +63,7 @@ static int cmd_select_nouns(int argc, char **argv)
     int64_t n, d, m, dt, ny, nsel;
     int ret = 1;
     if (tac_load_matrix(images, &X, &n, &d) != TAC_OK) goto done;
-    if (tac_load_labels(labels, &y, &ny) != TAC_OK) goto done;
+    if (tac_labels_load(labels, &y, &ny) != TAC_OK) goto done;
     if (ny != n) {
         tac_fail("%s has %lld labels but %s has %lld rows", labels, (long long)ny, images, (long long)n);
         goto done;

@@ -1,6 +1,6 @@
 /* tac_io.c - file helpers the text-space and fit commands share (see taclust/pipeline.h): loading an
  * embedding matrix with a finiteness check, loading labels, reading a list of noun indices. Every error
- * names the file.
+ * names the file. (Labels are read with tac_labels_load, taclust/metrics.h.)
  */
 #include "taclust/pipeline.h"
 #include "taclust/core.h"
@@ -20,17 +20,6 @@ int tac_load_matrix(const char *path, float **X, int64_t *n, int64_t *d)
     if (c > 1 << 20) { free(x); return tac_fail("%s: %lld columns is not a plausible embedding width", path, (long long)c); }
     if (tac_check_finite(path, x, r, c) != TAC_OK) { free(x); return TAC_ERR; }
     *X = x; *n = r; *d = c;
-    return TAC_OK;
-}
-
-int tac_load_labels(const char *path, int64_t **y, int64_t *n)
-{
-    *y = NULL;
-    int64_t *v, r, c;
-    if (tac_npy_load_i64(path, &v, &r, &c) != TAC_OK) return TAC_ERR;
-    if (c != 1) { free(v); return tac_fail("%s: labels must be 1-D (got %lld x %lld)", path, (long long)r, (long long)c); }
-    if (r < 1) { free(v); return tac_fail("%s: no labels", path); }
-    *y = v; *n = r;
     return TAC_OK;
 }
 
