@@ -32,7 +32,9 @@ static const char *USAGE =
     "  predicting the test split with the image head.\n"
     "Inputs: N x D .npy embeddings (float16/32/64, not necessarily normalised), the same D everywhere;\n"
     "  nouns.txt has one name per row of T.npy (e.g. the WordNet lemmas), or give a WordNet folder holding\n"
-    "  data.noun (e.g. /usr/share/wordnet) to use its 146,347 noun lemmas; labels are integer .npy arrays.\n"
+    "  data.noun (e.g. /usr/share/wordnet) to use its 146,347 noun lemmas; labels are integer .npy arrays or\n"
+    "  text files with one label per line (TAC's savetxt files work). Progress goes to stderr (--quiet: none),\n"
+    "  a summary with the metrics, cluster names and stage times to stdout.\n"
     "Writes into DIR (created if missing):\n"
     "  pred_notrain.npy   N_test int64, TAC (no train) clusters\n"
     "  pred_tac.npy       N_test int64, TAC clusters (not with --no-train)\n"
@@ -214,8 +216,8 @@ static int cmd_fit(int argc, char **argv)
         {"--noun-names", NULL, TAC_OPT_STR, &names_path, "M noun names, one per line, or a WordNet folder"},
         {"--clusters", "-K", TAC_OPT_INT, &K, "number of clusters K (required unless --preset)"},
         {"--out", "-o", TAC_OPT_STR, &out, "output folder (required)"},
-        {"--labels", NULL, TAC_OPT_STR, &yte_path, "N_test test labels .npy: metrics.json"},
-        {"--train-labels", NULL, TAC_OPT_STR, &ytr_path, "N_train train labels .npy: TAC on the train split"},
+        {"--labels", NULL, TAC_OPT_STR, &yte_path, "N_test test labels (.npy, or text one per line): metrics.json"},
+        {"--train-labels", NULL, TAC_OPT_STR, &ytr_path, "N_train train labels (.npy or text): TAC on the train split"},
         {"--no-train", NULL, TAC_OPT_FLAG, &no_train, "TAC (no train) only: no heads"},
         {"--preset", NULL, TAC_OPT_STR, &preset, "dataset settings: K, epochs, batch, T (see above)"},
         {"--seed", NULL, TAC_OPT_I64, &seed, "seed of k-means and the heads (default 1234, faiss's)"},
