@@ -296,7 +296,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
 
         t0 = tac_now();
         tac_heads_params hp = p->heads;
-        hp.K = K; hp.seed = p->seed; hp.progress = p->progress;
+        hp.K = K; hp.seed = p->seed; hp.progress = 0;   /* on_epoch reports each epoch (with test metrics) */
         out->pred_tac = tac_xmalloc((size_t)nte, sizeof(int32_t));     /* N_test */
         pred64 = tac_xmalloc((size_t)nte, sizeof(int64_t));            /* N_test */
         epoch_ctx ec = {Yn, nte, yte, out->pred_tac, pred64, hp.epochs, p->progress};
