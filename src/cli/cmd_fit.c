@@ -84,10 +84,19 @@ static const char *noun_name(char **names, int64_t i, char *buf, size_t cap)
     return buf;
 }
 
+static void json_num(FILE *f, const char *key, double v, const char *after)
+{
+    if (isfinite(v)) fprintf(f, "\"%s\": %.6f%s", key, v, after);
+    else fprintf(f, "\"%s\": null%s", key, after);   /* JSON has no NaN */
+}
+
 static void json_metrics(FILE *f, const char *key, const tac_metrics *m, int last)
 {
-    fprintf(f, "  \"%s\": {\"acc\": %.6f, \"nmi\": %.6f, \"ari\": %.6f}%s\n", key, m->acc, m->nmi, m->ari,
-            last ? "" : ",");
+    fprintf(f, "  \"%s\": {", key);
+    json_num(f, "acc", m->acc, ", ");
+    json_num(f, "nmi", m->nmi, ", ");
+    json_num(f, "ari", m->ari, "}");
+    fprintf(f, "%s\n", last ? "" : ",");
 }
 
 static int write_outputs(const char *stage, const tac_fit_result *r, char **names, int with_heads)
