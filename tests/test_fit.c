@@ -331,6 +331,11 @@ TAC_TEST(fit_cli_outputs_consistent_and_deterministic)
     TAC_CHECK(contains(err, "unknown preset 'nope'"));
     TAC_CHECK(tac_test_sh("cd %s && %s fit --train Xtr.npy --test Xte.npy --out o3 2> /dev/null", dir, abin) == 2);
     TAC_CHECK(tac_test_sh("test -e %s/o3", dir) != 0);   /* nothing created on failure */
+    /* a failure inside the pipeline (batch larger than the train set) leaves no partial output or stage */
+    TAC_CHECK(tac_test_sh("cd %s && %s fit --train Xtr.npy --test Xte.npy --nouns T.npy -K 4 --batch 5000 --out o4 "
+                          "2> %s", dir, abin, err) == 1);
+    TAC_CHECK(contains(err, "batch of 5000 is larger than the 1200 train embeddings"));
+    TAC_CHECK(tac_test_sh("test -z \"$(ls -A %s/o4)\"", dir) == 0);
     free(abin);
     free_synth(s);
 }
