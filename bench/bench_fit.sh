@@ -9,12 +9,15 @@
 # reference. Prints the machine, OpenBLAS core, threads and load, then both tables.
 set -eu
 REF=1
+# as the taclust CLI does: OpenMP workers that spin between parallel regions starve OpenBLAS's threads
+OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+export OMP_WAIT_POLICY
 if [ "${1:-}" = "--no-reference" ]; then REF=0; shift; fi
 make -s build/bench_fit >/dev/null
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "threads: OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}, OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+echo "threads: OMP_WAIT_POLICY=$OMP_WAIT_POLICY, OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}, OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 echo "== taclust"
 build/bench_fit --dump "$TMP" "$@" 2> "$TMP/progress.txt" | tee "$TMP/tac.txt"
 [ "$REF" = 1 ] || exit 0
