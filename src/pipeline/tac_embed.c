@@ -297,6 +297,7 @@ static int tokenize_all(tac_clip *m, const prompt_src *src, int64_t n, const cha
     int nthr = 1;
     tac_bpe *bpe[64] = {0};
     bpe[0] = tac_clip_tokenizer(m);
+    if (!bpe[0]) return TAC_ERR;   /* the reason says why the tokenizer could not be loaded */
     if (tokpath) {
         nthr = tac_num_threads();
         if (nthr > 64) nthr = 64;
@@ -311,6 +312,8 @@ static int tokenize_all(tac_clip *m, const prompt_src *src, int64_t n, const cha
     s->off = tac_xmalloc((size_t)n + 1, sizeof(int64_t));
     s->off[0] = 0;
     s->n = n;
+    int bad = 0;
+    char why[512] = "";
     for (int64_t c0 = 0; c0 < n; c0 += CH) {
         const int64_t cnt = n - c0 < CH ? n - c0 : CH;
         #pragma omp parallel for schedule(dynamic, 64) num_threads(nthr)
@@ -321,11 +324,16 @@ static int tokenize_all(tac_clip *m, const prompt_src *src, int64_t n, const cha
 #endif
             char *txt = prompt_at(src, c0 + i);
             len[i] = tac_bpe_tokenize(bpe[t], txt, buf + (size_t)i * TAC_CLIP_CONTEXT, TAC_CLIP_CONTEXT);
+            if (len[i] < 0) {
+                #pragma omp critical(tac_embed_bad)
+                if (!bad) { bad = 1; snprintf(why, sizeof why, "prompt %lld: %s", (long long)(c0 + i), tac_last_error()); }
+            }
             if (src->templates) free(txt);
         }
+        if (bad) break;
         for (int64_t i = 0; i < cnt; i++) {
             int l = len[i];
-            if (l < 2 || l > TAC_CLIP_CONTEXT) l = TAC_CLIP_CONTEXT;   /* defensive: keep the whole context */
+            if (l < 1 || l > TAC_CLIP_CONTEXT) l = TAC_CLIP_CONTEXT;   /* defensive: keep the whole context */
             int64_t at = s->off[c0 + i];
             if (at + l > cap) {
                 cap = 2 * cap + l;
@@ -337,6 +345,7 @@ static int tokenize_all(tac_clip *m, const prompt_src *src, int64_t n, const cha
     }
     for (int t = 1; t < nthr; t++) tac_bpe_free(bpe[t]);
     free(buf); free(len);
+    if (bad) { tokseqs_free(s); return tac_fail("tokenizer failed on %s", why); }
     return TAC_OK;
 }
 
