@@ -2,7 +2,7 @@
 #   make               library, CLI (build/taclust), test runner (build/run_tests)
 #   make test          build and run the tests
 #   make SAN=1 test    the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-san/)
-#   make bench         build the benchmarks in bench/ (build/bench_*)
+#   make bench         build the benchmarks bench/bench_<x>.c into build/bench_<x>
 #   make fuzz          build the libFuzzer targets in fuzz/ (clang; build-fuzz/)
 CC      ?= gcc
 PKGS    := openblas libcjson libpng libwebp zlib
@@ -20,7 +20,7 @@ OPT     := -O3 -g -march=x86-64-v3 -mtune=native
 LDSAN   :=
 endif
 
-CFLAGS  := $(OPT) -std=gnu11 -Wall -Wextra -fopenmp -Iinclude -Isrc -DTACLUST_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS  := $(OPT) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-format-truncation -fopenmp -Iinclude -Isrc -DTACLUST_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
 LDFLAGS := -fopenmp $(LDSAN)
 
@@ -55,11 +55,11 @@ $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libtaclust.a
 test: $(BUILD)/taclust $(BUILD)/run_tests
 	TACLUST_BIN=$(BUILD)/taclust $(BUILD)/run_tests $(T)
 
-$(BUILD)/bench_%: bench/%.c $(BUILD)/libtaclust.a
+$(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libtaclust.a
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaclust.a $(LDLIBS)
 
-bench: $(BENCH_SRC:bench/%.c=$(BUILD)/bench_%) $(BUILD)/taclust
+bench: $(BENCH_SRC:bench/%.c=$(BUILD)/%) $(BUILD)/taclust
 
 FUZZ_SRC := $(wildcard fuzz/*.c)
 fuzz:

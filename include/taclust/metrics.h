@@ -4,6 +4,9 @@
  * NMI: sklearn's normalized_mutual_info_score with average_method="arithmetic".
  * ARI: sklearn's adjusted_rand_score (Hubert-Arabie). All three in [0,1] (ARI can be negative).
  * Labels and predictions may be any int64 values; they are compacted internally.
+ * tac_metrics_compute fails (TAC_ERR, tac_last_error) on n <= 0 or when the confusion matrix is too large for
+ * the Hungarian method (more than 2^26 cells); tac_metric_acc then returns NaN. With n = 0, NMI and ARI are 1.0
+ * like sklearn's.
  */
 #ifndef TACLUST_METRICS_H
 #define TACLUST_METRICS_H
@@ -24,6 +27,11 @@ double tac_metric_ari(const int64_t *labels, const int64_t *pred, int64_t n);
 /* Hungarian method: maximise sum of weight[i*c + j] over a one-to-one assignment of the r rows to
  * columns (r <= c or r > c both allowed; unmatched rows get -1). assign: r out. Returns the total weight. */
 double tac_hungarian_max(const double *weight /* r x c */, int r, int c, int *assign);
+
+/* Reads N labels or predictions from PATH: a .npy array (any integer dtype, or float with integral values;
+ * 1-D or N x 1) or a text file with one number per line (numpy.savetxt floats such as 3.000000000000000000e+00
+ * are fine; blank lines are skipped). Errors name the file (and the line for text). *labels is malloc'd. */
+int tac_labels_load(const char *path, int64_t **labels, int64_t *n);
 
 #ifdef __cplusplus
 }
