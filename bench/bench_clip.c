@@ -2,13 +2,13 @@
  * and the sgemm ceiling of this machine measured in the same run. Driven by bench/bench_clip.sh, which runs
  * the PyTorch (bench/clip_torch.py) and ONNX Runtime (bench/clip_onnx.js) references on the same inputs.
  *
- *   build/bench_bench_clip sgemm [--batch 32]
+ *   build/bench_clip sgemm [--batch 32]
  *       cblas_sgemm GFLOP/s at 1024^3 and at every GEMM shape of the ViT-B/32 image tower at that batch, and
  *       the GEMM-only ceiling in images/s (each GEMM of the tower at its measured rate, nothing else).
- *   build/bench_bench_clip image MODEL_DIR [--batch 32] [--repeats 10] [--pixels-out P.npy] [--feat-out F.npy]
+ *   build/bench_clip image MODEL_DIR [--batch 32] [--repeats 10] [--pixels-out P.npy] [--feat-out F.npy]
  *       images/s of tac_clip_encode_images on random pixels (median over repeats, after one warm-up);
  *       writes the pixels (B x 3 x S x S) and features (B x E) for the reference comparison.
- *   build/bench_bench_clip text MODEL_DIR [--nouns 2000] [--batch 512] [--wordnet /usr/share/wordnet]
+ *   build/bench_clip text MODEL_DIR [--nouns 2000] [--batch 512] [--wordnet /usr/share/wordnet]
  *                         [--tokens-out T.npy --feat-out F.npy]   (the first 2048 prompts)
  *       tac_embed_nouns on a stride sample of distinct WordNet nouns x 7 TAC templates: prompts/s and the
  *       projected time for all 146,347 x 7 (and for the distinct lower-cased nouns, which is what runs).

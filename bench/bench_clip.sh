@@ -25,7 +25,7 @@ if [ -z "${KEEP_CORETYPE:-}" ] && [ -n "${OPENBLAS_CORETYPE:-}" ]; then
 fi
 mkdir -p "$OUT"
 make -s -j2 bench >/dev/null
-BIN=build/bench_bench_clip
+BIN=build/bench_clip
 [ -f "$MODEL/model.safetensors" ] || /usr/bin/python3 bench/make_random_b32.py "$MODEL"
 if [ ! -d bench/onnx/node_modules/onnxruntime-node ]; then
     (cd bench/onnx && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --no-audit --no-fund >/dev/null)
