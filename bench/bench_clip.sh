@@ -18,6 +18,7 @@ MODEL=${MODEL:-$OUT/clip-b32-random}
 REPEATS=${REPEATS:-10}
 NOUNS=${NOUNS:-2000}
 THREADS=${THREADS:-2}
+SHARED=${TACLUST_SHARED:-../shared}
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 if [ -z "${KEEP_CORETYPE:-}" ] && [ -n "${OPENBLAS_CORETYPE:-}" ]; then
     echo "note: unsetting OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE so OpenBLAS picks its kernels for this CPU (KEEP_CORETYPE=1 keeps it)"
@@ -43,6 +44,15 @@ if [ ! -f $ONNX ] || [ "$MODEL/model.safetensors" -nt $ONNX ]; then EXPORT=(--on
 run /usr/bin/python3 bench/clip_torch.py image "$MODEL" $OUT/pixels32.npy --ref $OUT/feat32_taclust.npy \
     --repeats "$REPEATS" --threads "$THREADS" "${EXPORT[@]}"
 run node bench/clip_onnx.js $ONNX $OUT/pixels32.npy $OUT/feat32_taclust.npy --repeats "$REPEATS" --threads "$THREADS"
+# end to end: `taclust embed-images` (decode + preprocess in parallel, then the tower) on 250 ImageNet photos
+if [ ! -d $OUT/imagenet-sample ]; then
+    mkdir -p $OUT/imagenet-sample && tar xf "$SHARED/datasets/imagenet-sample-250.tar" -C $OUT/imagenet-sample
+fi
+T0=$(date +%s.%N)
+run build/taclust --quiet embed-images --model "$MODEL" --resize 256 --batch 32 --out $OUT/imagenet250.npy $OUT/imagenet-sample
+T1=$(date +%s.%N)
+N250=$(wc -l < $OUT/imagenet250.paths.txt)
+echo "RESULT e2e_images_per_s=$(awk "BEGIN { printf \"%.2f\", $N250 / ($T1 - $T0) }")" | tee -a "$LOG"
 run "$BIN" text "$MODEL" --nouns "$NOUNS" --batch 512 --tokens-out $OUT/tokens.npy --feat-out $OUT/text_taclust.npy
 run /usr/bin/python3 bench/clip_torch.py text "$MODEL" $OUT/tokens.npy --ref $OUT/text_taclust.npy --threads "$THREADS"
 echo "=== done $(date -u '+%T UTC'), load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$LOG"
@@ -58,9 +68,13 @@ print(f"  sgemm 1024^3: {f('sgemm_1024_gflops'):.1f} GFLOP/s; tower GEMMs {f('ge
 c = f('ceiling_images_per_s')
 for name, k in (("taclust", "taclust_images_per_s"), ("PyTorch", "torch_images_per_s"), ("ONNX Runtime", "onnx_images_per_s")):
     print(f"  image tower {name:13s} {f(k):7.2f} images/s  ({100 * f(k) / c:.0f}% of the ceiling)")
+print(f"  end to end, taclust embed-images on 250 ImageNet JPEGs (decode, resize 256, crop, tower, model load included):"
+      f" {f('e2e_images_per_s'):.2f} images/s")
 print(f"  max |torch - taclust| {r.get('torch_image_maxdiff', '?')}, max |onnx - taclust| {r.get('onnx_image_maxdiff', '?')}")
 print(f"  text: taclust {f('taclust_prompts_per_s'):.0f} prompts/s (mean {f('mean_tokens'):.1f} tokens); PyTorch same batching"
       f" {f('torch_prompts_per_s'):.0f}, PyTorch at 77 tokens {f('torch_prompts_per_s_ctx77'):.0f};"
       f" max |torch - taclust| {r.get('torch_text_maxdiff', '?')}")
-print(f"  projected 146,347 x 7: {f('projected_min_all'):.1f} min all prompts, {f('projected_min_dedup'):.1f} min with taclust's dedup")
+print(f"  projected 146,347 x 7: {f('projected_min_all'):.1f} min all prompts, {f('projected_min_dedup'):.1f} min with taclust's dedup;"
+      f" template prefixes are {100 * f('prefix_share'):.0f}% of the token rows (a prefix key/value cache in the text tower"
+      f" would bring it to about {f('projected_min_dedup') * (1 - f('prefix_share')):.1f} min)")
 EOF
