@@ -298,7 +298,7 @@ static int tokenize_all(tac_clip *m, const prompt_src *src, int64_t n, const cha
     tac_bpe *bpe[64] = {0};
     bpe[0] = tac_clip_tokenizer(m);
     if (!bpe[0]) return TAC_ERR;   /* the reason says why the tokenizer could not be loaded */
-    if (tokpath) {
+    if (tokpath && n >= 4096) {   /* loading a tokenizer takes ~0.1 s: worth it for big jobs only */
         nthr = tac_num_threads();
         if (nthr > 64) nthr = 64;
         for (int t = 1; t < nthr; t++)
@@ -385,12 +385,12 @@ static int64_t dedup_groups(const tokseqs *s, int g, int64_t ngroups, int64_t *r
     return distinct;
 }
 
-static const tokseqs *g_sort_seqs;   /* qsort context (sorting runs on one thread at a time) */
-
-static int cmp_len_desc(const void *pa, const void *pb)
+/* qsort_r order of sequence indices: longest first, then by index (deterministic). */
+static int cmp_len_desc(const void *pa, const void *pb, void *ctx)
 {
+    const tokseqs *s = ctx;
     int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    int64_t la = g_sort_seqs->off[a + 1] - g_sort_seqs->off[a], lb = g_sort_seqs->off[b + 1] - g_sort_seqs->off[b];
+    int64_t la = s->off[a + 1] - s->off[a], lb = s->off[b + 1] - s->off[b];
     if (la != lb) return la > lb ? -1 : 1;
     return a < b ? -1 : a > b;
 }
@@ -438,8 +438,7 @@ int tac_embed_prompts(tac_clip *m, const char *const *prompts, int64_t n, const 
     int64_t *idx = tac_xmalloc((size_t)u, sizeof(int64_t));  /* U distinct prompts, longest first */
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) if (rep[i] == i) idx[k++] = i;
-    g_sort_seqs = &s;
-    qsort(idx, (size_t)u, sizeof(int64_t), cmp_len_desc);
+    qsort_r(idx, (size_t)u, sizeof(int64_t), cmp_len_desc, &s);
     float *tmp = tac_xmalloc((size_t)u * E, sizeof(float));  /* U x E in idx order */
     tac_progress pr;
     if (p->label) tac_progress_begin(&pr, p->label, u);
@@ -484,14 +483,13 @@ int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char
     if (p->label) tac_progress_begin(&pr, p->label, u * G);
     int64_t done = 0;
     int rc = TAC_OK;
-    g_sort_seqs = &s;
     for (int64_t c0 = 0; c0 < u && rc == TAC_OK; c0 += CH) {
         const int64_t cnt = u - c0 < CH ? u - c0 : CH;
         for (int64_t j = 0; j < cnt; j++) {
             slot[uniq[c0 + j]] = j;
             for (int t = 0; t < G; t++) idx[j * G + t] = uniq[c0 + j] * G + t;
         }
-        qsort(idx, (size_t)(cnt * G), sizeof(int64_t), cmp_len_desc);
+        qsort_r(idx, (size_t)(cnt * G), sizeof(int64_t), cmp_len_desc, &s);
         rc = encode_sorted(m, &s, idx, cnt * G, p->batch, tmp, p->label ? &pr : NULL, &done);
         if (rc != TAC_OK) break;
         memset(acc, 0, (size_t)cnt * E * sizeof(double));
