@@ -63,7 +63,7 @@ bench: $(BENCH_SRC:bench/%.c=$(BUILD)/%) $(BUILD)/taclust
 
 FUZZ_SRC := $(wildcard fuzz/*.c)
 fuzz:
-	$(MAKE) BUILD=build-fuzz CC=clang EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address" LDSAN="-fsanitize=address" build-fuzz/libtaclust.a
+	$(MAKE) BUILD=build-fuzz CC=clang EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address -Wno-unknown-warning-option" LDSAN="-fsanitize=address" build-fuzz/libtaclust.a
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo clang $$f; clang -g -O1 -fsanitize=fuzzer,address -Iinclude -Isrc $(PKG_CFLAGS) -fopenmp -o build-fuzz/$$n $$f build-fuzz/libtaclust.a $(LDLIBS) || exit 1; done
 

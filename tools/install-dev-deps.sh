@@ -7,5 +7,5 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq python3-torch python3-numpy python3-scipy python3-sklearn python3-faiss \
-    python3-pil python3-regex clang libclang-rt-14-dev hyperfine >/dev/null
+    python3-pil python3-regex clang libclang-rt-14-dev hyperfine ffmpeg >/dev/null
 echo "install-dev-deps: done"

@@ -27,12 +27,16 @@ typedef struct {
     uint32_t seed;                /* default 1234 */
     int init;                     /* TAC_KMEANS_INIT_* , default random (faiss) */
     int progress;                 /* show progress on stderr (default 0) */
+    int accumulate_double;        /* 0 (default): float centroid sums in point order, bit-for-bit faiss;
+                                     1: double sums (more accurate, drifts from faiss at near-ties) */
 } tac_kmeans_params;
 
 void tac_kmeans_default_params(tac_kmeans_params *p);
 
 /* X: N x D (not modified). centroids: K x D out (may be NULL). labels: N out (may be NULL).
- * obj: best objective (sum of max inner products if spherical, else sum of squared distances), may be NULL.
+ * obj: best objective (sum of max inner products if spherical, else sum of squared distances, summed in float
+ * in point order as faiss does, at the last assignment of the best redo), may be NULL. When the training set has
+ * exactly K rows faiss runs no iteration (and reports 0); here obj is then the objective of the final labels.
  * Fails with a reason when K < 1, K > N, or X has a non-finite value. */
 int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p,
                float *centroids, int32_t *labels, double *obj);

@@ -1,13 +1,17 @@
 /* taclust/image.h - image decoding and CLIP preprocessing (tac-method.md section 2).
  *
  * Decoding uses Debian's libjpeg-turbo (bit-identical to Pillow), libpng and libwebp; every format is converted
- * to 8-bit RGB (grayscale expanded, CMYK/YCCK converted, alpha dropped as Pillow's convert("RGB") does,
- * 16-bit reduced to 8). Resize is a port of Pillow's fixed-point bicubic (a = -0.5, antialiased), center crop as
- * torchvision does (offset round-half-even), then ToTensor and CLIP's mean/std normalisation.
+ * to 8-bit RGB exactly as Pillow 9.4's Image.open(f).convert("RGB") does (grayscale expanded, Adobe-inverted
+ * CMYK/YCCK converted with Pillow's formula, alpha and tRNS dropped without compositing, 16-bit reduced to the high
+ * byte, 16-bit gray clipped at 255 as Pillow's mode "I" conversion does). EXIF orientation is NOT applied (Pillow
+ * and CLIP preprocessing don't either). Resize is a port of Pillow's fixed-point bicubic (a = -0.5, antialiased),
+ * center crop as torchvision does (offset round-half-even), then ToTensor and CLIP's mean/std normalisation.
+ * Everything here is thread-safe (decode different images from different threads); errors via tac_last_error().
  */
 #ifndef TACLUST_IMAGE_H
 #define TACLUST_IMAGE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -27,14 +31,33 @@ int tac_image_load(const char *path, tac_image *img);
 int tac_image_decode(const uint8_t *data, size_t len, const char *name_for_errors, tac_image *img);
 void tac_image_free(tac_image *img);
 
-/* Pillow Image.resize((dw, dh), BICUBIC) on RGB uint8, bit-exact. dst: dh x dw x 3. */
+/* Refuse images with more than max_pixels pixels (checked from the header before allocating); <= 0 restores
+ * TAC_IMAGE_MAX_PIXELS. Process-wide; set it before decoding (the fuzz target lowers it). */
+void tac_image_set_pixel_limit(int64_t max_pixels);
+
+/* Pillow Image.resize((dw, dh), BICUBIC) on RGB uint8, bit-exact. src: sh x sw x 3, dst: dh x dw x 3. */
 void tac_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
+/* The same resize, computing only the output window [y0, y0+ch) x [x0, x0+cw) (bit-identical to cropping the full
+ * result, without building it). dst: ch x cw x 3. */
+void tac_resize_bicubic_window(const uint8_t *src, int sw, int sh, int dw, int dh,
+                               int x0, int y0, int cw, int ch, uint8_t *dst);
+/* Testing hook: 0 forces the plain scalar kernels (the reference), 1 (default) uses SSE4.1/AVX2 when compiled in. */
+void tac_resize_use_simd(int on);
 
 /* CLIP preprocessing: resize the shorter side to `resize` (224 or 256; long side int(resize*long/short)),
  * center-crop `crop` (224), scale to [0,1], normalise with CLIP mean/std. out: 3 x crop x crop (CHW). */
 int tac_clip_preprocess(const tac_image *img, int resize, int crop, float *out);
 
-/* Write a JPEG thumbnail (RGB, quality q) into a malloc'd buffer, the longer side at most max_side. */
+/* Preprocessing flavours: OPENAI = torchvision on PIL (OpenAI clip.load's preprocess, TAC's pipeline; crop offset
+ * round-half-even, v/255 in float32); HF = Hugging Face CLIPImageProcessor (crop offset floor, v*(1/255) in float64
+ * cast to float32). Both resize identically. tac_clip_preprocess uses OPENAI. */
+enum { TAC_PREPROC_OPENAI = 0, TAC_PREPROC_HF = 1 };
+int tac_clip_preprocess_mode(const tac_image *img, int resize, int crop, int mode, float *out);
+/* Size after Resize(resize): shorter side = resize, longer int(resize * long / short). */
+int tac_clip_resized_size(int w, int h, int resize, int *nw, int *nh);
+
+/* Write a JPEG thumbnail (RGB, quality 1..100) into a malloc'd buffer (*out, free() it): the longer side is
+ * brought down to max_side with the bicubic resize (the other side rounded, at least 1); never enlarged. */
 int tac_image_thumbnail_jpeg(const tac_image *img, int max_side, int quality, uint8_t **out, size_t *len);
 
 #ifdef __cplusplus

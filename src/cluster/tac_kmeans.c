@@ -1,0 +1,369 @@
+/* tac_kmeans.c - k-means with faiss 1.7 Clustering semantics (tac-method.md section 9), plus k-means++ init.
+ *
+ * Usage: tac_kmeans_default_params(&p); p.k = K; p.spherical = 1; tac_kmeans(X, n, d, &p, C, labels, &obj);
+ *
+ * What faiss 1.7 does and this file reproduces, step by step:
+ *   - subsample: when n > max_points_per_centroid*K, train on the rows perm[0 .. mppc*K-1] of
+ *     perm = rand_perm(n, seed), in that order;
+ *   - corner case n_train == K: the centroids are the first K rows of X (as given, not renormalised), no
+ *     iterations (faiss copies x_in here, even after subsampling);
+ *   - per redo r: init centroids = training rows perm_r[0..K-1], perm_r = rand_perm(n_train, seed+1+r*15486557)
+ *     (or k-means++ seeded by that same value), renormalised if spherical; then niter iterations of
+ *       assign (max inner product if spherical, else min squared L2 computed as |x|^2+|c|^2-2x.c clamped at 0;
+ *       ties go to the lowest centroid index), obj = float sum of the assignment scores in point order,
+ *       centroids = means (float sums in point order as faiss, or double with accumulate_double), empty
+ *       clusters split with a fresh mt19937(1234) (faiss hard-codes 1234, independent of the user seed),
+ *       renormalise if spherical;
+ *   - keep the redo with the larger obj (smaller for L2), strict comparison so earlier redos win ties;
+ *   - labels of ALL n rows by a final assignment against the best centroids.
+ * The assignment is a blocked cblas_sgemm (X_block . C^T) followed by an OpenMP per-row argmax; BLAS is never
+ * called from inside an OpenMP region, and small steps run on one thread (waking a team costs more than the
+ * work, badly so on a shared machine).
+ */
+#include "taclust/cluster.h"
+#include "taclust/core.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SPLIT_EPS (1 / 1024.)
+
+void tac_kmeans_default_params(tac_kmeans_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->k = 0;
+    p->niter = 25;
+    p->nredo = 1;
+    p->spherical = 0;
+    p->max_points_per_centroid = 256;
+    p->seed = 1234;
+    p->init = TAC_KMEANS_INIT_RANDOM;
+    p->progress = 0;
+    p->accumulate_double = 0;
+}
+
+/* Squared L2 norm of each row, float accumulation (as faiss's fvec_norms_L2sqr). out: N. */
+static void row_norms2(const float *X /* N x D */, int64_t n, int d, float *out /* N */)
+{
+#pragma omp parallel for schedule(static) if (n * d > (1 << 18))
+    for (int64_t i = 0; i < n; i++) {
+        const float *x = X + i * d;
+        float s = 0;
+        for (int j = 0; j < d; j++) s += x[j] * x[j];
+        out[i] = s;
+    }
+}
+
+/* L2-normalise rows with a positive norm (faiss fvec_renorm_L2; zero rows are left alone). */
+static void renorm_rows(float *C /* K x D */, int k, int d)
+{
+    for (int c = 0; c < k; c++) {
+        float *x = C + (int64_t)c * d;
+        double s = 0;
+        for (int j = 0; j < d; j++) s += (double)x[j] * x[j];
+        if (s > 0) {
+            double inv = 1.0 / sqrt(s);
+            for (int j = 0; j < d; j++) x[j] = (float)(x[j] * inv);
+        }
+    }
+}
+
+/* Rows per sgemm block so that a block of scores (B x K floats) stays around 16 MB. */
+static int64_t assign_block_rows(int64_t n, int k)
+{
+    int64_t b = (4 << 20) / (k > 0 ? k : 1);
+    if (b < 256) b = 256;
+    if (b > 8192) b = 8192;
+    return b < n ? b : n;
+}
+
+/* Core assignment. X: N x D, C: K x D, xn: N squared norms (L2 only, may be NULL when spherical).
+ * labels: N out, dis: N out (inner product or squared distance). buf: B x K scratch, B = block rows. */
+static void assign_core(const float *X, int64_t n, int d, const float *C, int k, int spherical,
+                        const float *xn, int32_t *labels, float *dis, float *buf, int64_t B)
+{
+    float *cn = NULL; /* K squared centroid norms (L2 only) */
+    if (!spherical) {
+        cn = tac_xmalloc((size_t)k, sizeof(float));
+        row_norms2(C, k, d, cn);
+    }
+    for (int64_t i0 = 0; i0 < n; i0 += B) {
+        int64_t nb = n - i0 < B ? n - i0 : B;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, k, d, 1.0f, X + i0 * d, d, C, d, 0.0f,
+                    buf, k);
+#pragma omp parallel for schedule(static) if (nb * k > (1 << 18))
+        for (int64_t i = 0; i < nb; i++) {
+            const float *row = buf + i * k; /* K scores of point i0+i */
+            int best = 0;
+            float bv;
+            if (spherical) {
+                bv = row[0];
+                for (int j = 1; j < k; j++)
+                    if (row[j] > bv) { bv = row[j]; best = j; }
+            } else {
+                float xi = xn[i0 + i];
+                bv = INFINITY;
+                best = 0;
+                for (int j = 0; j < k; j++) {
+                    float dj = xi + cn[j] - 2 * row[j];
+                    if (dj < 0) dj = 0;
+                    if (dj < bv) { bv = dj; best = j; }
+                }
+            }
+            labels[i0 + i] = best;
+            if (dis) dis[i0 + i] = bv;
+        }
+    }
+    free(cn);
+}
+
+int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
+                      int32_t *labels, float *score)
+{
+    if (n < 0 || d < 1 || k < 1) return tac_fail("k-means assign: bad shape (N=%lld, D=%d, K=%d)", (long long)n, d, k);
+    if (n == 0) return TAC_OK;
+    int64_t B = assign_block_rows(n, k);
+    float *buf = tac_xmalloc((size_t)(B * k), sizeof(float)); /* B x K */
+    float *xn = NULL;                                           /* N */
+    if (!spherical) {
+        xn = tac_xmalloc((size_t)n, sizeof(float));
+        row_norms2(X, n, d, xn);
+    }
+    assign_core(X, n, d, centroids, k, spherical, xn, labels, score, buf, B);
+    free(xn);
+    free(buf);
+    return TAC_OK;
+}
+
+/* Mean update. Each thread owns a contiguous range of centroids and scans all points in order, so the result
+ * does not depend on the thread count. With accumulate_double = 0 the sums are float in point order and scaled
+ * by float(1/count), exactly as faiss's compute_centroids (bit-for-bit reproduction of faiss, which matters
+ * when split clusters differ only by ~1e-6); with 1 they are accumulated in double and divided (more accurate).
+ * C: K x D out, hassign: K out (float counts), acc: K x D double scratch, cnt: K scratch. */
+static void update_centroids(const float *X /* N x D */, int64_t n, int d, const int32_t *lab /* N */, int k,
+                             int accumulate_double, float *C /* K x D */, float *hassign /* K */,
+                             double *acc /* K x D */, int64_t *cnt /* K */)
+{
+    if (accumulate_double) memset(acc, 0, sizeof(double) * (size_t)k * (size_t)d);
+    else memset(C, 0, sizeof(float) * (size_t)k * (size_t)d);
+    memset(cnt, 0, sizeof(int64_t) * (size_t)k);
+#pragma omp parallel if (n * d > (1 << 18))
+    {
+        int nt = omp_get_num_threads(), rank = omp_get_thread_num();
+        int c0 = (int)((int64_t)k * rank / nt), c1 = (int)((int64_t)k * (rank + 1) / nt);
+        for (int64_t i = 0; i < n; i++) {
+            int c = lab[i];
+            if (c < c0 || c >= c1) continue;
+            cnt[c]++;
+            const float *x = X + i * d;
+            if (accumulate_double) {
+                double *a = acc + (int64_t)c * d;
+                for (int j = 0; j < d; j++) a[j] += x[j];
+            } else {
+                float *a = C + (int64_t)c * d;
+                for (int j = 0; j < d; j++) a[j] += x[j];
+            }
+        }
+    }
+    for (int c = 0; c < k; c++) {
+        hassign[c] = (float)cnt[c];
+        float *cc = C + (int64_t)c * d;
+        if (cnt[c] == 0) { memset(cc, 0, sizeof(float) * (size_t)d); continue; }
+        if (accumulate_double) {
+            const double *a = acc + (int64_t)c * d;
+            double div = (double)cnt[c];
+            for (int j = 0; j < d; j++) cc[j] = (float)(a[j] / div);
+        } else {
+            float inv = 1 / (float)cnt[c];
+            for (int j = 0; j < d; j++) cc[j] *= inv;
+        }
+    }
+}
+
+/* faiss split_clusters: every empty cluster takes a perturbed copy of a cluster chosen with probability
+ * (size-1)/(n-k), scanning candidates cyclically with a fresh mt19937(1234). Returns the number of splits. */
+static int split_empty(int d, int k, int64_t n, float *hassign /* K */, float *C /* K x D */)
+{
+    tac_mt rng;
+    tac_mt_seed(&rng, 1234u);
+    int nsplit = 0;
+    for (int ci = 0; ci < k; ci++) {
+        if (hassign[ci] != 0) continue;
+        int cj = 0;
+        for (;;) {
+            float p = (float)(((double)hassign[cj] - 1.0) / (double)(float)(n - k));
+            float r = tac_mt_float(&rng);
+            if (r < p) break;
+            cj = (cj + 1) % k;
+        }
+        float *a = C + (int64_t)ci * d, *b = C + (int64_t)cj * d;
+        memcpy(a, b, sizeof(float) * (size_t)d);
+        for (int j = 0; j < d; j++) {
+            if (j % 2 == 0) {
+                a[j] = (float)(a[j] * (1 + SPLIT_EPS));
+                b[j] = (float)(b[j] * (1 - SPLIT_EPS));
+            } else {
+                a[j] = (float)(a[j] * (1 - SPLIT_EPS));
+                b[j] = (float)(b[j] * (1 + SPLIT_EPS));
+            }
+        }
+        hassign[ci] = hassign[cj] / 2;
+        hassign[cj] -= hassign[ci];
+        nsplit++;
+    }
+    return nsplit;
+}
+
+/* k-means++ (Arthur & Vassilvitskii): first centre uniform, each next one drawn with probability proportional
+ * to the squared L2 distance to the nearest chosen centre (centres renormalised first when spherical, so the
+ * distance is to the centre as it will be used). Random draws from mt19937(seed_r). X: N x D, C: K x D out. */
+static void kmeanspp_init(const float *X, int64_t n, int d, int k, int spherical, uint32_t seed_r, float *C)
+{
+    tac_mt rng;
+    tac_mt_seed(&rng, seed_r);
+    double *d2 = tac_xmalloc((size_t)n, sizeof(double)); /* N: distance to nearest chosen centre */
+    float *xn = tac_xmalloc((size_t)n, sizeof(float));   /* N */
+    float *dot = tac_xmalloc((size_t)n, sizeof(float));  /* N */
+    row_norms2(X, n, d, xn);
+    int64_t pick = (int64_t)tac_mt_below(&rng, (uint64_t)n);
+    for (int c = 0; c < k; c++) {
+        float *cc = C + (int64_t)c * d;
+        memcpy(cc, X + pick * d, sizeof(float) * (size_t)d);
+        if (spherical) renorm_rows(cc, 1, d);
+        if (c == k - 1) break;
+        double cn = 0;
+        for (int j = 0; j < d; j++) cn += (double)cc[j] * cc[j];
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, d, 1.0f, X, d, cc, 1, 0.0f, dot, 1);
+        double total = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double v = (double)xn[i] + cn - 2.0 * dot[i];
+            if (v < 0) v = 0;
+            if (c == 0 || v < d2[i]) d2[i] = v;
+            total += d2[i];
+        }
+        if (!(total > 0)) { /* every point coincides with a chosen centre: fall back to a uniform pick */
+            pick = (int64_t)tac_mt_below(&rng, (uint64_t)n);
+            continue;
+        }
+        double u = tac_mt_uniform(&rng) * total, run = 0;
+        pick = -1;
+        for (int64_t i = 0; i < n; i++) {
+            run += d2[i];
+            if (d2[i] > 0 && run > u) { pick = i; break; }
+        }
+        if (pick < 0) /* rounding at the very end: take the last point with positive weight */
+            for (int64_t i = n - 1; i >= 0; i--)
+                if (d2[i] > 0) { pick = i; break; }
+    }
+    free(d2);
+    free(xn);
+    free(dot);
+}
+
+int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, float *centroids, int32_t *labels,
+               double *obj)
+{
+    if (!p) return tac_fail("k-means: no parameters");
+    int k = p->k;
+    if (d < 1) return tac_fail("k-means: dimension D=%d must be at least 1", d);
+    if (k < 1) return tac_fail("k-means: K=%d must be at least 1", k);
+    if (n < k) return tac_fail("k-means: K=%d is larger than the number of points N=%lld", k, (long long)n);
+    if (p->niter < 0) return tac_fail("k-means: niter=%d must be >= 0", p->niter);
+    if (p->nredo < 1) return tac_fail("k-means: nredo=%d must be >= 1", p->nredo);
+    if (p->max_points_per_centroid < 1)
+        return tac_fail("k-means: max_points_per_centroid=%d must be >= 1", p->max_points_per_centroid);
+    if (p->init != TAC_KMEANS_INIT_RANDOM && p->init != TAC_KMEANS_INIT_PLUSPLUS)
+        return tac_fail("k-means: unknown init %d", p->init);
+    if (tac_check_finite("k-means input", X, n, d) != TAC_OK) return TAC_ERR;
+
+    /* training set: all rows, or the first mppc*K rows of rand_perm(n, seed) */
+    const float *Xt = X; /* NT x D */
+    int64_t nt = n;
+    float *xsub = NULL;
+    int64_t cap = (int64_t)k * p->max_points_per_centroid;
+    if (n > cap) {
+        int64_t *perm = tac_xmalloc((size_t)n, sizeof(int64_t));
+        tac_rand_perm(perm, n, p->seed);
+        nt = cap;
+        xsub = tac_xmalloc((size_t)(nt * d), sizeof(float));
+        for (int64_t i = 0; i < nt; i++) memcpy(xsub + i * d, X + perm[i] * d, sizeof(float) * (size_t)d);
+        free(perm);
+        Xt = xsub;
+    }
+
+    float *best = tac_xmalloc((size_t)k * (size_t)d, sizeof(float)); /* K x D */
+    float best_obj;
+    if (nt == k) {
+        /* faiss corner case: copy the first K input rows, no iterations */
+        memcpy(best, X, sizeof(float) * (size_t)k * (size_t)d);
+        best_obj = NAN; /* computed below from the final assignment */
+    } else {
+        int lower_is_better = !p->spherical;
+        best_obj = lower_is_better ? HUGE_VALF : -HUGE_VALF;
+        int64_t B = assign_block_rows(nt, k);
+        float *C = tac_xmalloc((size_t)k * (size_t)d, sizeof(float));   /* K x D current centroids */
+        float *buf = tac_xmalloc((size_t)(B * k), sizeof(float));        /* B x K scores */
+        int32_t *lab = tac_xmalloc((size_t)nt, sizeof(int32_t));         /* NT */
+        float *dis = tac_xmalloc((size_t)nt, sizeof(float));             /* NT */
+        float *hassign = tac_xmalloc((size_t)k, sizeof(float));          /* K */
+        double *acc = p->accumulate_double ? tac_xmalloc((size_t)k * (size_t)d, sizeof(double)) : NULL; /* K x D */
+        int64_t *cnt = tac_xmalloc((size_t)k, sizeof(int64_t));          /* K */
+        int64_t *perm = tac_xmalloc((size_t)nt, sizeof(int64_t));        /* NT */
+        float *xn = NULL;                                                /* NT squared norms (L2) */
+        if (!p->spherical) {
+            xn = tac_xmalloc((size_t)nt, sizeof(float));
+            row_norms2(Xt, nt, d, xn);
+        }
+        tac_progress prog;
+        if (p->progress) tac_progress_begin(&prog, "k-means", (int64_t)p->nredo * p->niter);
+        int have_best = 0;
+        for (int r = 0; r < p->nredo; r++) {
+            uint32_t seed_r = (uint32_t)((int64_t)p->seed + 1 + (int64_t)r * 15486557LL);
+            if (p->init == TAC_KMEANS_INIT_PLUSPLUS) {
+                kmeanspp_init(Xt, nt, d, k, p->spherical, seed_r, C);
+            } else {
+                tac_rand_perm(perm, nt, seed_r);
+                for (int c = 0; c < k; c++) memcpy(C + (int64_t)c * d, Xt + perm[c] * d, sizeof(float) * (size_t)d);
+            }
+            if (p->spherical) renorm_rows(C, k, d);
+            float o = 0;
+            for (int it = 0; it < p->niter; it++) {
+                assign_core(Xt, nt, d, C, k, p->spherical, xn, lab, dis, buf, B);
+                o = 0;
+                for (int64_t i = 0; i < nt; i++) o += dis[i];
+                update_centroids(Xt, nt, d, lab, k, p->accumulate_double, C, hassign, acc, cnt);
+                split_empty(d, k, nt, hassign, C);
+                if (p->spherical) renorm_rows(C, k, d);
+                if (p->progress) tac_progress_update(&prog, (int64_t)r * p->niter + it + 1);
+            }
+            if (!have_best || (lower_is_better && o < best_obj) || (!lower_is_better && o > best_obj)) {
+                memcpy(best, C, sizeof(float) * (size_t)k * (size_t)d);
+                best_obj = o;
+                have_best = 1;
+            }
+        }
+        if (p->progress) tac_progress_end(&prog);
+        free(C); free(buf); free(lab); free(dis); free(hassign); free(acc); free(cnt); free(perm); free(xn);
+    }
+
+    if (labels || isnan(best_obj)) {
+        int32_t *lab = labels ? labels : tac_xmalloc((size_t)n, sizeof(int32_t)); /* N */
+        float *sc = isnan(best_obj) ? tac_xmalloc((size_t)n, sizeof(float)) : NULL; /* N */
+        tac_kmeans_assign(X, n, d, best, k, p->spherical, lab, sc);
+        if (sc) {
+            float o = 0;
+            for (int64_t i = 0; i < n; i++) o += sc[i];
+            best_obj = o;
+            free(sc);
+        }
+        if (!labels) free(lab);
+    }
+    if (centroids) memcpy(centroids, best, sizeof(float) * (size_t)k * (size_t)d);
+    if (obj) *obj = best_obj;
+    free(best);
+    free(xsub);
+    return TAC_OK;
+}

@@ -1,0 +1,273 @@
+/* tac_knn.c - exact cosine k-nearest neighbours of every row among all rows (self excluded).
+ *
+ * Usage: tac_knn_cosine(X, n, d, k, idx (N x k), sim (N x k or NULL)).
+ *
+ * Rows are L2-normalised into a copy. The similarity matrix is symmetric, so only the tiles on and above the
+ * diagonal are computed (half the sgemm work): tile (I, J), J >= I, is a BLOCK x BLOCK product
+ * X_I . X_J^T (cblas_sgemm, multi-threaded, small enough to stay in the last-level cache) and is never stored
+ * whole. It feeds two sides: every row of block I reads its tile row (candidates from block J), and every row of
+ * block J reads its tile column (candidates from block I; scanned 8 columns at a time against 8 thresholds).
+ * Tiles go in I-major order, so every row meets its candidates in increasing index order: on equal similarity
+ * the lower index is kept. Each row keeps a bounded min-heap of its k best; the heap root is the row's
+ * threshold and a vectorised compare skips the vast majority of candidates without touching the heap.
+ * A scanner thread does all the selection on tile t while the main thread computes tile t+1 (two buffers), so
+ * the multi-threaded sgemm never waits for selection and no OpenMP team spins between BLAS calls.
+ * The final lists are sorted by decreasing similarity, then increasing index.
+ */
+#include "taclust/cluster.h"
+#include "taclust/core.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+#define KNN_BLOCK 1024
+
+typedef struct { float s; int64_t i; } knn_item;
+
+/* a is worse than b: lower similarity, or equal similarity and higher index */
+static inline int worse(float as, int64_t ai, float bs, int64_t bi) { return as < bs || (as == bs && ai > bi); }
+
+/* Bounded heap of one row: h[0] is the worst kept candidate. */
+static void heap_sift_down(knn_item *h, int m, int pos)
+{
+    knn_item x = h[pos];
+    for (;;) {
+        int c = 2 * pos + 1;
+        if (c >= m) break;
+        if (c + 1 < m && worse(h[c + 1].s, h[c + 1].i, h[c].s, h[c].i)) c++;
+        if (!worse(h[c].s, h[c].i, x.s, x.i)) break;
+        h[pos] = h[c];
+        pos = c;
+    }
+    h[pos] = x;
+}
+
+static void heap_push(knn_item *h, int *m, float s, int64_t i)
+{
+    int pos = (*m)++;
+    while (pos > 0) {
+        int par = (pos - 1) / 2;
+        if (!worse(s, i, h[par].s, h[par].i)) break;
+        h[pos] = h[par];
+        pos = par;
+    }
+    h[pos].s = s;
+    h[pos].i = i;
+}
+
+/* Offer candidate (s, j) to the heap of a row; returns the new threshold (root similarity, -inf if not full). */
+static inline float heap_offer(knn_item *h, int *m, int k, float s, int64_t j)
+{
+    if (*m < k) {
+        heap_push(h, m, s, j);
+    } else if (worse(h[0].s, h[0].i, s, j)) {
+        h[0].s = s;
+        h[0].i = j;
+        heap_sift_down(h, k, 0);
+    }
+    return *m < k ? -INFINITY : h[0].s;
+}
+
+/* Scan one row of a tile: sims[0..nc-1] are the similarities to columns c0.., self = the row's own index. */
+static void scan_row(const float *sims, int64_t nc, int64_t c0, int64_t self, knn_item *h, int *m, int k,
+                     float *thr)
+{
+    float t = *thr;
+    int64_t j = 0;
+#ifdef __AVX2__
+    for (; j + 32 <= nc; j += 32) {
+        __m256 tv = _mm256_set1_ps(t);
+        __m256 a = _mm256_cmp_ps(_mm256_loadu_ps(sims + j), tv, _CMP_GE_OQ);
+        __m256 b = _mm256_cmp_ps(_mm256_loadu_ps(sims + j + 8), tv, _CMP_GE_OQ);
+        __m256 c = _mm256_cmp_ps(_mm256_loadu_ps(sims + j + 16), tv, _CMP_GE_OQ);
+        __m256 e = _mm256_cmp_ps(_mm256_loadu_ps(sims + j + 24), tv, _CMP_GE_OQ);
+        uint32_t mask = (uint32_t)_mm256_movemask_ps(a) | ((uint32_t)_mm256_movemask_ps(b) << 8) |
+                        ((uint32_t)_mm256_movemask_ps(c) << 16) | ((uint32_t)_mm256_movemask_ps(e) << 24);
+        while (mask) {
+            int bit = __builtin_ctz(mask);
+            mask &= mask - 1;
+            int64_t jj = j + bit;
+            float s = sims[jj];
+            if (c0 + jj == self || s < t) continue;
+            t = heap_offer(h, m, k, s, c0 + jj);
+        }
+    }
+#endif
+    for (; j < nc; j++) {
+        float s = sims[j];
+        if (s < t || c0 + j == self) continue;
+        t = heap_offer(h, m, k, s, c0 + j);
+    }
+    *thr = t;
+}
+
+/* Scan the columns of an off-diagonal tile: column j is row c0+j of the data, its candidates are rows r0+i with
+ * similarity tile[i*nc + j]. 8 columns at a time are compared with their 8 thresholds. */
+static void scan_cols(const float *tile /* NR x NC */, int64_t nr, int64_t nc, int64_t r0, int64_t c0,
+                      knn_item *heaps, int *fill, float *thr, int k)
+{
+    int64_t j = 0;
+#ifdef __AVX2__
+    for (; j + 8 <= nc; j += 8) {
+        __m256 tv = _mm256_loadu_ps(thr + c0 + j);
+        for (int64_t i = 0; i < nr; i++) {
+            const float *v = tile + i * nc + j;
+            uint32_t mask = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v), tv, _CMP_GE_OQ));
+            if (!mask) continue;
+            while (mask) {
+                int bit = __builtin_ctz(mask);
+                mask &= mask - 1;
+                int64_t row = c0 + j + bit;
+                if (v[bit] < thr[row]) continue;
+                thr[row] = heap_offer(heaps + row * k, &fill[row], k, v[bit], r0 + i);
+            }
+            tv = _mm256_loadu_ps(thr + c0 + j);
+        }
+    }
+#endif
+    for (; j < nc; j++) {
+        int64_t row = c0 + j;
+        float t = thr[row];
+        for (int64_t i = 0; i < nr; i++) {
+            float s = tile[i * nc + j];
+            if (s < t) continue;
+            t = heap_offer(heaps + row * k, &fill[row], k, s, r0 + i);
+        }
+        thr[row] = t;
+    }
+}
+
+static int cmp_best_first(const void *a, const void *b)
+{
+    const knn_item *x = a, *y = b;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* The scanner thread: consumes tiles in the order the main thread produces them (row block I major, column
+ * blocks J = I, I+1, ... ascending). Double buffering: the main thread computes tile t+1 with sgemm while this
+ * thread scans tile t; all selection state (heaps, fill, thr) is touched by this thread only. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int posted, done, quit;            /* tiles handed over / tiles finished; stop flag */
+    float *buf[2];                     /* 2 x (BLOCK x BLOCK) similarity tiles */
+    int64_t r0[2], nr[2], c0[2], nc[2]; /* each buffer's first row / rows / first column / columns */
+    knn_item *heaps;                   /* N x k */
+    int *fill;                         /* N */
+    float *thr;                        /* N */
+    int k;
+} knn_pipe;
+
+/* Both sides of tile (rows r0.., columns c0..); the column side only off the diagonal. */
+static void scan_tile(knn_pipe *P, const float *tile, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
+{
+    for (int64_t i = 0; i < nr; i++) {
+        int64_t row = r0 + i;
+        scan_row(tile + i * nc, nc, c0, row, P->heaps + row * P->k, &P->fill[row], P->k, &P->thr[row]);
+    }
+    if (c0 != r0) scan_cols(tile, nr, nc, r0, c0, P->heaps, P->fill, P->thr, P->k);
+}
+
+static void *scanner(void *arg)
+{
+    knn_pipe *P = arg;
+    for (int t = 0;; t++) {
+        pthread_mutex_lock(&P->mu);
+        while (P->posted <= t && !P->quit) pthread_cond_wait(&P->cv, &P->mu);
+        int stop = P->posted <= t;
+        pthread_mutex_unlock(&P->mu);
+        if (stop) break;
+        int b = t & 1;
+        scan_tile(P, P->buf[b], P->r0[b], P->nr[b], P->c0[b], P->nc[b]);
+        pthread_mutex_lock(&P->mu);
+        P->done = t + 1;
+        pthread_cond_broadcast(&P->cv);
+        pthread_mutex_unlock(&P->mu);
+    }
+    return NULL;
+}
+
+int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim)
+{
+    if (d < 1) return tac_fail("knn: dimension D=%d must be at least 1", d);
+    if (k < 1) return tac_fail("knn: k=%d must be at least 1", k);
+    if ((int64_t)k >= n)
+        return tac_fail("knn: k=%d must be smaller than the number of points N=%lld (self is excluded)", k,
+                        (long long)n);
+    if (n > 2147483647LL) return tac_fail("knn: N=%lld is too large", (long long)n);
+    if (tac_check_finite("knn input", X, n, d) != TAC_OK) return TAC_ERR;
+
+    float *Xn = tac_xmalloc((size_t)n * (size_t)d, sizeof(float)); /* N x D, unit rows */
+    memcpy(Xn, X, sizeof(float) * (size_t)n * (size_t)d);
+    tac_l2_normalize_rows(Xn, n, d);
+
+    knn_pipe P;
+    memset(&P, 0, sizeof P);
+    pthread_mutex_init(&P.mu, NULL);
+    pthread_cond_init(&P.cv, NULL);
+    P.k = k;
+    P.heaps = tac_xmalloc((size_t)n * (size_t)k, sizeof(knn_item)); /* N x k */
+    P.fill = tac_xcalloc((size_t)n, sizeof(int));                    /* N */
+    P.thr = tac_xmalloc((size_t)n, sizeof(float));                   /* N */
+    for (int64_t i = 0; i < n; i++) P.thr[i] = -INFINITY;
+    for (int b = 0; b < 2; b++) P.buf[b] = tac_xmalloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(float)); /* B x B */
+    pthread_t th;
+    int threaded = pthread_create(&th, NULL, scanner, &P) == 0;
+
+    int t = 0;
+    for (int64_t r0 = 0; r0 < n; r0 += KNN_BLOCK) {
+        int64_t nr = n - r0 < KNN_BLOCK ? n - r0 : KNN_BLOCK;
+        for (int64_t c0 = r0; c0 < n; c0 += KNN_BLOCK, t++) {
+            int64_t nc = n - c0 < KNN_BLOCK ? n - c0 : KNN_BLOCK;
+            int b = t & 1;
+            if (threaded) { /* buffer b was used by tile t-2: wait until it is scanned */
+                pthread_mutex_lock(&P.mu);
+                while (P.done < t - 1) pthread_cond_wait(&P.cv, &P.mu);
+                pthread_mutex_unlock(&P.mu);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, d, 1.0f, Xn + r0 * d, d,
+                        Xn + c0 * d, d, 0.0f, P.buf[b], (int)nc);
+            P.r0[b] = r0; P.nr[b] = nr; P.c0[b] = c0; P.nc[b] = nc;
+            if (threaded) {
+                pthread_mutex_lock(&P.mu);
+                P.posted = t + 1;
+                pthread_cond_broadcast(&P.cv);
+                pthread_mutex_unlock(&P.mu);
+            } else {
+                scan_tile(&P, P.buf[b], r0, nr, c0, nc);
+            }
+        }
+    }
+    if (threaded) {
+        pthread_mutex_lock(&P.mu);
+        P.quit = 1;
+        pthread_cond_broadcast(&P.cv);
+        pthread_mutex_unlock(&P.mu);
+        pthread_join(th, NULL);
+    }
+
+#pragma omp parallel for schedule(static) if (n * k > (1 << 16))
+    for (int64_t i = 0; i < n; i++) {
+        knn_item *h = P.heaps + i * k;
+        qsort(h, (size_t)k, sizeof(knn_item), cmp_best_first);
+        for (int j = 0; j < k; j++) {
+            idx[i * k + j] = h[j].i;
+            if (sim) sim[i * k + j] = h[j].s;
+        }
+    }
+    for (int b = 0; b < 2; b++) free(P.buf[b]);
+    free(P.thr);
+    free(P.fill);
+    free(P.heaps);
+    free(Xn);
+    pthread_mutex_destroy(&P.mu);
+    pthread_cond_destroy(&P.cv);
+    return TAC_OK;
+}
