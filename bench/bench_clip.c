@@ -18,6 +18,7 @@
 #include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/embed.h"
+#include "taclust/textspace.h"
 
 #include <cblas.h>
 #include <ctype.h>
@@ -28,10 +29,7 @@
 char *openblas_get_corename(void);
 int openblas_get_num_threads(void);
 
-static const char *const TAC7[7] = {
-    "itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
-    "a {} in a video game.", "art of the {}.", "a photo of the small {}.",
-};
+#define TAC7 tac_prompt_templates   /* the 7 TAC templates (textspace.h) */
 
 static void print_machine(void)
 {
@@ -171,36 +169,6 @@ static int bench_image(int argc, char **argv)
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
-/* The lemmas of DIR/data.noun in file order (the 146,347 TAC nouns). */
-static char **wordnet_lemmas(const char *dir, int64_t *n)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data.noun", dir);
-    char **lines; int64_t nl;
-    if (tac_read_lines(path, &lines, &nl, 1) != TAC_OK) return NULL;
-    int64_t cap = 200000, k = 0;
-    char **out = tac_xmalloc((size_t)cap, sizeof(char *));
-    for (int64_t i = 0; i < nl; i++) {
-        if (lines[i][0] == ' ') continue;            /* licence header */
-        char *save = NULL, *tok = strtok_r(lines[i], " ", &save);     /* offset */
-        tok = strtok_r(NULL, " ", &save);                             /* lex_filenum */
-        tok = strtok_r(NULL, " ", &save);                             /* ss_type */
-        tok = strtok_r(NULL, " ", &save);                             /* w_cnt, hex */
-        if (!tok) continue;
-        int w = (int)strtol(tok, NULL, 16);
-        for (int j = 0; j < w; j++) {
-            char *word = strtok_r(NULL, " ", &save);
-            strtok_r(NULL, " ", &save);                               /* lex_id */
-            if (!word) break;
-            if (k == cap) { cap *= 2; out = tac_xrealloc(out, (size_t)cap, sizeof(char *)); }
-            out[k++] = tac_xstrdup(word);
-        }
-    }
-    tac_free_strings(lines, nl);
-    *n = k;
-    return out;
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static char *lower_dup(const char *s)
@@ -218,8 +186,8 @@ static int bench_text(int argc, char **argv)
     const char *tok_out = opt(argc, argv, "--tokens-out", NULL), *feat_out = opt(argc, argv, "--feat-out", NULL);
     print_machine();
     int64_t M;
-    char **nouns = wordnet_lemmas(wn, &M);
-    if (!nouns) { fprintf(stderr, "bench_clip: %s\n", tac_last_error()); return 1; }
+    char **nouns;
+    if (tac_wordnet_nouns(wn, &nouns, &M) != TAC_OK) { fprintf(stderr, "bench_clip: %s\n", tac_last_error()); return 1; }
     /* distinct lower-cased nouns of the full list (what tac_embed_nouns encodes; its dedup is by tokens) */
     char **low = tac_xmalloc((size_t)M, sizeof(char *));
     for (int64_t i = 0; i < M; i++) low[i] = lower_dup(nouns[i]);

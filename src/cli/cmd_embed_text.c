@@ -28,14 +28,6 @@ static const char *const USAGE =
     "Prompts are tokenised as clip.tokenize(truncate=True); identical token sequences are encoded once, and\n"
     "batches group prompts of similar token length, cut after the end token (same result as the full context).";
 
-/* The 7 TAC prompt templates, in order (tac-method.md section 3.2). TODO(switch): tac_prompt_templates of
- * textspace.h once it has landed. */
-static const char *const tac7_local[7] = {
-    "itap of a {}.", "a bad photo of the {}.", "a origami {}.", "a photo of the large {}.",
-    "a {} in a video game.", "art of the {}.", "a photo of the small {}.",
-};
-static const char *const *tac7_templates(void) { return tac7_local; }
-
 static int cmd_embed_text(int argc, char **argv)
 {
     const char *model_dir = NULL, *out = NULL, *prompts = NULL, *nouns = NULL, *templates = "tac7";
@@ -93,7 +85,7 @@ static int cmd_embed_text(int argc, char **argv)
     p.tokenizer_path = model_dir;
     double t0 = tac_now();
     int rc = prompts ? tac_embed_prompts(m, (const char *const *)lines, n, &p, T)
-                     : tac_embed_nouns(m, (const char *const *)lines, n, tac7 ? tac7_templates() : none_template,
+                     : tac_embed_nouns(m, (const char *const *)lines, n, tac7 ? tac_prompt_templates : none_template,
                                        G, &p, T);
     double dt = tac_now() - t0;
     int64_t shape[2] = {n, E};
