@@ -9,7 +9,7 @@
  *       images/s of tac_clip_encode_images on random pixels (median over repeats, after one warm-up);
  *       writes the pixels (B x 3 x S x S) and features (B x E) for the reference comparison.
  *   build/bench_clip text MODEL_DIR [--nouns 2000] [--batch 512] [--wordnet /usr/share/wordnet]
- *                         [--tokens-out T.npy --feat-out F.npy]   (the first 2048 prompts)
+ *                         [--tokens-out T.npy --feat-out F.npy]   (the first 512 prompts)
  *       tac_embed_nouns on a stride sample of distinct WordNet nouns x 7 TAC templates: prompts/s and the
  *       projected time for all 146,347 x 7 (and for the distinct lower-cased nouns, which is what runs).
  * Every mode prints the machine, openblas_get_corename(), the thread counts and one "RESULT key=value" line
@@ -255,7 +255,7 @@ static int bench_text(int argc, char **argv)
            rate, 7.0 * M / rate / 60, 7.0 * U / rate / 60);
     printf("RESULT mean_tokens=%.2f\n", toks / (7.0 * ns));
     if (tok_out && feat_out) {   /* the first prompts of the sample, for the PyTorch reference: ids, features */
-        const int64_t np = 7 * (int64_t)ns < 2048 ? 7 * (int64_t)ns : 2048;
+        const int64_t np = 7 * (int64_t)ns < 512 ? 7 * (int64_t)ns : 512;
         int64_t *all = tac_xmalloc((size_t)np * TAC_CLIP_CONTEXT, sizeof(int64_t));   /* NP x 77 */
         float *F = tac_xmalloc((size_t)np * E, sizeof(float));                          /* NP x E */
         char **pr = tac_xmalloc((size_t)np, sizeof(char *));

@@ -220,7 +220,7 @@ def text(argv):
         print(f"PyTorch text tower, sorted batches of {batch} cut after EOT: {n} prompts in {dt:.2f} s = "
               f"{n / dt:.1f} prompts/s")
         print(f"RESULT torch_prompts_per_s={n / dt:.1f}")
-        m = min(n, 128)
+        m = min(n, 64)
         t0 = time.perf_counter()
         model(ids[:m])
         dt77 = time.perf_counter() - t0
