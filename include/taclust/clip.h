@@ -27,19 +27,29 @@ int tac_bpe_tokenize(tac_bpe *t, const char *text, int32_t *ids, int ctx);
 
 /* ---- model ------------------------------------------------------------------------------------------ */
 typedef struct tac_clip tac_clip;
-/* Loads DIR/config.json and DIR/model.safetensors (memory-mapped) and the tokenizer. Every tensor's name,
- * dtype and shape is checked; errors name the tensor, what was expected and what was found. */
+/* Loads DIR/config.json and DIR/model.safetensors (memory-mapped, converted to float32). Every tensor's name,
+ * dtype and shape is checked; errors name the tensor, what was expected and what was found. Extra tensors (the
+ * int64 position_ids buffers, ...) are ignored. Missing config keys take the transformers defaults.
+ * The tokenizer is found here and loaded on first use: DIR/vocab.json + DIR/merges.txt or
+ * DIR/bpe_simple_vocab_16e6.txt.gz; otherwise the file or folder in $TACLUST_BPE; otherwise
+ * ../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz (relative to the working folder). */
 int tac_clip_load(const char *dir, tac_clip **out);
 void tac_clip_free(tac_clip *m);
 int tac_clip_embed_dim(const tac_clip *m);     /* projection_dim, E */
 int tac_clip_image_size(const tac_clip *m);    /* vision_config.image_size, S */
+/* The model's tokenizer, loaded on the first call (not thread-safe: call it once before sharing m between
+ * threads); NULL with tac_last_error() set when there is none. */
 tac_bpe *tac_clip_tokenizer(tac_clip *m);
 /* A stable hex digest identifying the weights (for caches): 16 hex chars + NUL. */
 const char *tac_clip_hash(const tac_clip *m);
 
-/* pixels: B x 3 x S x S preprocessed; out: B x E. */
+/* The encoders process any B (internally in chunks: 32 images, 4096 packed token rows), use BLAS threads for the
+ * matrix products and OpenMP threads for the rest. One model may not encode from two threads at once.
+ * pixels: B x 3 x S x S preprocessed; out: B x E. */
 int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out);
-/* ids: B x ctx token ids (zero padded after EOT); out: B x E, read at each row's argmax-id position. */
+/* ids: B x ctx token ids (zero padded after EOT), ctx <= max_position_embeddings; out: B x E, read at each row's
+ * argmax-id position (the first, as torch.argmax). Each row is cut after that position (exact: the mask is causal),
+ * so short prompts cost little. Ids outside [0, vocab_size) are an error. */
 int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, float *out);
 /* Tokenise and encode B strings. out: B x E. */
 int tac_clip_encode_texts(tac_clip *m, const char *const *texts, int b, float *out);

@@ -1,0 +1,334 @@
+/* tac_clip_forward.c - the two CLIP towers over OpenBLAS, as Hugging Face CLIPModel computes
+ * get_image_features / get_text_features (unnormalised projected embeddings).
+ *
+ *   vision: pixels B x 3 x S x S -> im2col patches (B*G*G) x (3*PS*PS) -> sgemm with the conv weight -> prepend the
+ *           class embedding, add positions -> pre-LN -> L pre-norm layers -> post-LN on the class token -> projection
+ *   text:   ids B x ctx -> each row cut after its largest id (EOT, OpenAI's pooling; the causal mask makes the cut
+ *           exact) -> token + position embedding -> L causal layers -> final LN on the pooled row -> projection
+ * Sequences of different lengths are packed row after row (N = sum of lengths); every linear map is one sgemm over
+ * all N rows (BLAS threads), attention runs per (sequence, head) in hand loops under OpenMP; BLAS is never called
+ * inside an OpenMP region. LayerNorm, bias and activation passes are short, memory-bound and vectorised, and run on
+ * the calling thread: an OpenMP region between two sgemms leaves libgomp's workers spinning against OpenBLAS's
+ * threads, which measured 10-20% slower for ViT-B/32 batches on 2 cores (one region per layer remains).
+ * Big batches are processed in chunks to bound memory; buffers live in the model's workspace between calls.
+ */
+#include "clip/tac_clip_internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VISION_CHUNK 32          /* images per forward pass */
+#define TEXT_CHUNK_ROWS 4096     /* packed token rows per forward pass */
+
+typedef struct {
+    float *x;     /* N x C   residual stream */
+    float *h;     /* N x C   layer-norm output */
+    float *qkv;   /* N x 3C */
+    float *att;   /* N x C   attention output */
+    float *mlp;   /* N x H */
+    float *t1, *t2;   /* extra buffers of the caller's sizes (vision: patches, patch embeddings) */
+} scratch;
+
+/* Carves the buffers out of the model's workspace (grown when too small; kept between calls: fresh large
+ * allocations would page-fault tens of MB on every batch). */
+static scratch scratch_get(tac_clip *m, size_t n, size_t c, size_t h, size_t t1, size_t t2)
+{
+#define RUP(k) (((k) + 15) / 16 * 16)
+    size_t sz[7] = {RUP(n * c), RUP(n * c), RUP(n * 3 * c), RUP(n * c), RUP(n * h), RUP(t1), RUP(t2)}, total = 0;
+#undef RUP
+    for (int i = 0; i < 7; i++) total += sz[i];
+    if (total > m->ws_cap) {
+        free(m->ws);
+        m->ws = tac_clip_big_alloc(total);
+        m->ws_cap = total;
+    }
+    float *p = m->ws, **dst[7];
+    scratch s;
+    dst[0] = &s.x; dst[1] = &s.h; dst[2] = &s.qkv; dst[3] = &s.att; dst[4] = &s.mlp; dst[5] = &s.t1; dst[6] = &s.t2;
+    for (int i = 0; i < 7; i++) { *dst[i] = p; p += sz[i]; }
+    return s;
+}
+
+/* y = LayerNorm(x) row by row; float32 data, double accumulation. x, y: n x c (may alias).
+ * With rb != NULL the residual bias is first added to x in place (x += rb; y = LN(x)): one pass instead of two. */
+static void layer_norm(float *y, float *x, size_t n, size_t c, const float *rb, const float *w, const float *b,
+                       double eps)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *xi = x + i * c;
+        float *yi = y + i * c;
+        if (rb)
+            for (size_t j = 0; j < c; j++) xi[j] += rb[j];
+        double s = 0, s2 = 0;
+        #pragma omp simd reduction(+:s)
+        for (size_t j = 0; j < c; j++) s += xi[j];
+        double mean = s / (double)c;
+        #pragma omp simd reduction(+:s2)
+        for (size_t j = 0; j < c; j++) { double d = xi[j] - mean; s2 += d * d; }
+        float inv = (float)(1.0 / sqrt(s2 / (double)c + eps)), mu = (float)mean;
+        for (size_t j = 0; j < c; j++) yi[j] = (xi[j] - mu) * inv * w[j] + b[j];
+    }
+}
+
+/* Y[n x m] = X[n x k] . W[m x k]^T (+ beta Y) */
+static void linear(float *y, const float *x, const float *w, size_t n, size_t k, size_t m, float beta)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)k, 1.0f, x, (int)k, w, (int)k, beta,
+                y, (int)m);
+}
+
+static void add_bias(float *y, const float *b, size_t n, size_t m)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < m; j++) y[i * m + j] += b[j];
+}
+
+/* exp(x) for the activation: Cody-Waite range reduction + degree-6 polynomial, branch-free so the loop
+ * vectorises (about 1 ulp; libm's expf does not vectorise without -ffast-math). */
+static inline float exp_approx(float x)
+{
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   /* round to nearest (1.5 * 2^23) */
+    float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.16666666666666666f + r * (0.041666666666666664f +
+              r * (0.008333333333333333f + r * 0.001388888888888889f)))));
+    int32_t e = ((int32_t)n + 127) << 23;
+    float sc;
+    memcpy(&sc, &e, 4);
+    return p * sc;
+}
+
+/* erf(x), Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7), branch-free so the loop vectorises. */
+static inline float erf_approx(float x)
+{
+    float a = x < 0 ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float y = 1.0f - t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f +
+              t * 1.061405429f)))) * exp_approx(-a * a);
+    return x < 0 ? -y : y;
+}
+
+static void bias_act(float *y, const float *b, size_t n, size_t m, int act)
+{
+    for (size_t i = 0; i < n; i++) {
+        float *yi = y + i * m;
+        if (act == TAC_ACT_QUICK_GELU) {
+            #pragma omp simd
+            for (size_t j = 0; j < m; j++) { float v = yi[j] + b[j]; yi[j] = v / (1.0f + exp_approx(-1.702f * v)); }
+        } else {                                                  /* exact (erf) gelu */
+            #pragma omp simd
+            for (size_t j = 0; j < m; j++) { float v = yi[j] + b[j]; yi[j] = 0.5f * v * (1.0f + erf_approx(v * 0.70710678118654752f)); }
+        }
+    }
+}
+
+/* Multi-head attention over packed sequences. qkv: N x 3C (q | k | v per row), out: N x C.
+ * Sequence s occupies rows off[s] .. off[s+1]-1; causal: row i sees rows <= i of its sequence.
+ * With qsel != NULL only query row qsel[s] of each sequence is computed, into out row s (out: nseq x C). */
+static void attention(float *out, float *qkv, const float *qkv_b, int nseq, const int *off, int c, int nh, int causal,
+                      const int *qsel)
+{
+    int hd = c / nh, tmax = 0;
+    for (int s = 0; s < nseq; s++) if (off[s + 1] - off[s] > tmax) tmax = off[s + 1] - off[s];
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t c3 = 3 * (size_t)c;
+    #pragma omp parallel
+    {
+        #pragma omp for schedule(static)
+        for (int r = 0; r < off[nseq]; r++)                     /* qkv += bias (then the barrier) */
+            for (size_t j = 0; j < c3; j++) qkv[(size_t)r * c3 + j] += qkv_b[j];
+        float *p = tac_xmalloc((size_t)tmax, sizeof(float));   /* T scores of one query */
+        #pragma omp for collapse(2) schedule(dynamic, 1)
+        for (int s = 0; s < nseq; s++)
+            for (int h = 0; h < nh; h++) {
+                int t0 = off[s], T = off[s + 1] - off[s];
+                const float *k0 = qkv + (size_t)t0 * c3 + c + (size_t)h * hd;
+                const float *v0 = qkv + (size_t)t0 * c3 + 2 * (size_t)c + (size_t)h * hd;
+                int i0 = qsel ? qsel[s] - t0 : 0, i1 = qsel ? i0 + 1 : T;
+                for (int i = i0; i < i1; i++) {
+                    const float *q = qkv + (size_t)(t0 + i) * c3 + (size_t)h * hd;
+                    int jn = causal ? i + 1 : T;
+                    float mx = -INFINITY;
+                    for (int j = 0; j < jn; j++) {
+                        const float *kj = k0 + (size_t)j * c3;
+                        float d = 0;
+                        #pragma omp simd reduction(+:d)
+                        for (int e = 0; e < hd; e++) d += q[e] * kj[e];
+                        d *= scale;
+                        p[j] = d;
+                        if (d > mx) mx = d;
+                    }
+                    float sum = 0;
+                    for (int j = 0; j < jn; j++) { p[j] = expf(p[j] - mx); sum += p[j]; }
+                    float inv = 1.0f / sum;
+                    float *o = out + (size_t)(qsel ? s : t0 + i) * c + (size_t)h * hd;
+                    for (int e = 0; e < hd; e++) o[e] = 0;
+                    for (int j = 0; j < jn; j++) {
+                        const float *vj = v0 + (size_t)j * c3;
+                        float pj = p[j] * inv;
+                        #pragma omp simd
+                        for (int e = 0; e < hd; e++) o[e] += pj * vj[e];
+                    }
+                }
+            }
+        free(p);
+    }
+}
+
+/* The L pre-norm layers on x (N x C, residual stream, updated in place). Only the pooled rows pool[s] are read
+ * afterwards, so the last layer computes attention, MLP and residual for those rows only and leaves them compacted
+ * in rows 0 .. nseq-1 of x. */
+static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers, float *x, int nseq, const int *off,
+                    int causal, const int *pool, scratch *sc)
+{
+    size_t n = (size_t)off[nseq], c = (size_t)cfg->hidden, hh = (size_t)cfg->inter;
+    for (int l = 0; l < cfg->layers; l++) {
+        const tac_clip_layer *L = &layers[l];
+        int last = l == cfg->layers - 1;
+        /* x += fc2 bias of the previous layer (its sgemm left it out); h = LN1(x) */
+        layer_norm(sc->h, x, n, c, l ? layers[l - 1].fc2_b : NULL, L->ln1_w, L->ln1_b, cfg->eps);
+        linear(sc->qkv, sc->h, L->qkv_w, n, c, 3 * c, 0.0f);
+        attention(sc->att, sc->qkv, L->qkv_b, nseq, off, cfg->hidden, cfg->heads, causal, last ? pool : NULL);
+        if (last) {                                              /* keep the pooled rows only: pool[s] >= s */
+            for (int s = 0; s < nseq; s++) memmove(x + (size_t)s * c, x + (size_t)pool[s] * c, c * sizeof(float));
+            n = (size_t)nseq;
+        }
+        linear(x, sc->att, L->o_w, n, c, c, 1.0f);               /* x += att . Wo^T */
+        layer_norm(sc->h, x, n, c, L->o_b, L->ln2_w, L->ln2_b, cfg->eps);   /* x += bo; h = LN2(x) */
+        linear(sc->mlp, sc->h, L->fc1_w, n, c, hh, 0.0f);
+        bias_act(sc->mlp, L->fc1_b, n, hh, cfg->act);
+        linear(x, sc->mlp, L->fc2_w, n, hh, c, 1.0f);            /* x += act(h . W1^T + b1) . W2^T (+ b2 later) */
+    }
+    add_bias(x, layers[cfg->layers - 1].fc2_b, n, c);
+}
+
+/* out[s] = LN(x[s]) . P^T for the nseq compacted pooled rows of x (nseq x C). out: nseq x E. */
+static void pool_project(float *x, int nseq, size_t c, const float *lw, const float *lb, double eps, const float *proj,
+                         size_t e, float *out)
+{
+    layer_norm(x, x, (size_t)nseq, c, NULL, lw, lb, eps);
+    linear(out, x, proj, (size_t)nseq, c, e, 0.0f);
+}
+
+/* ---- vision ------------------------------------------------------------------------------------------- */
+static void vision_chunk(tac_clip *m, const float *pixels, int b, float *out)
+{
+    const tac_clip_tower_cfg *v = &m->cfg.vision;
+    const tac_clip_weights *w = &m->w;
+    int S = v->image_size, ps = v->patch_size, g = S / ps, np = g * g, T = np + 1;
+    size_t c = (size_t)v->hidden, kp = 3 * (size_t)ps * ps, n = (size_t)b * T;
+    scratch sc = scratch_get(m, n, c, (size_t)v->inter, (size_t)b * np * kp, (size_t)b * np * c);
+    float *patches = sc.t1;                                              /* (B*NP) x (3*PS*PS) */
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < b; i++)
+        for (int p = 0; p < np; p++) {
+            int gy = p / g, gx = p % g;
+            float *dst = patches + ((size_t)i * np + p) * kp;
+            for (int ch = 0; ch < 3; ch++)
+                for (int y = 0; y < ps; y++) {
+                    const float *src = pixels + (((size_t)i * 3 + ch) * S + (size_t)gy * ps + y) * S + (size_t)gx * ps;
+                    memcpy(dst + ((size_t)ch * ps + y) * ps, src, (size_t)ps * sizeof(float));
+                }
+        }
+    float *emb = sc.t2;                                                  /* (B*NP) x C */
+    linear(emb, patches, w->patch_w, (size_t)b * np, kp, c, 0.0f);
+    float *x = sc.x;                                                     /* (B*T) x C */
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < b; i++)
+        for (int t = 0; t < T; t++) {
+            float *xr = x + ((size_t)i * T + t) * c;
+            const float *src = t == 0 ? w->cls_emb : emb + ((size_t)i * np + t - 1) * c;
+            const float *pos = w->vpos_emb + (size_t)t * c;
+            for (size_t j = 0; j < c; j++) xr[j] = src[j] + pos[j];
+        }
+    layer_norm(x, x, n, c, NULL, w->pre_ln_w, w->pre_ln_b, v->eps);
+    int *off = tac_xmalloc((size_t)b + 1, sizeof(int)), *pool = tac_xmalloc((size_t)b, sizeof(int));
+    for (int i = 0; i <= b; i++) off[i] = i * T;
+    for (int i = 0; i < b; i++) pool[i] = i * T;                        /* the class token */
+    encoder(v, w->vlayers, x, b, off, 0, pool, &sc);
+    pool_project(x, b, c, w->post_ln_w, w->post_ln_b, v->eps, w->vis_proj, (size_t)m->cfg.proj_dim, out);
+    free(off); free(pool);
+}
+
+int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out)
+{
+    if (b < 0) return tac_fail("encode_images: negative batch size %d", b);
+    size_t per = 3 * (size_t)m->cfg.vision.image_size * m->cfg.vision.image_size, e = (size_t)m->cfg.proj_dim;
+    for (int i = 0; i < b; i += VISION_CHUNK) {
+        int nb = b - i < VISION_CHUNK ? b - i : VISION_CHUNK;
+        vision_chunk(m, pixels + (size_t)i * per, nb, out + (size_t)i * e);
+    }
+    return TAC_OK;
+}
+
+/* ---- text --------------------------------------------------------------------------------------------- */
+/* rows: nseq rows of ids (stride ctx), lens[s] = position of the largest id + 1. */
+static void text_chunk(tac_clip *m, const int32_t *ids, int ctx, int nseq, const int *lens, float *out)
+{
+    const tac_clip_tower_cfg *t = &m->cfg.text;
+    const tac_clip_weights *w = &m->w;
+    size_t c = (size_t)t->hidden;
+    int *off = tac_xmalloc((size_t)nseq + 1, sizeof(int)), *pool = tac_xmalloc((size_t)nseq, sizeof(int));
+    off[0] = 0;
+    for (int s = 0; s < nseq; s++) { off[s + 1] = off[s] + lens[s]; pool[s] = off[s + 1] - 1; }
+    size_t n = (size_t)off[nseq];
+    scratch sc = scratch_get(m, n, c, (size_t)t->inter, 0, 0);
+    float *x = sc.x;                                                     /* N x C, packed sequences */
+    #pragma omp parallel for schedule(static)
+    for (int s = 0; s < nseq; s++)
+        for (int i = 0; i < lens[s]; i++) {
+            const float *te = w->tok_emb + (size_t)ids[(size_t)s * ctx + i] * c, *pe = w->tpos_emb + (size_t)i * c;
+            float *xr = x + ((size_t)off[s] + i) * c;
+            for (size_t j = 0; j < c; j++) xr[j] = te[j] + pe[j];
+        }
+    encoder(t, w->tlayers, x, nseq, off, 1, pool, &sc);
+    pool_project(x, nseq, c, w->final_ln_w, w->final_ln_b, t->eps, w->text_proj, (size_t)m->cfg.proj_dim, out);
+    free(off); free(pool);
+}
+
+int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, float *out)
+{
+    const tac_clip_tower_cfg *t = &m->cfg.text;
+    if (b < 0) return tac_fail("encode_tokens: negative batch size %d", b);
+    if (ctx < 1 || ctx > t->max_pos)
+        return tac_fail("encode_tokens: context length %d is outside [1, %d] (max_position_embeddings)", ctx, t->max_pos);
+    int *lens = tac_xmalloc(b > 0 ? (size_t)b : 1, sizeof(int));
+    for (int s = 0; s < b; s++) {
+        const int32_t *r = ids + (size_t)s * ctx;
+        int am = 0;
+        for (int i = 0; i < ctx; i++) {
+            if (r[i] < 0 || r[i] >= t->vocab) {
+                free(lens);
+                return tac_fail("encode_tokens: row %d position %d: token id %d outside the vocabulary [0, %d)", s, i,
+                                (int)r[i], t->vocab);
+            }
+            if (r[i] > r[am]) am = i;                                  /* first occurrence, as torch.argmax */
+        }
+        lens[s] = am + 1;
+    }
+    size_t e = (size_t)m->cfg.proj_dim;
+    for (int s0 = 0; s0 < b;) {
+        int s1 = s0, rows = 0;
+        while (s1 < b && (s1 == s0 || rows + lens[s1] <= TEXT_CHUNK_ROWS)) rows += lens[s1++];
+        text_chunk(m, ids + (size_t)s0 * ctx, ctx, s1 - s0, lens + s0, out + (size_t)s0 * e);
+        s0 = s1;
+    }
+    free(lens);
+    return TAC_OK;
+}
+
+int tac_clip_encode_texts(tac_clip *m, const char *const *texts, int b, float *out)
+{
+    if (b < 0) return tac_fail("encode_texts: negative batch size %d", b);
+    tac_bpe *bpe = tac_clip_tokenizer(m);
+    if (!bpe) return TAC_ERR;
+    int ctx = m->cfg.text.max_pos < TAC_CLIP_CONTEXT ? m->cfg.text.max_pos : TAC_CLIP_CONTEXT;
+    int32_t *ids = tac_xmalloc((size_t)(b > 0 ? b : 1) * ctx, sizeof(int32_t));   /* B x ctx */
+    for (int s = 0; s < b; s++)
+        if (tac_bpe_tokenize(bpe, texts[s], ids + (size_t)s * ctx, ctx) < 0) { free(ids); return TAC_ERR; }
+    int rc = tac_clip_encode_tokens(m, ids, b, ctx, out);
+    free(ids);
+    return rc;
+}

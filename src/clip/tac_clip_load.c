@@ -1,0 +1,340 @@
+/* tac_clip_load.c - loads a Hugging Face CLIPModel folder: DIR/config.json + DIR/model.safetensors.
+ *
+ *   tac_clip *m; if (tac_clip_load("models/clip-vit-base-patch32", &m) != TAC_OK) puts(tac_last_error());
+ *   ... tac_clip_encode_images(m, ...); tac_clip_free(m);
+ *
+ * Every tensor the config implies (the table in expected_tensors(), the one place where HF tensor names are
+ * spelled) must be present with dtype F32, F16 or BF16 and the exact shape; it is converted to float32 into one
+ * allocation with named views (tac_clip_weights). Errors name the file, the tensor, what was expected and what
+ * was found. The int64 position_ids buffers and any other extra tensors are ignored.
+ * Tokenizer: DIR/vocab.json + DIR/merges.txt or DIR/bpe_simple_vocab_16e6.txt.gz; otherwise $TACLUST_BPE;
+ * otherwise ../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz (relative to the working folder).
+ * It is loaded on first use (tac_clip_tokenizer / tac_clip_encode_texts), so image-only users never pay for it.
+ * tac_clip_hash: FNV-1a 64 over config.json, the safetensors header and a sample of the data (cheap, stable).
+ */
+#include "clip/tac_clip_internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#define MAXSPEC_DIMS 4
+
+typedef struct {
+    char name[96];
+    int ndim;
+    int64_t shape[MAXSPEC_DIMS];
+    float **view;             /* the named view the data goes to, at element offset off (views are assigned later) */
+    size_t off;
+    const tac_st_tensor *found;
+    int scalar_ok;            /* logit_scale: shape [] or [1] */
+} spec;
+
+typedef struct { spec *s; int n, cap; } spec_list;
+
+static void add(spec_list *l, float **view, size_t voff, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+static void add(spec_list *l, float **view, size_t voff, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
+{
+    if (l->n == l->cap) { l->cap = l->cap ? 2 * l->cap : 64; l->s = tac_xrealloc(l->s, (size_t)l->cap, sizeof *l->s); }
+    spec *s = &l->s[l->n++];
+    memset(s, 0, sizeof *s);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->name, sizeof s->name, fmt, ap);
+    va_end(ap);
+    s->ndim = ndim;
+    s->shape[0] = d0; s->shape[1] = d1; s->shape[2] = d2; s->shape[3] = d3;
+    s->view = view;
+    s->off = voff;
+}
+
+/* Assigns the named views into base (when base != NULL) and returns the number of floats they need. */
+static size_t layout(const tac_clip_config *c, tac_clip_weights *w, float *base)
+{
+    size_t off = 0;
+#define TAKE(ptr, n) do { size_t n_ = (size_t)(n); if (base) (ptr) = base + off; off += n_; } while (0)
+    const tac_clip_tower_cfg *t = &c->text, *v = &c->vision;
+    size_t tc = (size_t)t->hidden, vc = (size_t)v->hidden, e = (size_t)c->proj_dim;
+    size_t g = (size_t)(v->image_size / v->patch_size), ps = (size_t)v->patch_size;
+    TAKE(w->tok_emb, (size_t)t->vocab * tc);
+    TAKE(w->tpos_emb, (size_t)t->max_pos * tc);
+    TAKE(w->final_ln_w, tc); TAKE(w->final_ln_b, tc);
+    TAKE(w->text_proj, e * tc);
+    TAKE(w->cls_emb, vc);
+    TAKE(w->patch_w, vc * 3 * ps * ps);
+    TAKE(w->vpos_emb, (g * g + 1) * vc);
+    TAKE(w->pre_ln_w, vc); TAKE(w->pre_ln_b, vc);
+    TAKE(w->post_ln_w, vc); TAKE(w->post_ln_b, vc);
+    TAKE(w->vis_proj, e * vc);
+    TAKE(w->logit_scale, 1);
+    for (int tower = 0; tower < 2; tower++) {
+        const tac_clip_tower_cfg *tw = tower ? v : t;
+        tac_clip_layer *ls = tower ? w->vlayers : w->tlayers;
+        size_t C = (size_t)tw->hidden, H = (size_t)tw->inter;
+        for (int i = 0; i < tw->layers; i++) {
+            tac_clip_layer dummy, *L = base ? &ls[i] : &dummy;
+            TAKE(L->ln1_w, C); TAKE(L->ln1_b, C);
+            TAKE(L->qkv_w, 3 * C * C); TAKE(L->qkv_b, 3 * C);
+            TAKE(L->o_w, C * C); TAKE(L->o_b, C);
+            TAKE(L->ln2_w, C); TAKE(L->ln2_b, C);
+            TAKE(L->fc1_w, H * C); TAKE(L->fc1_b, H);
+            TAKE(L->fc2_w, C * H); TAKE(L->fc2_b, C);
+        }
+    }
+#undef TAKE
+    return off;
+}
+
+/* The Hugging Face tensor names, shapes and destinations: the only place the names are spelled. */
+static void expected_tensors(const tac_clip_config *c, tac_clip_weights *w, spec_list *l)
+{
+    const tac_clip_tower_cfg *t = &c->text, *v = &c->vision;
+    int64_t tc = t->hidden, vc = v->hidden, e = c->proj_dim, ps = v->patch_size, g = v->image_size / v->patch_size;
+    add(l, &w->tok_emb, 0, 2, t->vocab, tc, 0, 0, "text_model.embeddings.token_embedding.weight");
+    add(l, &w->tpos_emb, 0, 2, t->max_pos, tc, 0, 0, "text_model.embeddings.position_embedding.weight");
+    add(l, &w->final_ln_w, 0, 1, tc, 0, 0, 0, "text_model.final_layer_norm.weight");
+    add(l, &w->final_ln_b, 0, 1, tc, 0, 0, 0, "text_model.final_layer_norm.bias");
+    add(l, &w->text_proj, 0, 2, e, tc, 0, 0, "text_projection.weight");
+    add(l, &w->cls_emb, 0, 1, vc, 0, 0, 0, "vision_model.embeddings.class_embedding");
+    add(l, &w->patch_w, 0, 4, vc, 3, ps, ps, "vision_model.embeddings.patch_embedding.weight");
+    add(l, &w->vpos_emb, 0, 2, g * g + 1, vc, 0, 0, "vision_model.embeddings.position_embedding.weight");
+    add(l, &w->pre_ln_w, 0, 1, vc, 0, 0, 0, "vision_model.pre_layrnorm.weight");      /* (sic) */
+    add(l, &w->pre_ln_b, 0, 1, vc, 0, 0, 0, "vision_model.pre_layrnorm.bias");
+    add(l, &w->post_ln_w, 0, 1, vc, 0, 0, 0, "vision_model.post_layernorm.weight");
+    add(l, &w->post_ln_b, 0, 1, vc, 0, 0, 0, "vision_model.post_layernorm.bias");
+    add(l, &w->vis_proj, 0, 2, e, vc, 0, 0, "visual_projection.weight");
+    add(l, &w->logit_scale, 0, 0, 0, 0, 0, 0, "logit_scale");
+    l->s[l->n - 1].scalar_ok = 1;
+    for (int tower = 0; tower < 2; tower++) {
+        const tac_clip_tower_cfg *tw = tower ? v : t;
+        const char *p = tower ? "vision_model" : "text_model";
+        int64_t C = tw->hidden, H = tw->inter;
+        for (int i = 0; i < tw->layers; i++) {
+            tac_clip_layer *L = tower ? &w->vlayers[i] : &w->tlayers[i];
+            static const char *qkv[3] = {"q_proj", "k_proj", "v_proj"};
+            for (int k = 0; k < 3; k++) {
+                add(l, &L->qkv_w, (size_t)(k * C * C), 2, C, C, 0, 0, "%s.encoder.layers.%d.self_attn.%s.weight", p, i, qkv[k]);
+                add(l, &L->qkv_b, (size_t)(k * C), 1, C, 0, 0, 0, "%s.encoder.layers.%d.self_attn.%s.bias", p, i, qkv[k]);
+            }
+            add(l, &L->o_w, 0, 2, C, C, 0, 0, "%s.encoder.layers.%d.self_attn.out_proj.weight", p, i);
+            add(l, &L->o_b, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.self_attn.out_proj.bias", p, i);
+            add(l, &L->ln1_w, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm1.weight", p, i);
+            add(l, &L->ln1_b, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm1.bias", p, i);
+            add(l, &L->ln2_w, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm2.weight", p, i);
+            add(l, &L->ln2_b, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.layer_norm2.bias", p, i);
+            add(l, &L->fc1_w, 0, 2, H, C, 0, 0, "%s.encoder.layers.%d.mlp.fc1.weight", p, i);
+            add(l, &L->fc1_b, 0, 1, H, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc1.bias", p, i);
+            add(l, &L->fc2_w, 0, 2, C, H, 0, 0, "%s.encoder.layers.%d.mlp.fc2.weight", p, i);
+            add(l, &L->fc2_b, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc2.bias", p, i);
+        }
+    }
+}
+
+static void fmt_shape(char *buf, size_t n, int ndim, const int64_t *shape)
+{
+    size_t k = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+static float f16_to_f32(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023u, bits;
+    if (e == 31) bits = s | 0x7f800000u | (m << 13);
+    else if (e) bits = s | ((e + 112) << 23) | (m << 13);
+    else if (!m) bits = s;
+    else {                                   /* subnormal: value m * 2^-24 */
+        float f = ldexpf((float)m, -24);
+        return s ? -f : f;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static void convert(const tac_st_tensor *t, float *dst)
+{
+    size_t n = t->nbytes / (t->dtype == TAC_ST_F32 ? 4 : 2);
+    const uint8_t *p = t->data;
+    if (t->dtype == TAC_ST_F32) { memcpy(dst, p, n * 4); return; }
+    if (t->dtype == TAC_ST_F16) {
+        #pragma omp parallel for schedule(static) if (n > (1 << 16))
+        for (size_t i = 0; i < n; i++) dst[i] = f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        return;
+    }
+    #pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) << 16;
+        memcpy(&dst[i], &bits, 4);
+    }
+}
+
+/* Finds the tensor of s in the file and checks its dtype and shape (before anything is allocated). */
+static int check_tensor(const tac_st *st, const char *path, spec *s)
+{
+    const tac_st_tensor *t = tac_st_find(st, s->name);
+    if (!t)
+        return tac_fail("%s: tensor %s is missing (a CLIPModel checkpoint matching config.json is needed)", path, s->name);
+    if (t->dtype != TAC_ST_F32 && t->dtype != TAC_ST_F16 && t->dtype != TAC_ST_BF16)
+        return tac_fail("%s: %s: expected dtype F32, F16 or BF16, found %s", path, s->name, tac_st_dtype_name(t->dtype));
+    int ok = t->ndim == s->ndim;
+    for (int i = 0; ok && i < s->ndim; i++) ok = t->shape[i] == s->shape[i];
+    if (!ok && s->scalar_ok) ok = t->ndim == 1 && t->shape[0] == 1;
+    if (!ok) {
+        char e[96], f[160];
+        fmt_shape(e, sizeof e, s->ndim, s->shape);
+        fmt_shape(f, sizeof f, t->ndim, t->shape);
+        return tac_fail("%s: %s: expected shape %s, found %s (does config.json match the weights?)", path, s->name, e, f);
+    }
+    s->found = t;
+    return TAC_OK;
+}
+
+/* ---- hash --------------------------------------------------------------------------------------------- */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ull; }
+    return h;
+}
+
+static void compute_hash(tac_clip *m, const char *cfg_text, size_t cfg_len, const tac_st *st)
+{
+    uint64_t h = 14695981039346656037ull;
+    h = fnv1a(h, cfg_text, cfg_len);
+    h = fnv1a(h, st->header, st->header_len);
+    const size_t chunk = 4096, stride = (size_t)1 << 20;     /* 4 KB of every MB of data */
+    for (size_t o = 0; o < st->data_len; o += stride)
+        h = fnv1a(h, st->data + o, st->data_len - o < chunk ? st->data_len - o : chunk);
+    if (st->data_len > chunk) h = fnv1a(h, st->data + st->data_len - chunk, chunk);   /* the tail */
+    snprintf(m->hash, sizeof m->hash, "%016llx", (unsigned long long)h);
+}
+
+/* ---- tokenizer source --------------------------------------------------------------------------------- */
+static int file_exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static char *join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = tac_xmalloc(n, 1);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static char *find_tokenizer(const char *dir)
+{
+    char *a = join(dir, "vocab.json"), *b = join(dir, "merges.txt"), *c = join(dir, "bpe_simple_vocab_16e6.txt.gz");
+    char *r = NULL;
+    if ((file_exists(a) && file_exists(b)) || file_exists(c)) r = tac_xstrdup(dir);
+    free(a); free(b); free(c);
+    if (r) return r;
+    const char *env = getenv("TACLUST_BPE");
+    if (env && *env) return tac_xstrdup(env);
+    const char *shared = "../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz";
+    if (file_exists(shared)) return tac_xstrdup(shared);
+    return NULL;
+}
+
+tac_bpe *tac_clip_tokenizer(tac_clip *m)
+{
+    if (m->bpe) return m->bpe;
+    if (!m->bpe_path) {
+        tac_fail("%s: no tokenizer: the folder has no vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz, "
+                 "TACLUST_BPE is not set and ../shared/models/clip-vit-base-patch32/ has none", m->dir);
+        return NULL;
+    }
+    if (tac_bpe_load(m->bpe_path, &m->bpe) != TAC_OK) { m->bpe = NULL; return NULL; }
+    return m->bpe;
+}
+
+float *tac_clip_big_alloc(size_t n)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (n > SIZE_MAX / sizeof(float) - huge) tac_die_at(__FILE__, __LINE__, "allocation of %zu floats overflows", n);
+    size_t bytes = (n * sizeof(float) + huge - 1) / huge * huge;
+    void *p = NULL;
+    if (posix_memalign(&p, huge, bytes ? bytes : huge) != 0 || !p)
+        tac_die_at(__FILE__, __LINE__, "out of memory allocating %zu bytes", bytes);
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+/* ---- load / free -------------------------------------------------------------------------------------- */
+int tac_clip_load(const char *dir, tac_clip **out)
+{
+    *out = NULL;
+    char *cfg_path = join(dir, "config.json"), *st_path = join(dir, "model.safetensors");
+    char *cfg_text = NULL;
+    size_t cfg_len = 0;
+    tac_st st = {0};
+    spec_list specs = {0};
+    tac_clip *m = NULL;
+    int rc = TAC_ERR;
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) { tac_fail("%s: not a folder (a Hugging Face CLIP folder is needed)", dir); goto done; }
+    if (!file_exists(cfg_path)) { tac_fail("%s: missing (a Hugging Face CLIP folder needs config.json and model.safetensors)", cfg_path); goto done; }
+    if (tac_read_file(cfg_path, &cfg_text, &cfg_len) != TAC_OK) goto done;
+    m = tac_xcalloc(1, sizeof *m);
+    if (tac_clip_config_parse(cfg_text, cfg_len, cfg_path, &m->cfg) != TAC_OK) goto done;
+    if (!file_exists(st_path)) {
+        tac_fail("%s: missing (only model.safetensors weights are read; convert pytorch_model.bin first)", st_path);
+        goto done;
+    }
+    if (tac_st_open(st_path, &st) != TAC_OK) goto done;
+    m->w.tlayers = tac_xcalloc((size_t)m->cfg.text.layers, sizeof(tac_clip_layer));
+    m->w.vlayers = tac_xcalloc((size_t)m->cfg.vision.layers, sizeof(tac_clip_layer));
+    expected_tensors(&m->cfg, &m->w, &specs);
+    for (int i = 0; i < specs.n; i++)       /* all checked first: the allocation below is bounded by the file */
+        if (check_tensor(&st, st_path, &specs.s[i]) != TAC_OK) goto done;
+    m->nfloats = layout(&m->cfg, &m->w, NULL);
+    m->mem = tac_clip_big_alloc(m->nfloats);
+    layout(&m->cfg, &m->w, m->mem);
+    for (int i = 0; i < specs.n; i++) {
+        float *v = *specs.s[i].view + specs.s[i].off;
+        size_t n = specs.s[i].found->nbytes / (specs.s[i].found->dtype == TAC_ST_F32 ? 4 : 2), bad = 0;
+        convert(specs.s[i].found, v);
+        for (size_t k = 0; k < n; k++) bad += !isfinite(v[k]);
+        if (bad) { tac_fail("%s: %s has %zu NaN or Inf values", st_path, specs.s[i].name, bad); goto done; }
+    }
+    compute_hash(m, cfg_text, cfg_len, &st);
+    m->dir = tac_xstrdup(dir);
+    m->bpe_path = find_tokenizer(dir);
+    rc = TAC_OK;
+done:
+    if (rc != TAC_OK && m) { tac_clip_free(m); m = NULL; }
+    tac_st_close(&st);
+    free(specs.s);
+    free(cfg_text);
+    free(cfg_path);
+    free(st_path);
+    *out = m;
+    return rc;
+}
+
+void tac_clip_free(tac_clip *m)
+{
+    if (!m) return;
+    if (m->bpe) tac_bpe_free(m->bpe);
+    free(m->mem);
+    free(m->ws);
+    free(m->w.tlayers);
+    free(m->w.vlayers);
+    free(m->dir);
+    free(m->bpe_path);
+    free(m);
+}
+
+int tac_clip_embed_dim(const tac_clip *m) { return m->cfg.proj_dim; }
+int tac_clip_image_size(const tac_clip *m) { return m->cfg.vision.image_size; }
+const char *tac_clip_hash(const tac_clip *m) { return m->hash; }
