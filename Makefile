@@ -65,7 +65,7 @@ FUZZ_SRC := $(wildcard fuzz/*.c)
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address -Wno-unknown-warning-option" LDSAN="-fsanitize=address" build-fuzz/libtaclust.a
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
-	  echo clang $$f; clang -g -O1 -fsanitize=fuzzer,address -Iinclude -Isrc $(PKG_CFLAGS) -fopenmp -o build-fuzz/$$n $$f build-fuzz/libtaclust.a $(LDLIBS) || exit 1; done
+	  echo clang $$f; clang -g -O1 -Wall -Wextra -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address -Iinclude -Isrc $(PKG_CFLAGS) -fopenmp -o build-fuzz/$$n $$f build-fuzz/libtaclust.a $(LDLIBS) || exit 1; done
 
 clean:
 	rm -rf build build-san build-fuzz

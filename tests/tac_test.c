@@ -1,5 +1,6 @@
 /* tac_test.c - the test runner behind tac_test.h: runs the registered tests (optionally filtered by name),
- * prints one line per test with its verdict, and ends with "N passed, N failed, N skipped". */
+ * prints one line per test with its verdict, and ends with "N passed, N failed, N skipped". Exit code: 0 when
+ * all selected tests passed or skipped, 1 when any failed, 2 when the name filter selected no test at all. */
 #include "tac_test.h"
 
 #include <stdarg.h>
@@ -124,6 +125,12 @@ int main(int argc, char **argv)
             if (system(cmd) != 0) {}
         }
         fflush(stdout);
+    }
+    if (argc >= 2 && passed + failed + skipped == 0) {
+        fprintf(stderr, "run_tests: no test name contains");
+        for (int a = 1; a < argc; a++) fprintf(stderr, " '%s'", argv[a]);
+        fprintf(stderr, " (a typo would otherwise pass silently)\n");
+        return 2;
     }
     printf("\ntests took %.1fs\n", tac_now() - t_all);
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);

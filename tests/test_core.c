@@ -2,6 +2,9 @@
  * known 10000th value, faiss-style rand_perm, atomic writes, line reading, row normalisation. */
 #include "tac_test.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 TAC_TEST(core_mt19937_matches_std)
@@ -25,6 +28,10 @@ TAC_TEST(core_rand_perm_is_permutation)
     int64_t q[1000];
     tac_rand_perm(q, 1000, 1234);
     TAC_CHECK(memcmp(p, q, sizeof p) == 0);
+    /* faiss 1.7.3: p = np.zeros(10, 'int32'); faiss.rand_perm(faiss.swig_ptr(p), 10, 1234) */
+    int64_t f[10], want[10] = {5, 4, 8, 2, 6, 9, 1, 7, 0, 3};
+    tac_rand_perm(f, 10, 1234);
+    TAC_CHECK(memcmp(f, want, sizeof f) == 0);
 }
 
 TAC_TEST(core_npy_roundtrip_and_errors)
@@ -60,14 +67,20 @@ TAC_TEST(core_npy_roundtrip_and_errors)
     TAC_CHECK_OK(tac_write_file_atomic(pn, "hello", 5));
     TAC_CHECK_ERR(tac_npy_load_f32(pn, &y, &r, &c), "not a .npy file");
     TAC_CHECK_ERR(tac_npy_load_f32(tac_test_path(dir, "missing.npy"), &y, &r, &c), "cannot open");
-    /* no temporary left behind */
-    TAC_CHECK(access(tac_test_path(dir, "x.npy.tmp"), F_OK) != 0);
+    /* no temporary left behind (they are named <path>.tmp.<pid>) */
+    char tmpname[64];
+    snprintf(tmpname, sizeof tmpname, "x.npy.tmp.%ld", (long)getpid());
+    TAC_CHECK(access(tac_test_path(dir, tmpname), F_OK) != 0);
+    DIR *dd = opendir(dir);
+    TAC_REQUIRE(dd);
+    for (struct dirent *de; (de = readdir(dd));) TAC_CHECK(!strstr(de->d_name, ".tmp."));
+    closedir(dd);
 }
 
-TAC_TEST(core_npy_reads_float16_and_float64)
+TAC_TEST(core_npy_reads_float16_file)
 {
     const char *dir = tac_test_tmpdir();
-    /* float16 [1.0, -2.0, 0.5, 65504] hand-encoded; float64 [0.25, 3] */
+    /* float16 [1.0, -2.0, 0.5, 65504] hand-encoded (float64 and float16 specials: core_npy_parse_descrs_and_rejections) */
     unsigned char h16[128] = "\x93NUMPY\x01\x00\x76\x00{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }";
     size_t hl = 10 + 0x76;
     memset(h16 + 10 + strlen((char *)h16 + 10), ' ', hl - 10 - strlen((char *)h16 + 10));
@@ -92,6 +105,21 @@ TAC_TEST(core_check_finite_names_row)
     TAC_CHECK_OK(tac_check_finite("X.npy", x, 3, 2));
 }
 
+TAC_TEST(core_mkdir_p)
+{
+    const char *dir = tac_test_tmpdir();
+    const char *p = tac_test_path(dir, "a/b/c");
+    TAC_CHECK_OK(tac_mkdir_p(p));
+    TAC_CHECK_OK(tac_mkdir_p(p));                   /* already there: fine */
+    struct stat st;
+    TAC_CHECK(stat(p, &st) == 0 && S_ISDIR(st.st_mode));
+    const char *f = tac_test_path(dir, "file");
+    TAC_CHECK_OK(tac_write_file_atomic(f, "x", 1));
+    TAC_CHECK_ERR(tac_mkdir_p(f), "exists and is not a folder");
+    TAC_CHECK_ERR(tac_mkdir_p(tac_test_path(f, "sub")), "cannot create folder");
+    TAC_CHECK_ERR(tac_mkdir_p(""), "empty name");   /* used to read past the end of the copy */
+}
+
 TAC_TEST(core_read_lines_and_normalize)
 {
     const char *dir = tac_test_tmpdir();
@@ -106,4 +134,154 @@ TAC_TEST(core_read_lines_and_normalize)
     tac_l2_normalize_rows(x, 2, 2);
     TAC_CHECK_NEAR(x[0], 0.6, 1e-7); TAC_CHECK_NEAR(x[1], 0.8, 1e-7);
     TAC_CHECK(x[2] == 0 && x[3] == 0);
+}
+
+/* The header numpy 1.24 writes for a small array: 10 prefix bytes, the dict, spaces, '\n' = 128 bytes. */
+static void expect_numpy_header(const char *path, const char *dict)
+{
+    char *buf; size_t len;
+    TAC_CHECK_OK(tac_read_file(path, &buf, &len));
+    char want[128];
+    memcpy(want, "\x93NUMPY\x01\x00\x76\x00", 10);
+    size_t dl = strlen(dict);
+    memcpy(want + 10, dict, dl);
+    memset(want + 10 + dl, ' ', 117 - dl);
+    want[127] = '\n';
+    TAC_CHECK(len >= 128 && memcmp(buf, want, 128) == 0);
+    if (len < 128 || memcmp(buf, want, 128) != 0) fprintf(stderr, "  %s header: %.*s\n", path, (int)(len < 128 ? len : 128), buf);
+    free(buf);
+}
+
+TAC_TEST(core_npy_save_header_as_numpy)
+{
+    const char *dir = tac_test_tmpdir();
+    float f[5] = {1, 2, 3, 4, 5};
+    int64_t s05[2] = {0, 5}, s5[1] = {5}, s30[2] = {3, 0}, s234[3] = {2, 3, 4};
+    const char *p = tac_test_path(dir, "a.npy");
+    TAC_CHECK_OK(tac_npy_save_f32(p, f, 2, s05));
+    expect_numpy_header(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 5), }");
+    float *y; int64_t r, c;
+    TAC_CHECK_OK(tac_npy_load_f32(p, &y, &r, &c));
+    TAC_CHECK_INT(r, 0); TAC_CHECK_INT(c, 5);
+    free(y);
+    TAC_CHECK_OK(tac_npy_save_f32(p, f, 1, s5));
+    expect_numpy_header(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (5,), }");
+    TAC_CHECK_OK(tac_npy_load_f32(p, &y, &r, &c));
+    TAC_CHECK_INT(r, 5); TAC_CHECK_INT(c, 1);
+    TAC_CHECK(memcmp(y, f, sizeof f) == 0);
+    free(y);
+    int64_t *l;
+    TAC_CHECK_OK(tac_npy_save_i64(p, NULL, 2, s30));
+    expect_numpy_header(p, "{'descr': '<i8', 'fortran_order': False, 'shape': (3, 0), }");
+    TAC_CHECK_OK(tac_npy_load_i64(p, &l, &r, &c));
+    TAC_CHECK_INT(r, 3); TAC_CHECK_INT(c, 0);
+    free(l);
+    float g[24];
+    for (int i = 0; i < 24; i++) g[i] = (float)i;
+    TAC_CHECK_OK(tac_npy_save_f32(p, g, 3, s234));
+    expect_numpy_header(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 4), }");
+    TAC_CHECK_ERR(tac_npy_load_f32(p, &y, &r, &c), "more than 2 dimensions");
+    TAC_CHECK_ERR(tac_npy_save_f32(p, g, 9, s234), "1 to 8 dimensions");
+}
+
+/* A version 1.0 .npy image in memory: prefix, the dict padded to 64 bytes, then `dlen` data bytes. */
+static size_t make_npy(unsigned char *out /* >= 128 + dlen */, const char *dict, const void *data, size_t dlen)
+{
+    size_t n = strlen(dict), hl = ((10 + n + 1 + 63) / 64) * 64 - 10;
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (unsigned char)(hl & 255); out[9] = (unsigned char)(hl >> 8);
+    memcpy(out + 10, dict, n);
+    memset(out + 10 + n, ' ', hl - n - 1);
+    out[10 + hl - 1] = '\n';
+    if (dlen) memcpy(out + 10 + hl, data, dlen);
+    return 10 + hl + dlen;
+}
+
+TAC_TEST(core_npy_parse_descrs_and_rejections)
+{
+    unsigned char b[256];
+    int64_t *l, r, c;
+    float *y;
+    unsigned char u[3] = {0, 7, 255};
+    size_t n = make_npy(b, "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", u, 3);
+    TAC_CHECK_OK(tac_npy_parse_i64(b, n, "u.npy", &l, &r, &c));
+    TAC_CHECK_INT(r, 3); TAC_CHECK_INT(c, 1);
+    TAC_CHECK(l[0] == 0 && l[1] == 7 && l[2] == 255);
+    free(l);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "u.npy", &y, &r, &c), "u.npy: dtype must be float16, float32 or float64 (found uint8)");
+    float f[2] = {1, 2};
+    n = make_npy(b, "{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "be.npy", &y, &r, &c), "be.npy: big-endian dtype '>f4' is not supported; save it little-endian");
+    n = make_npy(b, "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "fo.npy", &y, &r, &c), "fo.npy: Fortran-order");
+    /* 'fortran_order' without a ':' used to dereference NULL (found in review) */
+    n = make_npy(b, "{'descr': '<f4', 'fortran_order'}", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "m.npy", &y, &r, &c), "m.npy: malformed .npy header");
+    /* a shape whose byte count wraps around 2^64 (2^61 x 8 bytes) must be refused, not allocated */
+    n = make_npy(b, "{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693952,), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "big.npy", &y, &r, &c), "big.npy: truncated");
+    n = make_npy(b, "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967297), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "big.npy", &y, &r, &c), "big.npy: ");
+    uint64_t big = UINT64_MAX;
+    n = make_npy(b, "{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }", &big, 8);
+    TAC_CHECK_ERR(tac_npy_parse_i64(b, n, "u8.npy", &l, &r, &c), "u8.npy: value at position 0 does not fit in int64");
+    n = make_npy(b, "{'descr': '<f4', 'fortran_order': False, 'shape': (1 2), }", f, 8);
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, n, "sp.npy", &y, &r, &c), "sp.npy: malformed shape");
+    /* float64, float16 specials (smallest subnormal, -0, inf) and integer dtypes as labels */
+    double d[2] = {0.25, 3};
+    n = make_npy(b, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", d, 16);
+    TAC_CHECK_OK(tac_npy_parse_f32(b, n, "d.npy", &y, &r, &c));
+    TAC_CHECK(r == 2 && y[0] == 0.25f && y[1] == 3.0f);
+    free(y);
+    uint16_t h[4] = {0x0001, 0x8000, 0x7c00, 0x03ff};
+    n = make_npy(b, "{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }", h, 8);
+    TAC_CHECK_OK(tac_npy_parse_f32(b, n, "h.npy", &y, &r, &c));
+    TAC_CHECK(y[0] == ldexpf(1, -24) && y[1] == 0 && signbit(y[1]) && isinf(y[2]) && y[3] == ldexpf(1023, -24));
+    free(y);
+    int8_t i8[3] = {-128, -1, 127};
+    n = make_npy(b, "{'descr': '|i1', 'fortran_order': False, 'shape': (3,), }", i8, 3);
+    TAC_CHECK_OK(tac_npy_parse_i64(b, n, "i8.npy", &l, &r, &c));
+    TAC_CHECK(l[0] == -128 && l[1] == -1 && l[2] == 127);
+    free(l);
+    d[0] = 2.5;
+    n = make_npy(b, "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", d, 16);
+    TAC_CHECK_ERR(tac_npy_parse_i64(b, n, "f.npy", &l, &r, &c), "f.npy: value 2.5 at position 0 is not an integer label");
+    /* the buffer's length bounds the header too */
+    TAC_CHECK_ERR(tac_npy_parse_f32(b, 40, "cut.npy", &y, &r, &c), "cut.npy: truncated .npy header");
+}
+
+TAC_TEST(core_progress_non_tty_every_5s)
+{
+    const char *dir = tac_test_tmpdir();
+    const char *log = tac_test_path(dir, "progress.log");
+    fflush(stderr);
+    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    TAC_REQUIRE(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    int quiet = tac_progress_quiet;
+    tac_progress_quiet = 0;
+    tac_progress p;
+    tac_progress_begin(&p, "steps", 10);
+    int tty = p.tty;
+    double now = tac_now();
+    p.t0 = now - 2; tac_progress_update(&p, 1);      /* 2 s in: nothing yet on a non-terminal */
+    p.t0 = now - 6; tac_progress_update(&p, 3);      /* 6 s in: the first line */
+    tac_progress_update(&p, 4);                      /* right after: nothing */
+    p.last = now - 5.5; tac_progress_update(&p, 6); /* 5 s after the last line: a second line */
+    tac_progress_end(&p);                            /* closing line */
+    tac_progress_quiet = quiet;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    TAC_CHECK(!tty);
+    char **lines; int64_t n;
+    TAC_CHECK_OK(tac_read_lines(log, &lines, &n, 1));
+    TAC_CHECK_INT(n, 3);
+    if (n == 3) {
+        TAC_CHECK(strncmp(lines[0], "taclust: steps: 3/10 (30%), ", 28) == 0);
+        TAC_CHECK(strncmp(lines[1], "taclust: steps: 6/10 (60%), ", 28) == 0);
+        TAC_CHECK(strncmp(lines[2], "taclust: steps: 6/10 (60%), ", 28) == 0 && strstr(lines[2], " took "));
+    }
+    tac_free_strings(lines, n);
 }

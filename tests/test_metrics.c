@@ -155,6 +155,20 @@ TAC_TEST(metrics_unpredicted_cluster_zero_is_fixed)
     free(by); free(bp);
 }
 
+/* Independent labellings (a x b grid: class i / b, cluster i % b): sklearn's NMI is exactly 0.0 because it
+ * zeroes per-cell terms below DBL_EPSILON; summing them as they are leaves ~1e-16 on most grids. */
+TAC_TEST(metrics_nmi_independent_is_exactly_zero)
+{
+    int64_t y[81], p[81];
+    static const int grids[][2] = {{2, 3}, {2, 5}, {3, 3}, {3, 4}, {3, 7}, {4, 9}, {9, 9}};
+    for (size_t g = 0; g < sizeof grids / sizeof grids[0]; g++) {
+        int a = grids[g][0], b = grids[g][1], n = a * b;
+        for (int i = 0; i < n; i++) { y[i] = i / b; p[i] = i % b; }
+        double v = tac_metric_nmi(y, p, n);
+        if (v != 0.0) tac_test_fail_at(__FILE__, __LINE__, "%dx%d grid: NMI %.3g, sklearn gives 0.0", a, b, v);
+    }
+}
+
 TAC_TEST(metrics_label_files)
 {
     const char *dir = tac_test_tmpdir();
@@ -176,6 +190,9 @@ TAC_TEST(metrics_label_files)
     TAC_CHECK_ERR(tac_labels_load(pb, &y, &n), "line 1");
     TAC_CHECK_OK(tac_write_file_atomic(pb, "\n\n", 2));
     TAC_CHECK_ERR(tac_labels_load(pb, &y, &n), "no labels");
+    /* beyond 2^53 a float label is no longer exact */
+    TAC_CHECK_OK(tac_write_file_atomic(pb, "1\n1e17\n", 8));
+    TAC_CHECK_ERR(tac_labels_load(pb, &y, &n), "line 2: value 1e+17 is not an integer label");
     TAC_CHECK_ERR(tac_labels_load(tac_test_path(dir, "missing.txt"), &y, &n), "missing.txt");
     /* .npy: int64 1-D works, 2-D with 2 columns is refused */
     int64_t v[4] = {4, 3, 2, 1}, s1 = 4, s2[2] = {2, 2};

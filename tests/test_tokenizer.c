@@ -253,7 +253,7 @@ static int write_hf_folder(const char *dir)
         if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255)) { size_t l = put_utf8((unsigned)b, tok[k]); tok[k++][l] = 0; }
     for (int b = 0, e = 0; b < 256; b++)
         if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) { size_t l = put_utf8(256u + (unsigned)e++, tok[k]); tok[k++][l] = 0; }
-    for (int i = 0; i < 256; i++) snprintf(tok[256 + i], 256, "%s</w>", tok[i]);
+    for (int i = 0; i < 256; i++) { size_t l = strlen(tok[i]); memcpy(tok[256 + i], tok[i], l); memcpy(tok[256 + i] + l, "</w>", 5); }
     k = 512;
     for (int i = 0; i < NM; i++) {
         char *sp = strchr(m[i], ' ');
@@ -366,6 +366,7 @@ TAC_TEST(tokenizer_load_errors)
     const char *tr = tac_test_path(dir, "trunc.txt.gz");
     TAC_CHECK_OK(tac_write_file_atomic(tr, gz, len / 2));
     TAC_CHECK_ERR(tac_bpe_load(tr, &t), "trunc.txt.gz: corrupt or truncated gzip data");
+    TAC_CHECK(strstr(tac_last_error(), "trunc.txt.gz") == strrchr(tac_last_error(), '/') + 1);   /* named once */
     for (size_t i = 1000; i < 1100; i++) gz[i] ^= 0x5A;
     const char *co = tac_test_path(dir, "corrupt.txt.gz");
     TAC_CHECK_OK(tac_write_file_atomic(co, gz, len));

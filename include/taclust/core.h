@@ -46,7 +46,13 @@ char *tac_xstrdup(const char *s);
 int tac_npy_load_f32(const char *path, float **out, int64_t *rows, int64_t *cols);
 /* Loads a 1-D or 2-D integer array (int8..int64, uint8..uint32, or float with integral values) as int64. */
 int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *cols);
-/* Writes atomically (temporary name, then rename). ndim is 1 or 2. */
+/* The same two loaders on a .npy image already in memory (buf of len bytes); `name` stands for the file in
+ * error reasons. buf need not be NUL-terminated or aligned. */
+int tac_npy_parse_f32(const void *buf, size_t len, const char *name, float **out, int64_t *rows, int64_t *cols);
+int tac_npy_parse_i64(const void *buf, size_t len, const char *name, int64_t **out, int64_t *rows, int64_t *cols);
+/* Writes atomically (temporary name, then rename), version 1.0, data 64-byte aligned. shape: ndim values, ndim
+ * from 1 to TAC_NPY_MAX_SAVE_DIMS (the loaders above read only 1-D and 2-D arrays). */
+#define TAC_NPY_MAX_SAVE_DIMS 8
 int tac_npy_save_f32(const char *path, const float *data, int ndim, const int64_t *shape);
 int tac_npy_save_i64(const char *path, const int64_t *data, int ndim, const int64_t *shape);
 

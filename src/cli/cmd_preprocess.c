@@ -11,32 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Writes an N-dimensional little-endian float32 .npy (version 1.0, header padded to a 64-byte boundary). */
-static int save_npy_nd(const char *path, const float *x, int ndim, const int64_t *shape)
-{
-    char dims[256] = "";
-    size_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        size_t l = strlen(dims);
-        snprintf(dims + l, sizeof dims - l, "%lld%s", (long long)shape[i], ndim == 1 ? "," : i + 1 < ndim ? ", " : "");
-        n *= (size_t)shape[i];
-    }
-    char hdr[512];
-    int hl = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }", dims);
-    int total = 10 + hl + 1, pad = (64 - total % 64) % 64;
-    memset(hdr + hl, ' ', (size_t)pad);
-    hdr[hl + pad] = '\n';
-    hl += pad + 1;
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8)};
-    tac_atomic a;
-    if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
-    if (fwrite(pre, 1, 10, a.f) != 10 || fwrite(hdr, 1, (size_t)hl, a.f) != (size_t)hl || fwrite(x, sizeof(float), n, a.f) != n) {
-        tac_atomic_abort(&a);
-        return tac_fail("%s: write failed", path);
-    }
-    return tac_atomic_commit(&a);
-}
-
 static int cmd_preprocess(int argc, char **argv)
 {
     const char *out = NULL, *mode_s = "openai";
@@ -49,7 +23,7 @@ static int cmd_preprocess(int argc, char **argv)
         {0},
     };
     const char *usage =
-        "usage: taclust preprocess IMAGE... --out P.npy [--resize 224|256] [--mode openai|hf]\n\n"
+        "usage: taclust preprocess IMAGE... --out P.npy [--resize 224|256] [--crop N] [--mode openai|hf]\n\n"
         "Decodes each IMAGE (JPEG, PNG or WebP, recognised by content; converted to RGB as Pillow does; EXIF\n"
         "orientation is not applied, as in CLIP) and applies CLIP's preprocessing bit-exactly: resize the shorter\n"
         "side to --resize with Pillow's bicubic (longer side int(resize*long/short)), centre crop --crop (offset\n"
@@ -88,7 +62,7 @@ static int cmd_preprocess(int argc, char **argv)
     }
     tac_progress_end(&p);
     int64_t shape[4] = {npos, 3, crop, crop};
-    rc = save_npy_nd(out, x, 4, shape);
+    rc = tac_npy_save_f32(out, x, 4, shape);
     free(x);
     free(pos);
     if (rc != TAC_OK) return tac_cli_error("preprocess");

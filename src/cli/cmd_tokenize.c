@@ -24,7 +24,7 @@ static int cmd_tokenize(int argc, char **argv)
     char **pos = NULL;
     int npos = 0;
     int r = tac_parse_opts(argc, argv, opts,
-        "usage: taclust tokenize (--vocab PATH | --model DIR) [--context N] [--pad] TEXT...\n"
+        "usage: taclust tokenize (--vocab PATH | --model DIR) [--context N] [--pad] TEXT...\n\n"
         "Prints, for each TEXT, the CLIP BPE token ids (OpenAI clip.tokenize with truncate=True; ftfy is not\n"
         "applied) on one line: 49406 (start) ... 49407 (end).", &pos, &npos);
     if (r) return r == 1 ? 0 : 2;

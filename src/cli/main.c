@@ -37,9 +37,11 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "taclust %s - image clustering with external guidance (TAC, Li et al., ICML 2024)\n\n"
-        "usage: taclust COMMAND [options]     (taclust COMMAND --help for details)\n\ncommands:\n", TACLUST_VERSION);
+        "usage: taclust COMMAND [options]     (taclust COMMAND --help, or taclust help COMMAND, for details)\n\n"
+        "commands:\n", TACLUST_VERSION);
     for (int i = 0; i < tac_ncommands; i++) fprintf(f, "  %-14s %s\n", tac_commands[i].name, tac_commands[i].summary);
-    fprintf(f, "\nglobal options: --quiet (no progress output)\n");
+    fprintf(f, "\nglobal options: -q, --quiet (no progress output); --version\n"
+               "exit codes: 0 success, 1 failure (the reason on stderr), 2 usage error\n");
 }
 
 int main(int argc, char **argv)
@@ -58,6 +60,8 @@ int main(int argc, char **argv)
             char *hv[3] = {argv[2], "--help", NULL};
             for (int i = 0; i < tac_ncommands; i++)
                 if (strcmp(tac_commands[i].name, argv[2]) == 0) return tac_commands[i].fn(2, hv);
+            fprintf(stderr, "taclust: unknown command '%s' (taclust --help lists them)\n", argv[2]);
+            return 2;
         }
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

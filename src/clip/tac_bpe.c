@@ -675,26 +675,46 @@ static int build(tac_bpe *t, char **vocab, int32_t nvocab, char **ma, char **mb,
 }
 
 /* Reads a whole gzip (or plain) file. */
+/* gzerror's message without the "path: " that zlib puts in front of it (the reason already names the file). */
+static const char *gz_reason(gzFile f, const char *path)
+{
+    int e;
+    const char *msg = gzerror(f, &e);
+    if (e == Z_ERRNO) return strerror(errno);
+    size_t pl = strlen(path);
+    if (strncmp(msg, path, pl) == 0 && msg[pl] == ':') msg += pl + 1 + (msg[pl + 1] == ' ');
+    return msg;
+}
+
+/* The whole text of a gzip (or plain) file, at most TAC_BPE_MAX_TEXT bytes: CLIP's merges file is 1.6 MB, so a
+ * bigger text is the wrong file (or a gzip bomb) and is refused before it fills memory. */
+#define TAC_BPE_MAX_TEXT ((size_t)64 << 20)
 static int read_gz(const char *path, char **out, size_t *len)
 {
     gzFile f = gzopen(path, "rb");
     if (!f) return tac_fail("%s: cannot open (%s)", path, strerror(errno));
     size_t cap = 1 << 20, n = 0;
-    char *buf = tac_xmalloc(cap + 1, 1);
+    char *buf = tac_xmalloc(cap + 1, 1);   /* n text bytes + NUL */
     for (;;) {
-        if (n == cap) { cap *= 2; buf = tac_xrealloc(buf, cap + 1, 1); if (!buf) abort(); }
-        int got = gzread(f, buf + n, (unsigned)(cap - n > (1u << 30) ? (1u << 30) : cap - n));
+        if (n == cap) {
+            if (cap >= TAC_BPE_MAX_TEXT) {
+                gzclose(f); free(buf);
+                return tac_fail("%s: more than %zu MiB of text: not a CLIP BPE merges file", path, TAC_BPE_MAX_TEXT >> 20);
+            }
+            cap *= 2; buf = tac_xrealloc(buf, cap + 1, 1);
+        }
+        int got = gzread(f, buf + n, (unsigned)(cap - n));
         if (got < 0) {
-            int e; const char *msg = gzerror(f, &e);
-            tac_fail("%s: corrupt or truncated gzip data (%s)", path, e == Z_ERRNO ? strerror(errno) : msg);
+            tac_fail("%s: corrupt or truncated gzip data (%s)", path, gz_reason(f, path));
             gzclose(f); free(buf); return TAC_ERR;
         }
         if (got == 0) break;
         n += (size_t)got;
     }
-    int e; const char *msg = gzerror(f, &e);
+    int e;
+    gzerror(f, &e);
     if (e != Z_OK && e != Z_STREAM_END) {
-        tac_fail("%s: corrupt or truncated gzip data (%s)", path, msg);
+        tac_fail("%s: corrupt or truncated gzip data (%s)", path, gz_reason(f, path));
         gzclose(f); free(buf); return TAC_ERR;
     }
     gzclose(f);

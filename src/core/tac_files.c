@@ -82,6 +82,7 @@ int tac_read_file(const char *path, char **data, size_t *len)
 
 int tac_mkdir_p(const char *path)
 {
+    if (!path[0]) return tac_fail("cannot create a folder with an empty name");
     char *p = tac_xstrdup(path);
     for (char *s = p + 1; ; s++) {
         if (*s == '/' || *s == 0) {

@@ -1,16 +1,22 @@
 /* tac_npy.c - reading and writing NumPy .npy files (format 1.0/2.0/3.0, C order, 1-D or 2-D).
  *
  * Input dtypes: float16/32/64 as float32 (tac_npy_load_f32); any integer (or integral floats) as int64
- * (tac_npy_load_i64). Output: float32 / int64, version 1.0, data 64-byte aligned, written atomically.
- * Every error names the file and what is wrong with it.
+ * (tac_npy_load_i64); tac_npy_parse_* do the same on a buffer in memory. Output: float32 / int64 ('<f4', '<i8'),
+ * 1 to 8 dimensions, version 1.0, header padded with spaces and '\n' so that the data is 64-byte aligned,
+ * written atomically. Files are memory-mapped while they are converted, so loading an array holds only its
+ * float32 (or int64) copy in the process's own memory. Every error names the file and what is wrong with it.
  */
 #include "taclust/core.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     char kind;       /* 'f', 'i', 'u', 'b' */
@@ -23,8 +29,9 @@ typedef struct {
 
 static const char *skip_ws(const char *s) { while (*s && isspace((unsigned char)*s)) s++; return s; }
 
-static int parse_header(const char *path, const unsigned char *buf, size_t len, npy_header *h)
+static int parse_header(const char *path, const void *data, size_t len, npy_header *h)
 {
+    const unsigned char *buf = data;
     if (len < 10 || memcmp(buf, "\x93NUMPY", 6) != 0)
         return tac_fail("%s: not a .npy file (missing \\x93NUMPY magic)", path);
     int major = buf[6];
@@ -36,7 +43,7 @@ static int parse_header(const char *path, const unsigned char *buf, size_t len, 
         pre = 12;
     } else return tac_fail("%s: unsupported .npy version %d", path, major);
     if (pre + hlen > len) return tac_fail("%s: truncated .npy header", path);
-    char *hdr = tac_xmalloc(hlen + 1, 1);
+    char *hdr = tac_xmalloc(hlen + 1, 1);                      /* the header dict, NUL-terminated */
     memcpy(hdr, buf + pre, hlen);
     hdr[hlen] = 0;
     int rc = TAC_OK;
@@ -65,7 +72,9 @@ static int parse_header(const char *path, const unsigned char *buf, size_t len, 
     }
     p = strstr(hdr, "'fortran_order'");
     if (!p) { rc = tac_fail("%s: .npy header has no 'fortran_order'", path); goto out; }
-    p = skip_ws(strchr(p, ':') + 1);
+    p = strchr(p, ':');
+    if (!p) { rc = tac_fail("%s: malformed .npy header", path); goto out; }
+    p = skip_ws(p + 1);
     if (strncmp(p, "True", 4) == 0) { rc = tac_fail("%s: Fortran-order arrays are not supported; save with C order", path); goto out; }
     p = strstr(hdr, "'shape'");
     if (!p) { rc = tac_fail("%s: .npy header has no 'shape'", path); goto out; }
@@ -85,6 +94,7 @@ static int parse_header(const char *path, const unsigned char *buf, size_t len, 
         h->shape[h->ndim++] = v;
         p = skip_ws(e);
         if (*p == ',') p++;
+        else if (*p != ')') { rc = tac_fail("%s: malformed shape in .npy header", path); goto out; }
     }
     if (h->ndim == 0) { rc = tac_fail("%s: 0-dimensional arrays are not supported", path); goto out; }
     if (h->ndim == 1) h->shape[1] = 1;
@@ -92,11 +102,12 @@ static int parse_header(const char *path, const unsigned char *buf, size_t len, 
     {
         uint64_t count = (uint64_t)h->shape[0] * (uint64_t)h->shape[1];
         if (h->shape[1] && count / (uint64_t)h->shape[1] != (uint64_t)h->shape[0]) { rc = tac_fail("%s: shape too large", path); goto out; }
-        uint64_t need = count * (uint64_t)h->size;
-        if (len - h->data_off < need)
+        uint64_t avail = len - h->data_off;
+        uint64_t need = count <= avail / (uint64_t)h->size ? count * (uint64_t)h->size : UINT64_MAX;
+        if (avail < need)
             rc = tac_fail("%s: truncated: header says %lld x %lld of %d-byte values (%llu bytes) but only %zu bytes follow",
                           path, (long long)h->shape[0], (long long)h->shape[1], h->size,
-                          (unsigned long long)need, len - h->data_off);
+                          (unsigned long long)(count * (uint64_t)h->size), len - h->data_off);
     }
 out:
     free(hdr);
@@ -120,39 +131,33 @@ static float half_to_float(uint16_t h)
     return f;
 }
 
-int tac_npy_load_f32(const char *path, float **out, int64_t *rows, int64_t *cols)
+int tac_npy_parse_f32(const void *buf, size_t len, const char *path, float **out, int64_t *rows, int64_t *cols)
 {
-    char *buf; size_t len;
-    if (tac_read_file(path, &buf, &len) != TAC_OK) return TAC_ERR;
     npy_header h;
-    if (parse_header(path, (unsigned char *)buf, len, &h) != TAC_OK) { free(buf); return TAC_ERR; }
+    if (parse_header(path, buf, len, &h) != TAC_OK) return TAC_ERR;
     if (h.kind != 'f' || (h.size != 2 && h.size != 4 && h.size != 8)) {
-        free(buf);
         return tac_fail("%s: dtype must be float16, float32 or float64 (found %s%d)", path,
                         h.kind == 'i' ? "int" : h.kind == 'u' ? "uint" : h.kind == 'b' ? "bool" : "float", h.size * 8);
     }
     size_t n = (size_t)h.shape[0] * (size_t)h.shape[1];
-    float *x = tac_xmalloc(n, sizeof(float));
-    const unsigned char *d = (unsigned char *)buf + h.data_off;
+    float *x = tac_xmalloc(n, sizeof(float));                  /* rows x cols (N x D), row-major */
+    const unsigned char *d = (const unsigned char *)buf + h.data_off;
     for (size_t i = 0; i < n; i++) {
         if (h.size == 4) memcpy(&x[i], d + 4 * i, 4);
         else if (h.size == 8) { double v; memcpy(&v, d + 8 * i, 8); x[i] = (float)v; }
         else { uint16_t v; memcpy(&v, d + 2 * i, 2); x[i] = half_to_float(v); }
     }
-    free(buf);
     *out = x; *rows = h.shape[0]; *cols = h.shape[1];
     return TAC_OK;
 }
 
-int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *cols)
+int tac_npy_parse_i64(const void *buf, size_t len, const char *path, int64_t **out, int64_t *rows, int64_t *cols)
 {
-    char *buf; size_t len;
-    if (tac_read_file(path, &buf, &len) != TAC_OK) return TAC_ERR;
     npy_header h;
-    if (parse_header(path, (unsigned char *)buf, len, &h) != TAC_OK) { free(buf); return TAC_ERR; }
+    if (parse_header(path, buf, len, &h) != TAC_OK) return TAC_ERR;
     size_t n = (size_t)h.shape[0] * (size_t)h.shape[1];
-    int64_t *x = tac_xmalloc(n, sizeof(int64_t));
-    const unsigned char *d = (unsigned char *)buf + h.data_off;
+    int64_t *x = tac_xmalloc(n, sizeof(int64_t));              /* rows x cols, row-major */
+    const unsigned char *d = (const unsigned char *)buf + h.data_off;
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++) {
         const unsigned char *e = d + (size_t)h.size * i;
@@ -160,7 +165,13 @@ int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *co
             if (h.size == 1) x[i] = h.kind == 'i' ? (int64_t)(int8_t)e[0] : (int64_t)e[0];
             else if (h.size == 2) { uint16_t v; memcpy(&v, e, 2); x[i] = h.kind == 'i' ? (int64_t)(int16_t)v : (int64_t)v; }
             else if (h.size == 4) { uint32_t v; memcpy(&v, e, 4); x[i] = h.kind == 'i' ? (int64_t)(int32_t)v : (int64_t)v; }
-            else if (h.size == 8) { memcpy(&x[i], e, 8); if (h.kind == 'u' && x[i] < 0) ok = 0; }
+            else if (h.size == 8) {
+                memcpy(&x[i], e, 8);
+                if (h.kind == 'u' && x[i] < 0) {
+                    free(x);
+                    return tac_fail("%s: value at position %zu does not fit in int64", path, i);
+                }
+            }
             else ok = 0;
         } else {
             double v;
@@ -169,25 +180,73 @@ int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *co
             else if (h.size == 2) { uint16_t s; memcpy(&s, e, 2); v = half_to_float(s); }
             else { ok = 0; break; }
             if (!isfinite(v) || v != floor(v) || fabs(v) > 9e15) {
-                free(buf); free(x);
+                free(x);
                 return tac_fail("%s: value %g at position %zu is not an integer label", path, v, i);
             }
             x[i] = (int64_t)v;
         }
     }
-    free(buf);
     if (!ok) { free(x); return tac_fail("%s: unsupported integer dtype (%c%d)", path, h.kind, h.size); }
     *out = x; *rows = h.shape[0]; *cols = h.shape[1];
     return TAC_OK;
 }
 
+/* The file's bytes: memory-mapped when it is a non-empty regular file (so that a large array is not held
+ * twice, once read and once converted), else read. Release with unmap_file. */
+static int map_file(const char *path, const void **data, size_t *len, int *mapped)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        close(fd);
+        if (m != MAP_FAILED) { *data = m; *len = (size_t)st.st_size; *mapped = 1; return TAC_OK; }
+    } else if (fd >= 0) close(fd);
+    char *buf;
+    if (tac_read_file(path, &buf, len) != TAC_OK) return TAC_ERR;   /* also words the error */
+    *data = buf; *mapped = 0;
+    return TAC_OK;
+}
+
+static void unmap_file(const void *data, size_t len, int mapped)
+{
+    if (mapped) munmap((void *)data, len);
+    else free((void *)data);
+}
+
+int tac_npy_load_f32(const char *path, float **out, int64_t *rows, int64_t *cols)
+{
+    const void *buf; size_t len; int mapped;
+    if (map_file(path, &buf, &len, &mapped) != TAC_OK) return TAC_ERR;
+    int rc = tac_npy_parse_f32(buf, len, path, out, rows, cols);
+    unmap_file(buf, len, mapped);
+    return rc;
+}
+
+int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *cols)
+{
+    const void *buf; size_t len; int mapped;
+    if (map_file(path, &buf, &len, &mapped) != TAC_OK) return TAC_ERR;
+    int rc = tac_npy_parse_i64(buf, len, path, out, rows, cols);
+    unmap_file(buf, len, mapped);
+    return rc;
+}
+
 static int npy_save(const char *path, const void *data, size_t elem, const char *descr, int ndim, const int64_t *shape)
 {
-    if (ndim < 1 || ndim > 2) return tac_fail("%s: can only save 1-D or 2-D arrays", path);
-    char dict[256];
-    int n;
-    if (ndim == 1) n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld,), }", descr, (long long)shape[0]);
-    else n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%lld, %lld), }", descr, (long long)shape[0], (long long)shape[1]);
+    if (ndim < 1 || ndim > TAC_NPY_MAX_SAVE_DIMS)
+        return tac_fail("%s: can only save arrays of 1 to %d dimensions", path, TAC_NPY_MAX_SAVE_DIMS);
+    /* the shape as Python prints a tuple: (5,) (3, 0) (2, 3, 4) */
+    char dims[TAC_NPY_MAX_SAVE_DIMS * 22 + 4];
+    size_t dl = 0, count = 1;
+    for (int i = 0; i < ndim; i++) {
+        TAC_ASSERT(shape[i] >= 0);
+        dl += (size_t)snprintf(dims + dl, sizeof dims - dl, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        count *= (size_t)shape[i];
+    }
+    if (ndim == 1) dims[dl++] = ',', dims[dl] = 0;
+    char dict[sizeof dims + 64];   /* header dict, then spaces and '\n' so that the data starts 64-byte aligned */
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }", descr, dims);
     size_t total = 10 + (size_t)n + 1;
     size_t pad = (64 - total % 64) % 64;
     size_t hlen = (size_t)n + pad + 1;
@@ -198,7 +257,6 @@ static int npy_save(const char *path, const void *data, size_t elem, const char 
     fwrite(dict, 1, (size_t)n, a.f);
     for (size_t i = 0; i < pad; i++) fputc(' ', a.f);
     fputc('\n', a.f);
-    size_t count = (size_t)shape[0] * (ndim == 2 ? (size_t)shape[1] : 1);
     if (count && fwrite(data, elem, count, a.f) != count) { tac_atomic_abort(&a); return tac_fail("%s: write failed", path); }
     return tac_atomic_commit(&a);
 }

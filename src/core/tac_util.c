@@ -1,7 +1,8 @@
 /* tac_util.c - small numeric helpers (row normalisation, clocks, thread count) and progress reporting.
  *
- * Progress goes to stderr: on a terminal a bar with rate and ETA redrawn at most 10 times a second; otherwise
- * one line every 5 seconds. Nothing is shown for work that ends within its first second, or with --quiet.
+ * Progress goes to stderr: on a terminal a bar with rate and ETA redrawn at most 10 times a second from the
+ * first second on; otherwise (a log file, a pipe) one line every 5 seconds, the first after 5 seconds, and a
+ * closing "took" line if any was shown. Nothing is shown for work that ends sooner, or with --quiet.
  */
 #include "taclust/core.h"
 
@@ -99,8 +100,8 @@ void tac_progress_update(tac_progress *p, int64_t done)
     p->done = done;
     if (tac_progress_quiet) return;
     double now = tac_now();
-    if (now - p->t0 < 1.0) return;
     double every = p->tty ? 0.1 : 5.0;
+    if (now - p->t0 < (p->tty ? 1.0 : every)) return;
     if (p->shown && now - p->last < every) return;
     p->shown = 1; p->last = now;
     progress_draw(p, now, 0);

@@ -3,7 +3,7 @@
  *   int64_t *y; int64_t n;
  *   if (tac_labels_load("labels.txt", &y, &n) != TAC_OK) puts(tac_last_error());
  *
- * A file that starts with the .npy magic is read with tac_npy_load_i64 (integer dtypes, or floats holding
+ * A file that starts with the .npy magic is parsed with tac_npy_parse_i64 (integer dtypes, or floats holding
  * integers; 1-D or N x 1). Anything else is text with one number per line, as TAC writes its label files with
  * numpy.savetxt ("3.000000000000000000e+00"); blank lines are skipped; each value must be a finite integer.
  */
@@ -60,9 +60,10 @@ int tac_labels_load(const char *path, int64_t **labels, int64_t *n)
     char *buf; size_t len;
     if (tac_read_file(path, &buf, &len) != TAC_OK) return TAC_ERR;
     if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0) {
-        free(buf);
         int64_t r, c, *y;
-        if (tac_npy_load_i64(path, &y, &r, &c) != TAC_OK) return TAC_ERR;
+        int rc = tac_npy_parse_i64(buf, len, path, &y, &r, &c);
+        free(buf);
+        if (rc != TAC_OK) return TAC_ERR;
         if (c != 1) { free(y); return tac_fail("%s: expected a 1-D array of labels, got %lld x %lld", path, (long long)r, (long long)c); }
         if (r == 0) { free(y); return tac_fail("%s: no labels in the file", path); }
         *labels = y; *n = r;

@@ -100,7 +100,7 @@ int tac_wordnet_nouns(const char *dir, char ***nouns, int64_t *n)
     char *buf = NULL; size_t len;
     if (tac_read_file(path, &buf, &len) != TAC_OK) { free(path); return TAC_ERR; }
 
-    int64_t cap = 1 << 17, cnt = 0, line = 0, nsyn = 0;
+    int64_t cap = 1024, cnt = 0, line = 0, nsyn = 0;
     char **out = tac_xmalloc((size_t)cap, sizeof(char *));   /* M lemma strings, grown */
     const char *s = buf, *end = buf + len;
     while (s < end) {
