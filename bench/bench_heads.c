@@ -1,0 +1,131 @@
+/* bench_heads.c - times TAC cluster-head training (tac_heads_train) on synthetic CIFAR-10-sized data:
+ * N=50,000 x D=512 normalised image features and text counterparts around K=10 centres, 50 same-cluster
+ * neighbours per row, 20 epochs x batch 512 (97 steps per epoch), H=512. Prints the machine, the OpenBLAS core,
+ * the thread count, the time of every epoch, the median epoch and the total.
+ *
+ *   make bench && build/bench_heads [epochs] [N]        (bench/bench_heads.sh also runs the PyTorch reference)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "heads/heads_internal.h"
+#include "taclust/core.h"
+#include "taclust/heads.h"
+
+char *openblas_get_corename(void);
+int openblas_get_num_threads(void);
+
+typedef struct { double *t; double last; int n; } timing;
+
+static void on_epoch(const tac_heads *h, int epoch, double loss, void *user)
+{
+    (void)h;
+    timing *tm = user;
+    double now = tac_now();
+    tm->t[tm->n++] = now - tm->last;
+    tm->last = now;
+    printf("  epoch %2d  loss %.5f  %.3f s\n", epoch, loss, tm->t[tm->n - 1]);
+    fflush(stdout);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    int epochs = argc > 1 ? atoi(argv[1]) : 20;
+    int64_t n = argc > 2 ? atoll(argv[2]) : 50000;
+    const int d = 512, K = 10, kn = 50;
+    char model[256] = "?";
+    FILE *f = popen("lscpu | sed -n 's/^Model name:[ \\t]*//p'", "r");
+    if (f) { if (fgets(model, sizeof model, f)) model[strcspn(model, "\n")] = 0; pclose(f); }
+    printf("machine: %s\nopenblas core: %s, openblas threads: %d, omp threads: %d\n", model, openblas_get_corename(),
+           openblas_get_num_threads(), tac_num_threads());
+    printf("taclust train-heads: N=%lld D=%d K=%d H=512 epochs=%d batch=512 neighbours=%d\n", (long long)n, d, K,
+           epochs, kn);
+
+    tac_mt r;
+    tac_mt_seed(&r, 1);
+    float *X = malloc((size_t)n * d * sizeof(float)), *R = malloc((size_t)n * d * sizeof(float));   /* N x D */
+    float *cen = malloc((size_t)K * d * sizeof(float));                                            /* K x D */
+    int64_t *nn = malloc((size_t)n * kn * sizeof(int64_t));                                        /* N x kn */
+    for (int64_t i = 0; i < (int64_t)K * d; i++) cen[i] = (float)tac_mt_normal(&r);
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) {
+            X[i * d + j] = cen[(i % K) * d + j] + 0.8f * (float)tac_mt_normal(&r);
+            R[i * d + j] = cen[(i % K) * d + j] + 0.5f * (float)tac_mt_normal(&r);
+        }
+    tac_l2_normalize_rows(X, n, d);
+    tac_l2_normalize_rows(R, n, d);
+    for (int64_t i = 0; i < n; i++)
+        for (int j = 0; j < kn; j++) nn[i * kn + j] = (i + (int64_t)K * (j + 1 + (int64_t)tac_mt_below(&r, 1000))) % n;
+
+    tac_heads_params p;
+    tac_heads_default_params(&p);
+    p.K = K; p.epochs = epochs; p.seed = 1;
+
+    /* one step against its matrix products alone: the share of time spent outside sgemm */
+    {
+        enum { REP = 15 };
+        const int B = p.batch, H = p.hidden;
+        tac_heads *hs = tac_heads_alloc(d, H, K);
+        tac_heads_init(hs, 1);
+        tac_heads_work *w = tac_heads_work_alloc(hs, B);
+        int64_t *sel = malloc(3 * (size_t)B * sizeof(int64_t));   /* 3B */
+        for (int i = 0; i < 3 * B; i++) sel[i] = (int64_t)tac_mt_below(&r, (uint64_t)n);
+        double ts[REP], tt[REP], tg[REP];
+        float *A = malloc((size_t)2 * B * d * sizeof(float)), *C = malloc((size_t)2 * B * H * sizeof(float));
+        float *W = malloc((size_t)H * d * sizeof(float));
+        memcpy(A, X, (size_t)2 * B * d * sizeof(float));
+        memcpy(W, X, (size_t)H * d * sizeof(float));
+        int blas = openblas_get_num_threads();
+        for (int rep = 0; rep < REP; rep++) {
+            double t = tac_now();
+            tac_heads_step(hs, w, X, R, sel, sel + B, sel + 2 * B, &p, NULL);
+            ts[rep] = tac_now() - t;
+            tac_heads_work_set_threads(w, 2);
+            openblas_set_num_threads(1);
+            t = tac_now();
+            tac_heads_step(hs, w, X, R, sel, sel + B, sel + 2 * B, &p, NULL);
+            tt[rep] = tac_now() - t;
+            openblas_set_num_threads(blas);
+            tac_heads_work_set_threads(w, 1);
+            t = tac_now();
+            for (int k = 0; k < 2; k++) {   /* per head: Z1 = Xg W1^T and dW1 = dZ1^T Xg over 2B rows */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2 * B, H, d, 1.0f, A, d, W, d, 0.0f, C, H);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, d, 2 * B, 1.0f, C, H, A, d, 0.0f, W, d);
+            }
+            tg[rep] = tac_now() - t;
+        }
+        qsort(ts, REP, sizeof(double), cmp_d);
+        qsort(tt, REP, sizeof(double), cmp_d);
+        qsort(tg, REP, sizeof(double), cmp_d);
+        double fl = 2 * 2 * 2.0 * (2.0 * B) * H * d;
+        printf("one step (B=%d), medians of %d: heads in sequence with %d BLAS threads %.2f ms; heads on 2 threads with "
+               "1 BLAS thread each %.2f ms; the step's 4 big sgemms alone (%d BLAS threads) %.2f ms = %.0f GFLOP/s\n",
+               B, REP, blas, ts[REP / 2] * 1e3, tt[REP / 2] * 1e3, blas, tg[REP / 2] * 1e3, fl / tg[REP / 2] * 1e-9);
+        free(A); free(C); free(W); free(sel);
+        tac_heads_work_free(w);
+        tac_heads_free(hs);
+    }
+    timing tm = {calloc((size_t)epochs + 1, sizeof(double)), 0, 0};
+    tm.last = tac_now();
+    double t0 = tm.last;
+    tac_heads *h;
+    if (tac_heads_train(X, R, n, d, nn, nn, kn, &p, on_epoch, &tm, &h) != TAC_OK) {
+        fprintf(stderr, "bench_heads: %s\n", tac_last_error());
+        return 1;
+    }
+    double total = tac_now() - t0;
+    qsort(tm.t, (size_t)tm.n, sizeof(double), cmp_d);
+    printf("RESULT taclust  median epoch %.3f s  total %.2f s  (%d epochs)\n", tm.t[tm.n / 2], total, epochs);
+    tac_heads_free(h);
+    free(X); free(R); free(cen); free(nn); free(tm.t);
+    return 0;
+}

@@ -1,0 +1,120 @@
+/* heads_internal.h - internals of the TAC cluster heads (tac-method.md section 7), shared by src/heads/ (all .c files),
+ * tests/test_heads.c and bench/bench_heads.c. Not part of the public API (include/taclust/heads.h).
+ *
+ * Parameter memory (llm.c style): one allocation of 4 * nparam floats = params | grads | Adam m | Adam v.
+ * Each set holds head 0 (text head f_T) followed by head 1 (image head f_I); each head is laid out as
+ *     w1    H x D   (PyTorch nn.Linear.weight layout: out x in, row-major)
+ *     b1    H
+ *     gamma H       (BatchNorm1d weight)
+ *     beta  H       (BatchNorm1d bias)
+ *     w2    K x H
+ *     b2    K
+ * so nparam = 2 * (H*D + 3H + K*H + K). tac_head_view gives named pointers into one head of one set.
+ * BatchNorm running statistics live in a second allocation of 4H floats: mean_T | var_T | mean_I | var_I.
+ *
+ * Kernels come in forward/backward sibling pairs with the same argument order; backward functions WRITE the
+ * gradient w.r.t. their input and ACCUMULATE (+=) into parameter gradients and loss-term outputs. Naive reference kernels sit beside the sgemm ones and are tested against them.
+ */
+#ifndef TAC_HEADS_INTERNAL_H
+#define TAC_HEADS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "taclust/heads.h"
+
+#define TAC_HEADS_BN_EPS 1e-5f
+#define TAC_HEADS_BN_MOMENTUM 0.1f
+#define TAC_HEAD_TEXT 0
+#define TAC_HEAD_IMAGE 1
+
+typedef struct { float *w1, *b1, *gamma, *beta, *w2, *b2; } tac_head_view;
+
+struct tac_heads {
+    int D, H, K;
+    size_t head_size;          /* floats per head: H*D + 3H + K*H + K */
+    size_t nparam;             /* 2 * head_size */
+    float *mem;                /* 4 * nparam: params | grads | m | v */
+    float *params, *grads, *adam_m, *adam_v;
+    tac_head_view P[2], G[2];  /* named views of params and grads; [0] text head, [1] image head */
+    float *stats;              /* 4H: run_mean[0] | run_var[0] | run_mean[1] | run_var[1] */
+    float *run_mean[2], *run_var[2];
+    int64_t step;              /* Adam steps taken */
+};
+
+/* Allocates heads of the given sizes with parameters zero, running mean 0, running var 1. */
+tac_heads *tac_heads_alloc(int D, int H, int K);
+/* PyTorch/timm initialisation from mt19937(seed): per head (text then image) w1 trunc_normal(0.02, +-2), b1
+ * U(+-1/sqrt(D)), gamma 1, beta 0, w2 trunc_normal(0.02, +-2), b2 U(+-1/sqrt(H)). Resets Adam state. */
+void tac_heads_init(tac_heads *h, uint32_t seed);
+
+/* Workspace for steps of batch B (freed with tac_heads_work_free). */
+typedef struct tac_heads_work tac_heads_work;
+tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B);
+void tac_heads_work_free(tac_heads_work *w);
+/* 2: run the two heads on two threads in every phase (the caller makes BLAS single-threaded meanwhile);
+ * 1 (default): sequential. Results are identical either way. */
+void tac_heads_work_set_threads(tac_heads_work *w, int threads);
+
+/* Loss pieces of one step, as computed by the forward pass (before the Adam update). */
+typedef struct { double total, distill_it, distill_ti, consist, ent_t, ent_i; } tac_heads_loss;
+
+/* Forward + backward of one mini-batch, leaving the gradients in h->grads (overwritten) and updating the
+ * running stats (anchors first, then neighbours, per head). X, R: N x D. idx, nb_txt, nb_img: B row indices
+ * (anchors, their text-space neighbours u_i, their image-space neighbours v_i), all < N (not checked). */
+void tac_heads_forward_backward(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                                const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                                const tac_heads_params *p, tac_heads_loss *loss);
+/* One Adam step on h->grads (PyTorch's bias-corrected form). */
+void tac_heads_adam(tac_heads *h, const tac_heads_params *p);
+/* forward_backward + adam: one training step with explicit batch and neighbour choices. */
+void tac_heads_step(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                    const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                    const tac_heads_params *p, tac_heads_loss *loss);
+
+/* Whole-loss evaluation without touching gradients (running stats are still updated unless `frozen`). */
+double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                           const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                           const tac_heads_params *p, int frozen);
+
+/* ---- kernels (src/heads/tac_heads_ops.c) ------------------------------------------------------------ */
+/* out (N x NO) = in (N x NI) W^T + b; W is NO x NI. */
+void tac_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO);
+/* dW (NO x NI) += dout^T in; db (NO) += colsum(dout); din (N x NI, may be NULL) = dout W. */
+void tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
+                         int N, int NI, int NO);
+void tac_linear_forward_naive(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO);
+void tac_linear_backward_naive(float *din, float *dW, float *db, const float *dout, const float *in,
+                               const float *W, int N, int NI, int NO);
+
+/* BatchNorm1d, train mode over N rows of C: xhat (N x C), mean/invstd (C) saved for backward; out = gamma*xhat
+ * + beta; run_mean/run_var (C, may be NULL) updated with momentum 0.1 and the unbiased variance. */
+void tac_bn_forward_train(float *out, float *xhat, float *mean, float *invstd, const float *in,
+                          const float *gamma, const float *beta, float *run_mean, float *run_var, int N, int C);
+/* din (N x C) = gradient w.r.t. in (written); dgamma, dbeta (C) += */
+void tac_bn_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *xhat,
+                     const float *invstd, const float *gamma, int N, int C);
+/* Eval mode: out = gamma * (in - run_mean) / sqrt(run_var + eps) + beta. */
+void tac_bn_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
+                         const float *run_mean, const float *run_var, int N, int C);
+
+void tac_relu_forward(float *out, const float *in, size_t n);
+void tac_relu_backward(float *din, const float *dout, const float *out, size_t n);   /* din += dout*(out>0) */
+void tac_relu_backward_inplace(float *d, const float *out, size_t n);                /* d = d*(out>0) */
+
+/* Both may run in place (P == Z, dZ == dP). */
+void tac_softmax_forward(float *P, const float *Z, int N, int K);                   /* rows */
+void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int K); /* dZ = ... (written) */
+
+/* L_D(A, C) of section 7.5 for B x K matrices A, C (temperature T). Backward: dA, dC (B x K, either may be
+ * NULL) += g * dL_D. */
+double tac_distill_forward(const float *A, const float *C, int B, int K, float T);
+void tac_distill_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K, float T);
+/* L_C = (1/B) sum_i -max(log(PT_i . PI_i), -100); backward uses PyTorch's BCE formula. */
+double tac_consist_forward(const float *PT, const float *PI, int B, int K);
+void tac_consist_backward(float *dPT, float *dPI, double g, const float *PT, const float *PI, int B, int K);
+/* H(P) = -sum_k c_k log c_k with c = max(mean_i P_i, 1e-9). */
+double tac_entropy_forward(const float *P, int B, int K);
+void tac_entropy_backward(float *dP, double g, const float *P, int B, int K);
+
+#endif

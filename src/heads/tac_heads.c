@@ -1,0 +1,601 @@
+/* tac_heads.c - TAC's two cluster heads (tac-method.md section 7): allocation and initialisation, one training
+ * step (four train-mode forward passes: text/image anchors and text/image neighbours, the section 7.5 loss,
+ * backward through all four, Adam), the epoch loop (seeded shuffle, drop_last, one random neighbour per
+ * modality per anchor), prediction with the image head in eval mode, and a checksummed binary save/load.
+ *
+ * Use: tac_heads_default_params(&p); p.K = 10; tac_heads_train(X, R, n, d, nn_img, nn_txt, kn, &p, NULL, NULL, &h);
+ *      tac_heads_predict(h, Xtest, ntest, pred, NULL); tac_heads_save(h, "heads.bin"); tac_heads_free(h);
+ * Memory layout and kernels: see heads_internal.h and tac_heads_ops.c.
+ *
+ * Threads: the two heads are independent until the loss and again after it, so with 2 threads (tac_heads_train
+ * when tac_num_threads() >= 2) each phase runs head 0 on the calling thread and head 1 on a second pthread, with
+ * OpenBLAS set to 1 thread for the duration (restored afterwards): 2 threads in all, never more. Every head's
+ * arithmetic is the same as in the sequential order, so results do not depend on the thread count.
+ *
+ * Heads file format (version 1, little-endian):
+ *     0  char[8]  "TACHEADS"
+ *     8  uint32   version (1)
+ *    12  uint32   D, 16 uint32 H, 20 uint32 K
+ *    24  uint64   Adam steps taken (informational)
+ *    32  uint64   F = number of floats = 2*(H*D + 3H + K*H + K) + 4H
+ *    40  float32  [F]: parameters (text head, then image head, layout of heads_internal.h), then BatchNorm
+ *                 running stats mean_T | var_T | mean_I | var_I
+ *  40+4F uint64   FNV-1a 64 checksum of every byte before it
+ */
+#include "heads_internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+#include "taclust/core.h"
+
+void tac_heads_default_params(tac_heads_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->K = 0;
+    p->hidden = 512;
+    p->epochs = 20;
+    p->batch = 512;
+    p->temperature = 0.5f;
+    p->entropy_weight = 5.0f;
+    p->lr = 1e-3f;
+    p->beta1 = 0.9f;
+    p->beta2 = 0.99f;
+    p->eps = 1e-8f;
+    p->seed = 0;
+    p->progress = 0;
+}
+
+/* ---- allocation and initialisation --------------------------------------------------------------------- */
+
+static void set_views(tac_head_view *v, float *base, int D, int H, int K)
+{
+    v->w1 = base;                      /* H x D */
+    v->b1 = v->w1 + (size_t)H * D;     /* H */
+    v->gamma = v->b1 + H;              /* H */
+    v->beta = v->gamma + H;            /* H */
+    v->w2 = v->beta + H;               /* K x H */
+    v->b2 = v->w2 + (size_t)K * H;     /* K */
+}
+
+tac_heads *tac_heads_alloc(int D, int H, int K)
+{
+    TAC_ASSERT(D > 0 && H > 0 && K > 0);
+    tac_heads *h = tac_xcalloc(1, sizeof *h);
+    h->D = D; h->H = H; h->K = K;
+    h->head_size = (size_t)H * D + 3 * (size_t)H + (size_t)K * H + (size_t)K;
+    h->nparam = 2 * h->head_size;
+    h->mem = tac_xcalloc(4 * h->nparam, sizeof(float));
+    h->params = h->mem;
+    h->grads = h->params + h->nparam;
+    h->adam_m = h->grads + h->nparam;
+    h->adam_v = h->adam_m + h->nparam;
+    for (int k = 0; k < 2; k++) {
+        set_views(&h->P[k], h->params + k * h->head_size, D, H, K);
+        set_views(&h->G[k], h->grads + k * h->head_size, D, H, K);
+    }
+    h->stats = tac_xcalloc(4 * (size_t)H, sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        h->run_mean[k] = h->stats + (size_t)(2 * k) * H;
+        h->run_var[k] = h->stats + (size_t)(2 * k + 1) * H;
+        for (int j = 0; j < H; j++) h->run_var[k][j] = 1.0f;
+    }
+    return h;
+}
+
+void tac_heads_free(tac_heads *h)
+{
+    if (!h) return;
+    free(h->mem);
+    free(h->stats);
+    free(h);
+}
+
+int tac_heads_num_clusters(const tac_heads *h) { return h->K; }
+int tac_heads_input_dim(const tac_heads *h) { return h->D; }
+
+/* timm trunc_normal_(std, a=-2, b=2): a normal redrawn while outside the absolute bounds. */
+static void trunc_normal(tac_mt *r, float *w, size_t n, double std)
+{
+    for (size_t i = 0; i < n; i++) {
+        double x;
+        do x = tac_mt_normal(r) * std; while (x < -2.0 || x > 2.0);
+        w[i] = (float)x;
+    }
+}
+
+static void uniform_pm(tac_mt *r, float *w, size_t n, double bound)
+{
+    for (size_t i = 0; i < n; i++) w[i] = (float)((2.0 * tac_mt_uniform(r) - 1.0) * bound);
+}
+
+void tac_heads_init(tac_heads *h, uint32_t seed)
+{
+    tac_mt r;
+    tac_mt_seed(&r, seed);
+    int D = h->D, H = h->H, K = h->K;
+    for (int k = 0; k < 2; k++) {
+        tac_head_view *v = &h->P[k];
+        trunc_normal(&r, v->w1, (size_t)H * D, 0.02);
+        uniform_pm(&r, v->b1, (size_t)H, 1.0 / sqrt((double)D));
+        for (int j = 0; j < H; j++) { v->gamma[j] = 1.0f; v->beta[j] = 0.0f; }
+        trunc_normal(&r, v->w2, (size_t)K * H, 0.02);
+        uniform_pm(&r, v->b2, (size_t)K, 1.0 / sqrt((double)H));
+        for (int j = 0; j < H; j++) { h->run_mean[k][j] = 0.0f; h->run_var[k][j] = 1.0f; }
+    }
+    memset(h->grads, 0, 3 * h->nparam * sizeof(float));   /* grads, m, v */
+    h->step = 0;
+}
+
+/* ---- one training step --------------------------------------------------------------------------------- */
+
+struct tac_heads_work {
+    int B;
+    int threads;       /* 1: sequential; 2: one thread per head (caller sets OpenBLAS to 1 thread) */
+    float *mem;
+    /* per head k (0 text, 1 image); "2B" rows = B anchors then B neighbours. Buffers that are dead by the time
+     * their alias is written share memory: Z1/dZ1, Z2/P (softmax in place), dP/dZ2 (softmax backward in place). */
+    float *Xg[2];      /* 2B x D gathered inputs */
+    float *Z1[2];      /* 2B x H first linear; later dZ1 */
+    float *xhat[2];    /* 2B x H normalised (per half) */
+    float *A[2];       /* 2B x H BN output after ReLU */
+    float *P[2];       /* 2B x K logits, then softmax in place */
+    float *dP[2];      /* 2B x K gradient w.r.t. P, then w.r.t. the logits in place */
+    float *dA[2];      /* 2B x H gradient w.r.t. A, then (ReLU backward in place) w.r.t. the BN output */
+    float *mean[2];    /* 2 x H batch means (per half) */
+    float *invstd[2];  /* 2 x H */
+};
+
+tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
+{
+    tac_heads_work *w = tac_xcalloc(1, sizeof *w);
+    w->B = B;
+    w->threads = 1;
+    size_t R = 2 * (size_t)B, D = (size_t)h->D, H = (size_t)h->H, K = (size_t)h->K;
+    size_t per = R * D + 4 * R * H + 2 * R * K + 4 * H;
+    w->mem = tac_xmalloc(2 * per, sizeof(float));
+    float *q = w->mem;
+    for (int k = 0; k < 2; k++) {
+        w->Xg[k] = q; q += R * D;
+        w->Z1[k] = q; q += R * H;
+        w->xhat[k] = q; q += R * H;
+        w->A[k] = q; q += R * H;
+        w->dA[k] = q; q += R * H;
+        w->P[k] = q; q += R * K;
+        w->dP[k] = q; q += R * K;
+        w->mean[k] = q; q += 2 * H;
+        w->invstd[k] = q; q += 2 * H;
+    }
+    return w;
+}
+
+void tac_heads_work_set_threads(tac_heads_work *w, int threads) { w->threads = threads > 1 ? 2 : 1; }
+
+void tac_heads_work_free(tac_heads_work *w)
+{
+    if (!w) return;
+    free(w->mem);
+    free(w);
+}
+
+static void gather(float *dst /* 2B x D */, const float *src /* N x D */, const int64_t *a, const int64_t *b,
+                   int B, int D)
+{
+    for (int i = 0; i < B; i++) {
+        memcpy(dst + (size_t)i * D, src + (size_t)a[i] * D, (size_t)D * sizeof(float));
+        memcpy(dst + ((size_t)B + i) * D, src + (size_t)b[i] * D, (size_t)D * sizeof(float));
+    }
+}
+
+/* Train-mode forward of head k on w->Xg[k]: each half (anchors, neighbours) has its own batch statistics;
+ * the running stats are updated anchors first, then neighbours (skipped when frozen). */
+static void head_forward_train(tac_heads *h, tac_heads_work *w, int k, int frozen)
+{
+    int B = w->B, D = h->D, H = h->H, K = h->K;
+    const tac_head_view *v = &h->P[k];
+    tac_linear_forward(w->Z1[k], w->Xg[k], v->w1, v->b1, 2 * B, D, H);
+    for (int half = 0; half < 2; half++) {
+        size_t o = (size_t)half * B * H;
+        tac_bn_forward_train(w->A[k] + o, w->xhat[k] + o, w->mean[k] + (size_t)half * H,
+                             w->invstd[k] + (size_t)half * H, w->Z1[k] + o, v->gamma, v->beta,
+                             frozen ? NULL : h->run_mean[k], frozen ? NULL : h->run_var[k], B, H);
+    }
+    tac_relu_forward(w->A[k], w->A[k], 2 * (size_t)B * H);
+    tac_linear_forward(w->P[k], w->A[k], v->w2, v->b2, 2 * B, H, K);   /* logits */
+    tac_softmax_forward(w->P[k], w->P[k], 2 * B, K);                    /* in place */
+}
+
+static void head_backward(tac_heads *h, tac_heads_work *w, int k)
+{
+    int B = w->B, D = h->D, H = h->H, K = h->K;
+    size_t RH = 2 * (size_t)B * H;
+    const tac_head_view *v = &h->P[k];
+    tac_head_view *g = &h->G[k];
+    float *dZ2 = w->dP[k], *dZ1 = w->Z1[k];   /* in-place aliases (see the struct) */
+    tac_softmax_backward(dZ2, w->dP[k], w->P[k], 2 * B, K);
+    tac_linear_backward(w->dA[k], g->w2, g->b2, dZ2, w->A[k], v->w2, 2 * B, H, K);
+    tac_relu_backward_inplace(w->dA[k], w->A[k], RH);   /* dA becomes dY, the gradient at the BN output */
+    for (int half = 0; half < 2; half++) {
+        size_t o = (size_t)half * B * H;
+        tac_bn_backward(dZ1 + o, g->gamma, g->beta, w->dA[k] + o, w->xhat[k] + o,
+                        w->invstd[k] + (size_t)half * H, v->gamma, B, H);
+    }
+    tac_linear_backward(NULL, g->w1, g->b1, dZ1, w->Xg[k], v->w1, 2 * B, D, H);
+}
+
+/* Runs fn(a0) here and fn(a1) on a second thread when w->threads > 1 (sequentially if that thread cannot start). */
+static void run_pair(const tac_heads_work *w, void *(*fn)(void *), void *a0, void *a1)
+{
+    pthread_t t;
+    if (w->threads > 1 && pthread_create(&t, NULL, fn, a1) == 0) {
+        fn(a0);
+        pthread_join(t, NULL);
+        return;
+    }
+    fn(a0);
+    fn(a1);
+}
+
+typedef struct {
+    tac_heads *h; tac_heads_work *w; int k, frozen, adam;
+    const float *src; const int64_t *a, *b;
+    const tac_heads_params *p;
+} head_job;
+
+static void *forward_job(void *arg)
+{
+    head_job *j = arg;
+    gather(j->w->Xg[j->k], j->src, j->a, j->b, j->w->B, j->h->D);
+    head_forward_train(j->h, j->w, j->k, j->frozen);
+    return NULL;
+}
+
+static void adam_range(tac_heads *h, const tac_heads_params *p, size_t lo, size_t hi);
+
+static void *backward_job(void *arg)
+{
+    head_job *j = arg;
+    tac_heads *h = j->h;
+    memset(h->grads + (size_t)j->k * h->head_size, 0, h->head_size * sizeof(float));
+    head_backward(h, j->w, j->k);
+    if (j->adam) adam_range(h, j->p, (size_t)j->k * h->head_size, (size_t)(j->k + 1) * h->head_size);
+    return NULL;
+}
+
+/* Both heads' train-mode forward (text head: r_i then r_{u_i}; image head: x_i then x_{v_i}) and the loss. */
+static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
+                        const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int frozen,
+                        tac_heads_loss *L)
+{
+    int B = w->B, K = h->K;
+    size_t BK = (size_t)B * K;
+    head_job jt = {h, w, TAC_HEAD_TEXT, frozen, 0, R, idx, nb_txt, p};
+    head_job ji = {h, w, TAC_HEAD_IMAGE, frozen, 0, X, idx, nb_img, p};
+    run_pair(w, forward_job, &jt, &ji);
+    const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
+    float T = p->temperature, a = p->entropy_weight;
+    L->distill_it = tac_distill_forward(PI, QT, B, K, T);
+    L->distill_ti = tac_distill_forward(PT, QI, B, K, T);
+    L->consist = tac_consist_forward(PT, PI, B, K);
+    L->ent_t = tac_entropy_forward(PT, B, K);
+    L->ent_i = tac_entropy_forward(PI, B, K);
+    L->total = L->distill_it + L->distill_ti + L->consist - a * (L->ent_t + L->ent_i);
+}
+
+/* Forward, loss, gradient of the loss w.r.t. both heads' outputs, then backward (and Adam when `adam`). */
+static void step_impl(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
+                      const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int adam,
+                      tac_heads_loss *loss)
+{
+    tac_heads_loss L;
+    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, 0, &L);
+    int B = w->B, K = h->K;
+    size_t BK = (size_t)B * K;
+    const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
+    float *dPT = w->dP[TAC_HEAD_TEXT], *dQT = dPT + BK, *dPI = w->dP[TAC_HEAD_IMAGE], *dQI = dPI + BK;
+    memset(dPT, 0, 2 * BK * sizeof(float));
+    memset(dPI, 0, 2 * BK * sizeof(float));
+    float T = p->temperature, a = p->entropy_weight;
+    tac_distill_backward(dPI, dQT, 1.0, PI, QT, B, K, T);
+    tac_distill_backward(dPT, dQI, 1.0, PT, QI, B, K, T);
+    tac_consist_backward(dPT, dPI, 1.0, PT, PI, B, K);
+    tac_entropy_backward(dPT, -a, PT, B, K);
+    tac_entropy_backward(dPI, -a, PI, B, K);
+    if (adam) h->step++;
+    head_job jt = {h, w, TAC_HEAD_TEXT, 0, adam, NULL, NULL, NULL, p};
+    head_job ji = {h, w, TAC_HEAD_IMAGE, 0, adam, NULL, NULL, NULL, p};
+    run_pair(w, backward_job, &jt, &ji);
+    if (loss) *loss = L;
+}
+
+void tac_heads_forward_backward(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                                const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                                const tac_heads_params *p, tac_heads_loss *loss)
+{
+    step_impl(h, w, X, R, idx, nb_txt, nb_img, p, 0, loss);
+}
+
+double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                           const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                           const tac_heads_params *p, int frozen)
+{
+    tac_heads_loss L;
+    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, frozen, &L);
+    return L.total;
+}
+
+/* PyTorch 1.13 Adam (single-tensor) at step h->step over params [lo, hi): m = b1 m + (1-b1) g;
+ * v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
+static void adam_range(tac_heads *h, const tac_heads_params *p, size_t lo, size_t hi)
+{
+    double t = (double)h->step;
+    double bc1 = 1.0 - pow((double)p->beta1, t), bc2 = 1.0 - pow((double)p->beta2, t);
+    float step_size = (float)(p->lr / bc1), bc2s = (float)sqrt(bc2);
+    float b1 = p->beta1, b2 = p->beta2, c1 = (float)(1.0 - (double)p->beta1), c2 = (float)(1.0 - (double)p->beta2);
+    float eps = p->eps;
+    float *restrict P = h->params, *restrict G = h->grads, *restrict M = h->adam_m, *restrict V = h->adam_v;
+    size_t i = lo;
+#ifdef __AVX2__
+    /* 8 at a time (sqrtf's errno handling keeps gcc from vectorising the scalar loop; this was 1.5 ms a step).
+     * Same operations in the same order as the scalar loop below, which does the tail and is the reference. */
+    const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), vc1 = _mm256_set1_ps(c1),
+                 vc2 = _mm256_set1_ps(c2), vbc = _mm256_set1_ps(bc2s), veps = _mm256_set1_ps(eps),
+                 vss = _mm256_set1_ps(step_size);
+    for (; i + 8 <= hi; i += 8) {
+        __m256 g = _mm256_loadu_ps(G + i);
+        __m256 m = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(M + i), vb1), _mm256_mul_ps(g, vc1));
+        __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(V + i), vb2), _mm256_mul_ps(_mm256_mul_ps(g, g), vc2));
+        _mm256_storeu_ps(M + i, m);
+        _mm256_storeu_ps(V + i, v);
+        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(v), vbc), veps);
+        _mm256_storeu_ps(P + i, _mm256_sub_ps(_mm256_loadu_ps(P + i), _mm256_mul_ps(vss, _mm256_div_ps(m, denom))));
+    }
+#endif
+    for (; i < hi; i++) {
+        float g = G[i];
+        M[i] = M[i] * b1 + g * c1;
+        V[i] = V[i] * b2 + g * g * c2;
+        float denom = sqrtf(V[i]) / bc2s + eps;
+        P[i] -= step_size * (M[i] / denom);
+    }
+}
+
+void tac_heads_adam(tac_heads *h, const tac_heads_params *p)
+{
+    h->step++;
+    adam_range(h, p, 0, h->nparam);
+}
+
+void tac_heads_step(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                    const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                    const tac_heads_params *p, tac_heads_loss *loss)
+{
+    step_impl(h, w, X, R, idx, nb_txt, nb_img, p, 1, loss);
+}
+
+/* ---- training loop ------------------------------------------------------------------------------------- */
+
+static int check_params(const tac_heads_params *p)
+{
+    if (p->K < 1) return tac_fail("heads: K must be >= 1 (got %d)", p->K);
+    if (p->hidden < 1) return tac_fail("heads: hidden size must be >= 1 (got %d)", p->hidden);
+    if (p->epochs < 0) return tac_fail("heads: epochs must be >= 0 (got %d)", p->epochs);
+    if (p->batch < 2) return tac_fail("heads: batch must be >= 2 for BatchNorm (got %d)", p->batch);
+    if (!(p->temperature > 0) || !isfinite(p->temperature))
+        return tac_fail("heads: temperature must be > 0 (got %g)", (double)p->temperature);
+    if (!(p->lr > 0) || !isfinite(p->lr)) return tac_fail("heads: learning rate must be > 0 (got %g)", (double)p->lr);
+    if (!(p->beta1 >= 0 && p->beta1 < 1) || !(p->beta2 >= 0 && p->beta2 < 1))
+        return tac_fail("heads: Adam betas must be in [0, 1) (got %g, %g)", (double)p->beta1, (double)p->beta2);
+    if (!(p->eps > 0)) return tac_fail("heads: Adam eps must be > 0 (got %g)", (double)p->eps);
+    if (!isfinite(p->entropy_weight)) return tac_fail("heads: entropy weight must be finite");
+    return TAC_OK;
+}
+
+static int check_nn(const char *what, const int64_t *nn, int64_t n, int kn)
+{
+    for (int64_t i = 0; i < n * kn; i++)
+        if (nn[i] < 0 || nn[i] >= n)
+            return tac_fail("heads: %s neighbour index %lld at row %lld is out of range [0, %lld)", what,
+                            (long long)nn[i], (long long)(i / kn), (long long)n);
+    return TAC_OK;
+}
+
+int tac_heads_train(const float *X, const float *R, int64_t n, int d,
+                    const int64_t *nn_img, const int64_t *nn_txt, int kn,
+                    const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out)
+{
+    *out = NULL;
+    if (check_params(p) != TAC_OK) return TAC_ERR;
+    if (d < 1) return tac_fail("heads: feature dimension must be >= 1 (got %d)", d);
+    if (kn < 1) return tac_fail("heads: need at least one neighbour per row (got %d)", kn);
+    if (n < p->batch)
+        return tac_fail("heads: %lld samples are fewer than one batch of %d (drop_last would train on nothing)",
+                        (long long)n, p->batch);
+    if (tac_check_finite("heads: image features", X, n, d) != TAC_OK) return TAC_ERR;
+    if (tac_check_finite("heads: text features", R, n, d) != TAC_OK) return TAC_ERR;
+    if (check_nn("image-space", nn_img, n, kn) != TAC_OK) return TAC_ERR;
+    if (check_nn("text-space", nn_txt, n, kn) != TAC_OK) return TAC_ERR;
+
+    tac_heads *h = tac_heads_alloc(d, p->hidden, p->K);
+    tac_heads_init(h, p->seed);
+    int B = p->batch;
+    tac_heads_work *w = tac_heads_work_alloc(h, B);
+    int blas_threads = openblas_get_num_threads();
+    if (tac_num_threads() >= 2) {   /* one thread per head, BLAS single-threaded inside each */
+        tac_heads_work_set_threads(w, 2);
+        openblas_set_num_threads(1);
+    }
+    tac_mt rng;
+    tac_mt_seed(&rng, p->seed ^ 0x5bd1e995u);   /* a stream separate from the initialisation */
+    int64_t *perm = tac_xmalloc((size_t)n, sizeof(int64_t));      /* N */
+    int64_t *sel = tac_xmalloc(3 * (size_t)B, sizeof(int64_t));   /* 3B: idx | u | v */
+    int64_t *idx = sel, *u = sel + B, *v = sel + 2 * B;
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    int64_t nb = n / B;
+    int rc = TAC_OK;
+    for (int e = 1; e <= p->epochs; e++) {
+        double t0 = tac_now();
+        for (int64_t i = n - 1; i > 0; i--) {   /* Fisher-Yates */
+            int64_t j = (int64_t)tac_mt_below(&rng, (uint64_t)i + 1);
+            int64_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+        }
+        double sum = 0;
+        for (int64_t b = 0; b < nb; b++) {
+            for (int i = 0; i < B; i++) {
+                int64_t a = perm[b * B + i];
+                idx[i] = a;
+                u[i] = nn_txt[a * kn + (int64_t)tac_mt_below(&rng, (uint64_t)kn)];
+                v[i] = nn_img[a * kn + (int64_t)tac_mt_below(&rng, (uint64_t)kn)];
+            }
+            tac_heads_loss L;
+            tac_heads_step(h, w, X, R, idx, u, v, p, &L);
+            sum += L.total;
+        }
+        double mean = sum / (double)nb;
+        if (!isfinite(mean)) { rc = tac_fail("heads: training diverged (loss %g) in epoch %d", mean, e); break; }
+        if (p->progress)
+            tac_info("heads: epoch %d/%d  loss %.5f  (%.2f s)", e, p->epochs, mean, tac_now() - t0);
+        if (cb) cb(h, e, mean, user);
+    }
+    if (w->threads > 1) openblas_set_num_threads(blas_threads);
+    free(perm);
+    free(sel);
+    tac_heads_work_free(w);
+    if (rc != TAC_OK) { tac_heads_free(h); return rc; }
+    *out = h;
+    return TAC_OK;
+}
+
+/* ---- prediction ---------------------------------------------------------------------------------------- */
+
+int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pred, float *prob)
+{
+    if (n < 0) return tac_fail("heads: negative row count");
+    int D = h->D, H = h->H, K = h->K;
+    const int CH = 1024;
+    float *buf = tac_xmalloc((size_t)CH * (2 * (size_t)H + 2 * (size_t)K), sizeof(float));
+    float *Z1 = buf, *A = Z1 + (size_t)CH * H, *Z2 = A + (size_t)CH * H, *P = Z2 + (size_t)CH * K;
+    const tac_head_view *v = &h->P[TAC_HEAD_IMAGE];
+    for (int64_t s = 0; s < n; s += CH) {
+        int c = (int)(n - s < CH ? n - s : CH);
+        tac_linear_forward(Z1, X + (size_t)s * D, v->w1, v->b1, c, D, H);          /* c x H */
+        tac_bn_forward_eval(A, Z1, v->gamma, v->beta, h->run_mean[TAC_HEAD_IMAGE], h->run_var[TAC_HEAD_IMAGE], c, H);
+        tac_relu_forward(A, A, (size_t)c * H);
+        tac_linear_forward(Z2, A, v->w2, v->b2, c, H, K);                            /* c x K */
+        tac_softmax_forward(P, Z2, c, K);
+        for (int i = 0; i < c; i++) {
+            const float *pi = P + (size_t)i * K;
+            int best = 0;
+            for (int k = 1; k < K; k++) if (pi[k] > pi[best]) best = k;   /* first maximum, as torch.argmax */
+            if (pred) pred[s + i] = best;
+        }
+        if (prob) memcpy(prob + (size_t)s * K, P, (size_t)c * K * sizeof(float));
+    }
+    free(buf);
+    return TAC_OK;
+}
+
+/* ---- save / load --------------------------------------------------------------------------------------- */
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the heads file format is written as little-endian");
+#define HEADS_MAGIC "TACHEADS"
+#define HEADS_VERSION 1u
+#define HEADS_HDR 40
+
+static uint64_t fnv1a64(const unsigned char *p, size_t n)
+{
+    uint64_t x = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) { x ^= p[i]; x *= 1099511628211ull; }
+    return x;
+}
+
+int tac_heads_save(const tac_heads *h, const char *path)
+{
+    uint64_t F = (uint64_t)h->nparam + 4 * (uint64_t)h->H;
+    size_t len = HEADS_HDR + 4 * F + 8;
+    unsigned char *b = tac_xcalloc(len, 1);
+    memcpy(b, HEADS_MAGIC, 8);
+    uint32_t u[4] = {HEADS_VERSION, (uint32_t)h->D, (uint32_t)h->H, (uint32_t)h->K};
+    memcpy(b + 8, u, sizeof u);
+    uint64_t st = (uint64_t)h->step;
+    memcpy(b + 24, &st, 8);
+    memcpy(b + 32, &F, 8);
+    memcpy(b + HEADS_HDR, h->params, h->nparam * sizeof(float));
+    memcpy(b + HEADS_HDR + h->nparam * sizeof(float), h->stats, 4 * (size_t)h->H * sizeof(float));
+    uint64_t cs = fnv1a64(b, len - 8);
+    memcpy(b + len - 8, &cs, 8);
+    int rc = tac_write_file_atomic(path, b, len);
+    free(b);
+    return rc;
+}
+
+int tac_heads_load(const char *path, tac_heads **out)
+{
+    *out = NULL;
+    char *data;
+    size_t len;
+    if (tac_read_file(path, &data, &len) != TAC_OK) return TAC_ERR;
+    const unsigned char *b = (const unsigned char *)data;
+    int rc = TAC_ERR;
+    if (len < HEADS_HDR + 8 || memcmp(b, HEADS_MAGIC, 8) != 0) {
+        tac_fail("%s: not a taclust heads file (no TACHEADS magic; make it with `taclust train-heads`)", path);
+        goto done;
+    }
+    uint32_t u[4];
+    memcpy(u, b + 8, sizeof u);
+    if (u[0] != HEADS_VERSION) {
+        tac_fail("%s: unsupported heads file version %u (this build reads version %u)", path, u[0], HEADS_VERSION);
+        goto done;
+    }
+    uint64_t D = u[1], H = u[2], K = u[3], st, F;
+    memcpy(&st, b + 24, 8);
+    memcpy(&F, b + 32, 8);
+    if (D < 1 || H < 1 || K < 1 || D > (1u << 20) || H > (1u << 20) || K > (1u << 20) || (D * H > (1ull << 34))) {
+        tac_fail("%s: corrupt header (dims D=%llu H=%llu K=%llu)", path, (unsigned long long)D,
+                 (unsigned long long)H, (unsigned long long)K);
+        goto done;
+    }
+    uint64_t want_F = 2 * (H * D + 3 * H + K * H + K) + 4 * H;
+    if (F != want_F) {
+        tac_fail("%s: corrupt header (%llu floats stored, dims D=%llu H=%llu K=%llu need %llu)", path,
+                 (unsigned long long)F, (unsigned long long)D, (unsigned long long)H, (unsigned long long)K,
+                 (unsigned long long)want_F);
+        goto done;
+    }
+    size_t want_len = HEADS_HDR + 4 * (size_t)F + 8;
+    if (len != want_len) {
+        tac_fail("%s: %s (%zu bytes, expected %zu)", path, len < want_len ? "truncated" : "trailing bytes after data",
+                 len, want_len);
+        goto done;
+    }
+    uint64_t cs;
+    memcpy(&cs, b + len - 8, 8);
+    if (cs != fnv1a64(b, len - 8)) { tac_fail("%s: checksum mismatch (file is corrupt)", path); goto done; }
+    tac_heads *h = tac_heads_alloc((int)D, (int)H, (int)K);
+    memcpy(h->params, b + HEADS_HDR, h->nparam * sizeof(float));
+    memcpy(h->stats, b + HEADS_HDR + h->nparam * sizeof(float), 4 * (size_t)H * sizeof(float));
+    h->step = (int64_t)st;
+    for (size_t i = 0; i < h->nparam; i++)
+        if (!isfinite(h->params[i])) {
+            tac_fail("%s: parameter %zu is not finite", path, i);
+            tac_heads_free(h);
+            goto done;
+        }
+    for (size_t i = 0; i < 4 * (size_t)H; i++)
+        if (!isfinite(h->stats[i]) || ((i / H) % 2 == 1 && h->stats[i] < 0)) {
+            tac_fail("%s: BatchNorm running statistic %zu is invalid (%g)", path, i, (double)h->stats[i]);
+            tac_heads_free(h);
+            goto done;
+        }
+    *out = h;
+    rc = TAC_OK;
+done:
+    free(data);
+    return rc;
+}
