@@ -16,7 +16,7 @@
 
 static int have_tiny(void) { return access(TINY "/model.safetensors", R_OK) == 0; }
 
-/* The input folder: 12 photos + 6 classes x 10 CIFAR test images + a text file named .jpg + an empty .png. */
+/* The input folder: 12 photos + 7 classes (a-f) x 10 CIFAR test images + a text file named .jpg + an empty .png. */
 static int make_inputs(const char *dir, char *in, size_t n)
 {
     snprintf(in, n, "%s/in", dir);
@@ -90,10 +90,10 @@ TAC_TEST(e2e_cluster_outputs_resume_assign)
                          tac_test_bin(), in, voc, out, log);
     if (rc != 0) { char *s = slurp(log); printf("%s\n", s ? s : ""); free(s); }
     TAC_REQUIRE(rc == 0);
-    /* 72 readable images (12 photos + 60 CIFAR), 2 skipped */
+    /* 82 readable images (12 photos + 70 CIFAR: airplane..frog), 2 skipped */
     char p[PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/clusters.csv", out);
-    TAC_CHECK_INT(count_lines(p), 1 + 72);
+    TAC_CHECK_INT(count_lines(p), 1 + 82);
     snprintf(p, sizeof p, "%s/skipped.txt", out);
     char *sk = slurp(p);
     TAC_REQUIRE(sk != NULL);
@@ -115,11 +115,11 @@ TAC_TEST(e2e_cluster_outputs_resume_assign)
         total += cJSON_GetObjectItem(x, "size")->valueint;
         TAC_CHECK(strlen(cJSON_GetObjectItem(x, "name")->valuestring) > 0);
     }
-    TAC_CHECK_INT(total, 72);
+    TAC_CHECK_INT(total, 82);
     cJSON_Delete(o);
-    /* by-cluster: 72 links, all resolving to regular files */
-    TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster' -type l | wc -l) -eq 72", out) == 0);
-    TAC_CHECK(tac_test_sh("test $(find -L '%s/by-cluster' -type f | wc -l) -eq 72", out) == 0);
+    /* by-cluster: 82 links, all resolving to regular files */
+    TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster' -type l | wc -l) -eq 82", out) == 0);
+    TAC_CHECK(tac_test_sh("test $(find -L '%s/by-cluster' -type f | wc -l) -eq 82", out) == 0);
     /* the report lists every image */
     snprintf(p, sizeof p, "%s/report.html", out);
     char *html = slurp(p);
@@ -127,7 +127,7 @@ TAC_TEST(e2e_cluster_outputs_resume_assign)
     TAC_CHECK(strstr(html, "chelsea.png") && strstr(html, "rocket.jpg") && strstr(html, "cifar/cat/0009.jpg"));
     int figs = 0;
     for (char *q = html; (q = strstr(q, "<figure ")); q++) figs++;
-    TAC_CHECK_INT(figs, 72);
+    TAC_CHECK_INT(figs, 82);
     free(html);
     TAC_CHECK(access(tac_test_path(out, "model/params.json"), R_OK) == 0);
     TAC_CHECK(access(tac_test_path(out, "model/heads.bin"), R_OK) == 0);
@@ -152,7 +152,7 @@ TAC_TEST(e2e_cluster_outputs_resume_assign)
     rc = tac_test_sh("%s assign --from '%s' '%s/new' >'%s' 2>&1", tac_test_bin(), out, dir, log);
     TAC_REQUIRE(rc == 0);
     TAC_CHECK_INT(cluster_of(p, "chelsea-copy.png"), want);
-    TAC_CHECK_INT(count_lines(p), 1 + 73);
+    TAC_CHECK_INT(count_lines(p), 1 + 83);
     TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster' -name chelsea-copy.png -type l | wc -l) -eq 1", out) == 0);
 
     /* a grown folder: the second run embeds only the new image */
@@ -161,7 +161,7 @@ TAC_TEST(e2e_cluster_outputs_resume_assign)
                      tac_test_bin(), in, voc, out, log);
     TAC_REQUIRE(rc == 0);
     lg = slurp(log);
-    TAC_CHECK(lg && strstr(lg, "72 already embedded (cache), 3 to embed") != NULL);
+    TAC_CHECK(lg && strstr(lg, "82 already embedded (cache), 3 to embed") != NULL);
     free(lg);
 
     /* --no-train and K auto also run through */
@@ -238,7 +238,7 @@ TAC_TEST(e2e_report_renders_in_chromium)
                             chrome, flags, dir, dir, dir) == 0);
     char *dom = slurp(tac_test_path(dir, "dom.html"));
     TAC_REQUIRE(dom != NULL);
-    TAC_CHECK(strstr(dom, "data-thumbs-loaded=\"72\"") != NULL);   /* set by the page once all images decoded */
+    TAC_CHECK(strstr(dom, "data-thumbs-loaded=\"82\"") != NULL);   /* set by the page once all images decoded */
     int sections = 0;
     for (char *q = dom; (q = strstr(q, "<section class=\"cluster\"")); q++) sections++;
     TAC_CHECK_INT(sections, 3);
