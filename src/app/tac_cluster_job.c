@@ -257,7 +257,14 @@ static int write_run_json(const char *out, const char *const *inputs, int ninput
     return rc;
 }
 
-/* Reads OUT/run.json back. Strings in *p, *inputs are malloc'd and live for the process. */
+static void free_run_strings(tac_cluster_params *p)
+{
+    free((char *)p->model_dir); free((char *)p->list_file); free((char *)p->vocabulary); free((char *)p->wordnet_dir);
+    p->model_dir = p->list_file = p->vocabulary = p->wordnet_dir = NULL;
+}
+
+/* Reads OUT/run.json back. The strings of *p (model_dir, list_file, vocabulary, wordnet_dir) and *inputs are
+ * malloc'd: free them with free_run_strings and tac_free_strings. */
 static int read_run_json(const char *out, tac_cluster_params *p, char ***inputs, int *ninputs)
 {
     char path[PATH_MAX + 16], *buf; size_t len;
@@ -268,7 +275,7 @@ static int read_run_json(const char *out, tac_cluster_params *p, char ***inputs,
     free(buf);
     if (!o) return tac_fail("%s: not valid JSON", path);
     const cJSON *it;
-#define STR(key, dst) if ((it = cJSON_GetObjectItem(o, key)) && cJSON_IsString(it)) dst = tac_xstrdup(it->valuestring)
+#define STR(key, dst) dst = (it = cJSON_GetObjectItem(o, key)) && cJSON_IsString(it) ? tac_xstrdup(it->valuestring) : dst ? tac_xstrdup(dst) : NULL
 #define NUM(key, dst) if ((it = cJSON_GetObjectItem(o, key)) && cJSON_IsNumber(it)) dst = it->valueint
     STR("model", p->model_dir);
     STR("list", p->list_file);
@@ -286,7 +293,12 @@ static int read_run_json(const char *out, tac_cluster_params *p, char ***inputs,
     for (int i = 0; i < n; i++) (*inputs)[i] = tac_xstrdup(cJSON_GetArrayItem(arr, i)->valuestring);
     *ninputs = n;
     cJSON_Delete(o);
-    if (!p->model_dir) return tac_fail("%s: has no model", path);
+    if (!p->model_dir) {
+        free_run_strings(p);
+        tac_free_strings(*inputs, n);
+        *inputs = NULL; *ninputs = 0;
+        return tac_fail("%s: has no model", path);
+    }
     return TAC_OK;
 }
 
@@ -615,6 +627,7 @@ done:
     free(X); free(T); free(Xn); free(E); free(R); free(W); free(Z); free(C); free(conf); free(ok); free(pred); free(typical);
     tac_fit_result_free(&r);
     tac_free_strings(resumed, nresumed);
+    if (resumed) free_run_strings(&p);
     return rc;
 }
 
@@ -639,20 +652,21 @@ int tac_assign_run(const char *out, const char *model_dir, const char *const *in
     tac_cluster_default_params(&p);
     char **run_inputs = NULL;
     int nrun = 0;
-    if (read_run_json(out, &p, &run_inputs, &nrun) != TAC_OK) return TAC_ERR;
+    if (read_run_json(out, &p, &run_inputs, &nrun) != TAC_OK) { free_run_strings(&p); return TAC_ERR; }
     tac_free_strings(run_inputs, nrun);
-    if (model_dir) p.model_dir = model_dir;
+    if (model_dir) { free((char *)p.model_dir); p.model_dir = tac_xstrdup(model_dir); }
     char path[PATH_MAX + 64], *buf;
     size_t len;
     snprintf(path, sizeof path, "%s/model/params.json", out);
-    if (tac_read_file(path, &buf, &len) != TAC_OK) return tac_fail("%s: the run has no model/ (did it finish?)", out);
+    if (tac_read_file(path, &buf, &len) != TAC_OK) { free_run_strings(&p); return tac_fail("%s: the run has no model/ (did it finish?)", out); }
     cJSON *o = cJSON_Parse(buf);
     free(buf);
-    if (!o) return tac_fail("%s: not valid JSON", path);
+    if (!o) { free_run_strings(&p); return tac_fail("%s: not valid JSON", path); }
     const cJSON *mode = cJSON_GetObjectItem(o, "mode"), *kk = cJSON_GetObjectItem(o, "K"), *hh = cJSON_GetObjectItem(o, "clip_hash");
     const cJSON *cn = cJSON_GetObjectItem(o, "cluster_names"), *rs = cJSON_GetObjectItem(o, "resize");
     if (!cJSON_IsString(mode) || !cJSON_IsNumber(kk) || !cJSON_IsString(hh) || !cJSON_IsArray(cn)) {
         cJSON_Delete(o);
+        free_run_strings(&p);
         return tac_fail("%s: missing mode, K, clip_hash or cluster_names", path);
     }
     int K = kk->valueint, heads_mode = strcmp(mode->valuestring, "tac") == 0;
@@ -803,5 +817,6 @@ done:
     tac_free_strings(inouns, inouns ? n : 0);
     tac_free_strings(names, K);
     free(X); free(E); free(C); free(R); free(W); free(Z); free(conf); free(ok); free(pred);
+    free_run_strings(&p);
     return rc;
 }
