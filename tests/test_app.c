@@ -69,6 +69,8 @@ TAC_TEST(app_slugify)
     TAC_CHECK(strcmp(s, "cluster") == 0);
     tac_slugify("abcdefghij abcdefghij abcdefghij abcdefghij", s, 12);
     TAC_CHECK(strlen(s) <= 12 && s[strlen(s) - 1] != '-');
+    tac_slugify("reversing thermometer, Brassica rapa perviridis", s, 40);
+    TAC_CHECK(strcmp(s, "reversing-thermometer-brassica-rapa") == 0);   /* whole words only */
 }
 
 /* a small clustering of real files for the output writers */

@@ -25,6 +25,12 @@ void tac_slugify(const char *name, char *out, int maxlen)
             out[n++] = (char)tolower(*s);
         } else dash = 1;
     }
+    /* cut at a word boundary when the name was too long for maxlen */
+    if (n == maxlen && name[0]) {
+        int cut = n;
+        while (cut > 0 && out[cut - 1] != '-') cut--;
+        if (cut > maxlen / 2) n = cut;
+    }
     while (n > 0 && out[n - 1] == '-') n--;
     if (n == 0 && maxlen > 7) { memcpy(out, "cluster", 7); n = 7; }
     out[n] = 0;
