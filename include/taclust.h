@@ -21,5 +21,6 @@
 #include "taclust/heads.h"
 #include "taclust/metrics.h"
 #include "taclust/pipeline.h"
+#include "taclust/embed.h"
 
 #endif

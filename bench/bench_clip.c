@@ -1,0 +1,287 @@
+/* bench_clip.c - CLIP throughput of taclust: the image tower at a batch, the text tower on TAC's noun prompts,
+ * and the sgemm ceiling of this machine measured in the same run. Driven by bench/bench_clip.sh, which runs
+ * the PyTorch (bench/clip_torch.py) and ONNX Runtime (bench/clip_onnx.js) references on the same inputs.
+ *
+ *   build/bench_clip sgemm [--batch 32]
+ *       cblas_sgemm GFLOP/s at 1024^3 and at every GEMM shape of the ViT-B/32 image tower at that batch, and
+ *       the GEMM-only ceiling in images/s (each GEMM of the tower at its measured rate, nothing else).
+ *   build/bench_clip image MODEL_DIR [--batch 32] [--repeats 10] [--pixels-out P.npy] [--feat-out F.npy]
+ *       images/s of tac_clip_encode_images on random pixels (median over repeats, after one warm-up);
+ *       writes the pixels (B x 3 x S x S) and features (B x E) for the reference comparison.
+ *   build/bench_clip text MODEL_DIR [--nouns 2000] [--batch 512] [--wordnet /usr/share/wordnet]
+ *                         [--tokens-out T.npy --feat-out F.npy]   (the first 512 prompts)
+ *       tac_embed_nouns on a stride sample of distinct WordNet nouns x 7 TAC templates: prompts/s and the
+ *       projected time for all 146,347 x 7 (and for the distinct lower-cased nouns, which is what runs).
+ * Every mode prints the machine, openblas_get_corename(), the thread counts and one "RESULT key=value" line
+ * per figure for the driver.
+ */
+#include "taclust/clip.h"
+#include "taclust/core.h"
+#include "taclust/embed.h"
+#include "taclust/textspace.h"
+
+#include <cblas.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *openblas_get_corename(void);
+int openblas_get_num_threads(void);
+
+#define TAC7 tac_prompt_templates   /* the 7 TAC templates (textspace.h) */
+
+static void print_machine(void)
+{
+    char line[256], model[256] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "model name", 10) == 0) {
+                char *c = strchr(line, ':');
+                if (c) { snprintf(model, sizeof model, "%s", c + 2); model[strcspn(model, "\n")] = 0; }
+                break;
+            }
+        fclose(f);
+    }
+    printf("machine: %s\nopenblas: core %s, %d threads; OpenMP threads %d\n", model, openblas_get_corename(),
+           openblas_get_num_threads(), tac_num_threads());
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static const char *opt(int argc, char **argv, const char *name, const char *def)
+{
+    for (int i = 2; i < argc - 1; i++)
+        if (strcmp(argv[i], name) == 0) return argv[i + 1];
+    return def;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* Median seconds of `reps` calls C = A * B^T (A: M x K, B: N x K row-major, as a Linear layer's weight),
+ * each call repeated `inner` times. */
+static double time_sgemm(int M, int N, int K, int inner, int reps)
+{
+    float *A = tac_xmalloc((size_t)M * K, sizeof(float));   /* M x K */
+    float *B = tac_xmalloc((size_t)N * K, sizeof(float));   /* N x K */
+    float *C = tac_xmalloc((size_t)M * N, sizeof(float));   /* M x N */
+    tac_mt r;
+    tac_mt_seed(&r, 1);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = tac_mt_float(&r) - 0.5f;
+    for (size_t i = 0; i < (size_t)N * K; i++) B[i] = tac_mt_float(&r) - 0.5f;
+    double t[64];
+    if (reps > 64) reps = 64;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);   /* warm-up */
+    for (int k = 0; k < reps; k++) {
+        double t0 = tac_now();
+        for (int j = 0; j < inner; j++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
+        t[k] = (tac_now() - t0) / inner;
+    }
+    free(A); free(B); free(C);
+    return median(t, reps);
+}
+
+static int bench_sgemm(int argc, char **argv)
+{
+    const int B = atoi(opt(argc, argv, "--batch", "32"));
+    /* ViT-B/32 image tower: T = 50 tokens, C = 768, H = 3072, 12 layers, 12 heads of 64; patches 49 x 3072 */
+    const int T = 50, C = 768, H = 3072, L = 12, NH = 12, HD = 64, P = 49, PK = 3 * 32 * 32, E = 512;
+    struct { const char *what; int M, N, K; double count; } g[] = {
+        {"patch embedding", B * P, C, PK, 1},
+        {"q/k/v projections", B * T, C, C, 3.0 * L},
+        {"attention output", B * T, C, C, 1.0 * L},
+        {"mlp fc1", B * T, H, C, 1.0 * L},
+        {"mlp fc2", B * T, C, H, 1.0 * L},
+        {"scores q.k (per head)", T, T, HD, (double)B * NH * L},
+        {"weights.v (per head)", T, HD, T, (double)B * NH * L},
+        {"projection", B, E, C, 1},
+    };
+    const int ng = (int)(sizeof g / sizeof g[0]);
+    print_machine();
+    double t1024 = time_sgemm(1024, 1024, 1024, 1, 7);
+    printf("sgemm 1024x1024x1024: %.1f GFLOP/s\n", 2e-9 * 1024.0 * 1024 * 1024 / t1024);
+    printf("RESULT sgemm_1024_gflops=%.1f\n", 2e-9 * 1024.0 * 1024 * 1024 / t1024);
+    double total_t = 0, total_f = 0;
+    printf("ViT-B/32 image tower GEMMs at batch %d (C = A.B^T, M x N x K):\n", B);
+    for (int i = 0; i < ng; i++) {
+        int small = (double)g[i].M * g[i].N * g[i].K < 1e6;
+        double t = time_sgemm(g[i].M, g[i].N, g[i].K, small ? 200 : 1, 7);
+        double f = 2.0 * g[i].M * g[i].N * g[i].K;
+        printf("  %-22s %5d x %5d x %5d  x%-6.0f %7.1f GFLOP/s\n", g[i].what, g[i].M, g[i].N, g[i].K, g[i].count,
+               1e-9 * f / t);
+        total_t += t * g[i].count;
+        total_f += f * g[i].count;
+    }
+    printf("tower GEMM work: %.2f GFLOP per image (%.2f GMAC); GEMM-only ceiling %.1f images/s (%.1f GFLOP/s avg)\n",
+           1e-9 * total_f / B, 0.5e-9 * total_f / B, B / total_t, 1e-9 * total_f / total_t);
+    printf("RESULT gemm_gflop_per_image=%.3f\nRESULT ceiling_images_per_s=%.2f\n", 1e-9 * total_f / B, B / total_t);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+static int bench_image(int argc, char **argv)
+{
+    if (argc < 3) { fprintf(stderr, "usage: bench_clip image MODEL_DIR [options]\n"); return 2; }
+    const int B = atoi(opt(argc, argv, "--batch", "32")), R = atoi(opt(argc, argv, "--repeats", "10"));
+    const char *pix_out = opt(argc, argv, "--pixels-out", NULL), *feat_out = opt(argc, argv, "--feat-out", NULL);
+    print_machine();
+    tac_clip *m;
+    double t0 = tac_now();
+    if (tac_clip_load(argv[2], &m) != TAC_OK) { fprintf(stderr, "bench_clip: %s\n", tac_last_error()); return 1; }
+    printf("model %s loaded in %.2f s\n", argv[2], tac_now() - t0);
+    const int S = tac_clip_image_size(m), E = tac_clip_embed_dim(m);
+    const size_t P = (size_t)3 * S * S;
+    float *pix = tac_xmalloc((size_t)B * P, sizeof(float));   /* B x 3 x S x S */
+    float *out = tac_xmalloc((size_t)B * E, sizeof(float));   /* B x E */
+    tac_mt r;
+    tac_mt_seed(&r, 42);
+    for (size_t i = 0; i < (size_t)B * P; i++) pix[i] = (float)(2.0 * tac_mt_uniform(&r) - 1.0) * 1.8f;
+    if (tac_clip_encode_images(m, pix, B, out) != TAC_OK) { fprintf(stderr, "bench_clip: %s\n", tac_last_error()); return 1; }
+    double *t = tac_xmalloc((size_t)R, sizeof(double));
+    for (int k = 0; k < R; k++) {
+        double s = tac_now();
+        tac_clip_encode_images(m, pix, B, out);
+        t[k] = tac_now() - s;
+    }
+    double med = median(t, R);
+    printf("taclust image tower: batch %d, %d repeats: median %.3f s/batch = %.2f images/s (min %.3f, max %.3f)\n",
+           B, R, med, B / med, t[0], t[R - 1]);
+    printf("RESULT taclust_images_per_s=%.2f\n", B / med);
+    int64_t ps[4] = {B, 3, S, S}, fs[2] = {B, E};
+    (void)ps;
+    int64_t ps2[2] = {B, (int64_t)P};
+    if (pix_out && tac_npy_save_f32(pix_out, pix, 2, ps2) != TAC_OK) fprintf(stderr, "%s\n", tac_last_error());
+    if (feat_out && tac_npy_save_f32(feat_out, out, 2, fs) != TAC_OK) fprintf(stderr, "%s\n", tac_last_error());
+    free(t); free(pix); free(out);
+    tac_clip_free(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static char *lower_dup(const char *s)
+{
+    char *d = tac_xstrdup(s);
+    for (char *c = d; *c; c++) *c = (char)tolower((unsigned char)*c);
+    return d;
+}
+
+static int bench_text(int argc, char **argv)
+{
+    if (argc < 3) { fprintf(stderr, "usage: bench_clip text MODEL_DIR [options]\n"); return 2; }
+    const int S = atoi(opt(argc, argv, "--nouns", "2000")), batch = atoi(opt(argc, argv, "--batch", "512"));
+    const char *wn = opt(argc, argv, "--wordnet", "/usr/share/wordnet");
+    const char *tok_out = opt(argc, argv, "--tokens-out", NULL), *feat_out = opt(argc, argv, "--feat-out", NULL);
+    print_machine();
+    int64_t M;
+    char **nouns;
+    if (tac_wordnet_nouns(wn, &nouns, &M) != TAC_OK) { fprintf(stderr, "bench_clip: %s\n", tac_last_error()); return 1; }
+    /* distinct lower-cased nouns of the full list (what tac_embed_nouns encodes; its dedup is by tokens) */
+    char **low = tac_xmalloc((size_t)M, sizeof(char *));
+    for (int64_t i = 0; i < M; i++) low[i] = lower_dup(nouns[i]);
+    qsort(low, (size_t)M, sizeof(char *), cmp_str);
+    int64_t U = M > 0;
+    for (int64_t i = 1; i < M; i++) U += strcmp(low[i], low[i - 1]) != 0;
+    tac_free_strings(low, M);
+    /* a stride sample of S nouns, distinct after lower-casing, so no prompt of the sample is deduplicated */
+    char **sample = tac_xmalloc((size_t)S, sizeof(char *));
+    int ns = 0;
+    for (int64_t i = 0; i < M && ns < S; i += M / S > 0 ? M / S : 1) {
+        char *l = lower_dup(nouns[i]);
+        int dup = 0;
+        for (int j = 0; j < ns && !dup; j++) {
+            char *lj = lower_dup(sample[j]);
+            dup = strcmp(l, lj) == 0;
+            free(lj);
+        }
+        free(l);
+        if (!dup) sample[ns++] = nouns[i];
+    }
+    printf("WordNet: %lld nouns, %lld distinct lower-cased; sample %d nouns x 7 templates = %d prompts\n",
+           (long long)M, (long long)U, ns, 7 * ns);
+    tac_clip *m;
+    if (tac_clip_load(argv[2], &m) != TAC_OK) { fprintf(stderr, "bench_clip: %s\n", tac_last_error()); return 1; }
+    const int E = tac_clip_embed_dim(m);
+    float *T = tac_xmalloc((size_t)ns * E, sizeof(float));   /* S x E */
+    tac_embed_text_params p = tac_embed_text_default_params();
+    p.batch = batch; p.label = NULL; p.tokenizer_path = argv[2];
+    /* token statistics of the sample */
+    /* token statistics of the sample, and the prefix every prompt of a template shares (SOT + the words before
+     * the noun): the text tower is causal, so a prefix key/value cache would compute those rows once */
+    int32_t ids[TAC_CLIP_CONTEXT], first[7][TAC_CLIP_CONTEXT];
+    int lcp[7];
+    double toks = 0;
+    for (int k = 0; k < 7; k++) lcp[k] = TAC_CLIP_CONTEXT;
+    for (int i = 0; i < ns; i++)
+        for (int k = 0; k < 7; k++) {
+            char *pr = tac_prompt_format(TAC7[k], sample[i]);
+            int l = tac_bpe_tokenize(tac_clip_tokenizer(m), pr, ids, TAC_CLIP_CONTEXT);
+            free(pr);
+            toks += l;
+            if (i == 0) { memcpy(first[k], ids, sizeof ids); lcp[k] = l - 1; continue; }
+            int c = 0;
+            while (c < lcp[k] && ids[c] == first[k][c]) c++;
+            lcp[k] = c;
+        }
+    double shared = 0;
+    for (int k = 0; k < 7; k++) shared += lcp[k];
+    printf("mean tokens per prompt (SOT..EOT): %.2f; shared template prefixes %d %d %d %d %d %d %d tokens = %.0f%% of "
+           "all token rows\n", toks / (7.0 * ns), lcp[0], lcp[1], lcp[2], lcp[3], lcp[4], lcp[5], lcp[6],
+           100.0 * shared * ns / toks);
+    printf("RESULT prefix_share=%.3f\n", shared * ns / toks);
+    double t0 = tac_now();
+    if (tac_embed_nouns(m, (const char *const *)sample, ns, TAC7, 7, &p, T) != TAC_OK) {
+        fprintf(stderr, "bench_clip: %s\n", tac_last_error());
+        return 1;
+    }
+    double dt = tac_now() - t0, rate = 7.0 * ns / dt;
+    printf("taclust text tower (tac_embed_nouns, batch %d): %d prompts in %.2f s = %.1f prompts/s\n", batch, 7 * ns,
+           dt, rate);
+    printf("projected: all %lld x 7 prompts %.1f min; with the dedup taclust does (%lld distinct) %.1f min\n",
+           (long long)M, 7.0 * M / rate / 60, (long long)U, 7.0 * U / rate / 60);
+    printf("RESULT taclust_prompts_per_s=%.1f\nRESULT projected_min_all=%.2f\nRESULT projected_min_dedup=%.2f\n",
+           rate, 7.0 * M / rate / 60, 7.0 * U / rate / 60);
+    printf("RESULT mean_tokens=%.2f\n", toks / (7.0 * ns));
+    if (tok_out && feat_out) {   /* the first prompts of the sample, for the PyTorch reference: ids, features */
+        const int64_t np = 7 * (int64_t)ns < 512 ? 7 * (int64_t)ns : 512;
+        int64_t *all = tac_xmalloc((size_t)np * TAC_CLIP_CONTEXT, sizeof(int64_t));   /* NP x 77 */
+        float *F = tac_xmalloc((size_t)np * E, sizeof(float));                          /* NP x E */
+        char **pr = tac_xmalloc((size_t)np, sizeof(char *));
+        for (int64_t q = 0; q < np; q++) {
+            pr[q] = tac_prompt_format(TAC7[q % 7], sample[q / 7]);
+            tac_bpe_tokenize(tac_clip_tokenizer(m), pr[q], ids, TAC_CLIP_CONTEXT);
+            for (int c = 0; c < TAC_CLIP_CONTEXT; c++) all[q * TAC_CLIP_CONTEXT + c] = ids[c];
+        }
+        if (tac_embed_prompts(m, (const char *const *)pr, np, &p, F) != TAC_OK) fprintf(stderr, "%s\n", tac_last_error());
+        int64_t ts[2] = {np, TAC_CLIP_CONTEXT}, fs[2] = {np, E};
+        tac_npy_save_i64(tok_out, all, 2, ts);
+        tac_npy_save_f32(feat_out, F, 2, fs);
+        tac_free_strings(pr, np);
+        free(all); free(F);
+    }
+    free(T); free(sample);
+    tac_free_strings(nouns, M);
+    tac_clip_free(m);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "sgemm") == 0) return bench_sgemm(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "image") == 0) return bench_image(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "text") == 0) return bench_text(argc, argv);
+    fprintf(stderr, "usage: bench_clip sgemm|image|text ... (see the comment at the top of bench/bench_clip.c)\n");
+    return 2;
+}

@@ -1,0 +1,196 @@
+/* cmd_embed_images.c - `taclust embed-images`: CLIP image features of files, folders and path lists.
+ *
+ *   taclust embed-images --model DIR --out X.npy [--resize 224|256] [--batch 32] [--list FILE] INPUT...
+ * Writes X.npy (float32, N x E, unnormalised), X.paths.txt (the path of each row, in row order) and
+ * X.skipped.txt (PATH<TAB>REASON for every image that could not be read), each atomically.
+ */
+#include "tac_cli.h"
+#include "taclust/clip.h"
+#include "taclust/embed.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const USAGE =
+    "usage: taclust embed-images --model DIR --out X.npy [options] INPUT...\n"
+    "\n"
+    "CLIP image features (the unnormalised projected image embedding, as TAC saves it) of every image named by\n"
+    "the INPUTs, in order:\n"
+    "  a file          taken whatever its name (JPEG, PNG or WebP, detected by content);\n"
+    "  a folder        walked recursively, entries in bytewise order, hidden names (.*) skipped, only files\n"
+    "                  ending in .jpg .jpeg .png .webp (any case); symlinks followed, each folder walked once;\n"
+    "  --list FILE     one path per line (files or folders as above), after the INPUTs.\n"
+    "Preprocessing is CLIP's: bicubic resize of the shorter side to --resize, center crop to the model's image\n"
+    "size, CLIP mean/std. Use --resize 256 for ImageNet-style datasets, as TAC does (tac-method.md section 2).\n"
+    "\n"
+    "Outputs (each written atomically):\n"
+    "  X.npy           float32 N x E, one row per readable image, NOT L2-normalised\n"
+    "  X.paths.txt     the path of each row of X.npy, one per line, in row order\n"
+    "  X.skipped.txt   PATH<TAB>REASON of each image that could not be read or decoded (empty if none)\n"
+    "An unreadable or corrupt image is reported on stderr and skipped; the others go on. Exit status: 0 when at\n"
+    "least one image was embedded, 1 on errors (model, no image found, none readable), 2 on usage errors.";
+
+typedef struct {
+    const char *const *paths;
+    int tty;
+    char **skipped;      /* "PATH\tREASON" lines */
+    int64_t nskipped, cap;
+} skip_log;
+
+static int on_batch(void *ctx, int64_t first, int64_t count, const float *emb, const int8_t *ok,
+                    const char *const *why)
+{
+    (void)emb;
+    skip_log *s = ctx;
+    for (int64_t i = 0; i < count; i++) {
+        if (ok[i]) continue;
+        const char *path = s->paths[first + i];
+        fprintf(stderr, "%staclust embed-images: skipped %s: %s\n", s->tty ? "\r\033[K" : "", path, why[i]);
+        size_t len = strlen(path) + strlen(why[i]) + 2;
+        char *line = tac_xmalloc(len, 1);
+        snprintf(line, len, "%s\t%s", path, why[i]);
+        for (char *c = line + strlen(path) + 1; *c; c++) if (*c == '\n' || *c == '\t') *c = ' ';
+        if (s->nskipped == s->cap) {
+            s->cap = s->cap ? 2 * s->cap : 16;
+            s->skipped = tac_xrealloc(s->skipped, (size_t)s->cap, sizeof(char *));
+        }
+        s->skipped[s->nskipped++] = line;
+    }
+    return 0;
+}
+
+/* Writes the lines of list[0..n) (each followed by '\n') atomically. */
+static int write_lines(const char *path, char *const *list, int64_t n)
+{
+    tac_atomic a;
+    if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
+    for (int64_t i = 0; i < n; i++)
+        if (fputs(list[i], a.f) < 0 || fputc('\n', a.f) < 0) { tac_atomic_abort(&a); return tac_fail("%s: write failed", path); }
+    return tac_atomic_commit(&a);
+}
+
+/* Creates the folder of an output path if it is missing. */
+static int make_parent(const char *out)
+{
+    const char *slash = strrchr(out, '/');
+    if (!slash || slash == out) return TAC_OK;
+    char *dir = tac_xstrdup(out);
+    dir[slash - out] = 0;
+    int rc = tac_mkdir_p(dir);
+    free(dir);
+    return rc;
+}
+
+/* "X.npy" -> "X<suffix>"; any other name -> "NAME<suffix>". */
+static char *side_file(const char *out, const char *suffix)
+{
+    size_t l = strlen(out);
+    if (l > 4 && strcmp(out + l - 4, ".npy") == 0) l -= 4;
+    char *p = tac_xmalloc(l + strlen(suffix) + 1, 1);
+    memcpy(p, out, l);
+    strcpy(p + l, suffix);
+    return p;
+}
+
+static int cmd_embed_images(int argc, char **argv)
+{
+    const char *model_dir = NULL, *out = NULL, *list = NULL;
+    int resize = 224, batch = 32;
+    const tac_opt opts[] = {
+        {"--model", "-m", TAC_OPT_STR, &model_dir, "CLIP model folder (config.json, model.safetensors, tokenizer)"},
+        {"--out", "-o", TAC_OPT_STR, &out, "output X.npy (also writes X.paths.txt and X.skipped.txt)"},
+        {"--resize", NULL, TAC_OPT_INT, &resize, "shorter side before the center crop: 224 (default) or 256"},
+        {"--batch", "-b", TAC_OPT_INT, &batch, "images per forward pass (default 32)"},
+        {"--list", NULL, TAC_OPT_STR, &list, "a file of input paths, one per line"},
+        {0},
+    };
+    char **pos; int npos;
+    int r = tac_parse_opts(argc, argv, opts, USAGE, &pos, &npos);
+    if (r == 1) return 0;
+    if (r == 2) return 2;
+    int rc = 2;
+    if (!model_dir || !out) {
+        fprintf(stderr, "taclust embed-images: --model and --out are required (taclust embed-images --help)\n");
+        goto done_pos;
+    }
+    if (npos == 0 && !list) {
+        fprintf(stderr, "taclust embed-images: no INPUT given (files, folders or --list FILE)\n");
+        goto done_pos;
+    }
+    if (resize != 224 && resize != 256) {
+        fprintf(stderr, "taclust embed-images: --resize must be 224 or 256 (got %d)\n", resize);
+        goto done_pos;
+    }
+    if (batch < 1 || batch > 4096) {
+        fprintf(stderr, "taclust embed-images: --batch must be between 1 and 4096 (got %d)\n", batch);
+        goto done_pos;
+    }
+    rc = 1;
+    if (make_parent(out) != TAC_OK) { tac_cli_error("embed-images"); goto done_pos; }
+    char **paths = NULL; int64_t n = 0;
+    if (tac_list_inputs((const char *const *)pos, npos, list, &paths, &n) != TAC_OK) {
+        tac_cli_error("embed-images");
+        goto done_pos;
+    }
+    if (n == 0) {
+        fprintf(stderr, "taclust embed-images: no images found in the inputs (folders keep only .jpg .jpeg .png .webp)\n");
+        tac_free_strings(paths, n);
+        goto done_pos;
+    }
+    tac_clip *m;
+    if (tac_clip_load(model_dir, &m) != TAC_OK) {
+        tac_cli_error("embed-images");
+        tac_free_strings(paths, n);
+        goto done_pos;
+    }
+    const int E = tac_clip_embed_dim(m);
+    tac_info("%lld images, model %s (E=%d, image size %d), batch %d, resize %d", (long long)n, model_dir, E,
+             tac_clip_image_size(m), batch, resize);
+    float *X = tac_xmalloc((size_t)n * E, sizeof(float));   /* N x E */
+    int8_t *ok = tac_xmalloc((size_t)n, 1);                  /* N */
+    skip_log log = {(const char *const *)paths, isatty(2), NULL, 0, 0};
+    tac_embed_images_params p = tac_embed_images_default_params();
+    p.resize = resize; p.batch = batch; p.on_batch = on_batch; p.ctx = &log;
+    int64_t nok = 0;
+    double t0 = tac_now();
+    char *paths_file = side_file(out, ".paths.txt"), *skipped_file = side_file(out, ".skipped.txt");
+    if (tac_embed_images(m, (const char *const *)paths, n, &p, X, ok, &nok) != TAC_OK) {
+        tac_cli_error("embed-images");
+        goto done_all;
+    }
+    double dt = tac_now() - t0;
+    if (write_lines(skipped_file, log.skipped, log.nskipped) != TAC_OK) { tac_cli_error("embed-images"); goto done_all; }
+    if (nok == 0) {
+        fprintf(stderr, "taclust embed-images: none of the %lld images could be read (reasons in %s)\n",
+                (long long)n, skipped_file);
+        goto done_all;
+    }
+    char **kept = tac_xmalloc((size_t)nok, sizeof(char *));   /* compact the embedded rows */
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (ok[i]) {
+            if (k != i) memcpy(X + (size_t)k * E, X + (size_t)i * E, (size_t)E * sizeof(float));
+            kept[k++] = paths[i];
+        }
+    int64_t shape[2] = {nok, E};
+    int wrc = write_lines(paths_file, kept, nok);
+    if (wrc == TAC_OK) wrc = tac_npy_save_f32(out, X, 2, shape);
+    free(kept);
+    if (wrc != TAC_OK) { tac_cli_error("embed-images"); goto done_all; }
+    tac_info("embedded %lld images in %.1f s (%.1f images/s) into %s; skipped %lld%s%s", (long long)nok, dt,
+             dt > 0 ? (double)n / dt : 0.0, out, (long long)log.nskipped, log.nskipped ? ", listed in " : "",
+             log.nskipped ? skipped_file : "");
+    rc = 0;
+done_all:
+    free(paths_file); free(skipped_file);
+    tac_free_strings(log.skipped, log.nskipped);
+    free(X); free(ok);
+    tac_clip_free(m);
+    tac_free_strings(paths, n);
+done_pos:
+    free(pos);
+    return rc;
+}
+
+TAC_COMMAND("embed-images", "CLIP image features of files and folders (.npy + row paths)", cmd_embed_images)

@@ -1,0 +1,103 @@
+/* cmd_embed_text.c - `taclust embed-text`: CLIP text features of prompts, or of nouns with TAC's templates.
+ *
+ *   taclust embed-text --model DIR --out T.npy --prompts FILE          one unnormalised row per line
+ *   taclust embed-text --model DIR --out T.npy --nouns FILE [--templates tac7|none]
+ *                                                                     one L2-normalised row per noun
+ */
+#include "tac_cli.h"
+#include "taclust/clip.h"
+#include "taclust/embed.h"
+#include "taclust/textspace.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const USAGE =
+    "usage: taclust embed-text --model DIR --out T.npy (--prompts FILE | --nouns FILE [--templates tac7|none])\n"
+    "\n"
+    "CLIP text features. Row i of T.npy belongs to line i of the input file (every line counts, empty ones too).\n"
+    "  --prompts FILE   one prompt per line -> one row each: the UNNORMALISED projected text embedding.\n"
+    "  --nouns FILE     one noun per line -> one row each (TAC's 146,347 WordNet lemmas: taclust nouns --out FILE):\n"
+    "      --templates tac7 (default): the noun in TAC's 7 templates (tac-method.md section 3.2:\n"
+    "         'itap of a {}.', 'a bad photo of the {}.', 'a origami {}.', 'a photo of the large {}.',\n"
+    "         'a {} in a video game.', 'art of the {}.', 'a photo of the small {}.'); the 7 UNNORMALISED\n"
+    "         embeddings are averaged (in double) and the mean is then L2-NORMALISED. TAC itself saves the\n"
+    "         unnormalised mean and every consumer normalises it; this writes the normalised mean, which is\n"
+    "         what those consumers use.\n"
+    "      --templates none: the noun itself as the prompt, L2-normalised.\n"
+    "Prompts are tokenised as clip.tokenize(truncate=True); identical token sequences are encoded once, and\n"
+    "batches group prompts of similar token length, cut after the end token (same result as the full context).";
+
+static int cmd_embed_text(int argc, char **argv)
+{
+    const char *model_dir = NULL, *out = NULL, *prompts = NULL, *nouns = NULL, *templates = "tac7";
+    int batch = 512;
+    const tac_opt opts[] = {
+        {"--model", "-m", TAC_OPT_STR, &model_dir, "CLIP model folder (config.json, model.safetensors, tokenizer)"},
+        {"--out", "-o", TAC_OPT_STR, &out, "output T.npy (float32, one row per input line)"},
+        {"--prompts", NULL, TAC_OPT_STR, &prompts, "file of prompts, one per line (rows unnormalised)"},
+        {"--nouns", NULL, TAC_OPT_STR, &nouns, "file of nouns, one per line (rows: normalised template means)"},
+        {"--templates", NULL, TAC_OPT_STR, &templates, "with --nouns: tac7 (default) or none"},
+        {"--batch", "-b", TAC_OPT_INT, &batch, "prompts per forward pass (default 512)"},
+        {0},
+    };
+    char **pos; int npos;
+    int r = tac_parse_opts(argc, argv, opts, USAGE, &pos, &npos);
+    if (r == 1) return 0;
+    if (r == 2) return 2;
+    if (npos > 0) { fprintf(stderr, "taclust embed-text: unexpected argument '%s'\n", pos[0]); free(pos); return 2; }
+    free(pos);
+    if (!model_dir || !out) {
+        fprintf(stderr, "taclust embed-text: --model and --out are required (taclust embed-text --help)\n");
+        return 2;
+    }
+    if (!prompts == !nouns) {
+        fprintf(stderr, "taclust embed-text: give exactly one of --prompts FILE or --nouns FILE\n");
+        return 2;
+    }
+    int tac7 = strcmp(templates, "tac7") == 0;
+    if (!tac7 && strcmp(templates, "none") != 0) {
+        fprintf(stderr, "taclust embed-text: --templates must be tac7 or none (got '%s')\n", templates);
+        return 2;
+    }
+    if (batch < 1 || batch > 65536) {
+        fprintf(stderr, "taclust embed-text: --batch must be between 1 and 65536 (got %d)\n", batch);
+        return 2;
+    }
+    const char *in = prompts ? prompts : nouns;
+    char **lines; int64_t n;
+    if (tac_read_lines(in, &lines, &n, 0) != TAC_OK) return tac_cli_error("embed-text");
+    if (n == 0) {
+        fprintf(stderr, "taclust embed-text: %s has no lines\n", in);
+        tac_free_strings(lines, n);
+        return 1;
+    }
+    tac_clip *m;
+    if (tac_clip_load(model_dir, &m) != TAC_OK) { tac_free_strings(lines, n); return tac_cli_error("embed-text"); }
+    const int E = tac_clip_embed_dim(m);
+    static const char *const none_template[1] = {"{}"};
+    const int G = prompts ? 1 : tac7 ? 7 : 1;
+    tac_info("%lld %s x %d prompt%s, model %s (E=%d), batch %d", (long long)n, prompts ? "prompts" : "nouns", G,
+             G > 1 ? "s" : "", model_dir, E, batch);
+    float *T = tac_xmalloc((size_t)n * E, sizeof(float));   /* N x E */
+    tac_embed_text_params p = tac_embed_text_default_params();
+    p.batch = batch;
+    p.tokenizer_path = model_dir;
+    double t0 = tac_now();
+    int rc = prompts ? tac_embed_prompts(m, (const char *const *)lines, n, &p, T)
+                     : tac_embed_nouns(m, (const char *const *)lines, n, tac7 ? tac_prompt_templates : none_template,
+                                       G, &p, T);
+    double dt = tac_now() - t0;
+    int64_t shape[2] = {n, E};
+    if (rc == TAC_OK) rc = tac_check_finite("text embeddings", T, n, E);
+    if (rc == TAC_OK) rc = tac_npy_save_f32(out, T, 2, shape);
+    if (rc == TAC_OK)
+        tac_info("embedded %lld prompts in %.1f s (%.1f prompts/s) into %s (%s)", (long long)(n * G), dt,
+                 dt > 0 ? (double)(n * G) / dt : 0.0, out, prompts ? "unnormalised" : "L2-normalised");
+    free(T);
+    tac_clip_free(m);
+    tac_free_strings(lines, n);
+    return rc == TAC_OK ? 0 : tac_cli_error("embed-text");
+}
+
+TAC_COMMAND("embed-text", "CLIP text features of prompts, or of nouns with TAC's 7 templates", cmd_embed_text)

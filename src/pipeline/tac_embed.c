@@ -1,0 +1,516 @@
+/* tac_embed.c - the embedding jobs (include/taclust/embed.h): listing image inputs, embedding a list of images
+ * in batches with per-image error handling, and embedding prompts / nouns with templates.
+ *
+ * Images: each batch of paths is decoded and preprocessed in parallel (OpenMP over images, one image per
+ * thread), the readable ones are packed and encoded with one tac_clip_encode_images call (BLAS threads, outside
+ * any parallel region), then scattered back with zero rows for the skipped ones.
+ *
+ * Text: prompts are tokenised in parallel (one tokenizer per thread when a tokenizer path is given) into one
+ * compact array of token sequences cut after EOT; identical sequences are encoded once; sequences are sorted by
+ * length (longest first, so the ETA is pessimistic early) and encoded in batches whose context is the longest
+ * sequence of the batch. Nouns: their ntemplates sequences are grouped per noun, nouns with identical groups
+ * are encoded once, and chunks of nouns are encoded and averaged in double, then L2-normalised.
+ */
+#include "taclust/embed.h"
+#include "taclust/clip.h"
+#include "taclust/core.h"
+#include "taclust/image.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* =========================================== inputs ================================================== */
+
+int tac_is_image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    const char *slash = strrchr(name, '/');
+    if (!dot || (slash && dot < slash)) return 0;
+    static const char *const ext[] = {".jpg", ".jpeg", ".png", ".webp"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (strcasecmp(dot, ext[i]) == 0) return 1;
+    return 0;
+}
+
+/* A growing list of strings. */
+typedef struct { char **s; int64_t n, cap; } strlist;
+
+static void strlist_push(strlist *l, char *s)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->s = tac_xrealloc(l->s, (size_t)l->cap, sizeof(char *));
+    }
+    l->s[l->n++] = s;
+}
+
+/* The set of folders already walked, by (device, inode): an open-addressing hash table. */
+typedef struct { uint64_t *dev, *ino; uint8_t *used; size_t cap, n; } dirset;
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL; x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL; x ^= x >> 33;
+    return x;
+}
+
+/* Returns 1 if (dev, ino) was added, 0 if it was already there. */
+static int dirset_add(dirset *s, uint64_t dev, uint64_t ino)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        dirset t = {0};
+        t.cap = s->cap ? 2 * s->cap : 256;
+        t.dev = tac_xcalloc(t.cap, sizeof(uint64_t));
+        t.ino = tac_xcalloc(t.cap, sizeof(uint64_t));
+        t.used = tac_xcalloc(t.cap, 1);
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->used[i]) dirset_add(&t, s->dev[i], s->ino[i]);
+        free(s->dev); free(s->ino); free(s->used);
+        *s = t;
+    }
+    size_t i = mix64(dev * 0x9e3779b97f4a7c15ULL ^ ino) & (s->cap - 1);
+    while (s->used[i]) {
+        if (s->dev[i] == dev && s->ino[i] == ino) return 0;
+        i = (i + 1) & (s->cap - 1);
+    }
+    s->used[i] = 1; s->dev[i] = dev; s->ino[i] = ino; s->n++;
+    return 1;
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    int slash = a > 0 && dir[a - 1] != '/';
+    char *p = tac_xmalloc(a + b + 2, 1);
+    memcpy(p, dir, a);
+    if (slash) p[a++] = '/';
+    memcpy(p + a, name, b + 1);
+    return p;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int walk_dir(const char *dir, dirset *seen, strlist *out)
+{
+    DIR *d = opendir(dir);
+    if (!d) return tac_fail("%s: cannot read folder: %s", dir, strerror(errno));
+    strlist names = {0};
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') strlist_push(&names, tac_xstrdup(e->d_name));
+    closedir(d);
+    if (names.n > 1) qsort(names.s, (size_t)names.n, sizeof(char *), cmp_str);
+    int rc = TAC_OK;
+    for (int64_t i = 0; i < names.n && rc == TAC_OK; i++) {
+        char *p = join_path(dir, names.s[i]);
+        struct stat st;
+        if (stat(p, &st) != 0) {          /* broken symlink, or vanished meanwhile: nothing to embed */
+            free(p);
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) rc = walk_dir(p, seen, out);
+            free(p);
+        } else if (S_ISREG(st.st_mode) && tac_is_image_name(names.s[i])) {
+            strlist_push(out, p);
+        } else {
+            free(p);
+        }
+    }
+    tac_free_strings(names.s, names.n);
+    return rc;
+}
+
+static int add_input(const char *in, dirset *seen, strlist *out)
+{
+    struct stat st;
+    if (stat(in, &st) != 0) return tac_fail("%s: %s", in, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        if (!dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) return TAC_OK;   /* walked already */
+        return walk_dir(in, seen, out);
+    }
+    strlist_push(out, tac_xstrdup(in));   /* an explicit file, whatever its name (unreadable ones fail later) */
+    return TAC_OK;
+}
+
+int tac_list_inputs(const char *const *inputs, int ninputs, const char *list_file, char ***paths, int64_t *n)
+{
+    TAC_ASSERT(paths && n && (ninputs == 0 || inputs));
+    strlist out = {0};
+    dirset seen = {0};
+    int rc = TAC_OK;
+    for (int i = 0; i < ninputs && rc == TAC_OK; i++) rc = add_input(inputs[i], &seen, &out);
+    if (rc == TAC_OK && list_file) {
+        char **lines = NULL; int64_t nl = 0;
+        rc = tac_read_lines(list_file, &lines, &nl, 1);
+        for (int64_t i = 0; i < nl && rc == TAC_OK; i++) {
+            rc = add_input(lines[i], &seen, &out);
+            if (rc != TAC_OK) {
+                char *why = tac_xstrdup(tac_last_error());
+                tac_fail("%s line %lld: %s", list_file, (long long)i + 1, why);
+                free(why);
+            }
+        }
+        if (lines) tac_free_strings(lines, nl);
+    }
+    free(seen.dev); free(seen.ino); free(seen.used);
+    if (rc != TAC_OK) { tac_free_strings(out.s, out.n); return TAC_ERR; }
+    *paths = out.s ? out.s : tac_xcalloc(1, sizeof(char *));
+    *n = out.n;
+    return TAC_OK;
+}
+
+/* =========================================== images ================================================== */
+
+tac_embed_images_params tac_embed_images_default_params(void)
+{
+    tac_embed_images_params p = {224, 32, "embedding images", NULL, NULL};
+    return p;
+}
+
+/* The reason without a leading "PATH: " (the caller prints the path itself). */
+static char *reason_without_path(const char *why, const char *path)
+{
+    size_t lp = strlen(path);
+    if (strncmp(why, path, lp) == 0 && why[lp] == ':' && why[lp + 1] == ' ') why += lp + 2;
+    return tac_xstrdup(why[0] ? why : "unknown error");
+}
+
+int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, const tac_embed_images_params *p,
+                     float *out, int8_t *ok, int64_t *nok)
+{
+    TAC_ASSERT(m && (n == 0 || paths));
+    tac_embed_images_params dp = tac_embed_images_default_params();
+    if (!p) p = &dp;
+    const int E = tac_clip_embed_dim(m), S = tac_clip_image_size(m);
+    if (p->batch < 1) return tac_fail("batch must be at least 1 (got %d)", p->batch);
+    if (p->resize < S || p->resize > 8192)
+        return tac_fail("resize %d is not valid: the shorter side must be at least the crop size %d", p->resize, S);
+    const size_t P = (size_t)3 * S * S;
+    const int B = p->batch;
+    float *pix = tac_xmalloc((size_t)B * P, sizeof(float));   /* B x 3 x S x S */
+    float *emb = tac_xmalloc((size_t)B * E, sizeof(float));   /* B x E */
+    int8_t *okb = tac_xmalloc((size_t)B, 1);                  /* B */
+    char **why = tac_xcalloc((size_t)B, sizeof(char *));      /* B reasons (NULL when embedded) */
+    tac_progress pr;
+    if (p->label) tac_progress_begin(&pr, p->label, n);
+    int64_t good = 0;
+    int rc = TAC_OK;
+    for (int64_t first = 0; first < n && rc == TAC_OK; first += B) {
+        const int cnt = (int)(n - first < B ? n - first : B);
+        #pragma omp parallel for schedule(dynamic, 1)
+        for (int i = 0; i < cnt; i++) {
+            const char *path = paths[first + i];
+            tac_image img = {0};
+            okb[i] = 0;
+            if (tac_image_load(path, &img) != TAC_OK) {
+                why[i] = reason_without_path(tac_last_error(), path);
+                continue;
+            }
+            if (tac_clip_preprocess(&img, p->resize, S, pix + (size_t)i * P) != TAC_OK)
+                why[i] = reason_without_path(tac_last_error(), path);
+            else
+                okb[i] = 1;
+            tac_image_free(&img);
+        }
+        int k = 0;   /* pack the readable images to the front */
+        for (int i = 0; i < cnt; i++)
+            if (okb[i]) {
+                if (k != i) memcpy(pix + (size_t)k * P, pix + (size_t)i * P, P * sizeof(float));
+                k++;
+            }
+        if (k > 0 && tac_clip_encode_images(m, pix, k, emb) != TAC_OK) {
+            char *e = tac_xstrdup(tac_last_error());
+            rc = tac_fail("image tower failed on the batch starting at %s: %s", paths[first], e);
+            free(e);
+            break;
+        }
+        good += k;
+        for (int i = cnt - 1; i >= 0; i--) {   /* scatter back from the end (k <= i), zero rows for skipped */
+            if (okb[i]) {
+                k--;
+                if (k != i) memcpy(emb + (size_t)i * E, emb + (size_t)k * E, (size_t)E * sizeof(float));
+            } else {
+                memset(emb + (size_t)i * E, 0, (size_t)E * sizeof(float));
+            }
+        }
+        if (out) memcpy(out + (size_t)first * E, emb, (size_t)cnt * E * sizeof(float));
+        if (ok) memcpy(ok + first, okb, (size_t)cnt);
+        if (p->on_batch) {
+            tac_clear_error();
+            if (p->on_batch(p->ctx, first, cnt, emb, okb, (const char *const *)why) != 0)
+                rc = tac_last_error()[0] ? TAC_ERR : tac_fail("stopped by the batch callback");
+        }
+        for (int i = 0; i < cnt; i++) { free(why[i]); why[i] = NULL; }
+        if (p->label) tac_progress_update(&pr, first + cnt);
+    }
+    if (p->label) tac_progress_end(&pr);
+    free(pix); free(emb); free(okb); free(why);
+    if (nok) *nok = good;
+    return rc;
+}
+
+/* =========================================== text ==================================================== */
+
+tac_embed_text_params tac_embed_text_default_params(void)
+{
+    tac_embed_text_params p = {512, "embedding text", NULL};
+    return p;
+}
+
+char *tac_prompt_format(const char *tmpl, const char *noun)
+{
+    const char *f = strstr(tmpl, "{}");
+    if (!f) return tac_xstrdup(tmpl);
+    size_t a = (size_t)(f - tmpl), b = strlen(noun), c = strlen(f + 2);
+    char *s = tac_xmalloc(a + b + c + 1, 1);
+    memcpy(s, tmpl, a);
+    memcpy(s + a, noun, b);
+    memcpy(s + a + b, f + 2, c + 1);
+    return s;
+}
+
+/* Token sequences, each cut after its EOT: sequence i is ids[off[i] .. off[i+1]). */
+typedef struct { int32_t *ids; int64_t *off; int64_t n; } tokseqs;
+
+static void tokseqs_free(tokseqs *s) { free(s->ids); free(s->off); memset(s, 0, sizeof *s); }
+
+/* Prompt i of a job: either prompts[i], or templates[i % nt] formatted with nouns[i / nt]. */
+typedef struct { const char *const *texts; const char *const *templates; int nt; } prompt_src;
+
+static char *prompt_at(const prompt_src *src, int64_t i)
+{
+    if (!src->templates) return (char *)src->texts[i];
+    return tac_prompt_format(src->templates[i % src->nt], src->texts[i / src->nt]);
+}
+
+/* Tokenises n prompts into s, in chunks tokenised in parallel (one tokenizer per thread if tokpath is set). */
+static int tokenize_all(tac_clip *m, const prompt_src *src, int64_t n, const char *tokpath, tokseqs *s)
+{
+    int nthr = 1;
+    tac_bpe *bpe[64] = {0};
+    bpe[0] = tac_clip_tokenizer(m);
+    if (!bpe[0]) return TAC_ERR;   /* the reason says why the tokenizer could not be loaded */
+    if (tokpath && n >= 4096) {   /* loading a tokenizer takes ~0.1 s: worth it for big jobs only */
+        nthr = tac_num_threads();
+        if (nthr > 64) nthr = 64;
+        for (int t = 1; t < nthr; t++)
+            if (tac_bpe_load(tokpath, &bpe[t]) != TAC_OK) { nthr = t; break; }   /* fall back to fewer threads */
+    }
+    const int64_t CH = 16384;
+    int32_t *buf = tac_xmalloc((size_t)CH * TAC_CLIP_CONTEXT, sizeof(int32_t));   /* CH x 77 */
+    int *len = tac_xmalloc((size_t)CH, sizeof(int));                              /* CH */
+    int64_t cap = n * 12 + 16;
+    s->ids = tac_xmalloc((size_t)cap, sizeof(int32_t));
+    s->off = tac_xmalloc((size_t)n + 1, sizeof(int64_t));
+    s->off[0] = 0;
+    s->n = n;
+    int bad = 0;
+    char why[512] = "";
+    for (int64_t c0 = 0; c0 < n; c0 += CH) {
+        const int64_t cnt = n - c0 < CH ? n - c0 : CH;
+        #pragma omp parallel for schedule(dynamic, 64) num_threads(nthr)
+        for (int64_t i = 0; i < cnt; i++) {
+            int t = 0;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+#endif
+            char *txt = prompt_at(src, c0 + i);
+            len[i] = tac_bpe_tokenize(bpe[t], txt, buf + (size_t)i * TAC_CLIP_CONTEXT, TAC_CLIP_CONTEXT);
+            if (len[i] < 0) {
+                #pragma omp critical(tac_embed_bad)
+                if (!bad) { bad = 1; snprintf(why, sizeof why, "prompt %lld: %s", (long long)(c0 + i), tac_last_error()); }
+            }
+            if (src->templates) free(txt);
+        }
+        if (bad) break;
+        for (int64_t i = 0; i < cnt; i++) {
+            int l = len[i];
+            if (l < 1 || l > TAC_CLIP_CONTEXT) l = TAC_CLIP_CONTEXT;   /* defensive: keep the whole context */
+            int64_t at = s->off[c0 + i];
+            if (at + l > cap) {
+                cap = 2 * cap + l;
+                s->ids = tac_xrealloc(s->ids, (size_t)cap, sizeof(int32_t));
+            }
+            memcpy(s->ids + at, buf + (size_t)i * TAC_CLIP_CONTEXT, (size_t)l * sizeof(int32_t));
+            s->off[c0 + i + 1] = at + l;
+        }
+    }
+    for (int t = 1; t < nthr; t++) tac_bpe_free(bpe[t]);
+    free(buf); free(len);
+    if (bad) { tokseqs_free(s); return tac_fail("tokenizer failed on %s", why); }
+    return TAC_OK;
+}
+
+static uint64_t hash_ids(const int32_t *x, int64_t len, uint64_t h)
+{
+    for (int64_t i = 0; i < len; i++) h = mix64(h ^ (uint64_t)(uint32_t)x[i]) + 0x9e3779b97f4a7c15ULL;
+    return mix64(h ^ (uint64_t)len);
+}
+
+/* Groups of g consecutive sequences (group u = sequences u*g .. u*g+g-1): rep[u] = the first group with the
+ * same token ids. Returns the number of distinct groups. */
+static int64_t dedup_groups(const tokseqs *s, int g, int64_t ngroups, int64_t *rep)
+{
+    size_t cap = 16;
+    while (cap < 2 * (size_t)ngroups) cap *= 2;
+    int64_t *tab = tac_xmalloc(cap, sizeof(int64_t));   /* group index or -1 */
+    for (size_t i = 0; i < cap; i++) tab[i] = -1;
+    int64_t distinct = 0;
+    for (int64_t u = 0; u < ngroups; u++) {
+        const int64_t a = s->off[u * g], b = s->off[u * g + g];
+        uint64_t h = hash_ids(s->ids + a, b - a, 0);
+        for (int j = 0; j < g; j++) h = mix64(h + (uint64_t)(s->off[u * g + j + 1] - s->off[u * g + j]));
+        size_t i = h & (cap - 1);
+        rep[u] = u;
+        while (tab[i] >= 0) {
+            int64_t v = tab[i];
+            const int64_t va = s->off[v * g], vb = s->off[v * g + g];
+            int same = vb - va == b - a && memcmp(s->ids + va, s->ids + a, (size_t)(b - a) * sizeof(int32_t)) == 0;
+            for (int j = 0; same && j < g; j++)
+                same = s->off[v * g + j + 1] - s->off[v * g + j] == s->off[u * g + j + 1] - s->off[u * g + j];
+            if (same) { rep[u] = v; break; }
+            i = (i + 1) & (cap - 1);
+        }
+        if (rep[u] == u) { tab[i] = u; distinct++; }
+    }
+    free(tab);
+    return distinct;
+}
+
+/* qsort_r order of sequence indices: longest first, then by index (deterministic). */
+static int cmp_len_desc(const void *pa, const void *pb, void *ctx)
+{
+    const tokseqs *s = ctx;
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    int64_t la = s->off[a + 1] - s->off[a], lb = s->off[b + 1] - s->off[b];
+    if (la != lb) return la > lb ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+/* Encodes the sequences idx[0..cnt) (sorted longest first) in batches of at most B; out: cnt x E in idx order. */
+static int encode_sorted(tac_clip *m, const tokseqs *s, const int64_t *idx, int64_t cnt, int B, float *out,
+                         tac_progress *pr, int64_t *done)
+{
+    const int E = tac_clip_embed_dim(m);
+    int32_t *ids = tac_xmalloc((size_t)B * TAC_CLIP_CONTEXT, sizeof(int32_t));   /* B x ctx */
+    for (int64_t j = 0; j < cnt; j += B) {
+        const int b = (int)(cnt - j < B ? cnt - j : B);
+        int ctx = 0;
+        for (int i = 0; i < b; i++) {
+            int l = (int)(s->off[idx[j + i] + 1] - s->off[idx[j + i]]);
+            if (l > ctx) ctx = l;
+        }
+        memset(ids, 0, (size_t)b * ctx * sizeof(int32_t));
+        for (int i = 0; i < b; i++) {
+            int64_t q = idx[j + i];
+            memcpy(ids + (size_t)i * ctx, s->ids + s->off[q], (size_t)(s->off[q + 1] - s->off[q]) * sizeof(int32_t));
+        }
+        if (tac_clip_encode_tokens(m, ids, b, ctx, out + (size_t)j * E) != TAC_OK) { free(ids); return TAC_ERR; }
+        *done += b;
+        if (pr) tac_progress_update(pr, *done);
+    }
+    free(ids);
+    return TAC_OK;
+}
+
+int tac_embed_prompts(tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+                      float *out)
+{
+    TAC_ASSERT(m && out && (n == 0 || prompts));
+    tac_embed_text_params dp = tac_embed_text_default_params();
+    if (!p) p = &dp;
+    if (p->batch < 1) return tac_fail("batch must be at least 1 (got %d)", p->batch);
+    if (n == 0) return TAC_OK;
+    const int E = tac_clip_embed_dim(m);
+    prompt_src src = {prompts, NULL, 1};
+    tokseqs s;
+    if (tokenize_all(m, &src, n, p->tokenizer_path, &s) != TAC_OK) return TAC_ERR;
+    int64_t *rep = tac_xmalloc((size_t)n, sizeof(int64_t));   /* N: first prompt with the same tokens */
+    int64_t u = dedup_groups(&s, 1, n, rep);
+    int64_t *idx = tac_xmalloc((size_t)u, sizeof(int64_t));  /* U distinct prompts, longest first */
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) if (rep[i] == i) idx[k++] = i;
+    qsort_r(idx, (size_t)u, sizeof(int64_t), cmp_len_desc, &s);
+    float *tmp = tac_xmalloc((size_t)u * E, sizeof(float));  /* U x E in idx order */
+    tac_progress pr;
+    if (p->label) tac_progress_begin(&pr, p->label, u);
+    int64_t done = 0;
+    int rc = encode_sorted(m, &s, idx, u, p->batch, tmp, p->label ? &pr : NULL, &done);
+    if (p->label) tac_progress_end(&pr);
+    if (rc == TAC_OK) {
+        for (int64_t j = 0; j < u; j++) memcpy(out + (size_t)idx[j] * E, tmp + (size_t)j * E, (size_t)E * sizeof(float));
+        for (int64_t i = 0; i < n; i++)
+            if (rep[i] != i) memcpy(out + (size_t)i * E, out + (size_t)rep[i] * E, (size_t)E * sizeof(float));
+    }
+    free(tmp); free(idx); free(rep); tokseqs_free(&s);
+    return rc;
+}
+
+int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+                    int ntemplates, const tac_embed_text_params *p, float *out)
+{
+    TAC_ASSERT(m && out && templates && (n == 0 || nouns));
+    tac_embed_text_params dp = tac_embed_text_default_params();
+    if (!p) p = &dp;
+    if (p->batch < 1) return tac_fail("batch must be at least 1 (got %d)", p->batch);
+    if (ntemplates < 1) return tac_fail("at least one prompt template is needed");
+    if (n == 0) return TAC_OK;
+    const int E = tac_clip_embed_dim(m), G = ntemplates;
+    prompt_src src = {nouns, templates, G};
+    tokseqs s;
+    if (tokenize_all(m, &src, n * G, p->tokenizer_path, &s) != TAC_OK) return TAC_ERR;
+    int64_t *rep = tac_xmalloc((size_t)n, sizeof(int64_t));   /* M: first noun with the same G token sequences */
+    int64_t u = dedup_groups(&s, G, n, rep);
+    int64_t *uniq = tac_xmalloc((size_t)u, sizeof(int64_t));  /* U distinct nouns */
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) if (rep[i] == i) uniq[k++] = i;
+
+    /* Chunks of CH distinct nouns: their CH*G prompts sorted by length, encoded, averaged per noun in double. */
+    const int64_t CH = 4096;
+    int64_t *idx = tac_xmalloc((size_t)CH * G, sizeof(int64_t));          /* CH*G sequence indices */
+    float *tmp = tac_xmalloc((size_t)CH * G * E, sizeof(float));          /* CH*G x E in idx order */
+    double *acc = tac_xmalloc((size_t)CH * E, sizeof(double));            /* CH x E sums */
+    int64_t *slot = tac_xmalloc((size_t)n, sizeof(int64_t));              /* noun -> position in its chunk */
+    tac_progress pr;
+    if (p->label) tac_progress_begin(&pr, p->label, u * G);
+    int64_t done = 0;
+    int rc = TAC_OK;
+    for (int64_t c0 = 0; c0 < u && rc == TAC_OK; c0 += CH) {
+        const int64_t cnt = u - c0 < CH ? u - c0 : CH;
+        for (int64_t j = 0; j < cnt; j++) {
+            slot[uniq[c0 + j]] = j;
+            for (int t = 0; t < G; t++) idx[j * G + t] = uniq[c0 + j] * G + t;
+        }
+        qsort_r(idx, (size_t)(cnt * G), sizeof(int64_t), cmp_len_desc, &s);
+        rc = encode_sorted(m, &s, idx, cnt * G, p->batch, tmp, p->label ? &pr : NULL, &done);
+        if (rc != TAC_OK) break;
+        memset(acc, 0, (size_t)cnt * E * sizeof(double));
+        for (int64_t q = 0; q < cnt * G; q++) {
+            double *a = acc + (size_t)slot[idx[q] / G] * E;
+            const float *x = tmp + (size_t)q * E;
+            for (int e = 0; e < E; e++) a[e] += x[e];
+        }
+        for (int64_t j = 0; j < cnt; j++) {   /* mean, then L2-normalise (the mean's norm, in double) */
+            double *a = acc + (size_t)j * E, ss = 0;
+            for (int e = 0; e < E; e++) { a[e] /= G; ss += a[e] * a[e]; }
+            double nrm = sqrt(ss);
+            double inv = 1.0 / (nrm > 1e-12 ? nrm : 1e-12);
+            float *o = out + (size_t)uniq[c0 + j] * E;
+            for (int e = 0; e < E; e++) o[e] = (float)(a[e] * inv);
+        }
+    }
+    if (p->label) tac_progress_end(&pr);
+    if (rc == TAC_OK)
+        for (int64_t i = 0; i < n; i++)
+            if (rep[i] != i) memcpy(out + (size_t)i * E, out + (size_t)rep[i] * E, (size_t)E * sizeof(float));
+    free(idx); free(tmp); free(acc); free(slot); free(uniq); free(rep); tokseqs_free(&s);
+    return rc;
+}
