@@ -20,6 +20,8 @@ NOUNS=${NOUNS:-2000}
 THREADS=${THREADS:-2}
 SHARED=${TACLUST_SHARED:-../shared}
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
+# as the taclust CLI does: spinning OpenMP workers starve OpenBLAS's threads (text tower 2x slower with spinning)
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 if [ -z "${KEEP_CORETYPE:-}" ] && [ -n "${OPENBLAS_CORETYPE:-}" ]; then
     echo "note: unsetting OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE so OpenBLAS picks its kernels for this CPU (KEEP_CORETYPE=1 keeps it)"
     unset OPENBLAS_CORETYPE
@@ -35,7 +37,7 @@ LOG=$OUT/bench_clip.log
 : > "$LOG"
 run() { echo "+ $*" | tee -a "$LOG"; "$@" 2>&1 | tee -a "$LOG"; }
 
-echo "=== $(date -u '+%F %T UTC'), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$LOG"
+echo "=== $(date -u '+%F %T UTC'), $(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg), OMP_WAIT_POLICY=$OMP_WAIT_POLICY" | tee -a "$LOG"
 run "$BIN" sgemm --batch 32
 run "$BIN" image "$MODEL" --batch 32 --repeats "$REPEATS" --pixels-out $OUT/pixels32.npy --feat-out $OUT/feat32_taclust.npy
 ONNX=$OUT/vitb32.onnx
