@@ -1,0 +1,349 @@
+/* cmd_fit.c - `taclust fit`: the whole TAC method on precomputed embeddings (tac_fit, taclust/pipeline.h),
+ * writing predictions, the selected nouns, cluster names, metrics and the trained heads into a folder.
+ *
+ *   taclust fit --train Xtr.npy --test Xte.npy --nouns T.npy [--noun-names nouns.txt] -K K --out DIR
+ *               [--labels Yte.npy] [--train-labels Ytr.npy] [--no-train] [--preset NAME] [--seed S]
+ *               [--centres k] [--epochs E] [--batch B]
+ * Outputs are staged in DIR/.fit-tmp.<pid>/ and renamed into DIR only when everything succeeded, so DIR
+ * never holds a partial or mixed set from a failed run.
+ */
+#include "tac_cli.h"
+#include "taclust/metrics.h"
+#include "taclust/pipeline.h"
+#include "taclust/textspace.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *USAGE =
+    "usage: taclust fit --train Xtr.npy --test Xte.npy --nouns T.npy [--noun-names nouns.txt] -K K --out DIR\n"
+    "                   [--labels Yte.npy] [--train-labels Ytr.npy] [--no-train] [--preset NAME] [--seed S]\n"
+    "                   [--centres k] [--epochs E] [--batch B]\n\n"
+    "Runs TAC (Li et al., ICML 2024) on precomputed CLIP embeddings (tac-method.md sections 4-10):\n"
+    "  k-means of the train images into k semantic centres (k = round(N_train/300), 3K if that is below K),\n"
+    "  selection of 5 nouns per centre, soft retrieval (tau 0.005) of a text counterpart for every image,\n"
+    "  TAC (no train) = spherical k-means of [image; text] of the test split (niter 300, nredo 20), and\n"
+    "  TAC = two cluster heads trained on train with cross-modal distillation over 50 nearest neighbours,\n"
+    "  predicting the test split with the image head.\n"
+    "Inputs: N x D .npy embeddings (float16/32/64, not necessarily normalised), the same D everywhere;\n"
+    "  nouns.txt has one name per row of T.npy (e.g. the WordNet lemmas), or give a WordNet folder holding\n"
+    "  data.noun (e.g. /usr/share/wordnet) to use its 146,347 noun lemmas; labels are integer .npy arrays or\n"
+    "  text files with one label per line (TAC's savetxt files work). Progress goes to stderr (--quiet: none),\n"
+    "  a summary with the metrics, cluster names and stage times to stdout.\n"
+    "Writes into DIR (created if missing):\n"
+    "  pred_notrain.npy   N_test int64, TAC (no train) clusters\n"
+    "  pred_tac.npy       N_test int64, TAC clusters (not with --no-train)\n"
+    "  selected.txt       selected noun indices (rows of T.npy), ascending\n"
+    "  selected_nouns.tsv index, name, centre of each selected noun\n"
+    "  cluster_names.tsv  cluster, size, the 5 nouns with the largest summed retrieval weight over the\n"
+    "                     cluster's test members (distinct after case-folding and '_' -> ' ')\n"
+    "  metrics.json       with --labels: ACC/NMI/ARI (fractions) of CLIP k-means on image features only,\n"
+    "                     TAC (no train) and TAC; with --train-labels also TAC on the train split\n"
+    "  heads.bin          the trained heads (not with --no-train)\n"
+    "Presets (set K, epochs, batch, T of section 10): stl10 cifar10 cifar20 imagenet10 imagenet-dogs dtd\n"
+    "  ucf101 imagenet1k. Options given explicitly override the preset. Same --seed, same outputs.";
+
+/* ---- output staging ------------------------------------------------------------------------------------ */
+static const char *const OUTPUTS[] = {"pred_notrain.npy", "pred_tac.npy", "selected.txt", "selected_nouns.tsv",
+                                      "cluster_names.tsv", "metrics.json", "heads.bin"};
+#define NOUT ((int)(sizeof OUTPUTS / sizeof OUTPUTS[0]))
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *s = tac_xmalloc(n, 1);
+    snprintf(s, n, "%s/%s", a, b);
+    return s;
+}
+
+static void remove_stage(const char *stage)
+{
+    for (int i = 0; i < NOUT; i++) { char *f = join(stage, OUTPUTS[i]); unlink(f); free(f); }
+    rmdir(stage);
+}
+
+static int save_pred(const char *dir, const char *name, const int32_t *pred, int64_t n)
+{
+    int64_t *v = tac_xmalloc((size_t)n, sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) v[i] = pred[i];
+    char *path = join(dir, name);
+    int rc = tac_npy_save_i64(path, v, 1, &n);
+    free(path); free(v);
+    return rc;
+}
+
+static const char *noun_name(char **names, int64_t i, char *buf, size_t cap)
+{
+    if (names) return names[i];
+    snprintf(buf, cap, "#%lld", (long long)i);
+    return buf;
+}
+
+static void json_num(FILE *f, const char *key, double v, const char *after)
+{
+    if (isfinite(v)) fprintf(f, "\"%s\": %.6f%s", key, v, after);
+    else fprintf(f, "\"%s\": null%s", key, after);   /* JSON has no NaN */
+}
+
+static void json_metrics(FILE *f, const char *key, const tac_metrics *m, int last)
+{
+    fprintf(f, "  \"%s\": {", key);
+    json_num(f, "acc", m->acc, ", ");
+    json_num(f, "nmi", m->nmi, ", ");
+    json_num(f, "ari", m->ari, "}");
+    fprintf(f, "%s\n", last ? "" : ",");
+}
+
+static int write_outputs(const char *stage, const tac_fit_result *r, char **names, int with_heads)
+{
+    char buf[32];
+    if (save_pred(stage, "pred_notrain.npy", r->pred_notrain, r->n_test) != TAC_OK) return TAC_ERR;
+    if (r->pred_tac && save_pred(stage, "pred_tac.npy", r->pred_tac, r->n_test) != TAC_OK) return TAC_ERR;
+    tac_atomic a;
+    char *path = join(stage, "selected.txt");
+    int rc = tac_atomic_open(&a, path);
+    free(path);
+    if (rc != TAC_OK) return TAC_ERR;
+    for (int64_t t = 0; t < r->nsel; t++) fprintf(a.f, "%lld\n", (long long)r->selected[t]);
+    if (tac_atomic_commit(&a) != TAC_OK) return TAC_ERR;
+
+    path = join(stage, "selected_nouns.tsv");
+    rc = tac_atomic_open(&a, path);
+    free(path);
+    if (rc != TAC_OK) return TAC_ERR;
+    fprintf(a.f, "index\tname\tcentre\n");
+    for (int64_t t = 0; t < r->nsel; t++)
+        fprintf(a.f, "%lld\t%s\t%d\n", (long long)r->selected[t], noun_name(names, r->selected[t], buf, sizeof buf),
+                r->selected_centre[t]);
+    if (tac_atomic_commit(&a) != TAC_OK) return TAC_ERR;
+
+    path = join(stage, "cluster_names.tsv");
+    rc = tac_atomic_open(&a, path);
+    free(path);
+    if (rc != TAC_OK) return TAC_ERR;
+    fprintf(a.f, "cluster\tsize\tnames\n");
+    for (int c = 0; c < r->K; c++) {
+        fprintf(a.f, "%d\t%lld\t", c, (long long)r->cluster_size[c]);
+        for (int q = 0, first = 1; q < r->n_names; q++) {
+            int64_t t = r->cluster_names[(size_t)c * r->n_names + q];
+            if (t < 0) continue;
+            fprintf(a.f, "%s%s", first ? "" : ", ", noun_name(names, t, buf, sizeof buf));
+            first = 0;
+        }
+        fprintf(a.f, "\n");
+    }
+    if (tac_atomic_commit(&a) != TAC_OK) return TAC_ERR;
+
+    if (r->has_metrics || r->has_train_metrics) {
+        path = join(stage, "metrics.json");
+        rc = tac_atomic_open(&a, path);
+        free(path);
+        if (rc != TAC_OK) return TAC_ERR;
+        fprintf(a.f, "{\n  \"n_train\": %lld,\n  \"n_test\": %lld,\n  \"K\": %d,\n  \"centres\": %d,\n"
+                     "  \"selected_nouns\": %lld,\n", (long long)r->n_train, (long long)r->n_test, r->K, r->k,
+                (long long)r->nsel);
+        int left = (r->has_metrics ? (r->pred_kmeans != NULL) + 1 + (r->pred_tac != NULL) : 0) + r->has_train_metrics;
+        if (r->has_metrics) {
+            if (r->pred_kmeans) json_metrics(a.f, "clip_kmeans", &r->m_kmeans, --left == 0);
+            json_metrics(a.f, "tac_notrain", &r->m_notrain, --left == 0);
+            if (r->pred_tac) json_metrics(a.f, "tac", &r->m_tac, --left == 0);
+        }
+        if (r->has_train_metrics) json_metrics(a.f, "tac_train_split", &r->m_tac_train, --left == 0);
+        fprintf(a.f, "}\n");
+        if (tac_atomic_commit(&a) != TAC_OK) return TAC_ERR;
+    }
+    if (with_heads && r->heads) {
+        path = join(stage, "heads.bin");
+        rc = tac_heads_save(r->heads, path);
+        free(path);
+        if (rc != TAC_OK) return TAC_ERR;
+    }
+    return TAC_OK;
+}
+
+/* Rename each staged file into dir, then remove the stage. Outputs a previous run left that this run does
+ * not produce (e.g. pred_tac.npy after --no-train) are removed so the folder stays consistent. */
+static int publish(const char *stage, const char *dir)
+{
+    for (int i = 0; i < NOUT; i++) {
+        char *src = join(stage, OUTPUTS[i]), *dst = join(dir, OUTPUTS[i]);
+        struct stat st;
+        if (stat(src, &st) == 0) {
+            if (rename(src, dst) != 0) {
+                tac_fail("%s: cannot rename into place: %s", dst, strerror(errno));
+                free(src); free(dst); return TAC_ERR;
+            }
+        } else {
+            unlink(dst);
+        }
+        free(src); free(dst);
+    }
+    rmdir(stage);
+    return TAC_OK;
+}
+
+static int load_names(const char *path, int64_t m, char ***names)
+{
+    struct stat st;
+    char **v; int64_t n;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (tac_wordnet_nouns(path, &v, &n) != TAC_OK) return TAC_ERR;
+    } else if (tac_read_lines(path, &v, &n, 0) != TAC_OK) {
+        return TAC_ERR;
+    }
+    if (n != m) {
+        tac_free_strings(v, n);
+        return tac_fail("%s has %lld noun names but the noun embeddings have %lld rows", path, (long long)n,
+                        (long long)m);
+    }
+    *names = v;
+    return TAC_OK;
+}
+
+static int check_labels(const char *path, int64_t n, int64_t want, const char *what, const char *wpath)
+{
+    if (n != want)
+        return tac_fail("%s has %lld labels but %s %s has %lld rows", path, (long long)n, what, wpath, (long long)want);
+    return TAC_OK;
+}
+
+static int cmd_fit(int argc, char **argv)
+{
+    const char *train = NULL, *test = NULL, *nouns = NULL, *names_path = NULL, *out = NULL, *yte_path = NULL,
+               *ytr_path = NULL, *preset = NULL;
+    int K = 0, no_train = 0, centres = 0, epochs = 0, batch = 0;
+    int64_t seed = 1234;
+    tac_opt opts[] = {
+        {"--train", NULL, TAC_OPT_STR, &train, "N_train x D train image embeddings .npy (required)"},
+        {"--test", NULL, TAC_OPT_STR, &test, "N_test x D test image embeddings .npy (required)"},
+        {"--nouns", NULL, TAC_OPT_STR, &nouns, "M x D noun embeddings .npy (required)"},
+        {"--noun-names", NULL, TAC_OPT_STR, &names_path, "M noun names, one per line, or a WordNet folder"},
+        {"--clusters", "-K", TAC_OPT_INT, &K, "number of clusters K (required unless --preset)"},
+        {"--out", "-o", TAC_OPT_STR, &out, "output folder (required)"},
+        {"--labels", NULL, TAC_OPT_STR, &yte_path, "N_test test labels (.npy, or text one per line): metrics.json"},
+        {"--train-labels", NULL, TAC_OPT_STR, &ytr_path, "N_train train labels (.npy or text): TAC on the train split"},
+        {"--no-train", NULL, TAC_OPT_FLAG, &no_train, "TAC (no train) only: no heads"},
+        {"--preset", NULL, TAC_OPT_STR, &preset, "dataset settings: K, epochs, batch, T (see above)"},
+        {"--seed", NULL, TAC_OPT_I64, &seed, "seed of k-means and the heads (default 1234, faiss's)"},
+        {"--centres", NULL, TAC_OPT_INT, &centres, "number of semantic centres k (default: the rule)"},
+        {"--epochs", NULL, TAC_OPT_INT, &epochs, "head training epochs (default 20, preset)"},
+        {"--batch", NULL, TAC_OPT_INT, &batch, "head training batch (default 512, preset)"},
+        {0},
+    };
+    char **pos; int npos;
+    int rc = tac_parse_opts(argc, argv, opts, USAGE, &pos, &npos);
+    if (rc) return rc == 1 ? 0 : 2;
+    free(pos);
+    if (npos) { fprintf(stderr, "taclust fit: unexpected argument (see --help)\n"); return 2; }
+    if (!train || !test || !nouns || !out) {
+        fprintf(stderr, "taclust fit: --train, --test, --nouns and --out are required (see --help)\n");
+        return 2;
+    }
+    if (seed < 0 || seed > 4294967295LL) { fprintf(stderr, "taclust fit: --seed must be in 0..4294967295\n"); return 2; }
+    tac_fit_params p;
+    tac_fit_default_params(&p);
+    if (preset && tac_fit_preset(preset, &p) != TAC_OK) {
+        fprintf(stderr, "taclust fit: %s\n", tac_last_error());
+        return 2;
+    }
+    if (K) p.K = K;
+    if (!p.K) { fprintf(stderr, "taclust fit: -K is required (or --preset)\n"); return 2; }
+    if (p.K < 2) { fprintf(stderr, "taclust fit: -K must be >= 2\n"); return 2; }
+    if (centres < 0 || epochs < 0 || batch < 0) {
+        fprintf(stderr, "taclust fit: --centres, --epochs and --batch must be positive\n");
+        return 2;
+    }
+    if (centres) p.centres = centres;
+    if (epochs) p.heads.epochs = epochs;
+    if (batch) p.heads.batch = batch;
+    p.train = !no_train;
+    p.seed = (uint32_t)seed;
+    p.progress = !tac_progress_quiet;
+
+    float *Xtr = NULL, *Xte = NULL, *T = NULL;
+    int64_t *yte = NULL, *ytr = NULL;
+    char **names = NULL;
+    int64_t ntr, nte, m, d1, d2, d3, ny;
+    char *stage = NULL;
+    tac_fit_result r;
+    memset(&r, 0, sizeof r);
+    int ret = 1;
+    if (tac_load_matrix(train, &Xtr, &ntr, &d1) != TAC_OK) goto done;
+    if (tac_load_matrix(test, &Xte, &nte, &d2) != TAC_OK) goto done;
+    if (d2 != d1) {
+        tac_fail("%s has %lld columns but %s has %lld: embeddings must have the same width", test, (long long)d2,
+                 train, (long long)d1);
+        goto done;
+    }
+    if (tac_load_matrix(nouns, &T, &m, &d3) != TAC_OK) goto done;
+    if (d3 != d1) {
+        tac_fail("%s has %lld columns but %s has %lld: embeddings must have the same width", nouns, (long long)d3,
+                 train, (long long)d1);
+        goto done;
+    }
+    if (names_path && load_names(names_path, m, &names) != TAC_OK) goto done;
+    if (yte_path) {
+        if (tac_labels_load(yte_path, &yte, &ny) != TAC_OK) goto done;
+        if (check_labels(yte_path, ny, nte, "test embeddings", test) != TAC_OK) goto done;
+    }
+    if (ytr_path) {
+        if (tac_labels_load(ytr_path, &ytr, &ny) != TAC_OK) goto done;
+        if (check_labels(ytr_path, ny, ntr, "train embeddings", train) != TAC_OK) goto done;
+    }
+    if (p.K > nte) { tac_fail("-K %d is larger than the %lld rows of %s", p.K, (long long)nte, test); goto done; }
+    if (p.K > ntr) { tac_fail("-K %d is larger than the %lld rows of %s", p.K, (long long)ntr, train); goto done; }
+    if (tac_mkdir_p(out) != TAC_OK) goto done;
+    {
+        size_t n = strlen(out) + 64;
+        stage = tac_xmalloc(n, 1);
+        snprintf(stage, n, "%s/.fit-tmp.%ld", out, (long)getpid());
+        if (mkdir(stage, 0755) != 0 && errno != EEXIST) { tac_fail("%s: cannot create: %s", stage, strerror(errno)); goto done; }
+    }
+    if (tac_fit(Xtr, ntr, Xte, nte, (int)d1, T, m, (const char *const *)names, yte, ytr, &p, &r) != TAC_OK)
+        goto done;
+    free(T); T = NULL;
+    if (write_outputs(stage, &r, names, p.train) != TAC_OK) goto done;
+    if (publish(stage, out) != TAC_OK) goto done;
+
+    printf("TAC fit: %lld train, %lld test, D %lld, %lld nouns; K %d, k %d centres, %lld nouns selected\n",
+           (long long)ntr, (long long)nte, (long long)d1, (long long)m, r.K, r.k, (long long)r.nsel);
+    if (r.has_metrics) {
+        printf("  %-16s %6s %6s %6s\n", "test split", "ACC", "NMI", "ARI");
+        if (r.pred_kmeans) printf("  %-16s %6.2f %6.2f %6.2f\n", "CLIP k-means", 100 * r.m_kmeans.acc, 100 * r.m_kmeans.nmi, 100 * r.m_kmeans.ari);
+        printf("  %-16s %6.2f %6.2f %6.2f\n", "TAC (no train)", 100 * r.m_notrain.acc, 100 * r.m_notrain.nmi, 100 * r.m_notrain.ari);
+        if (r.pred_tac) printf("  %-16s %6.2f %6.2f %6.2f\n", "TAC", 100 * r.m_tac.acc, 100 * r.m_tac.nmi, 100 * r.m_tac.ari);
+    }
+    if (r.has_train_metrics)
+        printf("  %-16s %6.2f %6.2f %6.2f\n", "TAC, train split", 100 * r.m_tac_train.acc, 100 * r.m_tac_train.nmi, 100 * r.m_tac_train.ari);
+    printf("clusters (%s):\n", r.pred_tac ? "TAC" : "TAC no train");
+    for (int c = 0; c < r.K && c < 20; c++) {
+        char buf[32];
+        printf("  %3d %7lld  ", c, (long long)r.cluster_size[c]);
+        for (int q = 0, first = 1; q < r.n_names; q++) {
+            int64_t t = r.cluster_names[(size_t)c * r.n_names + q];
+            if (t < 0) continue;
+            printf("%s%s", first ? "" : ", ", noun_name(names, t, buf, sizeof buf));
+            first = 0;
+        }
+        printf("\n");
+    }
+    if (r.K > 20) printf("  ... (%d more in cluster_names.tsv)\n", r.K - 20);
+    printf("time %.1f s (centres %.1f, select %.1f, retrieve %.1f, no-train %.1f, baseline %.1f, knn %.1f, heads %.1f)\n",
+           r.t_total, r.t_centres, r.t_select, r.t_retrieve, r.t_notrain, r.t_baseline, r.t_knn, r.t_heads);
+    printf("wrote %s/\n", out);
+    ret = 0;
+done:
+    if (ret && stage) remove_stage(stage);
+    free(stage);
+    tac_fit_result_free(&r);
+    free(Xtr); free(Xte); free(T); free(yte); free(ytr);
+    if (names) tac_free_strings(names, m);
+    return ret ? tac_cli_error("fit") : 0;
+}
+
+TAC_COMMAND("fit", "the whole TAC method on embeddings: nouns, retrieval, TAC (no train) and TAC", cmd_fit)

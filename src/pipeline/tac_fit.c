@@ -1,0 +1,364 @@
+/* tac_fit.c - the whole TAC method on precomputed embeddings (tac-method.md sections 4-7 and 10).
+ *
+ * tac_fit runs, in order:
+ *   1. L2-normalise copies of the train images, test images and nouns;
+ *   2. spherical k-means (niter 300, nredo 10) of the train images into k semantic centres (section 4);
+ *   3. noun selection: gamma nouns per centre (section 4);
+ *   4. soft retrieval of the text counterparts of train and test images (section 5, tau 0.005);
+ *   5. TAC (no train): spherical k-means (niter 300, nredo 20) of [x ; r] on the test split (section 6);
+ *      with test labels, also the CLIP k-means baseline on the test image features alone (same settings);
+ *   6. TAC: 50-NN in text and image space on train, the two heads trained with cross-modal distillation,
+ *      test predicted with the image head (section 7);
+ *   7. metrics (section 8) when labels are given, and names for each final cluster.
+ * Cluster names: the selected nouns ranked by their summed retrieval weight over the cluster's test members
+ * (the nouns the members' text counterparts are made of), the first n_names distinct after case-folding and
+ * '_' -> ' ', leaving out nouns whose summed weight is under 1/1000 of the cluster's top noun (a cluster may then
+ * get fewer names). Ties in weight: lower noun index first. The same seed gives the same outputs.
+ */
+#include "taclust/pipeline.h"
+#include "taclust/cluster.h"
+#include "taclust/core.h"
+#include "taclust/textspace.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tac_fit_default_params(tac_fit_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->K = 0;
+    p->centres = 0;
+    p->gamma = 5;
+    p->tau = 0.005f;
+    p->niter = 300;
+    p->nredo_centres = 10;
+    p->nredo_concat = 20;
+    p->knn = 50;
+    p->train = 1;
+    p->baseline = 1;
+    p->n_names = 5;
+    p->seed = 1234;
+    tac_heads_default_params(&p->heads);
+    p->progress = 0;
+}
+
+/* ---- presets (section 10) ------------------------------------------------------------------------------ */
+static const struct { const char *name; int K, epochs, batch; float T; } presets[] = {
+    {"stl10", 10, 20, 512, 0.5f},       {"cifar10", 10, 20, 512, 0.5f},  {"cifar20", 20, 20, 512, 0.5f},
+    {"imagenet10", 10, 20, 512, 0.5f},  {"imagenet-dogs", 15, 20, 512, 0.5f}, {"dtd", 47, 20, 512, 0.5f},
+    {"ucf101", 101, 100, 8192, 5.0f},   {"imagenet1k", 1000, 100, 8192, 5.0f},
+};
+#define NPRESETS ((int)(sizeof presets / sizeof presets[0]))
+
+/* lower-case, drop '-', '_' and spaces: "CIFAR-10" and "imagenet_dogs" match */
+static void squash(const char *s, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (; *s && j + 1 < cap; s++)
+        if (*s != '-' && *s != '_' && *s != ' ') out[j++] = (char)tolower((unsigned char)*s);
+    out[j] = 0;
+}
+
+const char *tac_fit_preset_names(void)
+{
+    return "stl10, cifar10, cifar20, imagenet10, imagenet-dogs, dtd, ucf101, imagenet1k";
+}
+
+int tac_fit_preset(const char *name, tac_fit_params *p)
+{
+    char a[64], b[64];
+    squash(name, a, sizeof a);
+    if (!strcmp(a, "imagenet")) strcpy(a, "imagenet1k");
+    for (int i = 0; i < NPRESETS; i++) {
+        squash(presets[i].name, b, sizeof b);
+        if (strcmp(a, b)) continue;
+        p->K = presets[i].K;
+        p->heads.epochs = presets[i].epochs;
+        p->heads.batch = presets[i].batch;
+        p->heads.temperature = presets[i].T;
+        return TAC_OK;
+    }
+    return tac_fail("unknown preset '%s' (known: %s)", name, tac_fit_preset_names());
+}
+
+/* ---- helpers ------------------------------------------------------------------------------------------- */
+static float *normalised_copy(const float *X, int64_t n, int d)
+{
+    float *Y = tac_xmalloc((size_t)n * d, sizeof(float));   /* N x D */
+    memcpy(Y, X, (size_t)n * d * sizeof(float));
+    tac_l2_normalize_rows(Y, n, d);
+    return Y;
+}
+
+static void say(const tac_fit_params *p, const char *what, double secs)
+{
+    if (p->progress) tac_info("fit: %s done in %.1f s", what, secs);
+}
+
+typedef struct {
+    const float *Xte; int64_t nte; const int64_t *yte; int32_t *pred; int64_t *pred64; int epochs; int progress;
+} epoch_ctx;
+
+static void on_epoch(const tac_heads *h, int epoch, double loss, void *user)
+{
+    epoch_ctx *c = user;
+    if (!c->progress) return;
+    if (c->yte && tac_heads_predict(h, c->Xte, c->nte, c->pred, NULL) == TAC_OK) {
+        for (int64_t i = 0; i < c->nte; i++) c->pred64[i] = c->pred[i];
+        tac_metrics m;
+        if (tac_metrics_compute(c->yte, c->pred64, c->nte, &m) == TAC_OK) {
+            tac_info("heads: epoch %d/%d loss %.4f  test ACC %.2f NMI %.2f ARI %.2f", epoch, c->epochs, loss,
+                     100 * m.acc, 100 * m.nmi, 100 * m.ari);
+            return;
+        }
+    }
+    tac_info("heads: epoch %d/%d loss %.4f", epoch, c->epochs, loss);
+}
+
+static int metrics32(const int64_t *y, const int32_t *pred, int64_t n, tac_metrics *m)
+{
+    int64_t *p64 = tac_xmalloc((size_t)n, sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) p64[i] = pred[i];
+    int rc = tac_metrics_compute(y, p64, n, m);
+    free(p64);
+    return rc;
+}
+
+/* name key: ASCII lower-case, '_' -> ' ' */
+static void name_key(const char *s, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (; *s && j + 1 < cap; s++) out[j++] = *s == '_' ? ' ' : (char)tolower((unsigned char)*s);
+    out[j] = 0;
+}
+
+/* score: K x S summed retrieval weights; fills names (K x n_names) with global noun indices. */
+static void pick_names(const double *score, int K, int64_t s, const int64_t *sel, const char *const *names,
+                       int n_names, int64_t *out)
+{
+    char keys[16][256];
+    for (int c = 0; c < K; c++) {
+        const double *sc = score + (size_t)c * s;
+        int64_t *o = out + (size_t)c * n_names;
+        for (int q = 0; q < n_names; q++) o[q] = -1;
+        int got = 0;
+        /* repeated selection of the best remaining candidate: n_names is small */
+        char *used = tac_xcalloc((size_t)s, 1);
+        double top = 0;
+        for (int64_t t = 0; t < s; t++) if (sc[t] > top) top = sc[t];
+        while (got < n_names) {
+            int64_t bt = -1;
+            for (int64_t t = 0; t < s; t++)
+                if (!used[t] && sc[t] > 0 && (bt < 0 || sc[t] > sc[bt])) bt = t;
+            /* a noun carrying under 1/1000 of the top noun's weight describes (almost) no member */
+            if (bt < 0 || sc[bt] < 1e-3 * top) break;
+            used[bt] = 1;
+            if (names) {
+                char key[256];
+                name_key(names[sel[bt]], key, sizeof key);
+                int dup = 0;
+                for (int q = 0; q < got; q++) dup |= !strcmp(keys[q], key);
+                if (dup) continue;
+                strcpy(keys[got], key);
+            }
+            o[got++] = sel[bt];
+        }
+        free(used);
+    }
+}
+
+void tac_fit_result_free(tac_fit_result *r)
+{
+    if (!r) return;
+    free(r->selected); free(r->selected_centre); free(r->pred_notrain); free(r->pred_tac); free(r->pred_kmeans);
+    free(r->cluster_size); free(r->cluster_names);
+    if (r->heads) tac_heads_free(r->heads);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- the pipeline -------------------------------------------------------------------------------------- */
+int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
+            const float *T, int64_t m, const char *const *names,
+            const int64_t *yte, const int64_t *ytr, const tac_fit_params *p, tac_fit_result *out)
+{
+    TAC_ASSERT(Xtr && Xte && T && p && out);
+    memset(out, 0, sizeof *out);
+    double t_start = tac_now(), t0 = t_start;
+    if (d < 1) return tac_fail("fit: embedding width must be >= 1 (got %d)", d);
+    if (ntr < 1 || nte < 1) return tac_fail("fit: no train or no test embeddings");
+    if (m < 1) return tac_fail("fit: no noun embeddings");
+    if (p->K < 2) return tac_fail("fit: K must be >= 2 (got %d)", p->K);
+    if (p->K > nte) return tac_fail("fit: K = %d is larger than the %lld test embeddings", p->K, (long long)nte);
+    if (p->K > ntr) return tac_fail("fit: K = %d is larger than the %lld train embeddings", p->K, (long long)ntr);
+    if (p->gamma < 1) return tac_fail("fit: gamma must be >= 1");
+    if (!(p->tau > 0)) return tac_fail("fit: tau must be positive");
+    if (p->niter < 1 || p->nredo_centres < 1 || p->nredo_concat < 1) return tac_fail("fit: niter and nredo must be >= 1");
+    if (p->n_names < 1 || p->n_names > 16) return tac_fail("fit: names per cluster must be in 1..16");
+    int k = p->centres > 0 ? p->centres : tac_num_centres(ntr, p->K);
+    if (k < 1 || k > ntr)
+        return tac_fail("fit: %d semantic centres for %lld train embeddings (need 1 <= k <= N_train)", k, (long long)ntr);
+    if (p->train) {
+        if (p->knn < 1 || p->knn >= ntr)
+            return tac_fail("fit: %d neighbours need more than %d train embeddings (have %lld)", p->knn, p->knn,
+                            (long long)ntr);
+        if (p->heads.batch < 1 || ntr < p->heads.batch)
+            return tac_fail("fit: the heads' batch of %d is larger than the %lld train embeddings (use a smaller "
+                            "batch or no training)", p->heads.batch, (long long)ntr);
+        if (p->heads.epochs < 1) return tac_fail("fit: epochs must be >= 1");
+    }
+    if (tac_check_finite("train embeddings", Xtr, ntr, d) != TAC_OK) return TAC_ERR;
+    if (tac_check_finite("test embeddings", Xte, nte, d) != TAC_OK) return TAC_ERR;
+    if (tac_check_finite("noun embeddings", T, m, d) != TAC_OK) return TAC_ERR;
+
+    int K = p->K, rc = TAC_ERR;
+    out->K = K; out->k = k; out->d = d; out->n_train = ntr; out->n_test = nte; out->m = m;
+    out->n_names = p->n_names;
+    float *Xn = NULL, *Yn = NULL, *Tn = NULL, *E = NULL, *Rtr = NULL, *Rte = NULL, *Z = NULL, *Wb = NULL;
+    int32_t *lab = NULL, *pred_tr = NULL;
+    int64_t *nn_img = NULL, *nn_txt = NULL, *pred64 = NULL;
+    double *score = NULL;
+
+    /* 1. normalise */
+    Xn = normalised_copy(Xtr, ntr, d);    /* N_train x D */
+    Yn = normalised_copy(Xte, nte, d);    /* N_test x D */
+    Tn = normalised_copy(T, m, d);        /* M x D */
+    out->t_normalise = tac_now() - t0;
+
+    /* 2. semantic centres */
+    t0 = tac_now();
+    if (p->progress) tac_info("fit: k-means of %lld train images into k = %d centres (niter %d, nredo %d)",
+                              (long long)ntr, k, p->niter, p->nredo_centres);
+    tac_kmeans_params kp;
+    tac_kmeans_default_params(&kp);
+    kp.k = k; kp.niter = p->niter; kp.nredo = p->nredo_centres; kp.spherical = 1; kp.seed = p->seed;
+    kp.progress = p->progress;
+    lab = tac_xmalloc((size_t)ntr, sizeof(int32_t));    /* N_train */
+    if (tac_kmeans(Xn, ntr, d, &kp, NULL, lab, NULL) != TAC_OK) goto done;
+    out->t_centres = tac_now() - t0;
+    say(p, "centres", out->t_centres);
+
+    /* 3. noun selection */
+    t0 = tac_now();
+    if (tac_select_nouns(Xn, ntr, lab, k, Tn, m, d, p->gamma, &out->selected, &out->nsel,
+                         &out->selected_centre) != TAC_OK) goto done;
+    int64_t s = out->nsel;
+    E = tac_xmalloc((size_t)s * d, sizeof(float));       /* S x D */
+    for (int64_t t = 0; t < s; t++) memcpy(E + t * d, Tn + out->selected[t] * d, (size_t)d * sizeof(float));
+    free(Tn); Tn = NULL;
+    out->t_select = tac_now() - t0;
+    if (p->progress) tac_info("fit: selected %lld nouns of %lld in %.1f s", (long long)s, (long long)m, out->t_select);
+
+    /* 4. retrieval */
+    t0 = tac_now();
+    Rtr = tac_xmalloc((size_t)ntr * d, sizeof(float));   /* N_train x D */
+    Rte = tac_xmalloc((size_t)nte * d, sizeof(float));   /* N_test x D */
+    if (tac_retrieve(Xn, ntr, E, s, d, p->tau, Rtr, NULL) != TAC_OK) goto done;
+    if (tac_retrieve(Yn, nte, E, s, d, p->tau, Rte, NULL) != TAC_OK) goto done;
+    out->t_retrieve = tac_now() - t0;
+    say(p, "retrieval", out->t_retrieve);
+
+    /* 5. TAC (no train): k-means on [x ; r] of the test split */
+    t0 = tac_now();
+    Z = tac_xmalloc((size_t)nte * 2 * d, sizeof(float));  /* N_test x 2D */
+    for (int64_t i = 0; i < nte; i++) {
+        memcpy(Z + i * 2 * d, Yn + i * d, (size_t)d * sizeof(float));
+        memcpy(Z + i * 2 * d + d, Rte + i * d, (size_t)d * sizeof(float));
+    }
+    tac_kmeans_default_params(&kp);
+    kp.k = K; kp.niter = p->niter; kp.nredo = p->nredo_concat; kp.spherical = 1; kp.seed = p->seed;
+    kp.progress = p->progress;
+    if (p->progress) tac_info("fit: TAC (no train): k-means of %lld test [image; text] into K = %d", (long long)nte, K);
+    out->pred_notrain = tac_xmalloc((size_t)nte, sizeof(int32_t));   /* N_test */
+    if (tac_kmeans(Z, nte, 2 * d, &kp, NULL, out->pred_notrain, NULL) != TAC_OK) goto done;
+    free(Z); Z = NULL;
+    out->t_notrain = tac_now() - t0;
+    say(p, "TAC (no train)", out->t_notrain);
+    if (yte && p->baseline) {
+        t0 = tac_now();
+        if (p->progress) tac_info("fit: CLIP k-means baseline on %lld test images", (long long)nte);
+        out->pred_kmeans = tac_xmalloc((size_t)nte, sizeof(int32_t));
+        if (tac_kmeans(Yn, nte, d, &kp, NULL, out->pred_kmeans, NULL) != TAC_OK) goto done;
+        out->t_baseline = tac_now() - t0;
+    }
+
+    /* 6. TAC: neighbours, heads, prediction */
+    if (p->train) {
+        t0 = tac_now();
+        if (p->progress) tac_info("fit: %d nearest neighbours of %lld train samples (text and image)", p->knn,
+                                  (long long)ntr);
+        nn_img = tac_xmalloc((size_t)ntr * p->knn, sizeof(int64_t));  /* N_train x 50 */
+        nn_txt = tac_xmalloc((size_t)ntr * p->knn, sizeof(int64_t));  /* N_train x 50 */
+        if (tac_knn_cosine(Rtr, ntr, d, p->knn, nn_txt, NULL) != TAC_OK) goto done;
+        if (tac_knn_cosine(Xn, ntr, d, p->knn, nn_img, NULL) != TAC_OK) goto done;
+        out->t_knn = tac_now() - t0;
+        say(p, "neighbours", out->t_knn);
+
+        t0 = tac_now();
+        tac_heads_params hp = p->heads;
+        hp.K = K; hp.seed = p->seed; hp.progress = 0;   /* on_epoch reports each epoch (with test metrics) */
+        out->pred_tac = tac_xmalloc((size_t)nte, sizeof(int32_t));     /* N_test */
+        pred64 = tac_xmalloc((size_t)nte, sizeof(int64_t));            /* N_test */
+        epoch_ctx ec = {Yn, nte, yte, out->pred_tac, pred64, hp.epochs, p->progress};
+        if (p->progress) tac_info("fit: training the heads (%d epochs, batch %d, T %g)", hp.epochs, hp.batch,
+                                  hp.temperature);
+        if (tac_heads_train(Xn, Rtr, ntr, d, nn_img, nn_txt, p->knn, &hp, on_epoch, &ec, &out->heads) != TAC_OK)
+            goto done;
+        out->t_heads = tac_now() - t0;
+        t0 = tac_now();
+        if (tac_heads_predict(out->heads, Yn, nte, out->pred_tac, NULL) != TAC_OK) goto done;
+        if (ytr) {
+            pred_tr = tac_xmalloc((size_t)ntr, sizeof(int32_t));       /* N_train */
+            if (tac_heads_predict(out->heads, Xn, ntr, pred_tr, NULL) != TAC_OK) goto done;
+            if (metrics32(ytr, pred_tr, ntr, &out->m_tac_train) != TAC_OK) goto done;
+            out->has_train_metrics = 1;
+        }
+        out->t_predict = tac_now() - t0;
+    }
+
+    /* 7. metrics */
+    if (yte) {
+        if (metrics32(yte, out->pred_notrain, nte, &out->m_notrain) != TAC_OK) goto done;
+        if (out->pred_tac && metrics32(yte, out->pred_tac, nte, &out->m_tac) != TAC_OK) goto done;
+        if (out->pred_kmeans && metrics32(yte, out->pred_kmeans, nte, &out->m_kmeans) != TAC_OK) goto done;
+        out->has_metrics = 1;
+    }
+
+    /* cluster sizes and names, from the final clustering */
+    t0 = tac_now();
+    const int32_t *fin = out->pred_tac ? out->pred_tac : out->pred_notrain;
+    out->cluster_size = tac_xcalloc((size_t)K, sizeof(int64_t));       /* K */
+    for (int64_t i = 0; i < nte; i++) out->cluster_size[fin[i]]++;
+    score = tac_xcalloc((size_t)K * s, sizeof(double));                /* K x S */
+    int64_t bn = ((int64_t)1 << 22) / s;
+    if (bn < 1) bn = 1;
+    if (bn > nte) bn = nte;
+    Wb = tac_xmalloc((size_t)bn * s, sizeof(float));                   /* B x S */
+    float *Rb = tac_xmalloc((size_t)bn * d, sizeof(float));            /* B x D */
+    for (int64_t i0 = 0; i0 < nte; i0 += bn) {
+        int64_t b = nte - i0 < bn ? nte - i0 : bn;
+        if (tac_retrieve(Yn + i0 * d, b, E, s, d, p->tau, Rb, Wb) != TAC_OK) { free(Rb); goto done; }
+        for (int64_t i = 0; i < b; i++) {
+            double *sc = score + (size_t)fin[i0 + i] * s;
+            const float *w = Wb + i * s;
+            for (int64_t t = 0; t < s; t++) sc[t] += w[t];
+        }
+    }
+    free(Rb);
+    out->cluster_names = tac_xmalloc((size_t)K * p->n_names, sizeof(int64_t));  /* K x n_names */
+    pick_names(score, K, s, out->selected, names, p->n_names, out->cluster_names);
+    out->t_names = tac_now() - t0;
+    rc = TAC_OK;
+
+done:
+    out->t_total = tac_now() - t_start;
+    free(Xn); free(Yn); free(Tn); free(E); free(Rtr); free(Rte); free(Z); free(Wb); free(lab); free(pred_tr);
+    free(nn_img); free(nn_txt); free(pred64); free(score);
+    if (rc != TAC_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", tac_last_error());
+        tac_fit_result_free(out);
+        tac_fail("%s", msg);
+    }
+    return rc;
+}
