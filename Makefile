@@ -6,6 +6,14 @@
 #   make fuzz          build the libFuzzer targets in fuzz/ (clang; build-fuzz/)
 CC      ?= gcc
 PKGS    := openblas libcjson libpng libwebp zlib
+# Optional FFmpeg (decodes UCF-101 clips for `taclust bench ucf101`): WITH_FFMPEG=1 requires it, WITH_FFMPEG=0
+# leaves it out, default: used when pkg-config finds it. Run `make clean` after switching.
+FFMPEG_PKGS := libavformat libavcodec libswscale libavutil
+WITH_FFMPEG ?= $(shell pkg-config --exists $(FFMPEG_PKGS) && echo 1 || echo 0)
+ifeq ($(WITH_FFMPEG),1)
+PKGS    += $(FFMPEG_PKGS)
+FFMPEG_DEF := -DTAC_HAVE_FFMPEG
+endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -ljpeg
 VERSION := 0.1.0
@@ -20,7 +28,7 @@ OPT     := -O3 -g -march=x86-64-v3 -mtune=native
 LDSAN   :=
 endif
 
-CFLAGS  := $(OPT) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-format-truncation -fopenmp -Iinclude -Isrc -DTACLUST_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS  := $(OPT) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-format-truncation -fopenmp -Iinclude -Isrc -DTACLUST_VERSION='"$(VERSION)"' $(FFMPEG_DEF) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
 LDFLAGS := -fopenmp $(LDSAN)
 

@@ -29,7 +29,9 @@ static void expect_usage_error(const char *args, const char *prefix)
     tac_free_strings(l, n);
 }
 
-static const char *const commands[] = {"kmeans", "knn", "metrics", "nouns", "preprocess", "tokenize"};
+static const char *const commands[] = {"assign", "bench", "cluster", "embed-images", "embed-text", "fit", "kmeans", "knn",
+                                       "metrics", "nouns", "predict", "preprocess", "retrieve", "select-nouns",
+                                       "tokenize", "train-heads"};
 
 TAC_TEST(cli_top_level_help_and_errors)
 {
@@ -46,7 +48,8 @@ TAC_TEST(cli_top_level_help_and_errors)
     free(text);
     TAC_CHECK_INT(run("--version", out, err), 0);
     TAC_CHECK_OK(tac_read_file(out, &text, &len));
-    TAC_CHECK(strncmp(text, "taclust " TACLUST_VERSION "\n", len) == 0);
+    TAC_CHECK(strncmp(text, "taclust " TACLUST_VERSION " (OpenBLAS core ", strlen("taclust " TACLUST_VERSION " (OpenBLAS core ")) == 0);
+    TAC_CHECK(len > 0 && text[len - 1] == '\n' && strchr(text, '\n') == text + len - 1);   /* one line */
     free(text);
     TAC_CHECK_INT(run("", out, err), 2);                        /* no command: the usage on stderr */
     expect_usage_error("bogus", "taclust: unknown command 'bogus'");

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+char *openblas_get_corename(void);   /* OpenBLAS extensions (declared here: cblas.h need not be included) */
+int openblas_get_num_threads(void);
+
 #define TAC_MAX_COMMANDS 64
 static struct { const char *name, *summary; tac_cmd_fn fn; } tac_commands[TAC_MAX_COMMANDS];
 static int tac_ncommands;
@@ -77,7 +80,11 @@ int main(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "--version") == 0) { printf("taclust %s\n", TACLUST_VERSION); return 0; }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("taclust %s (OpenBLAS core %s, %d threads; OpenMP %d threads)\n", TACLUST_VERSION,
+               openblas_get_corename(), openblas_get_num_threads(), tac_num_threads());
+        return 0;
+    }
     for (int i = 0; i < tac_ncommands; i++)
         if (strcmp(tac_commands[i].name, argv[1]) == 0) return tac_commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "taclust: unknown command '%s' (taclust --help lists them)\n", argv[1]);

@@ -1,0 +1,145 @@
+/* taclust/app.h - the folder-of-images job: `taclust cluster`, `taclust assign`, `taclust bench`.
+ *
+ * Pieces, each usable on its own:
+ *   embedding cache   OUT/cache/embeddings.bin, append-only records keyed by (path, size, mtime), each with a
+ *                     checksum; a torn tail (killed run) is dropped on load, so --resume continues safely.
+ *   outputs           clusters.csv, clusters.json, by-cluster/<NN>-<name>/ symlinks, report.html (thumbnails
+ *                     embedded), skipped.txt; every file written to a temporary name and renamed.
+ *   K auto            silhouette over a range of K on the joint [image ; text] space.
+ */
+#ifndef TACLUST_APP_H
+#define TACLUST_APP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- embedding cache -------------------------------------------------------------------------------- */
+typedef struct tac_embcache tac_embcache;
+/* Opens (creating) the cache file for E-dimensional vectors; existing valid records are loaded, a torn or
+ * corrupt tail is cut off. Fails if the file holds vectors of another dimension or model tag. */
+int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out);
+/* Looks up a file by path + size + mtime (as stat() reports now). Returns a pointer to E floats or NULL. */
+const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t size, int64_t mtime_ns);
+/* Appends records and makes them durable (fflush + fsync) before returning. vecs: n x E. */
+int tac_embcache_put(tac_embcache *c, int n, const char *const *paths, const int64_t *sizes,
+                     const int64_t *mtimes, const float *vecs);
+int64_t tac_embcache_count(const tac_embcache *c);
+void tac_embcache_close(tac_embcache *c);
+/* stat() helper: size and mtime in nanoseconds. */
+int tac_file_key(const char *path, int64_t *size, int64_t *mtime_ns);
+
+/* ---- outputs ---------------------------------------------------------------------------------------- */
+typedef struct {
+    int64_t n;               /* images */
+    int k;                   /* clusters */
+    const char *const *paths;/* N image paths */
+    const int32_t *cluster;  /* N cluster ids in [0,k) */
+    const float *confidence; /* N, in [0,1] */
+    char **image_nouns;      /* N strings: the image's best nouns, "a; b; c" */
+    char **cluster_name;     /* K strings: "tabby, kitten, ..." (the nouns that name it best) */
+    char **cluster_slug;     /* K strings: file-system safe short name, e.g. "tabby-kitten" */
+    const int64_t *typical;  /* K x n_typical image indices, most typical first (-1 padding) */
+    int n_typical;
+} tac_clustering_view;
+
+int tac_write_clusters_csv(const char *path, const tac_clustering_view *v);
+int tac_write_clusters_json(const char *path, const tac_clustering_view *v, const char *extra_json);
+/* Rebuilds OUT/by-cluster atomically (built beside, then swapped in). */
+int tac_write_cluster_links(const char *out_dir, const tac_clustering_view *v);
+/* One self-contained HTML page: every cluster a row of thumbnails (base64 JPEG) under its name and size. */
+int tac_write_report_html(const char *path, const tac_clustering_view *v, const char *title);
+/* "tabby, tiger cat" -> "tabby-tiger-cat" (lower case, [a-z0-9-], at most maxlen chars). */
+void tac_slugify(const char *name, char *out, int maxlen);
+
+/* ---- noun embeddings, cached per user ------------------------------------------------------------- */
+struct tac_clip;
+/* $XDG_CACHE_HOME/taclust (or ~/.cache/taclust). */
+int tac_user_cache_dir(char *buf, size_t n);
+/* TAC noun embeddings (7 templates, averaged, normalised) of the given nouns for this model, from the per-user
+ * cache or computed (chunk by chunk, resumable) and cached. *T: M x E malloc'd, rows L2-normalised. */
+int tac_noun_embeddings_cached(struct tac_clip *model, const char *const *nouns, int64_t m, float **T, int *e);
+
+/* ---- the cluster job -------------------------------------------------------------------------------- */
+typedef struct {
+    const char *model_dir;   /* Hugging Face CLIP folder (required) */
+    const char *out_dir;     /* OUT (required) */
+    const char *list_file;   /* extra inputs, one path per line (optional) */
+    int K;                   /* clusters; 0 = estimate (K auto) */
+    int kmax;                /* K auto tries 2..kmax (default 30) */
+    int no_train;            /* TAC (no train) instead of the heads */
+    int resume;              /* continue an interrupted run in OUT (inputs and options from OUT/run.json) */
+    uint32_t seed;           /* default 1234 */
+    int resize;              /* 224 (default) or 256 */
+    int batch;               /* images per forward pass, default 32 */
+    const char *vocabulary;  /* noun list file (one per line); NULL = WordNet nouns */
+    const char *wordnet_dir; /* default /usr/share/wordnet */
+    int n_names;             /* nouns naming each cluster, default 3 */
+    int epochs;              /* heads epochs; 0 = automatic for the collection size */
+} tac_cluster_params;
+
+void tac_cluster_default_params(tac_cluster_params *p);
+int tac_cluster_run(const char *const *inputs, int ninputs, const tac_cluster_params *p);
+/* Put new images into the clusters of a finished run in out_dir; appends to clusters.csv and by-cluster/. */
+int tac_assign_run(const char *out_dir, const char *model_dir, const char *const *inputs, int ninputs,
+                   const char *list_file, int batch);
+
+/* ---- benchmark datasets (tac-method.md section 10) ------------------------------------------------ */
+typedef struct {
+    const char *name;
+    int K;                    /* classes */
+    int resize;               /* 224 or 256 (ImageNet family) */
+    double paper_kmeans[3], paper_notrain[3], paper_tac[3];   /* NMI, ACC, ARI (%) from the paper */
+} tac_dataset_info;
+
+typedef struct {
+    int64_t n, cap;
+    char **paths;             /* N: file paths, or "<file>#<row>" names for in-memory images */
+    int64_t *labels;          /* N */
+    uint8_t *pixels;          /* N x h x w x 3 for binary datasets (all the same size), else NULL */
+    int w, h;
+    char **class_names;       /* nclasses, or NULL for binary datasets */
+    int64_t nclasses;
+} tac_split;
+
+const tac_dataset_info *tac_dataset_find(const char *name);
+const char *tac_dataset_names(void);
+int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
+void tac_split_free(tac_split *s);
+char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
+
+/* Python pickles, read safely (tac_pickle.c; nothing is executed): the plain-data subset of protocols 0-5 plus
+ * numpy uint8 arrays, enough for the CIFAR "python version" batches. `what` names the input in errors. */
+typedef struct tac_pickle tac_pickle;
+typedef struct tac_pyval tac_pyval;
+int tac_pickle_parse(const void *buf, size_t len, const char *what, tac_pickle **out);
+const tac_pyval *tac_pickle_root(const tac_pickle *p);
+int tac_py_is_dict(const tac_pyval *v);
+const tac_pyval *tac_py_dict_get(const tac_pyval *dict, const char *key);   /* str or bytes key; NULL if absent */
+int tac_py_int_list(const tac_pyval *v, const char *what, const char *name, int64_t **out, int64_t *n);
+/* numpy uint8 array (C order): *data points into the pickle's buffer; shape[0..ndim). */
+int tac_py_ndarray_u8(const tac_pyval *v, const char *what, const char *name, const uint8_t **data,
+                      int64_t shape[8], int *ndim);
+void tac_pickle_free(tac_pickle *p);
+/* A CIFAR python batch: labels under label_key ("labels", "fine_labels", "coarse_labels"), *pixels N x 3072
+ * (R, G, B planes of 32x32, as stored), both malloc'd. */
+/* Videos (tac_video.c; needs the FFmpeg build, else these fail saying so): frame floor(F/2) of an F-frame clip as
+ * RGB (*rgb: h x w x 3, malloc'd), or written as a PNG (skipped when png_path is newer than the video). */
+int tac_video_available(void);
+int tac_video_middle_frame(const char *path, uint8_t **rgb, int *w, int *h);
+int tac_video_middle_frame_png(const char *video, const char *png_path);
+int tac_pickle_cifar_batch(const void *buf, size_t len, const char *what, const char *label_key,
+                           int64_t **labels, uint8_t **pixels, int64_t *n);
+/* `taclust bench`: embeds both splits (cached in out), runs CLIP k-means, TAC (no train) and TAC (unless
+ * no_train_only) and prints NMI/ACC/ARI beside the paper's. limit > 0 keeps that many images per split (a quick
+ * plumbing check, not comparable with the paper). vocabulary: noun list file or NULL for WordNet. */
+int tac_bench_run(const char *dataset, const char *data_dir, const char *model_dir, const char *out,
+                  uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,822 @@
+/* tac_cluster_job.c - `taclust cluster` and `taclust assign`: a folder of images in, named groups out.
+ *
+ * cluster:  list inputs -> embed images (OUT/cache/embeddings.bin: only images not embedded before; written batch
+ *           by batch, so a killed run resumes) -> noun embeddings (per-user cache) -> [K auto] -> tac_fit with
+ *           train = test = the collection -> confidences, image nouns, cluster names -> outputs:
+ *           clusters.csv, clusters.json, by-cluster/, report.html, skipped.txt, model/ (what assign needs).
+ * assign:   embed the new images, retrieve their text counterparts over the run's selected nouns, predict with
+ *           the run's heads (or nearest joint-space centroid for --no-train runs), append to clusters.csv and
+ *           by-cluster/.
+ * OUT/run.json records the inputs and options, so `cluster --resume --out OUT` needs nothing else.
+ * Shapes: N images, E embedding width, M nouns, S selected nouns, K clusters.
+ */
+#include "taclust/app.h"
+#include "taclust/clip.h"
+#include "taclust/cluster.h"
+#include "taclust/core.h"
+#include "taclust/embed.h"
+#include "taclust/heads.h"
+#include "taclust/pipeline.h"
+#include "taclust/textspace.h"
+
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TAC_NOTRAIN_CONF_TEMP 0.05f   /* softmax temperature turning joint-space cosines into confidences */
+#define TAC_IMAGE_NOUNS 3             /* nouns listed per image in clusters.csv */
+#define TAC_TYPICAL 8                 /* typical images per cluster in clusters.json */
+
+void tac_cluster_default_params(tac_cluster_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->kmax = 30;
+    p->seed = 1234;
+    p->resize = 224;
+    p->batch = 32;
+    p->wordnet_dir = TAC_WORDNET_DEFAULT_DIR;
+    p->n_names = 3;
+}
+
+/* ---- embedding with the per-run cache ------------------------------------------------------------------ */
+typedef struct {
+    tac_embcache *cache;
+    char **keys;          /* N_missing absolute paths */
+    int64_t *sizes, *mtimes;
+    int64_t *row;         /* N_missing: row in the full list */
+    float *X;             /* N x E */
+    int8_t *ok;           /* N */
+    char **why;           /* N */
+    int e;
+} embed_ctx;
+
+static int on_batch(void *vctx, int64_t first, int64_t count, const float *emb, const int8_t *ok,
+                    const char *const *why)
+{
+    embed_ctx *c = vctx;
+    const char **kp = tac_xmalloc((size_t)count, sizeof(char *));
+    int64_t *sz = tac_xmalloc((size_t)count, sizeof(int64_t)), *mt = tac_xmalloc((size_t)count, sizeof(int64_t));
+    float *v = tac_xmalloc((size_t)count * c->e, sizeof(float));
+    int k = 0;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t r = c->row[first + i];
+        if (ok[i]) {
+            memcpy(c->X + r * c->e, emb + i * c->e, (size_t)c->e * sizeof(float));
+            c->ok[r] = 1;
+            kp[k] = c->keys[first + i]; sz[k] = c->sizes[first + i]; mt[k] = c->mtimes[first + i];
+            memcpy(v + (int64_t)k * c->e, emb + i * c->e, (size_t)c->e * sizeof(float));
+            k++;
+        } else {
+            c->ok[r] = 0;
+            free(c->why[r]);
+            c->why[r] = tac_xstrdup(why && why[i] ? why[i] : "could not be read");
+        }
+    }
+    int rc = k ? tac_embcache_put(c->cache, k, kp, sz, mt, v) : TAC_OK;
+    free(kp); free(sz); free(mt); free(v);
+    /* Test hook: simulate the process being killed after N batches were made durable. */
+    static int batches_done;
+    const char *stop = getenv("TACLUST_DEBUG_KILL_AFTER_BATCHES");
+    if (stop && ++batches_done >= atoi(stop)) { fprintf(stderr, "taclust: debug kill\n"); _exit(137); }
+    return rc == TAC_OK ? 0 : 1;
+}
+
+/* Embeds paths[0..n) into X (N x E), using and filling the cache. ok[i] = 1 if row i has an embedding;
+ * why[i] = malloc'd reason otherwise. */
+static int embed_paths(tac_clip *model, tac_embcache *cache, char **paths, int64_t n, int resize, int batch,
+                       float *X, int8_t *ok, char **why)
+{
+    int e = tac_clip_embed_dim(model);
+    embed_ctx c = {0};
+    c.cache = cache; c.X = X; c.ok = ok; c.why = why; c.e = e;
+    c.keys = tac_xmalloc((size_t)n + 1, sizeof(char *));
+    c.sizes = tac_xmalloc((size_t)n + 1, sizeof(int64_t));
+    c.mtimes = tac_xmalloc((size_t)n + 1, sizeof(int64_t));
+    c.row = tac_xmalloc((size_t)n + 1, sizeof(int64_t));
+    int64_t nmiss = 0, nhit = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t size, mt;
+        char abs[PATH_MAX];
+        ok[i] = 0;
+        if (tac_file_key(paths[i], &size, &mt) != TAC_OK) { why[i] = tac_xstrdup(tac_last_error()); continue; }
+        if (!realpath(paths[i], abs)) snprintf(abs, sizeof abs, "%s", paths[i]);
+        const float *v = tac_embcache_get(cache, abs, size, mt);
+        if (v) { memcpy(X + i * e, v, (size_t)e * sizeof(float)); ok[i] = 1; nhit++; continue; }
+        c.keys[nmiss] = tac_xstrdup(abs); c.sizes[nmiss] = size; c.mtimes[nmiss] = mt; c.row[nmiss] = i;
+        nmiss++;
+    }
+    if (nhit) tac_info("images: %lld already embedded (cache), %lld to embed", (long long)nhit, (long long)nmiss);
+    int rc = TAC_OK;
+    if (nmiss) {
+        char **mp = tac_xmalloc((size_t)nmiss, sizeof(char *));
+        for (int64_t j = 0; j < nmiss; j++) mp[j] = paths[c.row[j]];
+        tac_embed_images_params ep = tac_embed_images_default_params();
+        ep.resize = resize; ep.batch = batch; ep.on_batch = on_batch; ep.ctx = &c;
+        ep.label = "embedding images";
+        rc = tac_embed_images(model, (const char *const *)mp, nmiss, &ep, NULL, NULL, NULL);
+        free(mp);
+    }
+    for (int64_t j = 0; j < nmiss; j++) free(c.keys[j]);
+    free(c.keys); free(c.sizes); free(c.mtimes); free(c.row);
+    return rc;
+}
+
+/* ---- vocabulary --------------------------------------------------------------------------------------- */
+static int load_vocabulary(const tac_cluster_params *p, char ***nouns, int64_t *m)
+{
+    if (p->vocabulary) {
+        if (tac_read_lines(p->vocabulary, nouns, m, 1) != TAC_OK) return TAC_ERR;
+        if (*m < 1) return tac_fail("%s: the vocabulary is empty", p->vocabulary);
+        return TAC_OK;
+    }
+    return tac_wordnet_nouns(p->wordnet_dir, nouns, m);
+}
+
+static void pretty_noun(const char *in, char *out, size_t n)
+{
+    size_t j = 0;
+    for (; *in && j + 1 < n; in++) out[j++] = *in == '_' ? ' ' : *in;
+    out[j] = 0;
+}
+
+/* ---- K auto: silhouette over K = 2..kmax on the joint space [x ; r] ------------------------------------- */
+static double silhouette(const float *Z, int64_t n, int d, const int32_t *lab, int k)
+{
+    /* cosine distance 1 - z_i.z_j on unit rows; O(n^2) with n already subsampled */
+    float *G = tac_xmalloc((size_t)n * n, sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, d, 1.0f, Z, d, Z, d, 0.0f, G, (int)n);
+    double total = 0;
+    double *sum = tac_xmalloc((size_t)k, sizeof(double));
+    int64_t *cnt = tac_xcalloc((size_t)k, sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) cnt[lab[i]]++;
+    for (int64_t i = 0; i < n; i++) {
+        for (int c = 0; c < k; c++) sum[c] = 0;
+        for (int64_t j = 0; j < n; j++) if (j != i) sum[lab[j]] += 1.0 - G[i * n + j];
+        int own = lab[i];
+        if (cnt[own] <= 1) continue;                  /* sklearn: silhouette 0 for singletons */
+        double a = sum[own] / (double)(cnt[own] - 1), b = INFINITY;
+        for (int c = 0; c < k; c++) if (c != own && cnt[c] > 0 && sum[c] / (double)cnt[c] < b) b = sum[c] / (double)cnt[c];
+        double mx = a > b ? a : b;
+        if (mx > 0 && isfinite(b)) total += (b - a) / mx;
+    }
+    free(G); free(sum); free(cnt);
+    return total / (double)n;
+}
+
+static int choose_k(const float *Xn, int64_t n, int e, const float *Tn, int64_t m, const tac_cluster_params *p,
+                    int *K_out, char *why, size_t whylen)
+{
+    int kmax = p->kmax < 2 ? 2 : p->kmax;
+    if (kmax > n / 3) kmax = (int)(n / 3);
+    if (kmax < 2) return tac_fail("K auto needs at least 6 images (found %lld); give -K", (long long)n);
+    /* text counterparts with centres from the rule for a mid-sized K (at least 30 centres) */
+    int kc = tac_num_centres(n, 10);
+    if (kc > n / 2) kc = (int)(n / 2);
+    if (kc < 2) kc = 2;
+    tac_kmeans_params kp;
+    tac_kmeans_default_params(&kp);
+    kp.k = kc; kp.spherical = 1; kp.niter = 50; kp.nredo = 3; kp.seed = p->seed;
+    int32_t *lab = tac_xmalloc((size_t)n, sizeof(int32_t));
+    if (tac_kmeans(Xn, n, e, &kp, NULL, lab, NULL) != TAC_OK) { free(lab); return TAC_ERR; }
+    int64_t *sel = NULL, nsel = 0;
+    if (tac_select_nouns(Xn, n, lab, kc, Tn, m, e, 5, &sel, &nsel, NULL) != TAC_OK) { free(lab); return TAC_ERR; }
+    float *E = tac_xmalloc((size_t)nsel * e, sizeof(float));
+    for (int64_t s = 0; s < nsel; s++) memcpy(E + s * e, Tn + sel[s] * e, (size_t)e * sizeof(float));
+    float *R = tac_xmalloc((size_t)n * e, sizeof(float));
+    int rc = tac_retrieve(Xn, n, E, nsel, e, 0.005f, R, NULL);
+    free(E); free(sel);
+    if (rc != TAC_OK) { free(lab); free(R); return TAC_ERR; }
+    int d2 = 2 * e;
+    float *Z = tac_xmalloc((size_t)n * d2, sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        for (int t = 0; t < e; t++) { Z[i * d2 + t] = Xn[i * e + t] * (float)M_SQRT1_2; Z[i * d2 + e + t] = R[i * e + t] * (float)M_SQRT1_2; }
+    }
+    free(R);
+    /* silhouette on a seeded subsample of at most 2000 points */
+    int64_t ns = n < 2000 ? n : 2000;
+    int64_t *perm = tac_xmalloc((size_t)n, sizeof(int64_t));
+    tac_rand_perm(perm, n, p->seed);
+    float *Zs = tac_xmalloc((size_t)ns * d2, sizeof(float));
+    for (int64_t i = 0; i < ns; i++) memcpy(Zs + i * d2, Z + perm[i] * d2, (size_t)d2 * sizeof(float));
+    int32_t *ls = tac_xmalloc((size_t)ns, sizeof(int32_t));
+    double best = -2, second = -2;
+    int bestk = 2, secondk = 0;
+    tac_progress pr;
+    tac_progress_begin(&pr, "K auto", kmax - 1);
+    for (int k = 2; k <= kmax; k++) {
+        kp.k = k; kp.niter = 50; kp.nredo = 3;
+        if (tac_kmeans(Z, n, d2, &kp, NULL, lab, NULL) != TAC_OK) { rc = TAC_ERR; break; }
+        for (int64_t i = 0; i < ns; i++) ls[i] = lab[perm[i]];
+        double s = silhouette(Zs, ns, d2, ls, k);
+        if (s > best) { second = best; secondk = bestk; best = s; bestk = k; }
+        else if (s > second) { second = s; secondk = k; }
+        tac_progress_update(&pr, k - 1);
+    }
+    tac_progress_end(&pr);
+    free(perm); free(Zs); free(ls); free(Z); free(lab);
+    if (rc != TAC_OK) return rc;
+    *K_out = bestk;
+    snprintf(why, whylen, "K=%d has the highest mean silhouette (%.3f) on the joint image+text space among K=2..%d "
+             "(runner-up K=%d: %.3f)", bestk, best, kmax, secondk, second);
+    return TAC_OK;
+}
+
+/* ---- run.json: the inputs and options of a run, for --resume and assign ------------------------------ */
+static int write_run_json(const char *out, const char *const *inputs, int ninputs, const tac_cluster_params *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "taclust", TACLUST_VERSION);
+    char abs[PATH_MAX];
+    cJSON_AddStringToObject(o, "model", realpath(p->model_dir, abs) ? abs : p->model_dir);
+    cJSON *arr = cJSON_AddArrayToObject(o, "inputs");
+    for (int i = 0; i < ninputs; i++) cJSON_AddItemToArray(arr, cJSON_CreateString(inputs[i]));
+    if (p->list_file) cJSON_AddStringToObject(o, "list", p->list_file);
+    cJSON_AddNumberToObject(o, "K", p->K);
+    cJSON_AddNumberToObject(o, "kmax", p->kmax);
+    cJSON_AddBoolToObject(o, "no_train", p->no_train);
+    cJSON_AddNumberToObject(o, "seed", p->seed);
+    cJSON_AddNumberToObject(o, "resize", p->resize);
+    cJSON_AddNumberToObject(o, "batch", p->batch);
+    if (p->vocabulary) cJSON_AddStringToObject(o, "vocabulary", realpath(p->vocabulary, abs) ? abs : p->vocabulary);
+    cJSON_AddStringToObject(o, "wordnet", p->wordnet_dir);
+    cJSON_AddNumberToObject(o, "names", p->n_names);
+    cJSON_AddNumberToObject(o, "epochs", p->epochs);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/run.json", out);
+    int rc = tac_write_file_atomic(path, s, strlen(s));
+    free(s);
+    return rc;
+}
+
+static void free_run_strings(tac_cluster_params *p)
+{
+    free((char *)p->model_dir); free((char *)p->list_file); free((char *)p->vocabulary); free((char *)p->wordnet_dir);
+    p->model_dir = p->list_file = p->vocabulary = p->wordnet_dir = NULL;
+}
+
+/* Reads OUT/run.json back. The strings of *p (model_dir, list_file, vocabulary, wordnet_dir) and *inputs are
+ * malloc'd: free them with free_run_strings and tac_free_strings. */
+static int read_run_json(const char *out, tac_cluster_params *p, char ***inputs, int *ninputs)
+{
+    char path[PATH_MAX + 16], *buf; size_t len;
+    snprintf(path, sizeof path, "%s/run.json", out);
+    if (tac_read_file(path, &buf, &len) != TAC_OK)
+        return tac_fail("%s: no earlier run to resume or assign to (%s)", out, tac_last_error());
+    cJSON *o = cJSON_Parse(buf);
+    free(buf);
+    if (!o) return tac_fail("%s: not valid JSON", path);
+    const cJSON *it;
+#define STR(key, dst) dst = (it = cJSON_GetObjectItem(o, key)) && cJSON_IsString(it) ? tac_xstrdup(it->valuestring) : dst ? tac_xstrdup(dst) : NULL
+#define NUM(key, dst) if ((it = cJSON_GetObjectItem(o, key)) && cJSON_IsNumber(it)) dst = it->valueint
+    STR("model", p->model_dir);
+    STR("list", p->list_file);
+    STR("vocabulary", p->vocabulary);
+    STR("wordnet", p->wordnet_dir);
+    NUM("K", p->K); NUM("kmax", p->kmax); NUM("resize", p->resize); NUM("batch", p->batch);
+    NUM("names", p->n_names); NUM("epochs", p->epochs);
+    if ((it = cJSON_GetObjectItem(o, "seed")) && cJSON_IsNumber(it)) p->seed = (uint32_t)it->valuedouble;
+    if ((it = cJSON_GetObjectItem(o, "no_train"))) p->no_train = cJSON_IsTrue(it);
+#undef STR
+#undef NUM
+    const cJSON *arr = cJSON_GetObjectItem(o, "inputs");
+    int n = cJSON_GetArraySize(arr);
+    *inputs = tac_xmalloc((size_t)n + 1, sizeof(char *));
+    for (int i = 0; i < n; i++) (*inputs)[i] = tac_xstrdup(cJSON_GetArrayItem(arr, i)->valuestring);
+    *ninputs = n;
+    cJSON_Delete(o);
+    if (!p->model_dir) {
+        free_run_strings(p);
+        tac_free_strings(*inputs, n);
+        *inputs = NULL; *ninputs = 0;
+        return tac_fail("%s: has no model", path);
+    }
+    return TAC_OK;
+}
+
+static int write_skipped(const char *out, char **paths, int64_t n, const int8_t *ok, char **why, int append)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/skipped.txt", out);
+    char *old = NULL; size_t oldlen = 0;
+    if (append && tac_read_file(path, &old, &oldlen) != TAC_OK) { old = NULL; oldlen = 0; }
+    tac_atomic a;
+    if (tac_atomic_open(&a, path) != TAC_OK) { free(old); return TAC_ERR; }
+    if (old) fwrite(old, 1, oldlen, a.f);
+    free(old);
+    int64_t cnt = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!ok[i]) { fprintf(a.f, "%s\t%s\n", paths[i], why[i] ? why[i] : "could not be read"); cnt++; }
+    if (cnt) tac_info("%lld image%s skipped (listed in %s)", (long long)cnt, cnt == 1 ? "" : "s", path);
+    return tac_atomic_commit(&a);
+}
+
+/* Top TAC_IMAGE_NOUNS distinct nouns of each image by retrieval weight. W: N x S. */
+static char **image_nouns(const float *W, int64_t n, int64_t s, const int64_t *sel, char **nouns)
+{
+    char **out = tac_xmalloc((size_t)n, sizeof(char *));
+    for (int64_t i = 0; i < n; i++) {
+        char buf[512] = "";
+        char pretty[128];
+        int have = 0;
+        int8_t *used = tac_xcalloc((size_t)s, 1);
+        while (have < TAC_IMAGE_NOUNS) {
+            int64_t best = -1;
+            for (int64_t j = 0; j < s; j++) if (!used[j] && (best < 0 || W[i * s + j] > W[i * s + best])) best = j;
+            if (best < 0) break;
+            used[best] = 1;
+            pretty_noun(nouns[sel[best]], pretty, sizeof pretty);
+            if (strstr(buf, pretty) && (buf[0] && (strstr(buf, pretty) == buf || strstr(buf, pretty)[-1] == ' '))) continue;
+            if (have) strncat(buf, "; ", sizeof buf - strlen(buf) - 1);
+            strncat(buf, pretty, sizeof buf - strlen(buf) - 1);
+            have++;
+        }
+        free(used);
+        out[i] = tac_xstrdup(buf);
+    }
+    return out;
+}
+
+/* Joint-space [x ; r] / sqrt(2) rows: Z is N x 2E. */
+static float *joint_space(const float *Xn, const float *R, int64_t n, int e)
+{
+    float *Z = tac_xmalloc((size_t)n * 2 * e, sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        for (int t = 0; t < e; t++) {
+            Z[i * 2 * e + t] = Xn[i * e + t] * (float)M_SQRT1_2;
+            Z[i * 2 * e + e + t] = R[i * e + t] * (float)M_SQRT1_2;
+        }
+    return Z;
+}
+
+/* Normalised cluster means in the joint space: C is K x 2E. */
+static float *joint_centroids(const float *Z, int64_t n, int d2, const int32_t *pred, int K)
+{
+    float *C = tac_xcalloc((size_t)K * d2, sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+        for (int t = 0; t < d2; t++) C[pred[i] * d2 + t] += Z[i * d2 + t];
+    tac_l2_normalize_rows(C, K, d2);
+    return C;
+}
+
+/* softmax over clusters of cos(z, c)/temp; returns the probability of `assigned` (or argmax when < 0). */
+static void centroid_confidence(const float *Z, int64_t n, int d2, const float *C, int K, int32_t *pred,
+                                int keep_pred, float *conf)
+{
+    float *S = tac_xmalloc((size_t)n * K, sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, K, d2, 1.0f, Z, d2, C, d2, 0.0f, S, K);
+    for (int64_t i = 0; i < n; i++) {
+        float *s = S + i * K;
+        int best = 0;
+        for (int c = 1; c < K; c++) if (s[c] > s[best]) best = c;
+        if (!keep_pred) pred[i] = best;
+        double z = 0;
+        for (int c = 0; c < K; c++) z += exp((double)(s[c] - s[best]) / TAC_NOTRAIN_CONF_TEMP);
+        conf[i] = (float)(exp((double)(s[pred[i]] - s[best]) / TAC_NOTRAIN_CONF_TEMP) / z);
+    }
+    free(S);
+}
+
+static int write_model_dir(const char *out, const tac_fit_result *r, const float *E /* S x E */, int e,
+                           char **nouns, const float *C /* K x 2E */, int K, const char *model_hash, int resize,
+                           int no_train, char **names)
+{
+    char dir[PATH_MAX + 16], path[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/model", out);
+    if (tac_mkdir_p(dir) != TAC_OK) return TAC_ERR;
+    int64_t sh[2] = {r->nsel, e};
+    snprintf(path, sizeof path, "%s/selected.npy", dir);
+    if (tac_npy_save_f32(path, E, 2, sh) != TAC_OK) return TAC_ERR;
+    int64_t ch[2] = {K, 2 * e};
+    snprintf(path, sizeof path, "%s/centroids.npy", dir);
+    if (tac_npy_save_f32(path, C, 2, ch) != TAC_OK) return TAC_ERR;
+    snprintf(path, sizeof path, "%s/selected_nouns.txt", dir);
+    tac_atomic a;
+    if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
+    for (int64_t s = 0; s < r->nsel; s++) fprintf(a.f, "%s\n", nouns[r->selected[s]]);
+    if (tac_atomic_commit(&a) != TAC_OK) return TAC_ERR;
+    snprintf(path, sizeof path, "%s/heads.bin", dir);
+    if (!no_train && r->heads) { if (tac_heads_save(r->heads, path) != TAC_OK) return TAC_ERR; }
+    else unlink(path);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "mode", no_train ? "tac-no-train" : "tac");
+    cJSON_AddNumberToObject(o, "K", K);
+    cJSON_AddNumberToObject(o, "embed_dim", e);
+    cJSON_AddNumberToObject(o, "tau", 0.005);
+    cJSON_AddNumberToObject(o, "resize", resize);
+    cJSON_AddStringToObject(o, "clip_hash", model_hash);
+    cJSON *arr = cJSON_AddArrayToObject(o, "cluster_names");
+    for (int c = 0; c < K; c++) cJSON_AddItemToArray(arr, cJSON_CreateString(names[c]));
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    snprintf(path, sizeof path, "%s/params.json", dir);
+    int rc = tac_write_file_atomic(path, s, strlen(s));
+    free(s);
+    return rc;
+}
+
+static void heads_schedule(int64_t n, int K, int epochs_override, tac_fit_params *fp)
+{
+    int batch = n >= 2048 ? 512 : n >= 512 ? 256 : (int)(n / 2);
+    if (batch < 2 * K) batch = 2 * K;
+    if (batch > n) batch = (int)n;
+    int iters = (int)(n / batch);
+    int epochs = epochs_override > 0 ? epochs_override : 20;
+    if (epochs_override <= 0 && (int64_t)iters * epochs < 1000) epochs = (1000 + iters - 1) / iters;
+    if (epochs > 500) epochs = 500;
+    fp->heads.batch = batch;
+    fp->heads.epochs = epochs;
+}
+
+int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_cluster_params *pin)
+{
+    tac_cluster_params p = *pin;
+    const char *const *inputs = inputs_in;
+    int ninputs = ninputs_in;
+    char **resumed = NULL;
+    int nresumed = 0;
+    if (!p.out_dir) return tac_fail("no output folder (--out OUT)");
+    if (p.resume && ninputs == 0) {
+        if (read_run_json(p.out_dir, &p, &resumed, &nresumed) != TAC_OK) return TAC_ERR;
+        p.resume = 1;
+        inputs = (const char *const *)resumed; ninputs = nresumed;
+        tac_info("resuming the run in %s (%d input%s)", p.out_dir, ninputs, ninputs == 1 ? "" : "s");
+    }
+    if (!p.model_dir) return tac_fail("no model folder (--model DIR)");
+    if (ninputs == 0 && !p.list_file) return tac_fail("no images given");
+    if (p.K == 1 || p.K < 0) return tac_fail("-K must be at least 2 (or auto)");
+    double t0 = tac_now();
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/cache", p.out_dir);
+    if (tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
+    if (write_run_json(p.out_dir, inputs, ninputs, &p) != TAC_OK) return TAC_ERR;
+
+    tac_clip *model = NULL;
+    char **paths = NULL, **nouns = NULL, **why = NULL, **inouns = NULL, **names = NULL, **slugs = NULL;
+    int64_t n = 0, m = 0, n_all = 0;
+    float *X = NULL, *T = NULL, *Xn = NULL, *E = NULL, *R = NULL, *W = NULL, *Z = NULL, *C = NULL, *conf = NULL;
+    int8_t *ok = NULL;
+    int32_t *pred = NULL;
+    int64_t *typical = NULL;
+    tac_embcache *cache = NULL;
+    tac_fit_result r;
+    memset(&r, 0, sizeof r);
+    int rc = TAC_ERR, e = 0, K = p.K;
+
+    tac_info("loading the CLIP model from %s", p.model_dir);
+    if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
+    e = tac_clip_embed_dim(model);
+    if (tac_list_inputs(inputs, ninputs, p.list_file, &paths, &n) != TAC_OK) goto done;
+    if (n == 0) { tac_fail("no images found in the inputs (looked for .jpg .jpeg .png .webp)"); goto done; }
+    tac_info("%lld image%s found", (long long)n, n == 1 ? "" : "s");
+    n_all = n;
+
+    /* 1. images */
+    snprintf(path, sizeof path, "%s/cache/embeddings.bin", p.out_dir);
+    if (tac_embcache_open(path, e, tac_clip_hash(model), &cache) != TAC_OK) goto done;
+    X = tac_xmalloc((size_t)n * e, sizeof(float));
+    ok = tac_xmalloc((size_t)n, 1);
+    why = tac_xcalloc((size_t)n, sizeof(char *));
+    if (embed_paths(model, cache, paths, n, p.resize, p.batch, X, ok, why) != TAC_OK) goto done;
+    if (write_skipped(p.out_dir, paths, n, ok, why, 0) != TAC_OK) goto done;
+    {   /* keep only the embedded images, in order */
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (ok[i]) {
+                if (k != i) { memmove(X + k * e, X + i * e, (size_t)e * sizeof(float)); paths[k] = paths[i]; }
+                k++;
+            } else free(paths[i]);
+        }
+        n = k;
+    }
+    if (n < 2) { tac_fail("fewer than 2 images could be read: nothing to cluster"); goto done; }
+
+    /* 2. nouns */
+    if (load_vocabulary(&p, &nouns, &m) != TAC_OK) goto done;
+    if (tac_noun_embeddings_cached(model, (const char *const *)nouns, m, &T, &e) != TAC_OK) goto done;
+    Xn = tac_xmalloc((size_t)n * e, sizeof(float));
+    memcpy(Xn, X, (size_t)n * e * sizeof(float));
+    tac_l2_normalize_rows(Xn, n, e);
+
+    /* 3. K */
+    if (K == 0) {
+        char reason[256];
+        if (choose_k(Xn, n, e, T, m, &p, &K, reason, sizeof reason) != TAC_OK) goto done;
+        tac_info("K auto: %s", reason);
+        printf("K auto chose K=%d: %s\n", K, reason);
+    }
+    if (K > n) { tac_fail("-K %d is larger than the %lld images that could be read", K, (long long)n); goto done; }
+
+    /* 4. TAC on the collection (train = test: clustering is transductive here) */
+    tac_fit_params fp;
+    tac_fit_default_params(&fp);
+    fp.K = K;
+    fp.seed = p.seed;
+    fp.baseline = 0;
+    fp.n_names = p.n_names;
+    fp.progress = !tac_progress_quiet;
+    fp.knn = n - 1 < 50 ? (int)(n - 1) : 50;
+    int no_train = p.no_train;
+    if (!no_train && n < 64) {
+        tac_info("only %lld images: too few to train the heads, using TAC (no train)", (long long)n);
+        no_train = 1;
+    }
+    fp.train = !no_train;
+    heads_schedule(n, K, p.epochs, &fp);
+    if (fp.centres == 0) {
+        int kc = tac_num_centres(n, K);
+        if (kc > n) kc = (int)n;
+        fp.centres = kc;
+    }
+    if (tac_fit(X, n, X, n, e, T, m, (const char *const *)nouns, NULL, NULL, &fp, &r) != TAC_OK) goto done;
+
+    /* 5. per-image confidence and nouns, cluster names */
+    E = tac_xmalloc((size_t)r.nsel * e, sizeof(float));
+    for (int64_t s = 0; s < r.nsel; s++) memcpy(E + s * e, T + r.selected[s] * e, (size_t)e * sizeof(float));
+    R = tac_xmalloc((size_t)n * e, sizeof(float));
+    W = tac_xmalloc((size_t)n * r.nsel, sizeof(float));
+    if (tac_retrieve(Xn, n, E, r.nsel, e, 0.005f, R, W) != TAC_OK) goto done;
+    pred = tac_xmalloc((size_t)n, sizeof(int32_t));
+    conf = tac_xmalloc((size_t)n, sizeof(float));
+    memcpy(pred, no_train ? r.pred_notrain : r.pred_tac, (size_t)n * sizeof(int32_t));
+    Z = joint_space(Xn, R, n, e);
+    C = joint_centroids(Z, n, 2 * e, pred, K);
+    if (!no_train) {
+        float *prob = tac_xmalloc((size_t)n * K, sizeof(float));
+        int32_t *p2 = tac_xmalloc((size_t)n, sizeof(int32_t));
+        if (tac_heads_predict(r.heads, Xn, n, p2, prob) != TAC_OK) { free(prob); free(p2); goto done; }
+        for (int64_t i = 0; i < n; i++) conf[i] = prob[i * K + pred[i]];
+        free(prob); free(p2);
+    } else centroid_confidence(Z, n, 2 * e, C, K, pred, 1, conf);
+    inouns = image_nouns(W, n, r.nsel, r.selected, nouns);
+    names = tac_xmalloc((size_t)K, sizeof(char *));
+    slugs = tac_xmalloc((size_t)K, sizeof(char *));
+    for (int c = 0; c < K; c++) {
+        char buf[1024] = "", pretty[256];
+        int used = 0;
+        for (int j = 0; j < r.n_names; j++) {
+            int64_t idx = r.cluster_names[(int64_t)c * r.n_names + j];
+            if (idx < 0) continue;
+            pretty_noun(nouns[idx], pretty, sizeof pretty);
+            if (used++) strncat(buf, ", ", sizeof buf - strlen(buf) - 1);
+            strncat(buf, pretty, sizeof buf - strlen(buf) - 1);
+        }
+        if (!used) snprintf(buf, sizeof buf, "cluster %d", c);
+        names[c] = tac_xstrdup(buf);
+        char slug[48];
+        tac_slugify(buf, slug, 40);
+        slugs[c] = tac_xstrdup(slug);
+    }
+    typical = tac_xmalloc((size_t)K * TAC_TYPICAL, sizeof(int64_t));
+    for (int64_t i = 0; i < (int64_t)K * TAC_TYPICAL; i++) typical[i] = -1;
+    for (int c = 0; c < K; c++) {
+        int64_t *t = typical + (int64_t)c * TAC_TYPICAL;
+        for (int64_t i = 0; i < n; i++) {
+            if (pred[i] != c) continue;
+            int j = TAC_TYPICAL - 1;
+            if (t[j] >= 0 && conf[t[j]] >= conf[i]) continue;
+            while (j > 0 && (t[j - 1] < 0 || conf[t[j - 1]] < conf[i])) { t[j] = t[j - 1]; j--; }
+            t[j] = i;
+        }
+    }
+
+    /* 6. outputs */
+    {
+        tac_clustering_view v = {n, K, (const char *const *)paths, pred, conf, inouns, names, slugs, typical, TAC_TYPICAL};
+        char extra[1024];
+        snprintf(extra, sizeof extra,
+                 "{\"method\": \"%s\", \"K\": %d, \"K_auto\": %s, \"semantic_centres\": %d, \"selected_nouns\": %lld, "
+                 "\"vocabulary\": %lld, \"seed\": %u, \"clip_hash\": \"%s\"}",
+                 no_train ? "TAC (no train)" : "TAC", K, p.K == 0 ? "true" : "false", r.k, (long long)r.nsel,
+                 (long long)m, p.seed, tac_clip_hash(model));
+        snprintf(path, sizeof path, "%s/clusters.csv", p.out_dir);
+        if (tac_write_clusters_csv(path, &v) != TAC_OK) goto done;
+        snprintf(path, sizeof path, "%s/clusters.json", p.out_dir);
+        if (tac_write_clusters_json(path, &v, extra) != TAC_OK) goto done;
+        if (write_model_dir(p.out_dir, &r, E, e, nouns, C, K, tac_clip_hash(model), p.resize, no_train, names) != TAC_OK) goto done;
+        if (tac_write_cluster_links(p.out_dir, &v) != TAC_OK) goto done;
+        snprintf(path, sizeof path, "%s/report.html", p.out_dir);
+        char title[256];
+        snprintf(title, sizeof title, "taclust: %lld images in %d clusters", (long long)n, K);
+        if (tac_write_report_html(path, &v, title) != TAC_OK) goto done;
+        int64_t *size = tac_xcalloc((size_t)K, sizeof(int64_t));
+        for (int64_t i = 0; i < n; i++) size[pred[i]]++;
+        printf("%lld images in %d clusters (%s) in %.1fs\n", (long long)n, K, no_train ? "TAC (no train)" : "TAC", tac_now() - t0);
+        for (int c = 0; c < K; c++) printf("  %02d  %6lld  %s\n", c, (long long)size[c], names[c]);
+        printf("open %s/report.html, or browse %s/by-cluster/\n", p.out_dir, p.out_dir);
+        free(size);
+    }
+    rc = TAC_OK;
+done:
+    if (cache) tac_embcache_close(cache);
+    tac_clip_free(model);
+    tac_free_strings(paths, n);
+    tac_free_strings(nouns, m);
+    tac_free_strings(why, n_all);
+    tac_free_strings(inouns, n);
+    tac_free_strings(names, K > 0 && names ? K : 0);
+    tac_free_strings(slugs, K > 0 && slugs ? K : 0);
+    free(X); free(T); free(Xn); free(E); free(R); free(W); free(Z); free(C); free(conf); free(ok); free(pred); free(typical);
+    tac_fit_result_free(&r);
+    tac_free_strings(resumed, nresumed);
+    if (resumed) free_run_strings(&p);
+    return rc;
+}
+
+/* ---- assign ------------------------------------------------------------------------------------------ */
+static int csv_first_field(const char *line, char *out, size_t n)
+{
+    size_t j = 0;
+    if (*line == '"') {
+        for (line++; *line; line++) {
+            if (*line == '"') { if (line[1] == '"') line++; else break; }
+            if (j + 1 < n) out[j++] = *line;
+        }
+    } else for (; *line && *line != ','; line++) if (j + 1 < n) out[j++] = *line;
+    out[j] = 0;
+    return TAC_OK;
+}
+
+int tac_assign_run(const char *out, const char *model_dir, const char *const *inputs, int ninputs,
+                   const char *list_file, int batch)
+{
+    tac_cluster_params p;
+    tac_cluster_default_params(&p);
+    char **run_inputs = NULL;
+    int nrun = 0;
+    if (read_run_json(out, &p, &run_inputs, &nrun) != TAC_OK) { free_run_strings(&p); return TAC_ERR; }
+    tac_free_strings(run_inputs, nrun);
+    if (model_dir) { free((char *)p.model_dir); p.model_dir = tac_xstrdup(model_dir); }
+    char path[PATH_MAX + 64], *buf;
+    size_t len;
+    snprintf(path, sizeof path, "%s/model/params.json", out);
+    if (tac_read_file(path, &buf, &len) != TAC_OK) { free_run_strings(&p); return tac_fail("%s: the run has no model/ (did it finish?)", out); }
+    cJSON *o = cJSON_Parse(buf);
+    free(buf);
+    if (!o) { free_run_strings(&p); return tac_fail("%s: not valid JSON", path); }
+    const cJSON *mode = cJSON_GetObjectItem(o, "mode"), *kk = cJSON_GetObjectItem(o, "K"), *hh = cJSON_GetObjectItem(o, "clip_hash");
+    const cJSON *cn = cJSON_GetObjectItem(o, "cluster_names"), *rs = cJSON_GetObjectItem(o, "resize");
+    if (!cJSON_IsString(mode) || !cJSON_IsNumber(kk) || !cJSON_IsString(hh) || !cJSON_IsArray(cn)) {
+        cJSON_Delete(o);
+        free_run_strings(&p);
+        return tac_fail("%s: missing mode, K, clip_hash or cluster_names", path);
+    }
+    int K = kk->valueint, heads_mode = strcmp(mode->valuestring, "tac") == 0;
+    int resize = cJSON_IsNumber(rs) ? rs->valueint : p.resize;
+    char want_hash[64];
+    snprintf(want_hash, sizeof want_hash, "%s", hh->valuestring);
+    char **names = tac_xcalloc((size_t)K, sizeof(char *));
+    for (int c = 0; c < K; c++) {
+        const cJSON *it = cJSON_GetArrayItem(cn, c);
+        names[c] = tac_xstrdup(cJSON_IsString(it) ? it->valuestring : "");
+    }
+    cJSON_Delete(o);
+
+    tac_clip *model = NULL;
+    tac_heads *heads = NULL;
+    tac_embcache *cache = NULL;
+    char **paths = NULL, **why = NULL, **sel_names = NULL, **inouns = NULL;
+    int64_t n = 0, n_all = 0, nsel = 0, nsn = 0;
+    float *X = NULL, *E = NULL, *C = NULL, *R = NULL, *W = NULL, *Z = NULL, *conf = NULL;
+    int8_t *ok = NULL;
+    int32_t *pred = NULL;
+    int rc = TAC_ERR, e = 0;
+    int64_t r1, c1;
+    if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
+    if (strcmp(tac_clip_hash(model), want_hash) != 0) {
+        tac_fail("%s: the model differs from the one the run used (hash %s, run %s)", p.model_dir, tac_clip_hash(model), want_hash);
+        goto done;
+    }
+    e = tac_clip_embed_dim(model);
+    snprintf(path, sizeof path, "%s/model/selected.npy", out);
+    if (tac_npy_load_f32(path, &E, &nsel, &c1) != TAC_OK) goto done;
+    if (c1 != e) { tac_fail("%s: width %lld, the model's is %d", path, (long long)c1, e); goto done; }
+    snprintf(path, sizeof path, "%s/model/centroids.npy", out);
+    if (tac_npy_load_f32(path, &C, &r1, &c1) != TAC_OK) goto done;
+    if (r1 != K || c1 != 2 * e) { tac_fail("%s: expected %d x %d", path, K, 2 * e); goto done; }
+    snprintf(path, sizeof path, "%s/model/selected_nouns.txt", out);
+    if (tac_read_lines(path, &sel_names, &nsn, 0) != TAC_OK) goto done;
+    if (nsn < nsel) { tac_fail("%s: %lld names for %lld nouns", path, (long long)nsn, (long long)nsel); goto done; }
+    if (heads_mode) {
+        snprintf(path, sizeof path, "%s/model/heads.bin", out);
+        if (tac_heads_load(path, &heads) != TAC_OK) goto done;
+    }
+    if (tac_list_inputs(inputs, ninputs, list_file, &paths, &n) != TAC_OK) goto done;
+    n_all = n;
+    if (n == 0) { tac_fail("no images found in the inputs"); goto done; }
+    snprintf(path, sizeof path, "%s/cache/embeddings.bin", out);
+    if (tac_embcache_open(path, e, tac_clip_hash(model), &cache) != TAC_OK) goto done;
+    X = tac_xmalloc((size_t)n * e, sizeof(float));
+    ok = tac_xmalloc((size_t)n, 1);
+    why = tac_xcalloc((size_t)n, sizeof(char *));
+    if (embed_paths(model, cache, paths, n, resize, batch > 0 ? batch : p.batch, X, ok, why) != TAC_OK) goto done;
+    if (write_skipped(out, paths, n, ok, why, 1) != TAC_OK) goto done;
+    {
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (ok[i]) {
+                if (k != i) { memmove(X + k * e, X + i * e, (size_t)e * sizeof(float)); paths[k] = paths[i]; paths[i] = NULL; }
+                k++;
+            } else { free(paths[i]); paths[i] = NULL; }
+        }
+        n = k;
+    }
+    if (n == 0) { tac_fail("none of the new images could be read (see %s/skipped.txt)", out); goto done; }
+    tac_l2_normalize_rows(X, n, e);
+    R = tac_xmalloc((size_t)n * e, sizeof(float));
+    W = tac_xmalloc((size_t)n * nsel, sizeof(float));
+    if (tac_retrieve(X, n, E, nsel, e, 0.005f, R, W) != TAC_OK) goto done;
+    pred = tac_xmalloc((size_t)n, sizeof(int32_t));
+    conf = tac_xmalloc((size_t)n, sizeof(float));
+    Z = joint_space(X, R, n, e);
+    if (heads) {
+        float *prob = tac_xmalloc((size_t)n * K, sizeof(float));
+        if (tac_heads_predict(heads, X, n, pred, prob) != TAC_OK) { free(prob); goto done; }
+        for (int64_t i = 0; i < n; i++) conf[i] = prob[i * K + pred[i]];
+        free(prob);
+    } else centroid_confidence(Z, n, 2 * e, C, K, pred, 0, conf);
+    {
+        /* selected noun names indexed 0..S-1: image_nouns wants indices into a name list */
+        int64_t *ident = tac_xmalloc((size_t)nsel, sizeof(int64_t));
+        for (int64_t s = 0; s < nsel; s++) ident[s] = s;
+        inouns = image_nouns(W, n, nsel, ident, sel_names);
+        free(ident);
+    }
+    /* clusters.csv: old rows (minus re-assigned paths) + new rows */
+    {
+        char csv[PATH_MAX + 32];
+        snprintf(csv, sizeof csv, "%s/clusters.csv", out);
+        char **lines; int64_t nl;
+        if (tac_read_lines(csv, &lines, &nl, 1) != TAC_OK) goto done;
+        char **newp = tac_xmalloc((size_t)n, sizeof(char *));
+        for (int64_t i = 0; i < n; i++) newp[i] = paths[i];
+        tac_clustering_view v = {n, K, (const char *const *)newp, pred, conf, inouns, names, names, NULL, 0};
+        char tmpcsv[PATH_MAX + 48];
+        snprintf(tmpcsv, sizeof tmpcsv, "%s/.assign-new.csv", out);
+        if (tac_write_clusters_csv(tmpcsv, &v) != TAC_OK) { tac_free_strings(lines, nl); free(newp); goto done; }
+        char **fresh; int64_t nf;
+        if (tac_read_lines(tmpcsv, &fresh, &nf, 1) != TAC_OK) { tac_free_strings(lines, nl); free(newp); goto done; }
+        unlink(tmpcsv);
+        tac_atomic a;
+        if (tac_atomic_open(&a, csv) != TAC_OK) { tac_free_strings(lines, nl); tac_free_strings(fresh, nf); free(newp); goto done; }
+        for (int64_t l = 0; l < nl; l++) {
+            char first[PATH_MAX];
+            csv_first_field(lines[l], first, sizeof first);
+            int replaced = 0;
+            for (int64_t i = 0; l > 0 && i < n && !replaced; i++) replaced = strcmp(first, paths[i]) == 0;
+            if (!replaced) fprintf(a.f, "%s\n", lines[l]);
+        }
+        for (int64_t l = 1; l < nf; l++) fprintf(a.f, "%s\n", fresh[l]);
+        tac_free_strings(lines, nl);
+        tac_free_strings(fresh, nf);
+        free(newp);
+        if (tac_atomic_commit(&a) != TAC_OK) goto done;
+    }
+    /* by-cluster/: add links into the existing cluster folders (NN-name) */
+    {
+        char bc[PATH_MAX + 32];
+        snprintf(bc, sizeof bc, "%s/by-cluster", out);
+        for (int64_t i = 0; i < n; i++) {
+            char prefix[16], dirpath[PATH_MAX + 300] = "", target[PATH_MAX], link[2 * PATH_MAX + 400];
+            snprintf(prefix, sizeof prefix, "%0*d-", K > 99 ? 3 : 2, pred[i]);
+            DIR *dd = opendir(bc);
+            struct dirent *de;
+            while (dd && (de = readdir(dd)))
+                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) snprintf(dirpath, sizeof dirpath, "%s/%s", bc, de->d_name);
+            if (dd) closedir(dd);
+            if (!dirpath[0]) {
+                snprintf(dirpath, sizeof dirpath, "%s/%scluster", bc, prefix);
+                if (tac_mkdir_p(dirpath) != TAC_OK) continue;
+            }
+            if (!realpath(paths[i], target)) snprintf(target, sizeof target, "%s", paths[i]);
+            const char *base = strrchr(paths[i], '/');
+            base = base ? base + 1 : paths[i];
+            snprintf(link, sizeof link, "%s/%s", dirpath, base);
+            unlink(link);
+            if (symlink(target, link) != 0) tac_info("%s: cannot link: %s", link, strerror(errno));
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        printf("%s -> cluster %d (%s), confidence %.2f\n", paths[i], pred[i], names[pred[i]], conf[i]);
+    rc = TAC_OK;
+done:
+    if (cache) tac_embcache_close(cache);
+    tac_clip_free(model);
+    if (heads) tac_heads_free(heads);
+    tac_free_strings(paths, n_all);
+    tac_free_strings(why, n_all);
+    tac_free_strings(sel_names, nsn);
+    tac_free_strings(inouns, inouns ? n : 0);
+    tac_free_strings(names, K);
+    free(X); free(E); free(C); free(R); free(W); free(Z); free(conf); free(ok); free(pred);
+    free_run_strings(&p);
+    return rc;
+}
