@@ -10,8 +10,11 @@
  *   6. TAC: 50-NN in text and image space on train, the two heads trained with cross-modal distillation,
  *      test predicted with the image head (section 7);
  *   7. metrics (section 8) when labels are given, and names for each final cluster.
- * Cluster names: the selected nouns ranked by their summed retrieval weight over the cluster's test members
- * (the nouns the members' text counterparts are made of), the first n_names distinct after case-folding and
+ * Cluster names: the selected nouns ranked by how much of the cluster they describe and how specific they are to
+ * it: W_c(m)^2 / W(m), with W_c(m) the summed retrieval weight of noun m over the cluster's test members (the
+ * nouns the members' text counterparts are made of) and W(m) its sum over all clusters, i.e. in-cluster weight
+ * times the share of the noun's weight that falls in this cluster (a noun spread over every cluster names none
+ * of them), the first n_names distinct after case-folding and
  * '_' -> ' ', leaving out nouns whose summed weight is under 1/1000 of the cluster's top noun (a cluster may then
  * get fewer names). Ties in weight: lower noun index first. The same seed gives the same outputs.
  */
@@ -345,6 +348,17 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
         }
     }
     free(Rb);
+    {   /* specificity: W_c(m)^2 / W(m) */
+        double *tot = tac_xcalloc((size_t)s, sizeof(double));          /* S */
+        for (int c = 0; c < K; c++)
+            for (int64_t t = 0; t < s; t++) tot[t] += score[(size_t)c * s + t];
+        for (int c = 0; c < K; c++)
+            for (int64_t t = 0; t < s; t++) {
+                double w = score[(size_t)c * s + t];
+                score[(size_t)c * s + t] = tot[t] > 0 ? w * w / tot[t] : 0;
+            }
+        free(tot);
+    }
     out->cluster_names = tac_xmalloc((size_t)K * p->n_names, sizeof(int64_t));  /* K x n_names */
     pick_names(score, K, s, out->selected, names, p->n_names, out->cluster_names);
     out->t_names = tac_now() - t0;
