@@ -57,6 +57,8 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
         tac_info("noun cache %s is unusable (%s); embedding again", final, tac_last_error());
     }
     if (tac_mkdir_p(parts) != TAC_OK) return TAC_ERR;
+    tac_info("noun embeddings: %lld nouns x 7 prompts, computed once for this model and kept in %s",
+             (long long)m, final);
     float *T = tac_xmalloc((size_t)m * (size_t)e, sizeof(float));
     int64_t nchunks = (m + TAC_NOUN_CHUNK - 1) / TAC_NOUN_CHUNK;
     tac_progress pr;
