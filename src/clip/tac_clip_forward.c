@@ -21,6 +21,7 @@
 
 #define VISION_CHUNK 32          /* images per forward pass */
 #define TEXT_CHUNK_ROWS 4096     /* packed token rows per forward pass */
+#define PREFIX_MIN_SAVED 8       /* share a common token prefix when that saves at least this many token rows */
 
 typedef struct {
     float *x;     /* N x C   residual stream */
@@ -126,33 +127,37 @@ static void bias_act(float *y, const float *b, size_t n, size_t m, int act)
 
 /* Multi-head attention over packed sequences. qkv: N x 3C (q | k | v per row), out: N x C.
  * Sequence s occupies rows off[s] .. off[s+1]-1; causal: row i sees rows <= i of its sequence.
- * With qsel != NULL only query row qsel[s] of each sequence is computed, into out row s (out: nseq x C). */
+ * With qsel != NULL only query row qsel[s] of each sequence is computed, into out row s (out: nseq x C).
+ * With np > 0, every sequence is the continuation of a shared prefix of np tokens whose keys and values (bias
+ * included) are pkv: np x 2C (k | v per row); each query attends to the np prefix keys first, then to its own
+ * sequence's keys (the order of the unshared path, where the prefix rows are the first rows of each sequence). */
 static void attention(float *out, float *qkv, const float *qkv_b, int nseq, const int *off, int c, int nh, int causal,
-                      const int *qsel)
+                      const int *qsel, const float *pkv, int np)
 {
     int hd = c / nh, tmax = 0;
     for (int s = 0; s < nseq; s++) if (off[s + 1] - off[s] > tmax) tmax = off[s + 1] - off[s];
     float scale = 1.0f / sqrtf((float)hd);
-    size_t c3 = 3 * (size_t)c;
+    size_t c3 = 3 * (size_t)c, c2 = 2 * (size_t)c;
     #pragma omp parallel
     {
         #pragma omp for schedule(static)
         for (int r = 0; r < off[nseq]; r++)                     /* qkv += bias (then the barrier) */
             for (size_t j = 0; j < c3; j++) qkv[(size_t)r * c3 + j] += qkv_b[j];
-        float *p = tac_xmalloc((size_t)tmax, sizeof(float));   /* T scores of one query */
+        float *p = tac_xmalloc((size_t)(np + tmax), sizeof(float));   /* np + T scores of one query */
         #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int s = 0; s < nseq; s++)
             for (int h = 0; h < nh; h++) {
                 int t0 = off[s], T = off[s + 1] - off[s];
                 const float *k0 = qkv + (size_t)t0 * c3 + c + (size_t)h * hd;
                 const float *v0 = qkv + (size_t)t0 * c3 + 2 * (size_t)c + (size_t)h * hd;
+                const float *pk0 = np ? pkv + (size_t)h * hd : NULL, *pv0 = np ? pkv + c + (size_t)h * hd : NULL;
                 int i0 = qsel ? qsel[s] - t0 : 0, i1 = qsel ? i0 + 1 : T;
                 for (int i = i0; i < i1; i++) {
                     const float *q = qkv + (size_t)(t0 + i) * c3 + (size_t)h * hd;
                     int jn = causal ? i + 1 : T;
                     float mx = -INFINITY;
-                    for (int j = 0; j < jn; j++) {
-                        const float *kj = k0 + (size_t)j * c3;
+                    for (int j = 0; j < np; j++) {                   /* the shared prefix's keys */
+                        const float *kj = pk0 + (size_t)j * c2;
                         float d = 0;
                         #pragma omp simd reduction(+:d)
                         for (int e = 0; e < hd; e++) d += q[e] * kj[e];
@@ -160,14 +165,29 @@ static void attention(float *out, float *qkv, const float *qkv_b, int nseq, cons
                         p[j] = d;
                         if (d > mx) mx = d;
                     }
+                    for (int j = 0; j < jn; j++) {                   /* the sequence's own keys */
+                        const float *kj = k0 + (size_t)j * c3;
+                        float d = 0;
+                        #pragma omp simd reduction(+:d)
+                        for (int e = 0; e < hd; e++) d += q[e] * kj[e];
+                        d *= scale;
+                        p[np + j] = d;
+                        if (d > mx) mx = d;
+                    }
                     float sum = 0;
-                    for (int j = 0; j < jn; j++) { p[j] = expf(p[j] - mx); sum += p[j]; }
+                    for (int j = 0; j < np + jn; j++) { p[j] = expf(p[j] - mx); sum += p[j]; }
                     float inv = 1.0f / sum;
                     float *o = out + (size_t)(qsel ? s : t0 + i) * c + (size_t)h * hd;
                     for (int e = 0; e < hd; e++) o[e] = 0;
+                    for (int j = 0; j < np; j++) {
+                        const float *vj = pv0 + (size_t)j * c2;
+                        float pj = p[j] * inv;
+                        #pragma omp simd
+                        for (int e = 0; e < hd; e++) o[e] += pj * vj[e];
+                    }
                     for (int j = 0; j < jn; j++) {
                         const float *vj = v0 + (size_t)j * c3;
-                        float pj = p[j] * inv;
+                        float pj = p[np + j] * inv;
                         #pragma omp simd
                         for (int e = 0; e < hd; e++) o[e] += pj * vj[e];
                     }
@@ -179,9 +199,12 @@ static void attention(float *out, float *qkv, const float *qkv_b, int nseq, cons
 
 /* The L pre-norm layers on x (N x C, residual stream, updated in place). Only the pooled rows pool[s] are read
  * afterwards, so the last layer computes attention, MLP and residual for those rows only and leaves them compacted
- * in rows 0 .. nseq-1 of x. */
+ * in rows 0 .. nseq-1 of x.
+ * Shared prefix (text only): with np > 0 the sequences continue a prefix of np tokens whose per-layer keys and
+ * values are pkv (L x np x 2C, see attention()). With kv_out != NULL the keys and values of every row of x, bias
+ * included, are saved per layer into kv_out (L x N x 2C): that is how a prefix is run once for a chunk. */
 static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers, float *x, int nseq, const int *off,
-                    int causal, const int *pool, scratch *sc)
+                    int causal, const int *pool, scratch *sc, const float *pkv, int np, float *kv_out)
 {
     size_t n = (size_t)off[nseq], c = (size_t)cfg->hidden, hh = (size_t)cfg->inter;
     for (int l = 0; l < cfg->layers; l++) {
@@ -190,7 +213,11 @@ static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers,
         /* x += fc2 bias of the previous layer (its sgemm left it out); h = LN1(x) */
         layer_norm(sc->h, x, n, c, l ? layers[l - 1].fc2_b : NULL, L->ln1_w, L->ln1_b, cfg->eps);
         linear(sc->qkv, sc->h, L->qkv_w, n, c, 3 * c, 0.0f);
-        attention(sc->att, sc->qkv, L->qkv_b, nseq, off, cfg->hidden, cfg->heads, causal, last ? pool : NULL);
+        attention(sc->att, sc->qkv, L->qkv_b, nseq, off, cfg->hidden, cfg->heads, causal, last ? pool : NULL,
+                  np ? pkv + (size_t)l * np * 2 * c : NULL, np);
+        if (kv_out)                                              /* this layer's k | v of every row (bias added) */
+            for (size_t r = 0; r < n; r++)
+                memcpy(kv_out + ((size_t)l * n + r) * 2 * c, sc->qkv + r * 3 * c + c, 2 * c * sizeof(float));
         if (last) {                                              /* keep the pooled rows only: pool[s] >= s */
             for (int s = 0; s < nseq; s++) memmove(x + (size_t)s * c, x + (size_t)pool[s] * c, c * sizeof(float));
             n = (size_t)nseq;
@@ -247,7 +274,7 @@ static void vision_chunk(tac_clip *m, const float *pixels, int b, float *out)
     int *off = tac_xmalloc((size_t)b + 1, sizeof(int)), *pool = tac_xmalloc((size_t)b, sizeof(int));
     for (int i = 0; i <= b; i++) off[i] = i * T;
     for (int i = 0; i < b; i++) pool[i] = i * T;                        /* the class token */
-    encoder(v, w->vlayers, x, b, off, 0, pool, &sc);
+    encoder(v, w->vlayers, x, b, off, 0, pool, &sc, NULL, 0, NULL);
     pool_project(x, b, c, w->post_ln_w, w->post_ln_b, v->eps, w->vis_proj, (size_t)m->cfg.proj_dim, out);
     free(off); free(pool);
 }
@@ -264,28 +291,62 @@ int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out)
 }
 
 /* ---- text --------------------------------------------------------------------------------------------- */
-/* rows: nseq rows of ids (stride ctx), lens[s] = position of the largest id + 1. */
+/* The longest token prefix common to all nseq rows (ids stride ctx, row s cut at lens[s]), capped so that every
+ * row keeps at least its last (pooled) token outside the prefix. 0 when there is nothing to share. */
+static int common_prefix(const int32_t *ids, int ctx, int nseq, const int *lens)
+{
+    if (nseq < 2) return 0;
+    int p = lens[0] - 1;
+    for (int s = 1; s < nseq && p > 0; s++) {
+        if (lens[s] - 1 < p) p = lens[s] - 1;
+        const int32_t *r = ids + (size_t)s * ctx;
+        int k = 0;
+        while (k < p && r[k] == ids[k]) k++;
+        p = k;
+    }
+    return p;
+}
+
+/* rows: nseq rows of ids (stride ctx), lens[s] = position of the largest id + 1.
+ * The causal tower makes the hidden states, keys and values of a token depend only on the tokens before it, so a
+ * prefix of np tokens common to every row (e.g. SOT + "a photo of the" for one prompt template) is run once, as
+ * one sequence, keeping its per-layer keys and values (L x np x 2C); then only the remaining tokens of each row
+ * (positions np .. lens[s]-1) are packed and run, attending to [prefix keys ; their own causal keys]. */
 static void text_chunk(tac_clip *m, const int32_t *ids, int ctx, int nseq, const int *lens, float *out)
 {
     const tac_clip_tower_cfg *t = &m->cfg.text;
     const tac_clip_weights *w = &m->w;
     size_t c = (size_t)t->hidden;
+    int np = m->text_no_prefix ? 0 : common_prefix(ids, ctx, nseq, lens);
+    if ((int64_t)np * (nseq - 1) < PREFIX_MIN_SAVED) np = 0;   /* the prefix pass reads all weights once more */
+    float *pkv = NULL;                                                   /* L x NP x 2C prefix keys | values */
+    if (np > 0) {
+        pkv = tac_xmalloc((size_t)t->layers * np * 2 * c, sizeof(float));
+        int poff[2] = {0, np}, ppool[1] = {np - 1};
+        scratch sp = scratch_get(m, (size_t)np, c, (size_t)t->inter, 0, 0);
+        for (int i = 0; i < np; i++) {                                   /* NP x C */
+            const float *te = w->tok_emb + (size_t)ids[i] * c, *pe = w->tpos_emb + (size_t)i * c;
+            for (size_t j = 0; j < c; j++) sp.x[(size_t)i * c + j] = te[j] + pe[j];
+        }
+        encoder(t, w->tlayers, sp.x, 1, poff, 1, ppool, &sp, NULL, 0, pkv);   /* its hidden states are not needed */
+    }
     int *off = tac_xmalloc((size_t)nseq + 1, sizeof(int)), *pool = tac_xmalloc((size_t)nseq, sizeof(int));
     off[0] = 0;
-    for (int s = 0; s < nseq; s++) { off[s + 1] = off[s] + lens[s]; pool[s] = off[s + 1] - 1; }
+    for (int s = 0; s < nseq; s++) { off[s + 1] = off[s] + lens[s] - np; pool[s] = off[s + 1] - 1; }
     size_t n = (size_t)off[nseq];
+    m->text_rows += (int64_t)n + np;
     scratch sc = scratch_get(m, n, c, (size_t)t->inter, 0, 0);
-    float *x = sc.x;                                                     /* N x C, packed sequences */
+    float *x = sc.x;                                                     /* N x C, packed sequences after the prefix */
     #pragma omp parallel for schedule(static)
     for (int s = 0; s < nseq; s++)
-        for (int i = 0; i < lens[s]; i++) {
+        for (int i = np; i < lens[s]; i++) {
             const float *te = w->tok_emb + (size_t)ids[(size_t)s * ctx + i] * c, *pe = w->tpos_emb + (size_t)i * c;
-            float *xr = x + ((size_t)off[s] + i) * c;
+            float *xr = x + ((size_t)off[s] + i - np) * c;
             for (size_t j = 0; j < c; j++) xr[j] = te[j] + pe[j];
         }
-    encoder(t, w->tlayers, x, nseq, off, 1, pool, &sc);
+    encoder(t, w->tlayers, x, nseq, off, 1, pool, &sc, pkv, np, NULL);
     pool_project(x, nseq, c, w->final_ln_w, w->final_ln_b, t->eps, w->text_proj, (size_t)m->cfg.proj_dim, out);
-    free(off); free(pool);
+    free(off); free(pool); free(pkv);
 }
 
 int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, float *out)

@@ -1,0 +1,181 @@
+/* test_clip_prefix.c - the text tower's shared-prefix path (tac_clip_forward.c: a token prefix common to all rows
+ * of a chunk is run once and its keys/values shared) against the plain path that runs every row in full
+ * (m->text_no_prefix = 1), on the committed tiny model (tests/fixtures/clip/tiny, 2 causal layers, real vocab).
+ * Batches: shared prefixes of several lengths, rows of different lengths, no shared prefix, a row that is the
+ * prefix plus EOT only, identical rows, tokens after EOT that differ, and a batch big enough for two chunks.
+ * m->text_rows (token rows run) proves which path ran. Optional: TACLUST_CLIP_B32_RANDOM (a ViT-B/32-shaped
+ * random model from tools/gen_clip_fixtures.py b32) runs the 7 TAC-like template prefixes on the real shapes.
+ */
+#include "tac_test.h"
+
+#include <stdint.h>
+
+#include "taclust/clip.h"
+#include "clip/tac_clip_internal.h"   /* white-box: text_no_prefix, text_rows */
+
+#define TINY "tests/fixtures/clip/tiny"
+
+/* Worst over rows of max |a-b| / max |ref| per row. */
+static double row_rel_err(const float *got, const float *ref, int rows, int cols)
+{
+    double worst = 0;
+    for (int r = 0; r < rows; r++) {
+        double mref = 0, md = 0;
+        for (int j = 0; j < cols; j++) {
+            mref = fmax(mref, fabs(ref[(size_t)r * cols + j]));
+            md = fmax(md, fabs((double)got[(size_t)r * cols + j] - ref[(size_t)r * cols + j]));
+        }
+        double rel = md / (mref > 0 ? mref : 1);
+        if (!(rel <= worst)) worst = rel;
+    }
+    return worst;
+}
+
+/* Encodes ids (b x ctx) with and without prefix sharing; checks equality to 1e-5 and that the shared path ran
+ * exactly want_rows token rows (-1: do not check). Returns the rows the shared path ran. */
+static int64_t check_batch(tac_clip *m, const char *label, const int32_t *ids, int b, int ctx, int64_t want_rows)
+{
+    int e = tac_clip_embed_dim(m);
+    float *plain = tac_xmalloc((size_t)b * e, sizeof(float)), *shared = tac_xmalloc((size_t)b * e, sizeof(float));
+    m->text_no_prefix = 1;
+    m->text_rows = 0;
+    TAC_CHECK(tac_clip_encode_tokens(m, ids, b, ctx, plain) == TAC_OK);
+    int64_t plain_rows = m->text_rows;
+    m->text_no_prefix = 0;
+    m->text_rows = 0;
+    TAC_CHECK(tac_clip_encode_tokens(m, ids, b, ctx, shared) == TAC_OK);
+    int64_t rows = m->text_rows;
+    double err = row_rel_err(shared, plain, b, e);
+    printf("    %s: %d rows, %lld token rows plain, %lld shared; max relative error %.3g\n", label, b,
+           (long long)plain_rows, (long long)rows, err);
+    TAC_CHECK(err < 1e-5);
+    if (want_rows >= 0) TAC_CHECK(rows == want_rows);
+    /* rows with different tokens get different features (a constant output would pass the comparison) */
+    const int32_t *first = ids, *lastr = ids + (size_t)(b - 1) * ctx;
+    int differ = 0;
+    for (int i = 0; i < ctx && !differ; i++) {
+        differ = first[i] != lastr[i];
+        if (first[i] == TAC_CLIP_EOT) break;
+    }
+    double d = 0;
+    for (int j = 0; j < e; j++) d += fabs(plain[j] - plain[(size_t)(b - 1) * e + j]);
+    if (differ) TAC_CHECK(d > 1e-4);
+    free(plain); free(shared);
+    return rows;
+}
+
+/* Row r: SOT, the np-1 prefix tokens pre[], then suffix tokens (count depends on r), EOT, zeros to ctx. */
+static int fill_rows(int32_t *ids, int b, int ctx, const int32_t *pre, int np1, int r0, int64_t *tokens)
+{
+    int64_t tot = 0;
+    for (int r = 0; r < b; r++) {
+        int32_t *row = ids + (size_t)r * ctx;
+        memset(row, 0, (size_t)ctx * sizeof(int32_t));
+        int k = 0;
+        row[k++] = TAC_CLIP_SOT;
+        for (int i = 0; i < np1; i++) row[k++] = pre[i];
+        int ns = 1 + (r * 7 + r0) % 5;                              /* 1..5 suffix tokens: different lengths */
+        for (int i = 0; i < ns && k < ctx - 1; i++) row[k++] = 300 + (r * 131 + i * 17 + r0) % 40000;
+        row[k++] = TAC_CLIP_EOT;
+        tot += k;
+    }
+    *tokens = tot;
+    return 0;
+}
+
+TAC_TEST(clip_prefix_equals_plain_path_tiny)
+{
+    tac_clip *m;
+    TAC_CHECK_OK(tac_clip_load(TINY, &m));
+    const int ctx = 16, b = 24;
+    int32_t *ids = tac_xcalloc((size_t)b * ctx, sizeof(int32_t));
+    const int32_t pre[6] = {320, 1125, 539, 518, 2442, 3940};
+    int64_t tok;
+    /* shared prefixes of 1 (SOT only) .. 6 tokens, suffixes of 1..5 tokens (rows of different lengths) */
+    for (int np = 1; np <= 6; np++) {
+        fill_rows(ids, b, ctx, pre, np - 1, np, &tok);
+        char label[64];
+        snprintf(label, sizeof label, "prefix of %d tokens", np);
+        check_batch(m, label, ids, b, ctx, tok - (int64_t)(b - 1) * np);
+    }
+    /* no shared prefix: the first token differs in one row */
+    fill_rows(ids, b, ctx, pre, 4, 0, &tok);
+    ids[(size_t)5 * ctx] = 1234;
+    check_batch(m, "no shared prefix", ids, b, ctx, tok);
+    /* the prefix diverges in the middle for one row: only the common part is shared */
+    fill_rows(ids, b, ctx, pre, 5, 0, &tok);
+    ids[(size_t)7 * ctx + 3] = 4321;
+    check_batch(m, "prefix cut by one row at 3 tokens", ids, b, ctx, tok - (int64_t)(b - 1) * 3);
+    /* one row is the prefix + EOT only: the shared part stops one token before that row's EOT */
+    fill_rows(ids, b, ctx, pre, 4, 0, &tok);
+    int32_t *r3 = ids + (size_t)3 * ctx;
+    for (int i = 0; i < ctx; i++) if (r3[i] == TAC_CLIP_EOT) { tok -= i - 5; break; }
+    memset(r3 + 5, 0, (size_t)(ctx - 5) * sizeof(int32_t));
+    r3[5] = TAC_CLIP_EOT;                                           /* SOT + 4 prefix tokens + EOT */
+    check_batch(m, "a row equal to the prefix + EOT", ids, b, ctx, tok - (int64_t)(b - 1) * 5);
+    /* all rows identical: everything but the EOT row is shared; different junk after EOT is ignored */
+    fill_rows(ids, b, ctx, pre, 3, 0, &tok);
+    for (int r = 1; r < b; r++) memcpy(ids + (size_t)r * ctx, ids, (size_t)ctx * sizeof(int32_t));
+    int len0 = 0;
+    while (ids[len0] != TAC_CLIP_EOT) len0++;
+    len0++;
+    for (int r = 0; r < b; r++)
+        for (int i = len0; i < ctx; i++) ids[(size_t)r * ctx + i] = (int32_t)(r * 3 + i);   /* below EOT */
+    check_batch(m, "identical rows, junk after EOT", ids, b, ctx, (int64_t)b + len0 - 1);
+    /* too little to share (2 rows, prefix of 1 token): the plain path */
+    fill_rows(ids, 2, ctx, pre, 0, 0, &tok);
+    check_batch(m, "two rows, SOT only in common", ids, 2, ctx, tok);
+    /* a shared row-for-row result must not depend on the batch: row 0 alone == row 0 in the shared batch */
+    fill_rows(ids, b, ctx, pre, 5, 2, &tok);
+    int e = tac_clip_embed_dim(m);
+    float *all = tac_xmalloc((size_t)b * e, sizeof(float)), one[64];
+    TAC_REQUIRE(e <= 64);
+    TAC_CHECK_OK(tac_clip_encode_tokens(m, ids, b, ctx, all));
+    for (int r = 0; r < b; r += 7) {
+        TAC_CHECK_OK(tac_clip_encode_tokens(m, ids + (size_t)r * ctx, 1, ctx, one));
+        tac_test_compare("row alone vs in a shared batch", one, all + (size_t)r * e, (size_t)e, 1e-5);
+    }
+    free(all); free(ids);
+    tac_clip_free(m);
+}
+
+/* More than one chunk (4096 packed rows): every chunk shares its prefix, rows stay in order. */
+TAC_TEST(clip_prefix_chunked_batch_tiny)
+{
+    tac_clip *m;
+    TAC_CHECK_OK(tac_clip_load(TINY, &m));
+    const int ctx = 16, b = 700;
+    int32_t *ids = tac_xcalloc((size_t)b * ctx, sizeof(int32_t));
+    const int32_t pre[4] = {320, 1125, 539, 518};
+    int64_t tok;
+    fill_rows(ids, b, ctx, pre, 4, 1, &tok);
+    TAC_REQUIRE(tok > 4096);
+    int64_t rows = check_batch(m, "700 rows, two chunks", ids, b, ctx, -1);
+    TAC_CHECK(rows == tok - (int64_t)(b - 2) * 5);   /* each of the two chunks ran its 5-token prefix once */
+    free(ids);
+    tac_clip_free(m);
+}
+
+/* The real shapes (12 layers, width 512, 8 heads) on the 7 prefix lengths of TAC's templates. */
+TAC_TEST(clip_prefix_b32_random)
+{
+    const char *dir = getenv("TACLUST_CLIP_B32_RANDOM");
+    if (!dir || !*dir)
+        TAC_SKIP("ViT-B/32-shaped prefix check skipped: TACLUST_CLIP_B32_RANDOM not set "
+                 "(make one with /usr/bin/python3 tools/gen_clip_fixtures.py b32 /tmp/clip-b32-random)");
+    tac_clip *m;
+    TAC_CHECK_OK(tac_clip_load(dir, &m));
+    const int ctx = 16, b = 20;
+    const int32_t pre[5] = {320, 1125, 539, 518, 2442};
+    int32_t *ids = tac_xcalloc((size_t)b * ctx, sizeof(int32_t));
+    int64_t tok;
+    const int lens[7] = {5, 6, 3, 6, 2, 4, 6};
+    for (int k = 0; k < 7; k++) {
+        fill_rows(ids, b, ctx, pre, lens[k] - 1, k, &tok);
+        char label[64];
+        snprintf(label, sizeof label, "B/32, prefix of %d tokens", lens[k]);
+        check_batch(m, label, ids, b, ctx, tok - (int64_t)(b - 1) * lens[k]);
+    }
+    free(ids);
+    tac_clip_free(m);
+}
