@@ -3,7 +3,8 @@
  * (m->text_no_prefix = 1), on the committed tiny model (tests/fixtures/clip/tiny, 2 causal layers, real vocab).
  * Batches: shared prefixes of several lengths, rows of different lengths, no shared prefix, a row that is the
  * prefix plus EOT only, identical rows, tokens after EOT that differ, and a batch big enough for two chunks.
- * m->text_rows (token rows run) proves which path ran. Optional: TACLUST_CLIP_B32_RANDOM (a ViT-B/32-shaped
+ * m->text_rows (token rows run) proves which path ran. tac_embed_nouns (batches grouped by template, prefixes
+ * shared) == each prompt encoded alone on the plain path, averaged and normalised. Optional: TACLUST_CLIP_B32_RANDOM (a ViT-B/32-shaped
  * random model from tools/gen_clip_fixtures.py b32) runs the 7 TAC-like template prefixes on the real shapes.
  */
 #include "tac_test.h"
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "taclust/clip.h"
+#include "taclust/embed.h"
 #include "clip/tac_clip_internal.h"   /* white-box: text_no_prefix, text_rows */
 
 #define TINY "tests/fixtures/clip/tiny"
@@ -139,18 +141,19 @@ TAC_TEST(clip_prefix_equals_plain_path_tiny)
     tac_clip_free(m);
 }
 
-/* More than one chunk (4096 packed rows): every chunk shares its prefix, rows stay in order. */
+/* More than one chunk (4096 packed rows after the shared prefix): every chunk shares its prefix, rows stay in
+ * order. */
 TAC_TEST(clip_prefix_chunked_batch_tiny)
 {
     tac_clip *m;
     TAC_CHECK_OK(tac_clip_load(TINY, &m));
-    const int ctx = 16, b = 700;
+    const int ctx = 16, b = 1200;
     int32_t *ids = tac_xcalloc((size_t)b * ctx, sizeof(int32_t));
     const int32_t pre[4] = {320, 1125, 539, 518};
     int64_t tok;
     fill_rows(ids, b, ctx, pre, 4, 1, &tok);
-    TAC_REQUIRE(tok > 4096);
-    int64_t rows = check_batch(m, "700 rows, two chunks", ids, b, ctx, -1);
+    TAC_REQUIRE(tok - (int64_t)b * 5 > 4096 && tok - (int64_t)b * 5 <= 2 * 4096);
+    int64_t rows = check_batch(m, "1200 rows, two chunks", ids, b, ctx, -1);
     TAC_CHECK(rows == tok - (int64_t)(b - 2) * 5);   /* each of the two chunks ran its 5-token prefix once */
     free(ids);
     tac_clip_free(m);
@@ -177,5 +180,63 @@ TAC_TEST(clip_prefix_b32_random)
         check_batch(m, label, ids, b, ctx, tok - (int64_t)(b - 1) * lens[k]);
     }
     free(ids);
+    tac_clip_free(m);
+}
+
+/* tac_embed_nouns groups its batches by template so each shares the template's prefix: same features as every
+ * prompt encoded alone on the plain path (mean over the 7 templates in double, L2-normalised), and fewer rows. */
+TAC_TEST(clip_prefix_embed_nouns_equal_plain_prompts)
+{
+    tac_clip *m;
+    TAC_CHECK_OK(tac_clip_load(TINY, &m));
+    static const char *const T7[7] = {"itap of a {}.", "a bad photo of the {}.", "a origami {}.",
+                                      "a photo of the large {}.", "a {}.", "art of the {}.", "a photo of the small {}."};
+    static const char *const words[] = {"dog", "hot_dog", "cat", "physical_entity", "French_leave", "a", "zebra",
+                                        "water_lily", "water_buffalo", "x", "origami", "photo"};
+    const int nw = (int)(sizeof words / sizeof words[0]), n = 36, E = tac_clip_embed_dim(m);
+    char *nouns[36];
+    for (int i = 0; i < n; i++) {                                    /* 36 distinct nouns of 1..3 words */
+        char buf[96];
+        if (i < nw) snprintf(buf, sizeof buf, "%s", words[i]);
+        else snprintf(buf, sizeof buf, "%s_%s", words[i % nw], words[(i * 5 + 1) % nw]);
+        nouns[i] = tac_xstrdup(buf);
+    }
+    float *X = tac_xmalloc((size_t)n * E, sizeof(float));           /* M x E */
+    tac_embed_text_params p = tac_embed_text_default_params();
+    p.batch = 16; p.label = NULL;
+    m->text_rows = 0;
+    if (tac_embed_nouns(m, (const char *const *)nouns, n, T7, 7, &p, X) != TAC_OK) {
+        tac_test_fail_at(__FILE__, __LINE__, "tac_embed_nouns: %s", tac_last_error());
+        return;
+    }
+    int64_t shared_rows = m->text_rows;
+    m->text_no_prefix = 1;
+    m->text_rows = 0;
+    float t[64], want[64];
+    double acc[64];
+    TAC_REQUIRE(E <= 64);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        for (int e = 0; e < E; e++) acc[e] = 0;
+        for (int k = 0; k < 7; k++) {
+            char *pr = tac_prompt_format(T7[k], nouns[i]);
+            TAC_CHECK_OK(tac_clip_encode_texts(m, (const char *const *)&pr, 1, t));
+            free(pr);
+            for (int e = 0; e < E; e++) acc[e] += t[e];
+        }
+        double ss = 0;
+        for (int e = 0; e < E; e++) ss += (acc[e] / 7) * (acc[e] / 7);
+        for (int e = 0; e < E; e++) {
+            want[e] = (float)(acc[e] / 7 / sqrt(ss));
+            worst = fmax(worst, fabs(X[(size_t)i * E + e] - want[e]));
+        }
+    }
+    printf("    %d nouns x 7 templates, batch 16: %lld token rows shared vs %lld plain; max abs error %.3g\n", n,
+           (long long)shared_rows, (long long)m->text_rows, worst);
+    TAC_CHECK(worst < 1e-5);
+    /* 7 templates x 36 nouns in batches of <= 16 of one template: each batch saves at least its template prefix */
+    TAC_CHECK(shared_rows < m->text_rows * 3 / 4);
+    for (int i = 0; i < n; i++) free(nouns[i]);
+    free(X);
     tac_clip_free(m);
 }

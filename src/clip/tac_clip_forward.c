@@ -370,9 +370,12 @@ int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, floa
         lens[s] = am + 1;
     }
     size_t e = (size_t)m->cfg.proj_dim;
+    /* chunks of at most TEXT_CHUNK_ROWS token rows after the batch's common prefix (a chunk's own common prefix
+     * is at least as long, and text_chunk finds it) */
+    int np = m->text_no_prefix ? 0 : common_prefix(ids, ctx, b, lens);
     for (int s0 = 0; s0 < b;) {
         int s1 = s0, rows = 0;
-        while (s1 < b && (s1 == s0 || rows + lens[s1] <= TEXT_CHUNK_ROWS)) rows += lens[s1++];
+        while (s1 < b && (s1 == s0 || rows + lens[s1] - np <= TEXT_CHUNK_ROWS)) rows += lens[s1++] - np;
         text_chunk(m, ids + (size_t)s0 * ctx, ctx, s1 - s0, lens + s0, out + (size_t)s0 * e);
         s0 = s1;
     }
