@@ -1,6 +1,7 @@
-/* test_clip_prefix.c - the text tower's shared-prefix path (tac_clip_forward.c: a token prefix common to all rows
- * of a chunk is run once and its keys/values shared) against the plain path that runs every row in full
- * (m->text_no_prefix = 1), on the committed tiny model (tests/fixtures/clip/tiny, 2 causal layers, real vocab).
+/* test_clip_prefix.c - the text tower's shared-prefix path (tac_clip_forward.c: the rows of a chunk are merged
+ * into their token trie, so a token prefix shared by several rows runs once) against the plain path that runs
+ * every row in full (m->text_no_prefix = 1), on the committed tiny model (tests/fixtures/clip/tiny, 2 causal
+ * layers, real vocab); the rows run are checked against a brute-force count of distinct prefixes.
  * Batches: shared prefixes of several lengths, rows of different lengths, no shared prefix, a row that is the
  * prefix plus EOT only, identical rows, tokens after EOT that differ, and a batch big enough for two chunks.
  * m->text_rows (token rows run) proves which path ran. tac_embed_nouns (batches grouped by template, prefixes
@@ -33,8 +34,30 @@ static double row_rel_err(const float *got, const float *ref, int rows, int cols
     return worst;
 }
 
+/* The number of distinct token prefixes of the rows (each cut after its largest id, as the tower does), by brute
+ * force: the token rows a trie of the rows has. */
+static int64_t distinct_prefixes(const int32_t *ids, int b, int ctx)
+{
+    int *len = tac_xmalloc((size_t)b, sizeof(int));
+    for (int s = 0; s < b; s++) {
+        int am = 0;
+        for (int i = 0; i < ctx; i++) if (ids[(size_t)s * ctx + i] > ids[(size_t)s * ctx + am]) am = i;
+        len[s] = am + 1;
+    }
+    int64_t cnt = 0;
+    for (int s = 0; s < b; s++)
+        for (int l = 1; l <= len[s]; l++) {
+            int seen = 0;
+            for (int u = 0; u < s && !seen; u++)
+                seen = len[u] >= l && memcmp(ids + (size_t)u * ctx, ids + (size_t)s * ctx, (size_t)l * 4) == 0;
+            cnt += !seen;
+        }
+    free(len);
+    return cnt;
+}
+
 /* Encodes ids (b x ctx) with and without prefix sharing; checks equality to 1e-5 and that the shared path ran
- * exactly want_rows token rows (-1: do not check). Returns the rows the shared path ran. */
+ * one token row per distinct prefix (when the batch is one chunk) and want_rows (unless -1). Returns the rows the shared path ran. */
 static int64_t check_batch(tac_clip *m, const char *label, const int32_t *ids, int b, int ctx, int64_t want_rows)
 {
     int e = tac_clip_embed_dim(m);
@@ -51,6 +74,7 @@ static int64_t check_batch(tac_clip *m, const char *label, const int32_t *ids, i
     printf("    %s: %d rows, %lld token rows plain, %lld shared; max relative error %.3g\n", label, b,
            (long long)plain_rows, (long long)rows, err);
     TAC_CHECK(err < 1e-5);
+    if (plain_rows <= 4096) TAC_CHECK(rows == distinct_prefixes(ids, b, ctx));   /* one chunk: one trie */
     if (want_rows >= 0) TAC_CHECK(rows == want_rows);
     /* rows with different tokens get different features (a constant output would pass the comparison) */
     const int32_t *first = ids, *lastr = ids + (size_t)(b - 1) * ctx;
@@ -100,14 +124,22 @@ TAC_TEST(clip_prefix_equals_plain_path_tiny)
         snprintf(label, sizeof label, "prefix of %d tokens", np);
         check_batch(m, label, ids, b, ctx, tok - (int64_t)(b - 1) * np);
     }
-    /* no shared prefix: the first token differs in one row */
+    /* no prefix common to all rows: the first token differs in one row (the others still share theirs) */
     fill_rows(ids, b, ctx, pre, 4, 0, &tok);
     ids[(size_t)5 * ctx] = 1234;
+    check_batch(m, "no prefix common to all rows", ids, b, ctx, tok - (int64_t)(b - 2) * 5);
+    /* nothing shared at all: every row starts with its own token */
+    fill_rows(ids, b, ctx, pre, 4, 0, &tok);
+    for (int r = 0; r < b; r++) ids[(size_t)r * ctx] = 2000 + r;
     check_batch(m, "no shared prefix", ids, b, ctx, tok);
-    /* the prefix diverges in the middle for one row: only the common part is shared */
+    /* the prefix diverges in the middle for one row: that row shares 3 tokens, the others 6 */
     fill_rows(ids, b, ctx, pre, 5, 0, &tok);
     ids[(size_t)7 * ctx + 3] = 4321;
-    check_batch(m, "prefix cut by one row at 3 tokens", ids, b, ctx, tok - (int64_t)(b - 1) * 3);
+    check_batch(m, "prefix cut by one row at 3 tokens", ids, b, ctx, tok - (int64_t)(b - 2) * 6 - 3);
+    /* two groups of rows with different prefixes (two templates in one batch): each group shares its own */
+    fill_rows(ids, b, ctx, pre, 5, 0, &tok);
+    for (int r = 0; r < b; r += 2) ids[(size_t)r * ctx + 1] = 777;
+    check_batch(m, "two prefix groups", ids, b, ctx, tok - (int64_t)(b - 1) * 1 - (int64_t)(b / 2 - 1) * 5 * 2);
     /* one row is the prefix + EOT only: the shared part stops one token before that row's EOT */
     fill_rows(ids, b, ctx, pre, 4, 0, &tok);
     int32_t *r3 = ids + (size_t)3 * ctx;
@@ -123,10 +155,20 @@ TAC_TEST(clip_prefix_equals_plain_path_tiny)
     len0++;
     for (int r = 0; r < b; r++)
         for (int i = len0; i < ctx; i++) ids[(size_t)r * ctx + i] = (int32_t)(r * 3 + i);   /* below EOT */
-    check_batch(m, "identical rows, junk after EOT", ids, b, ctx, (int64_t)b + len0 - 1);
-    /* too little to share (2 rows, prefix of 1 token): the plain path */
+    check_batch(m, "identical rows, junk after EOT", ids, b, ctx, len0);
+    /* two rows, SOT only in common */
     fill_rows(ids, 2, ctx, pre, 0, 0, &tok);
-    check_batch(m, "two rows, SOT only in common", ids, 2, ctx, tok);
+    check_batch(m, "two rows, SOT only in common", ids, 2, ctx, tok - 1);
+    /* one row is a prefix of another (its largest id is not the other's) */
+    fill_rows(ids, b, ctx, pre, 3, 0, &tok);
+    int32_t *r9 = ids + (size_t)9 * ctx, *r10 = ids + (size_t)10 * ctx;
+    memcpy(r10, r9, (size_t)ctx * sizeof(int32_t));
+    int l9 = 0;
+    while (r9[l9] != TAC_CLIP_EOT) l9++;
+    r9[l9] = 5;                                                     /* row 9 now ends at its largest id < EOT */
+    r10[l9] = 6000;                                                 /* row 10 continues row 9's tokens */
+    r10[l9 + 1] = TAC_CLIP_EOT;
+    check_batch(m, "a row that is a prefix of another", ids, b, ctx, -1);
     /* a shared row-for-row result must not depend on the batch: row 0 alone == row 0 in the shared batch */
     fill_rows(ids, b, ctx, pre, 5, 2, &tok);
     int e = tac_clip_embed_dim(m);
