@@ -10,8 +10,8 @@
  * token ids (nouns: by template first, and a batch never mixes two templates), so the sequences of a batch share
  * a token prefix that the text tower runs once (tac_clip_forward.c), and encoded in batches whose context is the
  * longest sequence of the batch. Nouns: their ntemplates sequences are grouped per noun, nouns with identical
- * groups are encoded once, and chunks of nouns are encoded and averaged in double (in template order), then
- * L2-normalised.
+ * groups are encoded once, the distinct nouns are ordered by tokens (neighbouring nouns share first words), and
+ * chunks of nouns are encoded and averaged in double (in template order), then L2-normalised.
  */
 #include "taclust/embed.h"
 #include "taclust/clip.h"
@@ -390,21 +390,33 @@ static int64_t dedup_groups(const tokseqs *s, int g, int64_t ngroups, int64_t *r
 /* Sort context: the sequences, and g > 1 when sequence q is prompt q % g of its noun (its template). */
 typedef struct { const tokseqs *s; int g; } sort_ctx;
 
-/* qsort_r order of sequence indices: by template (when g > 1), then by token ids (lexicographic: sequences that
- * share a token prefix are adjacent, so a batch shares the template's prefix and the text tower runs it once),
- * then by index (deterministic). */
-static int cmp_seq(const void *pa, const void *pb, void *ctx)
+/* Sequences a and b by token ids (lexicographic, a prefix first), then by index. */
+static int cmp_tokens(const tokseqs *s, int64_t a, int64_t b)
 {
-    const sort_ctx *c = ctx;
-    const tokseqs *s = c->s;
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    if (c->g > 1 && a % c->g != b % c->g) return a % c->g < b % c->g ? -1 : 1;
     int64_t la = s->off[a + 1] - s->off[a], lb = s->off[b + 1] - s->off[b];
     const int32_t *x = s->ids + s->off[a], *y = s->ids + s->off[b];
     for (int64_t i = 0; i < la && i < lb; i++)
         if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
     if (la != lb) return la < lb ? -1 : 1;
     return a < b ? -1 : a > b;
+}
+
+/* qsort_r order of sequence indices: by template (when g > 1), then by token ids (sequences that share a token
+ * prefix are adjacent, so a batch shares the template's prefix, and often more, which the text tower runs once). */
+static int cmp_seq(const void *pa, const void *pb, void *ctx)
+{
+    const sort_ctx *c = ctx;
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    if (c->g > 1 && a % c->g != b % c->g) return a % c->g < b % c->g ? -1 : 1;
+    return cmp_tokens(c->s, a, b);
+}
+
+/* qsort_r order of noun indices by the tokens of their first prompt: the nouns of a chunk are neighbours in token
+ * order, so consecutive prompts of one template share more than the template's prefix. */
+static int cmp_noun(const void *pa, const void *pb, void *ctx)
+{
+    const sort_ctx *c = ctx;
+    return cmp_tokens(c->s, *(const int64_t *)pa * c->g, *(const int64_t *)pb * c->g);
 }
 
 /* Encodes the sequences idx[0..cnt) (sorted by cmp_seq) in batches of at most B that never mix two templates
@@ -488,6 +500,8 @@ int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char
     int64_t *uniq = tac_xmalloc((size_t)u, sizeof(int64_t));  /* U distinct nouns */
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) if (rep[i] == i) uniq[k++] = i;
+    sort_ctx nctx = {&s, G};
+    qsort_r(uniq, (size_t)u, sizeof(int64_t), cmp_noun, &nctx);   /* chunks of nouns that are neighbours in tokens */
 
     /* Chunks of CH distinct nouns: their CH*G prompts sorted by template then tokens (each batch shares its
      * template's token prefix), encoded, averaged per noun in double in template order. */
