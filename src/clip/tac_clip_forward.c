@@ -4,9 +4,12 @@
  *   vision: pixels B x 3 x S x S -> im2col patches (B*G*G) x (3*PS*PS) -> sgemm with the conv weight -> prepend the
  *           class embedding, add positions -> pre-LN -> L pre-norm layers -> post-LN on the class token -> projection
  *   text:   ids B x ctx -> each row cut after its largest id (EOT, OpenAI's pooling; the causal mask makes the cut
- *           exact) -> token + position embedding -> L causal layers -> final LN on the pooled row -> projection
- * Sequences of different lengths are packed row after row (N = sum of lengths); every linear map is one sgemm over
- * all N rows (BLAS threads), attention runs per (sequence, head) in hand loops under OpenMP; BLAS is never called
+ *           exact) -> merged into their token trie (a token prefix shared by several rows, such as a prompt
+ *           template's "SOT a photo of the", is one row: causal, so its hidden states do not depend on what
+ *           follows) -> token + position embedding -> L causal layers, each node attending to its path -> final LN
+ *           on the pooled rows -> projection. Exact: the same sums in the same order as running every row.
+ * Images are packed row after row, text trie nodes likewise (N rows); every linear map is one sgemm over all N rows
+ * (BLAS threads), attention runs per (sequence or node, head) in hand loops under OpenMP; BLAS is never called
  * inside an OpenMP region. LayerNorm, bias and activation passes are short, memory-bound and vectorised, and run on
  * the calling thread: an OpenMP region between two sgemms leaves libgomp's workers spinning against OpenBLAS's
  * threads, which measured 10-20% slower for ViT-B/32 batches on 2 cores (one region per layer remains).
@@ -20,7 +23,7 @@
 #include <string.h>
 
 #define VISION_CHUNK 32          /* images per forward pass */
-#define TEXT_CHUNK_ROWS 4096     /* packed token rows per forward pass */
+#define TEXT_CHUNK_ROWS 4096     /* token rows per forward pass (bound on the rows after the batch's common prefix) */
 
 typedef struct {
     float *x;     /* N x C   residual stream */
@@ -124,9 +127,10 @@ static void bias_act(float *y, const float *b, size_t n, size_t m, int act)
     }
 }
 
-/* Multi-head attention over packed sequences. qkv: N x 3C (q | k | v per row), out: N x C.
- * Sequence s occupies rows off[s] .. off[s+1]-1; causal: row i sees rows <= i of its sequence.
- * With qsel != NULL only query row qsel[s] of each sequence is computed, into out row s (out: nseq x C). */
+/* Multi-head attention over packed sequences (vision: full attention within each image). qkv: N x 3C
+ * (q | k | v per row), out: N x C. Sequence s occupies rows off[s] .. off[s+1]-1; causal: row i sees rows <= i of
+ * its sequence. With qsel != NULL only query row qsel[s] of each sequence is computed, into out row s
+ * (out: nseq x C). */
 static void attention(float *out, float *qkv, const float *qkv_b, int nseq, const int *off, int c, int nh, int causal,
                       const int *qsel)
 {
@@ -177,22 +181,87 @@ static void attention(float *out, float *qkv, const float *qkv_b, int nseq, cons
     }
 }
 
+/* Causal attention over a token trie (text): row r of qkv (N x 3C) is one node, and attends to the rows
+ * anc[aoff[r] .. aoff[r+1]) - the nodes of its path from the first token, in position order, itself last - which is
+ * exactly the causal mask of every sequence through that node. out: N x C; with qsel != NULL only the nq query rows
+ * qsel[s] are computed, into out row s (out: nq x C). */
+static void attention_tree(float *out, float *qkv, const float *qkv_b, int n, const int *aoff, const int *anc, int c,
+                           int nh, const int *qsel, int nq)
+{
+    int hd = c / nh, tmax = 0;
+    for (int r = 0; r < n; r++) if (aoff[r + 1] - aoff[r] > tmax) tmax = aoff[r + 1] - aoff[r];
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t c3 = 3 * (size_t)c;
+    int nout = qsel ? nq : n;
+    #pragma omp parallel
+    {
+        #pragma omp for schedule(static)
+        for (int r = 0; r < n; r++)                             /* qkv += bias (then the barrier) */
+            for (size_t j = 0; j < c3; j++) qkv[(size_t)r * c3 + j] += qkv_b[j];
+        float *p = tac_xmalloc((size_t)tmax, sizeof(float));   /* the scores of one query */
+        #pragma omp for schedule(dynamic, 16)
+        for (int s = 0; s < nout; s++) {
+            int r = qsel ? qsel[s] : s;
+            const int *a = anc + aoff[r];
+            int jn = aoff[r + 1] - aoff[r];
+            for (int h = 0; h < nh; h++) {
+                const float *q = qkv + (size_t)r * c3 + (size_t)h * hd;
+                float mx = -INFINITY;
+                for (int j = 0; j < jn; j++) {
+                    const float *kj = qkv + (size_t)a[j] * c3 + c + (size_t)h * hd;
+                    float d = 0;
+                    #pragma omp simd reduction(+:d)
+                    for (int e = 0; e < hd; e++) d += q[e] * kj[e];
+                    d *= scale;
+                    p[j] = d;
+                    if (d > mx) mx = d;
+                }
+                float sum = 0;
+                for (int j = 0; j < jn; j++) { p[j] = expf(p[j] - mx); sum += p[j]; }
+                float inv = 1.0f / sum;
+                float *o = out + (size_t)s * c + (size_t)h * hd;
+                for (int e = 0; e < hd; e++) o[e] = 0;
+                for (int j = 0; j < jn; j++) {
+                    const float *vj = qkv + (size_t)a[j] * c3 + 2 * (size_t)c + (size_t)h * hd;
+                    float pj = p[j] * inv;
+                    #pragma omp simd
+                    for (int e = 0; e < hd; e++) o[e] += pj * vj[e];
+                }
+            }
+        }
+        free(p);
+    }
+}
+
+/* Which rows attend to which: packed sequences (vision: off, causal) or a token trie (text: aoff, anc). */
+typedef struct {
+    const int *off; int causal;           /* sequence s = rows off[s] .. off[s+1]-1 (N = off[nseq]) */
+    const int *aoff, *anc; int n;         /* or: the trie of n rows (attention_tree) */
+} attn_layout;
+
 /* The L pre-norm layers on x (N x C, residual stream, updated in place). Only the pooled rows pool[s] are read
  * afterwards, so the last layer computes attention, MLP and residual for those rows only and leaves them compacted
- * in rows 0 .. nseq-1 of x. */
-static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers, float *x, int nseq, const int *off,
-                    int causal, const int *pool, scratch *sc)
+ * in rows 0 .. nseq-1 of x (x and sc->h must hold max(N, nseq) rows: trie rows may be pooled by several
+ * sequences). */
+static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers, float *x, int nseq,
+                    const attn_layout *lay, const int *pool, scratch *sc)
 {
-    size_t n = (size_t)off[nseq], c = (size_t)cfg->hidden, hh = (size_t)cfg->inter;
+    size_t n = lay->anc ? (size_t)lay->n : (size_t)lay->off[nseq], c = (size_t)cfg->hidden, hh = (size_t)cfg->inter;
     for (int l = 0; l < cfg->layers; l++) {
         const tac_clip_layer *L = &layers[l];
         int last = l == cfg->layers - 1;
         /* x += fc2 bias of the previous layer (its sgemm left it out); h = LN1(x) */
         layer_norm(sc->h, x, n, c, l ? layers[l - 1].fc2_b : NULL, L->ln1_w, L->ln1_b, cfg->eps);
         linear(sc->qkv, sc->h, L->qkv_w, n, c, 3 * c, 0.0f);
-        attention(sc->att, sc->qkv, L->qkv_b, nseq, off, cfg->hidden, cfg->heads, causal, last ? pool : NULL);
-        if (last) {                                              /* keep the pooled rows only: pool[s] >= s */
-            for (int s = 0; s < nseq; s++) memmove(x + (size_t)s * c, x + (size_t)pool[s] * c, c * sizeof(float));
+        if (lay->anc)
+            attention_tree(sc->att, sc->qkv, L->qkv_b, (int)n, lay->aoff, lay->anc, cfg->hidden, cfg->heads,
+                           last ? pool : NULL, nseq);
+        else
+            attention(sc->att, sc->qkv, L->qkv_b, nseq, lay->off, cfg->hidden, cfg->heads, lay->causal,
+                      last ? pool : NULL);
+        if (last) {                                              /* keep the pooled rows only, gathered through h */
+            for (int s = 0; s < nseq; s++) memcpy(sc->h + (size_t)s * c, x + (size_t)pool[s] * c, c * sizeof(float));
+            memcpy(x, sc->h, (size_t)nseq * c * sizeof(float));
             n = (size_t)nseq;
         }
         linear(x, sc->att, L->o_w, n, c, c, 1.0f);               /* x += att . Wo^T */
@@ -247,7 +316,8 @@ static void vision_chunk(tac_clip *m, const float *pixels, int b, float *out)
     int *off = tac_xmalloc((size_t)b + 1, sizeof(int)), *pool = tac_xmalloc((size_t)b, sizeof(int));
     for (int i = 0; i <= b; i++) off[i] = i * T;
     for (int i = 0; i < b; i++) pool[i] = i * T;                        /* the class token */
-    encoder(v, w->vlayers, x, b, off, 0, pool, &sc);
+    attn_layout lay = {off, 0, NULL, NULL, 0};
+    encoder(v, w->vlayers, x, b, &lay, pool, &sc);
     pool_project(x, b, c, w->post_ln_w, w->post_ln_b, v->eps, w->vis_proj, (size_t)m->cfg.proj_dim, out);
     free(off); free(pool);
 }
@@ -264,28 +334,116 @@ int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out)
 }
 
 /* ---- text --------------------------------------------------------------------------------------------- */
-/* rows: nseq rows of ids (stride ctx), lens[s] = position of the largest id + 1. */
+/* The longest token prefix common to all nseq rows (ids stride ctx, row s cut at lens[s]), capped so that every
+ * row keeps at least its last (pooled) token outside the prefix. 0 when there is nothing to share. */
+static int common_prefix(const int32_t *ids, int ctx, int nseq, const int *lens)
+{
+    if (nseq < 2) return 0;
+    int p = lens[0] - 1;
+    for (int s = 1; s < nseq && p > 0; s++) {
+        if (lens[s] - 1 < p) p = lens[s] - 1;
+        const int32_t *r = ids + (size_t)s * ctx;
+        int k = 0;
+        while (k < p && r[k] == ids[k]) k++;
+        p = k;
+    }
+    return p;
+}
+
+/* qsort_r order of row indices by their cut token sequences (lexicographic, then shorter first, then index). */
+typedef struct { const int32_t *ids; int ctx; const int *lens; } rows_ctx;
+
+static int cmp_rows(const void *pa, const void *pb, void *vc)
+{
+    const rows_ctx *rc = vc;
+    int a = *(const int *)pa, b = *(const int *)pb, la = rc->lens[a], lb = rc->lens[b];
+    const int32_t *x = rc->ids + (size_t)a * rc->ctx, *y = rc->ids + (size_t)b * rc->ctx;
+    for (int i = 0; i < la && i < lb; i++)
+        if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+    if (la != lb) return la < lb ? -1 : 1;
+    return (a > b) - (a < b);
+}
+
+/* The token trie of a chunk: one node per distinct token prefix of its rows (share = 1), or one node per token
+ * of every row (share = 0: the plain path). Nodes are numbered so that a node's ancestors come before it. */
+typedef struct {
+    int n;          /* nodes (N) */
+    int32_t *tok;   /* N: token id */
+    int *pos;       /* N: position in its sequences */
+    int *aoff;      /* N+1: node r attends to anc[aoff[r] .. aoff[r+1]) */
+    int *anc;       /* its path from position 0, in position order, itself last */
+    int *pool;      /* nseq: the node of each row's last (pooled) token */
+} trie;
+
+static void trie_build(trie *t, const int32_t *ids, int ctx, int nseq, const int *lens, int share)
+{
+    size_t tot = 0, tri = 0;
+    for (int s = 0; s < nseq; s++) { tot += (size_t)lens[s]; tri += (size_t)lens[s] * (lens[s] + 1) / 2; }
+    t->tok = tac_xmalloc(tot, sizeof(int32_t));
+    t->pos = tac_xmalloc(tot, sizeof(int));
+    t->aoff = tac_xmalloc(tot + 1, sizeof(int));
+    t->anc = tac_xmalloc(tri, sizeof(int));
+    t->pool = tac_xmalloc((size_t)nseq, sizeof(int));
+    int *ord = tac_xmalloc((size_t)nseq, sizeof(int));   /* rows in token order: shared prefixes are adjacent */
+    int *path = tac_xmalloc((size_t)ctx, sizeof(int));   /* nodes of the previous row, by position */
+    for (int s = 0; s < nseq; s++) ord[s] = s;
+    rows_ctx rc = {ids, ctx, lens};
+    if (share) qsort_r(ord, (size_t)nseq, sizeof(int), cmp_rows, &rc);
+    int n = 0, prev = -1;
+    t->aoff[0] = 0;
+    for (int k = 0; k < nseq; k++) {
+        int s = ord[k], L = lens[s], c = 0;
+        const int32_t *row = ids + (size_t)s * ctx;
+        if (share && prev >= 0) {                           /* the prefix shared with the previous row: its nodes */
+            const int32_t *pr = ids + (size_t)prev * ctx;
+            while (c < L && c < lens[prev] && row[c] == pr[c]) c++;
+        }
+        for (int i = c; i < L; i++) {
+            path[i] = n;
+            t->tok[n] = row[i];
+            t->pos[n] = i;
+            memcpy(t->anc + t->aoff[n], path, (size_t)(i + 1) * sizeof(int));
+            t->aoff[n + 1] = t->aoff[n] + i + 1;
+            n++;
+        }
+        t->pool[s] = path[L - 1];
+        prev = s;
+    }
+    t->n = n;
+    free(ord); free(path);
+}
+
+static void trie_free(trie *t)
+{
+    free(t->tok); free(t->pos); free(t->aoff); free(t->anc); free(t->pool);
+}
+
+/* rows: nseq rows of ids (stride ctx), lens[s] = position of the largest id + 1.
+ * The causal tower makes the hidden states, keys and values of a token depend only on the tokens up to it, so the
+ * rows are merged into their token trie: a prefix shared by several rows (e.g. SOT + "a photo of the" for one
+ * prompt template, and further words the sorted rows have in common) is run once, and every node attends to the
+ * nodes of its path (attention_tree). */
 static void text_chunk(tac_clip *m, const int32_t *ids, int ctx, int nseq, const int *lens, float *out)
 {
     const tac_clip_tower_cfg *t = &m->cfg.text;
     const tac_clip_weights *w = &m->w;
     size_t c = (size_t)t->hidden;
-    int *off = tac_xmalloc((size_t)nseq + 1, sizeof(int)), *pool = tac_xmalloc((size_t)nseq, sizeof(int));
-    off[0] = 0;
-    for (int s = 0; s < nseq; s++) { off[s + 1] = off[s] + lens[s]; pool[s] = off[s + 1] - 1; }
-    size_t n = (size_t)off[nseq];
-    scratch sc = scratch_get(m, n, c, (size_t)t->inter, 0, 0);
-    float *x = sc.x;                                                     /* N x C, packed sequences */
+    trie tr;
+    trie_build(&tr, ids, ctx, nseq, lens, !m->text_no_prefix);
+    size_t n = (size_t)tr.n;
+    m->text_rows += (int64_t)n;
+    scratch sc = scratch_get(m, n > (size_t)nseq ? n : (size_t)nseq, c, (size_t)t->inter, 0, 0);
+    float *x = sc.x;                                                     /* N x C, one row per trie node */
     #pragma omp parallel for schedule(static)
-    for (int s = 0; s < nseq; s++)
-        for (int i = 0; i < lens[s]; i++) {
-            const float *te = w->tok_emb + (size_t)ids[(size_t)s * ctx + i] * c, *pe = w->tpos_emb + (size_t)i * c;
-            float *xr = x + ((size_t)off[s] + i) * c;
-            for (size_t j = 0; j < c; j++) xr[j] = te[j] + pe[j];
-        }
-    encoder(t, w->tlayers, x, nseq, off, 1, pool, &sc);
+    for (int r = 0; r < tr.n; r++) {
+        const float *te = w->tok_emb + (size_t)tr.tok[r] * c, *pe = w->tpos_emb + (size_t)tr.pos[r] * c;
+        float *xr = x + (size_t)r * c;
+        for (size_t j = 0; j < c; j++) xr[j] = te[j] + pe[j];
+    }
+    attn_layout lay = {NULL, 1, tr.aoff, tr.anc, tr.n};
+    encoder(t, w->tlayers, x, nseq, &lay, tr.pool, &sc);
     pool_project(x, nseq, c, w->final_ln_w, w->final_ln_b, t->eps, w->text_proj, (size_t)m->cfg.proj_dim, out);
-    free(off); free(pool);
+    trie_free(&tr);
 }
 
 int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, float *out)
@@ -309,9 +467,12 @@ int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, floa
         lens[s] = am + 1;
     }
     size_t e = (size_t)m->cfg.proj_dim;
+    /* chunks of at most TEXT_CHUNK_ROWS token rows after the batch's common prefix (a chunk's own common prefix
+     * is at least as long, and text_chunk finds it) */
+    int np = m->text_no_prefix ? 0 : common_prefix(ids, ctx, b, lens);
     for (int s0 = 0; s0 < b;) {
         int s1 = s0, rows = 0;
-        while (s1 < b && (s1 == s0 || rows + lens[s1] <= TEXT_CHUNK_ROWS)) rows += lens[s1++];
+        while (s1 < b && (s1 == s0 || rows + lens[s1] - np <= TEXT_CHUNK_ROWS)) rows += lens[s1++] - np;
         text_chunk(m, ids + (size_t)s0 * ctx, ctx, s1 - s0, lens + s0, out + (size_t)s0 * e);
         s0 = s1;
     }

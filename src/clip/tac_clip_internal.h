@@ -112,6 +112,9 @@ struct tac_clip {
     tac_bpe *bpe;                /* loaded on first use */
     float *ws;                   /* forward-pass workspace, kept between calls (grown on demand) */
     size_t ws_cap;               /* floats in ws */
+    int text_no_prefix;          /* 0 (default): the text tower merges a chunk's rows into their token trie, so a
+                                  * shared token prefix runs once; 1: every row runs in full (tests, benchmarks) */
+    int64_t text_rows;           /* token rows run through the text tower so far, prefixes included (statistics) */
 };
 
 /* n floats, 2 MB aligned and backed by transparent huge pages where the kernel allows (few page faults);

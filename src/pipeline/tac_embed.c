@@ -7,9 +7,11 @@
  *
  * Text: prompts are tokenised in parallel (one tokenizer per thread when a tokenizer path is given) into one
  * compact array of token sequences cut after EOT; identical sequences are encoded once; sequences are sorted by
- * length (longest first, so the ETA is pessimistic early) and encoded in batches whose context is the longest
- * sequence of the batch. Nouns: their ntemplates sequences are grouped per noun, nouns with identical groups
- * are encoded once, and chunks of nouns are encoded and averaged in double, then L2-normalised.
+ * token ids (nouns: by template first, and a batch never mixes two templates), so the sequences of a batch share
+ * a token prefix that the text tower runs once (tac_clip_forward.c), and encoded in batches whose context is the
+ * longest sequence of the batch. Nouns: their ntemplates sequences are grouped per noun, nouns with identical
+ * groups are encoded once, the distinct nouns are ordered by tokens (neighbouring nouns share first words), and
+ * chunks of nouns are encoded and averaged in double (in template order), then L2-normalised.
  */
 #include "taclust/embed.h"
 #include "taclust/clip.h"
@@ -385,24 +387,48 @@ static int64_t dedup_groups(const tokseqs *s, int g, int64_t ngroups, int64_t *r
     return distinct;
 }
 
-/* qsort_r order of sequence indices: longest first, then by index (deterministic). */
-static int cmp_len_desc(const void *pa, const void *pb, void *ctx)
+/* Sort context: the sequences, and g > 1 when sequence q is prompt q % g of its noun (its template). */
+typedef struct { const tokseqs *s; int g; } sort_ctx;
+
+/* Sequences a and b by token ids (lexicographic, a prefix first), then by index. */
+static int cmp_tokens(const tokseqs *s, int64_t a, int64_t b)
 {
-    const tokseqs *s = ctx;
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
     int64_t la = s->off[a + 1] - s->off[a], lb = s->off[b + 1] - s->off[b];
-    if (la != lb) return la > lb ? -1 : 1;
+    const int32_t *x = s->ids + s->off[a], *y = s->ids + s->off[b];
+    for (int64_t i = 0; i < la && i < lb; i++)
+        if (x[i] != y[i]) return x[i] < y[i] ? -1 : 1;
+    if (la != lb) return la < lb ? -1 : 1;
     return a < b ? -1 : a > b;
 }
 
-/* Encodes the sequences idx[0..cnt) (sorted longest first) in batches of at most B; out: cnt x E in idx order. */
-static int encode_sorted(tac_clip *m, const tokseqs *s, const int64_t *idx, int64_t cnt, int B, float *out,
+/* qsort_r order of sequence indices: by template (when g > 1), then by token ids (sequences that share a token
+ * prefix are adjacent, so a batch shares the template's prefix, and often more, which the text tower runs once). */
+static int cmp_seq(const void *pa, const void *pb, void *ctx)
+{
+    const sort_ctx *c = ctx;
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    if (c->g > 1 && a % c->g != b % c->g) return a % c->g < b % c->g ? -1 : 1;
+    return cmp_tokens(c->s, a, b);
+}
+
+/* qsort_r order of noun indices by the tokens of their first prompt: the nouns of a chunk are neighbours in token
+ * order, so consecutive prompts of one template share more than the template's prefix. */
+static int cmp_noun(const void *pa, const void *pb, void *ctx)
+{
+    const sort_ctx *c = ctx;
+    return cmp_tokens(c->s, *(const int64_t *)pa * c->g, *(const int64_t *)pb * c->g);
+}
+
+/* Encodes the sequences idx[0..cnt) (sorted by cmp_seq) in batches of at most B that never mix two templates
+ * (g > 1: template of q = q % g); out: cnt x E in idx order. */
+static int encode_sorted(tac_clip *m, const tokseqs *s, const int64_t *idx, int64_t cnt, int B, int g, float *out,
                          tac_progress *pr, int64_t *done)
 {
     const int E = tac_clip_embed_dim(m);
     int32_t *ids = tac_xmalloc((size_t)B * TAC_CLIP_CONTEXT, sizeof(int32_t));   /* B x ctx */
-    for (int64_t j = 0; j < cnt; j += B) {
-        const int b = (int)(cnt - j < B ? cnt - j : B);
+    for (int64_t j = 0; j < cnt;) {
+        int b = 1;
+        while (b < B && j + b < cnt && (g <= 1 || idx[j + b] % g == idx[j] % g)) b++;
         int ctx = 0;
         for (int i = 0; i < b; i++) {
             int l = (int)(s->off[idx[j + i] + 1] - s->off[idx[j + i]]);
@@ -414,6 +440,7 @@ static int encode_sorted(tac_clip *m, const tokseqs *s, const int64_t *idx, int6
             memcpy(ids + (size_t)i * ctx, s->ids + s->off[q], (size_t)(s->off[q + 1] - s->off[q]) * sizeof(int32_t));
         }
         if (tac_clip_encode_tokens(m, ids, b, ctx, out + (size_t)j * E) != TAC_OK) { free(ids); return TAC_ERR; }
+        j += b;
         *done += b;
         if (pr) tac_progress_update(pr, *done);
     }
@@ -435,15 +462,16 @@ int tac_embed_prompts(tac_clip *m, const char *const *prompts, int64_t n, const 
     if (tokenize_all(m, &src, n, p->tokenizer_path, &s) != TAC_OK) return TAC_ERR;
     int64_t *rep = tac_xmalloc((size_t)n, sizeof(int64_t));   /* N: first prompt with the same tokens */
     int64_t u = dedup_groups(&s, 1, n, rep);
-    int64_t *idx = tac_xmalloc((size_t)u, sizeof(int64_t));  /* U distinct prompts, longest first */
+    int64_t *idx = tac_xmalloc((size_t)u, sizeof(int64_t));  /* U distinct prompts, in token order */
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) if (rep[i] == i) idx[k++] = i;
-    qsort_r(idx, (size_t)u, sizeof(int64_t), cmp_len_desc, &s);
+    sort_ctx sctx = {&s, 1};
+    qsort_r(idx, (size_t)u, sizeof(int64_t), cmp_seq, &sctx);
     float *tmp = tac_xmalloc((size_t)u * E, sizeof(float));  /* U x E in idx order */
     tac_progress pr;
     if (p->label) tac_progress_begin(&pr, p->label, u);
     int64_t done = 0;
-    int rc = encode_sorted(m, &s, idx, u, p->batch, tmp, p->label ? &pr : NULL, &done);
+    int rc = encode_sorted(m, &s, idx, u, p->batch, 1, tmp, p->label ? &pr : NULL, &done);
     if (p->label) tac_progress_end(&pr);
     if (rc == TAC_OK) {
         for (int64_t j = 0; j < u; j++) memcpy(out + (size_t)idx[j] * E, tmp + (size_t)j * E, (size_t)E * sizeof(float));
@@ -472,10 +500,14 @@ int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char
     int64_t *uniq = tac_xmalloc((size_t)u, sizeof(int64_t));  /* U distinct nouns */
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) if (rep[i] == i) uniq[k++] = i;
+    sort_ctx nctx = {&s, G};
+    qsort_r(uniq, (size_t)u, sizeof(int64_t), cmp_noun, &nctx);   /* chunks of nouns that are neighbours in tokens */
 
-    /* Chunks of CH distinct nouns: their CH*G prompts sorted by length, encoded, averaged per noun in double. */
+    /* Chunks of CH distinct nouns: their CH*G prompts sorted by template then tokens (each batch shares its
+     * template's token prefix), encoded, averaged per noun in double in template order. */
     const int64_t CH = 4096;
     int64_t *idx = tac_xmalloc((size_t)CH * G, sizeof(int64_t));          /* CH*G sequence indices */
+    int64_t *pos = tac_xmalloc((size_t)CH * G, sizeof(int64_t));          /* CH x G: row in tmp of (noun, template) */
     float *tmp = tac_xmalloc((size_t)CH * G * E, sizeof(float));          /* CH*G x E in idx order */
     double *acc = tac_xmalloc((size_t)CH * E, sizeof(double));            /* CH x E sums */
     int64_t *slot = tac_xmalloc((size_t)n, sizeof(int64_t));              /* noun -> position in its chunk */
@@ -489,15 +521,18 @@ int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char
             slot[uniq[c0 + j]] = j;
             for (int t = 0; t < G; t++) idx[j * G + t] = uniq[c0 + j] * G + t;
         }
-        qsort_r(idx, (size_t)(cnt * G), sizeof(int64_t), cmp_len_desc, &s);
-        rc = encode_sorted(m, &s, idx, cnt * G, p->batch, tmp, p->label ? &pr : NULL, &done);
+        sort_ctx sctx = {&s, G};
+        qsort_r(idx, (size_t)(cnt * G), sizeof(int64_t), cmp_seq, &sctx);
+        rc = encode_sorted(m, &s, idx, cnt * G, p->batch, G, tmp, p->label ? &pr : NULL, &done);
         if (rc != TAC_OK) break;
+        for (int64_t q = 0; q < cnt * G; q++) pos[slot[idx[q] / G] * G + idx[q] % G] = q;
         memset(acc, 0, (size_t)cnt * E * sizeof(double));
-        for (int64_t q = 0; q < cnt * G; q++) {
-            double *a = acc + (size_t)slot[idx[q] / G] * E;
-            const float *x = tmp + (size_t)q * E;
-            for (int e = 0; e < E; e++) a[e] += x[e];
-        }
+        for (int64_t j = 0; j < cnt; j++)     /* templates in their order: the sum does not depend on the batching */
+            for (int t = 0; t < G; t++) {
+                double *a = acc + (size_t)j * E;
+                const float *x = tmp + (size_t)pos[j * G + t] * E;
+                for (int e = 0; e < E; e++) a[e] += x[e];
+            }
         for (int64_t j = 0; j < cnt; j++) {   /* mean, then L2-normalise (the mean's norm, in double) */
             double *a = acc + (size_t)j * E, ss = 0;
             for (int e = 0; e < E; e++) { a[e] /= G; ss += a[e] * a[e]; }
@@ -511,6 +546,6 @@ int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char
     if (rc == TAC_OK)
         for (int64_t i = 0; i < n; i++)
             if (rep[i] != i) memcpy(out + (size_t)i * E, out + (size_t)rep[i] * E, (size_t)E * sizeof(float));
-    free(idx); free(tmp); free(acc); free(slot); free(uniq); free(rep); tokseqs_free(&s);
+    free(idx); free(pos); free(tmp); free(acc); free(slot); free(uniq); free(rep); tokseqs_free(&s);
     return rc;
 }
