@@ -35,6 +35,7 @@ typedef struct {
     int knn;              /* neighbours per sample for the heads, default 50 */
     int train;            /* 1 (default): also train the heads (TAC); 0: TAC (no train) only */
     int baseline;         /* 1 (default): also run CLIP k-means on test image features (only with labels) */
+    int notrain;          /* 1 (default): run TAC (no train); 0 skips it (allowed only with train = 1) */
     int n_names;          /* names per cluster, default 5 (1..16) */
     uint32_t seed;        /* k-means seed (faiss default 1234) and heads seed; default 1234 */
     tac_heads_params heads; /* epochs, batch, temperature, ...; heads.K is set from K */
@@ -47,7 +48,7 @@ typedef struct {
     int64_t nsel;
     int64_t *selected;        /* S: selected noun indices, ascending */
     int32_t *selected_centre; /* S: centre each selected noun was assigned to */
-    int32_t *pred_notrain;    /* N_test: TAC (no train) clusters */
+    int32_t *pred_notrain;    /* N_test: TAC (no train) clusters, NULL when !notrain */
     int32_t *pred_tac;        /* N_test: TAC (image head) clusters, NULL when !train */
     int32_t *pred_kmeans;     /* N_test: CLIP k-means baseline, NULL unless labels and baseline */
     int64_t *cluster_size;    /* K: members of each final cluster (pred_tac, else pred_notrain) */

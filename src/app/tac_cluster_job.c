@@ -430,7 +430,7 @@ static void heads_schedule(int64_t n, int K, int epochs_override, tac_fit_params
     if (batch > n) batch = (int)n;
     int iters = (int)(n / batch);
     int epochs = epochs_override > 0 ? epochs_override : 20;
-    if (epochs_override <= 0 && (int64_t)iters * epochs < 1000) epochs = (1000 + iters - 1) / iters;
+    if (epochs_override <= 0 && (int64_t)iters * epochs < 500) epochs = (500 + iters - 1) / iters;
     if (epochs > 500) epochs = 500;
     fp->heads.batch = batch;
     fp->heads.epochs = epochs;
@@ -530,6 +530,7 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
         no_train = 1;
     }
     fp.train = !no_train;
+    fp.notrain = no_train;            /* one clustering is enough: the heads' when they are trained */
     heads_schedule(n, K, p.epochs, &fp);
     if (fp.centres == 0) {
         int kc = tac_num_centres(n, K);

@@ -41,6 +41,7 @@ void tac_fit_default_params(tac_fit_params *p)
     p->train = 1;
     p->baseline = 1;
     p->n_names = 5;
+    p->notrain = 1;
     p->seed = 1234;
     tac_heads_default_params(&p->heads);
     p->progress = 0;
@@ -101,12 +102,17 @@ static void say(const tac_fit_params *p, const char *what, double secs)
 
 typedef struct {
     const float *Xte; int64_t nte; const int64_t *yte; int32_t *pred; int64_t *pred64; int epochs; int progress;
+    double last;          /* when the last line was printed */
 } epoch_ctx;
 
 static void on_epoch(const tac_heads *h, int epoch, double loss, void *user)
 {
     epoch_ctx *c = user;
     if (!c->progress) return;
+    /* one line per epoch, but at most one every 2 s (short epochs on small collections), and the last */
+    double now = tac_now();
+    if (epoch != c->epochs && epoch != 1 && now - c->last < 2.0) return;
+    c->last = now;
     if (c->yte && tac_heads_predict(h, c->Xte, c->nte, c->pred, NULL) == TAC_OK) {
         for (int64_t i = 0; i < c->nte; i++) c->pred64[i] = c->pred[i];
         tac_metrics m;
@@ -201,6 +207,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
     int k = p->centres > 0 ? p->centres : tac_num_centres(ntr, p->K);
     if (k < 1 || k > ntr)
         return tac_fail("fit: %d semantic centres for %lld train embeddings (need 1 <= k <= N_train)", k, (long long)ntr);
+    if (!p->train && !p->notrain) return tac_fail("fit: nothing to do: neither TAC nor TAC (no train) was asked for");
     if (p->train) {
         if (p->knn < 1 || p->knn >= ntr)
             return tac_fail("fit: %d neighbours need more than %d train embeddings (have %lld)", p->knn, p->knn,
@@ -263,20 +270,22 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
 
     /* 5. TAC (no train): k-means on [x ; r] of the test split */
     t0 = tac_now();
-    Z = tac_xmalloc((size_t)nte * 2 * d, sizeof(float));  /* N_test x 2D */
-    for (int64_t i = 0; i < nte; i++) {
-        memcpy(Z + i * 2 * d, Yn + i * d, (size_t)d * sizeof(float));
-        memcpy(Z + i * 2 * d + d, Rte + i * d, (size_t)d * sizeof(float));
-    }
     tac_kmeans_default_params(&kp);
     kp.k = K; kp.niter = p->niter; kp.nredo = p->nredo_concat; kp.spherical = 1; kp.seed = p->seed;
     kp.progress = p->progress;
-    if (p->progress) tac_info("fit: TAC (no train): k-means of %lld test [image; text] into K = %d", (long long)nte, K);
-    out->pred_notrain = tac_xmalloc((size_t)nte, sizeof(int32_t));   /* N_test */
-    if (tac_kmeans(Z, nte, 2 * d, &kp, NULL, out->pred_notrain, NULL) != TAC_OK) goto done;
-    free(Z); Z = NULL;
-    out->t_notrain = tac_now() - t0;
-    say(p, "TAC (no train)", out->t_notrain);
+    if (p->notrain) {
+        Z = tac_xmalloc((size_t)nte * 2 * d, sizeof(float));  /* N_test x 2D */
+        for (int64_t i = 0; i < nte; i++) {
+            memcpy(Z + i * 2 * d, Yn + i * d, (size_t)d * sizeof(float));
+            memcpy(Z + i * 2 * d + d, Rte + i * d, (size_t)d * sizeof(float));
+        }
+        if (p->progress) tac_info("fit: TAC (no train): k-means of %lld test [image; text] into K = %d", (long long)nte, K);
+        out->pred_notrain = tac_xmalloc((size_t)nte, sizeof(int32_t));   /* N_test */
+        if (tac_kmeans(Z, nte, 2 * d, &kp, NULL, out->pred_notrain, NULL) != TAC_OK) goto done;
+        free(Z); Z = NULL;
+        out->t_notrain = tac_now() - t0;
+        say(p, "TAC (no train)", out->t_notrain);
+    }
     if (yte && p->baseline) {
         t0 = tac_now();
         if (p->progress) tac_info("fit: CLIP k-means baseline on %lld test images", (long long)nte);
@@ -302,7 +311,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
         hp.K = K; hp.seed = p->seed; hp.progress = 0;   /* on_epoch reports each epoch (with test metrics) */
         out->pred_tac = tac_xmalloc((size_t)nte, sizeof(int32_t));     /* N_test */
         pred64 = tac_xmalloc((size_t)nte, sizeof(int64_t));            /* N_test */
-        epoch_ctx ec = {Yn, nte, yte, out->pred_tac, pred64, hp.epochs, p->progress};
+        epoch_ctx ec = {Yn, nte, yte, out->pred_tac, pred64, hp.epochs, p->progress, 0};
         if (p->progress) tac_info("fit: training the heads (%d epochs, batch %d, T %g)", hp.epochs, hp.batch,
                                   hp.temperature);
         if (tac_heads_train(Xn, Rtr, ntr, d, nn_img, nn_txt, p->knn, &hp, on_epoch, &ec, &out->heads) != TAC_OK)
@@ -321,7 +330,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
 
     /* 7. metrics */
     if (yte) {
-        if (metrics32(yte, out->pred_notrain, nte, &out->m_notrain) != TAC_OK) goto done;
+        if (out->pred_notrain && metrics32(yte, out->pred_notrain, nte, &out->m_notrain) != TAC_OK) goto done;
         if (out->pred_tac && metrics32(yte, out->pred_tac, nte, &out->m_tac) != TAC_OK) goto done;
         if (out->pred_kmeans && metrics32(yte, out->pred_kmeans, nte, &out->m_kmeans) != TAC_OK) goto done;
         out->has_metrics = 1;
