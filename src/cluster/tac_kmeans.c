@@ -102,6 +102,13 @@ static int row_argmax(const float *row /* K */, int k, float *bv)
     for (; j < k; j++)
         if (row[j] > m) m = row[j];
     int best = 0;
+#if defined(__AVX__)
+    __m256 vm8 = _mm256_set1_ps(m);
+    for (; best + 8 <= k; best += 8) {
+        int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + best), vm8, _CMP_EQ_OQ));
+        if (mask) { best += __builtin_ctz((unsigned)mask); *bv = row[best]; return best; }
+    }
+#endif
     while (!(row[best] == m)) best++;
     *bv = row[best];
     return best;
@@ -109,10 +116,11 @@ static int row_argmax(const float *row /* K */, int k, float *bv)
 
 /* Assignment of rows [i0, i0+nb) from their scores S (nb x KP, row i = scores of point i0+i, first K used): labels and
  * assignment values (inner product if spherical, else squared distance xn + cn - 2 x.c clamped at 0; ties to the
- * lowest index). The sequential L2 scan is faiss's exact formula; kept scalar so its rounding does not move. */
-static void argmax_tile(const float *S, int64_t nb, int k, int ld, int spherical, const float *xn /* nb, L2 */,
-                        const float *cn /* K, L2 */, int32_t *labels /* nb */, float *dis /* nb or NULL */)
+ * lowest index). Returns how many labels differ from what labels held on entry. The sequential L2 scan is faiss's exact formula; kept scalar so its rounding does not move. */
+static int64_t argmax_tile(const float *S, int64_t nb, int k, int ld, int spherical, const float *xn /* nb, L2 */,
+                           const float *cn /* K, L2 */, int32_t *labels /* nb */, float *dis /* nb or NULL */)
 {
+    int64_t changed = 0;
     for (int64_t i = 0; i < nb; i++) {
         const float *row = S + i * ld;
         int best = 0;
@@ -128,9 +136,11 @@ static void argmax_tile(const float *S, int64_t nb, int k, int ld, int spherical
                 if (dj < bv) { bv = dj; best = j; }
             }
         }
+        changed += labels[i] != best;
         labels[i] = best;
         if (dis) dis[i] = bv;
     }
+    return changed;
 }
 
 /* Add rows X (nb x D) into their clusters' sums in point order: float sums F (K x D) as faiss, or double sums
@@ -162,10 +172,12 @@ static int pad_k(int k) { return (k + 15) & ~15; }
  * K..KP-1 zero),
  * xn: N squared norms (L2 only; NULL when spherical). labels: N out, dis: N out or NULL. Returns the objective,
  * the float sum of the assignment values in point order (faiss). Runs on the calling thread apart from the
- * sgemm, whose OpenBLAS threads do the heavy work: no OpenMP team to wake per tile. */
+ * sgemm, whose OpenBLAS threads do the heavy work: no OpenMP team to wake per tile. changed (or NULL) gets
+ * the number of labels that differ from what labels held on entry. */
 typedef struct { float *F; double *A; int64_t *cnt; } cent_sums; /* F/A: K x D, cnt: K */
 static float assign_pass(const float *X, int64_t n, int d, const float *C, int k, int spherical, const float *xn,
-                         int32_t *labels, float *dis, float *buf /* TB x KP */, int64_t TB, cent_sums *sums)
+                         int32_t *labels, float *dis, float *buf /* TB x KP */, int64_t TB, cent_sums *sums,
+                         int64_t *changed)
 {
     int kp = pad_k(k);
     float *cn = NULL; /* K squared centroid norms (L2 only) */
@@ -174,11 +186,13 @@ static float assign_pass(const float *X, int64_t n, int d, const float *C, int k
         row_norms2(C, k, d, cn);
     }
     float o = 0;
+    if (changed) *changed = 0;
     for (int64_t i0 = 0; i0 < n; i0 += TB) {
         int64_t nb = n - i0 < TB ? n - i0 : TB;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nb, kp, d, 1.0f, X + i0 * d, d, C, d, 0.0f,
                     buf, kp);
-        argmax_tile(buf, nb, k, kp, spherical, xn ? xn + i0 : NULL, cn, labels + i0, dis ? dis + i0 : NULL);
+        int64_t ch = argmax_tile(buf, nb, k, kp, spherical, xn ? xn + i0 : NULL, cn, labels + i0, dis ? dis + i0 : NULL);
+        if (changed) *changed += ch;
         if (dis)
             for (int64_t i = 0; i < nb; i++) o += dis[i0 + i];
         if (sums) accumulate_tile(X + i0 * d, nb, d, labels + i0, sums->F, sums->A, sums->cnt);
@@ -202,7 +216,7 @@ int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, 
         xn = tac_xmalloc((size_t)n, sizeof(float));
         row_norms2(X, n, d, xn);
     }
-    assign_pass(X, n, d, Cp, k, spherical, xn, labels, score, buf, TB, NULL);
+    assign_pass(X, n, d, Cp, k, spherical, xn, labels, score, buf, TB, NULL, NULL);
     free(Cp);
     free(xn);
     free(buf);
@@ -368,6 +382,7 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         tac_progress prog;
         if (p->progress) tac_progress_begin(&prog, "k-means", (int64_t)p->nredo * p->niter);
         int have_best = 0;
+        int *stable_at = tac_xcalloc((size_t)p->nredo, sizeof(int)); /* nredo: iterations run when converged */
         for (int r = 0; r < p->nredo; r++) {
             uint32_t seed_r = (uint32_t)((int64_t)p->seed + 1 + (int64_t)r * 15486557LL);
             if (p->init == TAC_KMEANS_INIT_PLUSPLUS) {
@@ -377,18 +392,29 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
                 for (int c = 0; c < k; c++) memcpy(C + (int64_t)c * d, Xt + perm[c] * d, sizeof(float) * (size_t)d);
             }
             if (p->spherical) renorm_rows(C, k, d);
+            for (int64_t i = 0; i < nt; i++) lab[i] = -1; /* no previous labels: the first pass changes them all */
             float o = 0;
             for (int it = 0; it < p->niter; it++) {
                 cent_sums sums = {Cn, acc, cnt};
                 if (acc) memset(acc, 0, sizeof(double) * (size_t)k * (size_t)d);
                 else memset(Cn, 0, sizeof(float) * (size_t)k * (size_t)d);
                 memset(cnt, 0, sizeof(int64_t) * (size_t)k);
-                o = assign_pass(Xt, nt, d, C, k, p->spherical, xn, lab, dis, buf, TB, &sums);
+                int64_t changed;
+                o = assign_pass(Xt, nt, d, C, k, p->spherical, xn, lab, dis, buf, TB, &sums, &changed);
                 finish_centroids(k, d, &sums, Cn, hassign);
                 split_empty(d, k, nt, hassign, Cn);
                 if (p->spherical) renorm_rows(Cn, k, d);
                 float *t = C; C = Cn; Cn = t;
                 if (p->progress) tac_progress_update(&prog, (int64_t)r * p->niter + it + 1);
+                /* Fixed point: the update is a deterministic function of the labels alone (sums in point order,
+                 * splits with the fixed mt19937(1234), renorm), so when this iteration's labels equal the
+                 * previous iteration's, the new centroids are bit-identical to the ones just used, and every
+                 * remaining iteration would repeat the same assignment, objective and centroids exactly. */
+                if (it > 0 && changed == 0) {
+                    if (p->progress) tac_progress_update(&prog, (int64_t)(r + 1) * p->niter);
+                    stable_at[r] = it + 1;
+                    break;
+                }
             }
             if (!have_best || (lower_is_better && o < best_obj) || (!lower_is_better && o > best_obj)) {
                 memcpy(best, C, sizeof(float) * (size_t)k * (size_t)d);
@@ -396,7 +422,14 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
                 have_best = 1;
             }
         }
-        if (p->progress) tac_progress_end(&prog);
+        if (p->progress) {
+            tac_progress_end(&prog);
+            for (int r = 0; r < p->nredo; r++)
+                if (stable_at[r])
+                    tac_info("k-means: redo %d reached a fixed point after %d of %d iterations (the rest would "
+                             "repeat it exactly)", r + 1, stable_at[r], p->niter);
+        }
+        free(stable_at);
         free(C); free(Cn); free(buf); free(lab); free(dis); free(hassign); free(acc); free(cnt); free(perm); free(xn);
     }
 
