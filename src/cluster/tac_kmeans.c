@@ -16,9 +16,16 @@
  *       renormalise if spherical;
  *   - keep the redo with the larger obj (smaller for L2), strict comparison so earlier redos win ties;
  *   - labels of ALL n rows by a final assignment against the best centroids.
- * The assignment is a blocked cblas_sgemm (X_block . C^T) followed by an OpenMP per-row argmax; BLAS is never
- * called from inside an OpenMP region, and small steps run on one thread (waking a team costs more than the
- * work, badly so on a shared machine).
+ * Speed (the centre k-means at CIFAR-10 scale is 42,752 x 512 x 167 for up to 3,000 iterations):
+ *   - one fused pass per iteration over tiles of ~128K scores (L2-resident): cblas_sgemm of the tile, the argmax
+ *     (AVX max + first-equal scan, same index and value as the sequential scan), the objective and the new
+ *     centroid sums, while the X tile is still cache-warm; no OpenMP team per step (the OpenBLAS threads do the
+ *     product; waking and yielding between OpenMP and OpenBLAS threads cost more than the small steps);
+ *   - centroid rows padded with zero rows to a multiple of 16 for the sgemm (OpenBLAS kernels are much faster
+ *     on a full unroll; the padding scores are ignored);
+ *   - a redo stops at its exact fixed point: once an iteration's labels equal the previous one's, the remaining
+ *     iterations would reproduce the same centroids, labels and objective bit for bit (faiss runs them anyway).
+ * BLAS is never called from inside an OpenMP region.
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
@@ -26,7 +33,6 @@
 #include <cblas.h>
 #include <immintrin.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -424,10 +430,16 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         }
         if (p->progress) {
             tac_progress_end(&prog);
-            for (int r = 0; r < p->nredo; r++)
-                if (stable_at[r])
-                    tac_info("k-means: redo %d reached a fixed point after %d of %d iterations (the rest would "
-                             "repeat it exactly)", r + 1, stable_at[r], p->niter);
+            char msg[512];
+            int len = 0, nfix = 0;
+            for (int r = 0; r < p->nredo && len < (int)sizeof msg - 16; r++)
+                if (stable_at[r]) {
+                    len += snprintf(msg + len, sizeof msg - (size_t)len, "%s%d", nfix ? ", " : "", stable_at[r]);
+                    nfix++;
+                }
+            if (nfix)
+                tac_info("k-means: %d of %d redo(s) reached an exact fixed point (later iterations would repeat it) "
+                         "after %s of %d iterations", nfix, p->nredo, msg, p->niter);
         }
         free(stable_at);
         free(C); free(Cn); free(buf); free(lab); free(dis); free(hassign); free(acc); free(cnt); free(perm); free(xn);
