@@ -88,6 +88,21 @@ const char *tac_test_path(const char *a, const char *b)
     return buf;
 }
 
+double tac_test_row_rel_err(const float *got, const float *ref, int rows, int cols)
+{
+    double worst = 0;
+    for (int r = 0; r < rows; r++) {
+        double mref = 0, md = 0;
+        for (int j = 0; j < cols; j++) {
+            mref = fmax(mref, fabs(ref[(size_t)r * cols + j]));
+            md = fmax(md, fabs((double)got[(size_t)r * cols + j] - ref[(size_t)r * cols + j]));
+        }
+        double rel = md / (mref > 0 ? mref : 1);
+        if (!(rel <= worst)) worst = rel;
+    }
+    return worst;
+}
+
 double tac_test_compare(const char *label, const float *a, const float *b, size_t n, double tol)
 {
     double m = 0;

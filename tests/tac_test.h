@@ -46,6 +46,8 @@ const char *tac_test_path(const char *a, const char *b);
     tac_test_fail_at(__FILE__, __LINE__, "%s = %lld, expected %s = %lld", #a, tac_a_, #b, tac_b_); } while (0)
 #define TAC_SKIP(why) do { tac_test_skip(why); return; } while (0)
 
+/* Worst over rows of max |got-ref| / max |ref| in that row (rows x cols); NaN counts as worst. */
+double tac_test_row_rel_err(const float *got, const float *ref, int rows, int cols);
 /* Max |a-b| over n values, printed with the label; fails the test if above tol. Returns the max error. */
 double tac_test_compare(const char *label, const float *a, const float *b, size_t n, double tol);
 

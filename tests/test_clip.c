@@ -35,16 +35,7 @@ static float *pixel_pattern(int n, int s)
 /* Max |a-b| relative to max |ref| per row; fails above tol. */
 static double rel_compare(const char *label, const float *got, const float *ref, int rows, int cols, double tol)
 {
-    double worst = 0;
-    for (int r = 0; r < rows; r++) {
-        double mref = 0, md = 0;
-        for (int j = 0; j < cols; j++) {
-            mref = fmax(mref, fabs(ref[(size_t)r * cols + j]));
-            md = fmax(md, fabs((double)got[(size_t)r * cols + j] - ref[(size_t)r * cols + j]));
-        }
-        double rel = md / (mref > 0 ? mref : 1);
-        if (!(rel <= worst)) worst = rel;
-    }
+    double worst = tac_test_row_rel_err(got, ref, rows, cols);
     printf("    %s: max relative error %.3g (tol %.1g)\n", label, worst, tol);
     if (!(worst <= tol)) tac_test_fail_at(__FILE__, __LINE__, "%s: relative error %.3g > %.3g", label, worst, tol);
     return worst;

@@ -18,22 +18,6 @@
 
 #define TINY "tests/fixtures/clip/tiny"
 
-/* Worst over rows of max |a-b| / max |ref| per row. */
-static double row_rel_err(const float *got, const float *ref, int rows, int cols)
-{
-    double worst = 0;
-    for (int r = 0; r < rows; r++) {
-        double mref = 0, md = 0;
-        for (int j = 0; j < cols; j++) {
-            mref = fmax(mref, fabs(ref[(size_t)r * cols + j]));
-            md = fmax(md, fabs((double)got[(size_t)r * cols + j] - ref[(size_t)r * cols + j]));
-        }
-        double rel = md / (mref > 0 ? mref : 1);
-        if (!(rel <= worst)) worst = rel;
-    }
-    return worst;
-}
-
 /* The number of distinct token prefixes of the rows (each cut after its largest id, as the tower does), by brute
  * force: the token rows a trie of the rows has. */
 static int64_t distinct_prefixes(const int32_t *ids, int b, int ctx)
@@ -70,7 +54,7 @@ static int64_t check_batch(tac_clip *m, const char *label, const int32_t *ids, i
     m->text_rows = 0;
     TAC_CHECK(tac_clip_encode_tokens(m, ids, b, ctx, shared) == TAC_OK);
     int64_t rows = m->text_rows;
-    double err = row_rel_err(shared, plain, b, e);
+    double err = tac_test_row_rel_err(shared, plain, b, e);
     printf("    %s: %d rows, %lld token rows plain, %lld shared; max relative error %.3g\n", label, b,
            (long long)plain_rows, (long long)rows, err);
     TAC_CHECK(err < 1e-5);
