@@ -11,25 +11,11 @@
  */
 #include "taclust/core.h"
 #include "taclust/pipeline.h"
+#include "bench_common.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-char *openblas_get_corename(void);
-int openblas_get_num_threads(void);
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof(double), cmp_d);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
 
 static void cpu_model(char *out, size_t cap)
 {

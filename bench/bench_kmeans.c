@@ -1,4 +1,4 @@
-/* kmeans.c (build/bench_kmeans) - time tac_kmeans on a .npy matrix (driven by bench/kmeans.sh, which runs faiss beside it).
+/* bench_kmeans.c (build/bench_kmeans) - time tac_kmeans on a .npy matrix (driven by bench/kmeans.sh, which runs faiss beside it).
  *
  * usage: build/bench_kmeans X.npy K NITER NREDO REPEATS [spherical(1)]
  * Prints the machine, the OpenBLAS core and threads, each run's time and objective, the median time, the nominal
@@ -8,35 +8,12 @@
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
+#include "bench_common.h"
 
 #include <stdio.h>
 #include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
-
-char *openblas_get_corename(void);
-int openblas_get_num_threads(void);
-
-/* CPU seconds used by this process so far (user + system, all threads): on a shared machine this is the
- * load-independent cost; CPU/threads estimates the wall time on an idle machine. */
-static double cpu_seconds(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
-static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
-
-static void print_machine(void)
-{
-    FILE *f = popen("lscpu | grep -m1 'Model name' | sed 's/.*: *//'", "r");
-    char line[256] = "?";
-    if (f) { if (!fgets(line, sizeof line, f)) line[0] = 0; pclose(f); }
-    printf("machine: %s", line);
-    printf("openblas core: %s, openblas threads: %d, omp threads: %d\n", openblas_get_corename(),
-           openblas_get_num_threads(), tac_num_threads());
-}
 
 int main(int argc, char **argv)
 {

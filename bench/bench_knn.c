@@ -1,4 +1,4 @@
-/* knn.c (build/bench_knn) - time tac_knn_cosine on a .npy matrix (driven by bench/kmeans.sh, which runs faiss beside it).
+/* bench_knn.c (build/bench_knn) - time tac_knn_cosine on a .npy matrix (driven by bench/kmeans.sh, which runs faiss beside it).
  *
  * usage: build/bench_knn X.npy K REPEATS [idx_out.npy]
  * Prints the machine, the OpenBLAS core and threads, each run's time and GFLOP/s of the similarity products,
@@ -6,24 +6,11 @@
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
+#include "bench_common.h"
 
 #include <stdio.h>
 #include <sys/resource.h>
 #include <stdlib.h>
-
-char *openblas_get_corename(void);
-int openblas_get_num_threads(void);
-
-/* CPU seconds used by this process so far (user + system, all threads): on a shared machine this is the
- * load-independent cost; CPU/threads estimates the wall time on an idle machine. */
-static double cpu_seconds(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + 1e-6 * (u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
-static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 
 int main(int argc, char **argv)
 {
@@ -32,12 +19,7 @@ int main(int argc, char **argv)
     if (tac_npy_load_f32(argv[1], &X, &n, &d) != TAC_OK) { fprintf(stderr, "%s\n", tac_last_error()); return 1; }
     int k = atoi(argv[2]), reps = atoi(argv[3]);
     if (reps < 1 || reps > 100) reps = 1;
-    FILE *f = popen("lscpu | grep -m1 'Model name' | sed 's/.*: *//'", "r");
-    char line[256] = "?";
-    if (f) { if (!fgets(line, sizeof line, f)) line[0] = 0; pclose(f); }
-    printf("machine: %s", line);
-    printf("openblas core: %s, openblas threads: %d, omp threads: %d\n", openblas_get_corename(),
-           openblas_get_num_threads(), tac_num_threads());
+    print_machine();
     printf("taclust knn: N=%lld D=%lld k=%d (%.2f TFLOP of products)\n", (long long)n, (long long)d, k,
            2.0 * n * n * d / 1e12);
     int64_t *idx = tac_xmalloc((size_t)(n * k), sizeof(int64_t));

@@ -10,23 +10,11 @@
  */
 #include "taclust/core.h"
 #include "taclust/metrics.h"
+#include "bench_common.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-char *openblas_get_corename(void);
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof(double), cmp_d);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
 
 int main(int argc, char **argv)
 {
