@@ -4,12 +4,14 @@
  * layers, real vocab); the rows run are checked against a brute-force count of distinct prefixes.
  * Batches: shared prefixes of several lengths, rows of different lengths, no shared prefix, a row that is the
  * prefix plus EOT only, identical rows, tokens after EOT that differ, and a batch big enough for two chunks.
+ * Each batch also runs with two workers (chunks side by side, each with its own copy of their shared prefix).
  * m->text_rows (token rows run) proves which path ran. tac_embed_nouns (batches grouped by template, prefixes
  * shared) == each prompt encoded alone on the plain path, averaged and normalised. Optional: TACLUST_CLIP_B32_RANDOM (a ViT-B/32-shaped
  * random model from tools/gen_clip_fixtures.py b32) runs the 7 TAC-like template prefixes on the real shapes.
  */
 #include "tac_test.h"
 
+#include <omp.h>
 #include <stdint.h>
 
 #include "taclust/clip.h"
@@ -52,12 +54,26 @@ static int64_t check_batch(tac_clip *m, const char *label, const int32_t *ids, i
     int64_t plain_rows = m->text_rows;
     m->text_no_prefix = 0;
     m->text_rows = 0;
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);                               /* one worker: the batch is one trie per chunk */
     TAC_CHECK(tac_clip_encode_tokens(m, ids, b, ctx, shared) == TAC_OK);
     int64_t rows = m->text_rows;
     double err = tac_test_row_rel_err(shared, plain, b, e);
-    printf("    %s: %d rows, %lld token rows plain, %lld shared; max relative error %.3g\n", label, b,
-           (long long)plain_rows, (long long)rows, err);
+    /* two workers (whatever the machine has): the rows are cut into chunks that run side by side, each chunk
+     * running its own copy of the prefix its rows share */
+    float *par = tac_xmalloc((size_t)b * e, sizeof(float));
+    omp_set_num_threads(2);
+    m->text_rows = 0;
+    TAC_CHECK(tac_clip_encode_tokens(m, ids, b, ctx, par) == TAC_OK);
+    int64_t par_rows = m->text_rows;
+    omp_set_num_threads(threads);
+    double perr = tac_test_row_rel_err(par, plain, b, e);
+    printf("    %s: %d rows, %lld token rows plain, %lld shared, %lld in two workers; max relative error %.3g, "
+           "two workers %.3g\n", label, b, (long long)plain_rows, (long long)rows, (long long)par_rows, err, perr);
     TAC_CHECK(err < 1e-5);
+    TAC_CHECK(perr < 1e-5);
+    TAC_CHECK(par_rows >= rows && par_rows < plain_rows + (plain_rows == rows));
+    free(par);
     if (plain_rows <= 4096) TAC_CHECK(rows == distinct_prefixes(ids, b, ctx));   /* one chunk: one trie */
     if (want_rows >= 0) TAC_CHECK(rows == want_rows);
     /* rows with different tokens get different features (a constant output would pass the comparison) */

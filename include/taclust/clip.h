@@ -37,6 +37,8 @@ int tac_clip_load(const char *dir, tac_clip **out);
 void tac_clip_free(tac_clip *m);
 int tac_clip_embed_dim(const tac_clip *m);     /* projection_dim, E */
 int tac_clip_image_size(const tac_clip *m);    /* vision_config.image_size, S */
+/* Token rows the text tower has run since the model was loaded (a shared prefix counts once): statistics. */
+int64_t tac_clip_text_rows(const tac_clip *m);
 /* The model's tokenizer, loaded on the first call (not thread-safe: call it once before sharing m between
  * threads); NULL with tac_last_error() set when there is none. */
 tac_bpe *tac_clip_tokenizer(tac_clip *m);

@@ -92,8 +92,10 @@ static int cmd_embed_text(int argc, char **argv)
     if (rc == TAC_OK) rc = tac_check_finite("text embeddings", T, n, E);
     if (rc == TAC_OK) rc = tac_npy_save_f32(out, T, 2, shape);
     if (rc == TAC_OK)
-        tac_info("embedded %lld prompts in %.1f s (%.1f prompts/s) into %s (%s)", (long long)(n * G), dt,
-                 dt > 0 ? (double)(n * G) / dt : 0.0, out, prompts ? "unnormalised" : "L2-normalised");
+        tac_info("embedded %lld prompts in %.1f s (%.1f prompts/s; %lld token rows run, %.2f per prompt) into %s (%s)",
+                 (long long)(n * G), dt, dt > 0 ? (double)(n * G) / dt : 0.0, (long long)tac_clip_text_rows(m),
+                 n ? (double)tac_clip_text_rows(m) / (double)(n * G) : 0.0, out,
+                 prompts ? "unnormalised" : "L2-normalised");
     free(T);
     tac_clip_free(m);
     tac_free_strings(lines, n);

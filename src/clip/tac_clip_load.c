@@ -327,7 +327,7 @@ void tac_clip_free(tac_clip *m)
     if (!m) return;
     if (m->bpe) tac_bpe_free(m->bpe);
     free(m->mem);
-    free(m->ws);
+    for (int i = 0; i < TAC_CLIP_MAX_WS; i++) free(m->ws[i]);
     free(m->w.tlayers);
     free(m->w.vlayers);
     free(m->dir);
@@ -336,5 +336,6 @@ void tac_clip_free(tac_clip *m)
 }
 
 int tac_clip_embed_dim(const tac_clip *m) { return m->cfg.proj_dim; }
+int64_t tac_clip_text_rows(const tac_clip *m) { return m->text_rows; }
 int tac_clip_image_size(const tac_clip *m) { return m->cfg.vision.image_size; }
 const char *tac_clip_hash(const tac_clip *m) { return m->hash; }
