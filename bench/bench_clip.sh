@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench_clip.sh - CLIP throughput of taclust side by side with PyTorch CPU and ONNX Runtime, in one run:
-#   1. the sgemm ceiling of this machine (cblas_sgemm at 1024^3 and at every GEMM shape of the ViT-B/32 tower);
+#   1. the sgemm ceiling of this machine (cblas_sgemm at 1024^3 and at every GEMM shape of the ViT-B/32 tower,
+#      threaded and as single-threaded workers side by side, the faster of the two);
 #   2. the ViT-B/32 image tower at batch 32 on random weights of the real shapes: taclust, PyTorch (our own
 #      module over the same safetensors, bench/clip_torch.py) and ONNX Runtime (onnxruntime-node on the
 #      torch.onnx.export of that module, bench/clip_onnx.js), all on the same pixels, outputs compared;
@@ -76,7 +77,8 @@ print(f"  max |torch - taclust| {r.get('torch_image_maxdiff', '?')}, max |onnx -
 print(f"  text: taclust {f('taclust_prompts_per_s'):.0f} prompts/s (mean {f('mean_tokens'):.1f} tokens); PyTorch same batching"
       f" {f('torch_prompts_per_s'):.0f}, PyTorch at 77 tokens {f('torch_prompts_per_s_ctx77'):.0f};"
       f" max |torch - taclust| {r.get('torch_text_maxdiff', '?')}")
-print(f"  projected 146,347 x 7: {f('projected_min_all'):.1f} min all prompts, {f('projected_min_dedup'):.1f} min with taclust's dedup;"
-      f" template prefixes are {100 * f('prefix_share'):.0f}% of the token rows (a prefix key/value cache in the text tower"
-      f" would bring it to about {f('projected_min_dedup') * (1 - f('prefix_share')):.1f} min)")
+print(f"  projected 146,347 x 7 from the sample: {f('projected_min_all'):.1f} min if every prompt ran,"
+      f" {f('projected_min_dedup'):.1f} min with taclust's dedup; the sample ran {f('rows_per_prompt'):.2f} token rows per prompt"
+      f" (template prefixes are {100 * f('prefix_share'):.0f}% of its tokens and run once per chunk)."
+      f" The real figure: time taclust embed-text --nouns on the full list, which prints its rows per prompt")
 EOF
