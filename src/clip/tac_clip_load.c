@@ -14,6 +14,8 @@
  */
 #include "clip/tac_clip_internal.h"
 
+#include <cblas.h>
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -271,6 +273,22 @@ float *tac_clip_big_alloc(size_t n)
 }
 
 /* ---- load / free -------------------------------------------------------------------------------------- */
+/* Once per process, a note when the environment keeps OpenBLAS off the AVX-512 kernels this CPU has (some machines
+ * set OPENBLAS_CORETYPE=Haswell): the user's choice is kept, but said, as the towers are BLAS-bound. */
+static void note_coretype(void)
+{
+    static int said;
+    const char *ct = getenv("OPENBLAS_CORETYPE"), *core = openblas_get_corename();
+    if (said || !ct || !*ct || !core) return;
+    said = 1;
+#if defined(__x86_64__) || defined(__i386__)
+    if (__builtin_cpu_supports("avx512f") && !strstr(core, "kylake") && !strstr(core, "ooperlake") &&
+        !strstr(core, "apphire") && !strstr(core, "Zen5"))
+        tac_info("note: OPENBLAS_CORETYPE=%s keeps OpenBLAS on its %s kernels although this CPU has AVX-512 (the "
+                 "CLIP towers run about 1.7x slower); unset it for full speed", ct, core);
+#endif
+}
+
 int tac_clip_load(const char *dir, tac_clip **out)
 {
     *out = NULL;
@@ -310,6 +328,7 @@ int tac_clip_load(const char *dir, tac_clip **out)
     compute_hash(m, cfg_text, cfg_len, &st);
     m->dir = tac_xstrdup(dir);
     m->bpe_path = find_tokenizer(dir);
+    note_coretype();
     rc = TAC_OK;
 done:
     if (rc != TAC_OK && m) { tac_clip_free(m); m = NULL; }
