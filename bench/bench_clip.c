@@ -15,52 +15,20 @@
  * Every mode prints the machine, openblas_get_corename(), the thread counts and one "RESULT key=value" line
  * per figure for the driver.
  */
-#include <omp.h>
-
 #include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/embed.h"
 #include "taclust/textspace.h"
+#include "bench_common.h"
 
 #include <cblas.h>
 #include <ctype.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-char *openblas_get_corename(void);
-int openblas_get_num_threads(void);
-
 #define TAC7 tac_prompt_templates   /* the 7 TAC templates (textspace.h) */
-
-static void print_machine(void)
-{
-    char line[256], model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-                if (c) { snprintf(model, sizeof model, "%s", c + 2); model[strcspn(model, "\n")] = 0; }
-                break;
-            }
-        fclose(f);
-    }
-    printf("machine: %s\nopenblas: core %s, %d threads; OpenMP threads %d\n", model, openblas_get_corename(),
-           openblas_get_num_threads(), tac_num_threads());
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static const char *opt(int argc, char **argv, const char *name, const char *def)
 {

@@ -15,36 +15,7 @@
 
 #include "taclust/core.h"
 #include "taclust/image.h"
-
-char *openblas_get_corename(void);
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void print_machine(void)
-{
-    char line[256], model[256] = "unknown";
-    FILE *f = popen("lscpu 2>/dev/null", "r");
-    if (f) {
-        while (fgets(line, sizeof line, f))
-            if (strncmp(line, "Model name:", 11) == 0) {
-                char *s = line + 11;
-                while (*s == ' ') s++;
-                s[strcspn(s, "\n")] = 0;
-                snprintf(model, sizeof model, "%s", s);
-            }
-        pclose(f);
-    }
-    printf("machine: %s, %d cores online; OpenBLAS core %s\n", model, omp_get_num_procs(), openblas_get_corename());
-}
+#include "bench_common.h"
 
 int main(int argc, char **argv)
 {
