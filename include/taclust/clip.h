@@ -45,8 +45,10 @@ tac_bpe *tac_clip_tokenizer(tac_clip *m);
 /* A stable hex digest identifying the weights (for caches): 16 hex chars + NUL. */
 const char *tac_clip_hash(const tac_clip *m);
 
-/* The encoders process any B (internally in chunks: 32 images, 4096 packed token rows), use BLAS threads for the
- * matrix products and OpenMP threads for the rest. One model may not encode from two threads at once.
+/* The encoders process any B. With T OpenMP threads (tac_num_threads) the batch is cut into a multiple of T chunks
+ * (at most 32 images or about 4096 token rows each) that T workers run side by side, each with single-threaded BLAS
+ * and its own workspace; with one thread, or when called from inside a parallel region, the chunks run in turn.
+ * One model may not encode from two threads at once (the workspaces are the model's).
  * pixels: B x 3 x S x S preprocessed; out: B x E. */
 int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out);
 /* ids: B x ctx token ids (zero padded after EOT), ctx <= max_position_embeddings; out: B x E, read at each row's
