@@ -30,7 +30,7 @@
 #include <string.h>
 
 #define VISION_CHUNK 32          /* images per forward pass */
-#define TEXT_CHUNK_ROWS 4096     /* token rows per forward pass (bound on the rows after the batch's common prefix) */
+#define TEXT_CHUNK_ROWS 4096     /* bound on the trie rows of one forward pass (memory), see tac_clip_encode_tokens */
 
 typedef struct {
     float *x;     /* N x C   residual stream */
