@@ -1,4 +1,5 @@
-/* tac_clip_load.c - loads a Hugging Face CLIPModel folder: DIR/config.json + DIR/model.safetensors.
+/* tac_clip_load.c - loads a Hugging Face CLIPModel folder: DIR/config.json + DIR/model.safetensors, or the
+ * shards that DIR/model.safetensors.index.json lists (weight_map: tensor name -> file in DIR).
  *
  *   tac_clip *m; if (tac_clip_load("models/clip-vit-base-patch32", &m) != TAC_OK) puts(tac_last_error());
  *   ... tac_clip_encode_images(m, ...); tac_clip_free(m);
@@ -10,11 +11,12 @@
  * Tokenizer: DIR/vocab.json + DIR/merges.txt or DIR/bpe_simple_vocab_16e6.txt.gz; otherwise $TACLUST_BPE;
  * otherwise ../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz (relative to the working folder).
  * It is loaded on first use (tac_clip_tokenizer / tac_clip_encode_texts), so image-only users never pay for it.
- * tac_clip_hash: FNV-1a 64 over config.json, the safetensors header and a sample of the data (cheap, stable).
+ * tac_clip_hash: FNV-1a 64 over config.json, each safetensors header and a sample of its data (cheap, stable).
  */
 #include "clip/tac_clip_internal.h"
 
 #include <cblas.h>
+#include <cjson/cJSON.h>
 
 #include <math.h>
 #include <stdarg.h>
@@ -176,10 +178,30 @@ static void convert(const tac_st_tensor *t, float *dst)
     }
 }
 
-/* Finds the tensor of s in the file and checks its dtype and shape (before anything is allocated). */
-static int check_tensor(const tac_st *st, const char *path, spec *s)
+/* The weights: one model.safetensors, or the shards that model.safetensors.index.json lists. */
+typedef struct {
+    tac_st *st;        /* nst opened files */
+    char **path;       /* their paths (for messages) */
+    int nst;
+    cJSON *map;        /* sharded: the index's weight_map (tensor name -> shard file name); NULL: one file */
+    char **shard_name; /* sharded: the file name of each st, as the index spells it */
+} weights_src;
+
+/* Finds the tensor of s (in the shard the index names for it) and checks its dtype and shape (before anything is
+ * allocated). */
+static int check_tensor(const weights_src *w, const char *index_path, spec *s)
 {
-    const tac_st_tensor *t = tac_st_find(st, s->name);
+    int k = 0;
+    if (w->map) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(w->map, s->name);
+        if (!cJSON_IsString(f))
+            return tac_fail("%s: tensor %s is missing from weight_map (a CLIPModel checkpoint matching config.json is "
+                            "needed)", index_path, s->name);
+        while (k < w->nst && strcmp(w->shard_name[k], f->valuestring) != 0) k++;
+        TAC_ASSERT(k < w->nst);   /* every file the map names was opened */
+    }
+    const char *path = w->path[k];
+    const tac_st_tensor *t = tac_st_find(&w->st[k], s->name);
     if (!t)
         return tac_fail("%s: tensor %s is missing (a CLIPModel checkpoint matching config.json is needed)", path, s->name);
     if (t->dtype != TAC_ST_F32 && t->dtype != TAC_ST_F16 && t->dtype != TAC_ST_BF16)
@@ -205,15 +227,18 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
     return h;
 }
 
-static void compute_hash(tac_clip *m, const char *cfg_text, size_t cfg_len, const tac_st *st)
+static void compute_hash(tac_clip *m, const char *cfg_text, size_t cfg_len, const weights_src *w)
 {
     uint64_t h = 14695981039346656037ull;
     h = fnv1a(h, cfg_text, cfg_len);
-    h = fnv1a(h, st->header, st->header_len);
-    const size_t chunk = 4096, stride = (size_t)1 << 20;     /* 4 KB of every MB of data */
-    for (size_t o = 0; o < st->data_len; o += stride)
-        h = fnv1a(h, st->data + o, st->data_len - o < chunk ? st->data_len - o : chunk);
-    if (st->data_len > chunk) h = fnv1a(h, st->data + st->data_len - chunk, chunk);   /* the tail */
+    for (int k = 0; k < w->nst; k++) {
+        const tac_st *st = &w->st[k];
+        h = fnv1a(h, st->header, st->header_len);
+        const size_t chunk = 4096, stride = (size_t)1 << 20;     /* 4 KB of every MB of data */
+        for (size_t o = 0; o < st->data_len; o += stride)
+            h = fnv1a(h, st->data + o, st->data_len - o < chunk ? st->data_len - o : chunk);
+        if (st->data_len > chunk) h = fnv1a(h, st->data + st->data_len - chunk, chunk);   /* the tail */
+    }
     snprintf(m->hash, sizeof m->hash, "%016llx", (unsigned long long)h);
 }
 
@@ -289,13 +314,78 @@ static void note_coretype(void)
 #endif
 }
 
+/* Opens DIR/model.safetensors, or else the shards of DIR/model.safetensors.index.json (its weight_map names, for
+ * each tensor, a file in DIR; the files are opened once each, in the order the map first names them). */
+static int open_weights(const char *dir, weights_src *w, char **index_text, char **index_path)
+{
+    char *one = join(dir, "model.safetensors");
+    if (file_exists(one)) {
+        w->st = tac_xcalloc(1, sizeof(tac_st));
+        w->path = tac_xcalloc(1, sizeof(char *));
+        w->path[0] = one;
+        w->nst = 1;
+        return tac_st_open(one, &w->st[0]);
+    }
+    *index_path = join(dir, "model.safetensors.index.json");
+    if (!file_exists(*index_path)) {
+        tac_fail("%s: missing, and no model.safetensors.index.json either (only safetensors weights are read; "
+                 "convert pytorch_model.bin first)", one);
+        free(one);
+        return TAC_ERR;
+    }
+    free(one);
+    size_t len;
+    if (tac_read_file(*index_path, index_text, &len) != TAC_OK) return TAC_ERR;
+    cJSON *root = cJSON_ParseWithLength(*index_text, len);
+    if (!root) return tac_fail("%s: not valid JSON", *index_path);
+    cJSON *map = cJSON_DetachItemFromObjectCaseSensitive(root, "weight_map");
+    cJSON_Delete(root);
+    if (!cJSON_IsObject(map)) { cJSON_Delete(map); return tac_fail("%s: no \"weight_map\" object", *index_path); }
+    w->map = map;
+    int cap = 0;
+    for (const cJSON *e = map->child; e; e = e->next) cap++;
+    w->st = tac_xcalloc((size_t)(cap > 0 ? cap : 1), sizeof(tac_st));
+    w->path = tac_xcalloc((size_t)(cap > 0 ? cap : 1), sizeof(char *));
+    w->shard_name = tac_xcalloc((size_t)(cap > 0 ? cap : 1), sizeof(char *));
+    for (const cJSON *e = map->child; e; e = e->next) {
+        if (!cJSON_IsString(e) || !e->valuestring[0])
+            return tac_fail("%s: weight_map[\"%s\"] is not a file name", *index_path, e->string ? e->string : "?");
+        const char *f = e->valuestring;
+        if (strchr(f, '/') || strcmp(f, ".") == 0 || strcmp(f, "..") == 0)
+            return tac_fail("%s: weight_map[\"%s\"] = \"%s\": shards must be plain file names in the folder",
+                            *index_path, e->string ? e->string : "?", f);
+        int k = 0;
+        while (k < w->nst && strcmp(w->shard_name[k], f) != 0) k++;
+        if (k < w->nst) continue;
+        w->shard_name[k] = tac_xstrdup(f);
+        w->path[k] = join(dir, f);
+        w->nst++;
+        if (!file_exists(w->path[k]))
+            return tac_fail("%s: missing (named by %s for %s)", w->path[k], *index_path, e->string ? e->string : "?");
+        if (tac_st_open(w->path[k], &w->st[k]) != TAC_OK) return TAC_ERR;
+    }
+    if (w->nst == 0) return tac_fail("%s: weight_map is empty", *index_path);
+    return TAC_OK;
+}
+
+static void close_weights(weights_src *w)
+{
+    for (int k = 0; k < w->nst; k++) {
+        tac_st_close(&w->st[k]);
+        free(w->path[k]);
+        if (w->shard_name) free(w->shard_name[k]);
+    }
+    free(w->st); free(w->path); free(w->shard_name);
+    cJSON_Delete(w->map);
+}
+
 int tac_clip_load(const char *dir, tac_clip **out)
 {
     *out = NULL;
-    char *cfg_path = join(dir, "config.json"), *st_path = join(dir, "model.safetensors");
+    char *cfg_path = join(dir, "config.json"), *index_text = NULL, *index_path = NULL;
     char *cfg_text = NULL;
     size_t cfg_len = 0;
-    tac_st st = {0};
+    weights_src w = {0};
     spec_list specs = {0};
     tac_clip *m = NULL;
     int rc = TAC_ERR;
@@ -305,16 +395,12 @@ int tac_clip_load(const char *dir, tac_clip **out)
     if (tac_read_file(cfg_path, &cfg_text, &cfg_len) != TAC_OK) goto done;
     m = tac_xcalloc(1, sizeof *m);
     if (tac_clip_config_parse(cfg_text, cfg_len, cfg_path, &m->cfg) != TAC_OK) goto done;
-    if (!file_exists(st_path)) {
-        tac_fail("%s: missing (only model.safetensors weights are read; convert pytorch_model.bin first)", st_path);
-        goto done;
-    }
-    if (tac_st_open(st_path, &st) != TAC_OK) goto done;
+    if (open_weights(dir, &w, &index_text, &index_path) != TAC_OK) goto done;
     m->w.tlayers = tac_xcalloc((size_t)m->cfg.text.layers, sizeof(tac_clip_layer));
     m->w.vlayers = tac_xcalloc((size_t)m->cfg.vision.layers, sizeof(tac_clip_layer));
     expected_tensors(&m->cfg, &m->w, &specs);
     for (int i = 0; i < specs.n; i++)       /* all checked first: the allocation below is bounded by the file */
-        if (check_tensor(&st, st_path, &specs.s[i]) != TAC_OK) goto done;
+        if (check_tensor(&w, index_path, &specs.s[i]) != TAC_OK) goto done;
     m->nfloats = layout(&m->cfg, &m->w, NULL);
     m->mem = tac_clip_big_alloc(m->nfloats);
     layout(&m->cfg, &m->w, m->mem);
@@ -323,20 +409,21 @@ int tac_clip_load(const char *dir, tac_clip **out)
         size_t n = specs.s[i].found->nbytes / (specs.s[i].found->dtype == TAC_ST_F32 ? 4 : 2), bad = 0;
         convert(specs.s[i].found, v);
         for (size_t k = 0; k < n; k++) bad += !isfinite(v[k]);
-        if (bad) { tac_fail("%s: %s has %zu NaN or Inf values", st_path, specs.s[i].name, bad); goto done; }
+        if (bad) { tac_fail("%s: %s has %zu NaN or Inf values", index_path ? index_path : w.path[0], specs.s[i].name, bad); goto done; }
     }
-    compute_hash(m, cfg_text, cfg_len, &st);
+    compute_hash(m, cfg_text, cfg_len, &w);
     m->dir = tac_xstrdup(dir);
     m->bpe_path = find_tokenizer(dir);
     note_coretype();
     rc = TAC_OK;
 done:
     if (rc != TAC_OK && m) { tac_clip_free(m); m = NULL; }
-    tac_st_close(&st);
+    close_weights(&w);
+    free(index_text);
+    free(index_path);
     free(specs.s);
     free(cfg_text);
     free(cfg_path);
-    free(st_path);
     *out = m;
     return rc;
 }
