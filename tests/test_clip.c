@@ -10,6 +10,7 @@
 #include "tac_test.h"
 
 #include <cjson/cJSON.h>
+#include <omp.h>
 #include <stdint.h>
 
 #include "taclust/clip.h"
@@ -140,6 +141,17 @@ TAC_TEST(clip_tiny_chunked_batches)
         TAC_CHECK_OK(tac_clip_encode_images(m, px + (size_t)i * per, 1, one));
         tac_test_compare("image in a 35-batch vs alone", all + (size_t)i * e, one, (size_t)e, 1e-5);
     }
+    /* one worker (chunks in turn) and three workers (chunks of 11-12 images side by side) give the same rows */
+    float *alt = tac_xmalloc((size_t)nb * e, sizeof(float));
+    int threads = omp_get_max_threads();
+    for (int w = 1; w <= 3; w += 2) {
+        omp_set_num_threads(w);
+        TAC_CHECK_OK(tac_clip_encode_images(m, px, nb, alt));
+        tac_test_compare(w == 1 ? "35 images, one worker" : "35 images, three workers", alt, all, (size_t)nb * e,
+                         1e-5);
+    }
+    omp_set_num_threads(threads);
+    free(alt);
     int64_t r, c;
     int32_t *ids = load_ids(TINY, &r, &c);
     TAC_REQUIRE(ids && r == 4 && c == 77);

@@ -73,6 +73,7 @@ static int64_t check_batch(tac_clip *m, const char *label, const int32_t *ids, i
     TAC_CHECK(err < 1e-5);
     TAC_CHECK(perr < 1e-5);
     TAC_CHECK(par_rows >= rows && par_rows < plain_rows + (plain_rows == rows));
+    if (b >= 16 && rows < plain_rows && plain_rows <= 4096) TAC_CHECK(par_rows > rows);   /* one chunk vs two */
     free(par);
     if (plain_rows <= 4096) TAC_CHECK(rows == distinct_prefixes(ids, b, ctx));   /* one chunk: one trie */
     if (want_rows >= 0) TAC_CHECK(rows == want_rows);

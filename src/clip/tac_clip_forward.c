@@ -29,8 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VISION_CHUNK 32          /* images per forward pass */
-#define TEXT_CHUNK_ROWS 4096     /* bound on the trie rows of one forward pass (memory), see tac_clip_encode_tokens */
+#define VISION_CHUNK 32          /* images per forward pass, at most */
+#define VISION_IN_FLIGHT 128     /* images in the workers' chunks at once, at most (bounds memory with many threads) */
+#define TEXT_CHUNK_ROWS 4096     /* about the trie rows of one forward pass, at most (memory): tac_clip_encode_tokens */
+#define TEXT_IN_FLIGHT 16384     /* trie rows in the workers' chunks at once, about (memory with many threads) */
 
 typedef struct {
     float *x;     /* N x C   residual stream */
@@ -136,8 +138,8 @@ static inline float gelu1(float v) { return (0.5f * v) * (1.0f + erf_approx(v * 
  * own vectorisation of the scalar loop blends two divisions per vector and ran 4.7x slower). */
 static inline __m256 exp8(__m256 x)
 {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    x = _mm256_min_ps(x, _mm256_set1_ps(88.0f));
+    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);                  /* operands in this order: NaN passes */
+    x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
     __m256 big = _mm256_set1_ps(12582912.0f);
     __m256 n = _mm256_sub_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), big), big);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
@@ -386,7 +388,9 @@ int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out)
     int T = omp_in_parallel() ? 1 : tac_num_threads();
     if (T > TAC_CLIP_MAX_WS) T = TAC_CLIP_MAX_WS;
     if (T > b) T = b > 1 ? b : 1;
-    int per_t = T * VISION_CHUNK, nch = T * ((b + per_t - 1) / per_t);   /* a multiple of T chunks */
+    int chunk = VISION_IN_FLIGHT / T < VISION_CHUNK ? VISION_IN_FLIGHT / T : VISION_CHUNK;
+    if (chunk < 4) chunk = 4;                       /* a workspace each: many threads get smaller chunks */
+    int per_t = T * chunk, nch = T * ((b + per_t - 1) / per_t);   /* a multiple of T chunks */
     if (nch < 1) nch = 1;
     if (T > 1) {
         int blas_threads = openblas_get_num_threads();
@@ -544,7 +548,8 @@ int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, floa
     /* Chunks of rows, each one forward pass over its token trie. cost[s] = the trie rows row s adds after row
      * s-1: its length minus the prefix the two share (exact within a chunk when the rows come sorted by tokens,
      * as tac_embed passes them; an upper bound otherwise, as a trie has one row per distinct prefix). A chunk's
-     * cost is at most TEXT_CHUNK_ROWS (memory). With T > 1 threads the rows are cut into a multiple of T chunks
+     * cost is about TEXT_CHUNK_ROWS at most (memory; its first row and the last one it takes may add a row's
+     * length). With T > 1 threads the rows are cut into a multiple of T chunks
      * of equal cost that run side by side, one per thread with single-threaded BLAS and its own workspace: for the
      * text tower's modest matrices this beats threading each sgemm (no hand-offs between the threads at every
      * product, and the LayerNorm, activation and attention passes run on every core instead of one). */
@@ -566,7 +571,9 @@ int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, floa
     int T = omp_in_parallel() ? 1 : tac_num_threads();
     if (T > TAC_CLIP_MAX_WS) T = TAC_CLIP_MAX_WS;
     if (T > b / 8) T = b / 8 > 1 ? b / 8 : 1;             /* a few sequences per worker, or one worker */
-    int64_t per = (int64_t)T * TEXT_CHUNK_ROWS;             /* a multiple of T chunks of equal cost */
+    int64_t rows_max = TEXT_IN_FLIGHT / T < TEXT_CHUNK_ROWS ? TEXT_IN_FLIGHT / T : TEXT_CHUNK_ROWS;
+    if (rows_max < 512) rows_max = 512;                   /* a workspace each: many threads get smaller chunks */
+    int64_t per = (int64_t)T * rows_max;                  /* a multiple of T chunks of equal cost */
     int64_t want = T * ((total + per - 1) / per);
     if (want < 1) want = 1;
     int nch = 0, *cs = tac_xmalloc((size_t)b + 1, sizeof(int));   /* chunk k = rows cs[k] .. cs[k+1]-1 */

@@ -101,7 +101,7 @@ typedef struct {
     float *logit_scale;          /* 1 */
 } tac_clip_weights;
 
-#define TAC_CLIP_MAX_WS 64       /* text workers that get their own workspace (more threads than this share BLAS) */
+#define TAC_CLIP_MAX_WS 64       /* workers that run chunks side by side, at most (more threads are not used) */
 
 struct tac_clip {
     tac_clip_config cfg;
@@ -112,8 +112,8 @@ struct tac_clip {
     char *dir;
     char *bpe_path;              /* tokenizer source found at load time (NULL: none) */
     tac_bpe *bpe;                /* loaded on first use */
-    float *ws[TAC_CLIP_MAX_WS];  /* forward-pass workspaces, kept between calls (grown on demand): ws[0] for the
-                                  * vision tower and single-threaded text, ws[t] for text worker t */
+    float *ws[TAC_CLIP_MAX_WS];  /* forward-pass workspaces, kept between calls (grown on demand): ws[t] for the
+                                  * worker t of either tower, ws[0] when the chunks run in turn */
     size_t ws_cap[TAC_CLIP_MAX_WS];   /* floats in ws[t] */
     int text_no_prefix;          /* 0 (default): the text tower merges a chunk's rows into their token trie, so a
                                   * shared token prefix runs once; 1: every row runs in full (tests, benchmarks) */
