@@ -38,49 +38,26 @@ static const char *opt(int argc, char **argv, const char *name, const char *def)
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
-/* Median seconds of `reps` calls C = A * B^T (A: M x K, B: N x K row-major, as a Linear layer's weight),
- * each call repeated `inner` times. */
-static double time_sgemm(int M, int N, int K, int inner, int reps)
+/* Median seconds of `reps` rounds of C = A * B^T (A: M x K, B: N x K row-major, as a Linear layer's weight),
+ * each round `inner` calls. workers = 0: one caller, BLAS's own threads; workers = nt >= 1: nt threads at once, each
+ * with its own A and C and single-threaded BLAS (the GEMM rate of data-parallel workers, as the towers run). */
+static double time_sgemm(int M, int N, int K, int inner, int reps, int workers)
 {
-    float *A = tac_xmalloc((size_t)M * K, sizeof(float));   /* M x K */
-    float *B = tac_xmalloc((size_t)N * K, sizeof(float));   /* N x K */
-    float *C = tac_xmalloc((size_t)M * N, sizeof(float));   /* M x N */
-    tac_mt r;
-    tac_mt_seed(&r, 1);
-    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = tac_mt_float(&r) - 0.5f;
-    for (size_t i = 0; i < (size_t)N * K; i++) B[i] = tac_mt_float(&r) - 0.5f;
-    double t[64];
-    if (reps > 64) reps = 64;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);   /* warm-up */
-    for (int k = 0; k < reps; k++) {
-        double t0 = tac_now();
-        for (int j = 0; j < inner; j++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
-        t[k] = (tac_now() - t0) / inner;
-    }
-    free(A); free(B); free(C);
-    return median(t, reps);
-}
-
-/* Median seconds of `reps` rounds in which each of nt threads runs `inner` single-threaded calls of its own
- * C = A * B^T (A: M x K per thread, B: N x K shared) at the same time: the GEMM rate of data-parallel workers, as
- * the towers run with nt > 1 threads. */
-static double time_sgemm_workers(int M, int N, int K, int inner, int reps, int nt)
-{
-    float *A = tac_xmalloc((size_t)nt * M * K, sizeof(float));   /* nt x M x K */
+    int nw = workers > 0 ? workers : 1;
+    float *A = tac_xmalloc((size_t)nw * M * K, sizeof(float));   /* nw x M x K */
     float *B = tac_xmalloc((size_t)N * K, sizeof(float));        /* N x K */
-    float *C = tac_xmalloc((size_t)nt * M * N, sizeof(float));   /* nt x M x N */
+    float *C = tac_xmalloc((size_t)nw * M * N, sizeof(float));   /* nw x M x N */
     tac_mt r;
     tac_mt_seed(&r, 1);
-    for (size_t i = 0; i < (size_t)nt * M * K; i++) A[i] = tac_mt_float(&r) - 0.5f;
+    for (size_t i = 0; i < (size_t)nw * M * K; i++) A[i] = tac_mt_float(&r) - 0.5f;
     for (size_t i = 0; i < (size_t)N * K; i++) B[i] = tac_mt_float(&r) - 0.5f;
     double t[64];
     if (reps > 64) reps = 64;
     int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    if (workers > 0) openblas_set_num_threads(1);
     for (int k = -1; k < reps; k++) {                           /* k = -1: warm-up */
         double t0 = tac_now();
-        #pragma omp parallel num_threads(nt)
+        #pragma omp parallel num_threads(nw) if (workers > 0)
         {
             int w = omp_get_thread_num();
             for (int j = 0; j < inner; j++)
@@ -89,7 +66,7 @@ static double time_sgemm_workers(int M, int N, int K, int inner, int reps, int n
         }
         if (k >= 0) t[k] = (tac_now() - t0) / inner;
     }
-    openblas_set_num_threads(blas_threads);
+    if (workers > 0) openblas_set_num_threads(blas_threads);
     free(A); free(B); free(C);
     return median(t, reps);
 }
@@ -112,7 +89,7 @@ static int bench_sgemm(int argc, char **argv)
     };
     const int ng = (int)(sizeof g / sizeof g[0]), nt = tac_num_threads();
     print_machine();
-    double t1024 = time_sgemm(1024, 1024, 1024, 1, 7);
+    double t1024 = time_sgemm(1024, 1024, 1024, 1, 7, 0);
     printf("sgemm 1024x1024x1024: %.1f GFLOP/s\n", 2e-9 * 1024.0 * 1024 * 1024 / t1024);
     printf("RESULT sgemm_1024_gflops=%.1f\n", 2e-9 * 1024.0 * 1024 * 1024 / t1024);
     /* two ways to spend the threads on the tower's GEMMs: threaded sgemm over the whole batch, or nt workers each
@@ -122,11 +99,11 @@ static int bench_sgemm(int argc, char **argv)
            "workers side by side\n", B, nt);
     for (int i = 0; i < ng; i++) {
         int small = (double)g[i].M * g[i].N * g[i].K < 1e6;
-        double t = time_sgemm(g[i].M, g[i].N, g[i].K, small ? 200 : 1, 7);
+        double t = time_sgemm(g[i].M, g[i].N, g[i].K, small ? 200 : 1, 7, 0);
         int mw = g[i].bm ? (g[i].M + nt - 1) / nt : g[i].M;                  /* each worker's share */
         double cw = g[i].bm ? g[i].count : g[i].count / nt;
         int small_w = (double)mw * g[i].N * g[i].K < 1e6;
-        double tw = time_sgemm_workers(mw, g[i].N, g[i].K, small_w ? 200 : 1, 7, nt);
+        double tw = time_sgemm(mw, g[i].N, g[i].K, small_w ? 200 : 1, 7, nt);
         double f = 2.0 * g[i].M * g[i].N * g[i].K;
         printf("  %-22s %5d x %5d x %5d  x%-6.0f %7.1f GFLOP/s | %7.1f GFLOP/s\n", g[i].what, g[i].M, g[i].N, g[i].K,
                g[i].count, 1e-9 * f / t, 1e-9 * f * g[i].count / (tw * cw));
