@@ -100,6 +100,8 @@ static void make_view(const char *dir, tac_clustering_view *v, char **paths, int
 
 TAC_TEST(app_outputs_csv_json_links_report)
 {
+    if (access(tac_test_path(tac_test_shared(), "datasets/photos/chelsea.png"), R_OK) != 0)
+        TAC_SKIP("../shared/datasets/photos not found");
     const char *dir = tac_test_tmpdir();
     char *paths[4], *inouns[4], *names[2], *slugs[2];
     int32_t cl[4]; float conf[4]; int64_t typ[4];

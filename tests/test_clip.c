@@ -171,7 +171,8 @@ TAC_TEST(clip_tiny_chunked_batches)
     tac_clip_free(m);
 }
 
-/* encode_texts == tokenize + encode_tokens, through the model's own tokenizer (found in ../shared). */
+/* encode_texts == tokenize + encode_tokens, through the model's own tokenizer (the tiny model's vocab.json +
+ * merges.txt, made by tools/gen_clip_fixtures.py: its start and end tokens are its last two ids). */
 TAC_TEST(clip_tiny_encode_texts_uses_the_tokenizer)
 {
     tac_clip *m;
@@ -182,8 +183,9 @@ TAC_TEST(clip_tiny_encode_texts_uses_the_tokenizer)
     int e = tac_clip_embed_dim(m);
     int32_t ids[3 * 77];
     for (int i = 0; i < 3; i++) TAC_CHECK(tac_bpe_tokenize(bpe, texts[i], ids + 77 * i, 77) >= 2);
-    TAC_CHECK_INT(ids[0], TAC_CLIP_SOT);
-    TAC_CHECK_INT(ids[2 * 77 + 1], TAC_CLIP_EOT);   /* the empty text: SOT EOT */
+    TAC_CHECK_INT(ids[0], ids[2 * 77]);                /* every text starts with SOT */
+    TAC_CHECK_INT(ids[2 * 77 + 1], ids[0] + 1);        /* the empty text: SOT EOT (EOT = SOT + 1, the largest id) */
+    for (int k = 1; k < 77 && ids[k]; k++) TAC_CHECK(ids[k] <= ids[0] + 1);
     float *a = tac_xmalloc((size_t)3 * e, sizeof(float)), *b = tac_xmalloc((size_t)3 * e, sizeof(float));
     TAC_CHECK_OK(tac_clip_encode_texts(m, texts, 3, a));
     TAC_CHECK_OK(tac_clip_encode_tokens(m, ids, 3, 77, b));

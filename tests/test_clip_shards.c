@@ -107,7 +107,7 @@ TAC_TEST(clip_sharded_checkpoint_equals_single_file)
     TAC_CHECK_OK(tac_st_open(TINY "/model.safetensors", &st));
     char dir[1024], p[1200];
     snprintf(dir, sizeof dir, "%s/sharded", tac_test_tmpdir());
-    TAC_CHECK(tac_test_sh("mkdir -p '%s' && cp " TINY "/config.json '%s/'", dir, dir) == 0);
+    TAC_CHECK(tac_test_sh("mkdir -p '%s' && cp " TINY "/config.json " TINY "/vocab.json " TINY "/merges.txt '%s/'", dir, dir) == 0);
     const char *names[2] = {"s1.safetensors", "s2.safetensors"};
     for (int k = 0; k < 2; k++) {
         snprintf(p, sizeof p, "%s/%s", dir, names[k]);

@@ -16,6 +16,12 @@
 
 static int have_tiny(void) { return access(TINY "/model.safetensors", R_OK) == 0; }
 
+static int have_shared_inputs(void)
+{
+    return access(tac_test_path(tac_test_shared(), "datasets/photos"), R_OK) == 0 &&
+           access(tac_test_path(tac_test_shared(), "datasets/cifar10-jpeg-q75.tar"), R_OK) == 0;
+}
+
 /* The input folder: 12 photos + 7 classes (a-f) x 10 CIFAR test images + a text file named .jpg + an empty .png. */
 static int make_inputs(const char *dir, char *in, size_t n)
 {
@@ -79,6 +85,7 @@ TAC_TEST(e2e_cluster_outputs_resume_assign)
     if (access("/usr/share/wordnet/data.noun", R_OK) != 0) TAC_SKIP("WordNet not installed (tools/install-deps.sh)");
     const char *dir = tac_test_tmpdir();
     char in[PATH_MAX], voc[PATH_MAX], out[PATH_MAX], out2[PATH_MAX], log[PATH_MAX];
+    if (!have_shared_inputs()) TAC_SKIP("../shared/datasets/photos or cifar10-jpeg-q75.tar not found");
     TAC_REQUIRE(make_inputs(dir, in, sizeof in) == 0);
     snprintf(voc, sizeof voc, "%s/vocab.txt", dir);
     TAC_REQUIRE(make_vocab(voc) == 0);
@@ -199,6 +206,7 @@ TAC_TEST(e2e_bench_cifar10_plumbing)
     const char *dir = tac_test_tmpdir();
     char tarp[PATH_MAX], voc[PATH_MAX], log[PATH_MAX];
     snprintf(tarp, sizeof tarp, "%s/datasets/cifar10-jpeg-q75.tar", tac_test_shared());
+    if (access(tarp, R_OK) != 0) TAC_SKIP("../shared/datasets/cifar10-jpeg-q75.tar not found");
     TAC_REQUIRE(tac_test_sh("tar -xf '%s' -C '%s' --wildcards 'cifar10-jpeg/*/*/00[0-1][0-9].jpg'", tarp, dir) == 0);
     snprintf(voc, sizeof voc, "%s/vocab.txt", dir);
     TAC_REQUIRE(make_vocab(voc) == 0);
@@ -223,6 +231,7 @@ TAC_TEST(e2e_report_renders_in_chromium)
     if (!have_tiny()) TAC_SKIP("tiny CLIP fixture missing (" TINY ")");
     const char *dir = tac_test_tmpdir();
     char in[PATH_MAX], voc[PATH_MAX], log[PATH_MAX];
+    if (!have_shared_inputs()) TAC_SKIP("../shared/datasets/photos or cifar10-jpeg-q75.tar not found");
     TAC_REQUIRE(make_inputs(dir, in, sizeof in) == 0);
     snprintf(voc, sizeof voc, "%s/vocab.txt", dir);
     TAC_REQUIRE(make_vocab(voc) == 0);

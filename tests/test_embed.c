@@ -32,6 +32,8 @@ static void write_text(const char *path, const char *text)
 
 /* A folder: photos (4 readable), a corrupt .jpg, a zero-byte .png, a text file, a hidden image, a sub folder
  * with an upper-case extension, and a symlink loop. Returns the list of readable images in walk order. */
+static int have_photos(void) { return access(tac_test_path(tac_test_shared(), "datasets/photos/coffee.png"), R_OK) == 0; }
+
 static const char *make_image_folder(const char *dir)
 {
     const char *sh = tac_test_shared();
@@ -63,6 +65,7 @@ TAC_TEST(embed_is_image_name)
 
 TAC_TEST(embed_list_inputs_walk_order)
 {
+    if (!have_photos()) TAC_SKIP("../shared/datasets/photos not found");
     const char *dir = tac_test_tmpdir();
     const char *expect = make_image_folder(dir);
     TAC_REQUIRE(!tac_test_failed_now());
@@ -136,6 +139,7 @@ static int embed_one(tac_clip *m, const char *path, int resize, float *out)
 
 TAC_TEST(embed_images_cli_matches_library)
 {
+    if (!have_photos()) TAC_SKIP("../shared/datasets/photos not found");
     const char *model = tiny_model();
     if (!model) TAC_SKIP("tiny CLIP model not present at " TINY_CLIP " (lands with the clip stage)");
     const char *dir = tac_test_tmpdir(), *bin = tac_test_bin();
@@ -204,6 +208,7 @@ static int count_batches(void *ctx, int64_t first, int64_t count, const float *e
 
 TAC_TEST(embed_images_callback_and_stop)
 {
+    if (!have_photos()) TAC_SKIP("../shared/datasets/photos not found");
     const char *model = tiny_model();
     if (!model) TAC_SKIP("tiny CLIP model not present at " TINY_CLIP " (lands with the clip stage)");
     const char *dir = tac_test_tmpdir();

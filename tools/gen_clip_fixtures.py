@@ -10,6 +10,7 @@ the two int64 position_ids buffers the real file holds.
 Usage (Debian's python, which has torch 1.13 + numpy):
     /usr/bin/python3 tools/gen_clip_fixtures.py tiny [OUTDIR]   # default tests/fixtures/clip/tiny (committed)
     /usr/bin/python3 tools/gen_clip_fixtures.py b32 OUTDIR      # ViT-B/32-shaped random model (~600 MB), e.g. /tmp/clip-b32-random
+    /usr/bin/python3 tools/gen_clip_fixtures.py tokenizer [OUTDIR]  # only the tiny model's own tokenizer files
 Then for b32:  TACLUST_CLIP_B32_RANDOM=OUTDIR make test T=clip_b32
 
 Reference outputs written beside the model (.npy, float32 features, int64 ids):
@@ -18,11 +19,17 @@ Reference outputs written beside the model (.npy, float32 features, int64 ids):
     ref_image_features.npy I x E, for the pixel inputs defined by pixel_pattern(I, S) below (the C test
                           recomputes the same exact values, so no pixel file is stored)
 
+The tiny model carries its own small tokenizer (vocab.json + merges.txt in Hugging Face layout), so the suite
+needs nothing from ../shared: a byte-level BPE learned here (write_tokenizer) from a small fixed corpus (TAC's
+prompt templates and a few hundred common words), 256 byte tokens, the same with '</w>', one token per merge, then
+'<|startoftext|>' and '<|endoftext|>' (the largest id, where the text tower pools). It is not OpenAI's vocabulary.
+
 Tiny model weights are rounded to values exactly representable in BOTH float16 and bfloat16 (8 significant bits,
 |w| >= 2^-14 or 0), so the C test can rewrite model.safetensors as F32 / BF16 and expect the same outputs.
 """
 import json
 import os
+import re
 import struct
 import sys
 
@@ -211,7 +218,85 @@ def token_rows(rng, vocab):
     return np.stack(rows)
 
 
+def bytes_to_unicode():
+    """CLIP's printable stand-in for each byte: printable Latin-1 bytes map to themselves, the others to 256+."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    out, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            out[b] = chr(b)
+        else:
+            out[b] = chr(256 + extra)
+            extra += 1
+    return out
+
+
+TOKENIZER_CORPUS = (
+    "itap of a {}. a bad photo of the {}. a origami {}. a photo of the large {}. a {} in a video game. "
+    "art of the {}. a photo of the small {}. "
+    "cat dog bird horse ship truck car airplane deer frog tree flower house water river mountain sky cloud "
+    "person people man woman child face hand street road city building window door table chair book paper "
+    "food fruit apple orange banana bread cake coffee tea cup glass bottle plate animal fish insect bee "
+    "butterfly spider snake lizard turtle rabbit mouse rat squirrel bear lion tiger leopard zebra giraffe "
+    "elephant monkey whale dolphin shark boat train bus bicycle motorcycle rocket space astronaut moon star "
+    "sun light night day morning evening winter summer spring autumn snow rain wind storm fire stone rock "
+    "sand beach sea ocean lake forest garden park field grass leaf wood metal plastic color red green blue "
+    "yellow white black brown grey pink purple kitten puppy tabby coin clock phone computer camera picture "
+    "painting drawing music instrument guitar piano song word letter number entity object thing abstraction "
+    "physical matter process group event act state attribute relation communication measure location region"
+)
+
+
+def write_tokenizer(out, n_merges=600):
+    """vocab.json + merges.txt: byte-level BPE learned greedily (most frequent adjacent pair, ties by the pair's
+    text) over the words of TOKENIZER_CORPUS, as CLIP's tokenizer splits them (lower case, '</w>' on the last)."""
+    b2u = bytes_to_unicode()
+    words = {}
+    for w in re.findall(r"[a-z]+|[0-9]|[^\sa-z0-9]+", TOKENIZER_CORPUS.lower()):
+        sym = [b2u[b] for b in w.encode("utf-8")]
+        sym[-1] += "</w>"
+        words[tuple(sym)] = words.get(tuple(sym), 0) + 1
+    merges = []
+    for _ in range(n_merges):
+        pairs = {}
+        for sym, c in words.items():
+            for a, b in zip(sym, sym[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + c
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append(best)
+        nw = {}
+        for sym, c in words.items():
+            s, i = [], 0
+            while i < len(sym):
+                if i + 1 < len(sym) and (sym[i], sym[i + 1]) == best:
+                    s.append(sym[i] + sym[i + 1]); i += 2
+                else:
+                    s.append(sym[i]); i += 1
+            nw[tuple(s)] = nw.get(tuple(s), 0) + c
+        words = nw
+    vocab = [b2u[b] for b in range(256)]
+    vocab += [v + "</w>" for v in vocab]
+    vocab += [a + b for a, b in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    ids = {}
+    for v in vocab:                                  # dense ids (HF layout); a string made twice keeps one id
+        ids.setdefault(v, len(ids))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(ids, f, ensure_ascii=False)
+    with open(os.path.join(out, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2 (taclust test tokenizer, tools/gen_clip_fixtures.py)\n")
+        for a, b in merges:
+            f.write(f"{a} {b}\n")
+    print(f"wrote {out}/vocab.json ({len(ids)} tokens) and merges.txt ({len(merges)} merges)")
+
+
 def make(kind, out):
+    if kind == "tokenizer":
+        write_tokenizer(out)
+        return
     if kind == "tiny":
         cfg = {
             "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 16,
@@ -238,7 +323,7 @@ def make(kind, out):
         }
         seed, dtype, n_img = 4321, "F32", 2
     else:
-        sys.exit("usage: gen_clip_fixtures.py tiny|b32 [OUTDIR]")
+        sys.exit("usage: gen_clip_fixtures.py tiny|b32|tokenizer [OUTDIR]")
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(seed)
     w = random_weights(cfg, seed, both_exact=(kind == "tiny"))
@@ -264,10 +349,12 @@ def make(kind, out):
     np.save(os.path.join(out, "ref_ids.npy"), ids)
     np.save(os.path.join(out, "ref_text_features.npy"), tf)
     np.save(os.path.join(out, "ref_image_features.npy"), imf)
+    if kind == "tiny":
+        write_tokenizer(out)
     print(f"wrote {out}: text {tf.shape} image {imf.shape}; text[0,:4] {tf[0, :4]}, image[0,:4] {imf[0, :4]}")
 
 
 if __name__ == "__main__":
     kind = sys.argv[1] if len(sys.argv) > 1 else "tiny"
-    default = "tests/fixtures/clip/tiny" if kind == "tiny" else "/tmp/clip-b32-random"
+    default = "tests/fixtures/clip/tiny" if kind in ("tiny", "tokenizer") else "/tmp/clip-b32-random"
     make(kind, sys.argv[2] if len(sys.argv) > 2 else default)
