@@ -81,7 +81,14 @@ typedef struct {
     int epochs;              /* heads epochs; 0 = automatic for the collection size */
 } tac_cluster_params;
 
+/* Limits on the options (checked by tac_cluster_run, also on values read back from OUT/run.json). */
+#define TAC_CLUSTER_MAX_K 100000
+#define TAC_CLUSTER_MAX_BATCH 1024     /* images per forward pass: 1024 x 3 x 224 x 224 floats is 0.6 GB */
+#define TAC_CLUSTER_MAX_NAMES 20
+#define TAC_CLUSTER_MAX_EPOCHS 100000
 void tac_cluster_default_params(tac_cluster_params *p);
+/* The options in range? Fails with one line naming the option. */
+int tac_cluster_check_params(const tac_cluster_params *p);
 int tac_cluster_run(const char *const *inputs, int ninputs, const tac_cluster_params *p);
 /* Put new images into the clusters of a finished run in out_dir; appends to clusters.csv and by-cluster/. */
 int tac_assign_run(const char *out_dir, const char *model_dir, const char *const *inputs, int ninputs,

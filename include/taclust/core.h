@@ -36,6 +36,10 @@ void *tac_xmalloc_at(size_t n, size_t size, const char *file, int line);
 void *tac_xcalloc_at(size_t n, size_t size, const char *file, int line);
 void *tac_xrealloc_at(void *p, size_t n, size_t size, const char *file, int line);
 char *tac_xstrdup(const char *s);
+/* For sizes that come from user input (an option, a file header): NULL with a reason naming `what` when the size
+ * overflows, exceeds the machine's physical memory, or malloc fails. Never aborts. */
+void *tac_try_malloc(size_t n, size_t size, const char *what);
+void *tac_try_calloc(size_t n, size_t size, const char *what);
 #define tac_xmalloc(n, size) tac_xmalloc_at((n), (size), __FILE__, __LINE__)
 #define tac_xcalloc(n, size) tac_xcalloc_at((n), (size), __FILE__, __LINE__)
 #define tac_xrealloc(p, n, size) tac_xrealloc_at((p), (n), (size), __FILE__, __LINE__)
@@ -78,7 +82,17 @@ int tac_atomic_open(tac_atomic *a, const char *path);
 int tac_atomic_commit(tac_atomic *a);
 void tac_atomic_abort(tac_atomic *a);
 int tac_write_file_atomic(const char *path, const void *data, size_t len);
-int tac_read_file(const char *path, char **data, size_t *len);   /* adds a NUL after the data */
+/* Reads a whole regular file (adds a NUL after the data). A FIFO, device, socket or folder is refused without
+ * reading (never blocks), and so is a file larger than max_bytes ("larger than the N MiB limit for ...").
+ * tac_read_file uses TAC_READ_FILE_MAX; text readers pass their own limits (TAC_JSON_MAX, TAC_LINES_MAX). */
+#define TAC_READ_FILE_MAX ((size_t)1 << 30)   /* 1 GiB: any whole-file read */
+#define TAC_JSON_MAX ((size_t)64 << 20)       /* 64 MiB: config.json, run.json, params.json, index files */
+#define TAC_LINES_MAX ((size_t)256 << 20)     /* 256 MiB: vocabularies, input lists, CSV read back */
+int tac_read_file(const char *path, char **data, size_t *len);
+int tac_read_file_max(const char *path, char **data, size_t *len, size_t max_bytes);
+/* Opens path read-only for a whole read: fails (naming the kind: "a FIFO", "a folder", "a device", "a socket")
+ * unless it is a regular file; *size = its size. Never blocks on a FIFO. Returns the fd or -1. */
+int tac_open_regular(const char *path, int64_t *size);
 int tac_mkdir_p(const char *path);
 /* Reads a text file of lines (trailing \r\n stripped, empty lines kept unless skip_empty). */
 int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty);

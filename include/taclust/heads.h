@@ -39,6 +39,10 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
 
 /* Image head in eval mode. X: N x D normalised. pred: N out (argmax); prob: N x K out or NULL. */
 int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pred, float *prob);
+/* The same, for heads that come from a file: fails (naming `what`) unless the heads take rows of width d and
+ * output k clusters, the sizes the caller's X (N x d) and prob (N x k) were made for. */
+int tac_heads_predict_sized(const tac_heads *h, const char *what, const float *X, int64_t n, int d, int k,
+                            int32_t *pred, float *prob);
 int tac_heads_num_clusters(const tac_heads *h);
 int tac_heads_input_dim(const tac_heads *h);
 int tac_heads_save(const tac_heads *h, const char *path);   /* atomic */

@@ -18,6 +18,7 @@
 #include "taclust/heads.h"
 #include "taclust/pipeline.h"
 #include "taclust/textspace.h"
+#include "app/tac_json_check.h"
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
@@ -43,6 +44,21 @@ void tac_cluster_default_params(tac_cluster_params *p)
     p->batch = 32;
     p->wordnet_dir = TAC_WORDNET_DEFAULT_DIR;
     p->n_names = 3;
+}
+
+int tac_cluster_check_params(const tac_cluster_params *p)
+{
+    if (p->K == 1 || p->K < 0 || p->K > TAC_CLUSTER_MAX_K)
+        return tac_fail("-K must be from 2 to %d (or auto), found %d", TAC_CLUSTER_MAX_K, p->K);
+    if (p->kmax < 2 || p->kmax > TAC_CLUSTER_MAX_K) return tac_fail("--kmax must be from 2 to %d, found %d", TAC_CLUSTER_MAX_K, p->kmax);
+    if (p->resize != 224 && p->resize != 256) return tac_fail("--resize must be 224 or 256, found %d", p->resize);
+    if (p->batch < 1 || p->batch > TAC_CLUSTER_MAX_BATCH)
+        return tac_fail("--batch must be from 1 to %d images, found %d", TAC_CLUSTER_MAX_BATCH, p->batch);
+    if (p->n_names < 1 || p->n_names > TAC_CLUSTER_MAX_NAMES)
+        return tac_fail("--names must be from 1 to %d, found %d", TAC_CLUSTER_MAX_NAMES, p->n_names);
+    if (p->epochs < 0 || p->epochs > TAC_CLUSTER_MAX_EPOCHS)
+        return tac_fail("--epochs must be from 0 (automatic) to %d, found %d", TAC_CLUSTER_MAX_EPOCHS, p->epochs);
+    return TAC_OK;
 }
 
 /* ---- embedding with the per-run cache ------------------------------------------------------------------ */
@@ -263,42 +279,57 @@ static void free_run_strings(tac_cluster_params *p)
     p->model_dir = p->list_file = p->vocabulary = p->wordnet_dir = NULL;
 }
 
-/* Reads OUT/run.json back. The strings of *p (model_dir, list_file, vocabulary, wordnet_dir) and *inputs are
- * malloc'd: free them with free_run_strings and tac_free_strings. */
+/* Reads OUT/run.json back. Every field is type- and range-checked (tac_json_check.c); on failure *p is left as it
+ * was. On success the strings of *p (model_dir, list_file, vocabulary, wordnet_dir) and *inputs are malloc'd:
+ * free them with free_run_strings and tac_free_strings. */
 static int read_run_json(const char *out, tac_cluster_params *p, char ***inputs, int *ninputs)
 {
     char path[PATH_MAX + 16], *buf; size_t len;
     snprintf(path, sizeof path, "%s/run.json", out);
-    if (tac_read_file(path, &buf, &len) != TAC_OK)
+    if (tac_read_file_max(path, &buf, &len, TAC_JSON_MAX) != TAC_OK)
         return tac_fail("%s: no earlier run to resume or assign to (%s)", out, tac_last_error());
-    cJSON *o = cJSON_Parse(buf);
+    cJSON *o = cJSON_ParseWithLength(buf, len);
     free(buf);
-    if (!o) return tac_fail("%s: not valid JSON", path);
-    const cJSON *it;
-#define STR(key, dst) dst = (it = cJSON_GetObjectItem(o, key)) && cJSON_IsString(it) ? tac_xstrdup(it->valuestring) : dst ? tac_xstrdup(dst) : NULL
-#define NUM(key, dst) if ((it = cJSON_GetObjectItem(o, key)) && cJSON_IsNumber(it)) dst = it->valueint
-    STR("model", p->model_dir);
-    STR("list", p->list_file);
-    STR("vocabulary", p->vocabulary);
-    STR("wordnet", p->wordnet_dir);
-    NUM("K", p->K); NUM("kmax", p->kmax); NUM("resize", p->resize); NUM("batch", p->batch);
-    NUM("names", p->n_names); NUM("epochs", p->epochs);
-    if ((it = cJSON_GetObjectItem(o, "seed")) && cJSON_IsNumber(it)) p->seed = (uint32_t)it->valuedouble;
-    if ((it = cJSON_GetObjectItem(o, "no_train"))) p->no_train = cJSON_IsTrue(it);
-#undef STR
-#undef NUM
-    const cJSON *arr = cJSON_GetObjectItem(o, "inputs");
-    int n = cJSON_GetArraySize(arr);
-    *inputs = tac_xmalloc((size_t)n + 1, sizeof(char *));
-    for (int i = 0; i < n; i++) (*inputs)[i] = tac_xstrdup(cJSON_GetArrayItem(arr, i)->valuestring);
-    *ninputs = n;
+    if (!o || !cJSON_IsObject(o)) { cJSON_Delete(o); return tac_fail("%s: not a JSON object (not written by taclust?)", path); }
+    tac_cluster_params q = *p;
+    char *model = NULL, *list = NULL, *voc = NULL, *wn = NULL, **in = NULL;
+    int nin = 0, no_train = p->no_train;
+    int64_t seed = p->seed;
+    int rc = TAC_ERR;
+    if (tac_json_str(o, "model", path, 1, &model) != TAC_OK) goto done;
+    if (tac_json_str_array(o, "inputs", path, INT_MAX / 2, &in, &nin) != TAC_OK) goto done;
+    for (int i = 0; i < nin; i++)
+        if (!in[i][0]) { tac_fail("%s: \"inputs\"[%d] is an empty path", path, i); goto done; }
+    if (tac_json_str(o, "list", path, 0, &list) != TAC_OK) goto done;
+    if (nin == 0 && !list) { tac_fail("%s: no inputs and no list", path); goto done; }
+    if (tac_json_str(o, "vocabulary", path, 0, &voc) != TAC_OK) goto done;
+    if (tac_json_str(o, "wordnet", path, 0, &wn) != TAC_OK) goto done;
+    if (tac_json_int32(o, "K", path, 0, TAC_CLUSTER_MAX_K, 0, &q.K) != TAC_OK) goto done;
+    if (q.K == 1) { tac_fail("%s: \"K\" must be 0 (auto) or at least 2, found 1", path); goto done; }
+    if (tac_json_int32(o, "kmax", path, 2, TAC_CLUSTER_MAX_K, 0, &q.kmax) != TAC_OK) goto done;
+    if (tac_json_bool(o, "no_train", path, 0, &no_train) != TAC_OK) goto done;
+    if (tac_json_int(o, "seed", path, 0, UINT32_MAX, 0, &seed) != TAC_OK) goto done;
+    if (tac_json_int32(o, "resize", path, 224, 256, 0, &q.resize) != TAC_OK) goto done;
+    if (q.resize != 224 && q.resize != 256) { tac_fail("%s: \"resize\" must be 224 or 256, found %d", path, q.resize); goto done; }
+    if (tac_json_int32(o, "batch", path, 1, TAC_CLUSTER_MAX_BATCH, 0, &q.batch) != TAC_OK) goto done;
+    if (tac_json_int32(o, "names", path, 1, TAC_CLUSTER_MAX_NAMES, 0, &q.n_names) != TAC_OK) goto done;
+    if (tac_json_int32(o, "epochs", path, 0, TAC_CLUSTER_MAX_EPOCHS, 0, &q.epochs) != TAC_OK) goto done;
+    rc = TAC_OK;
+done:
     cJSON_Delete(o);
-    if (!p->model_dir) {
-        free_run_strings(p);
-        tac_free_strings(*inputs, n);
-        *inputs = NULL; *ninputs = 0;
-        return tac_fail("%s: has no model", path);
+    if (rc != TAC_OK) {
+        free(model); free(list); free(voc); free(wn);
+        tac_free_strings(in, nin);
+        return TAC_ERR;
     }
+    q.no_train = no_train;
+    q.seed = (uint32_t)seed;
+    q.model_dir = model;
+    q.list_file = list ? list : p->list_file ? tac_xstrdup(p->list_file) : NULL;
+    q.vocabulary = voc ? voc : p->vocabulary ? tac_xstrdup(p->vocabulary) : NULL;
+    q.wordnet_dir = wn ? wn : p->wordnet_dir ? tac_xstrdup(p->wordnet_dir) : NULL;
+    *p = q;
+    *inputs = in; *ninputs = nin;
     return TAC_OK;
 }
 
@@ -453,6 +484,7 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
     if (!p.model_dir) return tac_fail("no model folder (--model DIR)");
     if (ninputs == 0 && !p.list_file) return tac_fail("no images given");
     if (p.K == 1 || p.K < 0) return tac_fail("-K must be at least 2 (or auto)");
+    if (tac_cluster_check_params(&p) != TAC_OK) return TAC_ERR;
     double t0 = tac_now();
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/cache", p.out_dir);
@@ -653,33 +685,52 @@ int tac_assign_run(const char *out, const char *model_dir, const char *const *in
     tac_cluster_default_params(&p);
     char **run_inputs = NULL;
     int nrun = 0;
-    if (read_run_json(out, &p, &run_inputs, &nrun) != TAC_OK) { free_run_strings(&p); return TAC_ERR; }
+    if (batch < 0 || batch > TAC_CLUSTER_MAX_BATCH)
+        return tac_fail("--batch must be from 1 to %d images, found %d", TAC_CLUSTER_MAX_BATCH, batch);
+    if (read_run_json(out, &p, &run_inputs, &nrun) != TAC_OK) return TAC_ERR;   /* p's strings: still the defaults */
     tac_free_strings(run_inputs, nrun);
     if (model_dir) { free((char *)p.model_dir); p.model_dir = tac_xstrdup(model_dir); }
     char path[PATH_MAX + 64], *buf;
     size_t len;
+    /* model/params.json: every field type- and range-checked; the other files of model/ are checked against it */
     snprintf(path, sizeof path, "%s/model/params.json", out);
-    if (tac_read_file(path, &buf, &len) != TAC_OK) { free_run_strings(&p); return tac_fail("%s: the run has no model/ (did it finish?)", out); }
-    cJSON *o = cJSON_Parse(buf);
+    if (tac_read_file_max(path, &buf, &len, TAC_JSON_MAX) != TAC_OK) {
+        char *why = tac_xstrdup(tac_last_error());
+        tac_fail("%s: the run has no usable model/ (did it finish?): %s", out, why);
+        free(why); free_run_strings(&p);
+        return TAC_ERR;
+    }
+    cJSON *o = cJSON_ParseWithLength(buf, len);
     free(buf);
-    if (!o) { free_run_strings(&p); return tac_fail("%s: not valid JSON", path); }
-    const cJSON *mode = cJSON_GetObjectItem(o, "mode"), *kk = cJSON_GetObjectItem(o, "K"), *hh = cJSON_GetObjectItem(o, "clip_hash");
-    const cJSON *cn = cJSON_GetObjectItem(o, "cluster_names"), *rs = cJSON_GetObjectItem(o, "resize");
-    if (!cJSON_IsString(mode) || !cJSON_IsNumber(kk) || !cJSON_IsString(hh) || !cJSON_IsArray(cn)) {
-        cJSON_Delete(o);
-        free_run_strings(&p);
-        return tac_fail("%s: missing mode, K, clip_hash or cluster_names", path);
+    if (!o || !cJSON_IsObject(o)) { cJSON_Delete(o); free_run_strings(&p); return tac_fail("%s: not a JSON object", path); }
+    char *mode = NULL, *hash = NULL, **names = NULL;
+    int K = 0, nnames = 0, resize = p.resize, json_e = 0;
+    int prc = TAC_ERR;
+    if (tac_json_str(o, "mode", path, 1, &mode) != TAC_OK) goto params_done;
+    if (strcmp(mode, "tac") != 0 && strcmp(mode, "tac-no-train") != 0) {
+        tac_fail("%s: \"mode\" must be \"tac\" or \"tac-no-train\", found \"%.40s\"", path, mode);
+        goto params_done;
     }
-    int K = kk->valueint, heads_mode = strcmp(mode->valuestring, "tac") == 0;
-    int resize = cJSON_IsNumber(rs) ? rs->valueint : p.resize;
-    char want_hash[64];
-    snprintf(want_hash, sizeof want_hash, "%s", hh->valuestring);
-    char **names = tac_xcalloc((size_t)K, sizeof(char *));
-    for (int c = 0; c < K; c++) {
-        const cJSON *it = cJSON_GetArrayItem(cn, c);
-        names[c] = tac_xstrdup(cJSON_IsString(it) ? it->valuestring : "");
-    }
+    if (tac_json_int32(o, "K", path, 2, TAC_CLUSTER_MAX_K, 1, &K) != TAC_OK) goto params_done;
+    if (tac_json_int32(o, "embed_dim", path, 1, 1 << 16, 1, &json_e) != TAC_OK) goto params_done;
+    if (tac_json_int32(o, "resize", path, 224, 256, 0, &resize) != TAC_OK) goto params_done;
+    if (resize != 224 && resize != 256) { tac_fail("%s: \"resize\" must be 224 or 256, found %d", path, resize); goto params_done; }
+    if (tac_json_str(o, "clip_hash", path, 1, &hash) != TAC_OK) goto params_done;
+    if (strlen(hash) >= 64) { tac_fail("%s: \"clip_hash\" is too long to be a model hash", path); goto params_done; }
+    if (tac_json_str_array(o, "cluster_names", path, TAC_CLUSTER_MAX_K, &names, &nnames) != TAC_OK) goto params_done;
+    if (nnames != K) { tac_fail("%s: %d cluster_names for K = %d", path, nnames, K); goto params_done; }
+    prc = TAC_OK;
+params_done:
     cJSON_Delete(o);
+    if (prc != TAC_OK) {
+        free(mode); free(hash); tac_free_strings(names, nnames);
+        free_run_strings(&p);
+        return TAC_ERR;
+    }
+    int heads_mode = strcmp(mode, "tac") == 0;
+    char want_hash[64];
+    snprintf(want_hash, sizeof want_hash, "%s", hash);
+    free(mode); free(hash);
 
     tac_clip *model = NULL;
     tac_heads *heads = NULL;
@@ -697,18 +748,26 @@ int tac_assign_run(const char *out, const char *model_dir, const char *const *in
         goto done;
     }
     e = tac_clip_embed_dim(model);
+    if (json_e != e) { tac_fail("%s/model/params.json: embed_dim %d, the model's is %d", out, json_e, e); goto done; }
     snprintf(path, sizeof path, "%s/model/selected.npy", out);
     if (tac_npy_load_f32(path, &E, &nsel, &c1) != TAC_OK) goto done;
-    if (c1 != e) { tac_fail("%s: width %lld, the model's is %d", path, (long long)c1, e); goto done; }
+    if (c1 != e || nsel < 1) { tac_fail("%s: %lld x %lld, expected S x %d with S >= 1", path, (long long)nsel, (long long)c1, e); goto done; }
+    if (tac_check_finite(path, E, nsel, e) != TAC_OK) goto done;
     snprintf(path, sizeof path, "%s/model/centroids.npy", out);
     if (tac_npy_load_f32(path, &C, &r1, &c1) != TAC_OK) goto done;
-    if (r1 != K || c1 != 2 * e) { tac_fail("%s: expected %d x %d", path, K, 2 * e); goto done; }
+    if (r1 != K || c1 != 2 * e) { tac_fail("%s: %lld x %lld, expected K x 2E = %d x %d (params.json)", path, (long long)r1, (long long)c1, K, 2 * e); goto done; }
+    if (tac_check_finite(path, C, K, 2 * e) != TAC_OK) goto done;
     snprintf(path, sizeof path, "%s/model/selected_nouns.txt", out);
     if (tac_read_lines(path, &sel_names, &nsn, 0) != TAC_OK) goto done;
-    if (nsn < nsel) { tac_fail("%s: %lld names for %lld nouns", path, (long long)nsn, (long long)nsel); goto done; }
+    if (nsn != nsel) { tac_fail("%s: %lld names for the %lld nouns of selected.npy", path, (long long)nsn, (long long)nsel); goto done; }
     if (heads_mode) {
         snprintf(path, sizeof path, "%s/model/heads.bin", out);
         if (tac_heads_load(path, &heads) != TAC_OK) goto done;
+        if (tac_heads_input_dim(heads) != e || tac_heads_num_clusters(heads) != K) {
+            tac_fail("%s: heads for width %d and K = %d, the run has width %d and K = %d (params.json)", path,
+                     tac_heads_input_dim(heads), tac_heads_num_clusters(heads), e, K);
+            goto done;
+        }
     }
     if (tac_list_inputs(inputs, ninputs, list_file, &paths, &n) != TAC_OK) goto done;
     n_all = n;
@@ -740,7 +799,8 @@ int tac_assign_run(const char *out, const char *model_dir, const char *const *in
     Z = joint_space(X, R, n, e);
     if (heads) {
         float *prob = tac_xmalloc((size_t)n * K, sizeof(float));
-        if (tac_heads_predict(heads, X, n, pred, prob) != TAC_OK) { free(prob); goto done; }
+        snprintf(path, sizeof path, "%s/model/heads.bin", out);
+        if (tac_heads_predict_sized(heads, path, X, n, e, K, pred, prob) != TAC_OK) { free(prob); goto done; }
         for (int64_t i = 0; i < n; i++) conf[i] = prob[i * K + pred[i]];
         free(prob);
     } else centroid_confidence(Z, n, 2 * e, C, K, pred, 0, conf);

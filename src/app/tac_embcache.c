@@ -89,7 +89,8 @@ int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcac
     struct stat st;
     size_t good = 0;                          /* bytes of the file that hold a valid header + records */
     if (stat(path, &st) == 0 && st.st_size > 0) {
-        if (tac_read_file(path, &buf, &len) != TAC_OK) { free(c->path); free(c); return TAC_ERR; }
+        /* no fixed cap: the cache grows with the collection; memory is checked by the reader (tac_try_malloc) */
+        if (tac_read_file_max(path, &buf, &len, (size_t)1 << 40) != TAC_OK) { free(c->path); free(c); return TAC_ERR; }
         size_t hl = 16 + tag_len;
         uint32_t fe = 0, ft = 0;
         if (len >= 16) { memcpy(&fe, buf + 8, 4); memcpy(&ft, buf + 12, 4); }

@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /* ---- generated tables (tac_bpe_tables.c) ---------------------------------------------------------- */
@@ -691,8 +692,10 @@ static const char *gz_reason(gzFile f, const char *path)
 #define TAC_BPE_MAX_TEXT ((size_t)64 << 20)
 static int read_gz(const char *path, char **out, size_t *len)
 {
-    gzFile f = gzopen(path, "rb");
-    if (!f) return tac_fail("%s: cannot open (%s)", path, strerror(errno));
+    int fd = tac_open_regular(path, NULL);   /* a FIFO or device is refused, never read */
+    if (fd < 0) return TAC_ERR;
+    gzFile f = gzdopen(fd, "rb");
+    if (!f) { close(fd); return tac_fail("%s: cannot open (%s)", path, strerror(errno)); }
     size_t cap = 1 << 20, n = 0;
     char *buf = tac_xmalloc(cap + 1, 1);   /* n text bytes + NUL */
     for (;;) {
@@ -803,7 +806,7 @@ static int load_openai(tac_bpe *t, const char *path)
 static int load_hf(tac_bpe *t, const char *vpath, const char *mpath)
 {
     char *js; size_t jl;
-    if (tac_read_file(vpath, &js, &jl) != TAC_OK) return TAC_ERR;
+    if (tac_read_file_max(vpath, &js, &jl, TAC_JSON_MAX) != TAC_OK) return TAC_ERR;
     cJSON *root = cJSON_ParseWithLength(js, jl);
     free(js);
     if (!root || !cJSON_IsObject(root)) { cJSON_Delete(root); return tac_fail("%s: not a JSON object {token: id}", vpath); }
@@ -821,7 +824,7 @@ static int load_hf(tac_bpe *t, const char *vpath, const char *mpath)
     char *data = NULL; size_t len;
     char **ma = NULL, **mb = NULL;
     int nm = 0;
-    if (rc == TAC_OK && tac_read_file(mpath, &data, &len) != TAC_OK) rc = TAC_ERR;
+    if (rc == TAC_OK && tac_read_file_max(mpath, &data, &len, TAC_JSON_MAX) != TAC_OK) rc = TAC_ERR;
     if (rc == TAC_OK) {
         size_t lines = 1;
         for (size_t i = 0; i < len; i++) lines += data[i] == '\n';

@@ -335,7 +335,7 @@ static int open_weights(const char *dir, weights_src *w, char **index_text, char
     }
     free(one);
     size_t len;
-    if (tac_read_file(*index_path, index_text, &len) != TAC_OK) return TAC_ERR;
+    if (tac_read_file_max(*index_path, index_text, &len, TAC_JSON_MAX) != TAC_OK) return TAC_ERR;
     cJSON *root = cJSON_ParseWithLength(*index_text, len);
     if (!root) return tac_fail("%s: not valid JSON", *index_path);
     cJSON *map = cJSON_DetachItemFromObjectCaseSensitive(root, "weight_map");
@@ -392,7 +392,7 @@ int tac_clip_load(const char *dir, tac_clip **out)
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) { tac_fail("%s: not a folder (a Hugging Face CLIP folder is needed)", dir); goto done; }
     if (!file_exists(cfg_path)) { tac_fail("%s: missing (a Hugging Face CLIP folder needs config.json and model.safetensors)", cfg_path); goto done; }
-    if (tac_read_file(cfg_path, &cfg_text, &cfg_len) != TAC_OK) goto done;
+    if (tac_read_file_max(cfg_path, &cfg_text, &cfg_len, TAC_JSON_MAX) != TAC_OK) goto done;
     m = tac_xcalloc(1, sizeof *m);
     if (tac_clip_config_parse(cfg_text, cfg_len, cfg_path, &m->cfg) != TAC_OK) goto done;
     if (open_weights(dir, &w, &index_text, &index_path) != TAC_OK) goto done;

@@ -143,8 +143,8 @@ int tac_st_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st)
 int tac_st_open(const char *path, tac_st *st)
 {
     memset(st, 0, sizeof *st);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return tac_fail("%s: cannot open: %s", path, strerror(errno));
+    int fd = tac_open_regular(path, NULL);   /* never waits on a FIFO */
+    if (fd < 0) return TAC_ERR;
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) { close(fd); return tac_fail("%s: not a regular file", path); }
     size_t len = (size_t)sb.st_size;

@@ -2,12 +2,15 @@
  *
  * tac_fail() records a one-line reason (returned by tac_last_error()) and returns TAC_ERR, so callers write
  * `return tac_fail("%s: truncated", path);`. Allocation failures and assertion failures abort with location.
+ * Sizes that come from user input (options, file headers) are allocated with tac_try_malloc/tac_try_calloc
+ * instead: they return NULL with a reason ("X: needs 51.0 GB of memory, more than this machine has").
  */
 #include "taclust/core.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static _Thread_local char tac_err_buf[1024];
 
@@ -17,10 +20,14 @@ void tac_clear_error(void) { tac_err_buf[0] = 0; }
 
 int tac_fail(const char *fmt, ...)
 {
+    /* Formatted into a separate buffer first: the arguments may include tac_last_error() itself (a reason that
+     * wraps the previous one), and vsnprintf into the buffer it reads from garbles the text. */
+    char tmp[sizeof tac_err_buf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tac_err_buf, sizeof tac_err_buf, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(tac_err_buf, tmp, sizeof tmp);
     return TAC_ERR;
 }
 
@@ -65,6 +72,35 @@ void *tac_xrealloc_at(void *q, size_t n, size_t size, const char *file, int line
     if (!p) tac_die_at(file, line, "out of memory allocating %zu bytes", total);
     return p;
 }
+
+/* Memory the machine cannot give at all (more than its physical RAM) is refused up front: with overcommit a huge
+ * malloc may "succeed" and the process is then killed when the pages are touched. */
+static size_t phys_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || psz <= 0) return SIZE_MAX;
+    return (size_t)pages > SIZE_MAX / (size_t)psz ? SIZE_MAX : (size_t)pages * (size_t)psz;
+}
+
+static void *try_alloc(size_t n, size_t size, int zero, const char *what)
+{
+    if (size && n > SIZE_MAX / size) {
+        tac_fail("%s: %zu x %zu bytes is more memory than can be addressed", what, n, size);
+        return NULL;
+    }
+    size_t total = n * size != 0 ? n * size : 1;
+    if (total > phys_bytes()) {
+        tac_fail("%s: needs %.1f GB of memory, more than this machine has (%.1f GB)", what, (double)total / 1e9,
+                 (double)phys_bytes() / 1e9);
+        return NULL;
+    }
+    void *p = zero ? calloc(1, total) : malloc(total);
+    if (!p) tac_fail("%s: cannot allocate %.2f GB of memory", what, (double)total / 1e9);
+    return p;
+}
+
+void *tac_try_malloc(size_t n, size_t size, const char *what) { return try_alloc(n, size, 0, what); }
+void *tac_try_calloc(size_t n, size_t size, const char *what) { return try_alloc(n, size, 1, what); }
 
 char *tac_xstrdup(const char *s)
 {

@@ -1,5 +1,8 @@
 /* tac_files.c - whole-file reads, line lists, mkdir -p, and atomic writes (temporary name, fsync, rename).
  *
+ * Reads check the file type first (a FIFO, device, socket or folder is refused, never read or waited on) and cap
+ * the size (TAC_READ_FILE_MAX, or the caller's limit), so no input can make a read block or fill memory.
+ *
  * Every output taclust writes goes through tac_atomic_*: a crash or kill never leaves a half-written file
  * under the final name.
  */
@@ -58,26 +61,72 @@ int tac_write_file_atomic(const char *path, const void *data, size_t len)
     return tac_atomic_commit(&a);
 }
 
-int tac_read_file(const char *path, char **data, size_t *len)
+static const char *file_kind(mode_t m)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return tac_fail("%s: cannot open: %s", path, strerror(errno));
+    return S_ISDIR(m) ? "a folder" : S_ISFIFO(m) ? "a FIFO (named pipe)" : S_ISSOCK(m) ? "a socket" :
+           S_ISCHR(m) || S_ISBLK(m) ? "a device" : "not a regular file";
+}
+
+int tac_open_regular(const char *path, int64_t *size)
+{
+    /* O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) { int e = errno; tac_fail("%s: cannot open: %s", path, strerror(e)); return -1; }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || S_ISDIR(st.st_mode)) { fclose(f); return tac_fail("%s: not a regular file", path); }
-    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
-    char *buf = tac_xmalloc(cap, 1);
-    for (;;) {
-        if (n + 1 >= cap) { cap *= 2; buf = tac_xrealloc(buf, cap, 1); }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0) break;
+    if (fstat(fd, &st) != 0) { int e = errno; close(fd); tac_fail("%s: cannot read: %s", path, strerror(e)); return -1; }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        tac_fail("%s: is %s, not a regular file", path, file_kind(st.st_mode));
+        return -1;
     }
-    int err = ferror(f);
-    fclose(f);
-    if (err) { free(buf); return tac_fail("%s: read error", path); }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (size) *size = (int64_t)st.st_size;
+    return fd;
+}
+
+int tac_read_file_max(const char *path, char **data, size_t *len, size_t max_bytes)
+{
+    int64_t size;
+    int fd = tac_open_regular(path, &size);
+    if (fd < 0) return TAC_ERR;
+    if ((uint64_t)size > max_bytes) {
+        close(fd);
+        return tac_fail("%s: %.1f MiB, larger than the %zu MiB limit for this kind of file", path,
+                        (double)size / 1048576.0, max_bytes >> 20);
+    }
+    /* the file may grow while it is read: read at most max_bytes + 1 to notice, in a buffer grown as needed */
+    size_t cap = (size_t)size + 1 < 4096 ? 4096 : (size_t)size + 1, n = 0;
+    char *buf = tac_try_malloc(cap, 1, path);
+    if (!buf) { close(fd); return TAC_ERR; }
+    for (;;) {
+        if (n + 1 >= cap) {
+            if (cap > max_bytes) break;
+            size_t ncap = cap * 2 > max_bytes + 2 ? max_bytes + 2 : cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) { free(buf); close(fd); return tac_fail("%s: out of memory while reading", path); }
+            buf = nb; cap = ncap;
+        }
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { int e = errno; free(buf); close(fd); return tac_fail("%s: read error: %s", path, strerror(e)); }
+        if (r == 0) break;
+        n += (size_t)r;
+        if (n > max_bytes) break;
+    }
+    close(fd);
+    if (n > max_bytes) {
+        free(buf);
+        return tac_fail("%s: grew past the %zu MiB limit for this kind of file while being read", path, max_bytes >> 20);
+    }
     buf[n] = 0;
     *data = buf; *len = n;
     return TAC_OK;
+}
+
+int tac_read_file(const char *path, char **data, size_t *len)
+{
+    return tac_read_file_max(path, data, len, TAC_READ_FILE_MAX);
 }
 
 int tac_mkdir_p(const char *path)
@@ -107,7 +156,7 @@ int tac_mkdir_p(const char *path)
 int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty)
 {
     char *buf; size_t len;
-    if (tac_read_file(path, &buf, &len) != TAC_OK) return TAC_ERR;
+    if (tac_read_file_max(path, &buf, &len, TAC_LINES_MAX) != TAC_OK) return TAC_ERR;
     int64_t cap = 64, cnt = 0;
     char **out = tac_xmalloc((size_t)cap, sizeof(char *));
     char *s = buf, *end = buf + len;

@@ -140,7 +140,8 @@ int tac_npy_parse_f32(const void *buf, size_t len, const char *path, float **out
                         h.kind == 'i' ? "int" : h.kind == 'u' ? "uint" : h.kind == 'b' ? "bool" : "float", h.size * 8);
     }
     size_t n = (size_t)h.shape[0] * (size_t)h.shape[1];
-    float *x = tac_xmalloc(n, sizeof(float));                  /* rows x cols (N x D), row-major */
+    float *x = tac_try_malloc(n, sizeof(float), path);         /* rows x cols (N x D), row-major */
+    if (!x) return TAC_ERR;
     const unsigned char *d = (const unsigned char *)buf + h.data_off;
     for (size_t i = 0; i < n; i++) {
         if (h.size == 4) memcpy(&x[i], d + 4 * i, 4);
@@ -156,7 +157,8 @@ int tac_npy_parse_i64(const void *buf, size_t len, const char *path, int64_t **o
     npy_header h;
     if (parse_header(path, buf, len, &h) != TAC_OK) return TAC_ERR;
     size_t n = (size_t)h.shape[0] * (size_t)h.shape[1];
-    int64_t *x = tac_xmalloc(n, sizeof(int64_t));              /* rows x cols, row-major */
+    int64_t *x = tac_try_malloc(n, sizeof(int64_t), path);     /* rows x cols, row-major */
+    if (!x) return TAC_ERR;
     const unsigned char *d = (const unsigned char *)buf + h.data_off;
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++) {
@@ -195,13 +197,14 @@ int tac_npy_parse_i64(const void *buf, size_t len, const char *path, int64_t **o
  * twice, once read and once converted), else read. Release with unmap_file. */
 static int map_file(const char *path, const void **data, size_t *len, int *mapped)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = tac_open_regular(path, NULL);   /* a FIFO, device or folder is refused here, never read */
+    if (fd < 0) return TAC_ERR;
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    if (fstat(fd, &st) == 0 && st.st_size > 0) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         close(fd);
         if (m != MAP_FAILED) { *data = m; *len = (size_t)st.st_size; *mapped = 1; return TAC_OK; }
-    } else if (fd >= 0) close(fd);
+    } else close(fd);
     char *buf;
     if (tac_read_file(path, &buf, len) != TAC_OK) return TAC_ERR;   /* also words the error */
     *data = buf; *mapped = 0;

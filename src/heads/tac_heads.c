@@ -474,6 +474,14 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
 
 /* ---- prediction ---------------------------------------------------------------------------------------- */
 
+int tac_heads_predict_sized(const tac_heads *h, const char *what, const float *X, int64_t n, int d, int k,
+                            int32_t *pred, float *prob)
+{
+    if (h->D != d || h->K != k)
+        return tac_fail("%s: heads for rows of width %d and K = %d, given width %d and K = %d", what, h->D, h->K, d, k);
+    return tac_heads_predict(h, X, n, pred, prob);
+}
+
 int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pred, float *prob)
 {
     if (n < 0) return tac_fail("heads: negative row count");

@@ -58,7 +58,7 @@ int tac_labels_load(const char *path, int64_t **labels, int64_t *n)
 {
     TAC_ASSERT(path && labels && n);
     char *buf; size_t len;
-    if (tac_read_file(path, &buf, &len) != TAC_OK) return TAC_ERR;
+    if (tac_read_file_max(path, &buf, &len, TAC_LINES_MAX) != TAC_OK) return TAC_ERR;
     if (len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0) {
         int64_t r, c, *y;
         int rc = tac_npy_parse_i64(buf, len, path, &y, &r, &c);

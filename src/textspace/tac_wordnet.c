@@ -98,7 +98,7 @@ int tac_wordnet_nouns(const char *dir, char ***nouns, int64_t *n)
         return TAC_ERR;
     }
     char *buf = NULL; size_t len;
-    if (tac_read_file(path, &buf, &len) != TAC_OK) { free(path); return TAC_ERR; }
+    if (tac_read_file_max(path, &buf, &len, TAC_LINES_MAX) != TAC_OK) { free(path); return TAC_ERR; }
 
     int64_t cap = 1024, cnt = 0, line = 0, nsyn = 0;
     char **out = tac_xmalloc((size_t)cap, sizeof(char *));   /* M lemma strings, grown */
