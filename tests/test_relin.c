@@ -11,8 +11,10 @@
 #include "tac_test.h"
 #include "taclust/app.h"
 #include "taclust/clip.h"
+#include "taclust/embed.h"
 #include "taclust/image.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -184,4 +186,234 @@ TAC_TEST(relin_assign_crosschecks_model_dir)
                             "bs=1 seek=136 conv=notrunc 2>/dev/null", dir) == 0);
     const char *imgs[1] = {img};
     TAC_CHECK_ERR(tac_assign_run(tac_test_path(dir, "c"), NULL, imgs, 1, NULL, 0), "centroids.npy: row 0 has a NaN");
+}
+
+/* ---- items 4, 5, 6: inputs that are not files, too big, hidden, too long, or written by taclust ------------- */
+static int count_rows(const char *csv)
+{
+    char **l; int64_t n;
+    if (tac_read_lines(csv, &l, &n, 1) != TAC_OK) return -1;
+    tac_free_strings(l, n);
+    return (int)n - 1;
+}
+
+/* skipped.txt has a line "DIR/in/REL<tab>reason" (or "REL<tab>reason" when REL starts with '/') whose reason
+ * holds `why` */
+static int skipped_has(char **lines, int64_t n, const char *dir, const char *rel, const char *why)
+{
+    char want[PATH_MAX + 64];
+    if (rel[0] == '/') snprintf(want, sizeof want, "%s\t", rel);
+    else snprintf(want, sizeof want, "%s/in/%s\t", dir, rel);
+    size_t wl = strlen(want);
+    for (int64_t i = 0; i < n; i++)
+        if (strncmp(lines[i], want, wl) == 0 && strstr(lines[i] + wl, why)) return 1;
+    return 0;
+}
+
+/* Under `base`: folders of 240-character names nested as deep as a path can go, x.jpg at the deepest level that
+ * PATH_MAX allows, and one more folder (whose path is too long to open) holding far.jpg. Made with *at() calls,
+ * as no path-based call can reach the bottom. */
+static int make_deep(const char *base, const char *image)
+{
+    char name[241];
+    memset(name, 'd', 240);
+    name[240] = 0;
+    char *data; size_t len;
+    if (tac_read_file(image, &data, &len) != TAC_OK) return -1;
+    int fd = open(base, O_RDONLY | O_DIRECTORY), rc = -1;
+    size_t plen = strlen(base);
+    while (fd >= 0 && plen + 241 + 6 < PATH_MAX) {         /* room for "/<name>/x.jpg" */
+        if (mkdirat(fd, name, 0755) != 0) break;
+        int nfd = openat(fd, name, O_RDONLY | O_DIRECTORY);
+        close(fd);
+        fd = nfd;
+        plen += 241;
+    }
+    if (fd >= 0) {
+        int w = openat(fd, "x.jpg", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (w >= 0 && write(w, data, len) == (ssize_t)len && mkdirat(fd, name, 0755) == 0) {
+            int nfd = openat(fd, name, O_RDONLY | O_DIRECTORY);
+            int w2 = nfd >= 0 ? openat(nfd, "far.jpg", O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+            if (w2 >= 0 && write(w2, data, len) == (ssize_t)len) rc = 0;
+            if (w2 >= 0) close(w2);
+            if (nfd >= 0) close(nfd);
+        }
+        if (w >= 0) close(w);
+        close(fd);
+    }
+    free(data);
+    return rc;
+}
+
+TAC_TEST(relin_inputs_not_files_hidden_long_and_outputs_skipped_with_reason)
+{
+    const char *dir = tac_test_tmpdir();
+    TAC_REQUIRE(make_inputs(dir, 1) == 0);
+    /* the hostile entries: hidden image names, a hidden folder, a FIFO and a socket-less device link named .jpg,
+     * a 600 MB sparse "image", a broken link, a path longer than PATH_MAX */
+    TAC_REQUIRE(tac_test_sh("cd '%s/in' && cp r0_gray.jpg ..jpg && cp r0_gray.jpg ...jpg && cp r0_gray.jpg .dot.png && "
+                            "mkdir .thumbs && cp r0_gray.jpg .thumbs/t.jpg && mkfifo fifo.jpg && ln -s /dev/zero zero.png && "
+                            "truncate -s 600M big.jpg && ln -s nowhere gone.jpg && mkdir deep", dir) == 0);
+    TAC_REQUIRE(make_deep(tac_test_path(dir, "in/deep"), tac_test_path(dir, "in/r0_gray.jpg")) == 0);
+    char out[PATH_MAX], csv[PATH_MAX], skp[PATH_MAX];
+    snprintf(out, sizeof out, "%s/in/groups", dir);        /* OUT inside the input folder */
+    snprintf(csv, sizeof csv, "%s/clusters.csv", out);
+    snprintf(skp, sizeof skp, "%s/skipped.txt", out);
+    for (int run = 0; run < 3; run++) {                     /* reruns must not take OUT's by-cluster links as images */
+        int rc = tac_test_sh("XDG_CACHE_HOME='%s/xdg' timeout 120 %s --quiet cluster '%s/in' /dev/zero --model " TINY
+                             " --vocabulary '%s/voc.txt' -K 2 --no-train --out '%s' >/dev/null 2>'%s/err.txt'",
+                             dir, tac_test_bin(), dir, dir, out, dir);
+        TAC_CHECK_INT(rc, 0);
+        TAC_CHECK_INT(count_rows(csv), 9);                 /* the 8 images + deep/.../x.jpg (PATH_MAX - 1 fits) */
+    }
+    /* a second, older OUT in the inputs (no marker: a run made before the marker existed) is not walked either */
+    TAC_REQUIRE(tac_test_sh("cp -r '%s' '%s/in/old' && rm '%s/in/old/" TAC_OUTPUT_MARKER "'", out, dir, dir) == 0);
+    TAC_CHECK_INT(tac_test_sh("XDG_CACHE_HOME='%s/xdg' %s --quiet cluster '%s/in' --model " TINY
+                              " --vocabulary '%s/voc.txt' -K 2 --no-train --out '%s' >/dev/null 2>&1",
+                              dir, tac_test_bin(), dir, dir, out), 0);
+    TAC_CHECK_INT(count_rows(csv), 9);
+    char **s; int64_t ns;
+    TAC_REQUIRE(tac_read_lines(skp, &s, &ns, 1) == TAC_OK);
+    TAC_CHECK(skipped_has(s, ns, dir, "..jpg", "hidden file"));
+    TAC_CHECK(skipped_has(s, ns, dir, "...jpg", "hidden file"));
+    TAC_CHECK(skipped_has(s, ns, dir, ".dot.png", "hidden file"));
+    TAC_CHECK(skipped_has(s, ns, dir, ".thumbs", "hidden folder"));
+    TAC_CHECK(skipped_has(s, ns, dir, "fifo.jpg", "FIFO"));
+    TAC_CHECK(skipped_has(s, ns, dir, "zero.png", "device"));
+    TAC_CHECK(skipped_has(s, ns, dir, "big.jpg", "512 MiB limit"));
+    TAC_CHECK(skipped_has(s, ns, dir, "gone.jpg", "No such file"));
+    TAC_CHECK(skipped_has(s, ns, dir, "groups", "output folder"));
+    TAC_CHECK(skipped_has(s, ns, dir, "old", "a folder taclust wrote"));
+    int long_said = 0;                                     /* the folder beside x.jpg whose path is too long */
+    for (int64_t i = 0; i < ns; i++) long_said += strstr(s[i], "/deep/") && strstr(s[i], "longer than PATH_MAX") != NULL;
+    TAC_CHECK_INT(long_said, 1);
+    tac_free_strings(s, ns);
+    /* explicit inputs that are not regular files: skipped with the reason, the run goes on */
+    TAC_CHECK_INT(tac_test_sh("XDG_CACHE_HOME='%s/xdg' timeout 60 %s --quiet cluster '%s/in' /dev/zero '%s/in/fifo.jpg' "
+                              "--model " TINY " --vocabulary '%s/voc.txt' -K 2 --no-train --out '%s/o2' >/dev/null 2>&1",
+                              dir, tac_test_bin(), dir, dir, dir, dir), 0);
+    TAC_REQUIRE(tac_read_lines(tac_test_path(dir, "o2/skipped.txt"), &s, &ns, 1) == TAC_OK);
+    TAC_CHECK(skipped_has(s, ns, dir, "/dev/zero", "device"));
+    TAC_CHECK(skipped_has(s, ns, dir, tac_test_path(dir, "in/fifo.jpg"), "is a FIFO"));
+    tac_free_strings(s, ns);
+    /* a vocabulary, WordNet folder or list that is not a regular file: one-line error, nothing read */
+    EXPECT_ERR(dir, "/dev/zero: is a device", "cluster '%s/in' --model " TINY " --vocabulary /dev/zero -K 2 --out '%s/o3'", dir, dir);
+    EXPECT_ERR(dir, "is a FIFO", "cluster '%s/in' --model " TINY " --vocabulary '%s/in/fifo.jpg' -K 2 --out '%s/o3'", dir, dir, dir);
+    EXPECT_ERR(dir, "is a FIFO", "cluster --list '%s/in/fifo.jpg' --model " TINY " -K 2 --out '%s/o3'", dir, dir);
+    TAC_REQUIRE(tac_test_sh("mkdir '%s/wn' && mkfifo '%s/wn/data.noun'", dir, dir) == 0);
+    EXPECT_ERR(dir, "is a FIFO", "cluster '%s/in' --model " TINY " --wordnet '%s/wn' -K 2 --out '%s/o3'", dir, dir, dir);
+}
+
+/* the reader itself: type check before reading, size limits, a file that is exactly at the limit */
+TAC_TEST(relin_read_file_refuses_non_regular_and_oversized)
+{
+    const char *dir = tac_test_tmpdir();
+    char *d; size_t n;
+    TAC_CHECK_ERR(tac_read_file("/dev/zero", &d, &n), "is a device");
+    TAC_CHECK_ERR(tac_read_file(dir, &d, &n), "is a folder");
+    char fifo[PATH_MAX];
+    snprintf(fifo, sizeof fifo, "%s/f", dir);
+    TAC_REQUIRE(mkfifo(fifo, 0600) == 0);
+    TAC_CHECK_ERR(tac_read_file(fifo, &d, &n), "is a FIFO");          /* returns at once: no writer is waited for */
+    TAC_CHECK_ERR(tac_npy_load_f32(fifo, (float **)&d, (int64_t *)&n, (int64_t *)&n), "is a FIFO");
+    char **lines; int64_t nl;
+    TAC_CHECK_ERR(tac_read_lines("/dev/zero", &lines, &nl, 1), "is a device");
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/ten", dir);
+    TAC_REQUIRE(write_text(p, "0123456789") == 0);
+    TAC_CHECK_ERR(tac_read_file_max(p, &d, &n, 9), "limit");
+    TAC_CHECK_OK(tac_read_file_max(p, &d, &n, 10));
+    TAC_CHECK_INT(n, 10);
+    TAC_CHECK(d[10] == 0);
+    free(d);
+    /* a symlink to /dev/zero is followed and refused too */
+    snprintf(p, sizeof p, "%s/z.png", dir);
+    TAC_REQUIRE(symlink("/dev/zero", p) == 0);
+    tac_image img;
+    TAC_CHECK_ERR(tac_image_load(p, &img), "is a device");
+}
+
+static const char *abs_bin(void)
+{
+    static char p[PATH_MAX];
+    if (!realpath(tac_test_bin(), p)) snprintf(p, sizeof p, "%s", tac_test_bin());
+    return p;
+}
+
+/* ---- item 3: sizes that cannot be allocated fail with a message (exit 1), never abort ---------------------- */
+TAC_TEST(relin_unallocatable_sizes_fail_with_a_message)
+{
+    const char *dir = tac_test_tmpdir();
+    TAC_REQUIRE(make_inputs(dir, 1) == 0);
+    /* a 51 GB sparse .npy: the header is valid and the file size matches it */
+    char big[PATH_MAX];
+    snprintf(big, sizeof big, "%s/big.npy", dir);
+    const char hdr[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (100000000, 128), }";
+    char h[128];
+    memset(h, ' ', sizeof h);
+    memcpy(h, "\x93NUMPY\x01\x00\x76\x00", 10);
+    memcpy(h + 10, hdr, sizeof hdr - 1);
+    h[127] = '\n';
+    FILE *f = fopen(big, "wb");
+    TAC_REQUIRE(f != NULL);
+    fwrite(h, 1, sizeof h, f);
+    fclose(f);
+    TAC_REQUIRE(truncate(big, 128 + (off_t)100000000 * 128 * 4) == 0);
+    float *X; int64_t r, c;
+    TAC_CHECK_ERR(tac_npy_load_f32(big, &X, &r, &c), "GB of memory");
+    EXPECT_ERR(dir, "GB of memory", "kmeans '%s' -k 2 --out '%s/l.npy'", big, dir);
+    EXPECT_ERR(dir, "--batch must be from 1 to 1024", "cluster '%s/in' --model " TINY " --batch 100000000 --out '%s/o'", dir, dir);
+    /* tiny stage inputs: 40 x 16 embeddings, 4 clusters, 30 nouns */
+    char tiny[PATH_MAX];
+    TAC_REQUIRE(realpath(TINY, tiny) != NULL);
+    TAC_REQUIRE(tac_test_sh("cd '%s' && %s --quiet embed-images --model '%s' --out X.npy in >/dev/null 2>&1 && "
+                            "%s --quiet embed-text --model '%s' --nouns voc.txt --out T.npy >/dev/null 2>&1 && "
+                            "%s --quiet kmeans X.npy -k 2 --out L.npy >/dev/null 2>&1 && "
+                            "%s --quiet knn X.npy -k 3 --out N.npy >/dev/null 2>&1",
+                            dir, abs_bin(), tiny, abs_bin(), tiny, abs_bin(), abs_bin()) == 0);
+    /* gamma beyond the number of nouns keeps all nouns (the same answer as gamma = M), with bounded memory */
+    TAC_CHECK_INT(tac_test_sh("cd '%s' && %s --quiet select-nouns --images X.npy --labels L.npy --nouns T.npy "
+                              "--gamma 2000000000 --out s1.txt >/dev/null 2>&1 && %s --quiet select-nouns --images X.npy "
+                              "--labels L.npy --nouns T.npy --gamma 12 --out s2.txt >/dev/null 2>&1 && cmp -s s1.txt s2.txt",
+                              dir, abs_bin(), abs_bin()), 0);
+    TAC_REQUIRE(tac_test_sh("cd '%s' && %s --quiet retrieve --images X.npy --nouns T.npy --selected s1.txt --out R.npy "
+                            ">/dev/null 2>&1", dir, abs_bin()) == 0);
+    EXPECT_ERR(dir, "GB of memory", "train-heads --images '%s/X.npy' --text '%s/R.npy' --nn-images '%s/N.npy' "
+               "--nn-text '%s/N.npy' -K 2 --batch 4 --hidden 2000000000 --out '%s/h.bin'", dir, dir, dir, dir, dir);
+}
+
+/* ---- Also: decoded pixels in flight are bounded across all threads ------------------------------------------ */
+TAC_TEST(relin_decode_budget_bounds_pixels_in_flight)
+{
+    /* 8 images of up to 670 x 448 (PNG: 11 bytes a pixel while decoding) decoded by 4 threads */
+    static const char *f[8] = {"odd_666x448.jpg", "half_670x448.jpg", "interlaced.png", "cmyk.jpg", "gray.jpg",
+                               "lossy.webp", "gray8.png", "cifar_32x32.png"};
+    int64_t biggest = 0;
+    for (int i = 0; i < 8; i++) {
+        tac_image img;
+        TAC_CHECK_OK(tac_image_load(tac_test_path(IMG, f[i]), &img));
+        int64_t need = (int64_t)img.w * img.h * (strstr(f[i], ".png") ? 11 : 3);
+        if (need > biggest) biggest = need;
+        tac_image_free(&img);
+    }
+    tac_image_set_decode_budget(1);            /* smaller than any image: each decode runs alone */
+    for (int round = 0; round < 3; round++) {
+        tac_image_decode_peak(1);
+        int bad = 0;
+        #pragma omp parallel for num_threads(4) schedule(dynamic, 1) reduction(+:bad)
+        for (int i = 0; i < 32; i++) {
+            tac_image img;
+            if (tac_image_load(tac_test_path(IMG, f[i % 8]), &img) != TAC_OK) { bad++; continue; }
+            volatile uint8_t sink = img.rgb[(size_t)img.w * img.h * 3 - 1];   /* hold it for a moment */
+            (void)sink;
+            tac_image_free(&img);
+        }
+        TAC_CHECK_INT(bad, 0);
+        int64_t peak = tac_image_decode_peak(0);
+        TAC_CHECK(peak <= biggest);
+        TAC_CHECK(peak > 0);
+    }
+    tac_image_decode_peak(1);
+    TAC_CHECK_INT(tac_image_decode_peak(0), 0);   /* everything given back */
+    tac_image_set_decode_budget(0);
 }

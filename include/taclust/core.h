@@ -40,6 +40,7 @@ char *tac_xstrdup(const char *s);
  * overflows, exceeds the machine's physical memory, or malloc fails. Never aborts. */
 void *tac_try_malloc(size_t n, size_t size, const char *what);
 void *tac_try_calloc(size_t n, size_t size, const char *what);
+size_t tac_memory_bytes(void);                     /* the machine's physical memory (SIZE_MAX if unknown) */
 #define tac_xmalloc(n, size) tac_xmalloc_at((n), (size), __FILE__, __LINE__)
 #define tac_xcalloc(n, size) tac_xcalloc_at((n), (size), __FILE__, __LINE__)
 #define tac_xrealloc(p, n, size) tac_xrealloc_at((p), (n), (size), __FILE__, __LINE__)

@@ -35,6 +35,16 @@ int tac_is_image_name(const char *name);
  * A path that does not exist, or an unreadable folder, is an error naming it. Zero images found is not an error.
  * *paths: malloc'd array of *n malloc'd strings (free with tac_free_strings). */
 int tac_list_inputs(const char *const *inputs, int ninputs, const char *list_file, char ***paths, int64_t *n);
+/* The same, also saying what the walk did not take although a user could expect it (*skipped with a reason in
+ * *why, both *nskipped malloc'd strings; nothing is skipped silently): hidden image files ("..jpg") and hidden
+ * folders, paths longer than PATH_MAX, broken links, image names that are FIFOs, sockets or devices, sub folders
+ * that cannot be read (the walk goes on), and folders that must not be inputs: out_dir (may be NULL) and every
+ * folder taclust wrote (it holds TAC_OUTPUT_MARKER, or run.json beside cache/embeddings.bin). */
+#define TAC_OUTPUT_MARKER ".taclust-output"
+int tac_list_inputs_ex(const char *const *inputs, int ninputs, const char *list_file, const char *out_dir,
+                       char ***paths, int64_t *n, char ***skipped, char ***why, int64_t *nskipped);
+/* 1 if dir is a folder taclust wrote (see above). */
+int tac_is_output_folder(const char *dir);
 
 /* ---- images ----------------------------------------------------------------------------------------- */
 /* Called after each finished batch of the list, in order: rows [first, first+count) of the list.

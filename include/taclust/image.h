@@ -19,6 +19,8 @@ extern "C" {
 #endif
 
 #define TAC_IMAGE_MAX_PIXELS (178956970LL)   /* Pillow's decompression-bomb limit: larger images are refused */
+#define TAC_IMAGE_MAX_FILE_BYTES ((size_t)512 << 20)   /* an image file larger than 512 MiB is refused unread */
+#define TAC_IMAGE_DECODE_BUDGET ((int64_t)1 << 30)    /* decoded bytes in flight across all threads (1 GiB) */
 
 typedef struct {
     int w, h;          /* width, height */
@@ -34,6 +36,11 @@ void tac_image_free(tac_image *img);
 /* Refuse images with more than max_pixels pixels (checked from the header before allocating); <= 0 restores
  * TAC_IMAGE_MAX_PIXELS. Process-wide; set it before decoding (the fuzz target lowers it). */
 void tac_image_set_pixel_limit(int64_t max_pixels);
+/* Decoded bytes in flight across all threads (<= 0 restores TAC_IMAGE_DECODE_BUDGET; the environment variable
+ * TACLUST_DECODE_BUDGET_MB sets it too). A decode waits until its bytes fit, unless it would run alone. */
+void tac_image_set_decode_budget(int64_t bytes);
+/* The most bytes the budget has seen in flight (reset: start again from what is in flight now). */
+int64_t tac_image_decode_peak(int reset);
 
 /* Pillow Image.resize((dw, dh), BICUBIC) on RGB uint8, bit-exact. src: sh x sw x 3, dst: dh x dw x 3. */
 void tac_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);

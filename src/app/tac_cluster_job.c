@@ -121,6 +121,7 @@ static int embed_paths(tac_clip *model, tac_embcache *cache, char **paths, int64
         int64_t size, mt;
         char abs[PATH_MAX];
         ok[i] = 0;
+        if (why[i]) continue;                 /* skipped when the inputs were listed: the reason is set */
         if (tac_file_key(paths[i], &size, &mt) != TAC_OK) { why[i] = tac_xstrdup(tac_last_error()); continue; }
         if (!realpath(paths[i], abs)) snprintf(abs, sizeof abs, "%s", paths[i]);
         const float *v = tac_embcache_get(cache, abs, size, mt);
@@ -142,6 +143,33 @@ static int embed_paths(tac_clip *model, tac_embcache *cache, char **paths, int64
     for (int64_t j = 0; j < nmiss; j++) free(c.keys[j]);
     free(c.keys); free(c.sizes); free(c.mtimes); free(c.row);
     return rc;
+}
+
+/* Marks OUT as a folder taclust wrote, so no later walk takes its files (by-cluster/ links) as inputs. */
+static int mark_output_folder(const char *out)
+{
+    char path[PATH_MAX + 64];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", out, TAC_OUTPUT_MARKER);
+    if (lstat(path, &st) == 0) return TAC_OK;
+    static const char text[] = "This folder was written by taclust. Folders holding this file are never read as input.\n";
+    return tac_write_file_atomic(path, text, sizeof text - 1);
+}
+
+/* Lists the image inputs (never OUT, never a folder taclust wrote) and appends every path the walk skipped, with
+ * its reason in (*why)[i], so that skipped.txt names it. *n_found: the images found (the first rows). */
+static int list_with_skipped(const char *const *inputs, int ninputs, const char *list_file, const char *out,
+                             char ***paths, int64_t *n, int64_t *n_found, char ***why)
+{
+    char **found, **sk, **skw;
+    int64_t nf, ns;
+    if (tac_list_inputs_ex(inputs, ninputs, list_file, out, &found, &nf, &sk, &skw, &ns) != TAC_OK) return TAC_ERR;
+    char **all = tac_xrealloc(found, (size_t)(nf + ns + 1), sizeof(char *));
+    char **w = tac_xcalloc((size_t)(nf + ns + 1), sizeof(char *));
+    for (int64_t i = 0; i < ns; i++) { all[nf + i] = sk[i]; w[nf + i] = skw[i]; }
+    free(sk); free(skw);
+    *paths = all; *n = nf + ns; *n_found = nf; *why = w;
+    return TAC_OK;
 }
 
 /* ---- vocabulary --------------------------------------------------------------------------------------- */
@@ -489,6 +517,7 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/cache", p.out_dir);
     if (tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
+    if (mark_output_folder(p.out_dir) != TAC_OK) return TAC_ERR;
     if (write_run_json(p.out_dir, inputs, ninputs, &p) != TAC_OK) return TAC_ERR;
 
     tac_clip *model = NULL;
@@ -506,17 +535,17 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
     tac_info("loading the CLIP model from %s", p.model_dir);
     if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
     e = tac_clip_embed_dim(model);
-    if (tac_list_inputs(inputs, ninputs, p.list_file, &paths, &n) != TAC_OK) goto done;
-    if (n == 0) { tac_fail("no images found in the inputs (looked for .jpg .jpeg .png .webp)"); goto done; }
-    tac_info("%lld image%s found", (long long)n, n == 1 ? "" : "s");
+    int64_t n_found = 0;
+    if (list_with_skipped(inputs, ninputs, p.list_file, p.out_dir, &paths, &n, &n_found, &why) != TAC_OK) goto done;
     n_all = n;
+    if (n_found == 0) { tac_fail("no images found in the inputs (looked for .jpg .jpeg .png .webp)"); goto done; }
+    tac_info("%lld image%s found", (long long)n_found, n_found == 1 ? "" : "s");
 
     /* 1. images */
     snprintf(path, sizeof path, "%s/cache/embeddings.bin", p.out_dir);
     if (tac_embcache_open(path, e, tac_clip_hash(model), &cache) != TAC_OK) goto done;
     X = tac_xmalloc((size_t)n * e, sizeof(float));
     ok = tac_xmalloc((size_t)n, 1);
-    why = tac_xcalloc((size_t)n, sizeof(char *));
     if (embed_paths(model, cache, paths, n, p.resize, p.batch, X, ok, why) != TAC_OK) goto done;
     if (write_skipped(p.out_dir, paths, n, ok, why, 0) != TAC_OK) goto done;
     {   /* keep only the embedded images, in order */
@@ -769,14 +798,16 @@ params_done:
             goto done;
         }
     }
-    if (tac_list_inputs(inputs, ninputs, list_file, &paths, &n) != TAC_OK) goto done;
-    n_all = n;
-    if (n == 0) { tac_fail("no images found in the inputs"); goto done; }
+    {
+        int64_t n_found = 0;
+        if (list_with_skipped(inputs, ninputs, list_file, out, &paths, &n, &n_found, &why) != TAC_OK) goto done;
+        n_all = n;
+        if (n_found == 0) { tac_fail("no images found in the inputs"); goto done; }
+    }
     snprintf(path, sizeof path, "%s/cache/embeddings.bin", out);
     if (tac_embcache_open(path, e, tac_clip_hash(model), &cache) != TAC_OK) goto done;
     X = tac_xmalloc((size_t)n * e, sizeof(float));
     ok = tac_xmalloc((size_t)n, 1);
-    why = tac_xcalloc((size_t)n, sizeof(char *));
     if (embed_paths(model, cache, paths, n, resize, batch > 0 ? batch : p.batch, X, ok, why) != TAC_OK) goto done;
     if (write_skipped(out, paths, n, ok, why, 1) != TAC_OK) goto done;
     {

@@ -212,6 +212,9 @@ int tac_file_key(const char *path, int64_t *size, int64_t *mtime_ns)
 {
     struct stat st;
     if (stat(path, &st) != 0) return tac_fail("%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return tac_fail("%s: is %s, not a regular file", path, S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ?
+                        "a FIFO (named pipe)" : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
     *size = (int64_t)st.st_size;
     *mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
     return TAC_OK;

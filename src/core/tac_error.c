@@ -73,8 +73,12 @@ void *tac_xrealloc_at(void *q, size_t n, size_t size, const char *file, int line
     return p;
 }
 
+static size_t phys_bytes(void);
+
 /* Memory the machine cannot give at all (more than its physical RAM) is refused up front: with overcommit a huge
  * malloc may "succeed" and the process is then killed when the pages are touched. */
+size_t tac_memory_bytes(void) { return phys_bytes(); }
+
 static size_t phys_bytes(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);

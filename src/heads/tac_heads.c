@@ -421,6 +421,15 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     if (tac_check_finite("heads: text features", R, n, d) != TAC_OK) return TAC_ERR;
     if (check_nn("image-space", nn_img, n, kn) != TAC_OK) return TAC_ERR;
     if (check_nn("text-space", nn_txt, n, kn) != TAC_OK) return TAC_ERR;
+    {   /* the sizes come from options: refuse what the machine cannot hold instead of aborting in the allocator */
+        double D = d, H = p->hidden, K = p->K, R = 2.0 * p->batch;
+        double params = 2 * (H * D + 3 * H + K * H + K), work = 2 * (R * D + 4 * R * H + 2 * R * K + 4 * H);
+        double bytes = 4 * (4 * params + 4 * H + work) + 8 * ((double)n + 3 * R);
+        if (bytes > (double)tac_memory_bytes())
+            return tac_fail("heads: width %d, hidden %d, K %d, batch %d need %.1f GB of memory, more than this "
+                            "machine has (%.1f GB): lower --hidden or --batch", d, p->hidden, p->K, p->batch,
+                            bytes / 1e9, (double)tac_memory_bytes() / 1e9);
+    }
 
     tac_heads *h = tac_heads_alloc(d, p->hidden, p->K);
     tac_heads_init(h, p->seed);

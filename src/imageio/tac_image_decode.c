@@ -8,7 +8,9 @@
  * The format is chosen from the first bytes (magic numbers), never from the file name. Every decoder runs with an
  * error handler that turns library errors into a returned reason (setjmp/longjmp for libjpeg and libpng), and
  * library warnings are silenced, so corrupt input never crashes and never prints. Image dimensions are read from the
- * header and checked against the pixel limit BEFORE the pixel buffers are allocated.
+ * header and checked against the pixel limit BEFORE the pixel buffers are allocated, and the bytes are taken from a
+ * decoded-pixel budget shared by all threads (TAC_IMAGE_DECODE_BUDGET), so many threads decoding huge images at
+ * once wait for each other instead of multiplying the memory. Files over TAC_IMAGE_MAX_FILE_BYTES are not read.
  *
  * Conversions follow Pillow 9.4 (Image.open(f).convert("RGB")), checked by tests/test_image.c against fixtures made by
  * Pillow itself (tools/gen_image_fixtures.py):
@@ -28,6 +30,7 @@
 #include "taclust/core.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,9 +47,102 @@ void tac_image_set_pixel_limit(int64_t max_pixels)
     tac_pixel_limit = max_pixels > 0 ? max_pixels : TAC_IMAGE_MAX_PIXELS;
 }
 
+/* ---- the decoded-pixel budget, shared by all threads -------------------------------------------------------
+ * A decoder takes its bytes (an upper bound: 3 per pixel for the RGB result, plus PNG's row buffer) from the
+ * budget right after reading the image size, before allocating; the result's 3 bytes per pixel stay taken until
+ * tac_image_free. A thread waits while others hold the budget, but never while it holds decoded pixels itself
+ * (so it cannot wait on itself), and an image larger than the whole budget is decoded alone. */
+static pthread_mutex_t bud_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bud_cv = PTHREAD_COND_INITIALIZER;
+static int64_t bud_limit = -1, bud_used, bud_peak;
+typedef struct held { const void *p; int64_t bytes; struct held *next; } held;
+static held *bud_held;                           /* result buffers holding budget */
+static _Thread_local int64_t tl_pending;         /* taken by this thread's decode in progress */
+static _Thread_local int64_t tl_held;            /* held by results this thread decoded and has not freed */
+
+static int64_t budget_limit(void)
+{
+    if (bud_limit < 0) {
+        const char *e = getenv("TACLUST_DECODE_BUDGET_MB");
+        long long mb = e && *e ? atoll(e) : 0;
+        bud_limit = mb > 0 ? (int64_t)mb << 20 : TAC_IMAGE_DECODE_BUDGET;
+    }
+    return bud_limit;
+}
+
+void tac_image_set_decode_budget(int64_t bytes)
+{
+    pthread_mutex_lock(&bud_mu);
+    bud_limit = bytes > 0 ? bytes : TAC_IMAGE_DECODE_BUDGET;
+    pthread_cond_broadcast(&bud_cv);
+    pthread_mutex_unlock(&bud_mu);
+}
+
+int64_t tac_image_decode_peak(int reset)
+{
+    pthread_mutex_lock(&bud_mu);
+    int64_t p = bud_peak;
+    if (reset) bud_peak = bud_used;
+    pthread_mutex_unlock(&bud_mu);
+    return p;
+}
+
+static void budget_take(int64_t bytes)
+{
+    pthread_mutex_lock(&bud_mu);
+    int64_t lim = budget_limit();
+    while (bud_used > 0 && bud_used + bytes > lim && tl_held == 0 && tl_pending == 0)
+        pthread_cond_wait(&bud_cv, &bud_mu);
+    bud_used += bytes;
+    if (bud_used > bud_peak) bud_peak = bud_used;
+    pthread_mutex_unlock(&bud_mu);
+    tl_pending += bytes;
+}
+
+static void budget_give(int64_t bytes)
+{
+    if (bytes <= 0) return;
+    pthread_mutex_lock(&bud_mu);
+    bud_used -= bytes;
+    pthread_cond_broadcast(&bud_cv);
+    pthread_mutex_unlock(&bud_mu);
+}
+
+/* After a decode: everything pending goes back, except the result's bytes, which stay held with its buffer. */
+static void budget_settle(const tac_image *img, int ok)
+{
+    int64_t keep = ok && img->rgb ? (int64_t)img->w * img->h * 3 : 0;
+    if (keep > tl_pending) keep = tl_pending;
+    budget_give(tl_pending - keep);
+    tl_pending = 0;
+    if (keep > 0) {
+        held *h = tac_xmalloc(1, sizeof *h);
+        h->p = img->rgb; h->bytes = keep;
+        pthread_mutex_lock(&bud_mu);
+        h->next = bud_held; bud_held = h;
+        pthread_mutex_unlock(&bud_mu);
+        tl_held += keep;
+    }
+}
+
+static void budget_release_image(const void *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&bud_mu);
+    held **pp = &bud_held, *h = NULL;
+    while (*pp && (*pp)->p != p) pp = &(*pp)->next;
+    if (*pp) { h = *pp; *pp = h->next; bud_used -= h->bytes; pthread_cond_broadcast(&bud_cv); }
+    pthread_mutex_unlock(&bud_mu);
+    if (h) {
+        tl_held = tl_held > h->bytes ? tl_held - h->bytes : 0;
+        free(h);
+    }
+}
+
 void tac_image_free(tac_image *img)
 {
     if (!img) return;
+    budget_release_image(img->rgb);
     free(img->rgb);
     img->rgb = NULL;
     img->w = img->h = 0;
@@ -58,6 +154,8 @@ static int check_dims(const char *name, const char *fmt, int64_t w, int64_t h)
     if (w * h > tac_pixel_limit)
         return tac_fail("%s: %lldx%lld image exceeds the pixel limit (%lld pixels)", name, (long long)w, (long long)h,
                         (long long)tac_pixel_limit);
+    /* bytes per pixel while decoding: the RGB result, plus for PNG its row buffer (at most 8: 16-bit RGBA) */
+    budget_take(w * h * (strcmp(fmt, "PNG") == 0 ? 3 + 8 : 3));
     return TAC_OK;
 }
 
@@ -341,7 +439,17 @@ static int decode_webp(const uint8_t *data, size_t len, const char *name, tac_im
 
 /* ---- dispatch ----------------------------------------------------------------------------------------------- */
 
+static int image_decode(const uint8_t *data, size_t len, const char *name, tac_image *img);
+
 int tac_image_decode(const uint8_t *data, size_t len, const char *name, tac_image *img)
+{
+    tl_pending = 0;
+    int rc = image_decode(data, len, name, img);
+    budget_settle(img, rc == TAC_OK);
+    return rc;
+}
+
+static int image_decode(const uint8_t *data, size_t len, const char *name, tac_image *img)
 {
     TAC_ASSERT(img);
     img->w = img->h = 0;
@@ -370,7 +478,8 @@ int tac_image_load(const char *path, tac_image *img)
     img->rgb = NULL;
     char *data = NULL;
     size_t len = 0;
-    if (tac_read_file(path, &data, &len) != TAC_OK) return TAC_ERR;
+    /* a FIFO, device or folder is refused unread; a file over the limit is refused before it is read */
+    if (tac_read_file_max(path, &data, &len, TAC_IMAGE_MAX_FILE_BYTES) != TAC_OK) return TAC_ERR;
     int rc = tac_image_decode((const uint8_t *)data, len, path, img);
     free(data);
     return rc;

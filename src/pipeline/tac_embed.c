@@ -20,6 +20,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,30 +101,103 @@ static char *join_path(const char *dir, const char *name)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int walk_dir(const char *dir, dirset *seen, strlist *out)
+/* What the walk does not take but a user could expect it to: kept with the reason (NULL lists: not kept). */
+typedef struct {
+    strlist *skipped, *why;
+    uint64_t out_dev, out_ino;   /* the output folder (never an input); out_set = 0 when there is none */
+    int out_set;
+} walk_ctx;
+
+static void skip(walk_ctx *w, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void skip(walk_ctx *w, const char *path, const char *fmt, ...)
+{
+    if (!w->skipped) return;
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    strlist_push(w->skipped, tac_xstrdup(path));
+    strlist_push(w->why, tac_xstrdup(why));
+}
+
+/* A folder taclust wrote: it holds the marker file, or (runs made before the marker) run.json beside cache/. */
+int tac_is_output_folder(const char *dir)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    if (snprintf(p, sizeof p, "%s/%s", dir, TAC_OUTPUT_MARKER) < (int)sizeof p && lstat(p, &st) == 0) return 1;
+    if (snprintf(p, sizeof p, "%s/run.json", dir) >= (int)sizeof p || stat(p, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    if (snprintf(p, sizeof p, "%s/cache/embeddings.bin", dir) >= (int)sizeof p || stat(p, &st) != 0) return 0;
+    return 1;
+}
+
+/* 1 (with a skipped entry) if the folder p (stat st) must not be walked: the output folder or one taclust wrote. */
+static int skip_output_folder(walk_ctx *w, const char *p, const struct stat *st)
+{
+    if (w->out_set && (uint64_t)st->st_dev == w->out_dev && (uint64_t)st->st_ino == w->out_ino) {
+        skip(w, p, "the output folder of this run: not read as input");
+        return 1;
+    }
+    if (tac_is_output_folder(p)) {
+        skip(w, p, "a folder taclust wrote (it holds %s or run.json + cache/): not read as input", TAC_OUTPUT_MARKER);
+        return 1;
+    }
+    return 0;
+}
+
+static const char *kind_of(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO (named pipe)" : S_ISSOCK(m) ? "a socket" : S_ISCHR(m) || S_ISBLK(m) ? "a device" :
+           "not a regular file";
+}
+
+static int walk_dir(const char *dir, dirset *seen, strlist *out, walk_ctx *w)
 {
     DIR *d = opendir(dir);
     if (!d) return tac_fail("%s: cannot read folder: %s", dir, strerror(errno));
     strlist names = {0};
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.') strlist_push(&names, tac_xstrdup(e->d_name));
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) strlist_push(&names, tac_xstrdup(e->d_name));
     closedir(d);
     if (names.n > 1) qsort(names.s, (size_t)names.n, sizeof(char *), cmp_str);
     int rc = TAC_OK;
     for (int64_t i = 0; i < names.n && rc == TAC_OK; i++) {
-        char *p = join_path(dir, names.s[i]);
+        const char *name = names.s[i];
+        int image = tac_is_image_name(name);
+        char *p = join_path(dir, name);
         struct stat st;
-        if (stat(p, &st) != 0) {          /* broken symlink, or vanished meanwhile: nothing to embed */
+        if (strlen(p) >= PATH_MAX) {          /* no system call can open it */
+            if (image) skip(w, p, "the path is longer than PATH_MAX (%d bytes): cannot be opened", PATH_MAX);
+            else skip(w, p, "the path is longer than PATH_MAX (%d bytes): not walked", PATH_MAX);
+            free(p);
+            continue;
+        }
+        if (name[0] == '.') {                 /* hidden: not taken, but said when it looks like an image or a folder */
+            if (image) skip(w, p, "hidden file (the name starts with '.'): not taken");
+            else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) skip(w, p, "hidden folder (the name starts with '.'): not walked");
+            free(p);
+            continue;
+        }
+        if (stat(p, &st) != 0) {              /* broken symlink, link loop, no permission, or vanished meanwhile */
+            if (image) skip(w, p, "%s", strerror(errno));
             free(p);
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
-            if (dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) rc = walk_dir(p, seen, out);
+            if (!skip_output_folder(w, p, &st) && dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) {
+                rc = walk_dir(p, seen, out, w);
+                if (rc != TAC_OK && w->skipped) {   /* an unreadable sub folder: said, the walk goes on */
+                    skip(w, p, "%s", tac_last_error());
+                    rc = TAC_OK;
+                }
+            }
             free(p);
-        } else if (S_ISREG(st.st_mode) && tac_is_image_name(names.s[i])) {
+        } else if (image && S_ISREG(st.st_mode)) {
             strlist_push(out, p);
         } else {
+            if (image) skip(w, p, "is %s, not a regular file", kind_of(st.st_mode));
             free(p);
         }
     }
@@ -130,30 +205,36 @@ static int walk_dir(const char *dir, dirset *seen, strlist *out)
     return rc;
 }
 
-static int add_input(const char *in, dirset *seen, strlist *out)
+static int add_input(const char *in, dirset *seen, strlist *out, walk_ctx *w)
 {
     struct stat st;
     if (stat(in, &st) != 0) return tac_fail("%s: %s", in, strerror(errno));
     if (S_ISDIR(st.st_mode)) {
+        if (skip_output_folder(w, in, &st)) return TAC_OK;
         if (!dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) return TAC_OK;   /* walked already */
-        return walk_dir(in, seen, out);
+        return walk_dir(in, seen, out, w);
     }
     strlist_push(out, tac_xstrdup(in));   /* an explicit file, whatever its name (unreadable ones fail later) */
     return TAC_OK;
 }
 
-int tac_list_inputs(const char *const *inputs, int ninputs, const char *list_file, char ***paths, int64_t *n)
+int tac_list_inputs_ex(const char *const *inputs, int ninputs, const char *list_file, const char *out_dir,
+                       char ***paths, int64_t *n, char ***skipped, char ***why, int64_t *nskipped)
 {
     TAC_ASSERT(paths && n && (ninputs == 0 || inputs));
-    strlist out = {0};
+    strlist out = {0}, sk = {0}, wy = {0};
     dirset seen = {0};
+    walk_ctx w = {0};
+    if (skipped) { w.skipped = &sk; w.why = &wy; }
+    struct stat ost;
+    if (out_dir && stat(out_dir, &ost) == 0) { w.out_set = 1; w.out_dev = (uint64_t)ost.st_dev; w.out_ino = (uint64_t)ost.st_ino; }
     int rc = TAC_OK;
-    for (int i = 0; i < ninputs && rc == TAC_OK; i++) rc = add_input(inputs[i], &seen, &out);
+    for (int i = 0; i < ninputs && rc == TAC_OK; i++) rc = add_input(inputs[i], &seen, &out, &w);
     if (rc == TAC_OK && list_file) {
         char **lines = NULL; int64_t nl = 0;
         rc = tac_read_lines(list_file, &lines, &nl, 1);
         for (int64_t i = 0; i < nl && rc == TAC_OK; i++) {
-            rc = add_input(lines[i], &seen, &out);
+            rc = add_input(lines[i], &seen, &out, &w);
             if (rc != TAC_OK) {
                 char *why = tac_xstrdup(tac_last_error());
                 tac_fail("%s line %lld: %s", list_file, (long long)i + 1, why);
@@ -163,10 +244,20 @@ int tac_list_inputs(const char *const *inputs, int ninputs, const char *list_fil
         if (lines) tac_free_strings(lines, nl);
     }
     free(seen.dev); free(seen.ino); free(seen.used);
-    if (rc != TAC_OK) { tac_free_strings(out.s, out.n); return TAC_ERR; }
+    if (rc != TAC_OK) { tac_free_strings(out.s, out.n); tac_free_strings(sk.s, sk.n); tac_free_strings(wy.s, wy.n); return TAC_ERR; }
     *paths = out.s ? out.s : tac_xcalloc(1, sizeof(char *));
     *n = out.n;
+    if (skipped) {
+        *skipped = sk.s ? sk.s : tac_xcalloc(1, sizeof(char *));
+        *why = wy.s ? wy.s : tac_xcalloc(1, sizeof(char *));
+        *nskipped = sk.n;
+    }
     return TAC_OK;
+}
+
+int tac_list_inputs(const char *const *inputs, int ninputs, const char *list_file, char ***paths, int64_t *n)
+{
+    return tac_list_inputs_ex(inputs, ninputs, list_file, NULL, paths, n, NULL, NULL, NULL);
 }
 
 /* =========================================== images ================================================== */

@@ -45,6 +45,7 @@ int tac_select_nouns(const float *Xn, int64_t n, const int32_t *labels, int k,
     if (k < 1) return tac_fail("select nouns: number of centres must be >= 1 (got %d)", k);
     if (d < 1) return tac_fail("select nouns: dimension must be >= 1 (got %d)", d);
     if (gamma < 1) return tac_fail("select nouns: gamma must be >= 1 (got %d)", gamma);
+    if (gamma > m) gamma = (int)m;   /* a centre cannot keep more than all M nouns: same result, bounded memory */
     for (int64_t i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= k)
             return tac_fail("select nouns: label of row %lld is %d, outside [0, %d)", (long long)i, labels[i], k);
@@ -99,7 +100,8 @@ int tac_select_nouns(const float *Xn, int64_t n, const int32_t *labels, int k,
 
     /* 4. per centre, top gamma by (confidence desc, index asc): scanning nouns in index order and
      * replacing only on a strictly higher confidence keeps the lower index on ties. */
-    int64_t *top = tac_xmalloc((size_t)k * gamma, sizeof(int64_t)); /* k x gamma */
+    int64_t *top = tac_try_malloc((size_t)k * gamma, sizeof(int64_t), "select nouns: k x gamma");  /* k x gamma */
+    if (!top) { free(best); free(conf); return TAC_ERR; }
     int *ntop = tac_xcalloc((size_t)k, sizeof(int));                 /* k */
     for (int64_t t = 0; t < m; t++) {
         int j = best[t];
