@@ -13,6 +13,7 @@
 #include "taclust/clip.h"
 #include "taclust/embed.h"
 #include "taclust/image.h"
+#include "clip/tac_clip_internal.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -416,4 +417,100 @@ TAC_TEST(relin_decode_budget_bounds_pixels_in_flight)
     tac_image_decode_peak(1);
     TAC_CHECK_INT(tac_image_decode_peak(0), 0);   /* everything given back */
     tac_image_set_decode_budget(0);
+}
+
+/* ---- item 12: the model hash covers every byte of the weights and of the tokenizer, and is remembered ------- */
+static int hash_of(const char *dir, char out[17])
+{
+    tac_clip *m;
+    if (tac_clip_load(dir, &m) != TAC_OK) return -1;
+    snprintf(out, 17, "%s", tac_clip_hash(m));
+    tac_clip_free(m);
+    return 0;
+}
+
+TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
+{
+    const char *dir = tac_test_tmpdir();
+    setenv("XDG_CACHE_HOME", tac_test_path(dir, "xdg"), 1);
+    char a[PATH_MAX], b[PATH_MAX], h0[17], h1[17], h2[17], h3[17];
+    snprintf(a, sizeof a, "%s/a", dir);
+    snprintf(b, sizeof b, "%s/b", dir);
+    TAC_REQUIRE(tac_test_sh("cp -r " TINY " '%s' && cp -r " TINY " '%s'", a, b) == 0);
+    TAC_REQUIRE(hash_of(a, h0) == 0 && hash_of(b, h1) == 0);
+    TAC_CHECK(strcmp(h0, h1) == 0);                       /* same bytes, same hash, wherever the folder is */
+    /* one weight changed by its lowest bit, at byte 500,000: outside the blocks the old hash sampled (the first
+     * 4 KB of every MB and the last 4 KB) */
+    char st[PATH_MAX];
+    snprintf(st, sizeof st, "%s/model.safetensors", b);
+    FILE *f = fopen(st, "r+b");
+    TAC_REQUIRE(f != NULL);
+    uint64_t hl = 0;
+    TAC_REQUIRE(fread(&hl, 8, 1, f) == 1);
+    long off = 500000;
+    if ((off - 8 - (long)hl) % 2) off++;                  /* the low byte of an F16 value: it stays finite */
+    TAC_REQUIRE(off > 8 + (long)hl && off % (1 << 20) >= 4096);
+    fseek(f, off, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, off, SEEK_SET);
+    fputc(c ^ 1, f);
+    fclose(f);
+    TAC_REQUIRE(hash_of(b, h2) == 0);
+    TAC_CHECK(strcmp(h2, h0) != 0);
+    /* a changed tokenizer (one merge line dropped), weights as in a */
+    TAC_REQUIRE(tac_test_sh("cp " TINY "/model.safetensors '%s/' && sed -i '$d' '%s/merges.txt'", b, b) == 0);
+    TAC_REQUIRE(hash_of(b, h3) == 0);
+    TAC_CHECK(strcmp(h3, h0) != 0 && strcmp(h3, h2) != 0);
+    /* remembered: the memo holds each file once per version; a forged memo line (same path, size, mtime) is what
+     * the next load uses, so the file was not read again; touching the file makes it hashed again */
+    char memo[PATH_MAX];
+    snprintf(memo, sizeof memo, "%s/xdg/taclust/file-hashes.tsv", dir);
+    char **l; int64_t nl;
+    TAC_REQUIRE(tac_read_lines(memo, &l, &nl, 1) == TAC_OK);
+    int64_t before = nl;
+    tac_free_strings(l, nl);
+    TAC_REQUIRE(hash_of(a, h1) == 0);
+    TAC_REQUIRE(tac_read_lines(memo, &l, &nl, 1) == TAC_OK);
+    TAC_CHECK_INT(nl, before);                              /* nothing hashed again */
+    TAC_CHECK(strcmp(h1, h0) == 0);
+    char ast0[PATH_MAX], ast[PATH_MAX], forged[PATH_MAX + 200] = "";
+    snprintf(ast0, sizeof ast0, "%s/model.safetensors", a);
+    TAC_REQUIRE(realpath(ast0, ast) != NULL);
+    for (int64_t i = 0; i < nl; i++) {
+        const char *tab = strchr(l[i], '\t');
+        if (tab && strcmp(tab + 1, ast) == 0) { snprintf(forged, sizeof forged, "0123456789abcdef%s\n", l[i] + 16); }
+    }
+    tac_free_strings(l, nl);
+    FILE *mf = fopen(memo, "a");
+    TAC_REQUIRE(mf != NULL);
+    fputs(forged, mf);
+    fclose(mf);
+    TAC_REQUIRE(hash_of(a, h1) == 0);
+    TAC_CHECK(strcmp(h1, h0) != 0);                        /* the forged line was used: no re-read */
+    TAC_REQUIRE(tac_test_sh("touch -d '2001-01-01' '%s'", ast) == 0);
+    TAC_REQUIRE(hash_of(a, h1) == 0);
+    TAC_CHECK(strcmp(h1, h0) == 0);                        /* new mtime: hashed again, the true value */
+    unsetenv("XDG_CACHE_HOME");
+    /* the streaming hash does not depend on how the bytes are cut into updates, and sees every byte */
+    uint8_t buf[1000];
+    for (int i = 0; i < 1000; i++) buf[i] = (uint8_t)(i * 7 + 3);
+    tac_hash64 x, y;
+    tac_hash64_init(&x, 0);
+    tac_hash64_update(&x, buf, sizeof buf);
+    uint64_t whole = tac_hash64_final(&x);
+    for (int step = 1; step < 70; step += 13) {
+        tac_hash64_init(&y, 0);
+        for (int i = 0; i < 1000; i += step) tac_hash64_update(&y, buf + i, (size_t)(1000 - i < step ? 1000 - i : step));
+        TAC_CHECK(tac_hash64_final(&y) == whole);
+    }
+    for (int i = 0; i < 1000; i += 37) {
+        buf[i] ^= 0x10;
+        tac_hash64_init(&y, 0);
+        tac_hash64_update(&y, buf, sizeof buf);
+        TAC_CHECK(tac_hash64_final(&y) != whole);
+        buf[i] ^= 0x10;
+    }
+    tac_hash64_init(&y, 0);
+    tac_hash64_update(&y, buf, 999);                        /* one byte shorter */
+    TAC_CHECK(tac_hash64_final(&y) != whole);
 }

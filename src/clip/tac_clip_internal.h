@@ -124,4 +124,15 @@ struct tac_clip {
  * aborts on exhaustion; release with free(). */
 float *tac_clip_big_alloc(size_t n);
 
+/* tac_clip_hash.c: a streaming 64-bit hash (4 lanes, memory speed), and the model hash over ALL bytes of the
+ * config text, the weights files (in order) and the tokenizer files (a folder with vocab.json + merges.txt or
+ * bpe_simple_vocab_16e6.txt.gz, or one file; NULL: none). Each file's hash is remembered in the user cache by
+ * path, size and mtime. out: 16 hex digits + NUL. */
+typedef struct { uint64_t v[4]; uint8_t buf[32]; size_t nbuf; uint64_t total; } tac_hash64;
+void tac_hash64_init(tac_hash64 *h, uint64_t seed);
+void tac_hash64_update(tac_hash64 *h, const void *data, size_t n);
+uint64_t tac_hash64_final(const tac_hash64 *h);
+int tac_clip_model_hash(const char *cfg_text, size_t cfg_len, const char *const *weights, int nweights,
+                        const char *tokenizer, char out[17]);
+
 #endif

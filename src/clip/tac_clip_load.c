@@ -11,7 +11,7 @@
  * Tokenizer: DIR/vocab.json + DIR/merges.txt or DIR/bpe_simple_vocab_16e6.txt.gz; otherwise $TACLUST_BPE;
  * otherwise ../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz (relative to the working folder).
  * It is loaded on first use (tac_clip_tokenizer / tac_clip_encode_texts), so image-only users never pay for it.
- * tac_clip_hash: FNV-1a 64 over config.json, each safetensors header and a sample of its data (cheap, stable).
+ * tac_clip_hash: over all bytes of config.json, the weights and the tokenizer files (tac_clip_hash.c).
  */
 #include "clip/tac_clip_internal.h"
 
@@ -219,29 +219,6 @@ static int check_tensor(const weights_src *w, const char *index_path, spec *s)
     return TAC_OK;
 }
 
-/* ---- hash --------------------------------------------------------------------------------------------- */
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 1099511628211ull; }
-    return h;
-}
-
-static void compute_hash(tac_clip *m, const char *cfg_text, size_t cfg_len, const weights_src *w)
-{
-    uint64_t h = 14695981039346656037ull;
-    h = fnv1a(h, cfg_text, cfg_len);
-    for (int k = 0; k < w->nst; k++) {
-        const tac_st *st = &w->st[k];
-        h = fnv1a(h, st->header, st->header_len);
-        const size_t chunk = 4096, stride = (size_t)1 << 20;     /* 4 KB of every MB of data */
-        for (size_t o = 0; o < st->data_len; o += stride)
-            h = fnv1a(h, st->data + o, st->data_len - o < chunk ? st->data_len - o : chunk);
-        if (st->data_len > chunk) h = fnv1a(h, st->data + st->data_len - chunk, chunk);   /* the tail */
-    }
-    snprintf(m->hash, sizeof m->hash, "%016llx", (unsigned long long)h);
-}
-
 /* ---- tokenizer source --------------------------------------------------------------------------------- */
 static int file_exists(const char *p)
 {
@@ -411,9 +388,9 @@ int tac_clip_load(const char *dir, tac_clip **out)
         for (size_t k = 0; k < n; k++) bad += !isfinite(v[k]);
         if (bad) { tac_fail("%s: %s has %zu NaN or Inf values", index_path ? index_path : w.path[0], specs.s[i].name, bad); goto done; }
     }
-    compute_hash(m, cfg_text, cfg_len, &w);
     m->dir = tac_xstrdup(dir);
     m->bpe_path = find_tokenizer(dir);
+    if (tac_clip_model_hash(cfg_text, cfg_len, (const char *const *)w.path, w.nst, m->bpe_path, m->hash) != TAC_OK) goto done;
     note_coretype();
     rc = TAC_OK;
 done:
