@@ -514,3 +514,120 @@ TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
     tac_hash64_update(&y, buf, 999);                        /* one byte shorter */
     TAC_CHECK(tac_hash64_final(&y) != whole);
 }
+
+/* ---- item 13: the noun cache is checksummed; what fails the check is computed again; errors name the file -- */
+static int noun_cache_files(const char *xdg, char *final, char *parts, size_t n)
+{
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "ls -d '%s'/taclust/*/nouns-*.npy '%s'/taclust/*/nouns-*.parts 2>/dev/null", xdg, xdg);
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    final[0] = parts[0] = 0;
+    char line[PATH_MAX];
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strstr(line, ".parts")) snprintf(parts, n, "%s", line);
+        else snprintf(final, n, "%s", line);
+    }
+    pclose(p);
+    return final[0] ? 0 : -1;
+}
+
+TAC_TEST(relin_noun_cache_checksummed_and_recomputed)
+{
+    const char *dir = tac_test_tmpdir();
+    char xdg[PATH_MAX];
+    snprintf(xdg, sizeof xdg, "%s/xdg", dir);
+    setenv("XDG_CACHE_HOME", xdg, 1);
+    tac_clip *m;
+    TAC_REQUIRE(tac_clip_load(TINY, &m) == TAC_OK);
+    const char *nouns[12] = {"cat", "dog", "car", "tree", "house", "bird", "flower", "boat", "photo", "apple", "ship", "horse"};
+    float *T0, *T;
+    int e;
+    TAC_REQUIRE(tac_noun_embeddings_cached(m, nouns, 12, &T0, &e) == TAC_OK);
+    char final[PATH_MAX], parts[PATH_MAX], sum[PATH_MAX + 8];
+    TAC_REQUIRE(noun_cache_files(xdg, final, parts, sizeof final) == 0);
+    snprintf(sum, sizeof sum, "%s.sum", final);
+    TAC_CHECK(access(sum, R_OK) == 0);
+    size_t bytes = (size_t)12 * e * sizeof(float);
+    /* damage the final file in ways the old cache used forever: rows swapped, half a row zeroed, a NaN */
+    for (int d = 0; d < 4; d++) {
+        float *X; int64_t r, c;
+        TAC_REQUIRE(tac_npy_load_f32(final, &X, &r, &c) == TAC_OK);
+        if (d == 0) for (int j = 0; j < e; j++) { float t = X[j]; X[j] = X[e + j]; X[e + j] = t; }
+        if (d == 1) memset(X + 3 * e, 0, (size_t)e / 2 * sizeof(float));
+        if (d == 2) X[5 * e + 1] = NAN;
+        int64_t shape[2] = {r, c};
+        TAC_REQUIRE(tac_npy_save_f32(final, X, 2, shape) == TAC_OK);
+        if (d == 3) unlink(sum);
+        free(X);
+        TAC_REQUIRE(tac_noun_embeddings_cached(m, nouns, 12, &T, &e) == TAC_OK);
+        TAC_CHECK(memcmp(T, T0, bytes) == 0);              /* computed again, the same values */
+        free(T);
+        TAC_CHECK(access(sum, R_OK) == 0);
+    }
+    /* an interrupted fill: the final file gone, a part left behind that is damaged (or has no checksum) */
+    for (int d = 0; d < 2; d++) {
+        char part[PATH_MAX + 32], psum[PATH_MAX + 40];
+        snprintf(parts, sizeof parts, "%.*s.parts", (int)(strlen(final) - 4), final);
+        snprintf(part, sizeof part, "%s/part-00000.npy", parts);
+        snprintf(psum, sizeof psum, "%s.sum", part);
+        TAC_REQUIRE(tac_test_sh("mkdir -p '%s' && cp '%s' '%s' && cp '%s' '%s' && rm '%s' '%s'", parts, final, part, sum,
+                                psum, final, sum) == 0);
+        if (d == 0) TAC_REQUIRE(tac_test_sh("printf '\\001\\002\\003\\004' | dd of='%s' bs=1 seek=200 conv=notrunc 2>/dev/null", part) == 0);
+        else unlink(psum);
+        TAC_REQUIRE(tac_noun_embeddings_cached(m, nouns, 12, &T, &e) == TAC_OK);
+        TAC_CHECK(memcmp(T, T0, bytes) == 0);
+        free(T);
+        TAC_CHECK(access(part, F_OK) != 0);                 /* parts removed once the final file is written */
+    }
+    /* a final name that cannot be replaced (a folder): the error names the cache file */
+    TAC_REQUIRE(tac_test_sh("rm -f '%s' '%s' && mkdir '%s' && touch '%s/x'", final, sum, final, final) == 0);
+    TAC_CHECK_ERR(tac_noun_embeddings_cached(m, nouns, 12, &T, &e), "nouns-");
+    free(T0);
+    tac_clip_free(m);
+    unsetenv("XDG_CACHE_HOME");
+}
+
+/* ---- item 16: dataset readers refuse labels outside the dataset's classes ---------------------------------- */
+static void write_cifar_bin(const char *dir, const char *sub, const char *const *files, int nfiles, int lab_bytes,
+                            int bad_file, int bad_label)
+{
+    char d[PATH_MAX], p[PATH_MAX + 64];
+    snprintf(d, sizeof d, "%s/%s", dir, sub);
+    tac_mkdir_p(d);
+    int rec = lab_bytes + 3072;
+    unsigned char *buf = calloc(3, (size_t)rec);
+    for (int f = 0; f < nfiles; f++) {
+        for (int r = 0; r < 3; r++) buf[r * rec] = (unsigned char)(f == bad_file && r == 2 ? bad_label : r + 1);
+        snprintf(p, sizeof p, "%s/%s", d, files[f]);
+        tac_write_file_atomic(p, buf, (size_t)3 * rec);
+    }
+    free(buf);
+}
+
+TAC_TEST(relin_dataset_labels_checked)
+{
+    const char *dir = tac_test_tmpdir();
+    static const char *c10[6] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                                 "data_batch_5.bin", "test_batch.bin"};
+    static const char *c100[2] = {"train.bin", "test.bin"};
+    tac_split tr, te;
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s/ok", dir);
+    write_cifar_bin(d, "cifar-10-batches-bin", c10, 6, 1, -1, 0);
+    TAC_CHECK_OK(tac_dataset_load("cifar10", d, &tr, &te));
+    tac_split_free(&tr); tac_split_free(&te);
+    const int bad[3] = {255, 10, 11};
+    for (int i = 0; i < 3; i++) {
+        snprintf(d, sizeof d, "%s/c10_%d", dir, i);
+        write_cifar_bin(d, "cifar-10-batches-bin", c10, 6, 1, i == 2 ? 5 : 2, bad[i]);   /* in a train or the test file */
+        TAC_CHECK_ERR(tac_dataset_load("cifar10", d, &tr, &te), i == 2 ? "test_batch.bin: label 11" : "data_batch_3.bin: label");
+    }
+    snprintf(d, sizeof d, "%s/c100", dir);
+    write_cifar_bin(d, "cifar-100-binary", c100, 2, 2, 1, 20);                               /* 20 superclasses: 0..19 */
+    TAC_CHECK_ERR(tac_dataset_load("cifar20", d, &tr, &te), "test.bin: label 20");
+    /* the bench command says it in one line */
+    snprintf(d, sizeof d, "%s/c10_0", dir);
+    EXPECT_ERR(dir, "label 255", "bench cifar10 --data '%s' --model " TINY " --out '%s/b'", d, dir);
+}

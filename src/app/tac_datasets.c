@@ -152,8 +152,9 @@ static int read_image_folder(const char *dir, const char *const *only, tac_split
     return TAC_OK;
 }
 
-/* CIFAR binary: records of `lab_bytes` label bytes (label taken from byte `lab_at`) + 3072 bytes (R, G, B planes). */
-static int read_cifar_bin(const char *path, int lab_bytes, int lab_at, tac_split *s)
+/* CIFAR binary: records of `lab_bytes` label bytes (label taken from byte `lab_at`, below nclasses) + 3072 bytes
+ * (R, G, B planes). */
+static int read_cifar_bin(const char *path, int lab_bytes, int lab_at, int nclasses, tac_split *s)
 {
     char *buf; size_t len;
     if (tac_read_file(path, &buf, &len) != TAC_OK) return TAC_ERR;
@@ -162,6 +163,12 @@ static int read_cifar_bin(const char *path, int lab_bytes, int lab_at, tac_split
     uint8_t rgb[32 * 32 * 3];
     for (size_t r = 0; r < len / rec; r++) {
         const uint8_t *p = (const uint8_t *)buf + r * rec;
+        int lab = p[lab_at];
+        if (lab >= nclasses) {
+            free(buf);
+            return tac_fail("%s: label %d of record %zu is not below %d (not a CIFAR file of this dataset?)", path,
+                            lab, r, nclasses);
+        }
         for (int i = 0; i < 1024; i++)
             for (int ch = 0; ch < 3; ch++) rgb[i * 3 + ch] = p[lab_bytes + ch * 1024 + i];
         char name[64];
@@ -240,7 +247,7 @@ static int read_cifar_py(const char *path, const char *label_key, int nclasses, 
     if (rc != TAC_OK) return TAC_ERR;
     uint8_t rgb[32 * 32 * 3];   /* 32 x 32 x 3 */
     for (int64_t r = 0; r < n && rc == TAC_OK; r++) {
-        if (labels[r] >= nclasses) { rc = tac_fail("%s: label %lld at row %lld is not below %d", base, (long long)labels[r], (long long)r, nclasses); break; }
+        if (labels[r] < 0 || labels[r] >= nclasses) { rc = tac_fail("%s: label %lld at row %lld is not below %d", base, (long long)labels[r], (long long)r, nclasses); break; }
         const uint8_t *p = planes + (size_t)r * 3072;
         for (int i = 0; i < 1024; i++)
             for (int ch = 0; ch < 3; ch++) rgb[i * 3 + ch] = p[ch * 1024 + i];
@@ -393,9 +400,9 @@ int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_sp
             char base[4096];
             snprintf(base, sizeof base, "%s", sub);
             rc = TAC_OK;
-            for (int i = 1; i <= 5 && rc == TAC_OK; i++) { snprintf(b, sizeof b, "%s/data_batch_%d.bin", base, i); rc = read_cifar_bin(b, 1, 0, train); }
+            for (int i = 1; i <= 5 && rc == TAC_OK; i++) { snprintf(b, sizeof b, "%s/data_batch_%d.bin", base, i); rc = read_cifar_bin(b, 1, 0, 10, train); }
             snprintf(b, sizeof b, "%s/test_batch.bin", base);
-            if (rc == TAC_OK) rc = read_cifar_bin(b, 1, 0, test);
+            if (rc == TAC_OK) rc = read_cifar_bin(b, 1, 0, 10, test);
             goto done;
         }
     }
@@ -418,9 +425,9 @@ int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_sp
         snprintf(base, sizeof base, "%s", sub);
         snprintf(b, sizeof b, "%s/train.bin", base);
         if (is_file(b)) {
-            rc = read_cifar_bin(b, 2, 0, train);
+            rc = read_cifar_bin(b, 2, 0, 20, train);
             snprintf(b, sizeof b, "%s/test.bin", base);
-            if (rc == TAC_OK) rc = read_cifar_bin(b, 2, 0, test);
+            if (rc == TAC_OK) rc = read_cifar_bin(b, 2, 0, 20, test);
             goto done;
         }
         /* python version: the coarse_labels of cifar-100-python/train and test */
@@ -491,6 +498,15 @@ int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_sp
     }
 done:
     if (rc == TAC_OK && (train->n == 0 || test->n == 0)) rc = tac_fail("%s: empty split", dir);
+    /* every reader: labels must name one of the dataset's K classes (and of the split's own class list) */
+    for (int sp = 0; sp < 2 && rc == TAC_OK; sp++) {
+        const tac_split *s = sp ? test : train;
+        int64_t k = s->class_names && s->nclasses < info->K ? s->nclasses : info->K;
+        for (int64_t i = 0; i < s->n && rc == TAC_OK; i++)
+            if (s->labels[i] < 0 || s->labels[i] >= k)
+                rc = tac_fail("%s: %s image %s has label %lld, outside the %lld classes of %s", dir, sp ? "test" : "train",
+                              s->paths[i], (long long)s->labels[i], (long long)k, name);
+    }
     if (rc != TAC_OK) { tac_split_free(train); tac_split_free(test); }
     return rc;
 }

@@ -4,12 +4,17 @@
  * The work is done in chunks of TAC_NOUN_CHUNK nouns, each saved as it completes (part-<i>.npy in a folder
  * beside the final file), so an interrupted run picks up at the first missing chunk. When all chunks exist they
  * are joined into the final file (atomic) and the parts removed.
+ * Every part and the final file has a checksum beside it (<file>.sum: a 64-bit hash of its rows, tac_clip_hash.c,
+ * with its shape), written after the file: a part or final file whose checksum is missing or wrong, whose shape
+ * is not the expected one, or that holds a NaN or infinite value is reported by name and computed again (a file
+ * from before checksums existed is computed again once).
  */
 #include "taclust/app.h"
 #include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/embed.h"
 #include "taclust/textspace.h"
+#include "clip/tac_clip_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +28,60 @@ static uint64_t fnv1a_str(uint64_t h, const char *s)
     for (; *s; s++) { h ^= (unsigned char)*s; h *= 1099511628211ull; }
     h ^= 0xff; h *= 1099511628211ull;            /* separator so ["ab","c"] != ["a","bc"] */
     return h;
+}
+
+static const char *m_dir_of(const tac_clip *m) { return m->dir ? m->dir : "the model"; }
+
+static uint64_t rows_hash(const float *T, int64_t rows, int e)
+{
+    tac_hash64 h;
+    tac_hash64_init(&h, 0x6e6f756e73756d31ULL);   /* "nounsum1" */
+    int64_t shape[2] = {rows, e};
+    tac_hash64_update(&h, shape, sizeof shape);
+    tac_hash64_update(&h, T, (size_t)rows * (size_t)e * sizeof(float));
+    return tac_hash64_final(&h);
+}
+
+/* path (.npy, rows x e) and then path.sum. */
+static int save_checked(const char *path, const float *T, int64_t rows, int e)
+{
+    int64_t shape[2] = {rows, e};
+    if (tac_npy_save_f32(path, T, 2, shape) != TAC_OK) return TAC_ERR;
+    char sum[5200], text[128];
+    snprintf(sum, sizeof sum, "%s.sum", path);
+    int n = snprintf(text, sizeof text, "taclust-sum1 %016llx %lld %d\n", (unsigned long long)rows_hash(T, rows, e),
+                     (long long)rows, e);
+    return tac_write_file_atomic(sum, text, (size_t)n);
+}
+
+/* Loads path (rows x e) if it and its checksum agree and every value is finite; else fails naming the file. */
+static int load_checked(const char *path, int64_t rows, int e, float **out)
+{
+    float *T; int64_t r, c;
+    if (tac_npy_load_f32(path, &T, &r, &c) != TAC_OK) return TAC_ERR;
+    if (r != rows || c != e) {
+        free(T);
+        return tac_fail("%s: %lld x %lld, expected %lld x %d", path, (long long)r, (long long)c, (long long)rows, e);
+    }
+    char sum[5200], *text;
+    size_t len;
+    snprintf(sum, sizeof sum, "%s.sum", path);
+    if (tac_read_file_max(sum, &text, &len, 4096) != TAC_OK) {
+        free(T);
+        return tac_fail("%s: no checksum beside it (%s)", path, sum);
+    }
+    unsigned long long want = 0;
+    long long wr = -1;
+    int wc = -1;
+    int got = sscanf(text, "taclust-sum1 %16llx %lld %d", &want, &wr, &wc);
+    free(text);
+    if (got != 3 || wr != rows || wc != e || want != rows_hash(T, rows, e)) {
+        free(T);
+        return tac_fail("%s: checksum mismatch (the file was changed or damaged)", path);
+    }
+    if (tac_check_finite(path, T, rows, e) != TAC_OK) { free(T); return TAC_ERR; }
+    *out = T;
+    return TAC_OK;
 }
 
 int tac_user_cache_dir(char *buf, size_t n)
@@ -48,8 +107,8 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
     int e = tac_clip_embed_dim(model);
     struct stat st;
     if (stat(final, &st) == 0) {
-        float *T; int64_t r, c;
-        if (tac_npy_load_f32(final, &T, &r, &c) == TAC_OK && r == m && c == e) {
+        float *T;
+        if (load_checked(final, m, e, &T) == TAC_OK) {
             tac_info("noun embeddings: %lld nouns from the cache (%s)", (long long)m, final);
             *T_out = T; *e_out = e;
             return TAC_OK;
@@ -69,12 +128,15 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t lo = c * TAC_NOUN_CHUNK, cnt = m - lo < TAC_NOUN_CHUNK ? m - lo : TAC_NOUN_CHUNK;
         snprintf(part, sizeof part, "%s/part-%05lld.npy", parts, (long long)c);
-        float *P; int64_t r, cc;
-        if (stat(part, &st) == 0 && tac_npy_load_f32(part, &P, &r, &cc) == TAC_OK && r == cnt && cc == e) {
-            memcpy(T + lo * e, P, (size_t)cnt * e * sizeof(float));
-            free(P);
-            tac_progress_update(&pr, lo + cnt);
-            continue;
+        float *P;
+        if (stat(part, &st) == 0) {
+            if (load_checked(part, cnt, e, &P) == TAC_OK) {
+                memcpy(T + lo * e, P, (size_t)cnt * e * sizeof(float));
+                free(P);
+                tac_progress_update(&pr, lo + cnt);
+                continue;
+            }
+            tac_info("noun cache part unusable (%s); embedding it again", tac_last_error());
         }
         if (first_missing < 0) {
             first_missing = c;
@@ -84,15 +146,21 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
             free(T);
             return TAC_ERR;
         }
-        int64_t shape[2] = {cnt, e};
-        if (tac_npy_save_f32(part, T + lo * e, 2, shape) != TAC_OK) { free(T); return TAC_ERR; }
+        if (tac_check_finite("noun embeddings", T + lo * e, cnt, e) != TAC_OK) {
+            char *why = tac_xstrdup(tac_last_error());
+            tac_fail("%s: the model gave non-finite noun embeddings (%s)", m_dir_of(model), why);
+            free(why); free(T);
+            return TAC_ERR;
+        }
+        if (save_checked(part, T + lo * e, cnt, e) != TAC_OK) { free(T); return TAC_ERR; }
         tac_progress_update(&pr, lo + cnt);
     }
     tac_progress_end(&pr);
-    int64_t shape[2] = {m, e};
-    if (tac_npy_save_f32(final, T, 2, shape) != TAC_OK) { free(T); return TAC_ERR; }
+    if (save_checked(final, T, m, e) != TAC_OK) { free(T); return TAC_ERR; }
     for (int64_t c = 0; c < nchunks; c++) {
         snprintf(part, sizeof part, "%s/part-%05lld.npy", parts, (long long)c);
+        unlink(part);
+        snprintf(part, sizeof part, "%s/part-%05lld.npy.sum", parts, (long long)c);
         unlink(part);
     }
     rmdir(parts);
