@@ -18,6 +18,7 @@
 #include <png.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #ifdef TAC_HAVE_FFMPEG
@@ -70,6 +71,9 @@ int tac_video_middle_frame(const char *path, uint8_t **rgb, int *w, int *h)
     AVFrame *fr = av_frame_alloc();
     if (!pkt || !fr) abort();
     int rc = TAC_ERR, e;
+    int fd = tac_open_regular(path, NULL);   /* a FIFO or device is refused here: FFmpeg would wait on it */
+    if (fd < 0) goto out;
+    close(fd);
     if ((e = avformat_open_input(&fc, path, NULL, NULL)) < 0) { av_err(path, "cannot open video", e); goto out; }
     if ((e = avformat_find_stream_info(fc, NULL)) < 0) { av_err(path, "cannot read stream info", e); goto out; }
     const AVCodec *codec = NULL;

@@ -128,20 +128,25 @@ static int cmd_embed_images(int argc, char **argv)
     }
     rc = 1;
     if (make_parent(out) != TAC_OK) { tac_cli_error("embed-images"); goto done_pos; }
-    char **paths = NULL; int64_t n = 0;
-    if (tac_list_inputs((const char *const *)pos, npos, list, &paths, &n) != TAC_OK) {
+    char **paths = NULL, **lskip = NULL, **lwhy = NULL; int64_t n = 0, nlskip = 0;
+    if (tac_list_inputs_ex((const char *const *)pos, npos, list, NULL, &paths, &n, &lskip, &lwhy, &nlskip) != TAC_OK) {
         tac_cli_error("embed-images");
         goto done_pos;
     }
+    skip_log log = {(const char *const *)paths, isatty(2), NULL, 0, 0};
     if (n == 0) {
         fprintf(stderr, "taclust embed-images: no images found in the inputs (folders keep only .jpg .jpeg .png .webp)\n");
         tac_free_strings(paths, n);
+        tac_free_strings(lskip, nlskip);
+        tac_free_strings(lwhy, nlskip);
         goto done_pos;
     }
     tac_clip *m;
     if (tac_clip_load(model_dir, &m) != TAC_OK) {
         tac_cli_error("embed-images");
         tac_free_strings(paths, n);
+        tac_free_strings(lskip, nlskip);
+        tac_free_strings(lwhy, nlskip);
         goto done_pos;
     }
     const int E = tac_clip_embed_dim(m);
@@ -149,7 +154,6 @@ static int cmd_embed_images(int argc, char **argv)
              tac_clip_image_size(m), batch, resize);
     float *X = tac_xmalloc((size_t)n * E, sizeof(float));   /* N x E */
     int8_t *ok = tac_xmalloc((size_t)n, 1);                  /* N */
-    skip_log log = {(const char *const *)paths, isatty(2), NULL, 0, 0};
     tac_embed_images_params p = tac_embed_images_default_params();
     p.resize = resize; p.batch = batch; p.on_batch = on_batch; p.ctx = &log;
     int64_t nok = 0;
@@ -160,6 +164,13 @@ static int cmd_embed_images(int argc, char **argv)
         goto done_all;
     }
     double dt = tac_now() - t0;
+    for (int64_t i = 0; i < nlskip; i++) {   /* what the walk did not take goes to X.skipped.txt too */
+        int8_t no = 0;
+        const char *pp[1] = {lskip[i]}, *ww[1] = {lwhy[i]};
+        log.paths = pp;
+        on_batch(&log, 0, 1, NULL, &no, ww);
+    }
+    log.paths = (const char *const *)paths;
     if (write_lines(skipped_file, log.skipped, log.nskipped) != TAC_OK) { tac_cli_error("embed-images"); goto done_all; }
     if (nok == 0) {
         fprintf(stderr, "taclust embed-images: none of the %lld images could be read (reasons in %s)\n",
@@ -184,6 +195,8 @@ static int cmd_embed_images(int argc, char **argv)
     rc = 0;
 done_all:
     free(paths_file); free(skipped_file);
+    tac_free_strings(lskip, nlskip);
+    tac_free_strings(lwhy, nlskip);
     tac_free_strings(log.skipped, log.nskipped);
     free(X); free(ok);
     tac_clip_free(m);
