@@ -289,13 +289,15 @@ TAC_TEST(relin_inputs_not_files_hidden_long_and_outputs_skipped_with_reason)
     for (int64_t i = 0; i < ns; i++) long_said += strstr(s[i], "/deep/") && strstr(s[i], "longer than PATH_MAX") != NULL;
     TAC_CHECK_INT(long_said, 1);
     tac_free_strings(s, ns);
-    /* explicit inputs that are not regular files: skipped with the reason, the run goes on */
+    /* explicit inputs that are not regular files, or inside a folder taclust wrote: skipped with the reason */
     TAC_CHECK_INT(tac_test_sh("XDG_CACHE_HOME='%s/xdg' timeout 60 %s --quiet cluster '%s/in' /dev/zero '%s/in/fifo.jpg' "
-                              "--model " TINY " --vocabulary '%s/voc.txt' -K 2 --no-train --out '%s/o2' >/dev/null 2>&1",
-                              dir, tac_test_bin(), dir, dir, dir, dir), 0);
+                              "'%s/in/groups/by-cluster' --model " TINY " --vocabulary '%s/voc.txt' -K 2 --no-train "
+                              "--out '%s/o2' >/dev/null 2>&1", dir, tac_test_bin(), dir, dir, dir, dir, dir), 0);
+    TAC_CHECK_INT(count_rows(tac_test_path(dir, "o2/clusters.csv")), 9);
     TAC_REQUIRE(tac_read_lines(tac_test_path(dir, "o2/skipped.txt"), &s, &ns, 1) == TAC_OK);
     TAC_CHECK(skipped_has(s, ns, dir, "/dev/zero", "device"));
     TAC_CHECK(skipped_has(s, ns, dir, tac_test_path(dir, "in/fifo.jpg"), "is a FIFO"));
+    TAC_CHECK(skipped_has(s, ns, dir, "groups/by-cluster", "a folder taclust wrote"));
     tac_free_strings(s, ns);
     /* a vocabulary, WordNet folder or list that is not a regular file: one-line error, nothing read */
     EXPECT_ERR(dir, "/dev/zero: is a device", "cluster '%s/in' --model " TINY " --vocabulary /dev/zero -K 2 --out '%s/o3'", dir, dir);
@@ -474,6 +476,7 @@ TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
     fclose(f);
     TAC_REQUIRE(hash_of(b, h2) == 0);
     TAC_CHECK(strcmp(h2, h0) != 0);
+    TAC_REQUIRE(tac_test_sh("cp '%s' '%s/changed.safetensors'", st, dir) == 0);
     /* a changed tokenizer (one merge line dropped), weights as in a */
     TAC_REQUIRE(tac_test_sh("cp " TINY "/model.safetensors '%s/' && sed -i '$d' '%s/merges.txt'", b, b) == 0);
     TAC_REQUIRE(hash_of(b, h3) == 0);
@@ -507,6 +510,11 @@ TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
     TAC_REQUIRE(tac_test_sh("touch -d '2001-01-01' '%s'", ast) == 0);
     TAC_REQUIRE(hash_of(a, h1) == 0);
     TAC_CHECK(strcmp(h1, h0) == 0);                        /* new mtime: hashed again, the true value */
+    /* content changed with size and mtime put back (touch -r): the ctime still changed, so it is hashed again */
+    TAC_REQUIRE(tac_test_sh("cp -p '%s' '%s/ref' && cp '%s/changed.safetensors' '%s' && touch -r '%s/ref' '%s'", ast, dir,
+                            dir, ast, dir, ast) == 0);
+    TAC_REQUIRE(hash_of(a, h1) == 0);
+    TAC_CHECK(strcmp(h1, h0) != 0 && strcmp(h1, h2) == 0);  /* a now holds b's changed weights */
     unsetenv("XDG_CACHE_HOME");
     /* the streaming hash does not depend on how the bytes are cut into updates, and sees every byte */
     uint8_t buf[1000];

@@ -32,10 +32,16 @@ static uint64_t fnv1a_str(uint64_t h, const char *s)
 
 static const char *m_dir_of(const tac_clip *m) { return m->dir ? m->dir : "the model"; }
 
-static uint64_t rows_hash(const float *T, int64_t rows, int e)
+/* The checksum covers the rows, the shape and the file's name (model hash folder / file), so a file copied from
+ * another model's or vocabulary's entry does not pass as this one. */
+static uint64_t rows_hash(const float *T, int64_t rows, int e, const char *path)
 {
     tac_hash64 h;
     tac_hash64_init(&h, 0x6e6f756e73756d31ULL);   /* "nounsum1" */
+    const char *name = path + strlen(path);
+    for (int slashes = 0; name > path; name--)
+        if (name[-1] == '/' && ++slashes == 3) break;     /* <model hash>/nouns-<v>.npy or .../nouns-<v>.parts/part-N */
+    tac_hash64_update(&h, name, strlen(name));
     int64_t shape[2] = {rows, e};
     tac_hash64_update(&h, shape, sizeof shape);
     tac_hash64_update(&h, T, (size_t)rows * (size_t)e * sizeof(float));
@@ -49,7 +55,7 @@ static int save_checked(const char *path, const float *T, int64_t rows, int e)
     if (tac_npy_save_f32(path, T, 2, shape) != TAC_OK) return TAC_ERR;
     char sum[5200], text[128];
     snprintf(sum, sizeof sum, "%s.sum", path);
-    int n = snprintf(text, sizeof text, "taclust-sum1 %016llx %lld %d\n", (unsigned long long)rows_hash(T, rows, e),
+    int n = snprintf(text, sizeof text, "taclust-sum1 %016llx %lld %d\n", (unsigned long long)rows_hash(T, rows, e, path),
                      (long long)rows, e);
     return tac_write_file_atomic(sum, text, (size_t)n);
 }
@@ -75,7 +81,7 @@ static int load_checked(const char *path, int64_t rows, int e, float **out)
     int wc = -1;
     int got = sscanf(text, "taclust-sum1 %16llx %lld %d", &want, &wr, &wc);
     free(text);
-    if (got != 3 || wr != rows || wc != e || want != rows_hash(T, rows, e)) {
+    if (got != 3 || wr != rows || wc != e || want != rows_hash(T, rows, e, path)) {
         free(T);
         return tac_fail("%s: checksum mismatch (the file was changed or damaged)", path);
     }

@@ -3,8 +3,8 @@
  * noun embeddings with another, and `assign` refuses it.
  *
  * The hash of a file is computed once and remembered in $XDG_CACHE_HOME/taclust/file-hashes.tsv (or
- * ~/.cache/taclust/...), keyed by real path + device + inode + size + mtime (ns): a later load reads nothing but that
- * line. A file that changes gets a new mtime (or size) and is hashed again. Lines are appended with one write()
+ * ~/.cache/taclust/...), keyed by real path + device + inode + size + mtime + ctime (ns): a later load reads nothing
+ * but that line. A file that changes gets a new ctime (which, unlike mtime, cannot be set back) and is hashed again. Lines are appended with one write()
  * each (O_APPEND), so concurrent runs cannot interleave them; a corrupt or missing memo file only costs a re-hash.
  *
  * The hash (tac_hash64_*): four independent 64-bit lanes, each taking one little-endian 8-byte word of every
@@ -87,7 +87,7 @@ static int memo_path(char *buf, size_t n)
     return w > 0 && (size_t)w < n;
 }
 
-typedef struct { char path[PATH_MAX]; uint64_t dev, ino; int64_t size, mtime; } file_id;
+typedef struct { char path[PATH_MAX]; uint64_t dev, ino; int64_t size, mtime, ctime; } file_id;
 
 static int memo_lookup(const file_id *id, uint64_t *hash)
 {
@@ -97,15 +97,16 @@ static int memo_lookup(const file_id *id, uint64_t *hash)
     struct stat st;
     if (stat(mp, &st) != 0 || tac_read_file_max(mp, &buf, &len, TAC_LINES_MAX) != TAC_OK) { tac_clear_error(); return 0; }
     int found = 0;
-    for (char *s = buf, *nl; *s; s = nl + 1) {      /* "hash size mtime dev ino\tpath\n"; the last match wins */
+    for (char *s = buf, *nl; *s; s = nl + 1) {  /* "hash size mtime ctime dev ino\tpath\n"; the last match wins */
         nl = strchr(s, '\n');
         if (!nl) break;
         *nl = 0;
         unsigned long long h, dev, ino;
-        long long size, mt;
+        long long size, mt, ct;
         int off = 0;
-        if (sscanf(s, "%16llx %lld %lld %llu %llu\t%n", &h, &size, &mt, &dev, &ino, &off) == 5 && off > 0 &&
-            size == id->size && mt == id->mtime && dev == id->dev && ino == id->ino && strcmp(s + off, id->path) == 0) {
+        if (sscanf(s, "%16llx %lld %lld %lld %llu %llu\t%n", &h, &size, &mt, &ct, &dev, &ino, &off) == 6 && off > 0 &&
+            size == id->size && mt == id->mtime && ct == id->ctime && dev == id->dev && ino == id->ino &&
+            strcmp(s + off, id->path) == 0) {
             *hash = h;
             found = 1;
         }
@@ -123,8 +124,8 @@ static void memo_store(const file_id *id, uint64_t hash)
     if (tac_mkdir_p(mp) != TAC_OK) { tac_clear_error(); return; }
     *slash = '/';
     char line[PATH_MAX + 128];
-    int n = snprintf(line, sizeof line, "%016llx %lld %lld %llu %llu\t%s\n", (unsigned long long)hash,
-                     (long long)id->size, (long long)id->mtime, (unsigned long long)id->dev,
+    int n = snprintf(line, sizeof line, "%016llx %lld %lld %lld %llu %llu\t%s\n", (unsigned long long)hash,
+                     (long long)id->size, (long long)id->mtime, (long long)id->ctime, (unsigned long long)id->dev,
                      (unsigned long long)id->ino, id->path);
     if (n <= 0 || (size_t)n >= sizeof line) return;
     int fd = open(mp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -145,6 +146,7 @@ static int file_hash(const char *path, uint64_t *out)
     if (fstat(fd, &st) != 0 || !realpath(path, id.path)) snprintf(id.path, sizeof id.path, "%s", path);
     id.dev = (uint64_t)st.st_dev; id.ino = (uint64_t)st.st_ino; id.size = (int64_t)st.st_size;
     id.mtime = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    id.ctime = (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;   /* not settable: a write resets it */
     if (memo_lookup(&id, out)) { close(fd); return TAC_OK; }
     const size_t chunk = (size_t)4 << 20;
     uint8_t *buf = tac_xmalloc(chunk, 1);

@@ -296,7 +296,8 @@ static void note_coretype(void)
 static int open_weights(const char *dir, weights_src *w, char **index_text, char **index_path)
 {
     char *one = join(dir, "model.safetensors");
-    if (file_exists(one)) {
+    struct stat sb;
+    if (stat(one, &sb) == 0) {              /* present: a FIFO or folder is refused by tac_st_open, naming it */
         w->st = tac_xcalloc(1, sizeof(tac_st));
         w->path = tac_xcalloc(1, sizeof(char *));
         w->path[0] = one;
@@ -368,7 +369,7 @@ int tac_clip_load(const char *dir, tac_clip **out)
     int rc = TAC_ERR;
     struct stat sb;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) { tac_fail("%s: not a folder (a Hugging Face CLIP folder is needed)", dir); goto done; }
-    if (!file_exists(cfg_path)) { tac_fail("%s: missing (a Hugging Face CLIP folder needs config.json and model.safetensors)", cfg_path); goto done; }
+    if (stat(cfg_path, &sb) != 0) { tac_fail("%s: missing (a Hugging Face CLIP folder needs config.json and model.safetensors)", cfg_path); goto done; }
     if (tac_read_file_max(cfg_path, &cfg_text, &cfg_len, TAC_JSON_MAX) != TAC_OK) goto done;
     m = tac_xcalloc(1, sizeof *m);
     if (tac_clip_config_parse(cfg_text, cfg_len, cfg_path, &m->cfg) != TAC_OK) goto done;

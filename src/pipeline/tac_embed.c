@@ -205,10 +205,30 @@ static int walk_dir(const char *dir, dirset *seen, strlist *out, walk_ctx *w)
     return rc;
 }
 
+/* 1 (with a skipped entry) if an input named on the command line or in a list lies inside the output folder or
+ * inside a folder taclust wrote (some folder above it is one), e.g. OUT/by-cluster/03-cat. */
+static int inside_output(walk_ctx *w, const char *in)
+{
+    char real[PATH_MAX];
+    if (!realpath(in, real)) return 0;
+    for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/')) {
+        if (slash == real) slash[1] = 0; else *slash = 0;        /* the parent ("/" last) */
+        struct stat st;
+        if (stat(real, &st) == 0 && ((w->out_set && (uint64_t)st.st_dev == w->out_dev && (uint64_t)st.st_ino == w->out_ino) ||
+                                     tac_is_output_folder(real))) {
+            skip(w, in, "inside %s, a folder taclust wrote: not read as input", real);
+            return 1;
+        }
+        if (slash == real) break;
+    }
+    return 0;
+}
+
 static int add_input(const char *in, dirset *seen, strlist *out, walk_ctx *w)
 {
     struct stat st;
     if (stat(in, &st) != 0) return tac_fail("%s: %s", in, strerror(errno));
+    if ((w->skipped || w->out_set) && inside_output(w, in)) return TAC_OK;
     if (S_ISDIR(st.st_mode)) {
         if (skip_output_folder(w, in, &st)) return TAC_OK;
         if (!dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) return TAC_OK;   /* walked already */
@@ -288,7 +308,8 @@ int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, const tac
         return tac_fail("resize %d is not valid: the shorter side must be at least the crop size %d", p->resize, S);
     const size_t P = (size_t)3 * S * S;
     const int B = p->batch;
-    float *pix = tac_xmalloc((size_t)B * P, sizeof(float));   /* B x 3 x S x S */
+    float *pix = tac_try_malloc((size_t)B * P, sizeof(float), "images: a batch of pixels (lower --batch)");  /* B x 3 x S x S */
+    if (!pix) return TAC_ERR;
     float *emb = tac_xmalloc((size_t)B * E, sizeof(float));   /* B x E */
     int8_t *okb = tac_xmalloc((size_t)B, 1);                  /* B */
     char **why = tac_xcalloc((size_t)B, sizeof(char *));      /* B reasons (NULL when embedded) */
