@@ -512,12 +512,18 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
     if (!p.model_dir) return tac_fail("no model folder (--model DIR)");
     if (ninputs == 0 && !p.list_file) return tac_fail("no images given");
     if (p.K == 1 || p.K < 0) return tac_fail("-K must be at least 2 (or auto)");
-    if (tac_cluster_check_params(&p) != TAC_OK) return TAC_ERR;
+    if (tac_cluster_check_params(&p) != TAC_OK) {
+        if (resumed) { tac_free_strings(resumed, nresumed); free_run_strings(&p); }
+        return TAC_ERR;
+    }
     double t0 = tac_now();
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/cache", p.out_dir);
     if (tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
-    if (mark_output_folder(p.out_dir) != TAC_OK) return TAC_ERR;
+    if (mark_output_folder(p.out_dir) != TAC_OK) {
+        if (resumed) { tac_free_strings(resumed, nresumed); free_run_strings(&p); }
+        return TAC_ERR;
+    }
     if (write_run_json(p.out_dir, inputs, ninputs, &p) != TAC_OK) return TAC_ERR;
 
     tac_clip *model = NULL;
