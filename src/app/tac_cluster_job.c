@@ -229,23 +229,83 @@ static int choose_k(const float *Xn, int64_t n, int e, const float *Tn, int64_t 
 }
 
 /* ---- run.json: the inputs and options of a run, for --resume and assign ------------------------------ */
+/* JSON holds valid UTF-8 only: a path that is not is written readable (tac_utf8_text) and, exactly, as hex
+ * under "<key>_hex" ("inputs_hex" for the inputs), which the reader prefers. */
+static cJSON *hex_item(const char *s)
+{
+    size_t n = strlen(s);
+    char *h = tac_xmalloc(2 * n + 1, 1);
+    for (size_t i = 0; i < n; i++) sprintf(h + 2 * i, "%02x", (unsigned char)s[i]);
+    cJSON *it = cJSON_CreateString(h);
+    free(h);
+    return it;
+}
+
+static char *hex_decode(const cJSON *it)
+{
+    if (!cJSON_IsString(it)) return NULL;
+    const char *h = it->valuestring;
+    size_t n = strlen(h);
+    if (n % 2 || strspn(h, "0123456789abcdef") != n) return NULL;
+    char *s = tac_xmalloc(n / 2 + 1, 1);
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        sscanf(h + 2 * i, "%2x", &v);
+        s[i] = (char)v;
+    }
+    s[n / 2] = 0;
+    if (strlen(s) != n / 2) { free(s); return NULL; }
+    return s;
+}
+
+static void add_path(cJSON *o, const char *key, const char *s)
+{
+    char *t = tac_utf8_text(s);
+    cJSON_AddStringToObject(o, key, t);
+    free(t);
+    if (!tac_utf8_valid(s)) {
+        char hk[64];
+        snprintf(hk, sizeof hk, "%s_hex", key);
+        cJSON_AddItemToObject(o, hk, hex_item(s));
+    }
+}
+
+/* *dst = the exact bytes from "<key>_hex" when present and well-formed */
+static void read_hex_path(const cJSON *o, const char *key, const char **dst)
+{
+    char hk[64];
+    snprintf(hk, sizeof hk, "%s_hex", key);
+    char *s = hex_decode(cJSON_GetObjectItem(o, hk));
+    if (s) { free((char *)*dst); *dst = s; }
+}
+
 static int write_run_json(const char *out, const char *const *inputs, int ninputs, const tac_cluster_params *p)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "taclust", TACLUST_VERSION);
     char abs[PATH_MAX];
-    cJSON_AddStringToObject(o, "model", realpath(p->model_dir, abs) ? abs : p->model_dir);
+    add_path(o, "model", realpath(p->model_dir, abs) ? abs : p->model_dir);
     cJSON *arr = cJSON_AddArrayToObject(o, "inputs");
-    for (int i = 0; i < ninputs; i++) cJSON_AddItemToArray(arr, cJSON_CreateString(inputs[i]));
-    if (p->list_file) cJSON_AddStringToObject(o, "list", p->list_file);
+    int all_utf8 = 1;
+    for (int i = 0; i < ninputs; i++) {
+        char *t = tac_utf8_text(inputs[i]);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+        free(t);
+        all_utf8 &= tac_utf8_valid(inputs[i]);
+    }
+    if (!all_utf8) {
+        cJSON *hx = cJSON_AddArrayToObject(o, "inputs_hex");
+        for (int i = 0; i < ninputs; i++) cJSON_AddItemToArray(hx, hex_item(inputs[i]));
+    }
+    if (p->list_file) add_path(o, "list", p->list_file);
     cJSON_AddNumberToObject(o, "K", p->K);
     cJSON_AddNumberToObject(o, "kmax", p->kmax);
     cJSON_AddBoolToObject(o, "no_train", p->no_train);
     cJSON_AddNumberToObject(o, "seed", p->seed);
     cJSON_AddNumberToObject(o, "resize", p->resize);
     cJSON_AddNumberToObject(o, "batch", p->batch);
-    if (p->vocabulary) cJSON_AddStringToObject(o, "vocabulary", realpath(p->vocabulary, abs) ? abs : p->vocabulary);
-    cJSON_AddStringToObject(o, "wordnet", p->wordnet_dir);
+    if (p->vocabulary) add_path(o, "vocabulary", realpath(p->vocabulary, abs) ? abs : p->vocabulary);
+    add_path(o, "wordnet", p->wordnet_dir);
     cJSON_AddNumberToObject(o, "names", p->n_names);
     cJSON_AddNumberToObject(o, "epochs", p->epochs);
     char *s = cJSON_Print(o);
@@ -287,11 +347,21 @@ static int read_run_json(const char *out, tac_cluster_params *p, char ***inputs,
     if ((it = cJSON_GetObjectItem(o, "no_train"))) p->no_train = cJSON_IsTrue(it);
 #undef STR
 #undef NUM
+    read_hex_path(o, "model", &p->model_dir);
+    read_hex_path(o, "list", &p->list_file);
+    read_hex_path(o, "vocabulary", &p->vocabulary);
+    read_hex_path(o, "wordnet", &p->wordnet_dir);
     const cJSON *arr = cJSON_GetObjectItem(o, "inputs");
     int n = cJSON_GetArraySize(arr);
     *inputs = tac_xmalloc((size_t)n + 1, sizeof(char *));
     for (int i = 0; i < n; i++) (*inputs)[i] = tac_xstrdup(cJSON_GetArrayItem(arr, i)->valuestring);
     *ninputs = n;
+    const cJSON *hx = cJSON_GetObjectItem(o, "inputs_hex");
+    if (cJSON_IsArray(hx) && cJSON_GetArraySize(hx) == n)
+        for (int i = 0; i < n; i++) {
+            char *exact = hex_decode(cJSON_GetArrayItem(hx, i));
+            if (exact) { free((*inputs)[i]); (*inputs)[i] = exact; }
+        }
     cJSON_Delete(o);
     if (!p->model_dir) {
         free_run_strings(p);
@@ -426,7 +496,11 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
     cJSON_AddNumberToObject(o, "resize", resize);
     cJSON_AddStringToObject(o, "clip_hash", model_hash);
     cJSON *arr = cJSON_AddArrayToObject(o, "cluster_names");
-    for (int c = 0; c < K; c++) cJSON_AddItemToArray(arr, cJSON_CreateString(names[c]));
+    for (int c = 0; c < K; c++) {
+        char *t = tac_utf8_text(names[c]);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+        free(t);
+    }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     snprintf(path, sizeof path, "%s/params.json", dir);
