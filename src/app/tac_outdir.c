@@ -87,12 +87,17 @@ static void resolve(tac_outdir *o)
     free(rj);
 }
 
-/* The newest run folder of a dead process that has its run.json: a run killed before its commit. */
+/* The newest run folder of a dead process that has its run.json and started after the committed run: a run
+ * killed before its commit (an older one is an earlier run whose removal was cut short). */
 static void find_pending(tac_outdir *o)
 {
     char *runs = join(o->out, ".runs");
     DIR *d = opendir(runs);
     char best[NAME_MAX + 1] = "";
+    if (o->committed && !o->legacy) snprintf(best, sizeof best, "%s", strrchr(o->committed, '/') + 1);
+    size_t floor_len = strlen(best);
+    char floor_id[NAME_MAX + 1];
+    snprintf(floor_id, sizeof floor_id, "%s", best);
     struct dirent *de;
     while (d && (de = readdir(d))) {
         long pid = run_id_pid(de->d_name);
@@ -106,7 +111,7 @@ static void find_pending(tac_outdir *o)
         free(rj); free(dir);
     }
     if (d) closedir(d);
-    if (best[0]) o->pending = join(runs, best);
+    if (best[0] && !(floor_len && strcmp(best, floor_id) == 0)) o->pending = join(runs, best);
     free(runs);
 }
 
@@ -182,6 +187,13 @@ static int check_model_dir(const char *md, const char *shown)
 static int find_foreign(const tac_outdir *o)
 {
     char shown[PATH_MAX + 64];
+    {   /* OUT/.runs is where runs are written and removed: a real folder, never a link to elsewhere */
+        char *runs = join(o->out, ".runs");
+        struct stat st;
+        int bad = lstat(runs, &st) == 0 && !S_ISDIR(st.st_mode);
+        free(runs);
+        if (bad) return tac_fail("%s/.runs", o->out);
+    }
     for (int i = 0; i < N_TOP; i++) {
         char *p = join(o->out, top_names[i]), target[PATH_MAX];
         snprintf(shown, sizeof shown, "%s/%s", o->out, top_names[i]);
