@@ -863,3 +863,37 @@ TAC_TEST(outdir_csv_formulas_and_forged_lines)
     TAC_CHECK(tac_test_sh("test $(grep -c 'new\\\\nline.jpg' '%s/clusters.csv') -eq 1", out) == 0);
     unsetenv("XDG_CACHE_HOME");
 }
+
+/* ---- an OUT in the layout of earlier versions (real files at the top, temporaries of a killed run) -------- */
+TAC_TEST(outdir_old_layout_converted)
+{
+    const char *skip = tiny_ready();
+    if (skip) TAC_SKIP(skip);
+    const char *dir = tac_test_tmpdir();
+    TAC_REQUIRE(setup(dir, 12) == 0);
+    char out[PATH_MAX], log[PATH_MAX];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    TAC_REQUIRE(cluster_k(dir, out, 3, NULL) == 0);
+    /* made old: the run's files moved to the top, no links, no .runs; a dead process's by-cluster temporary */
+    long dead = dead_pid();
+    TAC_REQUIRE(tac_test_sh("cd '%s' && run=$(readlink current) && rm -f current clusters.csv clusters.json report.html by-cluster "
+                            "skipped.txt model run.json .lock && mv \"$run\"/* . && rm -r .runs && mkdir .by-cluster.tmp.%ld && "
+                            "test -f clusters.csv -a -d by-cluster", out, dead) == 0);
+    TAC_REQUIRE(tac_test_sh("mkdir -p '%s/new' && cp '%s/in/img02.jpg' '%s/new/n.jpg'", dir, dir, dir) == 0);
+    /* assign reads the old layout and converts it */
+    TAC_CHECK_INT(tac_test_sh("%s assign --from '%s' '%s/new' >'%s' 2>&1", g_bin, out, dir, log), 0);
+    struct stat st;
+    TAC_CHECK(lstat(tac_test_path(out, "clusters.csv"), &st) == 0 && S_ISLNK(st.st_mode));
+    TAC_CHECK(lstat(tac_test_path(out, "by-cluster"), &st) == 0 && S_ISLNK(st.st_mode));
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s/.by-cluster.tmp.%ld", out, dead);
+    TAC_CHECK(access(tmp, F_OK) != 0);
+    TAC_CHECK_INT(count_lines(tac_test_path(out, "clusters.csv")), 1 + 12 + 1);
+    TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster/' -type l | wc -l) -eq 13", out) == 0);
+    TAC_CHECK_INT(count_entries(out), 11);   /* 7 links, current, .runs, .lock, cache */
+    TAC_CHECK_INT(tac_test_sh("%s cluster --resume --out '%s' >'%s' 2>&1", g_bin, out, log), 0);
+    TAC_CHECK_INT(count_lines(tac_test_path(out, "clusters.csv")), 1 + 12);
+    TAC_CHECK_INT(count_runs(out), 1);
+    unsetenv("XDG_CACHE_HOME");
+}
