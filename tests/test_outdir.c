@@ -276,6 +276,19 @@ static int wait_file(const char *path, double secs)
     return access(path, F_OK) == 0;
 }
 
+/* Waits up to `secs` for file to contain text. */
+static int wait_text(const char *path, const char *text, double secs)
+{
+    for (double t = 0; t < secs; t += 0.1) {
+        char *s = slurp(path);
+        int found = s && strstr(s, text);
+        free(s);
+        if (found) return 1;
+        usleep(100000);
+    }
+    return 0;
+}
+
 static int read_int_file(const char *path)
 {
     char *s = slurp(path);
@@ -298,13 +311,13 @@ TAC_TEST(outdir_lock_second_run_waits)
     TAC_REQUIRE(cluster_k(dir, out, 3, NULL) == 0);
 
     /* OUT locked by another process (this test): the run says so and waits until the lock is released */
-    int fd = hold_lock(tac_test_path(out, ".lock"));
+    int fd = hold_lock(tac_test_path(out, ".taclust.lock"));
     TAC_REQUIRE(fd >= 0);
     TAC_REQUIRE(tac_test_sh("(%s cluster '%s/in' --model '%s' --vocabulary '%s/voc.txt' --no-train -K 2 --out '%s' >'%s' 2>&1; "
                             "echo $? >'%s.tmp'; mv '%s.tmp' '%s') >/dev/null 2>&1 &", g_bin, dir, g_model, dir, out, log2, rcf, rcf, rcf) == 0);
-    usleep(1500000);
+    TAC_CHECK(wait_text(log2, "in use by another taclust process", 60));
+    usleep(300000);
     TAC_CHECK(access(rcf, F_OK) != 0);                       /* still waiting */
-    TAC_CHECK(log_has(log2, "in use by another taclust process"));
     flock(fd, LOCK_UN);
     close(fd);
     TAC_REQUIRE(wait_file(rcf, 60));
@@ -328,10 +341,10 @@ TAC_TEST(outdir_lock_second_run_waits)
     TAC_REQUIRE(fd >= 0);
     TAC_REQUIRE(tac_test_sh("(%s cluster '%s/in' --model '%s' --vocabulary '%s/voc.txt' --no-train -K 2 --out '%s' >'%s' 2>&1; "
                             "echo $? >'%s.tmp'; mv '%s.tmp' '%s') >/dev/null 2>&1 &", g_bin, dir, g_model, dir, out2, log2, rcf, rcf, rcf) == 0);
-    usleep(1500000);
+    TAC_CHECK(wait_text(log2, "waiting for it to finish", 60));
+    usleep(300000);
     TAC_CHECK(access(rcf, F_OK) != 0);
     TAC_CHECK(log_has(log2, "nouns-"));
-    TAC_CHECK(log_has(log2, "waiting for it to finish"));
     flock(fd, LOCK_UN);
     close(fd);
     TAC_REQUIRE(wait_file(rcf, 60));
@@ -485,15 +498,25 @@ TAC_TEST(outdir_odd_names_and_user_files)
     for (int w = 0; w < 2; w++) {
         snprintf(mine, sizeof mine, "%s/%s", out, where[w]);
         TAC_REQUIRE(tac_write_file_atomic(mine, "my own", 6) == TAC_OK);
-        TAC_CHECK_INT(cluster_k(dir, out, 3, NULL), 1);
+        if (w == 0) TAC_CHECK_INT(cluster_k(dir, out, 3, NULL), 1);
+        else TAC_CHECK_INT(tac_test_sh("%s assign --from '%s' '%s/new' >'%s' 2>&1", g_bin, out, dir, log), 1);
         TAC_CHECK(log_has(log, "mine.txt was not written by taclust"));
-        TAC_CHECK_INT(tac_test_sh("%s assign --from '%s' '%s/new' >'%s' 2>&1", g_bin, out, dir, log), 1);
-        TAC_CHECK(log_has(log, "mine.txt"));
         char *s = slurp(mine);
         TAC_CHECK(s && strcmp(s, "my own") == 0);
         free(s);
         TAC_REQUIRE(unlink(mine) == 0);
     }
+    /* a fresh OUT holding the user's own file named `current` or report.html: refused, kept */
+    char fresh[PATH_MAX];
+    snprintf(fresh, sizeof fresh, "%s/fresh", dir);
+    TAC_REQUIRE(tac_mkdir_p(fresh) == TAC_OK && tac_write_file_atomic(tac_test_path(fresh, "current"), "c", 1) == TAC_OK);
+    TAC_CHECK_INT(cluster_k(dir, fresh, 2, NULL), 1);
+    TAC_CHECK(log_has(log, "current was not written by taclust"));
+    TAC_REQUIRE(rename(tac_test_path(fresh, "current"), tac_test_path(fresh, "report.html")) == 0);
+    TAC_CHECK_INT(cluster_k(dir, fresh, 2, NULL), 1);
+    char *mine_s = slurp(tac_test_path(fresh, "report.html"));
+    TAC_CHECK(mine_s && strcmp(mine_s, "c") == 0);
+    free(mine_s);
     /* clusters.csv replaced by the user's own file (a spreadsheet saving over it): refused, kept */
     TAC_REQUIRE(tac_test_sh("cd '%s' && cp clusters.csv edited && rm clusters.csv && mv edited clusters.csv", out) == 0);
     TAC_CHECK_INT(cluster_k(dir, out, 3, NULL), 1);
@@ -878,7 +901,7 @@ TAC_TEST(outdir_old_layout_converted)
     /* made old: the run's files moved to the top, no links, no .runs; a dead process's by-cluster temporary */
     long dead = dead_pid();
     TAC_REQUIRE(tac_test_sh("cd '%s' && run=$(readlink current) && rm -f current clusters.csv clusters.json report.html by-cluster "
-                            "skipped.txt model run.json .lock && mv \"$run\"/* . && rm -r .runs && mkdir .by-cluster.tmp.%ld && "
+                            "skipped.txt model run.json .taclust.lock && mv \"$run\"/* . && rm -r .runs && mkdir .by-cluster.tmp.%ld && "
                             "test -f clusters.csv -a -d by-cluster", out, dead) == 0);
     TAC_REQUIRE(tac_test_sh("mkdir -p '%s/new' && cp '%s/in/img02.jpg' '%s/new/n.jpg'", dir, dir, dir) == 0);
     /* assign reads the old layout and converts it */
@@ -891,7 +914,7 @@ TAC_TEST(outdir_old_layout_converted)
     TAC_CHECK(access(tmp, F_OK) != 0);
     TAC_CHECK_INT(count_lines(tac_test_path(out, "clusters.csv")), 1 + 12 + 1);
     TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster/' -type l | wc -l) -eq 13", out) == 0);
-    TAC_CHECK_INT(count_entries(out), 11);   /* 7 links, current, .runs, .lock, cache */
+    TAC_CHECK_INT(count_entries(out), 11);   /* 7 links, current, .runs, .taclust.lock, cache */
     TAC_CHECK_INT(tac_test_sh("%s cluster --resume --out '%s' >'%s' 2>&1", g_bin, out, log), 0);
     TAC_CHECK_INT(count_lines(tac_test_path(out, "clusters.csv")), 1 + 12);
     TAC_CHECK_INT(count_runs(out), 1);

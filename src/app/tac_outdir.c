@@ -8,7 +8,7 @@
  *   OUT/clusters.csv ...  symlinks -> current/clusters.csv (and so on for every name above): made once, they follow
  *                         `current`, so users open OUT/clusters.csv as before.
  *   OUT/cache/            the embedding cache (append-only records keyed by file; shared by all runs).
- *   OUT/.lock             flock held by the one process writing OUT; a second one says so and waits.
+ *   OUT/.taclust.lock     flock held by the one process writing OUT; a second one says so and waits.
  * Readers (assign, --resume) resolve `current` once and read every file of that run from its folder.
  * A run killed before its commit leaves OUT/.runs/<id> with its run.json: `--resume` continues that run; any
  * later run removes it (the id carries the PID, and only folders of dead processes are removed).
@@ -125,7 +125,7 @@ int tac_outdir_open(tac_outdir *o, const char *out, int create)
         if (tac_mkdir_p(out) != TAC_OK) return TAC_ERR;
     }
     o->out = tac_xstrdup(out);
-    char *lock = join(out, ".lock");
+    char *lock = join(out, ".taclust.lock");
     int rc = tac_lock_acquire(lock, out, &o->lock_fd);
     free(lock);
     if (rc != TAC_OK) { free(o->out); o->out = NULL; return TAC_ERR; }
@@ -193,6 +193,15 @@ static int find_foreign(const tac_outdir *o)
         int bad = lstat(runs, &st) == 0 && !S_ISDIR(st.st_mode);
         free(runs);
         if (bad) return tac_fail("%s/.runs", o->out);
+        /* OUT/current is replaced at the commit: it must be a link of the form taclust makes */
+        char *cur = join(o->out, "current"), target[PATH_MAX];
+        if (lstat(cur, &st) == 0) {
+            ssize_t r = S_ISLNK(st.st_mode) ? readlink(cur, target, sizeof target - 1) : -1;
+            if (r > 0) target[r] = 0;
+            bad = r <= 0 || strncmp(target, ".runs/", 6) != 0 || run_id_pid(target + 6) <= 0;
+        }
+        free(cur);
+        if (bad) return tac_fail("%s/current", o->out);
     }
     for (int i = 0; i < N_TOP; i++) {
         char *p = join(o->out, top_names[i]), target[PATH_MAX];
