@@ -303,10 +303,11 @@ TAC_TEST(outdir_lock_second_run_waits)
     if (skip) TAC_SKIP(skip);
     const char *dir = tac_test_tmpdir();
     TAC_REQUIRE(setup(dir, 12) == 0);
-    char out[PATH_MAX], out2[PATH_MAX], log2[PATH_MAX], rcf[PATH_MAX];
+    char out[PATH_MAX], out2[PATH_MAX], log2[PATH_MAX], log3[PATH_MAX], rcf[PATH_MAX];
     snprintf(out, sizeof out, "%s/out", dir);
     snprintf(out2, sizeof out2, "%s/out2", dir);
     snprintf(log2, sizeof log2, "%s/log2.txt", dir);
+    snprintf(log3, sizeof log3, "%s/log3.txt", dir);
     snprintf(rcf, sizeof rcf, "%s/rc", dir);
     TAC_REQUIRE(cluster_k(dir, out, 3, NULL) == 0);
 
@@ -340,23 +341,27 @@ TAC_TEST(outdir_lock_second_run_waits)
     fd = hold_lock(lockp);
     TAC_REQUIRE(fd >= 0);
     TAC_REQUIRE(tac_test_sh("(%s cluster '%s/in' --model '%s' --vocabulary '%s/voc.txt' --no-train -K 2 --out '%s' >'%s' 2>&1; "
-                            "echo $? >'%s.tmp'; mv '%s.tmp' '%s') >/dev/null 2>&1 &", g_bin, dir, g_model, dir, out2, log2, rcf, rcf, rcf) == 0);
-    TAC_CHECK(wait_text(log2, "waiting for it to finish", 60));
+                            "echo $? >'%s.tmp'; mv '%s.tmp' '%s') >/dev/null 2>&1 &", g_bin, dir, g_model, dir, out2, log3, rcf, rcf, rcf) == 0);
+    TAC_CHECK(wait_text(log3, "waiting for it to finish", 60));
     usleep(300000);
     TAC_CHECK(access(rcf, F_OK) != 0);
-    TAC_CHECK(log_has(log2, "nouns-"));
+    TAC_CHECK(log_has(log3, "nouns-"));
     flock(fd, LOCK_UN);
     close(fd);
     TAC_REQUIRE(wait_file(rcf, 60));
     TAC_CHECK_INT(read_int_file(rcf), 0);
     unlink(rcf);
 
-    /* two runs at once on one OUT (K 2 and K 4), and two first fills of the noun cache at once: both succeed and
-     * OUT holds one consistent run (its run.json, clusters.json and by-cluster/ agree) */
+    /* two runs at once on one OUT (K 2 and K 4) and a third on another OUT, all three filling the (removed) noun
+     * cache at once: all succeed, and OUT holds one consistent run (its run.json, clusters.json and by-cluster/
+     * agree) */
     TAC_REQUIRE(tac_test_sh("rm -rf '%s/xdg'", dir) == 0);
     TAC_REQUIRE(tac_test_sh("%s cluster '%s/in' --model '%s' --vocabulary '%s/voc.txt' --no-train -K 2 --out '%s' >'%s/a.txt' 2>&1 & "
                             "%s cluster '%s/in' --model '%s' --vocabulary '%s/voc.txt' --no-train -K 4 --out '%s' >'%s/b.txt' 2>&1 & "
-                            "wait %%1 && wait %%2", g_bin, dir, g_model, dir, out, dir, g_bin, dir, g_model, dir, out, dir) == 0);
+                            "%s cluster '%s/in' --model '%s' --vocabulary '%s/voc.txt' --no-train -K 3 --out '%s/out3' >'%s/c.txt' 2>&1 & "
+                            "wait %%1 && wait %%2 && wait %%3", g_bin, dir, g_model, dir, out, dir, g_bin, dir, g_model, dir, out, dir,
+                            g_bin, dir, g_model, dir, dir, dir) == 0);
+    TAC_CHECK(access(tac_test_path(dir, "out3/clusters.csv"), R_OK) == 0);
     char *rj = slurp(tac_test_path(out, "run.json"));
     js = slurp(tac_test_path(out, "clusters.json"));
     TAC_REQUIRE(rj && js);
