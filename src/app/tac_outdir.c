@@ -330,6 +330,14 @@ int tac_outdir_commit(tac_outdir *o)
     char target[128];
     snprintf(target, sizeof target, ".runs/%s", id);
     unlink(tmp);
+    /* links of a fresh OUT made before the switch (dangling until it), so a kill right after it leaves them too */
+    for (int i = 0; i < N_TOP; i++) {
+        char *p = join(o->out, top_names[i]), want[64];
+        struct stat st;
+        snprintf(want, sizeof want, "current/%s", top_names[i]);
+        if (lstat(p, &st) != 0 && errno == ENOENT && symlink(want, p) != 0) tac_info("%s: cannot link: %s", p, strerror(errno));
+        free(p);
+    }
     int rc = TAC_OK;
     if (tac_debug_write_fails(cur)) rc = tac_fail("%s: cannot switch to the new run: %s", cur, strerror(ENOSPC));
     else if (symlink(target, tmp) != 0) rc = tac_fail("%s: cannot switch to the new run: %s", cur, strerror(errno));
