@@ -393,7 +393,7 @@ static int write_skipped(const char *out, char **paths, int64_t n, const int8_t 
             free(ep); free(ew);
             cnt++;
         }
-    if (cnt) tac_info("%lld image%s skipped (listed in %s)", (long long)cnt, cnt == 1 ? "" : "s", path);
+    if (cnt) tac_info("%lld image%s skipped (listed in skipped.txt)", (long long)cnt, cnt == 1 ? "" : "s");
     return tac_atomic_commit(&a);
 }
 
@@ -846,6 +846,7 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
     if (embed_paths(model, cache, paths, n, resize, batch > 0 ? batch : p.batch, X, ok, why) != TAC_OK) goto done;
     if (tac_outdir_stage(od) != TAC_OK) goto done;
     if (write_skipped(od->stage, paths, n, ok, why, run) != TAC_OK) goto done;
+    if (n == 1 && !ok[0]) { tac_fail("%s: %s", paths[0], why[0] ? why[0] : "could not be read"); goto done; }
     {
         int64_t k = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -856,7 +857,7 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
         }
         n = k;
     }
-    if (n == 0) { tac_fail("none of the new images could be read (listed in %s/skipped.txt)", od->stage); goto done; }
+    if (n == 0) { tac_fail("none of the %lld new images could be read (nothing assigned)", (long long)n_all); goto done; }
     tac_l2_normalize_rows(X, n, e);
     R = tac_xmalloc((size_t)n * e, sizeof(float));
     W = tac_xmalloc((size_t)n * nsel, sizeof(float));
