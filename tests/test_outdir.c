@@ -557,8 +557,8 @@ TAC_TEST(outdir_stale_temporaries_removed)
     TAC_REQUIRE(tac_test_sh("cd '%s' && mkdir -p .by-cluster.tmp.%ld/00-x .by-cluster.old.%ld .runs/0000000000000001-%ld/by-cluster && "
                             "ln -s /etc/hostname .by-cluster.tmp.%ld/00-x/h.jpg && echo x >report.html.tmp.%ld && "
                             "echo x >.runs/0000000000000001-%ld/run.json && echo x >clusters.csv.tmp.%ld && echo l >report.html.tmp.%ld && "
-                            "mkdir -p .by-cluster.tmp.%ld",
-                            out, dead, dead, dead, dead, dead, dead, dead, live, live) == 0);
+                            "mkdir -p .by-cluster.tmp.%ld && echo mine >notes.old.%ld && echo mine >photo.tmp.%ld",
+                            out, dead, dead, dead, dead, dead, dead, dead, live, live, dead, dead) == 0);
     char noun_tmp[PATH_MAX];
     {
         FILE *q;
@@ -579,6 +579,10 @@ TAC_TEST(outdir_stale_temporaries_removed)
     snprintf(p, sizeof p, "%s/report.html.tmp.%ld", out, live);
     TAC_CHECK(access(p, F_OK) == 0);                     /* a live process's temporary is never touched */
     snprintf(p, sizeof p, "%s/.by-cluster.tmp.%ld", out, live);
+    TAC_CHECK(access(p, F_OK) == 0);
+    snprintf(p, sizeof p, "%s/notes.old.%ld", out, dead);           /* a user's files that merely look like one */
+    TAC_CHECK(access(p, F_OK) == 0);
+    snprintf(p, sizeof p, "%s/photo.tmp.%ld", out, dead);
     TAC_CHECK(access(p, F_OK) == 0);
     snprintf(p, sizeof p, "%s/nouns-0000000000000000.npy.tmp.%ld", noun_tmp, dead);
     TAC_CHECK(access(p, F_OK) != 0);

@@ -88,8 +88,9 @@ int tac_remove_tree(const char *path);
 int tac_pid_alive(long pid);                       /* 1 if the process exists (or is ours) */
 /* The PID in a temporary's name ("x.tmp.PID", ".by-cluster.old.PID"), or -1 if the name is not one. */
 long tac_temp_name_pid(const char *name);
-/* Removes the temporaries of dead processes directly in dir (files or trees); returns how many. */
-int tac_clean_stale_temps(const char *dir);
+/* Removes the temporaries of dead processes directly in dir (files or trees): names "<stem>.tmp.PID" or
+ * "<stem>.old.PID" whose stem matches one of the fnmatch patterns stems[0..nstems); returns how many. */
+int tac_clean_stale_temps(const char *dir, const char *const *stems, int nstems);
 /* An exclusive flock on path (created); when another process holds it, says so on stderr (naming `what`) and
  * waits. Release with tac_lock_release. */
 int tac_lock_acquire(const char *path, const char *what, int *fd);

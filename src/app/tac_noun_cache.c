@@ -54,8 +54,9 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
     snprintf(part, sizeof part, "%s/nouns-%016llx.lock", dir, (unsigned long long)vh);
     int lock;
     if (tac_lock_acquire(part, final, &lock) != TAC_OK) return TAC_ERR;
-    tac_clean_stale_temps(dir);
-    tac_clean_stale_temps(parts);
+    static const char *const final_stem[] = {"nouns-*.npy"}, *const part_stem[] = {"part-*.npy"};
+    tac_clean_stale_temps(dir, final_stem, 1);
+    tac_clean_stale_temps(parts, part_stem, 1);
     int rc = noun_cache_locked(model, nouns, m, T_out, e_out, final, parts, part, sizeof part);
     tac_lock_release(lock);
     return rc;

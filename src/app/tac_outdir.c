@@ -244,10 +244,13 @@ static int find_foreign(const tac_outdir *o)
 int tac_outdir_prepare(tac_outdir *o)
 {
     /* temporaries of killed processes: old-layout names in OUT and OUT/model, run folders in OUT/.runs */
-    int removed = tac_clean_stale_temps(o->out);
+    static const char *const out_temps[] = {"clusters.csv", "clusters.json", "report.html", "skipped.txt", "run.json",
+        ".by-cluster", ".model", ".current", ".clusters.csv", ".clusters.json", ".report.html", ".skipped.txt",
+        ".run.json", ".assign-new.csv"};
+    int removed = tac_clean_stale_temps(o->out, out_temps, (int)(sizeof out_temps / sizeof out_temps[0]));
     char *p = join(o->out, "model");
     struct stat st;
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) removed += tac_clean_stale_temps(p);
+    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) removed += tac_clean_stale_temps(p, model_names, N_MODEL);
     free(p);
     p = join(o->out, ".assign-new.csv");                /* an older assign's temporary (no PID in its name) */
     if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) && unlink(p) == 0) removed++;

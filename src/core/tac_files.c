@@ -12,6 +12,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,7 +220,7 @@ long tac_temp_name_pid(const char *name)
     return -1;
 }
 
-int tac_clean_stale_temps(const char *dir)
+int tac_clean_stale_temps(const char *dir, const char *const *stems, int nstems)
 {
     DIR *d = opendir(dir);
     if (!d) return 0;
@@ -227,6 +229,17 @@ int tac_clean_stale_temps(const char *dir)
     while ((de = readdir(d))) {
         long pid = tac_temp_name_pid(de->d_name);
         if (pid <= 0 || tac_pid_alive(pid)) continue;
+        /* only temporaries of the names taclust writes there: "<stem>.tmp.PID" / "<stem>.old.PID" */
+        char stem[NAME_MAX + 1];
+        snprintf(stem, sizeof stem, "%s", de->d_name);
+        char *mark = NULL;
+        for (char *q = strstr(stem, ".tmp."); q; q = strstr(q + 1, ".tmp.")) mark = q;
+        if (!mark || tac_temp_name_pid(mark) != pid) for (char *q = strstr(stem, ".old."); q; q = strstr(q + 1, ".old.")) mark = q;
+        if (!mark) continue;
+        *mark = 0;
+        int known = 0;
+        for (int i = 0; i < nstems && !known; i++) known = fnmatch(stems[i], stem, 0) == 0;
+        if (!known) continue;
         size_t n = strlen(dir) + strlen(de->d_name) + 2;
         char *p = tac_xmalloc(n, 1);
         snprintf(p, n, "%s/%s", dir, de->d_name);
