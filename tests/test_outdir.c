@@ -428,6 +428,14 @@ TAC_TEST(outdir_assign_never_writes_outside)
     TAC_CHECK(tac_test_sh("test $(ls -A '%s' | wc -l) -eq 2", victim) == 0);
     TAC_CHECK_INT(rc, 1);
     TAC_CHECK(log_has(log, "not written by taclust"));
+    /* the embedding cache replaced by a link to a user's (empty) file: refused, the file stays empty */
+    TAC_REQUIRE(tac_test_sh("cd '%s/cache' && : >'%s/empty.txt' && rm embeddings.bin && ln -s '%s/empty.txt' embeddings.bin",
+                            copy, victim, victim) == 0);
+    TAC_CHECK_INT(tac_test_sh("%s cluster '%s/in' --model '%s' --vocabulary '%s/voc.txt' --no-train -K 2 --out '%s' >'%s' 2>&1",
+                              g_bin, dir, g_model, dir, copy, log), 1);
+    TAC_CHECK(stat(tac_test_path(victim, "empty.txt"), &st) == 0 && st.st_size == 0);
+    TAC_CHECK(log_has(log, "cache/embeddings.bin was not written by taclust"));
+    TAC_REQUIRE(unlink(tac_test_path(victim, "empty.txt")) == 0);
     /* the same through OUT/by-cluster itself replaced by a link to the user's folder */
     TAC_REQUIRE(tac_test_sh("cd '%s' && rm -f by-cluster && ln -s '%s' by-cluster", out, victim) == 0);
     rc = tac_test_sh("%s assign --from '%s' '%s/new' >'%s' 2>&1", g_bin, out, dir, log);

@@ -202,6 +202,13 @@ static int find_foreign(const tac_outdir *o)
         }
         free(cur);
         if (bad) return tac_fail("%s/current", o->out);
+        /* the embedding cache is appended to: a real folder holding a regular file, never a link out of OUT */
+        char *cache = join(o->out, "cache"), *emb = join(o->out, "cache/embeddings.bin");
+        int bad_cache = lstat(cache, &st) == 0 && !S_ISDIR(st.st_mode);
+        int bad_emb = !bad_cache && lstat(emb, &st) == 0 && !S_ISREG(st.st_mode);
+        free(cache); free(emb);
+        if (bad_cache) return tac_fail("%s/cache", o->out);
+        if (bad_emb) return tac_fail("%s/cache/embeddings.bin", o->out);
     }
     for (int i = 0; i < N_TOP; i++) {
         char *p = join(o->out, top_names[i]), target[PATH_MAX];
