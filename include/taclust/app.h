@@ -6,6 +6,8 @@
  *   outputs           clusters.csv, clusters.json, by-cluster/<NN>-<name>/ symlinks, report.html (thumbnails
  *                     embedded), skipped.txt; every file written to a temporary name and renamed.
  *   K auto            silhouette over a range of K on the joint [image ; text] space.
+ *   output folder     OUT/.runs/<id>/ per run, switched by one rename of the link OUT/current; OUT/.taclust.lock
+ *                     (flock) lets one process write OUT at a time (tac_outdir.c).
  */
 #ifndef TACLUST_APP_H
 #define TACLUST_APP_H
