@@ -200,7 +200,8 @@ TAC_TEST(outdir_failed_rerun_keeps_good_result)
     TAC_REQUIRE(snapshot(out, snap) == 0);
     TAC_CHECK(same_file(snap0, snap));
 
-    /* a full disk at each kind of output in turn (a file, a model file, a link, the last file) (and at the switch itself): OUT keeps the earlier run, nothing left over */
+    /* a full disk at each kind of output in turn (the first file, a model file, a link, the last file, the switch
+     * itself): OUT keeps the earlier run, nothing is left over */
     static const char *points[] = {"run.json", "params.json", "by-cluster", "report.html", "current"};
     for (size_t i = 0; i < sizeof points / sizeof points[0]; i++) {
         char env[128];
