@@ -125,8 +125,8 @@ TAC_TEST(e2e_cluster_outputs_resume_assign)
     TAC_CHECK_INT(total, 82);
     cJSON_Delete(o);
     /* by-cluster: 82 links, all resolving to regular files */
-    TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster' -type l | wc -l) -eq 82", out) == 0);
-    TAC_CHECK(tac_test_sh("test $(find -L '%s/by-cluster' -type f | wc -l) -eq 82", out) == 0);
+    TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster/' -type l | wc -l) -eq 82", out) == 0);
+    TAC_CHECK(tac_test_sh("test $(find -L '%s/by-cluster/' -type f | wc -l) -eq 82", out) == 0);
     /* the report lists every image */
     snprintf(p, sizeof p, "%s/report.html", out);
     char *html = slurp(p);
@@ -160,7 +160,7 @@ TAC_TEST(e2e_cluster_outputs_resume_assign)
     TAC_REQUIRE(rc == 0);
     TAC_CHECK_INT(cluster_of(p, "chelsea-copy.png"), want);
     TAC_CHECK_INT(count_lines(p), 1 + 83);
-    TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster' -name chelsea-copy.png -type l | wc -l) -eq 1", out) == 0);
+    TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster/' -name chelsea-copy.png -type l | wc -l) -eq 1", out) == 0);
 
     /* a grown folder: the second run embeds only the new image */
     TAC_REQUIRE(tac_test_sh("cp '%s/photos/coffee.png' '%s/photos/coffee2.png'", in, in) == 0);

@@ -6,6 +6,8 @@
  *   outputs           clusters.csv, clusters.json, by-cluster/<NN>-<name>/ symlinks, report.html (thumbnails
  *                     embedded), skipped.txt; every file written to a temporary name and renamed.
  *   K auto            silhouette over a range of K on the joint [image ; text] space.
+ *   output folder     OUT/.runs/<id>/ per run, switched by one rename of the link OUT/current; OUT/.taclust.lock
+ *                     (flock) lets one process write OUT at a time (tac_outdir.c).
  */
 #ifndef TACLUST_APP_H
 #define TACLUST_APP_H
@@ -54,6 +56,34 @@ int tac_write_cluster_links(const char *out_dir, const tac_clustering_view *v);
 int tac_write_report_html(const char *path, const tac_clustering_view *v, const char *title);
 /* "tabby, tiger cat" -> "tabby-tiger-cat" (lower case, [a-z0-9-], at most maxlen chars). */
 void tac_slugify(const char *name, char *out, int maxlen);
+
+/* ---- the output folder as one switchable set (tac_outdir.c; layout described there and in README) ------ */
+typedef struct {
+    char *out;        /* OUT */
+    char *committed;  /* folder holding the committed run (OUT/.runs/<id>, or OUT itself for an old layout), or NULL */
+    char *pending;    /* folder of a run killed before its commit (has its run.json), or NULL; until prepare */
+    char *stage;      /* OUT/.runs/<id> being written by this process, or NULL */
+    int legacy;       /* OUT holds a run written before this layout (real files at the top) */
+    int lock_fd;
+} tac_outdir;
+/* Opens OUT (created when `create`), taking its lock (a second process says so and waits). */
+int tac_outdir_open(tac_outdir *o, const char *out, int create);
+/* Removes temporaries and run folders of dead processes; fails, naming it, if what a run would replace holds a
+ * file taclust did not write. */
+int tac_outdir_prepare(tac_outdir *o);
+int tac_outdir_stage(tac_outdir *o);    /* creates o->stage, where every output of the run is written */
+int tac_outdir_commit(tac_outdir *o);   /* one atomic switch to o->stage; then the earlier run is removed */
+void tac_outdir_close(tac_outdir *o);   /* removes an uncommitted stage, unlocks */
+/* by-cluster/ of a run folder: copies src_run's NN-name folders of links into dst_run (never following a
+ * link; anything but a folder of links is refused), leaving out links whose target is one of skip[0..nskip)
+ * (sorted in place), for assign. */
+int tac_copy_cluster_links(const char *src_run, const char *dst_run, char **skip, int64_t nskip);
+/* Adds a link to `target` named after base in dst_run/by-cluster/<the folder of cluster c> (created as
+ * NN-cluster when missing), with a -2, -3, ... suffix when the name is taken. Never follows a link. */
+int tac_add_cluster_link(const char *run_dir, int c, int k, const char *target, const char *base);
+/* The text of one clusters.csv cell as written: control characters escaped, a leading = + - @ (or tab/CR)
+ * neutralised with a single quote, quoted when it holds a comma or quote (malloc'd). */
+char *tac_csv_cell(const char *s);
 
 /* ---- noun embeddings, cached per user ------------------------------------------------------------- */
 struct tac_clip;

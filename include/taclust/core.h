@@ -98,6 +98,26 @@ int tac_mkdir_p(const char *path);
 /* Reads a text file of lines (trailing \r\n stripped, empty lines kept unless skip_empty). */
 int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty);
 void tac_free_strings(char **s, int64_t n);
+/* Removes a file, a symbolic link (never followed) or a whole folder tree with file-system calls; missing is fine. */
+int tac_remove_tree(const char *path);
+int tac_pid_alive(long pid);                       /* 1 if the process exists (or is ours) */
+/* The PID in a temporary's name ("x.tmp.PID", ".by-cluster.old.PID"), or -1 if the name is not one. */
+long tac_temp_name_pid(const char *name);
+/* Removes the temporaries of dead processes directly in dir (files or trees): names "<stem>.tmp.PID" or
+ * "<stem>.old.PID" whose stem matches one of the fnmatch patterns stems[0..nstems); returns how many. */
+int tac_clean_stale_temps(const char *dir, const char *const *stems, int nstems);
+/* An exclusive flock on path (created); when another process holds it, says so on stderr (naming `what`) and
+ * waits. Release with tac_lock_release. */
+int tac_lock_acquire(const char *path, const char *what, int *fd);
+void tac_lock_release(int fd);
+/* Test hook: 1 (errno ENOSPC) when $TACLUST_DEBUG_FAIL_WRITE is a substring of `what`. */
+int tac_debug_write_fails(const char *what);
+/* Escaping shared by the outputs. tac_escape_line: one line of a text output, control characters as \t \n \r
+ * \xHH and the backslash as \\ (malloc'd). tac_utf8_text: valid UTF-8 kept, every other byte read as Latin-1
+ * (byte 0xHH -> U+00HH), so JSON holding it is valid (malloc'd). */
+char *tac_escape_line(const char *s);
+int tac_utf8_valid(const char *s);
+char *tac_utf8_text(const char *s);
 
 /* ---- numerics helpers ------------------------------------------------------------------------------- */
 void tac_l2_normalize_rows(float *X /* N x D */, int64_t n, int64_t d);  /* eps 1e-12 like F.normalize */

@@ -273,23 +273,83 @@ static int choose_k(const float *Xn, int64_t n, int e, const float *Tn, int64_t 
 }
 
 /* ---- run.json: the inputs and options of a run, for --resume and assign ------------------------------ */
+/* JSON holds valid UTF-8 only: a path that is not is written readable (tac_utf8_text) and, exactly, as hex
+ * under "<key>_hex" ("inputs_hex" for the inputs), which the reader prefers. */
+static cJSON *hex_item(const char *s)
+{
+    size_t n = strlen(s);
+    char *h = tac_xmalloc(2 * n + 1, 1);
+    for (size_t i = 0; i < n; i++) sprintf(h + 2 * i, "%02x", (unsigned char)s[i]);
+    cJSON *it = cJSON_CreateString(h);
+    free(h);
+    return it;
+}
+
+static char *hex_decode(const cJSON *it)
+{
+    if (!cJSON_IsString(it)) return NULL;
+    const char *h = it->valuestring;
+    size_t n = strlen(h);
+    if (n % 2 || strspn(h, "0123456789abcdef") != n) return NULL;
+    char *s = tac_xmalloc(n / 2 + 1, 1);
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        sscanf(h + 2 * i, "%2x", &v);
+        s[i] = (char)v;
+    }
+    s[n / 2] = 0;
+    if (strlen(s) != n / 2) { free(s); return NULL; }
+    return s;
+}
+
+static void add_path(cJSON *o, const char *key, const char *s)
+{
+    char *t = tac_utf8_text(s);
+    cJSON_AddStringToObject(o, key, t);
+    free(t);
+    if (!tac_utf8_valid(s)) {
+        char hk[64];
+        snprintf(hk, sizeof hk, "%s_hex", key);
+        cJSON_AddItemToObject(o, hk, hex_item(s));
+    }
+}
+
+/* *dst = the exact bytes from "<key>_hex" when present and well-formed */
+static void read_hex_path(const cJSON *o, const char *key, char **dst)
+{
+    char hk[64];
+    snprintf(hk, sizeof hk, "%s_hex", key);
+    char *s = hex_decode(cJSON_GetObjectItem(o, hk));
+    if (s) { free(*dst); *dst = s; }
+}
+
 static int write_run_json(const char *out, const char *const *inputs, int ninputs, const tac_cluster_params *p)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "taclust", TACLUST_VERSION);
     char abs[PATH_MAX];
-    cJSON_AddStringToObject(o, "model", realpath(p->model_dir, abs) ? abs : p->model_dir);
+    add_path(o, "model", realpath(p->model_dir, abs) ? abs : p->model_dir);
     cJSON *arr = cJSON_AddArrayToObject(o, "inputs");
-    for (int i = 0; i < ninputs; i++) cJSON_AddItemToArray(arr, cJSON_CreateString(inputs[i]));
-    if (p->list_file) cJSON_AddStringToObject(o, "list", p->list_file);
+    int all_utf8 = 1;
+    for (int i = 0; i < ninputs; i++) {
+        char *t = tac_utf8_text(inputs[i]);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+        free(t);
+        all_utf8 &= tac_utf8_valid(inputs[i]);
+    }
+    if (!all_utf8) {
+        cJSON *hx = cJSON_AddArrayToObject(o, "inputs_hex");
+        for (int i = 0; i < ninputs; i++) cJSON_AddItemToArray(hx, hex_item(inputs[i]));
+    }
+    if (p->list_file) add_path(o, "list", p->list_file);
     cJSON_AddNumberToObject(o, "K", p->K);
     cJSON_AddNumberToObject(o, "kmax", p->kmax);
     cJSON_AddBoolToObject(o, "no_train", p->no_train);
     cJSON_AddNumberToObject(o, "seed", p->seed);
     cJSON_AddNumberToObject(o, "resize", p->resize);
     cJSON_AddNumberToObject(o, "batch", p->batch);
-    if (p->vocabulary) cJSON_AddStringToObject(o, "vocabulary", realpath(p->vocabulary, abs) ? abs : p->vocabulary);
-    cJSON_AddStringToObject(o, "wordnet", p->wordnet_dir);
+    if (p->vocabulary) add_path(o, "vocabulary", realpath(p->vocabulary, abs) ? abs : p->vocabulary);
+    add_path(o, "wordnet", p->wordnet_dir);
     cJSON_AddNumberToObject(o, "names", p->n_names);
     cJSON_AddNumberToObject(o, "epochs", p->epochs);
     char *s = cJSON_Print(o);
@@ -342,6 +402,16 @@ static int read_run_json(const char *out, tac_cluster_params *p, char ***inputs,
     if (tac_json_int32(o, "batch", path, 1, TAC_CLUSTER_MAX_BATCH, 0, &q.batch) != TAC_OK) goto done;
     if (tac_json_int32(o, "names", path, 1, TAC_CLUSTER_MAX_NAMES, 0, &q.n_names) != TAC_OK) goto done;
     if (tac_json_int32(o, "epochs", path, 0, TAC_CLUSTER_MAX_EPOCHS, 0, &q.epochs) != TAC_OK) goto done;
+    read_hex_path(o, "model", &model);        /* exact bytes of paths that are not UTF-8 (see write_run_json) */
+    read_hex_path(o, "list", &list);
+    read_hex_path(o, "vocabulary", &voc);
+    read_hex_path(o, "wordnet", &wn);
+    const cJSON *hx = cJSON_GetObjectItem(o, "inputs_hex");
+    if (cJSON_IsArray(hx) && cJSON_GetArraySize(hx) == nin)
+        for (int i = 0; i < nin; i++) {
+            char *exact = hex_decode(cJSON_GetArrayItem(hx, i));
+            if (exact) { free(in[i]); in[i] = exact; }
+        }
     rc = TAC_OK;
 done:
     cJSON_Delete(o);
@@ -361,20 +431,28 @@ done:
     return TAC_OK;
 }
 
-static int write_skipped(const char *out, char **paths, int64_t n, const int8_t *ok, char **why, int append)
+/* out/skipped.txt: the lines of old_dir/skipped.txt (when old_dir), then one line per image not embedded:
+ * path TAB reason, each escaped (tac_escape_line) so a name cannot forge lines or fields. */
+static int write_skipped(const char *out, char **paths, int64_t n, const int8_t *ok, char **why, const char *old_dir)
 {
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/skipped.txt", out);
+    snprintf(path, sizeof path, "%s/skipped.txt", old_dir ? old_dir : out);
     char *old = NULL; size_t oldlen = 0;
-    if (append && tac_read_file(path, &old, &oldlen) != TAC_OK) { old = NULL; oldlen = 0; }
+    if (old_dir && tac_read_file(path, &old, &oldlen) != TAC_OK) { old = NULL; oldlen = 0; }
+    snprintf(path, sizeof path, "%s/skipped.txt", out);
     tac_atomic a;
     if (tac_atomic_open(&a, path) != TAC_OK) { free(old); return TAC_ERR; }
     if (old) fwrite(old, 1, oldlen, a.f);
     free(old);
     int64_t cnt = 0;
     for (int64_t i = 0; i < n; i++)
-        if (!ok[i]) { fprintf(a.f, "%s\t%s\n", paths[i], why[i] ? why[i] : "could not be read"); cnt++; }
-    if (cnt) tac_info("%lld image%s skipped (listed in %s)", (long long)cnt, cnt == 1 ? "" : "s", path);
+        if (!ok[i]) {
+            char *ep = tac_escape_line(paths[i]), *ew = tac_escape_line(why[i] ? why[i] : "could not be read");
+            fprintf(a.f, "%s\t%s\n", ep, ew);
+            free(ep); free(ew);
+            cnt++;
+        }
+    if (cnt) tac_info("%lld image%s skipped (listed in skipped.txt)", (long long)cnt, cnt == 1 ? "" : "s");
     return tac_atomic_commit(&a);
 }
 
@@ -460,7 +538,11 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
     snprintf(path, sizeof path, "%s/selected_nouns.txt", dir);
     tac_atomic a;
     if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
-    for (int64_t s = 0; s < r->nsel; s++) fprintf(a.f, "%s\n", nouns[r->selected[s]]);
+    for (int64_t s = 0; s < r->nsel; s++) {
+        char *en = tac_escape_line(nouns[r->selected[s]]);
+        fprintf(a.f, "%s\n", en);
+        free(en);
+    }
     if (tac_atomic_commit(&a) != TAC_OK) return TAC_ERR;
     snprintf(path, sizeof path, "%s/heads.bin", dir);
     if (!no_train && r->heads) { if (tac_heads_save(r->heads, path) != TAC_OK) return TAC_ERR; }
@@ -473,7 +555,11 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
     cJSON_AddNumberToObject(o, "resize", resize);
     cJSON_AddStringToObject(o, "clip_hash", model_hash);
     cJSON *arr = cJSON_AddArrayToObject(o, "cluster_names");
-    for (int c = 0; c < K; c++) cJSON_AddItemToArray(arr, cJSON_CreateString(names[c]));
+    for (int c = 0; c < K; c++) {
+        char *t = tac_utf8_text(names[c]);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+        free(t);
+    }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     snprintf(path, sizeof path, "%s/params.json", dir);
@@ -495,7 +581,8 @@ static void heads_schedule(int64_t n, int K, int epochs_override, tac_fit_params
     fp->heads.epochs = epochs;
 }
 
-int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_cluster_params *pin)
+/* The cluster job with OUT open and locked: every output goes to od->stage, committed at the end. */
+static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninputs_in, const tac_cluster_params *pin)
 {
     tac_cluster_params p = *pin;
     const char *const *inputs = inputs_in;
@@ -504,7 +591,10 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
     int nresumed = 0;
     if (!p.out_dir) return tac_fail("no output folder (--out OUT)");
     if (p.resume && ninputs == 0) {
-        if (read_run_json(p.out_dir, &p, &resumed, &nresumed) != TAC_OK) return TAC_ERR;
+        /* a run killed before its commit is continued; else the committed run is run again */
+        const char *from = od->pending ? od->pending : od->committed;
+        if (!from) return tac_fail("%s: no earlier run to resume or assign to", p.out_dir);
+        if (read_run_json(from, &p, &resumed, &nresumed) != TAC_OK) return TAC_ERR;
         p.resume = 1;
         inputs = (const char *const *)resumed; ninputs = nresumed;
         tac_info("resuming the run in %s (%d input%s)", p.out_dir, ninputs, ninputs == 1 ? "" : "s");
@@ -520,11 +610,11 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/cache", p.out_dir);
     if (tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
-    if (mark_output_folder(p.out_dir) != TAC_OK) {
+    if (mark_output_folder(p.out_dir) != TAC_OK || tac_outdir_prepare(od) != TAC_OK || tac_outdir_stage(od) != TAC_OK) {
         if (resumed) { tac_free_strings(resumed, nresumed); free_run_strings(&p); }
         return TAC_ERR;
     }
-    if (write_run_json(p.out_dir, inputs, ninputs, &p) != TAC_OK) return TAC_ERR;
+    if (write_run_json(od->stage, inputs, ninputs, &p) != TAC_OK) return TAC_ERR;
 
     tac_clip *model = NULL;
     char **paths = NULL, **nouns = NULL, **why = NULL, **inouns = NULL, **names = NULL, **slugs = NULL;
@@ -553,7 +643,7 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
     X = tac_xmalloc((size_t)n * e, sizeof(float));
     ok = tac_xmalloc((size_t)n, 1);
     if (embed_paths(model, cache, paths, n, p.resize, p.batch, X, ok, why) != TAC_OK) goto done;
-    if (write_skipped(p.out_dir, paths, n, ok, why, 0) != TAC_OK) goto done;
+    if (write_skipped(od->stage, paths, n, ok, why, NULL) != TAC_OK) goto done;
     {   /* keep only the embedded images, in order */
         int64_t k = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -665,16 +755,17 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
                  "\"vocabulary\": %lld, \"seed\": %u, \"clip_hash\": \"%s\"}",
                  no_train ? "TAC (no train)" : "TAC", K, p.K == 0 ? "true" : "false", r.k, (long long)r.nsel,
                  (long long)m, p.seed, tac_clip_hash(model));
-        snprintf(path, sizeof path, "%s/clusters.csv", p.out_dir);
+        snprintf(path, sizeof path, "%s/clusters.csv", od->stage);
         if (tac_write_clusters_csv(path, &v) != TAC_OK) goto done;
-        snprintf(path, sizeof path, "%s/clusters.json", p.out_dir);
+        snprintf(path, sizeof path, "%s/clusters.json", od->stage);
         if (tac_write_clusters_json(path, &v, extra) != TAC_OK) goto done;
-        if (write_model_dir(p.out_dir, &r, E, e, nouns, C, K, tac_clip_hash(model), p.resize, no_train, names) != TAC_OK) goto done;
-        if (tac_write_cluster_links(p.out_dir, &v) != TAC_OK) goto done;
-        snprintf(path, sizeof path, "%s/report.html", p.out_dir);
+        if (write_model_dir(od->stage, &r, E, e, nouns, C, K, tac_clip_hash(model), p.resize, no_train, names) != TAC_OK) goto done;
+        if (tac_write_cluster_links(od->stage, &v) != TAC_OK) goto done;
+        snprintf(path, sizeof path, "%s/report.html", od->stage);
         char title[256];
         snprintf(title, sizeof title, "taclust: %lld images in %d clusters", (long long)n, K);
         if (tac_write_report_html(path, &v, title) != TAC_OK) goto done;
+        if (tac_outdir_commit(od) != TAC_OK) goto done;
         int64_t *size = tac_xcalloc((size_t)K, sizeof(int64_t));
         for (int64_t i = 0; i < n; i++) size[pred[i]]++;
         printf("%lld images in %d clusters (%s) in %.1fs\n", (long long)n, K, no_train ? "TAC (no train)" : "TAC", tac_now() - t0);
@@ -699,36 +790,69 @@ done:
     return rc;
 }
 
-/* ---- assign ------------------------------------------------------------------------------------------ */
-static int csv_first_field(const char *line, char *out, size_t n)
+int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_cluster_params *pin)
 {
-    size_t j = 0;
-    if (*line == '"') {
-        for (line++; *line; line++) {
-            if (*line == '"') { if (line[1] == '"') line++; else break; }
-            if (j + 1 < n) out[j++] = *line;
-        }
-    } else for (; *line && *line != ','; line++) if (j + 1 < n) out[j++] = *line;
-    out[j] = 0;
-    return TAC_OK;
+    if (!pin->out_dir) return tac_fail("no output folder (--out OUT)");
+    tac_outdir od;
+    if (tac_outdir_open(&od, pin->out_dir, !(pin->resume && ninputs_in == 0)) != TAC_OK) return TAC_ERR;
+    int rc = cluster_run_in(&od, inputs_in, ninputs_in, pin);
+    tac_outdir_close(&od);
+    return rc;
 }
+
+/* ---- assign ------------------------------------------------------------------------------------------ */
+/* dst_dir/rel as a second name of src_dir/rel (a copy where links are not possible); a missing source is fine. */
+static int carry_file(const char *src_dir, const char *dst_dir, const char *rel)
+{
+    char src[PATH_MAX + 64], dst[PATH_MAX + 64];
+    snprintf(src, sizeof src, "%s/%s", src_dir, rel);
+    snprintf(dst, sizeof dst, "%s/%s", dst_dir, rel);
+    struct stat st;
+    if (lstat(src, &st) != 0) return errno == ENOENT ? TAC_OK : tac_fail("%s: %s", src, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return tac_fail("%s: not a file taclust wrote", src);
+    if (tac_debug_write_fails(dst)) return tac_fail("%s: write failed: %s", dst, strerror(ENOSPC));
+    if (link(src, dst) == 0) return TAC_OK;
+    char *buf; size_t len;
+    if (tac_read_file(src, &buf, &len) != TAC_OK) return TAC_ERR;
+    int rc = tac_write_file_atomic(dst, buf, len);
+    free(buf);
+    return rc;
+}
+
+static int assign_in(tac_outdir *od, const char *out, const char *model_dir, const char *const *inputs, int ninputs,
+                     const char *list_file, int batch);
 
 int tac_assign_run(const char *out, const char *model_dir, const char *const *inputs, int ninputs,
                    const char *list_file, int batch)
 {
+    tac_outdir od;
+    if (tac_outdir_open(&od, out, 0) != TAC_OK) return TAC_ERR;
+    int rc;
+    if (!od.committed) rc = tac_fail("%s: no earlier run to resume or assign to", out);
+    else rc = tac_outdir_prepare(&od) == TAC_OK ? assign_in(&od, out, model_dir, inputs, ninputs, list_file, batch) : TAC_ERR;
+    tac_outdir_close(&od);
+    return rc;
+}
+
+/* assign with OUT locked: reads the committed run (od->committed), writes a new run (the committed one plus the
+ * new images) in od->stage and commits it, so an assign that fails changes nothing. */
+static int assign_in(tac_outdir *od, const char *out, const char *model_dir, const char *const *inputs, int ninputs,
+                     const char *list_file, int batch)
+{
+    const char *run = od->committed;
     tac_cluster_params p;
     tac_cluster_default_params(&p);
     char **run_inputs = NULL;
     int nrun = 0;
     if (batch < 0 || batch > TAC_CLUSTER_MAX_BATCH)
         return tac_fail("--batch must be from 1 to %d images, found %d", TAC_CLUSTER_MAX_BATCH, batch);
-    if (read_run_json(out, &p, &run_inputs, &nrun) != TAC_OK) return TAC_ERR;   /* p's strings: still the defaults */
+    if (read_run_json(run, &p, &run_inputs, &nrun) != TAC_OK) return TAC_ERR;   /* p's strings: still the defaults */
     tac_free_strings(run_inputs, nrun);
     if (model_dir) { free((char *)p.model_dir); p.model_dir = tac_xstrdup(model_dir); }
     char path[PATH_MAX + 64], *buf;
     size_t len;
     /* model/params.json: every field type- and range-checked; the other files of model/ are checked against it */
-    snprintf(path, sizeof path, "%s/model/params.json", out);
+    snprintf(path, sizeof path, "%s/model/params.json", run);
     if (tac_read_file_max(path, &buf, &len, TAC_JSON_MAX) != TAC_OK) {
         char *why = tac_xstrdup(tac_last_error());
         tac_fail("%s: the run has no usable model/ (did it finish?): %s", out, why);
@@ -784,19 +908,19 @@ params_done:
     }
     e = tac_clip_embed_dim(model);
     if (json_e != e) { tac_fail("%s/model/params.json: embed_dim %d, the model's is %d", out, json_e, e); goto done; }
-    snprintf(path, sizeof path, "%s/model/selected.npy", out);
+    snprintf(path, sizeof path, "%s/model/selected.npy", run);
     if (tac_npy_load_f32(path, &E, &nsel, &c1) != TAC_OK) goto done;
     if (c1 != e || nsel < 1) { tac_fail("%s: %lld x %lld, expected S x %d with S >= 1", path, (long long)nsel, (long long)c1, e); goto done; }
     if (tac_check_finite(path, E, nsel, e) != TAC_OK) goto done;
-    snprintf(path, sizeof path, "%s/model/centroids.npy", out);
+    snprintf(path, sizeof path, "%s/model/centroids.npy", run);
     if (tac_npy_load_f32(path, &C, &r1, &c1) != TAC_OK) goto done;
     if (r1 != K || c1 != 2 * e) { tac_fail("%s: %lld x %lld, expected K x 2E = %d x %d (params.json)", path, (long long)r1, (long long)c1, K, 2 * e); goto done; }
     if (tac_check_finite(path, C, K, 2 * e) != TAC_OK) goto done;
-    snprintf(path, sizeof path, "%s/model/selected_nouns.txt", out);
+    snprintf(path, sizeof path, "%s/model/selected_nouns.txt", run);
     if (tac_read_lines(path, &sel_names, &nsn, 0) != TAC_OK) goto done;
     if (nsn != nsel) { tac_fail("%s: %lld names for the %lld nouns of selected.npy", path, (long long)nsn, (long long)nsel); goto done; }
     if (heads_mode) {
-        snprintf(path, sizeof path, "%s/model/heads.bin", out);
+        snprintf(path, sizeof path, "%s/model/heads.bin", run);
         if (tac_heads_load(path, &heads) != TAC_OK) goto done;
         if (tac_heads_input_dim(heads) != e || tac_heads_num_clusters(heads) != K) {
             tac_fail("%s: heads for width %d and K = %d, the run has width %d and K = %d (params.json)", path,
@@ -815,7 +939,9 @@ params_done:
     X = tac_xmalloc((size_t)n * e, sizeof(float));
     ok = tac_xmalloc((size_t)n, 1);
     if (embed_paths(model, cache, paths, n, resize, batch > 0 ? batch : p.batch, X, ok, why) != TAC_OK) goto done;
-    if (write_skipped(out, paths, n, ok, why, 1) != TAC_OK) goto done;
+    if (tac_outdir_stage(od) != TAC_OK) goto done;
+    if (write_skipped(od->stage, paths, n, ok, why, run) != TAC_OK) goto done;
+    if (n == 1 && !ok[0]) { tac_fail("%s: %s", paths[0], why[0] ? why[0] : "could not be read"); goto done; }
     {
         int64_t k = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -826,7 +952,7 @@ params_done:
         }
         n = k;
     }
-    if (n == 0) { tac_fail("none of the new images could be read (see %s/skipped.txt)", out); goto done; }
+    if (n == 0) { tac_fail("none of the %lld new images could be read (nothing assigned)", (long long)n_all); goto done; }
     tac_l2_normalize_rows(X, n, e);
     R = tac_xmalloc((size_t)n * e, sizeof(float));
     W = tac_xmalloc((size_t)n * nsel, sizeof(float));
@@ -836,7 +962,7 @@ params_done:
     Z = joint_space(X, R, n, e);
     if (heads) {
         float *prob = tac_xmalloc((size_t)n * K, sizeof(float));
-        snprintf(path, sizeof path, "%s/model/heads.bin", out);
+        snprintf(path, sizeof path, "%s/model/heads.bin", run);
         if (tac_heads_predict_sized(heads, path, X, n, e, K, pred, prob) != TAC_OK) { free(prob); goto done; }
         for (int64_t i = 0; i < n; i++) conf[i] = prob[i * K + pred[i]];
         free(prob);
@@ -851,56 +977,64 @@ params_done:
     /* clusters.csv: old rows (minus re-assigned paths) + new rows */
     {
         char csv[PATH_MAX + 32];
-        snprintf(csv, sizeof csv, "%s/clusters.csv", out);
+        snprintf(csv, sizeof csv, "%s/clusters.csv", run);
         char **lines; int64_t nl;
         if (tac_read_lines(csv, &lines, &nl, 1) != TAC_OK) goto done;
+        snprintf(csv, sizeof csv, "%s/clusters.csv", od->stage);
         char **newp = tac_xmalloc((size_t)n, sizeof(char *));
         for (int64_t i = 0; i < n; i++) newp[i] = paths[i];
         tac_clustering_view v = {n, K, (const char *const *)newp, pred, conf, inouns, names, names, NULL, 0};
         char tmpcsv[PATH_MAX + 48];
-        snprintf(tmpcsv, sizeof tmpcsv, "%s/.assign-new.csv", out);
+        snprintf(tmpcsv, sizeof tmpcsv, "%s/.assign-new.csv", od->stage);
         if (tac_write_clusters_csv(tmpcsv, &v) != TAC_OK) { tac_free_strings(lines, nl); free(newp); goto done; }
         char **fresh; int64_t nf;
         if (tac_read_lines(tmpcsv, &fresh, &nf, 1) != TAC_OK) { tac_free_strings(lines, nl); free(newp); goto done; }
         unlink(tmpcsv);
         tac_atomic a;
         if (tac_atomic_open(&a, csv) != TAC_OK) { tac_free_strings(lines, nl); tac_free_strings(fresh, nf); free(newp); goto done; }
+        /* a row is re-assigned when it starts with the new path's cell exactly as written (escaped, quoted) */
+        char **cells = tac_xmalloc((size_t)n + 1, sizeof(char *));
+        for (int64_t i = 0; i < n; i++) cells[i] = tac_csv_cell(paths[i]);
         for (int64_t l = 0; l < nl; l++) {
-            char first[PATH_MAX];
-            csv_first_field(lines[l], first, sizeof first);
             int replaced = 0;
-            for (int64_t i = 0; l > 0 && i < n && !replaced; i++) replaced = strcmp(first, paths[i]) == 0;
+            for (int64_t i = 0; l > 0 && i < n && !replaced; i++) {
+                size_t cl = strlen(cells[i]);
+                replaced = strncmp(lines[l], cells[i], cl) == 0 && lines[l][cl] == ',';
+            }
             if (!replaced) fprintf(a.f, "%s\n", lines[l]);
         }
+        tac_free_strings(cells, n);
         for (int64_t l = 1; l < nf; l++) fprintf(a.f, "%s\n", fresh[l]);
         tac_free_strings(lines, nl);
         tac_free_strings(fresh, nf);
         free(newp);
         if (tac_atomic_commit(&a) != TAC_OK) goto done;
     }
-    /* by-cluster/: add links into the existing cluster folders (NN-name) */
+    /* the rest of the new run: the committed run's files, its links, the new links; then the switch */
     {
-        char bc[PATH_MAX + 32];
-        snprintf(bc, sizeof bc, "%s/by-cluster", out);
+        static const char *const same[] = {"clusters.json", "report.html", "run.json", "model/selected.npy",
+                                           "model/centroids.npy", "model/selected_nouns.txt", "model/heads.bin",
+                                           "model/params.json"};
+        snprintf(path, sizeof path, "%s/model", od->stage);
+        if (tac_mkdir_p(path) != TAC_OK) goto done;
+        for (size_t f = 0; f < sizeof same / sizeof same[0]; f++) if (carry_file(run, od->stage, same[f]) != TAC_OK) goto done;
+        /* a re-assigned image loses its earlier link; a new name taken by another image gets a -2 suffix */
+        char **targets = tac_xmalloc((size_t)n + 1, sizeof(char *)), **sorted = tac_xmalloc((size_t)n + 1, sizeof(char *));
         for (int64_t i = 0; i < n; i++) {
-            char prefix[16], dirpath[PATH_MAX + 300] = "", target[PATH_MAX], link[2 * PATH_MAX + 400];
-            snprintf(prefix, sizeof prefix, "%0*d-", K > 99 ? 3 : 2, pred[i]);
-            DIR *dd = opendir(bc);
-            struct dirent *de;
-            while (dd && (de = readdir(dd)))
-                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) snprintf(dirpath, sizeof dirpath, "%s/%s", bc, de->d_name);
-            if (dd) closedir(dd);
-            if (!dirpath[0]) {
-                snprintf(dirpath, sizeof dirpath, "%s/%scluster", bc, prefix);
-                if (tac_mkdir_p(dirpath) != TAC_OK) continue;
-            }
+            char target[PATH_MAX];
             if (!realpath(paths[i], target)) snprintf(target, sizeof target, "%s", paths[i]);
+            targets[i] = sorted[i] = tac_xstrdup(target);
+        }
+        int lrc = tac_copy_cluster_links(run, od->stage, sorted, n);
+        for (int64_t i = 0; i < n && lrc == TAC_OK; i++) {
             const char *base = strrchr(paths[i], '/');
             base = base ? base + 1 : paths[i];
-            snprintf(link, sizeof link, "%s/%s", dirpath, base);
-            unlink(link);
-            if (symlink(target, link) != 0) tac_info("%s: cannot link: %s", link, strerror(errno));
+            lrc = tac_add_cluster_link(od->stage, pred[i], K, targets[i], base);
         }
+        free(sorted);
+        tac_free_strings(targets, n);
+        if (lrc != TAC_OK) goto done;
+        if (tac_outdir_commit(od) != TAC_OK) goto done;
     }
     for (int64_t i = 0; i < n; i++)
         printf("%s -> cluster %d (%s), confidence %.2f\n", paths[i], pred[i], names[pred[i]], conf[i]);

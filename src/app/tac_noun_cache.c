@@ -8,6 +8,8 @@
  * with its shape), written after the file: a part or final file whose checksum is missing or wrong, whose shape
  * is not the expected one, or that holds a NaN or infinite value is reported by name and computed again (a file
  * from before checksums existed is computed again once).
+ * Two processes filling the same entry take turns: nouns-<hash>.lock is flock'ed around the check and the fill (the
+ * second one says it waits, then finds the file the first one made); temporaries of dead processes are removed.
  */
 #include "taclust/app.h"
 #include "taclust/clip.h"
@@ -100,6 +102,9 @@ int tac_user_cache_dir(char *buf, size_t n)
     return TAC_OK;
 }
 
+static int noun_cache_locked(tac_clip *model, const char *const *nouns, int64_t m, float **T_out, int *e_out,
+                             const char *final, const char *parts, char *part, size_t partlen);
+
 int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_t m, float **T_out, int *e_out)
 {
     char root[4096], dir[4600], final[4800], parts[4800], part[5000];
@@ -110,6 +115,21 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
     snprintf(dir, sizeof dir, "%s/%s", root, tac_clip_hash(model));
     snprintf(final, sizeof final, "%s/nouns-%016llx.npy", dir, (unsigned long long)vh);
     snprintf(parts, sizeof parts, "%s/nouns-%016llx.parts", dir, (unsigned long long)vh);
+    if (tac_mkdir_p(dir) != TAC_OK) return TAC_ERR;
+    snprintf(part, sizeof part, "%s/nouns-%016llx.lock", dir, (unsigned long long)vh);
+    int lock;
+    if (tac_lock_acquire(part, final, &lock) != TAC_OK) return TAC_ERR;
+    static const char *const final_stem[] = {"nouns-*.npy"}, *const part_stem[] = {"part-*.npy"};
+    tac_clean_stale_temps(dir, final_stem, 1);
+    tac_clean_stale_temps(parts, part_stem, 1);
+    int rc = noun_cache_locked(model, nouns, m, T_out, e_out, final, parts, part, sizeof part);
+    tac_lock_release(lock);
+    return rc;
+}
+
+static int noun_cache_locked(tac_clip *model, const char *const *nouns, int64_t m, float **T_out, int *e_out,
+                             const char *final, const char *parts, char *part, size_t partlen)
+{
     int e = tac_clip_embed_dim(model);
     struct stat st;
     if (stat(final, &st) == 0) {
@@ -133,7 +153,7 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
     int64_t first_missing = -1;
     for (int64_t c = 0; c < nchunks; c++) {
         int64_t lo = c * TAC_NOUN_CHUNK, cnt = m - lo < TAC_NOUN_CHUNK ? m - lo : TAC_NOUN_CHUNK;
-        snprintf(part, sizeof part, "%s/part-%05lld.npy", parts, (long long)c);
+        snprintf(part, partlen, "%s/part-%05lld.npy", parts, (long long)c);
         float *P;
         if (stat(part, &st) == 0) {
             if (load_checked(part, cnt, e, &P) == TAC_OK) {
@@ -164,9 +184,9 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
     tac_progress_end(&pr);
     if (save_checked(final, T, m, e) != TAC_OK) { free(T); return TAC_ERR; }
     for (int64_t c = 0; c < nchunks; c++) {
-        snprintf(part, sizeof part, "%s/part-%05lld.npy", parts, (long long)c);
+        snprintf(part, partlen, "%s/part-%05lld.npy", parts, (long long)c);
         unlink(part);
-        snprintf(part, sizeof part, "%s/part-%05lld.npy.sum", parts, (long long)c);
+        snprintf(part, partlen, "%s/part-%05lld.npy.sum", parts, (long long)c);
         unlink(part);
     }
     rmdir(parts);

@@ -4,6 +4,7 @@
  * Thumbnails are made in parallel (decode, Pillow-exact resize, JPEG encode). An image that cannot be read any
  * more is shown as a grey tile with its name. Up to TAC_REPORT_MAX_THUMBS thumbnails are embedded in total;
  * beyond that every image is still listed by name under its cluster, so the page always lists every image.
+ * Text is HTML-escaped and made valid UTF-8 (a byte that is not UTF-8 is shown as U+00XX, read as Latin-1).
  */
 #include "taclust/app.h"
 #include "taclust/core.h"
@@ -15,9 +16,10 @@
 #define TAC_REPORT_MAX_THUMBS 6000
 #define TAC_REPORT_THUMB_SIDE 128
 
-static void html_escape(FILE *f, const char *s)
+static void html_escape(FILE *f, const char *text)
 {
-    for (; *s; s++) {
+    char *t = tac_utf8_text(text);          /* the page is UTF-8: a byte that is not is shown as U+00XX */
+    for (const char *s = t; *s; s++) {
         switch (*s) {
         case '&': fputs("&amp;", f); break;
         case '<': fputs("&lt;", f); break;
@@ -27,6 +29,7 @@ static void html_escape(FILE *f, const char *s)
         default: fputc(*s, f);
         }
     }
+    free(t);
 }
 
 static void base64_write(FILE *f, const uint8_t *p, size_t n)

@@ -19,6 +19,11 @@ static const char *usage =
     "  skipped.txt       images that could not be read, with the reason\n"
     "  model/            what `taclust assign` needs to place new images\n"
     "  cache/            image embeddings (a second run embeds only new or changed images)\n"
+    "The names above (but cache/) are links through OUT/current to OUT/.runs/<run>/: a run writes a new folder and\n"
+    "switches OUT/current at the end, so a run that fails leaves the earlier result whole. One process at a time\n"
+    "writes OUT (a second waits); files taclust did not write are never deleted (it refuses and names them).\n"
+    "In clusters.csv and skipped.txt control characters are escaped (\\t \\n \\r \\xHH, backslash \\\\) and a cell\n"
+    "starting with = + - @ gets a leading '; JSON and report.html show a byte that is not UTF-8 as U+00XX.\n"
     "Noun embeddings are cached per model in $XDG_CACHE_HOME/taclust (default ~/.cache/taclust).\n"
     "Interrupted? `taclust cluster --resume --out OUT` continues with the same inputs and options.";
 

@@ -28,6 +28,7 @@ static const char *const USAGE =
     "  X.npy           float32 N x E, one row per readable image, NOT L2-normalised\n"
     "  X.paths.txt     the path of each row of X.npy, one per line, in row order\n"
     "  X.skipped.txt   PATH<TAB>REASON of each image that could not be read or decoded (empty if none)\n"
+    "In both lists a path's control characters are escaped (\\t \\n \\r \\xHH, a backslash as \\\\), one line each.\n"
     "An unreadable or corrupt image is reported on stderr and skipped; the others go on. Exit status: 0 when at\n"
     "least one image was embedded, 1 on errors (model, no image found, none readable), 2 on usage errors.";
 
@@ -47,10 +48,11 @@ static int on_batch(void *ctx, int64_t first, int64_t count, const float *emb, c
         if (ok[i]) continue;
         const char *path = s->paths[first + i];
         fprintf(stderr, "%staclust embed-images: skipped %s: %s\n", s->tty ? "\r\033[K" : "", path, why[i]);
-        size_t len = strlen(path) + strlen(why[i]) + 2;
+        char *ep = tac_escape_line(path), *ew = tac_escape_line(why[i]);   /* one line per image, two fields */
+        size_t len = strlen(ep) + strlen(ew) + 2;
         char *line = tac_xmalloc(len, 1);
-        snprintf(line, len, "%s\t%s", path, why[i]);
-        for (char *c = line + strlen(path) + 1; *c; c++) if (*c == '\n' || *c == '\t') *c = ' ';
+        snprintf(line, len, "%s\t%s", ep, ew);
+        free(ep); free(ew);
         if (s->nskipped == s->cap) {
             s->cap = s->cap ? 2 * s->cap : 16;
             s->skipped = tac_xrealloc(s->skipped, (size_t)s->cap, sizeof(char *));
@@ -60,13 +62,17 @@ static int on_batch(void *ctx, int64_t first, int64_t count, const float *emb, c
     return 0;
 }
 
-/* Writes the lines of list[0..n) (each followed by '\n') atomically. */
-static int write_lines(const char *path, char *const *list, int64_t n)
+/* Writes the lines of list[0..n) (each followed by '\n') atomically, escaped (tac_escape_line) when `escape`. */
+static int write_lines(const char *path, char *const *list, int64_t n, int escape)
 {
     tac_atomic a;
     if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
-    for (int64_t i = 0; i < n; i++)
-        if (fputs(list[i], a.f) < 0 || fputc('\n', a.f) < 0) { tac_atomic_abort(&a); return tac_fail("%s: write failed", path); }
+    for (int64_t i = 0; i < n; i++) {
+        char *e = escape ? tac_escape_line(list[i]) : NULL;
+        int bad = fputs(e ? e : list[i], a.f) < 0 || fputc('\n', a.f) < 0;
+        free(e);
+        if (bad) { tac_atomic_abort(&a); return tac_fail("%s: write failed", path); }
+    }
     return tac_atomic_commit(&a);
 }
 
@@ -171,7 +177,7 @@ static int cmd_embed_images(int argc, char **argv)
         on_batch(&log, 0, 1, NULL, &no, ww);
     }
     log.paths = (const char *const *)paths;
-    if (write_lines(skipped_file, log.skipped, log.nskipped) != TAC_OK) { tac_cli_error("embed-images"); goto done_all; }
+    if (write_lines(skipped_file, log.skipped, log.nskipped, 0) != TAC_OK) { tac_cli_error("embed-images"); goto done_all; }
     if (nok == 0) {
         fprintf(stderr, "taclust embed-images: none of the %lld images could be read (reasons in %s)\n",
                 (long long)n, skipped_file);
@@ -185,7 +191,7 @@ static int cmd_embed_images(int argc, char **argv)
             kept[k++] = paths[i];
         }
     int64_t shape[2] = {nok, E};
-    int wrc = write_lines(paths_file, kept, nok);
+    int wrc = write_lines(paths_file, kept, nok, 1);
     if (wrc == TAC_OK) wrc = tac_npy_save_f32(out, X, 2, shape);
     free(kept);
     if (wrc != TAC_OK) { tac_cli_error("embed-images"); goto done_all; }

@@ -117,9 +117,11 @@ static int write_outputs(const char *stage, const tac_fit_result *r, char **name
     free(path);
     if (rc != TAC_OK) return TAC_ERR;
     fprintf(a.f, "index\tname\tcentre\n");
-    for (int64_t t = 0; t < r->nsel; t++)
-        fprintf(a.f, "%lld\t%s\t%d\n", (long long)r->selected[t], noun_name(names, r->selected[t], buf, sizeof buf),
-                r->selected_centre[t]);
+    for (int64_t t = 0; t < r->nsel; t++) {
+        char *en = tac_escape_line(noun_name(names, r->selected[t], buf, sizeof buf));   /* one row, three fields */
+        fprintf(a.f, "%lld\t%s\t%d\n", (long long)r->selected[t], en, r->selected_centre[t]);
+        free(en);
+    }
     if (tac_atomic_commit(&a) != TAC_OK) return TAC_ERR;
 
     path = join(stage, "cluster_names.tsv");
@@ -132,7 +134,9 @@ static int write_outputs(const char *stage, const tac_fit_result *r, char **name
         for (int q = 0, first = 1; q < r->n_names; q++) {
             int64_t t = r->cluster_names[(size_t)c * r->n_names + q];
             if (t < 0) continue;
-            fprintf(a.f, "%s%s", first ? "" : ", ", noun_name(names, t, buf, sizeof buf));
+            char *en = tac_escape_line(noun_name(names, t, buf, sizeof buf));
+            fprintf(a.f, "%s%s", first ? "" : ", ", en);
+            free(en);
             first = 0;
         }
         fprintf(a.f, "\n");

@@ -32,8 +32,10 @@ static int write_json(const char *path, const char *lpath, const char *ppath, in
                       const tac_metrics *m)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "labels", lpath);
-    cJSON_AddStringToObject(o, "pred", ppath);
+    char *lt = tac_utf8_text(lpath), *pt = tac_utf8_text(ppath);   /* JSON holds valid UTF-8 only */
+    cJSON_AddStringToObject(o, "labels", lt);
+    cJSON_AddStringToObject(o, "pred", pt);
+    free(lt); free(pt);
     cJSON_AddNumberToObject(o, "n", (double)n);
     cJSON_AddNumberToObject(o, "num_classes", kl);
     cJSON_AddNumberToObject(o, "num_clusters", kp);
