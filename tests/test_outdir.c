@@ -931,7 +931,7 @@ TAC_TEST(outdir_old_layout_converted)
     TAC_CHECK(access(tmp, F_OK) != 0);
     TAC_CHECK_INT(count_lines(tac_test_path(out, "clusters.csv")), 1 + 12 + 1);
     TAC_CHECK(tac_test_sh("test $(find '%s/by-cluster/' -type l | wc -l) -eq 13", out) == 0);
-    TAC_CHECK_INT(count_entries(out), 11);   /* 7 links, current, .runs, .taclust.lock, cache */
+    TAC_CHECK_INT(count_entries(out), 12);   /* 7 links, current, .runs, .taclust.lock, cache, .taclust-output */
     TAC_CHECK_INT(tac_test_sh("%s cluster --resume --out '%s' >'%s' 2>&1", g_bin, out, log), 0);
     TAC_CHECK_INT(count_lines(tac_test_path(out, "clusters.csv")), 1 + 12);
     TAC_CHECK_INT(count_runs(out), 1);

@@ -86,10 +86,10 @@ TAC_TEST(relin_runjson_bad_fields_one_line_error)
     snprintf(rj, sizeof rj, "%s/o/run.json", dir);
     snprintf(o, sizeof o, "%s/o", dir);
     snprintf(img, sizeof img, "%s/in/r0_gray.jpg", dir);
-    /* no run.json at all: assign used to free a string literal (SIGSEGV); the reason of the failed open is kept
-     * whole (it was printed as "(irectory)") */
-    EXPECT_ERR(dir, "No such file or directory)", "assign --from '%s/empty' '%s'", dir, img);
-    EXPECT_ERR(dir, "no earlier run to resume or assign to (", "cluster --resume --out '%s/empty'", dir);
+    /* no run.json at all: assign used to free a string literal (SIGSEGV); the message used to be garbled
+     * ("(irectory)"); an OUT with no committed run (tac_outdir.c) now says so plainly */
+    EXPECT_ERR(dir, "empty: no earlier run to resume or assign to", "assign --from '%s/empty' '%s'", dir, img);
+    EXPECT_ERR(dir, "empty: no earlier run to resume or assign to", "cluster --resume --out '%s/empty'", dir);
     /* each line: one field wrong in an otherwise good run.json */
     static const char *bad[][2] = {
         {"not json", "not a JSON object"},
@@ -139,7 +139,8 @@ TAC_TEST(relin_runjson_bad_fields_one_line_error)
     /* run.json that is not a regular file, or absurdly large: refused, not read */
     unlink(rj);
     TAC_REQUIRE(mkfifo(rj, 0600) == 0);
-    EXPECT_ERR(dir, "FIFO", "cluster --resume --out '%s/o'", dir);
+    /* (a run.json that is not a regular file is no committed run of the old layout: tac_outdir.c) */
+    EXPECT_ERR(dir, "no earlier run to resume", "cluster --resume --out '%s/o'", dir);
     unlink(rj);
     TAC_REQUIRE(tac_test_sh("truncate -s 100M '%s'", rj) == 0);
     EXPECT_ERR(dir, "limit", "assign --from '%s/o' '%s'", dir, img);
@@ -173,7 +174,7 @@ TAC_TEST(relin_assign_crosschecks_model_dir)
         {"cp k2/model/selected.npy c/model/selected.npy && head -c 200 k3/model/selected.npy > c/model/selected.npy", "selected.npy"},
         {"rm c/model/heads.bin", "heads.bin"},
         {"rm c/model/params.json", "no usable model/"},
-        {"rm c/model/params.json && mkfifo c/model/params.json", "FIFO"},
+        {"rm c/model/params.json && mkfifo c/model/params.json", "model/params.json was not written by taclust"},
         {"printf 'TACHEADS' > c/model/heads.bin", "heads.bin"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
