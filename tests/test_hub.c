@@ -4,7 +4,9 @@
  * the Hub's URL layout and headers: /{repo}/resolve/{revision}/{file} answers with X-Repo-Commit and ETag, LFS
  * files with X-Linked-Etag / X-Linked-Size and a 302 to a different path (/cdn/<sha256>, as the Hub's CDN), and
  * errors with X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo). It counts requests and
- * records Range headers, and can cut a transfer in the middle or announce a wrong sha256. No network needed. */
+ * records Range headers, and can cut a transfer in the middle or announce a wrong sha256. No network needed.
+ * The constructor below sets HF_HUB_OFFLINE=1 for the whole test run, so that no test of the suite (a command run
+ * without --model, say) ever reaches the real Hub; the tests here pass offline = 0 or HF_HUB_OFFLINE= themselves. */
 #include "tac_test.h"
 #include "taclust/clip.h"
 #include "taclust/hub.h"
@@ -17,6 +19,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static void __attribute__((constructor)) hub_tests_offline(void) { setenv("HF_HUB_OFFLINE", "1", 1); }
 
 /* ---- SHA-256 ------------------------------------------------------------------------------------------------ */
 
