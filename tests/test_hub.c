@@ -568,3 +568,76 @@ TAC_TEST(hub_cli_models_pull_list_and_default_model)
     TAC_CHECK(strstr(text, "HF_HUB_OFFLINE=1") && strchr(text, '\n') == text + len - 1);
     free(text);
 }
+
+/* A cache laid out by hand as Python's huggingface_hub leaves it (blobs, relative snapshot links, refs/main) is
+ * found without any network (the endpoint is a closed port); the default model comes from TACLUST_MODEL, else
+ * openai/clip-vit-base-patch32; a cached non-CLIP repo and half a sharded checkpoint are not taken for models. */
+TAC_TEST(hub_lookup_finds_a_cache_made_by_python)
+{
+    const char *tmp = tac_test_tmpdir();
+    const char *cache = tac_test_path(tmp, "hub");
+    size_t ml, cl;
+    char *model = fixture("model.safetensors", &ml), *cfg = fixture("config.json", &cl);
+    TAC_REQUIRE(model && cfg);
+    char sha[65], csha[65];
+    tac_sha256_hex(model, ml, sha);
+    tac_sha256_hex(cfg, cl, csha);
+    const char *c2 = "fedcba9876543210fedcba9876543210fedcba98";
+    /* repo, ref commit, files (name -> content) */
+    TAC_REQUIRE(tac_test_sh("set -e; c='%s'; for r in models--py--clip models--py--bert models--py--halfsharded; do "
+                            "mkdir -p $c/$r/blobs $c/$r/snapshots/" COMMIT " $c/$r/refs; printf " COMMIT " > $c/$r/refs/main; done; "
+                            "mkdir -p $c/models--py--clip/snapshots/%s", cache, c2) == 0);
+    char p[1024], q[1024];
+    snprintf(p, sizeof p, "%s/models--py--clip/blobs/%s", cache, sha);
+    TAC_REQUIRE(tac_write_file_atomic(p, model, ml) == TAC_OK);
+    snprintf(p, sizeof p, "%s/models--py--clip/blobs/%.40s", cache, csha);
+    TAC_REQUIRE(tac_write_file_atomic(p, cfg, cl) == TAC_OK);
+    snprintf(q, sizeof q, "%s/models--py--clip/snapshots/" COMMIT "/model.safetensors", cache);
+    snprintf(p, sizeof p, "../../blobs/%s", sha);
+    TAC_REQUIRE(symlink(p, q) == 0);
+    snprintf(q, sizeof q, "%s/models--py--clip/snapshots/" COMMIT "/config.json", cache);
+    snprintf(p, sizeof p, "../../blobs/%.40s", csha);
+    TAC_REQUIRE(symlink(p, q) == 0);
+    snprintf(q, sizeof q, "%s/models--py--clip/snapshots/%s/config.json", cache, c2);   /* an older snapshot: config only */
+    TAC_REQUIRE(symlink(p, q) == 0);
+    snprintf(p, sizeof p, "%s/models--py--bert/snapshots/" COMMIT "/config.json", cache);
+    TAC_REQUIRE(tac_write_file_atomic(p, bert_cfg, strlen(bert_cfg)) == TAC_OK);
+    snprintf(p, sizeof p, "%s/models--py--bert/snapshots/" COMMIT "/model.safetensors", cache);
+    TAC_REQUIRE(tac_write_file_atomic(p, model, 100) == TAC_OK);
+    snprintf(p, sizeof p, "%s/models--py--halfsharded/snapshots/" COMMIT "/config.json", cache);
+    TAC_REQUIRE(tac_write_file_atomic(p, cfg, cl) == TAC_OK);
+    const char *idx = "{\"metadata\": {}, \"weight_map\": {\"a\": \"model-00001-of-00002.safetensors\", "
+                      "\"b\": \"model-00002-of-00002.safetensors\"}}";
+    snprintf(p, sizeof p, "%s/models--py--halfsharded/snapshots/" COMMIT "/model.safetensors.index.json", cache);
+    TAC_REQUIRE(tac_write_file_atomic(p, idx, strlen(idx)) == TAC_OK);
+    snprintf(p, sizeof p, "%s/models--py--halfsharded/snapshots/" COMMIT "/model-00001-of-00002.safetensors", cache);
+    TAC_REQUIRE(tac_write_file_atomic(p, model, 100) == TAC_OK);
+
+    tac_hub_options o;
+    tac_hub_default_options(&o);
+    o.cache_dir = cache; o.endpoint = "http://127.0.0.1:9"; o.offline = 0; o.progress = 0;
+    char *dir = NULL;
+    TAC_CHECK_OK(tac_model_resolve("py/clip", &o, &dir));
+    snprintf(p, sizeof p, "%s/models--py--clip/snapshots/" COMMIT, cache);
+    TAC_CHECK(dir && strcmp(dir, p) == 0);
+    free(dir); dir = NULL;
+    setenv("TACLUST_MODEL", "py/clip@main", 1);
+    TAC_CHECK_OK(tac_model_resolve(NULL, &o, &dir));
+    TAC_CHECK(dir && strcmp(dir, p) == 0);
+    free(dir); dir = NULL;
+    unsetenv("TACLUST_MODEL");
+    o.offline = 1;
+    TAC_CHECK_ERR(tac_model_resolve(NULL, &o, &dir), "openai/clip-vit-base-patch32@main is not in the cache");
+    TAC_CHECK_ERR(tac_model_resolve("py/bert", &o, &dir), "py/bert is not a CLIP model: config.json has model_type 'bert'");
+    o.offline = 0;                                               /* cached but not CLIP: no download tried either */
+    TAC_CHECK_ERR(tac_model_resolve("py/bert", &o, &dir), "is not a CLIP model");
+    TAC_CHECK_ERR(tac_model_resolve("py/halfsharded", &o, &dir), "cannot reach http://127.0.0.1:9");   /* incomplete: fetch */
+    TAC_CHECK_ERR(tac_hub_lookup("py/clip", c2, &o, &dir), "has no complete weights");
+    tac_hub_model *ms; int nm;
+    TAC_CHECK_OK(tac_hub_list(&o, &ms, &nm));
+    TAC_REQUIRE(nm == 1);                                        /* only the whole CLIP snapshot */
+    TAC_CHECK(strcmp(ms[0].id, "py/clip") == 0 && strcmp(ms[0].revisions, "main") == 0 && strcmp(ms[0].commit, COMMIT) == 0);
+    TAC_CHECK_INT(ms[0].bytes, (long long)(ml + cl));
+    tac_hub_list_free(ms, nm);
+    free(model); free(cfg);
+}
