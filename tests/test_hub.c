@@ -266,6 +266,7 @@ static int srv_start(hub_srv *s)
         else srv_add(r, "config.json", cfg, cl, 0);
         if (i != 3) srv_add(r, "model.safetensors", model, ml, 1);
         if (i == 0) srv_add(r, "tokenizer_config.json", (char *)tok_cfg, strlen(tok_cfg), 0);
+        if (i == 0) srv_add(r, "special_tokens_map.json", (char *)"", 0, 0);   /* an empty file */
     }
     s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {0};
@@ -367,6 +368,7 @@ TAC_TEST(hub_download_fresh_into_hub_layout_then_cached)
     snprintf(want, sizeof want, "%s/models--test--tiny-clip/blobs/%s.incomplete", cache, sha);
     TAC_CHECK(!exists(want));
     TAC_CHECK(!exists(tac_test_path(dir, "vocab.json")));          /* absent on the server: not invented */
+    TAC_CHECK(same_bytes(tac_test_path(dir, "special_tokens_map.json"), "", 0));
     /* the snapshot is a loadable model */
     tac_clip *m = NULL;
     TAC_CHECK_OK(tac_clip_load(dir, &m));

@@ -6,7 +6,7 @@
  *   tac_clip_load(dir, &m); free(dir);
  *
  * The cache is the one Python's huggingface_hub uses ($HF_HUB_CACHE, else $HF_HOME/hub, else
- * ~/.cache/huggingface/hub):
+ * $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub):
  *   models--org--name/refs/<revision>              the commit hash the revision points at (written last)
  *   models--org--name/snapshots/<commit>/<file>    symbolic link to ../../blobs/<etag>
  *   models--org--name/blobs/<etag>                 the file's bytes (etag: sha256 of LFS files, git oid otherwise)

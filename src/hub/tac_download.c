@@ -338,7 +338,7 @@ static int fetch_locked(hub_dl *d, const char *commit, const hub_file *f, const 
         int64_t off = file_size(inc);
         if (off < 0) off = 0;
         if (f->size >= 0 && off > f->size) { unlink(inc); off = 0; }
-        if (f->size >= 0 && off == f->size) break;           /* all there: verify */
+        if (f->size >= 0 && off == f->size && file_size(inc) >= 0) break;   /* all there: verify */
         d->out = fopen(inc, off > 0 ? "ab" : "wb");
         if (!d->out) { tac_fail("%s: cannot write: %s", inc, strerror(errno)); goto done; }
         hub_headers h;
