@@ -108,6 +108,7 @@ typedef struct {
     char ranges[8][64]; int nranges;
     int cut_next;             /* 1: the next /cdn/ GET sends half the bytes and hangs up */
     int bad_sha;              /* announce a wrong sha256 for LFS files */
+    int cdn_status;           /* nonzero: the /cdn/ path answers with this status (an expired CDN link) */
 } hub_srv;
 
 static void srv_add(srv_repo *r, const char *name, char *data, size_t len, int lfs)
@@ -174,6 +175,7 @@ static void srv_handle(hub_srv *s, int fd)
     if (strncmp(path, "/cdn/", 5) == 0) {                     /* the "CDN": bytes by sha256, Range honoured */
         srv_file *f = srv_find(s, NULL, NULL, path + 5);
         if (!f) { reply(fd, 404, "Not Found", "", NULL, 0, 0); return; }
+        if (s->cdn_status) { reply(fd, s->cdn_status, "Forbidden", "", NULL, 0, 0); return; }
         if (range[0] && s->nranges < 8) snprintf(s->ranges[s->nranges++], 64, "%s", range);
         long long from = 0;
         if (range[0] && sscanf(range, "bytes=%lld-", &from) == 1 && from > 0 && (size_t)from < f->len) {
@@ -514,6 +516,11 @@ TAC_TEST(hub_download_errors_say_why)
         const char *e = tac_last_error();
         if (!strstr(e, cases[i].says) || strchr(e, '\n')) tac_test_fail_at(__FILE__, __LINE__, "%s: '%s' does not say '%s'", cases[i].id, e, cases[i].says);
     }
+    o.token = "";
+    s.cdn_status = 403;                                          /* the CDN refuses: said as such, not as "gated" */
+    TAC_CHECK_ERR(tac_model_resolve("test/tiny-clip", &o, &dir), "test/tiny-clip: downloading model.safetensors: HTTP 403");
+    TAC_CHECK(!strstr(tac_last_error(), "gated"));
+    s.cdn_status = 0;
     o.token = TOKEN;                                             /* the right token opens the gated repo */
     TAC_CHECK_OK(tac_model_resolve("test/gated-clip", &o, &dir));
     free(dir);

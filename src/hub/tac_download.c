@@ -356,7 +356,12 @@ static int fetch_locked(hub_dl *d, const char *commit, const hub_file *f, const 
         d->out = NULL;
         if (werr) { tac_fail("%s: write failed: %s", inc, strerror(errno)); goto done; }
         if (c == CURLE_OK && h.status == 416 && f->size < 0) break;   /* nothing after off: whole */
-        if (c == CURLE_OK && h.status >= 400) { http_fail(d, &h, commit, f->name); goto done; }
+        if (c == CURLE_OK && h.status >= 400) {      /* the Hub says why; a CDN's bare 403/404 is not "gated" */
+            if (h.err_code[0]) http_fail(d, &h, commit, f->name);
+            else tac_fail("%s: downloading %s: HTTP %ld (%lld bytes kept; run again to resume)", d->repo, f->name, h.status,
+                          (long long)file_size(inc));
+            goto done;
+        }
         if (c == CURLE_OK && h.status != 200 && h.status != 206) {
             tac_fail("%s: %s: unexpected HTTP %ld", d->repo, f->name, h.status); goto done;
         }
