@@ -103,7 +103,7 @@ typedef struct {
     int lfd, port;
     pthread_t th;
     volatile int stop;
-    srv_repo repos[4]; int nrepos;
+    srv_repo repos[6]; int nrepos;
     int nreq;                 /* requests answered (atomic) */
     char ranges[8][64]; int nranges;
     int cut_next;             /* 1: the next /cdn/ GET sends half the bytes and hangs up */
@@ -250,9 +250,15 @@ static char *fixture(const char *name, size_t *len)
 
 static const char tok_cfg[] = "{\"model_max_length\": 77}\n";
 static const char bert_cfg[] = "{\"model_type\": \"bert\", \"architectures\": [\"BertModel\"]}\n";
+static const char shard_index[] = "{\"metadata\": {\"total_size\": 24}, \"weight_map\": {\"a.weight\": \"model-00001-of-00002.safetensors\", "
+                                  "\"b.weight\": \"model-00002-of-00002.safetensors\", \"c.weight\": \"model-00001-of-00002.safetensors\"}}";
+static const char shard1[] = "first shard bytes", shard2[] = "second shard";
+static const char timm_cfg[] = "{\"architecture\": \"vit_base_patch32_clip_224\", \"num_classes\": 512}";
+static const char oc_cfg[] = "{\"model_cfg\": {\"embed_dim\": 16, \"vision_cfg\": {\"width\": 24}, \"text_cfg\": {\"width\": 12}}}";
 
-/* Starts the server with four repos: test/tiny-clip, test/gated-clip (needs TOKEN), test/not-clip (a BERT config),
- * test/no-weights (a CLIP config only). */
+/* Starts the server with six repos: test/tiny-clip, test/gated-clip (needs TOKEN), test/not-clip (a BERT config),
+ * test/no-weights (a CLIP config only), test/sharded (an index and two LFS shards), test/openclip (a timm config,
+ * open_clip_config.json and open_clip_model.safetensors). */
 static int srv_start(hub_srv *s)
 {
     memset(s, 0, sizeof *s);
@@ -270,6 +276,17 @@ static int srv_start(hub_srv *s)
         if (i == 0) srv_add(r, "tokenizer_config.json", (char *)tok_cfg, strlen(tok_cfg), 0);
         if (i == 0) srv_add(r, "special_tokens_map.json", (char *)"", 0, 0);   /* an empty file */
     }
+    srv_repo *r = &s->repos[s->nrepos++];
+    r->repo = "test/sharded";
+    srv_add(r, "config.json", cfg, cl, 0);
+    srv_add(r, "model.safetensors.index.json", (char *)shard_index, strlen(shard_index), 0);
+    srv_add(r, "model-00001-of-00002.safetensors", (char *)shard1, strlen(shard1), 1);
+    srv_add(r, "model-00002-of-00002.safetensors", (char *)shard2, strlen(shard2), 1);
+    r = &s->repos[s->nrepos++];
+    r->repo = "test/openclip";
+    srv_add(r, "config.json", (char *)timm_cfg, strlen(timm_cfg), 0);
+    srv_add(r, "open_clip_config.json", (char *)oc_cfg, strlen(oc_cfg), 0);
+    srv_add(r, "open_clip_model.safetensors", model, ml, 1);
     s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
@@ -533,6 +550,44 @@ TAC_TEST(hub_download_errors_say_why)
     srv_stop(&s);
     o.offline = 0;                                               /* server gone, nothing cached */
     TAC_CHECK_ERR(tac_model_resolve("test/tiny-clip", &o, &dir), "cannot reach http://127.0.0.1");
+}
+
+/* The other layouts: a sharded checkpoint (the index is read, each shard fetched and verified) and an OpenCLIP repo
+ * whose config.json is timm's (open_clip_config.json is then what makes it CLIP). */
+TAC_TEST(hub_download_sharded_and_open_clip_repos)
+{
+    hub_srv s;
+    TAC_REQUIRE(srv_start(&s) == TAC_OK);
+    const char *cache = tac_test_path(tac_test_tmpdir(), "hub");
+    tac_hub_options o;
+    char ep[64];
+    opts_for(&o, &s, cache, ep, sizeof ep);
+    char *d1 = NULL, *d2 = NULL;
+    int rc1 = tac_model_resolve("test/sharded", &o, &d1);
+    int rc2 = tac_model_resolve("test/openclip", &o, &d2);
+    tac_hub_model *ms = NULL;
+    int nm = 0;
+    int rcl = tac_hub_list(&o, &ms, &nm);
+    srv_stop(&s);
+    TAC_CHECK_INT(rc1, TAC_OK);
+    TAC_CHECK_INT(rc2, TAC_OK);
+    if (d1) {
+        TAC_CHECK(same_bytes(tac_test_path(d1, "model-00001-of-00002.safetensors"), shard1, strlen(shard1)));
+        TAC_CHECK(same_bytes(tac_test_path(d1, "model-00002-of-00002.safetensors"), shard2, strlen(shard2)));
+        TAC_CHECK(same_bytes(tac_test_path(d1, "model.safetensors.index.json"), shard_index, strlen(shard_index)));
+    }
+    if (d2) {
+        TAC_CHECK(same_bytes(tac_test_path(d2, "open_clip_config.json"), oc_cfg, strlen(oc_cfg)));
+        TAC_CHECK(exists(tac_test_path(d2, "open_clip_model.safetensors")) && !exists(tac_test_path(d2, "model.safetensors")));
+    }
+    TAC_CHECK_INT(rcl, TAC_OK);
+    TAC_CHECK_INT(nm, 2);
+    if (nm == 2) {                                               /* sorted by id */
+        TAC_CHECK(strcmp(ms[0].id, "test/openclip") == 0 && strcmp(ms[0].format, "open_clip safetensors") == 0);
+        TAC_CHECK(strcmp(ms[1].id, "test/sharded") == 0 && strcmp(ms[1].format, "safetensors (sharded)") == 0);
+    }
+    tac_hub_list_free(ms, nm);
+    free(d1); free(d2);
 }
 
 /* The CLI: `models pull`, `models`, and --model left out with TACLUST_MODEL naming an id, through the binary. */
