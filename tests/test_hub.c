@@ -287,6 +287,7 @@ static int srv_start(hub_srv *s)
     srv_add(r, "config.json", (char *)timm_cfg, strlen(timm_cfg), 0);
     srv_add(r, "open_clip_config.json", (char *)oc_cfg, strlen(oc_cfg), 0);
     srv_add(r, "open_clip_model.safetensors", model, ml, 1);
+    srv_add(r, "model.safetensors", (char *)shard2, strlen(shard2), 1);   /* timm's image tower: not to be taken */
     s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;

@@ -488,16 +488,18 @@ static int plan(hub_dl *d, const char *rev, char commit[64])
     size_t cl = 0, ol = 0;
     int rc = TAC_ERR, ci = find_file(d, "config.json");
     if (ci >= 0 && (fetch(d, commit, &d->files[ci]) != TAC_OK || read_blob(d, &d->files[ci], &cfg, &cl) != TAC_OK)) goto done;
-    if (tac_hub_check_clip(d->repo, cfg, cl, NULL, 0) != TAC_OK) {      /* not transformers CLIP: OpenCLIP? */
+    int hf;
+    if (tac_hub_check_clip(d->repo, cfg, cl, NULL, 0, &hf) != TAC_OK) {      /* not transformers CLIP: OpenCLIP? */
         if (probe(d, commit, "open_clip_config.json", &have_oc) != TAC_OK) goto done;
         int oi = find_file(d, "open_clip_config.json");
         if (oi >= 0 && (fetch(d, commit, &d->files[oi]) != TAC_OK || read_blob(d, &d->files[oi], &oc, &ol) != TAC_OK)) goto done;
-        if (tac_hub_check_clip(d->repo, cfg, cl, oc, ol) != TAC_OK) goto done;
+        if (tac_hub_check_clip(d->repo, cfg, cl, oc, ol, &hf) != TAC_OK) goto done;
     }
     for (const char *const *x = tac_hub_extra_files; *x; x++)
         if (probe(d, commit, *x, &p) != TAC_OK) goto done;
     const tac_hub_weights *w = tac_hub_weight_formats;
     for (; w->file; w++) {
+        if (!hf && !w->open_clip) continue;                  /* a timm repo's model.safetensors: not CLIP */
         if (probe(d, commit, w->file, &p) != TAC_OK) goto done;
         if (!p) continue;
         if (w->open_clip && probe(d, commit, "open_clip_config.json", &have_oc) != TAC_OK) goto done;

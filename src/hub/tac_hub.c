@@ -135,9 +135,10 @@ char *tac_hub_repo_dir(const char *cache, const char *repo)
 
 /* ---- is a snapshot a whole CLIP model? -------------------------------------------------------------------- */
 
-int tac_hub_check_clip(const char *repo, const char *config, size_t config_len, const char *oc, size_t oc_len)
+int tac_hub_check_clip(const char *repo, const char *config, size_t config_len, const char *oc, size_t oc_len, int *hf)
 {
     char found[160] = "";
+    *hf = 0;
     if (config) {
         cJSON *j = cJSON_ParseWithLength(config, config_len);
         if (!j) return tac_fail("%s: config.json is not valid JSON", repo);
@@ -149,7 +150,7 @@ int tac_hub_check_clip(const char *repo, const char *config, size_t config_len, 
                      cJSON_IsString(arch) ? ", architecture " : "", cJSON_IsString(arch) ? arch->valuestring : "");
         else snprintf(found, sizeof found, "config.json has no model_type");
         cJSON_Delete(j);
-        if (clip) return TAC_OK;
+        if (clip) { *hf = 1; return TAC_OK; }
     }
     if (oc) {
         cJSON *j = cJSON_ParseWithLength(oc, oc_len);
@@ -214,10 +215,12 @@ static const char *snapshot_format(const char *repo, const char *dir)
     size_t cl, ol;
     read_opt(dir, "config.json", &cfg, &cl);
     read_opt(dir, "open_clip_config.json", &oc, &ol);
-    int rc = tac_hub_check_clip(repo, cfg, cl, oc, ol);
+    int hf;
+    int rc = tac_hub_check_clip(repo, cfg, cl, oc, ol, &hf);
     free(cfg); free(oc);
     if (rc != TAC_OK) return NULL;
     for (const tac_hub_weights *w = tac_hub_weight_formats; w->file; w++) {
+        if (!hf && !w->open_clip) continue;
         char *p = xprintf("%s/%s", dir, w->file);
         int have = file_exists(p);
         free(p);

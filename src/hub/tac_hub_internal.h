@@ -24,8 +24,11 @@ extern const tac_hub_weights tac_hub_weight_formats[];   /* ends with {NULL} */
 extern const char *const tac_hub_extra_files[];          /* ends with NULL */
 
 /* Is this a CLIP model? config: config.json's text (NULL if absent); oc: open_clip_config.json's (NULL if absent).
- * Fails with "REPO is not a CLIP model: ..." saying what was found. */
-int tac_hub_check_clip(const char *repo, const char *config, size_t config_len, const char *oc, size_t oc_len);
+ * *hf = 1 when config.json is a transformers CLIPModel's (model_type "clip"): its weights may be any format;
+ * *hf = 0 when only open_clip_config.json makes it CLIP (OpenCLIP and timm repos, whose model.safetensors, if any,
+ * is timm's image tower): only the open_clip_* weights are its CLIP. Fails with "REPO is not a CLIP model: ..."
+ * saying what was found. */
+int tac_hub_check_clip(const char *repo, const char *config, size_t config_len, const char *oc, size_t oc_len, int *hf);
 /* The shard file names of a .index.json (its weight_map values, each once, in first-seen order). */
 int tac_hub_index_shards(const char *json, size_t len, const char *what, char ***shards, int *n);
 
