@@ -10,6 +10,7 @@
 #include "tac_test.h"
 #include "taclust/clip.h"
 #include "taclust/hub.h"
+#include "hub/tac_hub_internal.h"   /* white-box: the index.json shard list */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -90,6 +91,23 @@ TAC_TEST(hub_parse_model_ids)
     TAC_CHECK(dir && strcmp(dir, "tests/fixtures") == 0);
     free(dir);
     TAC_CHECK_ERR(tac_model_resolve("./no/such/folder", NULL, &dir), "no such folder");
+}
+
+/* The shard list of a .index.json: each file once, in first-seen order; names that would leave the snapshot folder
+ * refused (the error path once read freed memory: found by fuzz/fuzz_hub.c). */
+TAC_TEST(hub_index_shards_parse)
+{
+    const char *ok = "{\"weight_map\": {\"a\": \"s2.safetensors\", \"b\": \"s1.safetensors\", \"c\": \"s2.safetensors\"}}";
+    char **sh; int n;
+    TAC_CHECK_OK(tac_hub_index_shards(ok, strlen(ok), "idx", &sh, &n));
+    TAC_REQUIRE(n == 2);
+    TAC_CHECK(strcmp(sh[0], "s2.safetensors") == 0 && strcmp(sh[1], "s1.safetensors") == 0);
+    free(sh[0]); free(sh[1]); free(sh);
+    const char *bad[] = {"{\"weight_map\": {\"a\": \"s1\", \"bb\": \"sub/s2\"}}", "{\"weight_map\": {\"a\": \"../s\"}}",
+                         "{\"weight_map\": {\"a\": 3}}", "{\"weight_map\": {}}", "{\"metadata\": {}}", "not json"};
+    const char *says[] = {"weight_map entry 'bb' is not a plain file name", "entry 'a' is not a plain file name",
+                          "entry 'a' is not a plain file name", "empty weight_map", "no \"weight_map\"", "no \"weight_map\""};
+    for (int i = 0; i < 6; i++) TAC_CHECK_ERR(tac_hub_index_shards(bad[i], strlen(bad[i]), "idx", &sh, &n), says[i]);
 }
 
 /* ---- the test server ------------------------------------------------------------------------------------------- */

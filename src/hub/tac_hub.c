@@ -176,9 +176,10 @@ int tac_hub_index_shards(const char *json, size_t len, const char *what, char **
     const cJSON *e;
     cJSON_ArrayForEach(e, wm) {
         if (!cJSON_IsString(e) || !tac_hub_safe_name(e->valuestring)) {
+            tac_fail("%s: weight_map entry '%.100s' is not a plain file name", what, e->string ? e->string : "?");
             for (int i = 0; i < k; i++) free(s[i]);
             free(s); cJSON_Delete(j);
-            return tac_fail("%s: weight_map entry '%s' is not a plain file name", what, e->string ? e->string : "?");
+            return TAC_ERR;
         }
         int seen = 0;
         for (int i = 0; i < k && !seen; i++) seen = strcmp(s[i], e->valuestring) == 0;
