@@ -406,6 +406,8 @@ TAC_TEST(hub_download_fresh_into_hub_layout_then_cached)
     snprintf(want, sizeof want, "%s/models--test--tiny-clip/blobs/%s.incomplete", cache, sha);
     TAC_CHECK(!exists(want));
     TAC_CHECK(!exists(tac_test_path(dir, "vocab.json")));          /* absent on the server: not invented */
+    snprintf(want, sizeof want, "%s/models--test--tiny-clip/.no_exist/" COMMIT "/vocab.json", cache);
+    TAC_CHECK(exists(want));                                       /* ... and noted as absent, as huggingface_hub does */
     TAC_CHECK(same_bytes(tac_test_path(dir, "special_tokens_map.json"), "", 0));
     /* the snapshot is a loadable model */
     tac_clip *m = NULL;
@@ -667,7 +669,7 @@ TAC_TEST(hub_lookup_finds_a_cache_made_by_python)
     tac_sha256_hex(cfg, cl, csha);
     const char *c2 = "fedcba9876543210fedcba9876543210fedcba98";
     /* repo, ref commit, files (name -> content) */
-    TAC_REQUIRE(tac_test_sh("set -e; c='%s'; for r in models--py--clip models--py--bert models--py--halfsharded; do "
+    TAC_REQUIRE(tac_test_sh("set -e; c='%s'; for r in models--py--clip models--py--bert models--py--halfsharded models--py--notok; do "
                             "mkdir -p $c/$r/blobs $c/$r/snapshots/" COMMIT " $c/$r/refs; printf " COMMIT " > $c/$r/refs/main; done; "
                             "mkdir -p $c/models--py--clip/snapshots/%s", cache, c2) == 0);
     char p[1024], q[1024];
@@ -683,6 +685,20 @@ TAC_TEST(hub_lookup_finds_a_cache_made_by_python)
     TAC_REQUIRE(symlink(p, q) == 0);
     snprintf(q, sizeof q, "%s/models--py--clip/snapshots/%s/config.json", cache, c2);   /* an older snapshot: config only */
     TAC_REQUIRE(symlink(p, q) == 0);
+    const char *tok[2] = {"vocab.json", "merges.txt"}, *tokdata[2] = {"{\"a\": 0}", "#version: 0.2\n"};
+    for (int i = 0; i < 2; i++) {                                /* CLIPProcessor's files, as regular blobs */
+        char h[65];
+        tac_sha256_hex(tokdata[i], strlen(tokdata[i]), h);
+        snprintf(p, sizeof p, "%s/models--py--clip/blobs/%.40s", cache, h);
+        TAC_REQUIRE(tac_write_file_atomic(p, tokdata[i], strlen(tokdata[i])) == TAC_OK);
+        snprintf(q, sizeof q, "%s/models--py--clip/snapshots/" COMMIT "/%s", cache, tok[i]);
+        snprintf(p, sizeof p, "../../blobs/%.40s", h);
+        TAC_REQUIRE(symlink(p, q) == 0);
+    }
+    for (int i = 0; i < 2; i++) {                                /* CLIPModel alone: no tokenizer files */
+        snprintf(p, sizeof p, "%s/models--py--notok/snapshots/" COMMIT "/%s", cache, i ? "model.safetensors" : "config.json");
+        TAC_REQUIRE(tac_write_file_atomic(p, i ? model : cfg, i ? ml : cl) == TAC_OK);
+    }
     snprintf(p, sizeof p, "%s/models--py--bert/snapshots/" COMMIT "/config.json", cache);
     TAC_REQUIRE(tac_write_file_atomic(p, bert_cfg, strlen(bert_cfg)) == TAC_OK);
     snprintf(p, sizeof p, "%s/models--py--bert/snapshots/" COMMIT "/model.safetensors", cache);
@@ -716,11 +732,18 @@ TAC_TEST(hub_lookup_finds_a_cache_made_by_python)
     TAC_CHECK_ERR(tac_model_resolve("py/bert", &o, &dir), "is not a CLIP model");
     TAC_CHECK_ERR(tac_model_resolve("py/halfsharded", &o, &dir), "cannot reach http://127.0.0.1:9");   /* incomplete: fetch */
     TAC_CHECK_ERR(tac_hub_lookup("py/clip", c2, &o, &dir), "has no complete weights");
+    /* weights but no tokenizer: online, the missing files are fetched; offline, the snapshot is used as it is */
+    TAC_CHECK_ERR(tac_model_resolve("py/notok", &o, &dir), "cannot reach http://127.0.0.1:9");
+    o.offline = 1;
+    TAC_CHECK_OK(tac_model_resolve("py/notok", &o, &dir));
+    free(dir); dir = NULL;
+    o.offline = 0;
     tac_hub_model *ms; int nm;
     TAC_CHECK_OK(tac_hub_list(&o, &ms, &nm));
-    TAC_REQUIRE(nm == 1);                                        /* only the whole CLIP snapshot */
+    TAC_REQUIRE(nm == 2);                                        /* only the whole CLIP snapshots */
     TAC_CHECK(strcmp(ms[0].id, "py/clip") == 0 && strcmp(ms[0].revisions, "main") == 0 && strcmp(ms[0].commit, COMMIT) == 0);
-    TAC_CHECK_INT(ms[0].bytes, (long long)(ml + cl));
+    TAC_CHECK_INT(ms[0].bytes, (long long)(ml + cl + strlen(tokdata[0]) + strlen(tokdata[1])));
+    TAC_CHECK(strcmp(ms[1].id, "py/notok") == 0);
     tac_hub_list_free(ms, nm);
     free(model); free(cfg);
 }

@@ -11,6 +11,7 @@
  *   models--org--name/snapshots/<commit>/<file>    symbolic link to ../../blobs/<etag>
  *   models--org--name/blobs/<etag>                 the file's bytes (etag: sha256 of LFS files, git oid otherwise)
  *   models--org--name/blobs/<etag>.incomplete      a partial download, resumed with an HTTP Range request
+ *   models--org--name/.no_exist/<commit>/<file>    an empty file: the repo has no such file at that commit
  * A model found there is used without any network access. Otherwise the files a CLIP model needs are fetched
  * from $HF_ENDPOINT (default https://huggingface.co) with $HF_TOKEN as a bearer token; HF_HUB_OFFLINE=1 forbids
  * the network. Every LFS file is checked against its sha256 before it is renamed into blobs/; the snapshot links
@@ -52,7 +53,8 @@ int tac_model_resolve(const char *spec, const tac_hub_options *o, char **dir);
 int tac_hub_parse_id(const char *spec, char *repo, size_t repo_cap, char *rev, size_t rev_cap);
 /* The cache folder in use (from o or the environment), malloc'd. */
 char *tac_hub_cache_dir(const tac_hub_options *o);
-/* Cache only: the snapshot folder of repo@rev if it holds a whole CLIP model (a config and every weight file). */
+/* Cache only: the snapshot folder of repo@rev if it holds a whole CLIP model: a config, every weight file and, for a
+ * transformers CLIP, vocab.json + merges.txt (or markers in .no_exist/<commit>/ that the repo has none). */
 int tac_hub_lookup(const char *repo, const char *rev, const tac_hub_options *o, char **dir);
 /* Fetches repo@rev into the cache (what is already there is kept) and returns its snapshot folder. */
 int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o, char **dir);

@@ -55,6 +55,7 @@ typedef struct {
     struct curl_slist *headers;
     char curl_err[CURL_ERROR_SIZE];
     hub_file *files; int nfiles;
+    const char *absent[8]; int nabsent;   /* tokenizer/extra files the repo does not have (.no_exist markers) */
     /* progress over the bytes to fetch */
     int64_t total, done, done0;
     double t0, last;
@@ -495,8 +496,10 @@ static int plan(hub_dl *d, const char *rev, char commit[64])
         if (oi >= 0 && (fetch(d, commit, &d->files[oi]) != TAC_OK || read_blob(d, &d->files[oi], &oc, &ol) != TAC_OK)) goto done;
         if (tac_hub_check_clip(d->repo, cfg, cl, oc, ol, &hf) != TAC_OK) goto done;
     }
-    for (const char *const *x = tac_hub_extra_files; *x; x++)
+    for (const char *const *x = tac_hub_extra_files; *x; x++) {
         if (probe(d, commit, *x, &p) != TAC_OK) goto done;
+        if (!p && d->nabsent < 8) d->absent[d->nabsent++] = *x;
+    }
     const tac_hub_weights *w = tac_hub_weight_formats;
     for (; w->file; w++) {
         if (!hf && !w->open_clip) continue;                  /* a timm repo's model.safetensors: not CLIP */
@@ -581,6 +584,19 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
     if (tac_mkdir_p(snap) != TAC_OK) goto done;
     for (int i = 0; i < d.nfiles; i++)
         if (link_file(snap, &d.files[i]) != TAC_OK) goto done;
+    if (d.nabsent) {                                         /* what the repo lacks, as huggingface_hub notes it */
+        char *ne = xprintf("%s/.no_exist/%s", d.rdir, commit);
+        int r = tac_mkdir_p(ne);
+        for (int i = 0; i < d.nabsent && r == TAC_OK; i++) {
+            char *m = xprintf("%s/%s", ne, d.absent[i]);
+            int fd = open(m, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (fd < 0) r = tac_fail("%s: cannot write: %s", m, strerror(errno));
+            else close(fd);
+            free(m);
+        }
+        free(ne);
+        if (r != TAC_OK) goto done;
+    }
     if (strcmp(rev, commit) != 0) {
         char *ref = xprintf("%s/refs/%s", d.rdir, rev);
         char *slash = strrchr(ref, '/');

@@ -23,6 +23,7 @@ const tac_hub_weights tac_hub_weight_formats[] = {
     {"open_clip_pytorch_model.bin", "open_clip .bin", 0, 1},
     {NULL, NULL, 0, 0}};
 
+const char *const tac_hub_tokenizer_files[] = {"vocab.json", "merges.txt", NULL};
 const char *const tac_hub_extra_files[] = {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
                                            "special_tokens_map.json", "preprocessor_config.json", NULL};
 
@@ -208,10 +209,13 @@ static int read_opt(const char *dir, const char *name, char **buf, size_t *len)
     return ok;
 }
 
-/* Does snapshot folder `dir` hold a CLIP config and a whole set of weights? Returns the format, or NULL with
- * the reason set. */
-static const char *snapshot_format(const char *repo, const char *dir)
+/* Does the snapshot <rdir>/snapshots/<commit> hold a CLIP config and a whole set of weights (and, with need_tok, for a
+ * transformers CLIP, vocab.json and merges.txt, each there or known absent from the repo: .no_exist/<commit>/<file>,
+ * as huggingface_hub records it)? Returns the format, or NULL with the reason set. */
+static const char *snapshot_format(const char *repo, const char *rdir, const char *commit, int need_tok)
 {
+    char *dir = xprintf("%s/snapshots/%s", rdir, commit);
+    const char *f = NULL;
     char *cfg, *oc;
     size_t cl, ol;
     read_opt(dir, "config.json", &cfg, &cl);
@@ -219,31 +223,40 @@ static const char *snapshot_format(const char *repo, const char *dir)
     int hf;
     int rc = tac_hub_check_clip(repo, cfg, cl, oc, ol, &hf);
     free(cfg); free(oc);
-    if (rc != TAC_OK) return NULL;
-    for (const tac_hub_weights *w = tac_hub_weight_formats; w->file; w++) {
+    if (rc != TAC_OK) goto done;
+    for (const tac_hub_weights *w = tac_hub_weight_formats; w->file && !f; w++) {
         if (!hf && !w->open_clip) continue;
         char *p = xprintf("%s/%s", dir, w->file);
         int have = file_exists(p);
         free(p);
         if (!have) continue;
-        if (!w->index) return w->format;
+        if (!w->index) { f = w->format; break; }
         char *js, **sh;
         size_t jl;
         int ns, all = 1;
         if (!read_opt(dir, w->file, &js, &jl)) continue;
         rc = tac_hub_index_shards(js, jl, w->file, &sh, &ns);
         free(js);
-        if (rc != TAC_OK) return NULL;
+        if (rc != TAC_OK) goto done;
         for (int i = 0; i < ns; i++) {
             char *q = xprintf("%s/%s", dir, sh[i]);
             if (!file_exists(q)) all = 0;
             free(q); free(sh[i]);
         }
         free(sh);
-        if (all) return w->format;
+        if (all) f = w->format;
     }
-    tac_fail("%s: the cached snapshot %s has no complete weights", repo, dir);
-    return NULL;
+    if (!f) tac_fail("%s: the cached snapshot %s has no complete weights", repo, dir);
+    for (const char *const *t = tac_hub_tokenizer_files; f && hf && need_tok && *t; t++) {
+        char *p = xprintf("%s/%s", dir, *t), *q = xprintf("%s/.no_exist/%s/%s", rdir, commit, *t);
+        struct stat st;
+        int known = file_exists(p) || lstat(q, &st) == 0;
+        free(p); free(q);
+        if (!known) { tac_fail("%s: the cached snapshot %s has no %s", repo, dir, *t); f = NULL; }
+    }
+done:
+    free(dir);
+    return f;
 }
 
 /* The commit a revision points at in the cache (refs/<rev>), or rev itself when it is a commit hash. */
@@ -262,7 +275,7 @@ static int cached_commit(const char *rdir, const char *rev, char commit[41])
     return rc;
 }
 
-int tac_hub_lookup(const char *repo, const char *rev, const tac_hub_options *o, char **dir)
+static int lookup(const char *repo, const char *rev, const tac_hub_options *o, int need_tok, char **dir)
 {
     tac_hub_env e;
     tac_hub_env_get(o, &e);
@@ -271,13 +284,16 @@ int tac_hub_lookup(const char *repo, const char *rev, const tac_hub_options *o, 
     if (cached_commit(rdir, rev, commit) != TAC_OK) {
         tac_fail("%s@%s is not in the cache %s", repo, rev, e.cache);
     } else {
-        char *snap = xprintf("%s/snapshots/%s", rdir, commit);
-        if (snapshot_format(repo, snap)) { *dir = snap; rc = TAC_OK; }
-        else free(snap);
+        if (snapshot_format(repo, rdir, commit, need_tok)) { *dir = xprintf("%s/snapshots/%s", rdir, commit); rc = TAC_OK; }
     }
     free(rdir);
     tac_hub_env_free(&e);
     return rc;
+}
+
+int tac_hub_lookup(const char *repo, const char *rev, const tac_hub_options *o, char **dir)
+{
+    return lookup(repo, rev, o, 1, dir);
 }
 
 /* ---- the resolver ------------------------------------------------------------------------------------------ */
@@ -300,6 +316,7 @@ int tac_model_resolve(const char *spec, const tac_hub_options *o, char **dir)
     int offline = e.offline;
     char *cache = tac_xstrdup(e.cache);
     tac_hub_env_free(&e);
+    if (offline && lookup(repo, rev, o, 0, dir) == TAC_OK) { free(cache); return TAC_OK; }   /* no tokenizer: still usable */
     if (offline) {
         tac_fail("%s@%s is not in the cache %s and HF_HUB_OFFLINE=1 forbids downloading it (unset HF_HUB_OFFLINE, "
                  "or give --model a folder)", repo, rev, cache);
@@ -393,7 +410,9 @@ int tac_hub_list(const tac_hub_options *o, tac_hub_model **models, int *n)
         while (sd && (se = readdir(sd))) {
             if (!tac_hub_is_commit(se->d_name)) continue;
             char *snap = xprintf("%s/%s", sdir, se->d_name);
-            const char *fmt = snapshot_format(id, snap);
+            char *rdir = xprintf("%s/%s", cache, de->d_name);
+            const char *fmt = snapshot_format(id, rdir, se->d_name, 0);
+            free(rdir);
             if (!fmt) { free(snap); continue; }
             m = tac_xrealloc(m, (size_t)k + 1, sizeof *m);
             tac_hub_model *x = &m[k++];

@@ -22,6 +22,8 @@ typedef struct { const char *file, *format; int index, open_clip; } tac_hub_weig
 extern const tac_hub_weights tac_hub_weight_formats[];   /* ends with {NULL} */
 /* Tokenizer / preprocessing files fetched when the repo has them. */
 extern const char *const tac_hub_extra_files[];          /* ends with NULL */
+/* The tokenizer files a transformers CLIP snapshot must have (or be known not to have) to count as whole. */
+extern const char *const tac_hub_tokenizer_files[];      /* ends with NULL */
 
 /* Is this a CLIP model? config: config.json's text (NULL if absent); oc: open_clip_config.json's (NULL if absent).
  * *hf = 1 when config.json is a transformers CLIPModel's (model_type "clip"): its weights may be any format;
