@@ -127,6 +127,7 @@ typedef struct {
     int cut_next;             /* 1: the next /cdn/ GET sends half the bytes and hangs up */
     int bad_sha;              /* announce a wrong sha256 for LFS files */
     int cdn_status;           /* nonzero: the /cdn/ path answers with this status (an expired CDN link) */
+    int cdn_auth;             /* requests to /cdn/ that carried an Authorization header */
 } hub_srv;
 
 static void srv_add(srv_repo *r, const char *name, char *data, size_t len, int lfs)
@@ -195,6 +196,7 @@ static void srv_handle(hub_srv *s, int fd)
         if (!f) { reply(fd, 404, "Not Found", "", NULL, 0, 0); return; }
         if (s->cdn_status) { reply(fd, s->cdn_status, "Forbidden", "", NULL, 0, 0); return; }
         if (range[0] && s->nranges < 8) snprintf(s->ranges[s->nranges++], 64, "%s", range);
+        if (auth[0]) s->cdn_auth++;
         long long from = 0;
         if (range[0] && sscanf(range, "bytes=%lld-", &from) == 1 && from > 0 && (size_t)from < f->len) {
             snprintf(extra, sizeof extra, "Content-Range: bytes %lld-%zu/%zu\r\n", from, f->len - 1, f->len);
@@ -237,7 +239,8 @@ static void srv_handle(hub_srv *s, int fd)
         strcpy(sha, f->sha);
         if (s->bad_sha) sha[10] = sha[10] == '0' ? '1' : '0';
         snprintf(extra, sizeof extra, "X-Repo-Commit: " COMMIT "\r\nETag: W/\"%s\"\r\nX-Linked-Etag: \"%s\"\r\n"
-                 "X-Linked-Size: %zu\r\nLocation: http://127.0.0.1:%d/cdn/%s\r\n", f->oid, sha, f->len, s->port, f->sha);
+                 "X-Linked-Size: %zu\r\nLocation: http://%s:%d/cdn/%s\r\n", f->oid, sha, f->len,
+                 r->gated ? "localhost" : "127.0.0.1", s->port, f->sha);   /* gated: the CDN is another host name */
         reply(fd, 302, "Found", extra, NULL, 0, 0);
     } else {
         snprintf(extra, sizeof extra, "X-Repo-Commit: " COMMIT "\r\nETag: \"%s\"\r\n", f->oid);
@@ -562,6 +565,7 @@ TAC_TEST(hub_download_errors_say_why)
     o.token = TOKEN;                                             /* the right token opens the gated repo */
     TAC_CHECK_OK(tac_model_resolve("test/gated-clip", &o, &dir));
     free(dir);
+    TAC_CHECK_INT(s.cdn_auth, 0);                                /* ... and is not sent on to the CDN's host */
     TAC_CHECK(!exists(tac_test_path(cache, "models--test--not-clip/snapshots")));
     o.token = "";
     o.offline = 1;

@@ -551,7 +551,7 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
     d.curl = curl_easy_init();
     TAC_ASSERT(d.curl);
     d.headers = curl_slist_append(NULL, "Accept-Encoding: identity");
-    if (d.env.token) {
+    if (d.env.token) {   /* libcurl drops it on a redirect to another host (the CDN): UNRESTRICTED_AUTH stays off */
         char *a = xprintf("Authorization: Bearer %s", d.env.token);
         d.headers = curl_slist_append(d.headers, a);
         free(a);
