@@ -62,6 +62,7 @@ typedef struct {
     int shown, tty, show;
     /* the GET in flight */
     FILE *out; int64_t offset; int restarted; hub_headers *h;
+    tac_sha256_ctx sha; int64_t hashed;   /* sha256 of the partial file's first `hashed` bytes, kept as it grows */
 } hub_dl;
 
 static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -291,8 +292,12 @@ static size_t on_body(char *b, size_t sz, size_t nm, void *ud)
         d->done -= d->offset;
         d->offset = 0;
         d->restarted = 1;
+        tac_sha256_init(&d->sha);
+        d->hashed = 0;
     }
     if (fwrite(b, 1, len, d->out) != len) return 0;
+    tac_sha256_update(&d->sha, b, len);   /* hashed as it arrives: no second read of a large file */
+    d->hashed += (int64_t)len;
     d->done += (int64_t)len;
     progress(d, 0);
     return len;
@@ -304,24 +309,31 @@ static int64_t file_size(const char *path)
     return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
-static int sha256_file(const char *path, char hex[65])
+/* Feeds the first n bytes of path (n < 0: all of it) to c. */
+static int sha256_prefix(const char *path, tac_sha256_ctx *c, int64_t n)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return tac_fail("%s: cannot open: %s", path, strerror(errno));
-    tac_sha256_ctx c;
-    tac_sha256_init(&c);
     enum { CHUNK = 1 << 20 };
     unsigned char *buf = tac_xmalloc(CHUNK, 1);
     size_t r;
-    while ((r = fread(buf, 1, CHUNK, f)) > 0) tac_sha256_update(&c, buf, r);
-    int err = ferror(f);
+    int64_t left = n < 0 ? INT64_MAX : n;
+    while (left > 0 && (r = fread(buf, 1, left < CHUNK ? (size_t)left : CHUNK, f)) > 0) {
+        tac_sha256_update(c, buf, r);
+        left -= (int64_t)r;
+    }
+    int err = ferror(f) || (n >= 0 && left > 0);
     fclose(f);
     free(buf);
-    if (err) return tac_fail("%s: read error", path);
+    return err ? tac_fail("%s: read error", path) : TAC_OK;
+}
+
+static void sha256_hex_of(const tac_sha256_ctx *c, char hex[65])
+{
+    tac_sha256_ctx t = *c;
     uint8_t dg[32];
-    tac_sha256_final(&c, dg);
+    tac_sha256_final(&t, dg);
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", dg[i]);
-    return TAC_OK;
 }
 
 static int transient(CURLcode c)
@@ -335,11 +347,18 @@ static int fetch_locked(hub_dl *d, const char *commit, const hub_file *f, const 
 {
     char *inc = xprintf("%s.incomplete", blob), *url = url_of(d, commit, f->name);
     int rc = TAC_ERR;
+    d->hashed = -1;
     for (int attempt = 0;; attempt++) {
         int64_t off = file_size(inc);
         if (off < 0) off = 0;
         if (f->size >= 0 && off > f->size) { unlink(inc); off = 0; }
         if (f->size >= 0 && off == f->size && file_size(inc) >= 0) break;   /* all there: verify */
+        if (d->hashed != off) {                               /* a partial file from an earlier run: its bytes first */
+            tac_sha256_init(&d->sha);
+            d->hashed = -1;
+            if (off > 0 && sha256_prefix(inc, &d->sha, off) != TAC_OK) goto done;
+            d->hashed = off;
+        }
         d->out = fopen(inc, off > 0 ? "ab" : "wb");
         if (!d->out) { tac_fail("%s: cannot write: %s", inc, strerror(errno)); goto done; }
         hub_headers h;
@@ -384,7 +403,11 @@ static int fetch_locked(hub_dl *d, const char *commit, const hub_file *f, const 
     }
     if (f->lfs) {
         char hex[65];
-        if (sha256_file(inc, hex) != TAC_OK) goto done;
+        if (d->hashed != got) {                                 /* not seen arriving (complete before this run) */
+            tac_sha256_init(&d->sha);
+            if (sha256_prefix(inc, &d->sha, -1) != TAC_OK) goto done;
+        }
+        sha256_hex_of(&d->sha, hex);
         if (strcmp(hex, f->etag) != 0) {
             unlink(inc);
             tac_fail("%s: %s: checksum mismatch (sha256 %.12s..., expected %.12s...); the file was not kept", d->repo,
