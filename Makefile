@@ -5,7 +5,7 @@
 #   make bench         build the benchmarks bench/bench_<x>.c into build/bench_<x>
 #   make fuzz          build the libFuzzer targets in fuzz/ (clang; build-fuzz/)
 CC      ?= gcc
-PKGS    := openblas libcjson libpng libwebp zlib
+PKGS    := openblas libcjson libpng libwebp zlib libcurl
 # Optional FFmpeg (decodes UCF-101 clips for `taclust bench ucf101`): WITH_FFMPEG=1 requires it, WITH_FFMPEG=0
 # leaves it out, default: used when pkg-config finds it. Run `make clean` after switching.
 FFMPEG_PKGS := libavformat libavcodec libswscale libavutil
@@ -32,7 +32,7 @@ CFLAGS  := $(OPT) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-format-truncation 
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
 LDFLAGS := -fopenmp $(LDSAN)
 
-STAGES  := core imageio clip textspace cluster heads metrics pipeline app
+STAGES  := core imageio clip textspace cluster heads metrics pipeline app hub
 LIB_SRC := $(foreach s,$(STAGES),$(wildcard src/$(s)/*.c))
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC:= $(wildcard tests/*.c)

@@ -22,5 +22,6 @@
 #include "taclust/metrics.h"
 #include "taclust/pipeline.h"
 #include "taclust/embed.h"
+#include "taclust/hub.h"
 
 #endif

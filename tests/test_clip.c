@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "taclust/clip.h"
+#include "taclust/hub.h"
 #include "taclust/image.h"
 #include "clip/tac_clip_internal.h"   /* white-box: weights, config, the safetensors parser */
 
@@ -491,8 +492,13 @@ static float *read_npy_f32_4d(const char *path, size_t n)
 
 TAC_TEST(clip_real_weights_match_reference_features)
 {
-    const char *dir = getenv("TACLUST_MODEL");
-    if (!dir || !*dir) TAC_SKIP("real-weight checks skipped: TACLUST_MODEL not set");
+    const char *env = getenv("TACLUST_MODEL");
+    if (!env || !*env) TAC_SKIP("real-weight checks skipped: TACLUST_MODEL not set");
+    static char dir[4096];   /* a folder, or a model id found in the Hugging Face cache (the suite runs offline) */
+    char *resolved = NULL;
+    TAC_CHECK_OK(tac_model_resolve(env, NULL, &resolved));
+    snprintf(dir, sizeof dir, "%s", resolved);
+    free(resolved);
     char ref[512];
     snprintf(ref, sizeof ref, "%s/reference/clip-vit-base-patch32", tac_test_shared());
     tac_clip *m;

@@ -187,7 +187,12 @@ TAC_TEST(e2e_cluster_bad_usage)
     const char *dir = tac_test_tmpdir();
     char log[PATH_MAX];
     snprintf(log, sizeof log, "%s/log.txt", dir);
-    TAC_CHECK_INT(tac_test_sh("%s cluster --out '%s/o' x.jpg >'%s' 2>&1", tac_test_bin(), dir, log), 2);
+    /* no --model: the default model, here neither cached nor downloadable (offline): one line, exit 1 */
+    TAC_CHECK_INT(tac_test_sh("HF_HUB_OFFLINE=1 HF_HUB_CACHE='%s/nohub' TACLUST_MODEL= %s cluster --out '%s/o' x.jpg >'%s' 2>&1",
+                              dir, tac_test_bin(), dir, log), 1);
+    char *s0 = slurp(log);
+    TAC_CHECK(s0 && strstr(s0, "taclust cluster: openai/clip-vit-base-patch32@main is not in the cache") && strstr(s0, "HF_HUB_OFFLINE=1"));
+    free(s0);
     TAC_CHECK_INT(tac_test_sh("%s cluster --model /nonexistent --out '%s/o' '%s' >'%s' 2>&1", tac_test_bin(), dir, dir, log), 1);
     char *s = slurp(log);
     TAC_CHECK(s && strstr(s, "taclust cluster: ") && strstr(s, "/nonexistent"));

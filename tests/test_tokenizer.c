@@ -421,7 +421,11 @@ TAC_TEST(tokenizer_cli_prints_ids)
     TAC_REQUIRE(tac_read_file(out, &s, &n) == TAC_OK);
     TAC_CHECK(strstr(s, "taclust tokenize:") && strstr(s, "missing"));
     free(s);
-    TAC_CHECK(tac_test_sh("%s tokenize 'x' > %s 2>&1", tac_test_bin(), out) == 2);
+    /* no --vocab nor --model: the default model's tokenizer; not cached and offline (the suite never downloads) */
+    TAC_CHECK(tac_test_sh("HF_HUB_OFFLINE=1 HF_HUB_CACHE=%s/nohub TACLUST_MODEL= %s tokenize 'x' > %s 2>&1", dir, tac_test_bin(), out) == 1);
+    TAC_REQUIRE(tac_read_file(out, &s, &n) == TAC_OK);
+    TAC_CHECK(strstr(s, "taclust tokenize: openai/clip-vit-base-patch32@main is not in the cache") && strstr(s, "HF_HUB_OFFLINE=1"));
+    free(s);
 }
 
 extern int tac_bpe_heap_min_len;   /* tac_bpe.c: pieces this long use the heap BPE */

@@ -1,11 +1,12 @@
 /* cmd_bench.c - `taclust bench DATASET`: the paper's table row for a benchmark dataset. */
 #include "tac_cli.h"
 #include "taclust/app.h"
+#include "taclust/hub.h"
 
 #include <stdlib.h>
 
 static const char *usage =
-    "usage: taclust bench DATASET --data DIR --model DIR [--out DIR] [--seed S] [--no-train-only] [--limit N]\n\n"
+    "usage: taclust bench DATASET --data DIR [--model ID|DIR] [--out DIR] [--seed S] [--no-train-only] [--limit N]\n\n"
     "Reproduces the paper's numbers (Li et al., ICML 2024, Tables 2-3): embeds the train and test splits, runs\n"
     "CLIP k-means, TAC (no train) and TAC with the dataset's settings, and prints NMI / ACC / ARI beside the\n"
     "paper's. DATASET: stl10, cifar10, cifar20, imagenet10, imagenet-dogs, dtd, ucf101, imagenet1k.\n"
@@ -23,7 +24,7 @@ static int cmd_bench(int argc, char **argv)
     int64_t limit = 0;
     tac_opt opts[] = {
         {"--data", NULL, TAC_OPT_STR, &data, "the dataset folder"},
-        {"--model", "-m", TAC_OPT_STR, &model, "Hugging Face CLIP folder"},
+        {"--model", "-m", TAC_OPT_STR, &model, TAC_HUB_MODEL_HELP},
         {"--out", "-o", TAC_OPT_STR, &out, "folder for the embedding caches and metrics.json"},
         {"--seed", NULL, TAC_OPT_INT, &seed, "random seed (default 1234)"},
         {"--no-train-only", NULL, TAC_OPT_FLAG, &notrain, "skip training the heads (CLIP k-means and TAC (no train) only)"},
@@ -34,11 +35,14 @@ static int cmd_bench(int argc, char **argv)
     int r = tac_parse_opts(argc, argv, opts, usage, &pos, &npos);
     if (r == 1) return 0;
     if (r) return 2;
-    if (npos != 1 || !data || !model) { fprintf(stderr, "taclust bench: DATASET, --data and --model are required\n"); free(pos); return 2; }
+    if (npos != 1 || !data) { fprintf(stderr, "taclust bench: DATASET and --data are required\n"); free(pos); return 2; }
     char def[256];
     if (!out) { snprintf(def, sizeof def, "taclust-bench-%s", pos[0]); out = def; }
-    int rc = tac_bench_run(pos[0], data, model, out, (uint32_t)seed, notrain, limit, vocab);
+    char *model_dir = NULL;
+    if (tac_model_resolve(model, NULL, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("bench"); }
+    int rc = tac_bench_run(pos[0], data, model_dir, out, (uint32_t)seed, notrain, limit, vocab);
     free(pos);
+    free(model_dir);
     return rc == TAC_OK ? 0 : tac_cli_error("bench");
 }
 TAC_COMMAND("bench", "reproduce the paper's numbers on a benchmark dataset", cmd_bench)

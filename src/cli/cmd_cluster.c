@@ -1,12 +1,13 @@
 /* cmd_cluster.c - `taclust cluster`: the main job. A folder of images in, named groups out. */
 #include "tac_cli.h"
 #include "taclust/app.h"
+#include "taclust/hub.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static const char *usage =
-    "usage: taclust cluster PHOTOS... --model DIR [-K N | -K auto] [--no-train] --out OUT\n"
+    "usage: taclust cluster PHOTOS... [--model ID|DIR] [-K N | -K auto] [--no-train] --out OUT\n"
     "       taclust cluster --resume --out OUT\n\n"
     "Clusters a collection of images with TAC (Li et al., ICML 2024): CLIP embeds the images and the WordNet nouns,\n"
     "TAC picks the nouns that discriminate this collection, gives every image a text counterpart and clusters\n"
@@ -34,7 +35,7 @@ static int cmd_cluster(int argc, char **argv)
     const char *k = NULL;
     int seed = (int)p.seed;
     tac_opt opts[] = {
-        {"--model", "-m", TAC_OPT_STR, &p.model_dir, "Hugging Face CLIP folder (config.json, model.safetensors, tokenizer)"},
+        {"--model", "-m", TAC_OPT_STR, &p.model_dir, TAC_HUB_MODEL_HELP},
         {"--out", "-o", TAC_OPT_STR, &p.out_dir, "output folder OUT (created)"},
         {"-K", "--clusters", TAC_OPT_STR, &k, "number of clusters, or 'auto' to estimate it (default auto)"},
         {"--kmax", NULL, TAC_OPT_INT, &p.kmax, "largest K that -K auto considers (default 30)"},
@@ -61,11 +62,14 @@ static int cmd_cluster(int argc, char **argv)
         p.K = (int)v;
     }
     if (!p.out_dir) { fprintf(stderr, "taclust cluster: --out OUT is required (taclust cluster --help)\n"); free(pos); return 2; }
-    if (!p.resume && !p.model_dir) { fprintf(stderr, "taclust cluster: --model DIR is required (taclust cluster --help)\n"); free(pos); return 2; }
     if (!p.resume && npos == 0 && !p.list_file) { fprintf(stderr, "taclust cluster: no images given (taclust cluster --help)\n"); free(pos); return 2; }
     if (p.resize != 224 && p.resize != 256) { fprintf(stderr, "taclust cluster: --resize must be 224 or 256\n"); free(pos); return 2; }
+    char *model_dir = NULL;   /* a --resume without --model takes the run's */
+    if ((!p.resume || p.model_dir) && tac_model_resolve(p.model_dir, NULL, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("cluster"); }
+    if (model_dir) p.model_dir = model_dir;
     int rc = tac_cluster_run((const char *const *)pos, npos, &p);
     free(pos);
+    free(model_dir);
     return rc == TAC_OK ? 0 : tac_cli_error("cluster");
 }
 TAC_COMMAND("cluster", "cluster a folder of images into named groups (the main job)", cmd_cluster)

@@ -1,19 +1,20 @@
 /* cmd_embed_images.c - `taclust embed-images`: CLIP image features of files, folders and path lists.
  *
- *   taclust embed-images --model DIR --out X.npy [--resize 224|256] [--batch 32] [--list FILE] INPUT...
+ *   taclust embed-images [--model ID|DIR] --out X.npy [--resize 224|256] [--batch 32] [--list FILE] INPUT...
  * Writes X.npy (float32, N x E, unnormalised), X.paths.txt (the path of each row, in row order) and
  * X.skipped.txt (PATH<TAB>REASON for every image that could not be read), each atomically.
  */
 #include "tac_cli.h"
 #include "taclust/clip.h"
 #include "taclust/embed.h"
+#include "taclust/hub.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static const char *const USAGE =
-    "usage: taclust embed-images --model DIR --out X.npy [options] INPUT...\n"
+    "usage: taclust embed-images [--model ID|DIR] --out X.npy [options] INPUT...\n"
     "\n"
     "CLIP image features (the unnormalised projected image embedding, as TAC saves it) of every image named by\n"
     "the INPUTs, in order:\n"
@@ -102,9 +103,10 @@ static char *side_file(const char *out, const char *suffix)
 static int cmd_embed_images(int argc, char **argv)
 {
     const char *model_dir = NULL, *out = NULL, *list = NULL;
+    char *resolved = NULL;
     int resize = 224, batch = 32;
     const tac_opt opts[] = {
-        {"--model", "-m", TAC_OPT_STR, &model_dir, "CLIP model folder (config.json, model.safetensors, tokenizer)"},
+        {"--model", "-m", TAC_OPT_STR, &model_dir, TAC_HUB_MODEL_HELP},
         {"--out", "-o", TAC_OPT_STR, &out, "output X.npy (also writes X.paths.txt and X.skipped.txt)"},
         {"--resize", NULL, TAC_OPT_INT, &resize, "shorter side before the center crop: 224 (default) or 256"},
         {"--batch", "-b", TAC_OPT_INT, &batch, "images per forward pass (default 32)"},
@@ -116,8 +118,8 @@ static int cmd_embed_images(int argc, char **argv)
     if (r == 1) return 0;
     if (r == 2) return 2;
     int rc = 2;
-    if (!model_dir || !out) {
-        fprintf(stderr, "taclust embed-images: --model and --out are required (taclust embed-images --help)\n");
+    if (!out) {
+        fprintf(stderr, "taclust embed-images: --out is required (taclust embed-images --help)\n");
         goto done_pos;
     }
     if (npos == 0 && !list) {
@@ -147,6 +149,12 @@ static int cmd_embed_images(int argc, char **argv)
         tac_free_strings(lwhy, nlskip);
         goto done_pos;
     }
+    if (tac_model_resolve(model_dir, NULL, &resolved) != TAC_OK) {
+        tac_cli_error("embed-images");
+        tac_free_strings(paths, n);
+        goto done_pos;
+    }
+    model_dir = resolved;
     tac_clip *m;
     if (tac_clip_load(model_dir, &m) != TAC_OK) {
         tac_cli_error("embed-images");
@@ -209,6 +217,7 @@ done_all:
     tac_free_strings(paths, n);
 done_pos:
     free(pos);
+    free(resolved);
     return rc;
 }
 

@@ -1,19 +1,20 @@
 /* cmd_embed_text.c - `taclust embed-text`: CLIP text features of prompts, or of nouns with TAC's templates.
  *
- *   taclust embed-text --model DIR --out T.npy --prompts FILE          one unnormalised row per line
- *   taclust embed-text --model DIR --out T.npy --nouns FILE [--templates tac7|none]
+ *   taclust embed-text [--model ID|DIR] --out T.npy --prompts FILE        one unnormalised row per line
+ *   taclust embed-text [--model ID|DIR] --out T.npy --nouns FILE [--templates tac7|none]
  *                                                                     one L2-normalised row per noun
  */
 #include "tac_cli.h"
 #include "taclust/clip.h"
 #include "taclust/embed.h"
+#include "taclust/hub.h"
 #include "taclust/textspace.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const USAGE =
-    "usage: taclust embed-text --model DIR --out T.npy (--prompts FILE | --nouns FILE [--templates tac7|none])\n"
+    "usage: taclust embed-text [--model ID|DIR] --out T.npy (--prompts FILE | --nouns FILE [--templates tac7|none])\n"
     "\n"
     "CLIP text features. Row i of T.npy belongs to line i of the input file (every line counts, empty ones too).\n"
     "  --prompts FILE   one prompt per line -> one row each: the UNNORMALISED projected text embedding.\n"
@@ -33,7 +34,7 @@ static int cmd_embed_text(int argc, char **argv)
     const char *model_dir = NULL, *out = NULL, *prompts = NULL, *nouns = NULL, *templates = "tac7";
     int batch = 512;
     const tac_opt opts[] = {
-        {"--model", "-m", TAC_OPT_STR, &model_dir, "CLIP model folder (config.json, model.safetensors, tokenizer)"},
+        {"--model", "-m", TAC_OPT_STR, &model_dir, TAC_HUB_MODEL_HELP},
         {"--out", "-o", TAC_OPT_STR, &out, "output T.npy (float32, one row per input line)"},
         {"--prompts", NULL, TAC_OPT_STR, &prompts, "file of prompts, one per line (rows unnormalised)"},
         {"--nouns", NULL, TAC_OPT_STR, &nouns, "file of nouns, one per line (rows: normalised template means)"},
@@ -47,8 +48,8 @@ static int cmd_embed_text(int argc, char **argv)
     if (r == 2) return 2;
     if (npos > 0) { fprintf(stderr, "taclust embed-text: unexpected argument '%s'\n", pos[0]); free(pos); return 2; }
     free(pos);
-    if (!model_dir || !out) {
-        fprintf(stderr, "taclust embed-text: --model and --out are required (taclust embed-text --help)\n");
+    if (!out) {
+        fprintf(stderr, "taclust embed-text: --out is required (taclust embed-text --help)\n");
         return 2;
     }
     if (!prompts == !nouns) {
@@ -72,8 +73,11 @@ static int cmd_embed_text(int argc, char **argv)
         tac_free_strings(lines, n);
         return 1;
     }
+    char *resolved = NULL;
+    if (tac_model_resolve(model_dir, NULL, &resolved) != TAC_OK) { tac_free_strings(lines, n); return tac_cli_error("embed-text"); }
+    model_dir = resolved;
     tac_clip *m;
-    if (tac_clip_load(model_dir, &m) != TAC_OK) { tac_free_strings(lines, n); return tac_cli_error("embed-text"); }
+    if (tac_clip_load(model_dir, &m) != TAC_OK) { tac_free_strings(lines, n); free(resolved); return tac_cli_error("embed-text"); }
     const int E = tac_clip_embed_dim(m);
     static const char *const none_template[1] = {"{}"};
     const int G = prompts ? 1 : tac7 ? 7 : 1;
@@ -99,7 +103,9 @@ static int cmd_embed_text(int argc, char **argv)
     free(T);
     tac_clip_free(m);
     tac_free_strings(lines, n);
-    return rc == TAC_OK ? 0 : tac_cli_error("embed-text");
+    rc = rc == TAC_OK ? 0 : tac_cli_error("embed-text");
+    free(resolved);
+    return rc;
 }
 
 TAC_COMMAND("embed-text", "CLIP text features of prompts, or of nouns with TAC's 7 templates", cmd_embed_text)
