@@ -43,7 +43,8 @@ static void expect_one_line_error(const char *dir, const char *args, const char 
 {
     char err[PATH_MAX];
     snprintf(err, sizeof err, "%s/err.txt", dir);
-    int rc = tac_test_sh("XDG_CACHE_HOME='%s/xdg' %s --quiet %s >/dev/null 2>'%s'", dir, tac_test_bin(), args, err);
+    /* timeout: a read that waits on a FIFO must fail the test, not hang the suite */
+    int rc = tac_test_sh("XDG_CACHE_HOME='%s/xdg' timeout 60 %s --quiet %s >/dev/null 2>'%s'", dir, tac_test_bin(), args, err);
     char *s = slurp(err);
     int lines = 0;
     for (const char *c = s ? s : ""; *c; c++) lines += *c == '\n';
