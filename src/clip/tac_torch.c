@@ -1,0 +1,332 @@
+/* tac_torch.c - reads PyTorch checkpoints (torch.save of a state_dict: `pytorch_model.bin`,
+ * `open_clip_pytorch_model.bin`) without executing anything, into the same tac_st tensor table the safetensors
+ * reader fills, so the CLIP loader treats both alike.
+ *
+ *   tac_st st; if (tac_torch_open("pytorch_model.bin", &st)) puts(tac_last_error()); ... tac_st_close(&st);
+ *
+ * The file is a zip archive (torch.save's format since PyTorch 1.6) of stored entries: PREFIX/data.pkl (the
+ * pickle), PREFIX/data/<key> (one raw little-endian storage per key), PREFIX/version, ... The zip reader here is
+ * our own: end-of-central-directory record (zip64 too), central directory, local headers; every offset and size is
+ * checked against the file; compressed or encrypted entries are refused with an error naming the entry (torch.save
+ * never compresses). The pickle is parsed by the safe reader (core/tac_pickle.c) with persistent ids allowed, and
+ * every global it names must be one of: collections.OrderedDict, torch._utils._rebuild_tensor_v2,
+ * torch._utils._rebuild_parameter and the torch.<Type>Storage classes. The root is the state dict (or a dict whose
+ * "state_dict" entry is one; a "module." prefix on every name is dropped). Each tensor is
+ * _rebuild_tensor_v2(storage, offset, size, stride, ...) with storage = persistent id ('storage', torch.<Type>Storage,
+ * key, location, numel): it is mapped in place when its view is contiguous (row-major strides; any stride on
+ * a dimension of size 1) and inside its storage, else refused with an error naming the tensor. Values that are not
+ * tensors (ints, strings in metadata) are skipped. A TorchScript archive (OpenAI's original ViT-B-32.pt: it holds
+ * code/ and constants.pkl) is refused with a one-line way to convert it.
+ * In the tac_st: header/header_len = the pickle bytes, data/data_len = the whole file (what the model hash samples).
+ */
+#include "clip/tac_clip_internal.h"
+#include "core/tac_pickle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- zip ------------------------------------------------------------------------------------------------ */
+typedef struct {
+    const char *name;      /* not NUL-terminated: nlen bytes inside the central directory */
+    size_t nlen;
+    const uint8_t *data;   /* stored bytes (size of them), inside the file */
+    uint64_t size;
+    int method;            /* 0 stored, 8 deflate, ... (data is NULL unless 0) */
+    int encrypted;
+} zentry;
+
+typedef struct { zentry *e; int n; } zdir;
+
+static uint64_t le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int k = n - 1; k >= 0; k--) v = (v << 8) | p[k];
+    return v;
+}
+
+/* Parses the central directory of the zip image buf[0..len). */
+static int zip_parse(const uint8_t *buf, size_t len, const char *what, zdir *z)
+{
+    memset(z, 0, sizeof *z);
+    if (len < 22) return tac_fail("%s: not a zip archive (%zu bytes; truncated, or not a torch.save file)", what, len);
+    if (buf[0] == 0x80 && buf[1] <= 5)
+        return tac_fail("%s: a legacy torch.save file (a bare pickle, PyTorch before 1.6), which is not read: re-save it "
+                        "with a newer PyTorch (torch.save(torch.load(f), f))", what);
+    /* the end-of-central-directory record: the last "PK\5\6" within the final 22 + 65535 bytes */
+    size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0, eocd = (size_t)-1;
+    for (size_t i = len - 22 + 1; i-- > lo;)
+        if (buf[i] == 'P' && buf[i + 1] == 'K' && buf[i + 2] == 5 && buf[i + 3] == 6 && i + 22 + le(buf + i + 20, 2) <= len) { eocd = i; break; }
+    if (eocd == (size_t)-1)
+        return tac_fail("%s: no zip end-of-central-directory record (truncated, or not a torch.save zip file)", what);
+    uint64_t count = le(buf + eocd + 10, 2), cdsize = le(buf + eocd + 12, 4), cdoff = le(buf + eocd + 16, 4);
+    if (count == 0xFFFF || cdsize == 0xFFFFFFFFu || cdoff == 0xFFFFFFFFu) {      /* zip64 */
+        if (eocd < 20 || le(buf + eocd - 20, 4) != 0x07064b50u)
+            return tac_fail("%s: zip64 archive without its locator (corrupt)", what);
+        uint64_t z64 = le(buf + eocd - 20 + 8, 8);
+        if (z64 > len || len - z64 < 56 || le(buf + z64, 4) != 0x06064b50u)
+            return tac_fail("%s: zip64 end-of-central-directory record out of range (truncated or corrupt)", what);
+        count = le(buf + z64 + 32, 8); cdsize = le(buf + z64 + 40, 8); cdoff = le(buf + z64 + 48, 8);
+    }
+    if (cdoff > len || cdsize > len - cdoff)
+        return tac_fail("%s: zip central directory [%llu, +%llu) lies outside the %zu-byte file (truncated)", what,
+                        (unsigned long long)cdoff, (unsigned long long)cdsize, len);
+    if (count > cdsize / 46) return tac_fail("%s: zip central directory claims %llu entries in %llu bytes (corrupt)", what,
+                                             (unsigned long long)count, (unsigned long long)cdsize);
+    z->e = tac_xcalloc(count ? (size_t)count : 1, sizeof *z->e);
+    const uint8_t *p = buf + cdoff, *end = p + cdsize;
+    for (uint64_t i = 0; i < count; i++) {
+        if (end - p < 46 || le(p, 4) != 0x02014b50u)
+            return tac_fail("%s: zip central directory entry %llu is corrupt", what, (unsigned long long)i);
+        zentry *e = &z->e[z->n];
+        int flags = (int)le(p + 8, 2);
+        e->method = (int)le(p + 10, 2);
+        e->encrypted = flags & 1;
+        uint64_t csize = le(p + 20, 4), usize = le(p + 24, 4), off = le(p + 42, 4);
+        size_t nlen = (size_t)le(p + 28, 2), xlen = (size_t)le(p + 30, 2), clen = (size_t)le(p + 32, 2);
+        if ((size_t)(end - p) - 46 < nlen + xlen + clen)
+            return tac_fail("%s: zip central directory entry %llu overruns the directory (corrupt)", what, (unsigned long long)i);
+        e->name = (const char *)p + 46;
+        e->nlen = nlen;
+        /* zip64 extra field: the 8-byte values for the fields saturated above, in this order */
+        const uint8_t *x = p + 46 + nlen, *xe = x + xlen;
+        while (xe - x >= 4) {
+            uint64_t id = le(x, 2), sz = le(x + 2, 2);
+            if ((uint64_t)(xe - x - 4) < sz) break;
+            if (id == 1) {
+                const uint8_t *q = x + 4, *qe = q + sz;
+                if (usize == 0xFFFFFFFFu) { if (qe - q < 8) break; usize = le(q, 8); q += 8; }
+                if (csize == 0xFFFFFFFFu) { if (qe - q < 8) break; csize = le(q, 8); q += 8; }
+                if (off == 0xFFFFFFFFu) { if (qe - q < 8) break; off = le(q, 8); q += 8; }
+            }
+            x += 4 + sz;
+        }
+        if (usize == 0xFFFFFFFFu || csize == 0xFFFFFFFFu || off == 0xFFFFFFFFu)
+            return tac_fail("%s: zip entry '%.*s' needs a zip64 size or offset that is missing (corrupt)", what, (int)nlen, e->name);
+        p += 46 + nlen + xlen + clen;
+        z->n++;
+        e->size = usize;
+        if (e->method != 0 || e->encrypted) continue;       /* refused when used, with its name */
+        if (csize != usize)
+            return tac_fail("%s: zip entry '%.*s' is stored with %llu bytes but says %llu uncompressed (corrupt)", what,
+                            (int)nlen, e->name, (unsigned long long)csize, (unsigned long long)usize);
+        if (off > len || len - off < 30 || le(buf + off, 4) != 0x04034b50u)
+            return tac_fail("%s: zip entry '%.*s' has no local header at byte %llu (truncated or corrupt)", what,
+                            (int)nlen, e->name, (unsigned long long)off);
+        uint64_t start = off + 30 + le(buf + off + 26, 2) + le(buf + off + 28, 2);
+        if (start > len || usize > len - start)
+            return tac_fail("%s: zip entry '%.*s' (%llu bytes at byte %llu) runs past the end of the %zu-byte file "
+                            "(truncated)", what, (int)nlen, e->name, (unsigned long long)usize,
+                            (unsigned long long)start, len);
+        e->data = buf + start;
+    }
+    return TAC_OK;
+}
+
+static const zentry *zip_find(const zdir *z, const char *prefix, const char *name)
+{
+    size_t lp = strlen(prefix), ln = strlen(name);
+    for (int i = 0; i < z->n; i++)
+        if (z->e[i].nlen == lp + ln && !memcmp(z->e[i].name, prefix, lp) && !memcmp(z->e[i].name + lp, name, ln))
+            return &z->e[i];
+    return NULL;
+}
+
+/* A stored entry's bytes, or an error naming it. */
+static int zip_data(const zentry *e, const char *what, const uint8_t **data)
+{
+    if (e->encrypted) return tac_fail("%s: zip entry '%.*s' is encrypted", what, (int)e->nlen, e->name);
+    if (e->method != 0)
+        return tac_fail("%s: zip entry '%.*s' is compressed (method %d); only stored entries are read, as torch.save "
+                        "writes them: re-save the state dict with torch.save", what, (int)e->nlen, e->name, e->method);
+    *data = e->data;
+    return TAC_OK;
+}
+
+/* ---- the state dict ------------------------------------------------------------------------------------- */
+static const char *const allowed_globals[] = {
+    "collections OrderedDict", "torch._utils _rebuild_tensor_v2", "torch._utils _rebuild_parameter",
+    "torch FloatStorage", "torch HalfStorage", "torch BFloat16Storage", "torch DoubleStorage", "torch LongStorage",
+    "torch IntStorage", "torch ShortStorage", "torch CharStorage", "torch ByteStorage", "torch BoolStorage", NULL,
+};
+
+static const struct { const char *cls; int dtype, size; } storages[] = {
+    {"FloatStorage", TAC_ST_F32, 4}, {"HalfStorage", TAC_ST_F16, 2}, {"BFloat16Storage", TAC_ST_BF16, 2},
+    {"DoubleStorage", TAC_ST_F64, 8}, {"LongStorage", TAC_ST_I64, 8}, {"IntStorage", TAC_ST_I32, 4},
+    {"ShortStorage", TAC_ST_I16, 2}, {"CharStorage", TAC_ST_I8, 1}, {"ByteStorage", TAC_ST_U8, 1},
+    {"BoolStorage", TAC_ST_BOOL, 1},
+};
+
+static int int_tuple(const tac_pyval *t, int64_t *out, int max)
+{
+    if (!t || t->type != PY_TUPLE || t->n > max) return -1;
+    for (int64_t k = 0; k < t->n; k++) {
+        if (t->items[k]->type != PY_INT || t->items[k]->i < 0 || t->items[k]->i > (INT64_C(1) << 48)) return -1;
+        out[k] = t->items[k]->i;
+    }
+    return (int)t->n;
+}
+
+/* One state-dict value -> a tensor. Returns 1 (made), 0 (not a tensor: skipped) or TAC_ERR (-1). */
+static int read_tensor(const tac_pyval *v, const zdir *z, const char *prefix, const char *what, const char *name,
+                       tac_st_tensor *t)
+{
+    if (v->type == PY_OBJ && tac_py_is_global(v->callable, "torch._utils", "_rebuild_parameter") && v->args &&
+        v->args->type == PY_TUPLE && v->args->n >= 1)
+        v = v->args->items[0];
+    if (v->type != PY_OBJ || !tac_py_is_global(v->callable, "torch._utils", "_rebuild_tensor_v2")) return 0;
+    const tac_pyval *a = v->args;
+    if (!a || a->type != PY_TUPLE || a->n < 4)
+        return tac_fail("%s: tensor '%s': _rebuild_tensor_v2 without (storage, offset, size, stride)", what, name);
+    const tac_pyval *pid = a->items[0];
+    const tac_pyval *s = pid->type == PY_PERSID ? pid->args : NULL;
+    if (!s || s->type != PY_TUPLE || s->n < 5 || !tac_py_eq_text(s->items[0], "storage") || s->items[1]->type != PY_GLOBAL ||
+        s->items[2]->type != PY_STR || s->items[4]->type != PY_INT || s->items[4]->i < 0)
+        return tac_fail("%s: tensor '%s' does not reference a storage ('storage', type, key, location, numel)", what, name);
+    int st = -1;
+    for (size_t k = 0; k < sizeof storages / sizeof storages[0]; k++)
+        if (tac_py_is_global(s->items[1], "torch", storages[k].cls)) st = (int)k;
+    if (st < 0) return tac_fail("%s: tensor '%s' has a storage type this reader does not know", what, name);
+    const tac_pyval *key = s->items[2];
+    char kname[96];
+    if (key->len == 0 || key->len > 64 || memchr(key->s, '/', key->len))
+        return tac_fail("%s: tensor '%s' has a bad storage key", what, name);
+    snprintf(kname, sizeof kname, "data/%.*s", (int)key->len, (const char *)key->s);
+    const zentry *e = zip_find(z, prefix, kname);
+    if (!e) return tac_fail("%s: tensor '%s': storage %s%s is not in the archive (truncated or corrupt)", what, name, prefix, kname);
+    const uint8_t *data = NULL;
+    if (zip_data(e, what, &data) != TAC_OK) return TAC_ERR;
+    uint64_t numel = (uint64_t)s->items[4]->i, esz = (uint64_t)storages[st].size;
+    if (numel > e->size / esz)
+        return tac_fail("%s: tensor '%s': storage %s%s holds %llu bytes, %llu elements of %llu bytes need more", what,
+                        name, prefix, kname, (unsigned long long)e->size, (unsigned long long)numel, (unsigned long long)esz);
+    int64_t size[TAC_ST_MAXDIM], stride[TAC_ST_MAXDIM];
+    int nd = int_tuple(a->items[2], size, TAC_ST_MAXDIM), ns = int_tuple(a->items[3], stride, TAC_ST_MAXDIM);
+    if (a->items[1]->type != PY_INT || a->items[1]->i < 0 || nd < 0 || ns != nd)
+        return tac_fail("%s: tensor '%s' has a bad offset, size or stride", what, name);
+    uint64_t off = (uint64_t)a->items[1]->i, n = 1, want = 1;
+    int contiguous = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        if (size[d] != 1 && (uint64_t)stride[d] != want) contiguous = 0;
+        want *= (uint64_t)size[d];     /* each factor < 2^48; stop before overflow */
+        if (want > (UINT64_C(1) << 50)) return tac_fail("%s: tensor '%s' is too large", what, name);
+    }
+    n = want;
+    if (n && !contiguous) {
+        char sh[128];
+        size_t k = 0;
+        for (int d = 0; d < nd && k < sizeof sh; d++) k += (size_t)snprintf(sh + k, sizeof sh - k, "%s%lld", d ? ", " : "", (long long)stride[d]);
+        if (!nd) sh[0] = 0;
+        return tac_fail("%s: tensor '%s' is a strided view (strides [%s]) that cannot be mapped; save it contiguous "
+                        "(state_dict values .contiguous()) and try again", what, name, sh);
+    }
+    if (off > numel || n > numel - off)
+        return tac_fail("%s: tensor '%s' (offset %llu, %llu elements) lies outside its %llu-element storage", what, name,
+                        (unsigned long long)off, (unsigned long long)n, (unsigned long long)numel);
+    t->dtype = storages[st].dtype;
+    t->ndim = nd;
+    for (int d = 0; d < nd; d++) t->shape[d] = size[d];
+    t->data = data + off * esz;
+    t->nbytes = (size_t)(n * esz);
+    return 1;
+}
+
+static int cmp_tensor(const void *a, const void *b)
+{
+    return strcmp(((const tac_st_tensor *)a)->name, ((const tac_st_tensor *)b)->name);
+}
+
+int tac_torch_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st)
+{
+    memset(st, 0, sizeof *st);
+    zdir z;
+    tac_pickle *p = NULL;
+    int rc = TAC_ERR;
+    if (zip_parse(buf, len, what, &z) != TAC_OK) goto out;
+    /* PREFIX/data.pkl: exactly one, PREFIX a single folder name */
+    const zentry *pkl = NULL;
+    char prefix[256];
+    for (int i = 0; i < z.n; i++) {
+        const zentry *e = &z.e[i];
+        const char *slash = memchr(e->name, '/', e->nlen);
+        if (!slash || slash == e->name || (size_t)(slash - e->name) >= sizeof prefix - 1) continue;
+        size_t lp = (size_t)(slash - e->name) + 1;
+        if (e->nlen != lp + 8 || memcmp(e->name + lp, "data.pkl", 8) != 0) continue;
+        if (pkl) { tac_fail("%s: the zip holds more than one data.pkl (not a torch.save file)", what); goto out; }
+        pkl = e;
+        memcpy(prefix, e->name, lp);
+        prefix[lp] = 0;
+    }
+    if (!pkl) { tac_fail("%s: a zip archive without PREFIX/data.pkl (not a torch.save file)", what); goto out; }
+    if (zip_find(&z, prefix, "constants.pkl") || zip_find(&z, prefix, "code/__torch__.py")) {
+        tac_fail("%s: a TorchScript archive (like OpenAI's original ViT-B-32.pt), which is not read; convert it to a "
+                 "state dict with PyTorch: python3 -c \"import torch; torch.save(torch.jit.load('%s', "
+                 "map_location='cpu').state_dict(), 'open_clip_pytorch_model.bin')\" and put that file in a folder of "
+                 "its own", what, what);
+        goto out;
+    }
+    const uint8_t *pb = NULL;
+    if (zip_data(pkl, what, &pb) != TAC_OK) goto out;
+    if (tac_pickle_parse_ex(pb, (size_t)pkl->size, what, TAC_PICKLE_PERSID, &p) != TAC_OK) goto out;
+    if (tac_pickle_check_globals(p, allowed_globals) != TAC_OK) goto out;
+    const tac_pyval *root = tac_pickle_root(p), *sd = tac_py_dict_get(root, "state_dict");
+    if (sd && sd->type == PY_DICT) root = sd;
+    if (!root || root->type != PY_DICT) { tac_fail("%s: the pickle does not hold a state dict (a dict of tensors)", what); goto out; }
+    int module = root->n > 0;          /* every key starts with "module." (a DataParallel training checkpoint) */
+    for (int64_t k = 0; k + 1 < root->n; k += 2)
+        if (root->items[k]->type != PY_STR || root->items[k]->len < 7 || memcmp(root->items[k]->s, "module.", 7)) module = 0;
+    st->t = tac_xcalloc(root->n ? (size_t)root->n / 2 + 1 : 1, sizeof *st->t);
+    for (int64_t k = 0; k + 1 < root->n; k += 2) {
+        const tac_pyval *key = root->items[k];
+        if (key->type != PY_STR || key->len > 4096) continue;
+        size_t skip = module ? 7 : 0;
+        char *name = tac_xmalloc(key->len - skip + 1, 1);
+        memcpy(name, key->s + skip, key->len - skip);
+        name[key->len - skip] = 0;
+        tac_st_tensor *t = &st->t[st->n];
+        int r = read_tensor(root->items[k + 1], &z, prefix, what, name, t);
+        if (r <= 0) { free(name); if (r < 0) goto out; continue; }
+        t->name = name;
+        st->n++;
+    }
+    qsort(st->t, (size_t)st->n, sizeof *st->t, cmp_tensor);
+    for (int i = 1; i < st->n; i++)
+        if (strcmp(st->t[i - 1].name, st->t[i].name) == 0) { tac_fail("%s: tensor '%s' appears twice", what, st->t[i].name); goto out; }
+    st->header = pb;
+    st->header_len = (size_t)pkl->size;
+    st->data = buf;
+    st->data_len = len;
+    rc = TAC_OK;
+out:
+    if (rc != TAC_OK) {
+        for (int i = 0; i < st->n; i++) free(st->t[i].name);
+        free(st->t);
+        memset(st, 0, sizeof *st);
+    }
+    tac_pickle_free(p);
+    free(z.e);
+    return rc;
+}
+
+int tac_torch_open(const char *path, tac_st *st)
+{
+    memset(st, 0, sizeof *st);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tac_fail("%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) { close(fd); return tac_fail("%s: not a regular file", path); }
+    size_t len = (size_t)sb.st_size;
+    if (len < 22) { close(fd); return tac_fail("%s: not a torch.save zip file (%zu bytes)", path, len); }
+    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return tac_fail("%s: cannot map: %s", path, strerror(errno));
+    madvise(map, len, MADV_WILLNEED);
+    if (tac_torch_parse(map, len, path, st) != TAC_OK) { munmap(map, len); return TAC_ERR; }
+    st->map = map;
+    st->map_len = len;
+    return TAC_OK;
+}
