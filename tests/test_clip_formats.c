@@ -1,0 +1,280 @@
+/* test_clip_formats.c - every checkpoint format the CLIP loader reads, on one small random model that
+ * tools/gen_format_fixtures.py saved (with Debian's python3-torch) into tests/fixtures/clip/formats/: HF safetensors
+ * (the baseline), HF pytorch_model.bin, sharded .bin, OpenCLIP safetensors and OpenCLIP .bin. Checks that all five
+ * give bit-identical image and text features, that the OpenCLIP folder matches the script's independent PyTorch
+ * implementation of OpenAI's CLIP architecture to 1e-5, that broken checkpoints (unknown pickle globals, wrong
+ * dtypes, missing tensors, strided views, compressed or truncated zips, TorchScript, legacy format) each give one
+ * clear error naming the file and the tensor, the OpenCLIP config rules (shapes of the OpenAI ViTs, the QuickGELU
+ * rule, refused architectures), and that a model's own mean/std are folded in correctly.
+ */
+#include "tac_test.h"
+
+#include <stdint.h>
+
+#include "taclust/clip.h"
+#include "clip/tac_clip_internal.h"   /* white-box: config parsers, the torch reader */
+
+#define FMT "tests/fixtures/clip/formats"
+
+/* n x 3 x s x s pixels: tools/gen_clip_fixtures.py pixel_pattern (as tests/test_clip.c). */
+static float *pattern(int n, int s)
+{
+    size_t per = 3 * (size_t)s * s;
+    float *px = tac_xmalloc((size_t)n * per, sizeof(float));
+    for (int b = 0; b < n; b++)
+        for (size_t i = 0; i < per; i++) {
+            uint64_t h = ((uint64_t)i * 2654435761ull + (uint64_t)(b * 97 + 13)) & 0xFFFFFFFFull;
+            px[(size_t)b * per + i] = (float)((h >> 8) & 1023) / 512.0f - 1.0f;
+        }
+    return px;
+}
+
+typedef struct { float *img, *txt; int ni, nt, e; } feats;
+
+/* Encodes the reference inputs (3 pattern images, the 4 rows of ref_ids.npy) with the model in dir. */
+static int encode_refs(const char *dir, feats *f)
+{
+    memset(f, 0, sizeof *f);
+    tac_clip *m;
+    if (tac_clip_load(dir, &m) != TAC_OK) return TAC_ERR;
+    int64_t *l, r, c;
+    if (tac_npy_load_i64(FMT "/openclip/ref_ids.npy", &l, &r, &c) != TAC_OK) { tac_clip_free(m); return TAC_ERR; }
+    int32_t *ids = tac_xmalloc((size_t)(r * c), sizeof *ids);
+    for (int64_t i = 0; i < r * c; i++) ids[i] = (int32_t)l[i];
+    f->e = tac_clip_embed_dim(m);
+    f->ni = 3;
+    f->nt = (int)r;
+    float *px = pattern(f->ni, tac_clip_image_size(m));
+    f->img = tac_xmalloc((size_t)f->ni * f->e, sizeof(float));
+    f->txt = tac_xmalloc((size_t)f->nt * f->e, sizeof(float));
+    int rc = tac_clip_encode_images(m, px, f->ni, f->img);
+    if (rc == TAC_OK) rc = tac_clip_encode_tokens(m, ids, f->nt, (int)c, f->txt);
+    free(px); free(ids); free(l);
+    tac_clip_free(m);
+    return rc;
+}
+
+static void feats_free(feats *f) { free(f->img); free(f->txt); }
+
+TAC_TEST(clip_formats_all_give_identical_features)
+{
+    feats base;
+    TAC_CHECK_OK(encode_refs(FMT "/hf", &base));
+    double spread = 0;
+    for (int j = 0; j < base.e; j++) spread += fabs(base.img[j] - base.img[base.e + j]) + fabs(base.txt[j] - base.txt[base.e + j]);
+    TAC_CHECK(spread > 1e-3);                               /* the features depend on the input */
+    const char *dirs[] = {"hf_bin", "hf_bin_sharded", "openclip", "openclip_bin"};
+    for (int k = 0; k < 4; k++) {
+        char d[256];
+        snprintf(d, sizeof d, FMT "/%s", dirs[k]);
+        feats f;
+        TAC_CHECK_OK(encode_refs(d, &f));
+        TAC_CHECK(f.e == base.e);
+        int same = !memcmp(f.img, base.img, (size_t)base.ni * base.e * sizeof(float)) &&
+                   !memcmp(f.txt, base.txt, (size_t)base.nt * base.e * sizeof(float));
+        TAC_CHECK(same);
+        printf("    %-15s image and text features %s the HF safetensors folder's\n", dirs[k], same ? "bit-identical to" : "DIFFER from");
+        feats_free(&f);
+    }
+    feats_free(&base);
+}
+
+TAC_TEST(clip_formats_openclip_matches_openai_reference)
+{
+    feats f;
+    TAC_CHECK_OK(encode_refs(FMT "/openclip", &f));
+    float *ri, *rt;
+    int64_t ni, ei, nt, et;
+    TAC_REQUIRE(tac_npy_load_f32(FMT "/openclip/ref_image_features.npy", &ri, &ni, &ei) == TAC_OK);
+    TAC_REQUIRE(tac_npy_load_f32(FMT "/openclip/ref_text_features.npy", &rt, &nt, &et) == TAC_OK);
+    TAC_REQUIRE(ni == f.ni && nt == f.nt && ei == f.e && et == f.e);
+    double ei_err = tac_test_row_rel_err(f.img, ri, f.ni, f.e), et_err = tac_test_row_rel_err(f.txt, rt, f.nt, f.e);
+    printf("    OpenCLIP folder vs the OpenAI-architecture PyTorch reference: image %.3g, text %.3g (max relative, tol 1e-5)\n",
+           ei_err, et_err);
+    TAC_CHECK(ei_err <= 1e-5);
+    TAC_CHECK(et_err <= 1e-5);
+    free(ri); free(rt);
+    feats_free(&f);
+}
+
+/* Copies the HF config and `file` (as `as`) into a fresh folder and returns its path. */
+static const char *bad_dir(const char *name, const char *file, const char *as)
+{
+    static char d[1024];
+    snprintf(d, sizeof d, "%s/bad-%s", tac_test_tmpdir(), name);
+    if (tac_test_sh("rm -rf '%s' && mkdir -p '%s' && cp " FMT "/hf/config.json '%s/' && cp '%s' '%s/%s'", d, d, d, file, d, as) != 0)
+        return NULL;
+    return d;
+}
+
+TAC_TEST(clip_formats_bad_checkpoints_give_clear_errors)
+{
+    static const struct { const char *file, *want; } cases[] = {
+        {"unknown_global.bin", "pytorch_model.bin: the pickle references posix.getcwd, which this reader does not accept"},
+        {"wrong_dtype.bin", "text_model.embeddings.token_embedding.weight: expected dtype F32, F16 or BF16, found I64"},
+        {"missing.bin", "tensor text_model.embeddings.token_embedding.weight is missing"},
+        {"strided.bin", "tensor 'text_model.embeddings.token_embedding.weight' is a strided view (strides [1, 3])"},
+        {"compressed.bin", "data.pkl' is compressed (method 8)"},
+        {"torchscript.pt", "a TorchScript archive"},
+        {"legacy.bin", "a legacy torch.save file"},
+    };
+    tac_clip *m = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char src[256];
+        snprintf(src, sizeof src, FMT "/bad/%s", cases[i].file);
+        const char *d = bad_dir(cases[i].file, src, "pytorch_model.bin");
+        TAC_REQUIRE(d);
+        TAC_CHECK_ERR(tac_clip_load(d, &m), cases[i].want);
+        TAC_CHECK(m == NULL);
+        TAC_CHECK(strstr(tac_last_error(), "pytorch_model.bin") != NULL);     /* names the file */
+        TAC_CHECK(strchr(tac_last_error(), '\n') == NULL);                    /* one line */
+        printf("    %-18s %s\n", cases[i].file, tac_last_error());
+    }
+    /* the TorchScript file given directly: how to convert it */
+    TAC_CHECK_ERR(tac_clip_load(FMT "/bad/torchscript.pt", &m), "torch.jit.load(");
+    /* truncated zips: the end record gone; a central directory pointing past the end */
+    const char *d = bad_dir("truncated", FMT "/hf_bin/pytorch_model.bin", "pytorch_model.bin");
+    TAC_REQUIRE(d);
+    TAC_REQUIRE(tac_test_sh("truncate -s 150000 '%s/pytorch_model.bin'", d) == 0);
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "pytorch_model.bin: no zip end-of-central-directory record (truncated");
+    printf("    cut at 150000 B    %s\n", tac_last_error());
+    TAC_REQUIRE(tac_test_sh("f='%s/pytorch_model.bin'; cp " FMT "/hf_bin/pytorch_model.bin \"$f\" && n=$(stat -c %%s \"$f\") && "
+                            "tail -c 4096 \"$f\" > \"$f.tail\" && head -c 100000 \"$f\" > \"$f.head\" && cat \"$f.head\" \"$f.tail\" > \"$f\" && rm \"$f.head\" \"$f.tail\"", d) == 0);
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "pytorch_model.bin: zip central directory");
+    printf("    middle cut out     %s\n", tac_last_error());
+    /* a sharded .bin index naming a shard that is not there */
+    d = bad_dir("shard", FMT "/hf_bin_sharded/pytorch_model-00001-of-00002.bin", "pytorch_model-00001-of-00002.bin");
+    TAC_REQUIRE(d);
+    TAC_REQUIRE(tac_test_sh("cp " FMT "/hf_bin_sharded/pytorch_model.bin.index.json '%s/'", d) == 0);
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "pytorch_model-00002-of-00002.bin: missing (named by");
+}
+
+/* Minimal in-memory torch.save images are covered by the fuzzer; here, the parser's view of a valid file. */
+TAC_TEST(clip_formats_torch_reader_tensors)
+{
+    tac_st st;
+    TAC_CHECK_OK(tac_torch_open(FMT "/hf_bin/pytorch_model.bin", &st));
+    tac_st ref;
+    TAC_CHECK_OK(tac_st_open(FMT "/hf/model.safetensors", &ref));
+    TAC_CHECK_INT(st.n, ref.n);                             /* every tensor, the int64 buffers included */
+    int same = 1;
+    for (int i = 0; i < ref.n && i < st.n; i++) {
+        const tac_st_tensor *a = &st.t[i], *b = &ref.t[i];
+        same &= !strcmp(a->name, b->name) && a->ndim == b->ndim;
+        for (int d = 0; d < a->ndim && same; d++) same &= a->shape[d] == b->shape[d];
+        if (b->dtype == TAC_ST_I64) same &= a->dtype == TAC_ST_I64 && a->nbytes == b->nbytes && !memcmp(a->data, b->data, a->nbytes);
+        else same &= a->dtype == TAC_ST_F32 && a->nbytes == 2 * b->nbytes;
+    }
+    TAC_CHECK(same);
+    tac_st_close(&st);
+    tac_st_close(&ref);
+}
+
+static int oc_parse(const char *json, const char *name, tac_clip_config *c)
+{
+    return tac_clip_openclip_config_parse(json, strlen(json), "cfg.json", name, c);
+}
+
+TAC_TEST(clip_formats_openclip_config_rules)
+{
+    tac_clip_config c;
+    /* OpenCLIP's own model configs (open_clip/model_configs/NAME.json) for the OpenAI-architecture ViTs */
+    static const struct { const char *json; int vw, vl, vh, vi, ps, s, tw, tl, th, e; } vits[] = {
+        {"{\"embed_dim\":512,\"vision_cfg\":{\"image_size\":224,\"layers\":12,\"width\":768,\"patch_size\":32},"
+         "\"text_cfg\":{\"context_length\":77,\"vocab_size\":49408,\"width\":512,\"heads\":8,\"layers\":12}}",
+         768, 12, 12, 3072, 32, 224, 512, 12, 8, 512},                                   /* ViT-B-32 */
+        {"{\"embed_dim\":512,\"vision_cfg\":{\"image_size\":224,\"layers\":12,\"width\":768,\"patch_size\":16},"
+         "\"text_cfg\":{\"context_length\":77,\"vocab_size\":49408,\"width\":512,\"heads\":8,\"layers\":12}}",
+         768, 12, 12, 3072, 16, 224, 512, 12, 8, 512},                                   /* ViT-B-16 */
+        {"{\"embed_dim\":768,\"vision_cfg\":{\"image_size\":336,\"layers\":24,\"width\":1024,\"patch_size\":14},"
+         "\"text_cfg\":{\"context_length\":77,\"vocab_size\":49408,\"width\":768,\"heads\":12,\"layers\":12}}",
+         1024, 24, 16, 4096, 14, 336, 768, 12, 12, 768},                                 /* ViT-L-14-336 */
+        {"{\"embed_dim\":1024,\"vision_cfg\":{\"image_size\":224,\"layers\":32,\"width\":1280,\"head_width\":80,"
+         "\"patch_size\":14},\"text_cfg\":{\"context_length\":77,\"vocab_size\":49408,\"width\":1024,\"heads\":16,"
+         "\"layers\":24}}", 1280, 32, 16, 5120, 14, 224, 1024, 24, 16, 1024},           /* ViT-H-14 */
+        {"{\"embed_dim\":1280,\"vision_cfg\":{\"image_size\":224,\"layers\":48,\"width\":1664,\"head_width\":104,"
+         "\"mlp_ratio\":4.9231,\"patch_size\":14},\"text_cfg\":{\"context_length\":77,\"vocab_size\":49408,"
+         "\"width\":1280,\"heads\":20,\"layers\":32}}", 1664, 48, 16, 8192, 14, 224, 1280, 32, 20, 1280},   /* bigG */
+    };
+    for (size_t i = 0; i < sizeof vits / sizeof vits[0]; i++) {
+        TAC_CHECK_OK(oc_parse(vits[i].json, NULL, &c));
+        TAC_CHECK_INT(c.vision.hidden, vits[i].vw); TAC_CHECK_INT(c.vision.layers, vits[i].vl);
+        TAC_CHECK_INT(c.vision.heads, vits[i].vh); TAC_CHECK_INT(c.vision.inter, vits[i].vi);
+        TAC_CHECK_INT(c.vision.patch_size, vits[i].ps); TAC_CHECK_INT(c.vision.image_size, vits[i].s);
+        TAC_CHECK_INT(c.text.hidden, vits[i].tw); TAC_CHECK_INT(c.text.layers, vits[i].tl);
+        TAC_CHECK_INT(c.text.heads, vits[i].th); TAC_CHECK_INT(c.text.inter, 4 * vits[i].tw);
+        TAC_CHECK_INT(c.proj_dim, vits[i].e); TAC_CHECK_INT(c.text.max_pos, 77); TAC_CHECK_INT(c.text.vocab, 49408);
+        TAC_CHECK(c.openclip == 1 && c.vision.act == TAC_ACT_GELU && c.text.act == TAC_ACT_GELU);
+    }
+    /* the QuickGELU rule */
+    const char *plain = "{\"model_cfg\":{\"embed_dim\":512,\"vision_cfg\":{},\"text_cfg\":{}}}";
+    const char *qg_true = "{\"model_cfg\":{\"embed_dim\":512,\"quick_gelu\":true,\"vision_cfg\":{},\"text_cfg\":{}}}";
+    const char *qg_false = "{\"model_cfg\":{\"embed_dim\":512,\"quick_gelu\":false,\"vision_cfg\":{},\"text_cfg\":{}}}";
+    const char *named = "{\"model_name\":\"ViT-B-32-quickgelu\",\"model_cfg\":{\"embed_dim\":512,\"vision_cfg\":{},\"text_cfg\":{}}}";
+    TAC_CHECK_OK(oc_parse(plain, "models/vit-b-32", &c)); TAC_CHECK(c.vision.act == TAC_ACT_GELU && c.text.act == TAC_ACT_GELU);
+    TAC_CHECK_OK(oc_parse(qg_true, NULL, &c)); TAC_CHECK(c.vision.act == TAC_ACT_QUICK_GELU && c.text.act == TAC_ACT_QUICK_GELU);
+    TAC_CHECK_OK(oc_parse(plain, "hub/models--timm--ViT-B-16-quickgelu.metaclip_400m/snapshots/abc", &c));
+    TAC_CHECK(c.vision.act == TAC_ACT_QUICK_GELU);
+    TAC_CHECK_OK(oc_parse(named, NULL, &c)); TAC_CHECK(c.text.act == TAC_ACT_QUICK_GELU);
+    TAC_CHECK_OK(oc_parse(qg_false, "x/ViT-B-16-quickgelu", &c)); TAC_CHECK(c.vision.act == TAC_ACT_GELU);   /* the key wins */
+    /* defaults: OpenCLIP's CLIPVisionCfg / CLIPTextCfg, OpenAI's mean/std */
+    TAC_CHECK_OK(oc_parse(plain, NULL, &c));
+    TAC_CHECK(c.vision.patch_size == 16 && c.vision.image_size == 224 && c.vision.heads == 12 && c.text.heads == 8);
+    TAC_CHECK(!memcmp(c.mean, tac_clip_openai_mean, sizeof c.mean) && !memcmp(c.std, tac_clip_openai_std, sizeof c.std));
+    TAC_CHECK_OK(oc_parse("{\"model_cfg\":{\"embed_dim\":8,\"vision_cfg\":{\"image_size\":[64,64]},\"text_cfg\":{},"
+                          "\"custom_text\":true},\"preprocess_cfg\":{\"mean\":[0.5,0.5,0.5],\"std\":[0.25,0.5,0.5]}}", NULL, &c));
+    TAC_CHECK(c.vision.image_size == 64 && c.custom_text == 1 && c.mean[1] == 0.5f && c.std[0] == 0.25f);
+    /* refused architectures, naming the option */
+    static const struct { const char *json, *want; } bad[] = {
+        {"{\"embed_dim\":512,\"vision_cfg\":{\"layers\":[3,4,6,3],\"width\":64},\"text_cfg\":{}}", "ModifiedResNet"},
+        {"{\"embed_dim\":512,\"vision_cfg\":{\"timm_model_name\":\"convnext_base\"},\"text_cfg\":{}}", "vision_cfg.timm_model_name is set"},
+        {"{\"embed_dim\":512,\"vision_cfg\":{},\"text_cfg\":{\"hf_model_name\":\"xlm-roberta-base\"}}", "text_cfg.hf_model_name is set"},
+        {"{\"embed_dim\":768,\"init_logit_bias\":-10,\"vision_cfg\":{},\"text_cfg\":{}}", "SigLIP"},
+        {"{\"embed_dim\":512,\"vision_cfg\":{\"ls_init_value\":1e-5},\"text_cfg\":{}}", "layer scale"},
+        {"{\"embed_dim\":512,\"vision_cfg\":{\"attentional_pool\":true},\"text_cfg\":{}}", "attention-pooling"},
+        {"{\"embed_dim\":512,\"vision_cfg\":{},\"text_cfg\":{\"pool_type\":\"last\"}}", "pool_type"},
+        {"{\"embed_dim\":512,\"vision_cfg\":{\"width\":100},\"text_cfg\":{}}", "not a multiple of head_width"},
+        {"{\"vision_cfg\":{},\"text_cfg\":{}}", "not an OpenCLIP config"},
+        {"{\"model_cfg\":{\"embed_dim\":512,\"vision_cfg\":{},\"text_cfg\":{}},\"preprocess_cfg\":{\"std\":[0,1,1]}}", "std[0] is not a usable number"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        TAC_CHECK_ERR(oc_parse(bad[i].json, NULL, &c), bad[i].want);
+        TAC_CHECK(strncmp(tac_last_error(), "cfg.json: ", 10) == 0);
+    }
+}
+
+TAC_TEST(clip_formats_model_mean_std_folded_into_patch_embedding)
+{
+    /* the OpenCLIP folder with other mean/std (0.5, 0.4, 0.3 / 0.5, 0.25, 0.2): its features on OpenAI-normalised
+     * pixels x must equal the unchanged model's on x' = (x * std_oai + mean_oai - mean) / std */
+    char d[1024];
+    snprintf(d, sizeof d, "%s/oc-norm", tac_test_tmpdir());
+    TAC_REQUIRE(tac_test_sh("rm -rf '%s' && cp -r " FMT "/openclip '%s' && sed -i "
+                            "'s/\"mean\": \\[/\"mean\": [0.5, 0.4, 0.3], \"old_mean\": [/; s/\"std\": \\[/\"std\": [0.5, 0.25, 0.2], \"old_std\": [/' "
+                            "'%s/open_clip_config.json'", d, d, d) == 0);
+    tac_clip *m0, *m1;
+    TAC_CHECK_OK(tac_clip_load(FMT "/openclip", &m0));
+    TAC_CHECK_OK(tac_clip_load(d, &m1));
+    TAC_CHECK(m1->cfg.mean[1] == 0.4f && m1->cfg.std[2] == 0.2f);
+    const double mean[3] = {0.5, 0.4, 0.3}, sd[3] = {0.5, 0.25, 0.2};
+    int S = tac_clip_image_size(m0), E = tac_clip_embed_dim(m0), n = 3;
+    size_t plane = (size_t)S * S;
+    float *x = pattern(n, S), *x2 = tac_xmalloc((size_t)n * 3 * plane, sizeof(float));
+    for (int b = 0; b < n; b++)
+        for (int c = 0; c < 3; c++)
+            for (size_t i = 0; i < plane; i++) {
+                size_t k = ((size_t)b * 3 + (size_t)c) * plane + i;
+                x2[k] = (float)((x[k] * (double)tac_clip_openai_std[c] + tac_clip_openai_mean[c] - mean[c]) / sd[c]);
+            }
+    float *a = tac_xmalloc((size_t)n * E, sizeof(float)), *b = tac_xmalloc((size_t)n * E, sizeof(float));
+    TAC_CHECK_OK(tac_clip_encode_images(m1, x, n, a));
+    TAC_CHECK_OK(tac_clip_encode_images(m0, x2, n, b));
+    double err = tac_test_row_rel_err(a, b, n, E);
+    printf("    folded mean/std vs renormalised pixels: max relative error %.3g (tol 1e-5)\n", err);
+    TAC_CHECK(err <= 1e-5);
+    TAC_CHECK_OK(tac_clip_encode_images(m0, x, n, b));
+    TAC_CHECK(tac_test_row_rel_err(a, b, n, E) > 1e-2);    /* and the constants do matter */
+    free(x); free(x2); free(a); free(b);
+    tac_clip_free(m0);
+    tac_clip_free(m1);
+}

@@ -1,0 +1,240 @@
+#!/usr/bin/python3
+"""gen_format_fixtures.py - one small random CLIP saved in every checkpoint format taclust reads, with reference
+features from an independent PyTorch implementation of OpenAI's CLIP architecture, and broken checkpoints.
+
+Usage (Debian's python3 with python3-torch 1.13 + numpy):
+    /usr/bin/python3 tools/gen_format_fixtures.py [OUTDIR]     # default tests/fixtures/clip/formats (committed)
+Writes, all holding the same weights (random, rounded so they are exact in float16 and bfloat16):
+    hf/                config.json + model.safetensors (F16), Hugging Face tensor names (the baseline)
+    hf_bin/            config.json + pytorch_model.bin (torch.save of the state_dict, float32, with the int64
+                       position_ids buffers transformers keeps)
+    hf_bin_sharded/    config.json + pytorch_model.bin.index.json + 2 .bin shards (bfloat16)
+    openclip/          open_clip_config.json + open_clip_model.safetensors (BF16), OpenCLIP / OpenAI tensor names
+                       (attn.in_proj_weight stacked q,k,v; visual.proj and text_projection as x @ P), and the
+                       reference features ref_ids.npy, ref_text_features.npy, ref_image_features.npy (float64
+                       computation by openai_image_features / openai_text_features below, stored as float32; pixels
+                       from gen_clip_fixtures.pixel_pattern)
+    openclip_bin/      open_clip_config.json + open_clip_pytorch_model.bin (float16)
+    bad/               small torch.save files that must be refused: unknown_global.bin (a pickle naming
+                       posix.getcwd), wrong_dtype.bin (an int64 weight), missing.bin (no CLIP tensors), strided.bin
+                       (a transposed view), compressed.bin (deflated zip entries), torchscript.pt (a TorchScript
+                       archive), legacy.bin (the pre-1.6 bare-pickle format)
+The model is small (vocab 800, text 16 wide, vision 32 wide on 32x32 images with 8x8 patches, 2 layers each,
+QuickGELU) so that each copy stays near 100-200 KB. The script also checks that the OpenAI-architecture reference
+and gen_clip_fixtures' Hugging Face-architecture reference agree on these weights (to 1e-12).
+"""
+import collections
+import io
+import json
+import os
+import sys
+import zipfile
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_clip_fixtures as hf  # noqa: E402  (random weights, safetensors writer, HF reference, pixel pattern)
+
+OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
+OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
+
+HF_CFG = {
+    "architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 16,
+    "text_config": {"hidden_size": 16, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                    "vocab_size": 800, "max_position_embeddings": 77, "hidden_act": "quick_gelu",
+                    "layer_norm_eps": 1e-5},
+    "vision_config": {"hidden_size": 32, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
+                      "image_size": 32, "patch_size": 8, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5},
+}
+OC_CFG = {
+    "model_cfg": {
+        "embed_dim": 16, "quick_gelu": True,
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8,
+                       "mlp_ratio": 4.0},
+        "text_cfg": {"context_length": 77, "vocab_size": 800, "width": 16, "heads": 2, "layers": 2},
+    },
+    "preprocess_cfg": {"mean": OPENAI_MEAN, "std": OPENAI_STD, "interpolation": "bicubic", "resize_mode": "shortest"},
+}
+
+
+# ---- HF names -> OpenAI names -------------------------------------------------------------------------
+def to_openai(w, cfg):
+    o = collections.OrderedDict()
+    t, v = cfg["text_config"], cfg["vision_config"]
+    o["positional_embedding"] = w["text_model.embeddings.position_embedding.weight"]
+    o["text_projection"] = w["text_projection.weight"].t().contiguous()
+    o["logit_scale"] = w["logit_scale"]
+    o["visual.class_embedding"] = w["vision_model.embeddings.class_embedding"]
+    o["visual.positional_embedding"] = w["vision_model.embeddings.position_embedding.weight"]
+    o["visual.proj"] = w["visual_projection.weight"].t().contiguous()
+    o["visual.conv1.weight"] = w["vision_model.embeddings.patch_embedding.weight"]
+    o["visual.ln_pre.weight"] = w["vision_model.pre_layrnorm.weight"]
+    o["visual.ln_pre.bias"] = w["vision_model.pre_layrnorm.bias"]
+    for tower, pre, n in (("vision_model", "visual.", v["num_hidden_layers"]), ("text_model", "", t["num_hidden_layers"])):
+        for i in range(n):
+            a, b = f"{tower}.encoder.layers.{i}.", f"{pre}transformer.resblocks.{i}."
+            o[b + "attn.in_proj_weight"] = torch.cat([w[a + f"self_attn.{p}_proj.weight"] for p in "qkv"], 0)
+            o[b + "attn.in_proj_bias"] = torch.cat([w[a + f"self_attn.{p}_proj.bias"] for p in "qkv"], 0)
+            o[b + "attn.out_proj.weight"] = w[a + "self_attn.out_proj.weight"]
+            o[b + "attn.out_proj.bias"] = w[a + "self_attn.out_proj.bias"]
+            o[b + "ln_1.weight"] = w[a + "layer_norm1.weight"]
+            o[b + "ln_1.bias"] = w[a + "layer_norm1.bias"]
+            o[b + "mlp.c_fc.weight"] = w[a + "mlp.fc1.weight"]
+            o[b + "mlp.c_fc.bias"] = w[a + "mlp.fc1.bias"]
+            o[b + "mlp.c_proj.weight"] = w[a + "mlp.fc2.weight"]
+            o[b + "mlp.c_proj.bias"] = w[a + "mlp.fc2.bias"]
+            o[b + "ln_2.weight"] = w[a + "layer_norm2.weight"]
+            o[b + "ln_2.bias"] = w[a + "layer_norm2.bias"]
+    o["visual.ln_post.weight"] = w["vision_model.post_layernorm.weight"]
+    o["visual.ln_post.bias"] = w["vision_model.post_layernorm.bias"]
+    o["token_embedding.weight"] = w["text_model.embeddings.token_embedding.weight"]
+    o["ln_final.weight"] = w["text_model.final_layer_norm.weight"]
+    o["ln_final.bias"] = w["text_model.final_layer_norm.bias"]
+    return o
+
+
+# ---- OpenAI's CLIP architecture, on OpenAI-named weights (float64) -------------------------------------
+def quick_gelu(x):
+    return x * torch.sigmoid(1.702 * x)
+
+
+def residual_block(o, p, x, heads, causal):
+    """x: T x B x C (sequence first, as OpenAI's model). x + attn(ln_1(x)); x + mlp(ln_2(x))."""
+    t, b, c = x.shape
+    hd = c // heads
+    h = F.layer_norm(x, (c,), o[p + "ln_1.weight"], o[p + "ln_1.bias"], 1e-5)
+    qkv = h @ o[p + "attn.in_proj_weight"].t() + o[p + "attn.in_proj_bias"]       # T x B x 3C
+    q, k, v = qkv.split(c, dim=-1)
+    q = q.reshape(t, b * heads, hd).transpose(0, 1) / hd ** 0.5                    # (B*NH) x T x hd
+    k = k.reshape(t, b * heads, hd).transpose(0, 1)
+    v = v.reshape(t, b * heads, hd).transpose(0, 1)
+    s = q @ k.transpose(1, 2)
+    if causal:
+        s = s + torch.full((t, t), float("-inf"), dtype=s.dtype).triu(1)
+    a = (torch.softmax(s, dim=-1) @ v).transpose(0, 1).reshape(t, b, c)
+    x = x + a @ o[p + "attn.out_proj.weight"].t() + o[p + "attn.out_proj.bias"]
+    h = F.layer_norm(x, (c,), o[p + "ln_2.weight"], o[p + "ln_2.bias"], 1e-5)
+    h = quick_gelu(h @ o[p + "mlp.c_fc.weight"].t() + o[p + "mlp.c_fc.bias"])
+    return x + h @ o[p + "mlp.c_proj.weight"].t() + o[p + "mlp.c_proj.bias"]
+
+
+def openai_image_features(o, cfg, pixels):
+    vc = cfg["model_cfg"]["vision_cfg"]
+    c, ps = vc["width"], vc["patch_size"]
+    heads = c // vc["head_width"]
+    x = F.conv2d(pixels, o["visual.conv1.weight"], stride=ps)                      # B x C x G x G
+    x = x.reshape(x.shape[0], c, -1).permute(0, 2, 1)                               # B x G*G x C
+    cls = o["visual.class_embedding"] + torch.zeros(x.shape[0], 1, c, dtype=x.dtype)
+    x = torch.cat([cls, x], dim=1) + o["visual.positional_embedding"]
+    x = F.layer_norm(x, (c,), o["visual.ln_pre.weight"], o["visual.ln_pre.bias"], 1e-5)
+    x = x.permute(1, 0, 2)
+    for i in range(vc["layers"]):
+        x = residual_block(o, f"visual.transformer.resblocks.{i}.", x, heads, causal=False)
+    x = x.permute(1, 0, 2)
+    x = F.layer_norm(x[:, 0, :], (c,), o["visual.ln_post.weight"], o["visual.ln_post.bias"], 1e-5)
+    return x @ o["visual.proj"]
+
+
+def openai_text_features(o, cfg, ids):
+    tc = cfg["model_cfg"]["text_cfg"]
+    c = tc["width"]
+    x = o["token_embedding.weight"][ids] + o["positional_embedding"][:ids.shape[1]]
+    x = x.permute(1, 0, 2)
+    for i in range(tc["layers"]):
+        x = residual_block(o, f"transformer.resblocks.{i}.", x, tc["heads"], causal=True)
+    x = x.permute(1, 0, 2)
+    x = F.layer_norm(x, (c,), o["ln_final.weight"], o["ln_final.bias"], 1e-5)
+    return x[torch.arange(x.shape[0]), ids.argmax(dim=-1)] @ o["text_projection"]
+
+
+# ---- writers ------------------------------------------------------------------------------------------
+def cast(sd, dtype):
+    return collections.OrderedDict((k, x if x.dtype == torch.int64 else x.to(dtype).contiguous()) for k, x in sd.items())
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
+def small_zip_bytes(obj):
+    b = io.BytesIO()
+    torch.save(obj, b)
+    return b.getvalue()
+
+
+def main(out):
+    cfg = HF_CFG
+    w = hf.random_weights(cfg, 2024, both_exact=True)
+    for k, x in w.items():                                     # the weights are exact in float16 and bfloat16
+        assert torch.equal(x.half().float(), x) and torch.equal(x.bfloat16().float(), x), k
+    t, v = cfg["text_config"], cfg["vision_config"]
+    g = v["image_size"] // v["patch_size"]
+    buffers = {"text_model.embeddings.position_ids": torch.arange(t["max_position_embeddings"])[None],
+               "vision_model.embeddings.position_ids": torch.arange(g * g + 1)[None]}
+    for d in ("hf", "hf_bin", "hf_bin_sharded", "openclip", "openclip_bin", "bad"):
+        os.makedirs(os.path.join(out, d), exist_ok=True)
+    # Hugging Face names
+    hf.save_safetensors(os.path.join(out, "hf", "model.safetensors"), {**w, **buffers}, "F16")
+    sd = collections.OrderedDict(list(w.items()) + list(buffers.items()))
+    torch.save(cast(sd, torch.float32), os.path.join(out, "hf_bin", "pytorch_model.bin"))
+    names = list(sd.keys())
+    shards = [collections.OrderedDict(), collections.OrderedDict()]
+    index = {"metadata": {"total_size": 0}, "weight_map": {}}
+    for i, k in enumerate(names):
+        shards[i % 2][k] = sd[k]
+        index["weight_map"][k] = f"pytorch_model-0000{i % 2 + 1}-of-00002.bin"
+    for i in range(2):
+        torch.save(cast(shards[i], torch.bfloat16), os.path.join(out, "hf_bin_sharded", f"pytorch_model-0000{i + 1}-of-00002.bin"))
+    write_json(os.path.join(out, "hf_bin_sharded", "pytorch_model.bin.index.json"), index)
+    for d in ("hf", "hf_bin", "hf_bin_sharded"):
+        write_json(os.path.join(out, d, "config.json"), cfg)
+    # OpenCLIP / OpenAI names
+    o = to_openai(w, cfg)
+    assert len(o) == len(w) - 4 * (t["num_hidden_layers"] + v["num_hidden_layers"])   # q, k, v stacked
+    hf.save_safetensors(os.path.join(out, "openclip", "open_clip_model.safetensors"), o, "BF16")
+    torch.save(cast(o, torch.float16), os.path.join(out, "openclip_bin", "open_clip_pytorch_model.bin"))
+    for d in ("openclip", "openclip_bin"):
+        write_json(os.path.join(out, d, "open_clip_config.json"), OC_CFG)
+    # reference features: OpenAI architecture, float64
+    rng = np.random.default_rng(2024)
+    ids = np.zeros((4, 77), dtype=np.int64)
+    for r, n in enumerate((2, 5, 13, 77)):                    # a row's largest id is where it is pooled
+        ids[r, :n] = rng.integers(1, 790, size=n)
+        ids[r, n - 1] = 799
+    od = {k: x.double() for k, x in o.items()}
+    with torch.no_grad():
+        px = torch.from_numpy(hf.pixel_pattern(3, v["image_size"])).double()
+        imf = openai_image_features(od, OC_CFG, px)
+        tf = openai_text_features(od, OC_CFG, torch.from_numpy(ids))
+        wd = {k: x.double() for k, x in w.items()}
+        d_img = (imf - hf.image_features(wd, cfg, px)).abs().max().item()
+        d_txt = (tf - hf.text_features(wd, cfg, torch.from_numpy(ids))).abs().max().item()
+    assert d_img < 1e-12 and d_txt < 1e-12, (d_img, d_txt)
+    np.save(os.path.join(out, "openclip", "ref_ids.npy"), ids)
+    np.save(os.path.join(out, "openclip", "ref_image_features.npy"), imf.float().numpy())
+    np.save(os.path.join(out, "openclip", "ref_text_features.npy"), tf.float().numpy())
+    # broken checkpoints (HF names, for the hf config)
+    bad = os.path.join(out, "bad")
+    emb = "text_model.embeddings.token_embedding.weight"
+    torch.save(collections.OrderedDict([(emb, torch.zeros(2, 2)), ("hook", os.getcwd)]), os.path.join(bad, "unknown_global.bin"))
+    torch.save(collections.OrderedDict([(emb, torch.zeros(1, dtype=torch.int64))]), os.path.join(bad, "wrong_dtype.bin"))
+    torch.save(collections.OrderedDict([("logit_scale", torch.tensor(2.0))]), os.path.join(bad, "missing.bin"))
+    torch.save(collections.OrderedDict([(emb, torch.arange(6.0).reshape(2, 3).t())]), os.path.join(bad, "strided.bin"))
+    src = zipfile.ZipFile(io.BytesIO(small_zip_bytes(collections.OrderedDict([(emb, torch.zeros(4, 4))]))))
+    with zipfile.ZipFile(os.path.join(bad, "compressed.bin"), "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            z.writestr(info.filename, src.read(info.filename))
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), os.path.join(bad, "torchscript.pt"))
+    torch.save(collections.OrderedDict([(emb, torch.zeros(2))]), os.path.join(bad, "legacy.bin"),
+               _use_new_zipfile_serialization=False)
+    sizes = {d: sum(os.path.getsize(os.path.join(out, d, f)) for f in os.listdir(os.path.join(out, d)))
+             for d in sorted(os.listdir(out))}
+    print(f"wrote {out}: {sizes}; OpenAI vs HF architecture max diff image {d_img:.2g} text {d_txt:.2g}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/clip/formats")
