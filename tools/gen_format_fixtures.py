@@ -19,6 +19,7 @@ Writes, all holding the same weights (random, rounded so they are exact in float
                        posix.getcwd), wrong_dtype.bin (an int64 weight), missing.bin (no CLIP tensors), strided.bin
                        (a transposed view), compressed.bin (deflated zip entries), torchscript.pt (a TorchScript
                        archive), legacy.bin (the pre-1.6 bare-pickle format)
+    ../../fuzz/corpus/torch/  seeds for fuzz/fuzz_torch.c: small state dicts and copies of bad/
 The model is small (vocab 800, text 16 wide, vision 32 wide on 32x32 images with 8x8 patches, 2 layers each,
 QuickGELU) so that each copy stays near 100-200 KB. The script also checks that the OpenAI-architecture reference
 and gen_clip_fixtures' Hugging Face-architecture reference agree on these weights (to 1e-12).
@@ -166,6 +167,24 @@ def small_zip_bytes(obj):
     return b.getvalue()
 
 
+def fuzz_seeds(bad):
+    """fuzz/corpus/torch: small valid state dicts and copies of the refused kinds."""
+    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus", "torch")
+    os.makedirs(d, exist_ok=True)
+    base = torch.arange(24, dtype=torch.float32)
+    torch.save(collections.OrderedDict([
+        ("a.weight", torch.linspace(-1, 1, 12).reshape(3, 4)), ("a.bias", torch.ones(3, dtype=torch.float16)),
+        ("b", torch.arange(5, dtype=torch.bfloat16)), ("ids", torch.arange(7)[None]), ("scale", torch.tensor(2.5)),
+        ("view1", base[4:10]), ("view2", base[12:24].reshape(3, 4)), ("empty", torch.zeros(0, 3))]),
+        os.path.join(d, "state_dict.bin"))
+    torch.save({"state_dict": collections.OrderedDict([("module.x", torch.ones(2, 2)), ("module.y", torch.zeros(3))])},
+               os.path.join(d, "nested.bin"))
+    torch.save(collections.OrderedDict([("p", torch.nn.Parameter(torch.ones(4)))]), os.path.join(d, "parameter.bin"))
+    for f in sorted(os.listdir(bad)):
+        with open(os.path.join(bad, f), "rb") as src, open(os.path.join(d, f), "wb") as dst:
+            dst.write(src.read())
+
+
 def main(out):
     cfg = HF_CFG
     w = hf.random_weights(cfg, 2024, both_exact=True)
@@ -227,10 +246,12 @@ def main(out):
     src = zipfile.ZipFile(io.BytesIO(small_zip_bytes(collections.OrderedDict([(emb, torch.zeros(4, 4))]))))
     with zipfile.ZipFile(os.path.join(bad, "compressed.bin"), "w", zipfile.ZIP_DEFLATED) as z:
         for info in src.infolist():
-            z.writestr(info.filename, src.read(info.filename))
+            z.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), src.read(info.filename),
+                       compress_type=zipfile.ZIP_DEFLATED)
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), os.path.join(bad, "torchscript.pt"))
     torch.save(collections.OrderedDict([(emb, torch.zeros(2))]), os.path.join(bad, "legacy.bin"),
                _use_new_zipfile_serialization=False)
+    fuzz_seeds(bad)
     sizes = {d: sum(os.path.getsize(os.path.join(out, d, f)) for f in os.listdir(os.path.join(out, d)))
              for d in sorted(os.listdir(out))}
     print(f"wrote {out}: {sizes}; OpenAI vs HF architecture max diff image {d_img:.2g} text {d_txt:.2g}")
