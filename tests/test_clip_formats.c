@@ -31,18 +31,18 @@ static float *pattern(int n, int s)
 
 typedef struct { float *img, *txt; int ni, nt, e; } feats;
 
-/* Encodes the reference inputs (3 pattern images, the 4 rows of ref_ids.npy) with the model in dir. */
-static int encode_refs(const char *dir, feats *f)
+/* Encodes ni pattern images and the rows of ids_npy with the model in dir. */
+static int encode_inputs(const char *dir, const char *ids_npy, int ni, feats *f)
 {
     memset(f, 0, sizeof *f);
     tac_clip *m;
     if (tac_clip_load(dir, &m) != TAC_OK) return TAC_ERR;
     int64_t *l, r, c;
-    if (tac_npy_load_i64(FMT "/openclip/ref_ids.npy", &l, &r, &c) != TAC_OK) { tac_clip_free(m); return TAC_ERR; }
+    if (tac_npy_load_i64(ids_npy, &l, &r, &c) != TAC_OK) { tac_clip_free(m); return TAC_ERR; }
     int32_t *ids = tac_xmalloc((size_t)(r * c), sizeof *ids);
     for (int64_t i = 0; i < r * c; i++) ids[i] = (int32_t)l[i];
     f->e = tac_clip_embed_dim(m);
-    f->ni = 3;
+    f->ni = ni;
     f->nt = (int)r;
     float *px = pattern(f->ni, tac_clip_image_size(m));
     f->img = tac_xmalloc((size_t)f->ni * f->e, sizeof(float));
@@ -54,7 +54,29 @@ static int encode_refs(const char *dir, feats *f)
     return rc;
 }
 
+/* The reference inputs of the small model: 3 pattern images, the 4 rows of ref_ids.npy. */
+static int encode_refs(const char *dir, feats *f)
+{
+    return encode_inputs(dir, FMT "/openclip/ref_ids.npy", 3, f);
+}
+
 static void feats_free(feats *f) { free(f->img); free(f->txt); }
+
+/* Compares f with DIR/ref_image_features.npy and ref_text_features.npy (max row-relative error <= tol). */
+static void check_refs(const char *label, const feats *f, const char *refdir, double tol)
+{
+    float *ri, *rt;
+    int64_t ni, ei, nt, et;
+    TAC_REQUIRE(tac_npy_load_f32(tac_test_path(refdir, "ref_image_features.npy"), &ri, &ni, &ei) == TAC_OK);
+    TAC_REQUIRE(tac_npy_load_f32(tac_test_path(refdir, "ref_text_features.npy"), &rt, &nt, &et) == TAC_OK);
+    TAC_REQUIRE(ni == f->ni && nt == f->nt && ei == f->e && et == f->e);
+    double ie = tac_test_row_rel_err(f->img, ri, f->ni, f->e), te = tac_test_row_rel_err(f->txt, rt, f->nt, f->e);
+    printf("    %s vs the OpenAI-architecture PyTorch reference: image %.3g, text %.3g (max relative, tol %.0e)\n",
+           label, ie, te, tol);
+    TAC_CHECK(ie <= tol);
+    TAC_CHECK(te <= tol);
+    free(ri); free(rt);
+}
 
 TAC_TEST(clip_formats_all_give_identical_features)
 {
@@ -83,18 +105,28 @@ TAC_TEST(clip_formats_openclip_matches_openai_reference)
 {
     feats f;
     TAC_CHECK_OK(encode_refs(FMT "/openclip", &f));
-    float *ri, *rt;
-    int64_t ni, ei, nt, et;
-    TAC_REQUIRE(tac_npy_load_f32(FMT "/openclip/ref_image_features.npy", &ri, &ni, &ei) == TAC_OK);
-    TAC_REQUIRE(tac_npy_load_f32(FMT "/openclip/ref_text_features.npy", &rt, &nt, &et) == TAC_OK);
-    TAC_REQUIRE(ni == f.ni && nt == f.nt && ei == f.e && et == f.e);
-    double ei_err = tac_test_row_rel_err(f.img, ri, f.ni, f.e), et_err = tac_test_row_rel_err(f.txt, rt, f.nt, f.e);
-    printf("    OpenCLIP folder vs the OpenAI-architecture PyTorch reference: image %.3g, text %.3g (max relative, tol 1e-5)\n",
-           ei_err, et_err);
-    TAC_CHECK(ei_err <= 1e-5);
-    TAC_CHECK(et_err <= 1e-5);
-    free(ri); free(rt);
+    check_refs("OpenCLIP folder", &f, FMT "/openclip", 1e-5);
     feats_free(&f);
+}
+
+TAC_TEST(clip_formats_b32_openclip_and_openai_state_dict)
+{
+    const char *dir = getenv("TACLUST_CLIP_B32_OPENCLIP");
+    if (!dir || !*dir)
+        TAC_SKIP("ViT-B/32-shaped OpenCLIP check skipped: TACLUST_CLIP_B32_OPENCLIP not set (make one with "
+                 "/usr/bin/python3 tools/gen_format_fixtures.py b32 /tmp/clip-b32-openclip)");
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s/openclip", dir);
+    snprintf(b, sizeof b, "%s/openai", dir);          /* the same .bin without a config: shapes inferred */
+    feats fa, fb;
+    TAC_CHECK_OK(encode_inputs(a, tac_test_path(dir, "ref_ids.npy"), 2, &fa));
+    check_refs("ViT-B/32 open_clip_config.json + .bin", &fa, dir, 1e-4);
+    TAC_CHECK_OK(encode_inputs(b, tac_test_path(dir, "ref_ids.npy"), 2, &fb));
+    TAC_CHECK(!memcmp(fa.img, fb.img, (size_t)fa.ni * fa.e * sizeof(float)) &&
+              !memcmp(fa.txt, fb.txt, (size_t)fa.nt * fa.e * sizeof(float)));
+    printf("    the same .bin alone (config inferred from the shapes): bit-identical features\n");
+    feats_free(&fa);
+    feats_free(&fb);
 }
 
 /* Copies the HF config and `file` (as `as`) into a fresh folder and returns its path. */

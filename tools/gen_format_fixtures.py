@@ -4,6 +4,8 @@ features from an independent PyTorch implementation of OpenAI's CLIP architectur
 
 Usage (Debian's python3 with python3-torch 1.13 + numpy):
     /usr/bin/python3 tools/gen_format_fixtures.py [OUTDIR]     # default tests/fixtures/clip/formats (committed)
+    /usr/bin/python3 tools/gen_format_fixtures.py b32 OUTDIR   # ViT-B/32-shaped, ~600 MB, e.g. /tmp/clip-b32-openclip
+Then for b32:  TACLUST_CLIP_B32_OPENCLIP=OUTDIR make test T=clip_formats_b32
 Writes, all holding the same weights (random, rounded so they are exact in float16 and bfloat16):
     hf/                config.json + model.safetensors (F16), Hugging Face tensor names (the baseline)
     hf_bin/            config.json + pytorch_model.bin (torch.save of the state_dict, float32, with the int64
@@ -124,7 +126,7 @@ def residual_block(o, p, x, heads, causal):
 def openai_image_features(o, cfg, pixels):
     vc = cfg["model_cfg"]["vision_cfg"]
     c, ps = vc["width"], vc["patch_size"]
-    heads = c // vc["head_width"]
+    heads = c // vc.get("head_width", 64)
     x = F.conv2d(pixels, o["visual.conv1.weight"], stride=ps)                      # B x C x G x G
     x = x.reshape(x.shape[0], c, -1).permute(0, 2, 1)                               # B x G*G x C
     cls = o["visual.class_embedding"] + torch.zeros(x.shape[0], 1, c, dtype=x.dtype)
@@ -257,5 +259,42 @@ def main(out):
     print(f"wrote {out}: {sizes}; OpenAI vs HF architecture max diff image {d_img:.2g} text {d_txt:.2g}")
 
 
+def main_b32(out):
+    """A ViT-B/32-shaped random model in OpenAI names: OUT/openclip (open_clip_config.json + .bin, float32) and
+    OUT/openai (the same .bin, no config: shapes inferred), with OpenAI-architecture reference features."""
+    cfg = {"projection_dim": 512,
+           "text_config": {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12,
+                           "num_attention_heads": 8, "max_position_embeddings": 77, "vocab_size": 49408},
+           "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                             "num_attention_heads": 12, "image_size": 224, "patch_size": 32}}
+    oc = {"model_cfg": {"embed_dim": 512, "quick_gelu": True,
+                        "vision_cfg": {"image_size": 224, "layers": 12, "width": 768, "patch_size": 32},
+                        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 512, "heads": 8, "layers": 12}},
+          "preprocess_cfg": {"mean": OPENAI_MEAN, "std": OPENAI_STD}}
+    w = hf.random_weights(cfg, 777, both_exact=False)
+    o = to_openai(w, cfg)
+    for d in ("openclip", "openai"):
+        os.makedirs(os.path.join(out, d), exist_ok=True)
+    path = os.path.join(out, "openclip", "open_clip_pytorch_model.bin")
+    torch.save(o, path)
+    link = os.path.join(out, "openai", "open_clip_pytorch_model.bin")
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(os.path.abspath(path), link)
+    write_json(os.path.join(out, "openclip", "open_clip_config.json"), oc)
+    ids = hf.token_rows(np.random.default_rng(777), 49408)
+    od = {k: x.double() for k, x in o.items()}
+    with torch.no_grad():
+        imf = openai_image_features(od, oc, torch.from_numpy(hf.pixel_pattern(2, 224)).double()).float().numpy()
+        tf = openai_text_features(od, oc, torch.from_numpy(ids)).float().numpy()
+    np.save(os.path.join(out, "ref_ids.npy"), ids)
+    np.save(os.path.join(out, "ref_image_features.npy"), imf)
+    np.save(os.path.join(out, "ref_text_features.npy"), tf)
+    print(f"wrote {out}: image {imf.shape} text {tf.shape}")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/clip/formats")
+    if len(sys.argv) > 1 and sys.argv[1] == "b32":
+        main_b32(sys.argv[2] if len(sys.argv) > 2 else "/tmp/clip-b32-openclip")
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/clip/formats")
