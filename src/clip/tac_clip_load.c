@@ -1,17 +1,25 @@
-/* tac_clip_load.c - loads a Hugging Face CLIPModel folder: DIR/config.json + DIR/model.safetensors, or the
- * shards that DIR/model.safetensors.index.json lists (weight_map: tensor name -> file in DIR).
+/* tac_clip_load.c - loads a CLIP model folder, in the first of these forms that is there:
+ *   Hugging Face CLIPModel: DIR/config.json + DIR/model.safetensors, else DIR/pytorch_model.bin (torch.save zip,
+ *     read by tac_torch.c), else the shards that DIR/model.safetensors.index.json or pytorch_model.bin.index.json
+ *     lists (weight_map: tensor name -> file in DIR); DIR/preprocessor_config.json's image_mean/image_std if present;
+ *   OpenCLIP: DIR/open_clip_config.json + DIR/open_clip_model.safetensors or DIR/open_clip_pytorch_model.bin, with
+ *     OpenAI tensor names (expected_tensors_openai(); in_proj stacked q,k,v; projections transposed at load);
+ *   OpenAI's own state dict: DIR/open_clip_pytorch_model.bin (or .safetensors) without a config, the model read
+ *     from the shapes (infer_openai_config(), as OpenAI's build_model).
+ * A model mean/std other than OpenAI's is folded into the patch embedding (fold_normalisation()).
  *
  *   tac_clip *m; if (tac_clip_load("models/clip-vit-base-patch32", &m) != TAC_OK) puts(tac_last_error());
  *   ... tac_clip_encode_images(m, ...); tac_clip_free(m);
  *
- * Every tensor the config implies (the table in expected_tensors(), the one place where HF tensor names are
- * spelled) must be present with dtype F32, F16 or BF16 and the exact shape; it is converted to float32 into one
+ * Every tensor the config implies (the tables in expected_tensors() and expected_tensors_openai(), the only places
+ * where tensor names are spelled) must be present with dtype F32, F16 or BF16 and the exact shape; it is converted to float32 into one
  * allocation with named views (tac_clip_weights). Errors name the file, the tensor, what was expected and what
  * was found. The int64 position_ids buffers and any other extra tensors are ignored.
  * Tokenizer: DIR/vocab.json + DIR/merges.txt or DIR/bpe_simple_vocab_16e6.txt.gz; otherwise $TACLUST_BPE;
  * otherwise ../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz (relative to the working folder).
  * It is loaded on first use (tac_clip_tokenizer / tac_clip_encode_texts), so image-only users never pay for it.
- * tac_clip_hash: FNV-1a 64 over config.json, each safetensors header and a sample of its data (cheap, stable).
+ * tac_clip_hash: FNV-1a 64 over the config, each weights file's header (safetensors JSON, torch pickle) and a sample
+ * of its data (cheap, stable).
  */
 #include "clip/tac_clip_internal.h"
 
