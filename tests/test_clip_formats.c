@@ -310,3 +310,61 @@ TAC_TEST(clip_formats_model_mean_std_folded_into_patch_embedding)
     tac_clip_free(m0);
     tac_clip_free(m1);
 }
+
+/* Writes st's tensors as a safetensors file, each renamed by rename() (the data copied as is). */
+static void write_renamed(const char *path, const tac_st *st, const char *(*rename)(const char *name, char *buf, size_t n))
+{
+    size_t cap = 1 << 16, len = 0, off = 0;
+    char *h = tac_xmalloc(cap, 1), nm[256];
+    len += (size_t)snprintf(h + len, cap - len, "{");
+    for (int i = 0; i < st->n; i++) {
+        const tac_st_tensor *t = &st->t[i];
+        if (cap - len < 1024) { cap *= 2; h = tac_xrealloc(h, cap, 1); }
+        len += (size_t)snprintf(h + len, cap - len, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "",
+                                rename(t->name, nm, sizeof nm), tac_st_dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim; d++) len += (size_t)snprintf(h + len, cap - len, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+        len += (size_t)snprintf(h + len, cap - len, "],\"data_offsets\":[%zu,%zu]}", off, off + t->nbytes);
+        off += t->nbytes;
+    }
+    len += (size_t)snprintf(h + len, cap - len, "}");
+    FILE *f = fopen(path, "wb");
+    TAC_ASSERT(f);
+    uint64_t hl = len;
+    fwrite(&hl, 8, 1, f);                                    /* little-endian on x86-64 */
+    fwrite(h, 1, len, f);
+    for (int i = 0; i < st->n; i++) fwrite(st->t[i].data, 1, st->t[i].nbytes, f);
+    fclose(f);
+    free(h);
+}
+
+static const char *text_prefixed(const char *name, char *buf, size_t n)
+{
+    if (!strncmp(name, "visual.", 7) || !strcmp(name, "logit_scale")) snprintf(buf, n, "%s", name);
+    else snprintf(buf, n, "text.%s", name);
+    return buf;
+}
+
+TAC_TEST(clip_formats_openclip_custom_text_names)
+{
+    /* OpenCLIP's CustomTextCLIP keeps the text tower under "text.": the same weights renamed so, with
+     * "custom_text": true in the config, give the same features; without it, the missing name is reported */
+    char d[1024], p[1200];
+    snprintf(d, sizeof d, "%s/oc-custom", tac_test_tmpdir());
+    TAC_REQUIRE(tac_test_sh("rm -rf '%s' && mkdir -p '%s' && sed 's/\"embed_dim\": 16,/\"embed_dim\": 16, \"custom_text\": true,/' "
+                            FMT "/openclip/open_clip_config.json > '%s/open_clip_config.json' && grep -q custom_text '%s/open_clip_config.json'",
+                            d, d, d, d) == 0);
+    tac_st st;
+    TAC_CHECK_OK(tac_st_open(FMT "/openclip/open_clip_model.safetensors", &st));
+    snprintf(p, sizeof p, "%s/open_clip_model.safetensors", d);
+    write_renamed(p, &st, text_prefixed);
+    tac_st_close(&st);
+    feats a, b;
+    TAC_CHECK_OK(encode_refs(FMT "/openclip", &a));
+    TAC_CHECK_OK(encode_refs(d, &b));
+    TAC_CHECK(!memcmp(a.img, b.img, (size_t)a.ni * a.e * sizeof(float)) && !memcmp(a.txt, b.txt, (size_t)a.nt * a.e * sizeof(float)));
+    feats_free(&a);
+    feats_free(&b);
+    tac_clip *m;
+    TAC_REQUIRE(tac_test_sh("sed -i 's/\"custom_text\": true,//' '%s/open_clip_config.json'", d) == 0);
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "open_clip_model.safetensors: tensor token_embedding.weight is missing");
+}
