@@ -1,9 +1,10 @@
 /* test_clip_formats.c - every checkpoint format the CLIP loader reads, on one small random model that
  * tools/gen_format_fixtures.py saved (with Debian's python3-torch) into tests/fixtures/clip/formats/: HF safetensors
- * (the baseline), HF pytorch_model.bin, sharded .bin, OpenCLIP safetensors and OpenCLIP .bin. Checks that all five
+ * (the baseline), HF pytorch_model.bin, sharded .bin (one shard in the legacy pre-1.6 format), OpenCLIP safetensors
+ * and OpenCLIP .bin. Checks that all five
  * give bit-identical image and text features, that the OpenCLIP folder matches the script's independent PyTorch
  * implementation of OpenAI's CLIP architecture to 1e-5, that broken checkpoints (unknown pickle globals, wrong
- * dtypes, missing tensors, strided views, compressed or truncated zips, TorchScript, legacy format) each give one
+ * dtypes, missing tensors, strided views, compressed or truncated zips, TorchScript, a cut legacy file) each give one
  * clear error naming the file and the tensor, the OpenCLIP config rules (shapes of the OpenAI ViTs, the QuickGELU
  * rule, refused architectures), and that a model's own mean/std are folded in correctly.
  */
@@ -148,7 +149,7 @@ TAC_TEST(clip_formats_bad_checkpoints_give_clear_errors)
         {"strided.bin", "tensor 'text_model.embeddings.token_embedding.weight' is a strided view (strides [1, 3])"},
         {"compressed.bin", "data.pkl' is compressed (method 8)"},
         {"torchscript.pt", "a TorchScript archive"},
-        {"legacy.bin", "a legacy torch.save file"},
+        {"legacy.bin", "text_model.embeddings.token_embedding.weight: expected shape [800, 16], found [2]"},   /* read */
     };
     tac_clip *m = NULL;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -179,6 +180,10 @@ TAC_TEST(clip_formats_bad_checkpoints_give_clear_errors)
     TAC_REQUIRE(d);
     TAC_REQUIRE(tac_test_sh("cp " FMT "/hf_bin_sharded/pytorch_model.bin.index.json '%s/'", d) == 0);
     TAC_CHECK_ERR(tac_clip_load(d, &m), "pytorch_model-00002-of-00002.bin: missing (named by");
+    /* the legacy-format shard cut short: its last storage runs past the end */
+    TAC_REQUIRE(tac_test_sh("head -c 60000 " FMT "/hf_bin_sharded/pytorch_model-00002-of-00002.bin > '%s/pytorch_model-00002-of-00002.bin'", d) == 0);
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "runs past the end of the 60000-byte file (truncated)");
+    printf("    legacy shard cut   %s\n", tac_last_error());
 }
 
 /* Minimal in-memory torch.save images are covered by the fuzzer; here, the parser's view of a valid file. */

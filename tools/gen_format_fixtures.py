@@ -10,7 +10,8 @@ Writes, all holding the same weights (random, rounded so they are exact in float
     hf/                config.json + model.safetensors (F16), Hugging Face tensor names (the baseline)
     hf_bin/            config.json + pytorch_model.bin (torch.save of the state_dict, float32, with the int64
                        position_ids buffers transformers keeps)
-    hf_bin_sharded/    config.json + pytorch_model.bin.index.json + 2 .bin shards (bfloat16)
+    hf_bin_sharded/    config.json + pytorch_model.bin.index.json + 2 .bin shards (bfloat16; the second one in the
+                       legacy format, _use_new_zipfile_serialization=False, a bare pickle + raw storages)
     openclip/          open_clip_config.json + open_clip_model.safetensors (BF16), OpenCLIP / OpenAI tensor names
                        (attn.in_proj_weight stacked q,k,v; visual.proj and text_projection as x @ P), and the
                        reference features ref_ids.npy, ref_text_features.npy, ref_image_features.npy (float64
@@ -20,7 +21,7 @@ Writes, all holding the same weights (random, rounded so they are exact in float
     bad/               small torch.save files that must be refused: unknown_global.bin (a pickle naming
                        posix.getcwd), wrong_dtype.bin (an int64 weight), missing.bin (no CLIP tensors), strided.bin
                        (a transposed view), compressed.bin (deflated zip entries), torchscript.pt (a TorchScript
-                       archive), legacy.bin (the pre-1.6 bare-pickle format)
+                       archive), legacy.bin (a wrong-shaped tensor in the legacy format)
     ../../fuzz/corpus/torch/  seeds for fuzz/fuzz_torch.c: small state dicts and copies of bad/
 The model is small (vocab 800, text 16 wide, vision 32 wide on 32x32 images with 8x8 patches, 2 layers each,
 QuickGELU) so that each copy stays near 100-200 KB. The script also checks that the OpenAI-architecture reference
@@ -182,6 +183,8 @@ def fuzz_seeds(bad):
     torch.save({"state_dict": collections.OrderedDict([("module.x", torch.ones(2, 2)), ("module.y", torch.zeros(3))])},
                os.path.join(d, "nested.bin"))
     torch.save(collections.OrderedDict([("p", torch.nn.Parameter(torch.ones(4)))]), os.path.join(d, "parameter.bin"))
+    torch.save(collections.OrderedDict([("a", torch.ones(2, 3)), ("v", base[3:9]), ("i", torch.arange(3))]),
+               os.path.join(d, "legacy_p4.bin"), _use_new_zipfile_serialization=False, pickle_protocol=4)
     for f in sorted(os.listdir(bad)):
         with open(os.path.join(bad, f), "rb") as src, open(os.path.join(d, f), "wb") as dst:
             dst.write(src.read())
@@ -208,8 +211,9 @@ def main(out):
     for i, k in enumerate(names):
         shards[i % 2][k] = sd[k]
         index["weight_map"][k] = f"pytorch_model-0000{i % 2 + 1}-of-00002.bin"
-    for i in range(2):
-        torch.save(cast(shards[i], torch.bfloat16), os.path.join(out, "hf_bin_sharded", f"pytorch_model-0000{i + 1}-of-00002.bin"))
+    for i in range(2):                                         # the second shard in the legacy (pre-1.6) format
+        torch.save(cast(shards[i], torch.bfloat16), os.path.join(out, "hf_bin_sharded", f"pytorch_model-0000{i + 1}-of-00002.bin"),
+                   _use_new_zipfile_serialization=(i == 0))
     write_json(os.path.join(out, "hf_bin_sharded", "pytorch_model.bin.index.json"), index)
     for d in ("hf", "hf_bin", "hf_bin_sharded"):
         write_json(os.path.join(out, d, "config.json"), cfg)

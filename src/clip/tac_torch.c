@@ -16,7 +16,8 @@
  * key, location, numel): it is mapped in place when its view is contiguous (row-major strides; any stride on
  * a dimension of size 1) and inside its storage, else refused with an error naming the tensor. Values that are not
  * tensors (ints, strings in metadata) are skipped. A TorchScript archive (OpenAI's original ViT-B-32.pt: it holds
- * code/ and constants.pkl) is refused with a one-line way to convert it.
+ * code/ and constants.pkl) is refused with a one-line way to convert it. The legacy format (PyTorch before 1.6, or
+ * _use_new_zipfile_serialization=False: pickles in a row, then the storages' raw bytes) is read too (legacy_form()).
  * In the tac_st: header/header_len = the pickle bytes, data/data_len = the whole file (what the model hash samples).
  */
 #include "clip/tac_clip_internal.h"
@@ -54,9 +55,6 @@ static int zip_parse(const uint8_t *buf, size_t len, const char *what, zdir *z)
 {
     memset(z, 0, sizeof *z);
     if (len < 22) return tac_fail("%s: not a zip archive (%zu bytes; truncated, or not a torch.save file)", what, len);
-    if (buf[0] == 0x80 && buf[1] <= 5)
-        return tac_fail("%s: a legacy torch.save file (a bare pickle, PyTorch before 1.6), which is not read: re-save it "
-                        "with a newer PyTorch (torch.save(torch.load(f), f))", what);
     /* the end-of-central-directory record: the last "PK\5\6" within the final 22 + 65535 bytes */
     size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0, eocd = (size_t)-1;
     for (size_t i = len - 22 + 1; i-- > lo;)
@@ -171,9 +169,47 @@ static int int_tuple(const tac_pyval *t, int64_t *out, int max)
     return (int)t->n;
 }
 
+/* Where storages live: zip entries PREFIX/data/<key>, or (legacy format) a table of keys read after the pickle. */
+typedef struct { const tac_pyval *key; const uint8_t *data; uint64_t size; } lstorage;
+typedef struct {
+    const zdir *z;
+    const char *prefix;
+    const lstorage *ls;    /* legacy: nls storages */
+    int64_t nls;
+} stores;
+
+/* The bytes of storage `key` (*size of them), or an error naming the tensor. */
+static int find_storage(const stores *S, const tac_pyval *key, const char *what, const char *name,
+                        const uint8_t **data, uint64_t *size)
+{
+    if (S->ls) {
+        for (int64_t i = 0; i < S->nls; i++)
+            if (S->ls[i].key->len == key->len && !memcmp(S->ls[i].key->s, key->s, key->len)) {
+                *data = S->ls[i].data;
+                *size = S->ls[i].size;
+                return TAC_OK;
+            }
+        return tac_fail("%s: tensor '%s': storage %.*s is not in the file's storage list (corrupt)", what, name,
+                        (int)key->len, (const char *)key->s);
+    }
+    char kname[96];
+    snprintf(kname, sizeof kname, "data/%.*s", (int)key->len, (const char *)key->s);
+    const zentry *e = zip_find(S->z, S->prefix, kname);
+    if (!e) return tac_fail("%s: tensor '%s': storage %s%s is not in the archive (truncated or corrupt)", what, name, S->prefix, kname);
+    if (zip_data(e, what, data) != TAC_OK) return TAC_ERR;
+    *size = e->size;
+    return TAC_OK;
+}
+
+static int storage_type(const tac_pyval *g)
+{
+    for (size_t k = 0; k < sizeof storages / sizeof storages[0]; k++)
+        if (tac_py_is_global(g, "torch", storages[k].cls)) return (int)k;
+    return -1;
+}
+
 /* One state-dict value -> a tensor. Returns 1 (made), 0 (not a tensor: skipped) or TAC_ERR (-1). */
-static int read_tensor(const tac_pyval *v, const zdir *z, const char *prefix, const char *what, const char *name,
-                       tac_st_tensor *t)
+static int read_tensor(const tac_pyval *v, const stores *S, const char *what, const char *name, tac_st_tensor *t)
 {
     if (v->type == PY_OBJ && tac_py_is_global(v->callable, "torch._utils", "_rebuild_parameter") && v->args &&
         v->args->type == PY_TUPLE && v->args->n >= 1)
@@ -187,23 +223,21 @@ static int read_tensor(const tac_pyval *v, const zdir *z, const char *prefix, co
     if (!s || s->type != PY_TUPLE || s->n < 5 || !tac_py_eq_text(s->items[0], "storage") || s->items[1]->type != PY_GLOBAL ||
         s->items[2]->type != PY_STR || s->items[4]->type != PY_INT || s->items[4]->i < 0)
         return tac_fail("%s: tensor '%s' does not reference a storage ('storage', type, key, location, numel)", what, name);
-    int st = -1;
-    for (size_t k = 0; k < sizeof storages / sizeof storages[0]; k++)
-        if (tac_py_is_global(s->items[1], "torch", storages[k].cls)) st = (int)k;
+    int st = storage_type(s->items[1]);
     if (st < 0) return tac_fail("%s: tensor '%s' has a storage type this reader does not know", what, name);
+    if (s->n > 5 && s->items[5]->type != PY_NONE)
+        return tac_fail("%s: tensor '%s' uses a legacy storage view, which is not read", what, name);
     const tac_pyval *key = s->items[2];
-    char kname[96];
     if (key->len == 0 || key->len > 64 || memchr(key->s, '/', key->len))
         return tac_fail("%s: tensor '%s' has a bad storage key", what, name);
-    snprintf(kname, sizeof kname, "data/%.*s", (int)key->len, (const char *)key->s);
-    const zentry *e = zip_find(z, prefix, kname);
-    if (!e) return tac_fail("%s: tensor '%s': storage %s%s is not in the archive (truncated or corrupt)", what, name, prefix, kname);
     const uint8_t *data = NULL;
-    if (zip_data(e, what, &data) != TAC_OK) return TAC_ERR;
+    uint64_t ssize = 0;
+    if (find_storage(S, key, what, name, &data, &ssize) != TAC_OK) return TAC_ERR;
     uint64_t numel = (uint64_t)s->items[4]->i, esz = (uint64_t)storages[st].size;
-    if (numel > e->size / esz)
-        return tac_fail("%s: tensor '%s': storage %s%s holds %llu bytes, %llu elements of %llu bytes need more", what,
-                        name, prefix, kname, (unsigned long long)e->size, (unsigned long long)numel, (unsigned long long)esz);
+    if (numel > ssize / esz)
+        return tac_fail("%s: tensor '%s': its storage %.*s holds %llu bytes, %llu elements of %llu bytes need more", what,
+                        name, (int)key->len, (const char *)key->s, (unsigned long long)ssize, (unsigned long long)numel,
+                        (unsigned long long)esz);
     int64_t size[TAC_ST_MAXDIM], stride[TAC_ST_MAXDIM];
     int nd = int_tuple(a->items[2], size, TAC_ST_MAXDIM), ns = int_tuple(a->items[3], stride, TAC_ST_MAXDIM);
     if (a->items[1]->type != PY_INT || a->items[1]->i < 0 || nd < 0 || ns != nd)
@@ -240,38 +274,118 @@ static int cmp_tensor(const void *a, const void *b)
     return strcmp(((const tac_st_tensor *)a)->name, ((const tac_st_tensor *)b)->name);
 }
 
-int tac_torch_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st)
+/* The zip form: finds PREFIX/data.pkl, refuses TorchScript, parses the pickle. */
+static int zip_form(const uint8_t *buf, size_t len, const char *what, zdir *z, char *prefix, size_t prefix_cap,
+                    tac_pickle **p, const uint8_t **pb, size_t *pl)
 {
-    memset(st, 0, sizeof *st);
-    zdir z;
-    tac_pickle *p = NULL;
-    int rc = TAC_ERR;
-    if (zip_parse(buf, len, what, &z) != TAC_OK) goto out;
-    /* PREFIX/data.pkl: exactly one, PREFIX a single folder name */
-    const zentry *pkl = NULL;
-    char prefix[256];
-    for (int i = 0; i < z.n; i++) {
-        const zentry *e = &z.e[i];
+    if (zip_parse(buf, len, what, z) != TAC_OK) return TAC_ERR;
+    const zentry *pkl = NULL;                 /* PREFIX/data.pkl: exactly one, PREFIX a single folder name */
+    for (int i = 0; i < z->n; i++) {
+        const zentry *e = &z->e[i];
         const char *slash = memchr(e->name, '/', e->nlen);
-        if (!slash || slash == e->name || (size_t)(slash - e->name) >= sizeof prefix - 1) continue;
+        if (!slash || slash == e->name || (size_t)(slash - e->name) >= prefix_cap - 1) continue;
         size_t lp = (size_t)(slash - e->name) + 1;
         if (e->nlen != lp + 8 || memcmp(e->name + lp, "data.pkl", 8) != 0) continue;
-        if (pkl) { tac_fail("%s: the zip holds more than one data.pkl (not a torch.save file)", what); goto out; }
+        if (pkl) return tac_fail("%s: the zip holds more than one data.pkl (not a torch.save file)", what);
         pkl = e;
         memcpy(prefix, e->name, lp);
         prefix[lp] = 0;
     }
-    if (!pkl) { tac_fail("%s: a zip archive without PREFIX/data.pkl (not a torch.save file)", what); goto out; }
-    if (zip_find(&z, prefix, "constants.pkl") || zip_find(&z, prefix, "code/__torch__.py")) {
-        tac_fail("%s: a TorchScript archive (like OpenAI's original ViT-B-32.pt), which is not read; convert it to a "
-                 "state dict with PyTorch: python3 -c \"import torch; torch.save(torch.jit.load('%s', "
-                 "map_location='cpu').state_dict(), 'open_clip_pytorch_model.bin')\" and put that file in a folder of "
-                 "its own", what, what);
-        goto out;
+    if (!pkl) return tac_fail("%s: a zip archive without PREFIX/data.pkl (not a torch.save file)", what);
+    if (zip_find(z, prefix, "constants.pkl") || zip_find(z, prefix, "code/__torch__.py"))
+        return tac_fail("%s: a TorchScript archive (like OpenAI's original ViT-B-32.pt), which is not read; convert it "
+                        "to a state dict with PyTorch: python3 -c \"import torch; torch.save(torch.jit.load('%s', "
+                        "map_location='cpu').state_dict(), 'open_clip_pytorch_model.bin')\" and put that file in a "
+                        "folder of its own", what, what);
+    if (zip_data(pkl, what, pb) != TAC_OK) return TAC_ERR;
+    *pl = (size_t)pkl->size;
+    return tac_pickle_parse_ex(*pb, *pl, what, TAC_PICKLE_PERSID, p);
+}
+
+/* The legacy form (PyTorch before 1.6, or _use_new_zipfile_serialization=False): pickles of the magic number,
+ * the format version (1001), sys_info, the object (persistent ids ('storage', type, key, location, numel, view)),
+ * the sorted list of storage keys; then each storage in that order as an int64 element count and its raw bytes. */
+static int legacy_form(const uint8_t *buf, size_t len, const char *what, tac_pickle **p, tac_pickle **aux,
+                       lstorage **ls, int64_t *nls, const uint8_t **pb, size_t *pl)
+{
+    static const uint8_t magic[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};   /* 0x1950a86a20f9469cfc6c */
+    size_t pos = 0, used = 0;
+    if (len - pos >= 2 && buf[pos] == 0x80) pos += 2;                                  /* PROTO */
+    if (len - pos >= 9 && buf[pos] == 0x95) pos += 9;                                  /* FRAME */
+    if (len - pos < 13 || buf[pos] != 0x8a || buf[pos + 1] != 10 || memcmp(buf + pos + 2, magic, 10) || buf[pos + 12] != '.')
+        return tac_fail("%s: neither a zip archive nor a legacy torch.save file (no magic number)", what);
+    pos += 13;
+    tac_pickle *q = NULL;
+    if (tac_pickle_parse_prefix(buf + pos, len - pos, what, 0, &q, &used) != TAC_OK) return TAC_ERR;
+    const tac_pyval *ver = tac_pickle_root(q);
+    int ok = ver->type == PY_INT && ver->i == 1001;
+    tac_pickle_free(q);
+    if (!ok) return tac_fail("%s: legacy torch.save format version is not 1001", what);
+    pos += used;
+    if (tac_pickle_parse_prefix(buf + pos, len - pos, what, 0, &q, &used) != TAC_OK) return TAC_ERR;
+    const tac_pyval *le_ = tac_py_dict_get(tac_pickle_root(q), "little_endian");
+    ok = !le_ || ((le_->type == PY_BOOL || le_->type == PY_INT) && le_->i);
+    tac_pickle_free(q);
+    if (!ok) return tac_fail("%s: a big-endian legacy torch.save file, which is not read", what);
+    pos += used;
+    *pb = buf + pos;
+    if (tac_pickle_parse_prefix(buf + pos, len - pos, what, TAC_PICKLE_PERSID, p, &used) != TAC_OK) return TAC_ERR;
+    *pl = used;
+    pos += used;
+    if (tac_pickle_parse_prefix(buf + pos, len - pos, what, 0, aux, &used) != TAC_OK) return TAC_ERR;
+    pos += used;
+    const tac_pyval *keys = tac_pickle_root(*aux);
+    if (keys->type != PY_LIST) return tac_fail("%s: legacy torch.save file without its storage key list", what);
+    *ls = tac_xcalloc(keys->n ? (size_t)keys->n : 1, sizeof **ls);
+    for (int64_t k = 0; k < keys->n; k++) {
+        const tac_pyval *key = keys->items[k];
+        if (key->type != PY_STR) return tac_fail("%s: legacy storage key %lld is not a string", what, (long long)k);
+        int esz = 0;                             /* the element size, from a persistent id naming this key */
+        for (int64_t i = 0; i < tac_pickle_nvals(*p) && !esz; i++) {
+            const tac_pyval *v = tac_pickle_val(*p, i), *t = v->type == PY_PERSID ? v->args : NULL;
+            if (!t || t->type != PY_TUPLE || t->n < 5 || !tac_py_eq_text(t->items[0], "storage") ||
+                t->items[2]->type != PY_STR || t->items[2]->len != key->len || memcmp(t->items[2]->s, key->s, key->len))
+                continue;
+            int st = storage_type(t->items[1]);
+            if (st >= 0) esz = storages[st].size;
+        }
+        if (!esz) return tac_fail("%s: legacy storage %.*s has no known element type", what, (int)(key->len > 64 ? 64 : key->len), (const char *)key->s);
+        if (len - pos < 8) return tac_fail("%s: legacy torch.save file truncated before storage %lld of %lld", what, (long long)k, (long long)keys->n);
+        uint64_t n = le(buf + pos, 8);
+        pos += 8;
+        if (n > (len - pos) / (uint64_t)esz)
+            return tac_fail("%s: legacy storage %lld (%llu elements of %d bytes) runs past the end of the %zu-byte file "
+                            "(truncated)", what, (long long)k, (unsigned long long)n, esz, len);
+        (*ls)[k].key = key;
+        (*ls)[k].data = buf + pos;
+        (*ls)[k].size = n * (uint64_t)esz;
+        pos += (size_t)(n * (uint64_t)esz);
+        *nls = k + 1;
     }
+    return TAC_OK;
+}
+
+int tac_torch_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st)
+{
+    memset(st, 0, sizeof *st);
+    zdir z = {0};
+    tac_pickle *p = NULL, *aux = NULL;
+    lstorage *ls = NULL;
+    int64_t nls = 0;
+    int rc = TAC_ERR;
+    char prefix[256] = "";
     const uint8_t *pb = NULL;
-    if (zip_data(pkl, what, &pb) != TAC_OK) goto out;
-    if (tac_pickle_parse_ex(pb, (size_t)pkl->size, what, TAC_PICKLE_PERSID, &p) != TAC_OK) goto out;
+    size_t pl = 0;
+    stores S = {0};
+    if (len >= 2 && buf[0] == 0x80 && buf[1] <= 5) {
+        if (legacy_form(buf, len, what, &p, &aux, &ls, &nls, &pb, &pl) != TAC_OK) goto out;
+        S.ls = ls;
+        S.nls = nls;
+    } else {
+        if (zip_form(buf, len, what, &z, prefix, sizeof prefix, &p, &pb, &pl) != TAC_OK) goto out;
+        S.z = &z;
+        S.prefix = prefix;
+    }
     if (tac_pickle_check_globals(p, allowed_globals) != TAC_OK) goto out;
     const tac_pyval *root = tac_pickle_root(p), *sd = tac_py_dict_get(root, "state_dict");
     if (sd && sd->type == PY_DICT) root = sd;
@@ -288,7 +402,7 @@ int tac_torch_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st
         memcpy(name, key->s + skip, key->len - skip);
         name[key->len - skip] = 0;
         tac_st_tensor *t = &st->t[st->n];
-        int r = read_tensor(root->items[k + 1], &z, prefix, what, name, t);
+        int r = read_tensor(root->items[k + 1], &S, what, name, t);
         if (r <= 0) { free(name); if (r < 0) goto out; continue; }
         t->name = name;
         st->n++;
@@ -297,7 +411,7 @@ int tac_torch_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st
     for (int i = 1; i < st->n; i++)
         if (strcmp(st->t[i - 1].name, st->t[i].name) == 0) { tac_fail("%s: tensor '%s' appears twice", what, st->t[i].name); goto out; }
     st->header = pb;
-    st->header_len = (size_t)pkl->size;
+    st->header_len = pl;
     st->data = buf;
     st->data_len = len;
     rc = TAC_OK;
@@ -308,6 +422,8 @@ out:
         memset(st, 0, sizeof *st);
     }
     tac_pickle_free(p);
+    tac_pickle_free(aux);
+    free(ls);
     free(z.e);
     return rc;
 }

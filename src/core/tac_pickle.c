@@ -266,6 +266,11 @@ int tac_pickle_parse(const void *data, size_t len, const char *what, tac_pickle 
 
 int tac_pickle_parse_ex(const void *data, size_t len, const char *what, int flags, tac_pickle **out)
 {
+    return tac_pickle_parse_prefix(data, len, what, flags, out, NULL);
+}
+
+int tac_pickle_parse_prefix(const void *data, size_t len, const char *what, int flags, tac_pickle **out, size_t *used)
+{
     *out = NULL;
     tac_pickle *p = tac_xcalloc(1, sizeof *p);
     p->what = what ? what : "pickle";
@@ -292,6 +297,7 @@ int tac_pickle_parse_ex(const void *data, size_t len, const char *what, int flag
         case '.': /* STOP */
             if (pop(p, op, &a)) goto fail;
             p->root = a;
+            if (used) *used = p->pos;
             *out = p;
             return TAC_OK;
         case '(': /* MARK */
@@ -485,6 +491,8 @@ fail:
 const tac_pyval *tac_pickle_root(const tac_pickle *p) { return p->root; }
 int tac_py_is_global(const tac_pyval *v, const char *mod, const char *name) { return is_global(v, mod, name); }
 int tac_py_eq_text(const tac_pyval *v, const char *s) { return eq_text(v, s); }
+int64_t tac_pickle_nvals(const tac_pickle *p) { return p->nall; }
+const tac_pyval *tac_pickle_val(const tac_pickle *p, int64_t i) { return &p->chunks[i / VCHUNK][i % VCHUNK]; }
 
 int tac_pickle_check_globals(const tac_pickle *p, const char *const *allowed)
 {

@@ -29,7 +29,13 @@ struct tac_pyval {
 
 #define TAC_PICKLE_PERSID 1    /* accept persistent ids (torch.save's storages), as inert PY_PERSID values */
 int tac_pickle_parse_ex(const void *buf, size_t len, const char *what, int flags, tac_pickle **out);
+/* The same for a pickle followed by other data (several pickles in a row): parses up to its STOP and sets *used
+ * to the bytes it took (buf + *used is the next byte). */
+int tac_pickle_parse_prefix(const void *buf, size_t len, const char *what, int flags, tac_pickle **out, size_t *used);
 
+/* Every value the parse made, in creation order: i in [0, tac_pickle_nvals(p)). */
+int64_t tac_pickle_nvals(const tac_pickle *p);
+const tac_pyval *tac_pickle_val(const tac_pickle *p, int64_t i);
 /* 1 when v is the global "mod name". */
 int tac_py_is_global(const tac_pyval *v, const char *mod, const char *name);
 /* 1 when v is a str or bytes equal to s. */
