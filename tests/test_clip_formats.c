@@ -6,7 +6,8 @@
  * implementation of OpenAI's CLIP architecture to 1e-5, that broken checkpoints (unknown pickle globals, wrong
  * dtypes, missing tensors, strided views, compressed or truncated zips, TorchScript, a cut legacy file) each give one
  * clear error naming the file and the tensor, the OpenCLIP config rules (shapes of the OpenAI ViTs, the QuickGELU
- * rule, refused architectures), and that a model's own mean/std are folded in correctly.
+ * rule, refused architectures), and that a model's own mean/std (OpenCLIP preprocess_cfg, HF preprocessor_config.json)
+ * are folded in correctly.
  */
 #include "tac_test.h"
 
@@ -311,6 +312,16 @@ TAC_TEST(clip_formats_model_mean_std_folded_into_patch_embedding)
     TAC_CHECK(err <= 1e-5);
     TAC_CHECK_OK(tac_clip_encode_images(m0, x, n, b));
     TAC_CHECK(tac_test_row_rel_err(a, b, n, E) > 1e-2);    /* and the constants do matter */
+    /* a Hugging Face folder says the same through preprocessor_config.json: the same bits as the OpenCLIP one */
+    char h[1024];
+    snprintf(h, sizeof h, "%s/hf-norm", tac_test_tmpdir());
+    TAC_REQUIRE(tac_test_sh("rm -rf '%s' && cp -r " FMT "/hf '%s' && printf '{\"image_mean\": [0.5, 0.4, 0.3], "
+                            "\"image_std\": [0.5, 0.25, 0.2], \"crop_size\": 32}' > '%s/preprocessor_config.json'", h, h, h) == 0);
+    tac_clip *m2;
+    TAC_CHECK_OK(tac_clip_load(h, &m2));
+    TAC_CHECK_OK(tac_clip_encode_images(m2, x, n, b));
+    TAC_CHECK(memcmp(a, b, (size_t)n * E * sizeof(float)) == 0);
+    tac_clip_free(m2);
     free(x); free(x2); free(a); free(b);
     tac_clip_free(m0);
     tac_clip_free(m1);
