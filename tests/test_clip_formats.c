@@ -1,8 +1,8 @@
 /* test_clip_formats.c - every checkpoint format the CLIP loader reads, on one small random model that
  * tools/gen_format_fixtures.py saved (with Debian's python3-torch) into tests/fixtures/clip/formats/: HF safetensors
  * (the baseline), HF pytorch_model.bin, sharded .bin (one shard in the legacy pre-1.6 format), OpenCLIP safetensors
- * and OpenCLIP .bin. Checks that all five
- * give bit-identical image and text features, that the OpenCLIP folder matches the script's independent PyTorch
+ * and OpenCLIP .bin. Checks that all five give bit-identical image and text features, that the OpenCLIP folder
+ * matches the script's independent PyTorch
  * implementation of OpenAI's CLIP architecture to 1e-5, that broken checkpoints (unknown pickle globals, wrong
  * dtypes, missing tensors, strided views, compressed or truncated zips, TorchScript, a cut legacy file) each give one
  * clear error naming the file and the tensor, the OpenCLIP config rules (shapes of the OpenAI ViTs, the QuickGELU
