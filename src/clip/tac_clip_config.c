@@ -18,7 +18,9 @@
  * LayerNorm eps 1e-5). Activation rule (OpenAI trained with QuickGELU, OpenCLIP's default is nn.GELU): QuickGELU
  * when model_cfg.quick_gelu is true; when the key is absent, QuickGELU if the model's name ("model_name" in the
  * config, else the folder path given) contains "-quickgelu" (OpenCLIP's naming for those models); otherwise exact
- * GELU. A folder with OpenAI-named weights and no config at all is OpenAI's own (see tac_clip_load.c): QuickGELU.
+ * GELU (what OpenCLIP's create_model('hf-hub:...') does with the same file, plus the name rule it applies to its
+ * built-in model names). A folder with OpenAI-named weights and no config at all is OpenAI's own (see
+ * tac_clip_load.c): QuickGELU.
  */
 #include "clip/tac_clip_internal.h"
 

@@ -452,6 +452,14 @@ static void close_weights(weights_src *w)
     cJSON_Delete(w->map);
 }
 
+static int has_tensor(const weights_src *w, const char *name)
+{
+    if (w->map) return cJSON_IsString(cJSON_GetObjectItemCaseSensitive(w->map, name));
+    for (int k = 0; k < w->nst; k++)
+        if (tac_st_find(&w->st[k], name)) return 1;
+    return 0;
+}
+
 /* OpenAI-named weights without a config (OpenAI's own state dict): the shapes say the model, as OpenAI's
  * clip.model.build_model reads them (heads = width / 64, MLP 4 x width, QuickGELU). */
 static int infer_openai_config(const weights_src *w, const char *what, tac_clip_config *cfg)
@@ -567,6 +575,9 @@ int tac_clip_load(const char *dir, tac_clip **out)
         if (tac_read_file(cfg_path, &cfg_text, &cfg_len) != TAC_OK) goto done;
         if (tac_clip_openclip_config_parse(cfg_text, cfg_len, cfg_path, dir, &m->cfg) != TAC_OK) goto done;
         if (open_weights(dir, oc_names, oc_index, &w, &index_text, &index_path) != TAC_OK) goto done;
+        /* the names decide where the text tower is (as OpenCLIP converts between CLIP and CustomTextCLIP) */
+        int plain = has_tensor(&w, "token_embedding.weight"), custom = has_tensor(&w, "text.token_embedding.weight");
+        if (plain != custom) m->cfg.custom_text = custom;
     } else {                                                  /* OpenAI-named weights alone */
         int any = 0;
         for (int i = 0; oc_names[i]; i++) { char *p = join(dir, oc_names[i]); any |= file_exists(p); free(p); }
