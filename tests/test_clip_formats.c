@@ -1,10 +1,10 @@
 /* test_clip_formats.c - every checkpoint format the CLIP loader reads, on one small random model that
  * tools/gen_format_fixtures.py saved (with Debian's python3-torch) into tests/fixtures/clip/formats/: HF safetensors
  * (the baseline), HF pytorch_model.bin, sharded .bin (one shard in the legacy pre-1.6 format), OpenCLIP safetensors
- * and OpenCLIP .bin. Checks that all five give bit-identical image and text features, that the OpenCLIP folder
+ * and OpenCLIP .bin; and OpenAI's TorchScript form (torchscript/ViT-micro.pt). Checks that all five give bit-identical image and text features, that the OpenCLIP folder
  * matches the script's independent PyTorch
  * implementation of OpenAI's CLIP architecture to 1e-5, that broken checkpoints (unknown pickle globals, wrong
- * dtypes, missing tensors, strided views, compressed or truncated zips, TorchScript, a cut legacy file) each give one
+ * dtypes, missing tensors, strided views, compressed or truncated zips, a cut legacy file) each give one
  * clear error naming the file and the tensor, the OpenCLIP config rules (shapes of the OpenAI ViTs, the QuickGELU
  * rule, refused architectures), and that a model's own mean/std (OpenCLIP preprocess_cfg, HF preprocessor_config.json)
  * are folded in correctly.
@@ -115,6 +115,30 @@ TAC_TEST(clip_formats_openclip_matches_openai_reference)
     feats_free(&f);
 }
 
+TAC_TEST(clip_formats_openai_torchscript_checkpoint)
+{
+    /* OpenAI's original form (a TorchScript module tree, float16 weights, float32 LayerNorms, no config): given as
+     * the file, or as a folder holding it, against the OpenAI-architecture reference */
+    feats f;
+    TAC_CHECK_OK(encode_inputs(FMT "/torchscript/ViT-micro.pt", FMT "/torchscript/ref_ids.npy", 3, &f));
+    check_refs("TorchScript ViT-micro.pt", &f, FMT "/torchscript", 1e-5);
+    char d[1024];
+    snprintf(d, sizeof d, "%s/ts-folder", tac_test_tmpdir());
+    TAC_REQUIRE(tac_test_sh("rm -rf '%s' && mkdir -p '%s' && cp " FMT "/torchscript/ViT-micro.pt '%s/'", d, d, d) == 0);
+    feats g;
+    TAC_CHECK_OK(encode_inputs(d, FMT "/torchscript/ref_ids.npy", 3, &g));
+    TAC_CHECK(!memcmp(f.img, g.img, (size_t)f.ni * f.e * sizeof(float)) && !memcmp(f.txt, g.txt, (size_t)f.nt * f.e * sizeof(float)));
+    tac_clip *m;
+    TAC_CHECK_OK(tac_clip_load(d, &m));
+    TAC_CHECK(m->cfg.vision.heads == 1 && m->cfg.text.heads == 1 && m->cfg.vision.image_size == 16 &&
+              m->cfg.vision.act == TAC_ACT_QUICK_GELU && m->cfg.text.vocab == 100 && m->cfg.proj_dim == 16);
+    tac_clip_free(m);
+    TAC_REQUIRE(tac_test_sh("cp " FMT "/torchscript/ViT-micro.pt '%s/other.pt'", d) == 0);
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "2 .pt files and no config");
+    feats_free(&f);
+    feats_free(&g);
+}
+
 TAC_TEST(clip_formats_b32_openclip_and_openai_state_dict)
 {
     const char *dir = getenv("TACLUST_CLIP_B32_OPENCLIP");
@@ -153,7 +177,7 @@ TAC_TEST(clip_formats_bad_checkpoints_give_clear_errors)
         {"missing.bin", "tensor text_model.embeddings.token_embedding.weight is missing"},
         {"strided.bin", "tensor 'text_model.embeddings.token_embedding.weight' is a strided view (strides [1, 3])"},
         {"compressed.bin", "data.pkl' is compressed (method 8)"},
-        {"torchscript.pt", "a TorchScript archive"},
+        {"torchscript.pt", "tensor text_model.embeddings.token_embedding.weight is missing"},   /* read: not CLIP */
         {"legacy.bin", "text_model.embeddings.token_embedding.weight: expected shape [800, 16], found [2]"},   /* read */
     };
     tac_clip *m = NULL;
@@ -168,8 +192,8 @@ TAC_TEST(clip_formats_bad_checkpoints_give_clear_errors)
         TAC_CHECK(strchr(tac_last_error(), '\n') == NULL);                    /* one line */
         printf("    %-18s %s\n", cases[i].file, tac_last_error());
     }
-    /* the TorchScript file given directly: how to convert it */
-    TAC_CHECK_ERR(tac_clip_load(FMT "/bad/torchscript.pt", &m), "torch.jit.load(");
+    /* a checkpoint file given directly must be OpenAI's CLIP */
+    TAC_CHECK_ERR(tac_clip_load(FMT "/bad/torchscript.pt", &m), "torchscript.pt: no config beside it, and the weights are not an OpenAI CLIP ViT state dict");
     /* truncated zips: the end record gone; a central directory pointing past the end */
     const char *d = bad_dir("truncated", FMT "/hf_bin/pytorch_model.bin", "pytorch_model.bin");
     TAC_REQUIRE(d);

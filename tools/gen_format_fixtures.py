@@ -18,10 +18,12 @@ Writes, all holding the same weights (random, rounded so they are exact in float
                        computation by openai_image_features / openai_text_features below, stored as float32; pixels
                        from gen_clip_fixtures.pixel_pattern)
     openclip_bin/      open_clip_config.json + open_clip_pytorch_model.bin (float16)
+    torchscript/       ViT-micro.pt: OpenAI's original checkpoint form (a traced module tree, float16 with float32
+                       LayerNorms), 64 wide so that OpenAI's heads = width / 64 rule holds, no config; reference features
     bad/               small torch.save files that must be refused: unknown_global.bin (a pickle naming
                        posix.getcwd), wrong_dtype.bin (an int64 weight), missing.bin (no CLIP tensors), strided.bin
                        (a transposed view), compressed.bin (deflated zip entries), torchscript.pt (a TorchScript
-                       archive), legacy.bin (a wrong-shaped tensor in the legacy format)
+                       archive of something else than CLIP), legacy.bin (a wrong-shaped tensor in the legacy format)
     ../../fuzz/corpus/torch/  seeds for fuzz/fuzz_torch.c: small state dicts and copies of bad/
 The model is small (vocab 800, text 16 wide, vision 32 wide on 32x32 images with 8x8 patches, 2 layers each,
 QuickGELU) so that each copy stays near 100-200 KB. The script also checks that the OpenAI-architecture reference
@@ -170,6 +172,106 @@ def small_zip_bytes(obj):
     return b.getvalue()
 
 
+# ---- OpenAI's original checkpoint form: a TorchScript module tree (as ViT-B-32.pt) ---------------------
+class QuickGELU(torch.nn.Module):
+    def forward(self, x):
+        return quick_gelu(x)
+
+
+class ResBlock(torch.nn.Module):
+    def __init__(self, c, heads):
+        super().__init__()
+        self.attn = torch.nn.MultiheadAttention(c, heads)
+        self.ln_1 = torch.nn.LayerNorm(c)
+        self.mlp = torch.nn.Sequential(collections.OrderedDict([
+            ("c_fc", torch.nn.Linear(c, 4 * c)), ("gelu", QuickGELU()), ("c_proj", torch.nn.Linear(4 * c, c))]))
+        self.ln_2 = torch.nn.LayerNorm(c)
+
+    def forward(self, x):
+        h = self.ln_1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.ln_2(x))
+
+
+class Tower(torch.nn.Module):
+    def __init__(self, c, layers, heads):
+        super().__init__()
+        self.resblocks = torch.nn.Sequential(*[ResBlock(c, heads) for _ in range(layers)])
+
+    def forward(self, x):
+        return self.resblocks(x)
+
+
+class Visual(torch.nn.Module):
+    def __init__(self, c, layers, patch, grid, e):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, c, patch, patch, bias=False)
+        self.class_embedding = torch.nn.Parameter(torch.zeros(c))
+        self.positional_embedding = torch.nn.Parameter(torch.zeros(grid * grid + 1, c))
+        self.ln_pre = torch.nn.LayerNorm(c)
+        self.transformer = Tower(c, layers, c // 64)
+        self.ln_post = torch.nn.LayerNorm(c)
+        self.proj = torch.nn.Parameter(torch.zeros(c, e))
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
+        x = torch.cat([self.class_embedding + torch.zeros(x.shape[0], 1, x.shape[-1], dtype=x.dtype), x], dim=1)
+        x = self.ln_pre(x + self.positional_embedding).permute(1, 0, 2)
+        x = self.transformer(x).permute(1, 0, 2)
+        return self.ln_post(x[:, 0, :]) @ self.proj
+
+
+class OpenAICLIP(torch.nn.Module):
+    """OpenAI's module tree and attribute names (clip/model.py's CLIP); forward is the image tower (for tracing)."""
+    def __init__(self, vc, vl, patch, grid, tc, tl, vocab, ctx, e):
+        super().__init__()
+        self.visual = Visual(vc, vl, patch, grid, e)
+        self.transformer = Tower(tc, tl, tc // 64)
+        self.token_embedding = torch.nn.Embedding(vocab, tc)
+        self.positional_embedding = torch.nn.Parameter(torch.zeros(ctx, tc))
+        self.ln_final = torch.nn.LayerNorm(tc)
+        self.text_projection = torch.nn.Parameter(torch.zeros(tc, e))
+        self.logit_scale = torch.nn.Parameter(torch.ones([]))
+
+    def forward(self, image):
+        return self.visual(image)
+
+
+def torchscript_fixture(out):
+    """torchscript/ViT-micro.pt: a traced OpenAI-architecture CLIP 64 wide (1 head: OpenAI's width / 64), float16
+    except the LayerNorms (float32), with reference features from openai_*_features."""
+    cfg = {"projection_dim": 16,
+           "text_config": {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 1, "num_attention_heads": 1,
+                           "vocab_size": 100, "max_position_embeddings": 77},
+           "vision_config": {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 1,
+                             "num_attention_heads": 1, "image_size": 16, "patch_size": 8}}
+    o = to_openai(hf.random_weights(cfg, 99, both_exact=True), cfg)
+    m = OpenAICLIP(64, 1, 8, 2, 64, 1, 100, 77, 16)
+    m.load_state_dict(o, strict=True)
+    d = os.path.join(out, "torchscript")
+    os.makedirs(d, exist_ok=True)
+    with torch.no_grad():
+        t = torch.jit.trace(m, torch.zeros(1, 3, 16, 16))
+        t.half()
+        for name, mod in t.named_modules():
+            if "ln" in name.split(".")[-1]:
+                mod.float()
+        torch.jit.save(t, os.path.join(d, "ViT-micro.pt"))
+        oc = {"model_cfg": {"vision_cfg": {"width": 64, "head_width": 64, "patch_size": 8, "layers": 1},
+                            "text_cfg": {"width": 64, "heads": 1, "layers": 1}}}
+        od = {k: x.double() for k, x in o.items()}
+        ids = np.zeros((3, 77), dtype=np.int64)
+        for r, n in enumerate((2, 9, 77)):
+            ids[r, :n] = np.random.default_rng(r).integers(1, 98, size=n)
+            ids[r, n - 1] = 99
+        imf = openai_image_features(od, oc, torch.from_numpy(hf.pixel_pattern(3, 16)).double()).float().numpy()
+        tf = openai_text_features(od, oc, torch.from_numpy(ids)).float().numpy()
+    np.save(os.path.join(d, "ref_ids.npy"), ids)
+    np.save(os.path.join(d, "ref_image_features.npy"), imf)
+    np.save(os.path.join(d, "ref_text_features.npy"), tf)
+
+
 def fuzz_seeds(bad):
     """fuzz/corpus/torch: small valid state dicts and copies of the refused kinds."""
     d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus", "torch")
@@ -258,6 +360,7 @@ def main(out):
     torch.save(collections.OrderedDict([(emb, torch.zeros(2))]), os.path.join(bad, "legacy.bin"),
                _use_new_zipfile_serialization=False)
     fuzz_seeds(bad)
+    torchscript_fixture(out)
     sizes = {d: sum(os.path.getsize(os.path.join(out, d, f)) for f in os.listdir(os.path.join(out, d)))
              for d in sorted(os.listdir(out))}
     print(f"wrote {out}: {sizes}; OpenAI vs HF architecture max diff image {d_img:.2g} text {d_txt:.2g}")

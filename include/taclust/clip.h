@@ -30,7 +30,8 @@ typedef struct tac_clip tac_clip;
 /* Loads DIR/config.json and DIR/model.safetensors (memory-mapped, converted to float32). Also read (see
  * src/clip/tac_clip_load.c and README "Model formats"): pytorch_model.bin (torch.save zip, nothing executed), the
  * sharded *.index.json forms, OpenCLIP folders (open_clip_config.json + open_clip_model.safetensors or
- * open_clip_pytorch_model.bin, OpenAI tensor names) and OpenAI state dicts alone. Every tensor's name,
+ * open_clip_pytorch_model.bin, OpenAI tensor names) and OpenAI's weights alone (a state dict, or the TorchScript
+ * ViT-B-32.pt, whose path may be given instead of a folder). Every tensor's name,
  * dtype and shape is checked; errors name the tensor, what was expected and what was found. Extra tensors (the
  * int64 position_ids buffers, ...) are ignored. Missing config keys take the transformers defaults.
  * The tokenizer is found here and loaded on first use: DIR/vocab.json + DIR/merges.txt or

@@ -4,8 +4,9 @@
  *     lists (weight_map: tensor name -> file in DIR); DIR/preprocessor_config.json's image_mean/image_std if present;
  *   OpenCLIP: DIR/open_clip_config.json + DIR/open_clip_model.safetensors or DIR/open_clip_pytorch_model.bin, with
  *     OpenAI tensor names (expected_tensors_openai(); in_proj stacked q,k,v; projections transposed at load);
- *   OpenAI's own state dict: DIR/open_clip_pytorch_model.bin (or .safetensors) without a config, the model read
- *     from the shapes (infer_openai_config(), as OpenAI's build_model).
+ *   OpenAI's own weights without a config: DIR/open_clip_pytorch_model.bin (or .safetensors), or OpenAI's
+ *     TorchScript ViT-*.pt given as the path or alone in DIR; the model read from the shapes (infer_openai_config(),
+ *     as OpenAI's build_model).
  * A model mean/std other than OpenAI's is folded into the patch embedding (fold_normalisation()).
  *
  *   tac_clip *m; if (tac_clip_load("models/clip-vit-base-patch32", &m) != TAC_OK) puts(tac_last_error());
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -470,8 +472,9 @@ static int infer_openai_config(const weights_src *w, const char *what, tac_clip_
     const tac_st_tensor *tok = tac_st_find(st, "token_embedding.weight"), *lnf = tac_st_find(st, "ln_final.weight");
     if (!conv || !pos || !tp || !tpos || !tok || !lnf || conv->ndim != 4 || pos->ndim != 2 || tp->ndim != 2 ||
         tpos->ndim != 2 || tok->ndim != 2 || lnf->ndim != 1)
-        return tac_fail("%s: no open_clip_config.json, and the weights are not an OpenAI CLIP ViT state dict "
-                        "(visual.conv1.weight, visual.positional_embedding, text_projection, ... with their shapes)", what);
+        return tac_fail("%s: no config beside it, and the weights are not an OpenAI CLIP ViT state dict "
+                        "(visual.conv1.weight, visual.positional_embedding, text_projection, ... with their shapes): "
+                        "give the model's folder, with its config.json or open_clip_config.json", what);
     memset(cfg, 0, sizeof *cfg);
     memcpy(cfg->mean, tac_clip_openai_mean, sizeof cfg->mean);
     memcpy(cfg->std, tac_clip_openai_std, sizeof cfg->std);
@@ -529,6 +532,31 @@ static void fold_normalisation(tac_clip *m)
     }
 }
 
+/* The one *.pt file in dir (OpenAI's ViT-B-32.pt, ...) into *path; none: *path NULL; several: an error. */
+static int find_single_pt(const char *dir, char **path)
+{
+    *path = NULL;
+    DIR *d = opendir(dir);
+    if (!d) return TAC_OK;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 4 || strcmp(e->d_name + l - 3, ".pt") != 0) continue;
+        char *p = join(dir, e->d_name);
+        if (!file_exists(p)) { free(p); continue; }
+        if (n++) { free(p); continue; }
+        *path = p;
+    }
+    closedir(d);
+    if (n > 1) {
+        free(*path);
+        *path = NULL;
+        return tac_fail("%s: %d .pt files and no config: give the one to use as the model path", dir, n);
+    }
+    return TAC_OK;
+}
+
 int tac_clip_load(const char *dir, tac_clip **out)
 {
     *out = NULL;
@@ -545,16 +573,12 @@ int tac_clip_load(const char *dir, tac_clip **out)
     tac_clip *m = NULL;
     int rc = TAC_ERR;
     struct stat sb;
-    if (stat(dir, &sb) == 0 && S_ISREG(sb.st_mode)) {       /* a checkpoint file given instead of its folder */
-        tac_st st;
-        if (tac_torch_open(dir, &st) == TAC_OK) tac_st_close(&st);
-        if (!strstr(tac_last_error(), "TorchScript"))     /* else keep the way to convert it */
-            tac_fail("%s: a file, not a folder (give the CLIP model's folder, with its config beside the weights)", dir);
-        goto done;
-    }
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) { tac_fail("%s: not a folder (a CLIP model folder is needed)", dir); goto done; }
+    int is_file = stat(dir, &sb) == 0 && S_ISREG(sb.st_mode);   /* an OpenAI checkpoint file (ViT-B-32.pt) */
+    if (!is_file && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))) { tac_fail("%s: not a folder (a CLIP model folder is needed)", dir); goto done; }
     m = tac_xcalloc(1, sizeof *m);
-    if (file_exists(cfg_path)) {                              /* Hugging Face transformers CLIPModel */
+    if (is_file) {
+        /* handled with the OpenAI state dicts below */
+    } else if (file_exists(cfg_path)) {                              /* Hugging Face transformers CLIPModel */
         if (tac_read_file(cfg_path, &cfg_text, &cfg_len) != TAC_OK) goto done;
         if (tac_clip_config_parse(cfg_text, cfg_len, cfg_path, &m->cfg) != TAC_OK) goto done;
         if (file_exists(pre_path)) {                          /* CLIPImageProcessor's image_mean / image_std */
@@ -568,7 +592,7 @@ int tac_clip_load(const char *dir, tac_clip **out)
             if (prc != TAC_OK) goto done;
         }
         if (open_weights(dir, hf_names, hf_index, &w, &index_text, &index_path) != TAC_OK) goto done;
-    } else if (file_exists(oc_path)) {                        /* OpenCLIP */
+    } else if (!is_file && file_exists(oc_path)) {           /* OpenCLIP */
         free(cfg_path);
         cfg_path = oc_path;
         oc_path = NULL;
@@ -578,16 +602,27 @@ int tac_clip_load(const char *dir, tac_clip **out)
         /* the names decide where the text tower is (as OpenCLIP converts between CLIP and CustomTextCLIP) */
         int plain = has_tensor(&w, "token_embedding.weight"), custom = has_tensor(&w, "text.token_embedding.weight");
         if (plain != custom) m->cfg.custom_text = custom;
-    } else {                                                  /* OpenAI-named weights alone */
+    }
+    if (is_file || !cfg_text) {                               /* OpenAI-named weights alone */
         int any = 0;
-        for (int i = 0; oc_names[i]; i++) { char *p = join(dir, oc_names[i]); any |= file_exists(p); free(p); }
-        if (!any) {
+        char *one = is_file ? tac_xstrdup(dir) : NULL;
+        for (int i = 0; !one && oc_names[i]; i++) { char *p = join(dir, oc_names[i]); any |= file_exists(p); free(p); }
+        if (!one && !any && find_single_pt(dir, &one) != TAC_OK) goto done;
+        if (!one && !any) {
             tac_fail("%s: not a CLIP model folder: it needs config.json (Hugging Face: with model.safetensors or "
                      "pytorch_model.bin) or open_clip_config.json (OpenCLIP: with open_clip_model.safetensors or "
-                     "open_clip_pytorch_model.bin)", dir);
+                     "open_clip_pytorch_model.bin), or OpenAI's ViT-*.pt", dir);
             goto done;
         }
-        if (open_weights(dir, oc_names, oc_index, &w, &index_text, &index_path) != TAC_OK) goto done;
+        if (one) {
+            w.st = tac_xcalloc(1, sizeof(tac_st));
+            w.path = tac_xcalloc(1, sizeof(char *));
+            w.path[0] = one;
+            w.nst = 1;
+            if (open_one(one, &w.st[0]) != TAC_OK) goto done;
+        } else if (open_weights(dir, oc_names, oc_index, &w, &index_text, &index_path) != TAC_OK) {
+            goto done;
+        }
         if (infer_openai_config(&w, w.path[0], &m->cfg) != TAC_OK) goto done;
         cfg_text = tac_xstrdup("openai-inferred");
         cfg_len = strlen(cfg_text);

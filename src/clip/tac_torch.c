@@ -16,7 +16,8 @@
  * key, location, numel): it is mapped in place when its view is contiguous (row-major strides; any stride on
  * a dimension of size 1) and inside its storage, else refused with an error naming the tensor. Values that are not
  * tensors (ints, strings in metadata) are skipped. A TorchScript archive (OpenAI's original ViT-B-32.pt: it holds
- * code/ and constants.pkl) is refused with a one-line way to convert it. The legacy format (PyTorch before 1.6, or
+ * code/ and constants.pkl) is read the same way: data.pkl is the module tree (NEWOBJ of inert __torch__.* class
+ * names with a BUILD dict of attributes), flattened into state_dict names; its code is never looked at. The legacy format (PyTorch before 1.6, or
  * _use_new_zipfile_serialization=False: pickles in a row, then the storages' raw bytes) is read too (legacy_form()).
  * In the tac_st: header/header_len = the pickle bytes, data/data_len = the whole file (what the model hash samples).
  */
@@ -146,6 +147,12 @@ static int zip_data(const zentry *e, const char *what, const uint8_t **data)
 }
 
 /* ---- the state dict ------------------------------------------------------------------------------------- */
+static const char *const allowed_globals_ts[] = {     /* TorchScript: also the modules' classes (inert names) */
+    "collections OrderedDict", "torch._utils _rebuild_tensor_v2", "torch._utils _rebuild_parameter",
+    "torch FloatStorage", "torch HalfStorage", "torch BFloat16Storage", "torch DoubleStorage", "torch LongStorage",
+    "torch IntStorage", "torch ShortStorage", "torch CharStorage", "torch ByteStorage", "torch BoolStorage",
+    "__torch__*", NULL,
+};
 static const char *const allowed_globals[] = {
     "collections OrderedDict", "torch._utils _rebuild_tensor_v2", "torch._utils _rebuild_parameter",
     "torch FloatStorage", "torch HalfStorage", "torch BFloat16Storage", "torch DoubleStorage", "torch LongStorage",
@@ -274,9 +281,45 @@ static int cmp_tensor(const void *a, const void *b)
     return strcmp(((const tac_st_tensor *)a)->name, ((const tac_st_tensor *)b)->name);
 }
 
+typedef struct { tac_st *st; int64_t cap; } tlist;
+
+/* A TorchScript module: NEWOBJ(__torch__.Class) + BUILD({attribute: value}); its tensors are named as its
+ * state_dict names them (submodule attributes joined with '.'). depth bounds memo cycles. */
+static int flatten_module(const tac_pyval *obj, const char *prefix, const stores *S, const char *what, tlist *L, int depth)
+{
+    if (depth > 32) return tac_fail("%s: TorchScript modules nested too deep (or cyclic)", what);
+    const tac_pyval *d = obj->state;
+    if (!d || d->type != PY_DICT) return TAC_OK;
+    for (int64_t k = 0; k + 1 < d->n; k += 2) {
+        const tac_pyval *key = d->items[k], *v = d->items[k + 1];
+        if (key->type != PY_STR || key->len > 256 || strlen(prefix) > 1024) continue;
+        char *name = tac_xmalloc(strlen(prefix) + key->len + 2, 1);
+        sprintf(name, "%s%.*s", prefix, (int)key->len, (const char *)key->s);
+        if (v->type == PY_OBJ && v->callable && v->callable->type == PY_GLOBAL && v->callable->len > 9 &&
+            !memcmp(v->callable->s, "__torch__", 9)) {
+            strcat(name, ".");
+            int r = flatten_module(v, name, S, what, L, depth + 1);
+            free(name);
+            if (r != TAC_OK) return TAC_ERR;
+            continue;
+        }
+        if (L->st->n == L->cap) {
+            L->cap = L->cap ? 2 * L->cap : 64;
+            L->st->t = tac_xrealloc(L->st->t, (size_t)L->cap, sizeof *L->st->t);
+        }
+        tac_st_tensor *t = &L->st->t[L->st->n];
+        memset(t, 0, sizeof *t);
+        int r = read_tensor(v, S, what, name, t);
+        if (r <= 0) { free(name); if (r < 0) return TAC_ERR; continue; }
+        t->name = name;
+        L->st->n++;
+    }
+    return TAC_OK;
+}
+
 /* The zip form: finds PREFIX/data.pkl, refuses TorchScript, parses the pickle. */
 static int zip_form(const uint8_t *buf, size_t len, const char *what, zdir *z, char *prefix, size_t prefix_cap,
-                    tac_pickle **p, const uint8_t **pb, size_t *pl)
+                    tac_pickle **p, const uint8_t **pb, size_t *pl, int *torchscript)
 {
     if (zip_parse(buf, len, what, z) != TAC_OK) return TAC_ERR;
     const zentry *pkl = NULL;                 /* PREFIX/data.pkl: exactly one, PREFIX a single folder name */
@@ -292,11 +335,7 @@ static int zip_form(const uint8_t *buf, size_t len, const char *what, zdir *z, c
         prefix[lp] = 0;
     }
     if (!pkl) return tac_fail("%s: a zip archive without PREFIX/data.pkl (not a torch.save file)", what);
-    if (zip_find(z, prefix, "constants.pkl") || zip_find(z, prefix, "code/__torch__.py"))
-        return tac_fail("%s: a TorchScript archive (like OpenAI's original ViT-B-32.pt), which is not read; convert it "
-                        "to a state dict with PyTorch: python3 -c \"import torch; torch.save(torch.jit.load('%s', "
-                        "map_location='cpu').state_dict(), 'open_clip_pytorch_model.bin')\" and put that file in a "
-                        "folder of its own", what, what);
+    *torchscript = zip_find(z, prefix, "constants.pkl") || zip_find(z, prefix, "code/__torch__.py");
     if (zip_data(pkl, what, pb) != TAC_OK) return TAC_ERR;
     *pl = (size_t)pkl->size;
     return tac_pickle_parse_ex(*pb, *pl, what, TAC_PICKLE_PERSID, p);
@@ -377,17 +416,27 @@ int tac_torch_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st
     const uint8_t *pb = NULL;
     size_t pl = 0;
     stores S = {0};
+    int torchscript = 0;
     if (len >= 2 && buf[0] == 0x80 && buf[1] <= 5) {
         if (legacy_form(buf, len, what, &p, &aux, &ls, &nls, &pb, &pl) != TAC_OK) goto out;
         S.ls = ls;
         S.nls = nls;
     } else {
-        if (zip_form(buf, len, what, &z, prefix, sizeof prefix, &p, &pb, &pl) != TAC_OK) goto out;
+        if (zip_form(buf, len, what, &z, prefix, sizeof prefix, &p, &pb, &pl, &torchscript) != TAC_OK) goto out;
         S.z = &z;
         S.prefix = prefix;
     }
-    if (tac_pickle_check_globals(p, allowed_globals) != TAC_OK) goto out;
+    if (tac_pickle_check_globals(p, torchscript ? allowed_globals_ts : allowed_globals) != TAC_OK) goto out;
     const tac_pyval *root = tac_pickle_root(p), *sd = tac_py_dict_get(root, "state_dict");
+    if (torchscript) {
+        if (root->type != PY_OBJ || !root->callable || root->callable->type != PY_GLOBAL) {
+            tac_fail("%s: a TorchScript archive whose data.pkl is not a module", what);
+            goto out;
+        }
+        tlist L = {st, 0};
+        if (flatten_module(root, "", &S, what, &L, 0) != TAC_OK) goto out;
+        goto sorted;
+    }
     if (sd && sd->type == PY_DICT) root = sd;
     if (!root || root->type != PY_DICT) { tac_fail("%s: the pickle does not hold a state dict (a dict of tensors)", what); goto out; }
     int module = root->n > 0;          /* every key starts with "module." (a DataParallel training checkpoint) */
@@ -407,6 +456,7 @@ int tac_torch_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st
         t->name = name;
         st->n++;
     }
+sorted:
     qsort(st->t, (size_t)st->n, sizeof *st->t, cmp_tensor);
     for (int i = 1; i < st->n; i++)
         if (strcmp(st->t[i - 1].name, st->t[i].name) == 0) { tac_fail("%s: tensor '%s' appears twice", what, st->t[i].name); goto out; }

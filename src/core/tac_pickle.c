@@ -500,7 +500,11 @@ int tac_pickle_check_globals(const tac_pickle *p, const char *const *allowed)
         const tac_pyval *v = &p->chunks[i / VCHUNK][i % VCHUNK];
         if (v->type != PY_GLOBAL) continue;
         int ok = 0;
-        for (int k = 0; allowed[k] && !ok; k++) ok = strlen(allowed[k]) == v->len && !memcmp(allowed[k], v->s, v->len);
+        for (int k = 0; allowed[k] && !ok; k++) {
+            size_t n = strlen(allowed[k]);
+            if (n && allowed[k][n - 1] == '*') ok = v->len >= n - 1 && !memcmp(allowed[k], v->s, n - 1);   /* prefix */
+            else ok = n == v->len && !memcmp(allowed[k], v->s, v->len);
+        }
         if (ok) continue;
         char name[200];
         size_t n = v->len < sizeof name - 1 ? v->len : sizeof name - 1;

@@ -40,7 +40,8 @@ const tac_pyval *tac_pickle_val(const tac_pickle *p, int64_t i);
 int tac_py_is_global(const tac_pyval *v, const char *mod, const char *name);
 /* 1 when v is a str or bytes equal to s. */
 int tac_py_eq_text(const tac_pyval *v, const char *s);
-/* Every global the pickle names must be in allowed ("module name" strings, NULL-terminated); otherwise fails
+/* Every global the pickle names must be in allowed ("module name" strings, NULL-terminated; one ending in '*'
+ * matches every global that starts with the rest, e.g. "__torch__*"); otherwise fails
  * naming the first other one ("module.name"), e.g. "x.bin: the pickle references os.system, which is not ...". */
 int tac_pickle_check_globals(const tac_pickle *p, const char *const *allowed);
 
