@@ -236,6 +236,30 @@ TAC_TEST(clip_formats_torch_reader_tensors)
     tac_st_close(&ref);
 }
 
+TAC_TEST(clip_formats_torch_reader_views_and_dtypes)
+{
+    /* views.bin (torch.save): view1 = arange(24.)[4:10], view2 = arange(24.)[12:24].reshape(3, 4) share one storage */
+    tac_st st;
+    TAC_CHECK_OK(tac_torch_open(FMT "/views.bin", &st));
+    TAC_CHECK_INT(st.n, 8);
+    const tac_st_tensor *v1 = tac_st_find(&st, "view1"), *v2 = tac_st_find(&st, "view2"), *b = tac_st_find(&st, "b");
+    const tac_st_tensor *h = tac_st_find(&st, "a.bias"), *sc = tac_st_find(&st, "scale"), *em = tac_st_find(&st, "empty");
+    const tac_st_tensor *ids = tac_st_find(&st, "ids");
+    TAC_REQUIRE(v1 && v2 && b && h && sc && em && ids);
+    TAC_CHECK(v1->dtype == TAC_ST_F32 && v1->ndim == 1 && v1->shape[0] == 6 && v1->nbytes == 24);
+    TAC_CHECK(v2->ndim == 2 && v2->shape[0] == 3 && v2->shape[1] == 4 && v2->nbytes == 48);
+    int ok = 1;
+    for (int i = 0; i < 6; i++) { float x; memcpy(&x, v1->data + 4 * i, 4); ok &= x == (float)(4 + i); }
+    for (int i = 0; i < 12; i++) { float x; memcpy(&x, v2->data + 4 * i, 4); ok &= x == (float)(12 + i); }
+    TAC_CHECK(ok);
+    TAC_CHECK(v2->data - v1->data == 8 * 4);                 /* the same storage, mapped in place */
+    TAC_CHECK(b->dtype == TAC_ST_BF16 && b->nbytes == 10 && b->data[2] == 0x80 && b->data[3] == 0x3f);   /* 1.0 */
+    TAC_CHECK(h->dtype == TAC_ST_F16 && h->nbytes == 6 && h->data[0] == 0x00 && h->data[1] == 0x3c);    /* 1.0 */
+    TAC_CHECK(sc->ndim == 0 && sc->nbytes == 4 && em->ndim == 2 && em->shape[0] == 0 && em->nbytes == 0);
+    TAC_CHECK(ids->dtype == TAC_ST_I64 && ids->ndim == 2 && ids->shape[1] == 7);
+    tac_st_close(&st);
+}
+
 static int oc_parse(const char *json, const char *name, tac_clip_config *c)
 {
     return tac_clip_openclip_config_parse(json, strlen(json), "cfg.json", name, c);

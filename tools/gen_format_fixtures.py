@@ -20,6 +20,8 @@ Writes, all holding the same weights (random, rounded so they are exact in float
     openclip_bin/      open_clip_config.json + open_clip_pytorch_model.bin (float16)
     torchscript/       ViT-micro.pt: OpenAI's original checkpoint form (a traced module tree, float16 with float32
                        LayerNorms), 64 wide so that OpenAI's heads = width / 64 rule holds, no config; reference features
+    views.bin          a small state dict: views at offsets into one shared storage, float16/bfloat16/int64, a
+                       scalar, an empty tensor (also the fuzz seed fuzz/corpus/torch/state_dict.bin)
     bad/               small torch.save files that must be refused: unknown_global.bin (a pickle naming
                        posix.getcwd), wrong_dtype.bin (an int64 weight), missing.bin (no CLIP tensors), strided.bin
                        (a transposed view), compressed.bin (deflated zip entries), torchscript.pt (a TorchScript
@@ -277,11 +279,12 @@ def fuzz_seeds(bad):
     d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus", "torch")
     os.makedirs(d, exist_ok=True)
     base = torch.arange(24, dtype=torch.float32)
-    torch.save(collections.OrderedDict([
+    views = collections.OrderedDict([
         ("a.weight", torch.linspace(-1, 1, 12).reshape(3, 4)), ("a.bias", torch.ones(3, dtype=torch.float16)),
         ("b", torch.arange(5, dtype=torch.bfloat16)), ("ids", torch.arange(7)[None]), ("scale", torch.tensor(2.5)),
-        ("view1", base[4:10]), ("view2", base[12:24].reshape(3, 4)), ("empty", torch.zeros(0, 3))]),
-        os.path.join(d, "state_dict.bin"))
+        ("view1", base[4:10]), ("view2", base[12:24].reshape(3, 4)), ("empty", torch.zeros(0, 3))])
+    torch.save(views, os.path.join(d, "state_dict.bin"))
+    torch.save(views, os.path.join(bad, "..", "views.bin"))     # also a test fixture (views into one storage)
     torch.save({"state_dict": collections.OrderedDict([("module.x", torch.ones(2, 2)), ("module.y", torch.zeros(3))])},
                os.path.join(d, "nested.bin"))
     torch.save(collections.OrderedDict([("p", torch.nn.Parameter(torch.ones(4)))]), os.path.join(d, "parameter.bin"))
@@ -362,7 +365,7 @@ def main(out):
     fuzz_seeds(bad)
     torchscript_fixture(out)
     sizes = {d: sum(os.path.getsize(os.path.join(out, d, f)) for f in os.listdir(os.path.join(out, d)))
-             for d in sorted(os.listdir(out))}
+             for d in sorted(os.listdir(out)) if os.path.isdir(os.path.join(out, d))}
     print(f"wrote {out}: {sizes}; OpenAI vs HF architecture max diff image {d_img:.2g} text {d_txt:.2g}")
 
 
