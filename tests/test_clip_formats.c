@@ -1,13 +1,14 @@
-/* test_clip_formats.c - every checkpoint format the CLIP loader reads, on one small random model that
+/* test_clip_formats.c - every checkpoint format the CLIP loader reads, on small random models that
  * tools/gen_format_fixtures.py saved (with Debian's python3-torch) into tests/fixtures/clip/formats/: HF safetensors
- * (the baseline), HF pytorch_model.bin, sharded .bin (one shard in the legacy pre-1.6 format), OpenCLIP safetensors
- * and OpenCLIP .bin; and OpenAI's TorchScript form (torchscript/ViT-micro.pt). Checks that all five give bit-identical image and text features, that the OpenCLIP folder
- * matches the script's independent PyTorch
- * implementation of OpenAI's CLIP architecture to 1e-5, that broken checkpoints (unknown pickle globals, wrong
- * dtypes, missing tensors, strided views, compressed or truncated zips, a cut legacy file) each give one
- * clear error naming the file and the tensor, the OpenCLIP config rules (shapes of the OpenAI ViTs, the QuickGELU
- * rule, refused architectures), and that a model's own mean/std (OpenCLIP preprocess_cfg, HF preprocessor_config.json)
- * are folded in correctly.
+ * (the baseline), HF pytorch_model.bin, sharded .bin (one shard re-zipped with deflate, one in the legacy pre-1.6
+ * format), OpenCLIP safetensors and OpenCLIP .bin, and OpenAI's TorchScript form (torchscript/ViT-micro.pt).
+ * Checks: the five forms of one model give bit-identical image and text features; the OpenCLIP folder and the
+ * TorchScript file match the script's independent PyTorch implementation of OpenAI's CLIP architecture to 1e-5;
+ * broken checkpoints (unknown pickle globals, wrong dtypes, missing tensors, strided views, bzip2 or corrupt deflated
+ * entries, truncated zips, a cut legacy file) each give one clear error naming the file and the tensor or entry; the
+ * torch reader's views, dtypes and scalars; the OpenCLIP config rules (shapes of the OpenAI ViTs, the QuickGELU rule,
+ * refused architectures, text.* names); and that a model's own mean/std (OpenCLIP preprocess_cfg, HF
+ * preprocessor_config.json) is folded in correctly.
  */
 #include "tac_test.h"
 
@@ -176,7 +177,9 @@ TAC_TEST(clip_formats_bad_checkpoints_give_clear_errors)
         {"wrong_dtype.bin", "text_model.embeddings.token_embedding.weight: expected dtype F32, F16 or BF16, found I64"},
         {"missing.bin", "tensor text_model.embeddings.token_embedding.weight is missing"},
         {"strided.bin", "tensor 'text_model.embeddings.token_embedding.weight' is a strided view (strides [1, 3])"},
-        {"compressed.bin", "data.pkl' is compressed (method 8)"},
+        {"compressed.bin", "text_model.embeddings.token_embedding.weight: expected shape [800, 16], found [4, 4]"},   /* inflated */
+        {"bzip2.bin", "data.pkl' is compressed with method 12; only stored and deflated entries are read"},
+        {"deflate_corrupt.bin", "data.pkl' does not inflate to its 212 bytes with its CRC-32 (corrupt)"},
         {"torchscript.pt", "tensor text_model.embeddings.token_embedding.weight is missing"},   /* read: not CLIP */
         {"legacy.bin", "text_model.embeddings.token_embedding.weight: expected shape [800, 16], found [2]"},   /* read */
     };

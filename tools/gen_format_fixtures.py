@@ -10,8 +10,9 @@ Writes, all holding the same weights (random, rounded so they are exact in float
     hf/                config.json + model.safetensors (F16), Hugging Face tensor names (the baseline)
     hf_bin/            config.json + pytorch_model.bin (torch.save of the state_dict, float32, with the int64
                        position_ids buffers transformers keeps)
-    hf_bin_sharded/    config.json + pytorch_model.bin.index.json + 2 .bin shards (bfloat16; the second one in the
-                       legacy format, _use_new_zipfile_serialization=False, a bare pickle + raw storages)
+    hf_bin_sharded/    config.json + pytorch_model.bin.index.json + 2 .bin shards (bfloat16; the first one re-zipped
+                       with deflate, the second one in the legacy format, _use_new_zipfile_serialization=False, a bare
+                       pickle + raw storages)
     openclip/          open_clip_config.json + open_clip_model.safetensors (BF16), OpenCLIP / OpenAI tensor names
                        (attn.in_proj_weight stacked q,k,v; visual.proj and text_projection as x @ P), and the
                        reference features ref_ids.npy, ref_text_features.npy, ref_image_features.npy (float64
@@ -24,7 +25,8 @@ Writes, all holding the same weights (random, rounded so they are exact in float
                        scalar, an empty tensor (also the fuzz seed fuzz/corpus/torch/state_dict.bin)
     bad/               small torch.save files that must be refused: unknown_global.bin (a pickle naming
                        posix.getcwd), wrong_dtype.bin (an int64 weight), missing.bin (no CLIP tensors), strided.bin
-                       (a transposed view), compressed.bin (deflated zip entries), torchscript.pt (a TorchScript
+                       (a transposed view), compressed.bin (deflated: read, a wrong shape), bzip2.bin (method 12),
+                       deflate_corrupt.bin (a flipped bit in a deflated entry), torchscript.pt (a TorchScript
                        archive of something else than CLIP), legacy.bin (a wrong-shaped tensor in the legacy format)
     ../../fuzz/corpus/torch/  seeds for fuzz/fuzz_torch.c: small state dicts and copies of bad/
 The model is small (vocab 800, text 16 wide, vision 32 wide on 32x32 images with 8x8 patches, 2 layers each,
@@ -166,6 +168,15 @@ def write_json(path, obj):
     with open(path, "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
+
+
+def rezip(path, method):
+    """Rewrites the zip at path with every entry compressed by method (fixed dates: reproducible)."""
+    src = zipfile.ZipFile(io.BytesIO(open(path, "rb").read()))
+    with zipfile.ZipFile(path, "w", method) as z:
+        for info in src.infolist():
+            z.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), src.read(info.filename),
+                       compress_type=method)
 
 
 def small_zip_bytes(obj):
@@ -319,6 +330,7 @@ def main(out):
     for i in range(2):                                         # the second shard in the legacy (pre-1.6) format
         torch.save(cast(shards[i], torch.bfloat16), os.path.join(out, "hf_bin_sharded", f"pytorch_model-0000{i + 1}-of-00002.bin"),
                    _use_new_zipfile_serialization=(i == 0))
+    rezip(os.path.join(out, "hf_bin_sharded", "pytorch_model-00001-of-00002.bin"), zipfile.ZIP_DEFLATED)   # the first deflated
     write_json(os.path.join(out, "hf_bin_sharded", "pytorch_model.bin.index.json"), index)
     for d in ("hf", "hf_bin", "hf_bin_sharded"):
         write_json(os.path.join(out, d, "config.json"), cfg)
@@ -354,11 +366,17 @@ def main(out):
     torch.save(collections.OrderedDict([(emb, torch.zeros(1, dtype=torch.int64))]), os.path.join(bad, "wrong_dtype.bin"))
     torch.save(collections.OrderedDict([("logit_scale", torch.tensor(2.0))]), os.path.join(bad, "missing.bin"))
     torch.save(collections.OrderedDict([(emb, torch.arange(6.0).reshape(2, 3).t())]), os.path.join(bad, "strided.bin"))
-    src = zipfile.ZipFile(io.BytesIO(small_zip_bytes(collections.OrderedDict([(emb, torch.zeros(4, 4))]))))
-    with zipfile.ZipFile(os.path.join(bad, "compressed.bin"), "w", zipfile.ZIP_DEFLATED) as z:
-        for info in src.infolist():
-            z.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), src.read(info.filename),
-                       compress_type=zipfile.ZIP_DEFLATED)
+    for name, method in (("compressed.bin", zipfile.ZIP_DEFLATED), ("bzip2.bin", zipfile.ZIP_BZIP2),
+                         ("deflate_corrupt.bin", zipfile.ZIP_DEFLATED)):
+        with open(os.path.join(bad, name), "wb") as f:
+            f.write(small_zip_bytes(collections.OrderedDict([(emb, torch.zeros(4, 4))])))
+        rezip(os.path.join(bad, name), method)
+    with open(os.path.join(bad, "deflate_corrupt.bin"), "r+b") as f:     # one bit of data.pkl's deflate stream
+        data = bytearray(f.read())
+        k = data.index(b"data.pkl") + len("data.pkl") + 20
+        data[k] ^= 0x10
+        f.seek(0)
+        f.write(data)
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), os.path.join(bad, "torchscript.pt"))
     torch.save(collections.OrderedDict([(emb, torch.zeros(2))]), os.path.join(bad, "legacy.bin"),
                _use_new_zipfile_serialization=False)

@@ -34,6 +34,7 @@ typedef struct {
     const uint8_t *data;             /* the data section: data_len bytes */
     size_t data_len;
     void *map; size_t map_len;       /* the mmap, when opened from a file */
+    uint8_t **owned; int nowned;     /* buffers some tensors point into (inflated zip entries), freed at close */
 } tac_st;
 
 const char *tac_st_dtype_name(int dtype);

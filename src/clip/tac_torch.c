@@ -7,8 +7,9 @@
  * The file is a zip archive (torch.save's format since PyTorch 1.6) of stored entries: PREFIX/data.pkl (the
  * pickle), PREFIX/data/<key> (one raw little-endian storage per key), PREFIX/version, ... The zip reader here is
  * our own: end-of-central-directory record (zip64 too), central directory, local headers; every offset and size is
- * checked against the file; compressed or encrypted entries are refused with an error naming the entry (torch.save
- * never compresses). The pickle is parsed by the safe reader (core/tac_pickle.c) with persistent ids allowed, and
+ * checked against the file; stored entries are mapped in place, deflated ones (a re-zipped file; torch.save never
+ * compresses) are inflated with zlib and CRC-checked, other methods and encrypted entries are refused naming the
+ * entry. The pickle is parsed by the safe reader (core/tac_pickle.c) with persistent ids allowed, and
  * every global it names must be one of: collections.OrderedDict, torch._utils._rebuild_tensor_v2,
  * torch._utils._rebuild_parameter and the torch.<Type>Storage classes. The root is the state dict (or a dict whose
  * "state_dict" entry is one; a "module." prefix on every name is dropped). Each tensor is
@@ -31,18 +32,32 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* ---- zip ------------------------------------------------------------------------------------------------ */
 typedef struct {
     const char *name;      /* not NUL-terminated: nlen bytes inside the central directory */
     size_t nlen;
-    const uint8_t *data;   /* stored bytes (size of them), inside the file */
-    uint64_t size;
-    int method;            /* 0 stored, 8 deflate, ... (data is NULL unless 0) */
+    const uint8_t *data;   /* the entry's bytes inside the file: csize of them (stored: csize == size) */
+    uint64_t size, csize;  /* uncompressed, compressed */
+    uint32_t crc;          /* CRC-32 of the uncompressed bytes */
+    int method;            /* 0 stored, 8 deflate (inflated on first use into owned), others refused when used */
     int encrypted;
+    uint8_t *owned;        /* deflate: the inflated bytes (handed to the tac_st, which frees them) */
 } zentry;
 
 typedef struct { zentry *e; int n; } zdir;
+
+static uint32_t crc_of(const uint8_t *p, uint64_t n)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    while (n) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, p, k);
+        p += k; n -= k;
+    }
+    return (uint32_t)c;
+}
 
 static uint64_t le(const uint8_t *p, int n)
 {
@@ -109,24 +124,26 @@ static int zip_parse(const uint8_t *buf, size_t len, const char *what, zdir *z)
         p += 46 + nlen + xlen + clen;
         z->n++;
         e->size = usize;
-        if (e->method != 0 || e->encrypted) continue;       /* refused when used, with its name */
-        if (csize != usize)
+        e->csize = csize;
+        e->crc = (uint32_t)le(p - clen - xlen - nlen - 46 + 16, 4);
+        if ((e->method != 0 && e->method != 8) || e->encrypted) continue;   /* refused when used, with its name */
+        if (e->method == 0 && csize != usize)
             return tac_fail("%s: zip entry '%.*s' is stored with %llu bytes but says %llu uncompressed (corrupt)", what,
                             (int)nlen, e->name, (unsigned long long)csize, (unsigned long long)usize);
         if (off > len || len - off < 30 || le(buf + off, 4) != 0x04034b50u)
             return tac_fail("%s: zip entry '%.*s' has no local header at byte %llu (truncated or corrupt)", what,
                             (int)nlen, e->name, (unsigned long long)off);
         uint64_t start = off + 30 + le(buf + off + 26, 2) + le(buf + off + 28, 2);
-        if (start > len || usize > len - start)
+        if (start > len || csize > len - start)
             return tac_fail("%s: zip entry '%.*s' (%llu bytes at byte %llu) runs past the end of the %zu-byte file "
-                            "(truncated)", what, (int)nlen, e->name, (unsigned long long)usize,
+                            "(truncated)", what, (int)nlen, e->name, (unsigned long long)csize,
                             (unsigned long long)start, len);
         e->data = buf + start;
     }
     return TAC_OK;
 }
 
-static const zentry *zip_find(const zdir *z, const char *prefix, const char *name)
+static zentry *zip_find(const zdir *z, const char *prefix, const char *name)
 {
     size_t lp = strlen(prefix), ln = strlen(name);
     for (int i = 0; i < z->n; i++)
@@ -135,14 +152,60 @@ static const zentry *zip_find(const zdir *z, const char *prefix, const char *nam
     return NULL;
 }
 
-/* A stored entry's bytes, or an error naming it. */
-static int zip_data(const zentry *e, const char *what, const uint8_t **data)
+/* An entry's bytes (size of them): stored ones in place, deflated ones inflated once (CRC-checked), or an error
+ * naming the entry. */
+static int zip_data(zentry *e, const char *what, const uint8_t **data)
 {
     if (e->encrypted) return tac_fail("%s: zip entry '%.*s' is encrypted", what, (int)e->nlen, e->name);
-    if (e->method != 0)
-        return tac_fail("%s: zip entry '%.*s' is compressed (method %d); only stored entries are read, as torch.save "
-                        "writes them: re-save the state dict with torch.save", what, (int)e->nlen, e->name, e->method);
-    *data = e->data;
+    if (e->method == 0) { *data = e->data; return TAC_OK; }
+    if (e->method != 8)
+        return tac_fail("%s: zip entry '%.*s' is compressed with method %d; only stored and deflated entries are read "
+                        "(torch.save stores them): re-save the state dict with torch.save", what, (int)e->nlen, e->name,
+                        e->method);
+    if (e->owned) { *data = e->owned; return TAC_OK; }
+    /* deflate expands at most 1032:1: a larger claimed size is corrupt (and would be a large allocation) */
+    if (e->size > e->csize * 1032 + 64 || e->size > (uint64_t)SIZE_MAX / 2)
+        return tac_fail("%s: zip entry '%.*s' claims %llu bytes from %llu compressed (corrupt)", what, (int)e->nlen,
+                        e->name, (unsigned long long)e->size, (unsigned long long)e->csize);
+    uint8_t *out = malloc(e->size ? (size_t)e->size : 1);
+    if (!out) return tac_fail("%s: out of memory inflating zip entry '%.*s' (%llu bytes)", what, (int)e->nlen, e->name,
+                              (unsigned long long)e->size);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    int zr = inflateInit2(&zs, -15);                          /* raw deflate, as zip stores it */
+    int ok = zr == Z_OK;
+    uint64_t in_off = 0, out_off = 0;
+    uint8_t scratch[1];
+    while (ok) {                                              /* in chunks: avail_in/out are 32-bit */
+        if (!zs.avail_in && in_off < e->csize) {
+            uint64_t k = e->csize - in_off > (1u << 30) ? (1u << 30) : e->csize - in_off;
+            zs.next_in = (Bytef *)(e->data + in_off);
+            zs.avail_in = (uInt)k;
+            in_off += k;
+        }
+        if (!zs.avail_out) {
+            if (out_off < e->size) {
+                uint64_t k = e->size - out_off > (1u << 30) ? (1u << 30) : e->size - out_off;
+                zs.next_out = out + out_off;
+                zs.avail_out = (uInt)k;
+                out_off += k;
+            } else {                                          /* full: any more output is an error, seen below */
+                zs.next_out = scratch;
+                zs.avail_out = 1;
+            }
+        }
+        zr = inflate(&zs, Z_NO_FLUSH);
+        if (zr != Z_OK) break;                                /* Z_STREAM_END, or an error (Z_BUF_ERROR: input ended) */
+    }
+    uint64_t produced = ok ? (uint64_t)zs.total_out : 0;
+    if (ok) inflateEnd(&zs);
+    if (!ok || zr != Z_STREAM_END || produced != e->size || crc_of(out, e->size) != e->crc) {
+        free(out);
+        return tac_fail("%s: zip entry '%.*s' does not inflate to its %llu bytes with its CRC-32 (corrupt)", what,
+                        (int)e->nlen, e->name, (unsigned long long)e->size);
+    }
+    e->owned = out;
+    *data = out;
     return TAC_OK;
 }
 
@@ -179,7 +242,7 @@ static int int_tuple(const tac_pyval *t, int64_t *out, int max)
 /* Where storages live: zip entries PREFIX/data/<key>, or (legacy format) a table of keys read after the pickle. */
 typedef struct { const tac_pyval *key; const uint8_t *data; uint64_t size; } lstorage;
 typedef struct {
-    const zdir *z;
+    zdir *z;
     const char *prefix;
     const lstorage *ls;    /* legacy: nls storages */
     int64_t nls;
@@ -201,7 +264,7 @@ static int find_storage(const stores *S, const tac_pyval *key, const char *what,
     }
     char kname[96];
     snprintf(kname, sizeof kname, "data/%.*s", (int)key->len, (const char *)key->s);
-    const zentry *e = zip_find(S->z, S->prefix, kname);
+    zentry *e = zip_find(S->z, S->prefix, kname);
     if (!e) return tac_fail("%s: tensor '%s': storage %s%s is not in the archive (truncated or corrupt)", what, name, S->prefix, kname);
     if (zip_data(e, what, data) != TAC_OK) return TAC_ERR;
     *size = e->size;
@@ -322,9 +385,9 @@ static int zip_form(const uint8_t *buf, size_t len, const char *what, zdir *z, c
                     tac_pickle **p, const uint8_t **pb, size_t *pl, int *torchscript)
 {
     if (zip_parse(buf, len, what, z) != TAC_OK) return TAC_ERR;
-    const zentry *pkl = NULL;                 /* PREFIX/data.pkl: exactly one, PREFIX a single folder name */
+    zentry *pkl = NULL;                       /* PREFIX/data.pkl: exactly one, PREFIX a single folder name */
     for (int i = 0; i < z->n; i++) {
-        const zentry *e = &z->e[i];
+        zentry *e = &z->e[i];
         const char *slash = memchr(e->name, '/', e->nlen);
         if (!slash || slash == e->name || (size_t)(slash - e->name) >= prefix_cap - 1) continue;
         size_t lp = (size_t)(slash - e->name) + 1;
@@ -470,6 +533,15 @@ out:
         for (int i = 0; i < st->n; i++) free(st->t[i].name);
         free(st->t);
         memset(st, 0, sizeof *st);
+    }
+    for (int i = 0; i < z.n; i++) {           /* inflated entries: kept by the table they back, or freed */
+        if (!z.e[i].owned) continue;
+        if (rc == TAC_OK) {
+            st->owned = tac_xrealloc(st->owned, (size_t)st->nowned + 1, sizeof *st->owned);
+            st->owned[st->nowned++] = z.e[i].owned;
+        } else {
+            free(z.e[i].owned);
+        }
     }
     tac_pickle_free(p);
     tac_pickle_free(aux);
