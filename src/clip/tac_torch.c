@@ -316,8 +316,9 @@ static int read_tensor(const tac_pyval *v, const stores *S, const char *what, co
     int contiguous = 1;
     for (int d = nd - 1; d >= 0; d--) {
         if (size[d] != 1 && (uint64_t)stride[d] != want) contiguous = 0;
-        want *= (uint64_t)size[d];     /* each factor < 2^48; stop before overflow */
-        if (want > (UINT64_C(1) << 50)) return tac_fail("%s: tensor '%s' is too large", what, name);
+        if (size[d] && want > (UINT64_C(1) << 50) / (uint64_t)size[d])   /* checked before it could overflow */
+            return tac_fail("%s: tensor '%s' is too large", what, name);
+        want *= (uint64_t)size[d];
     }
     n = want;
     if (n && !contiguous) {
