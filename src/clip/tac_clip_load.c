@@ -512,7 +512,10 @@ static int infer_openai_config(const weights_src *w, const char *what, tac_clip_
 static void fold_normalisation(tac_clip *m)
 {
     const tac_clip_config *c = &m->cfg;
-    if (!memcmp(c->mean, tac_clip_openai_mean, sizeof c->mean) && !memcmp(c->std, tac_clip_openai_std, sizeof c->std)) return;
+    int same = 1;                  /* OpenAI's constants as a config spells them (to float precision): nothing to do */
+    for (int k = 0; k < 3; k++)
+        same &= fabsf(c->mean[k] - tac_clip_openai_mean[k]) <= 1e-6f && fabsf(c->std[k] - tac_clip_openai_std[k]) <= 1e-6f;
+    if (same) return;
     int C = c->vision.hidden, ps = c->vision.patch_size, g = c->vision.image_size / ps;
     size_t per = (size_t)ps * ps;
     double a[3], b[3];
