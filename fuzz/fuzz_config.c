@@ -1,4 +1,6 @@
-/* fuzz_config.c - libFuzzer target for the CLIP config.json parser (src/clip/tac_clip_config.c).
+/* fuzz_config.c - libFuzzer target for the CLIP config parsers (src/clip/tac_clip_config.c): Hugging Face config.json
+ * and OpenCLIP open_clip_config.json (each input goes through both; seeds in fuzz/corpus/config include OpenCLIP
+ * configs).
  *
  *   make fuzz && build-fuzz/fuzz_config -max_total_time=90 fuzz/corpus/config
  * An accepted config must satisfy the invariants the forward pass relies on (positive sizes, heads dividing the
@@ -29,6 +31,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_tower(&c.text, 0);
         check_tower(&c.vision, 1);
         if (c.proj_dim < 1) abort();
+    } else if (tac_last_error()[0] == 0) {
+        abort();
+    }
+    tac_clear_error();
+    if (tac_clip_openclip_config_parse(buf, size, "fuzz", "name-quickgelu", &c) == TAC_OK) {
+        check_tower(&c.text, 0);
+        check_tower(&c.vision, 1);
+        if (c.proj_dim < 1 || c.vision.image_size > 8192) abort();
+        for (int k = 0; k < 3; k++) if (!(c.std[k] > 0)) abort();
     } else if (tac_last_error()[0] == 0) {
         abort();
     }

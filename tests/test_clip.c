@@ -342,7 +342,7 @@ TAC_TEST(clip_bad_files_give_clear_errors)
     TAC_CHECK_ERR(tac_clip_load(SUB("nothing"), &m), "not a folder");
     TAC_CHECK(m == NULL);
     tac_mkdir_p(SUB("empty"));
-    TAC_CHECK_ERR(tac_clip_load(d, &m), "config.json: missing");
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "not a CLIP model folder: it needs config.json");
     /* header length beyond the file */
     TAC_REQUIRE(rewrite(TINY, SUB("hlen"), "F16", NULL, NULL) == 0);
     const char *p = tac_test_path(d, "model.safetensors");
@@ -395,7 +395,7 @@ TAC_TEST(clip_bad_files_give_clear_errors)
     /* no weights file */
     TAC_REQUIRE(rewrite(TINY, SUB("now"), "F16", NULL, NULL) == 0);
     remove(tac_test_path(d, "model.safetensors"));
-    TAC_CHECK_ERR(tac_clip_load(d, &m), "model.safetensors: missing");
+    TAC_CHECK_ERR(tac_clip_load(d, &m), "no weights: none of model.safetensors");
     /* a NaN in the weights is named */
     TAC_REQUIRE(rewrite(TINY, SUB("nan"), "F16", NULL, NULL) == 0);
     p = tac_test_path(d, "model.safetensors");

@@ -1,5 +1,5 @@
 /* taclust/clip.h - CLIP in C: the BPE tokenizer and both towers, loaded from a Hugging Face CLIP folder
- * (config.json, model.safetensors in float32/float16/bfloat16, tokenizer from vocab.json + merges.txt or
+ * (config.json, model.safetensors or pytorch_model.bin in float32/float16/bfloat16, or an OpenCLIP folder; tokenizer from vocab.json + merges.txt or
  * bpe_simple_vocab_16e6.txt.gz). Any CLIPModel configuration (ViT-B/32, B/16, L/14; quick_gelu or gelu).
  * Features are the unnormalised projected embeddings (image_embeds / text_embeds before normalisation).
  */
@@ -27,7 +27,11 @@ int tac_bpe_tokenize(tac_bpe *t, const char *text, int32_t *ids, int ctx);
 
 /* ---- model ------------------------------------------------------------------------------------------ */
 typedef struct tac_clip tac_clip;
-/* Loads DIR/config.json and DIR/model.safetensors (memory-mapped, converted to float32). Every tensor's name,
+/* Loads DIR/config.json and DIR/model.safetensors (memory-mapped, converted to float32). Also read (see
+ * src/clip/tac_clip_load.c and README "Model formats"): pytorch_model.bin (torch.save zip, nothing executed), the
+ * sharded *.index.json forms, OpenCLIP folders (open_clip_config.json + open_clip_model.safetensors or
+ * open_clip_pytorch_model.bin, OpenAI tensor names) and OpenAI's weights alone (a state dict, or the TorchScript
+ * ViT-B-32.pt, whose path may be given instead of a folder). Every tensor's name,
  * dtype and shape is checked; errors name the tensor, what was expected and what was found. Extra tensors (the
  * int64 position_ids buffers, ...) are ignored. Missing config keys take the transformers defaults.
  * The tokenizer is found here and loaded on first use: DIR/vocab.json + DIR/merges.txt or

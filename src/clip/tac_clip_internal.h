@@ -34,6 +34,7 @@ typedef struct {
     const uint8_t *data;             /* the data section: data_len bytes */
     size_t data_len;
     void *map; size_t map_len;       /* the mmap, when opened from a file */
+    uint8_t **owned; int nowned;     /* buffers some tensors point into (inflated zip entries), freed at close */
 } tac_st;
 
 const char *tac_st_dtype_name(int dtype);
@@ -43,6 +44,12 @@ int tac_st_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st);
 int tac_st_open(const char *path, tac_st *st);
 void tac_st_close(tac_st *st);
 const tac_st_tensor *tac_st_find(const tac_st *st, const char *name);
+
+/* ---- torch.save checkpoints (tac_torch.c): the same tensor table, from a zip + pickle, nothing executed --- */
+/* Parse a torch.save zip image in memory (not copied). header = the pickle, data = the whole image. */
+int tac_torch_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st);
+/* Memory-map and parse a file (close with tac_st_close). */
+int tac_torch_open(const char *path, tac_st *st);
 
 /* ---- config.json ------------------------------------------------------------------------------------ */
 enum { TAC_ACT_QUICK_GELU, TAC_ACT_GELU };
@@ -63,11 +70,25 @@ typedef struct {
 typedef struct {
     tac_clip_tower_cfg text, vision;
     int proj_dim;      /* E projection_dim */
+    float mean[3], std[3];   /* the pixel normalisation the model was trained with (OpenAI's unless the folder
+                              * says otherwise); the loader folds any other into the patch embedding */
+    int openclip;      /* 1: OpenCLIP / OpenAI tensor names (open_clip_config.json), 0: Hugging Face names */
+    int custom_text;   /* OpenCLIP CustomTextCLIP: the text tower's names start with "text." */
 } tac_clip_config;
+
+extern const float tac_clip_openai_mean[3], tac_clip_openai_std[3];
 
 /* Parse config.json text (len bytes, need not be NUL-terminated); missing keys take the transformers defaults of
  * CLIPTextConfig / CLIPVisionConfig / CLIPConfig. Errors name `what`. */
 int tac_clip_config_parse(const char *json, size_t len, const char *what, tac_clip_config *cfg);
+/* Parse an OpenCLIP open_clip_config.json ({"model_cfg": {...}, "preprocess_cfg": {...}}) or a bare OpenCLIP
+ * model config ({"embed_dim", "vision_cfg", "text_cfg", ...}) into cfg (openclip = 1). Only the OpenAI-architecture
+ * ViT is accepted; options that change it (timm or Hugging Face towers, ResNets, layer scale, attention pooling, ...)
+ * are refused naming the option. name: the model's name or folder path, for the -quickgelu rule (see the .c). */
+int tac_clip_openclip_config_parse(const char *json, size_t len, const char *what, const char *name,
+                                   tac_clip_config *cfg);
+/* Reads mean/std (3 numbers each) under the keys mkey/skey of the JSON object obj into cfg (absent: unchanged). */
+int tac_clip_norm_from_json(const void *obj, const char *mkey, const char *skey, const char *what, tac_clip_config *cfg);
 
 /* ---- weights: one allocation, named views ----------------------------------------------------------- */
 typedef struct {

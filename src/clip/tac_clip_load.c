@@ -1,11 +1,19 @@
-/* tac_clip_load.c - loads a Hugging Face CLIPModel folder: DIR/config.json + DIR/model.safetensors, or the
- * shards that DIR/model.safetensors.index.json lists (weight_map: tensor name -> file in DIR).
+/* tac_clip_load.c - loads a CLIP model folder, in the first of these forms that is there:
+ *   Hugging Face CLIPModel: DIR/config.json + DIR/model.safetensors, else DIR/pytorch_model.bin (torch.save zip,
+ *     read by tac_torch.c), else the shards that DIR/model.safetensors.index.json or pytorch_model.bin.index.json
+ *     lists (weight_map: tensor name -> file in DIR); DIR/preprocessor_config.json's image_mean/image_std if present;
+ *   OpenCLIP: DIR/open_clip_config.json + DIR/open_clip_model.safetensors or DIR/open_clip_pytorch_model.bin, with
+ *     OpenAI tensor names (expected_tensors_openai(); in_proj stacked q,k,v; projections transposed at load);
+ *   OpenAI's own weights without a config: DIR/open_clip_pytorch_model.bin (or .safetensors), or OpenAI's
+ *     TorchScript ViT-*.pt given as the path or alone in DIR; the model read from the shapes (infer_openai_config(),
+ *     as OpenAI's build_model).
+ * A model mean/std other than OpenAI's is folded into the patch embedding (fold_normalisation()).
  *
  *   tac_clip *m; if (tac_clip_load("models/clip-vit-base-patch32", &m) != TAC_OK) puts(tac_last_error());
  *   ... tac_clip_encode_images(m, ...); tac_clip_free(m);
  *
- * Every tensor the config implies (the table in expected_tensors(), the one place where HF tensor names are
- * spelled) must be present with dtype F32, F16 or BF16 and the exact shape; it is converted to float32 into one
+ * Every tensor the config implies (the tables in expected_tensors() and expected_tensors_openai(), the only places
+ * where tensor names are spelled) must be present with dtype F32, F16 or BF16 and the exact shape; it is converted to float32 into one
  * allocation with named views (tac_clip_weights). Errors name the file, the tensor, what was expected and what
  * was found. The int64 position_ids buffers and any other extra tensors are ignored.
  * Tokenizer: DIR/vocab.json + DIR/merges.txt or DIR/bpe_simple_vocab_16e6.txt.gz; otherwise $TACLUST_BPE;
@@ -23,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -36,6 +45,7 @@ typedef struct {
     size_t off;
     const tac_st_tensor *found;
     int scalar_ok;            /* logit_scale: shape [] or [1] */
+    int transpose;            /* 2-D: the file holds shape[0] x shape[1], the view wants its transpose */
 } spec;
 
 typedef struct { spec *s; int n, cap; } spec_list;
@@ -135,6 +145,54 @@ static void expected_tensors(const tac_clip_config *c, tac_clip_weights *w, spec
             add(l, &L->fc1_b, 0, 1, H, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc1.bias", p, i);
             add(l, &L->fc2_w, 0, 2, C, H, 0, 0, "%s.encoder.layers.%d.mlp.fc2.weight", p, i);
             add(l, &L->fc2_b, 0, 1, C, 0, 0, 0, "%s.encoder.layers.%d.mlp.fc2.bias", p, i);
+        }
+    }
+}
+
+/* The OpenAI / OpenCLIP tensor names (state_dict of OpenAI's CLIP and of OpenCLIP's CLIP / CustomTextCLIP, whose
+ * text tower names start with "text."): the only place they are spelled. Differences from the HF layout: q, k, v
+ * come stacked as attn.in_proj_weight (3C x C, the order of qkv_w) and in_proj_bias; the two projections are
+ * stored as x @ P (C x E), the transpose of the HF weights; the MLP is c_fc / c_proj. */
+static void expected_tensors_openai(const tac_clip_config *c, tac_clip_weights *w, spec_list *l)
+{
+    const tac_clip_tower_cfg *t = &c->text, *v = &c->vision;
+    const char *tp = c->custom_text ? "text." : "";
+    int64_t tc = t->hidden, vc = v->hidden, e = c->proj_dim, ps = v->patch_size, g = v->image_size / v->patch_size;
+    add(l, &w->tok_emb, 0, 2, t->vocab, tc, 0, 0, "%stoken_embedding.weight", tp);
+    add(l, &w->tpos_emb, 0, 2, t->max_pos, tc, 0, 0, "%spositional_embedding", tp);
+    add(l, &w->final_ln_w, 0, 1, tc, 0, 0, 0, "%sln_final.weight", tp);
+    add(l, &w->final_ln_b, 0, 1, tc, 0, 0, 0, "%sln_final.bias", tp);
+    add(l, &w->text_proj, 0, 2, tc, e, 0, 0, "%stext_projection", tp);
+    l->s[l->n - 1].transpose = 1;
+    add(l, &w->cls_emb, 0, 1, vc, 0, 0, 0, "visual.class_embedding");
+    add(l, &w->patch_w, 0, 4, vc, 3, ps, ps, "visual.conv1.weight");
+    add(l, &w->vpos_emb, 0, 2, g * g + 1, vc, 0, 0, "visual.positional_embedding");
+    add(l, &w->pre_ln_w, 0, 1, vc, 0, 0, 0, "visual.ln_pre.weight");
+    add(l, &w->pre_ln_b, 0, 1, vc, 0, 0, 0, "visual.ln_pre.bias");
+    add(l, &w->post_ln_w, 0, 1, vc, 0, 0, 0, "visual.ln_post.weight");
+    add(l, &w->post_ln_b, 0, 1, vc, 0, 0, 0, "visual.ln_post.bias");
+    add(l, &w->vis_proj, 0, 2, vc, e, 0, 0, "visual.proj");
+    l->s[l->n - 1].transpose = 1;
+    add(l, &w->logit_scale, 0, 0, 0, 0, 0, 0, "logit_scale");
+    l->s[l->n - 1].scalar_ok = 1;
+    for (int tower = 0; tower < 2; tower++) {
+        const tac_clip_tower_cfg *tw = tower ? v : t;
+        const char *p = tower ? "visual." : tp;
+        int64_t C = tw->hidden, H = tw->inter;
+        for (int i = 0; i < tw->layers; i++) {
+            tac_clip_layer *L = tower ? &w->vlayers[i] : &w->tlayers[i];
+            add(l, &L->qkv_w, 0, 2, 3 * C, C, 0, 0, "%stransformer.resblocks.%d.attn.in_proj_weight", p, i);
+            add(l, &L->qkv_b, 0, 1, 3 * C, 0, 0, 0, "%stransformer.resblocks.%d.attn.in_proj_bias", p, i);
+            add(l, &L->o_w, 0, 2, C, C, 0, 0, "%stransformer.resblocks.%d.attn.out_proj.weight", p, i);
+            add(l, &L->o_b, 0, 1, C, 0, 0, 0, "%stransformer.resblocks.%d.attn.out_proj.bias", p, i);
+            add(l, &L->ln1_w, 0, 1, C, 0, 0, 0, "%stransformer.resblocks.%d.ln_1.weight", p, i);
+            add(l, &L->ln1_b, 0, 1, C, 0, 0, 0, "%stransformer.resblocks.%d.ln_1.bias", p, i);
+            add(l, &L->ln2_w, 0, 1, C, 0, 0, 0, "%stransformer.resblocks.%d.ln_2.weight", p, i);
+            add(l, &L->ln2_b, 0, 1, C, 0, 0, 0, "%stransformer.resblocks.%d.ln_2.bias", p, i);
+            add(l, &L->fc1_w, 0, 2, H, C, 0, 0, "%stransformer.resblocks.%d.mlp.c_fc.weight", p, i);
+            add(l, &L->fc1_b, 0, 1, H, 0, 0, 0, "%stransformer.resblocks.%d.mlp.c_fc.bias", p, i);
+            add(l, &L->fc2_w, 0, 2, C, H, 0, 0, "%stransformer.resblocks.%d.mlp.c_proj.weight", p, i);
+            add(l, &L->fc2_b, 0, 1, C, 0, 0, 0, "%stransformer.resblocks.%d.mlp.c_proj.bias", p, i);
         }
     }
 }
@@ -291,27 +349,42 @@ static void note_coretype(void)
 #endif
 }
 
-/* Opens DIR/model.safetensors, or else the shards of DIR/model.safetensors.index.json (its weight_map names, for
- * each tensor, a file in DIR; the files are opened once each, in the order the map first names them). */
-static int open_weights(const char *dir, weights_src *w, char **index_text, char **index_path)
+/* A weights file by its name: *.safetensors, else a torch.save zip (*.bin, *.pt, *.pth). */
+static int open_one(const char *path, tac_st *st)
 {
-    char *one = join(dir, "model.safetensors");
-    struct stat sb;
-    if (stat(one, &sb) == 0) {              /* present: a FIFO or folder is refused by tac_st_open, naming it */
+    size_t n = strlen(path);
+    if (n >= 12 && strcmp(path + n - 12, ".safetensors") == 0) return tac_st_open(path, st);
+    return tac_torch_open(path, st);
+}
+
+/* Opens the first of the single files names[] that exists in DIR, or else the shards that the first existing
+ * index[] file lists (its weight_map names, for each tensor, a file in DIR; the files are opened once each, in the
+ * order the map first names them). Fails naming every file looked for when there is none. */
+static int open_weights(const char *dir, const char *const *names, const char *const *index, weights_src *w,
+                        char **index_text, char **index_path)
+{
+    for (int i = 0; names[i]; i++) {
+        char *one = join(dir, names[i]);
+        if (!file_exists(one)) { free(one); continue; }
         w->st = tac_xcalloc(1, sizeof(tac_st));
         w->path = tac_xcalloc(1, sizeof(char *));
         w->path[0] = one;
         w->nst = 1;
-        return tac_st_open(one, &w->st[0]);
+        return open_one(one, &w->st[0]);
     }
-    *index_path = join(dir, "model.safetensors.index.json");
-    if (!file_exists(*index_path)) {
-        tac_fail("%s: missing, and no model.safetensors.index.json either (only safetensors weights are read; "
-                 "convert pytorch_model.bin first)", one);
-        free(one);
-        return TAC_ERR;
+    for (int i = 0; index[i] && !*index_path; i++) {
+        char *p = join(dir, index[i]);
+        if (file_exists(p)) *index_path = p;
+        else free(p);
     }
-    free(one);
+    if (!*index_path) {
+        char list[512];
+        size_t k = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; (pass ? index : names)[i]; i++)
+                k += (size_t)snprintf(list + k, k < sizeof list ? sizeof list - k : 0, "%s%s", k ? ", " : "", (pass ? index : names)[i]);
+        return tac_fail("%s: no weights: none of %s is there", dir, list);
+    }
     size_t len;
     if (tac_read_file_max(*index_path, index_text, &len, TAC_JSON_MAX) != TAC_OK) return TAC_ERR;
     cJSON *root = cJSON_ParseWithLength(*index_text, len);
@@ -340,7 +413,7 @@ static int open_weights(const char *dir, weights_src *w, char **index_text, char
         w->nst++;
         if (!file_exists(w->path[k]))
             return tac_fail("%s: missing (named by %s for %s)", w->path[k], *index_path, e->string ? e->string : "?");
-        if (tac_st_open(w->path[k], &w->st[k]) != TAC_OK) return TAC_ERR;
+        if (open_one(w->path[k], &w->st[k]) != TAC_OK) return TAC_ERR;
     }
     if (w->nst == 0) return tac_fail("%s: weight_map is empty", *index_path);
     return TAC_OK;
@@ -357,10 +430,121 @@ static void close_weights(weights_src *w)
     cJSON_Delete(w->map);
 }
 
+static int has_tensor(const weights_src *w, const char *name)
+{
+    if (w->map) return cJSON_IsString(cJSON_GetObjectItemCaseSensitive(w->map, name));
+    for (int k = 0; k < w->nst; k++)
+        if (tac_st_find(&w->st[k], name)) return 1;
+    return 0;
+}
+
+/* OpenAI-named weights without a config (OpenAI's own state dict): the shapes say the model, as OpenAI's
+ * clip.model.build_model reads them (heads = width / 64, MLP 4 x width, QuickGELU). */
+static int infer_openai_config(const weights_src *w, const char *what, tac_clip_config *cfg)
+{
+    const tac_st *st = &w->st[0];
+    const tac_st_tensor *conv = tac_st_find(st, "visual.conv1.weight"), *pos = tac_st_find(st, "visual.positional_embedding");
+    const tac_st_tensor *tp = tac_st_find(st, "text_projection"), *tpos = tac_st_find(st, "positional_embedding");
+    const tac_st_tensor *tok = tac_st_find(st, "token_embedding.weight"), *lnf = tac_st_find(st, "ln_final.weight");
+    if (!conv || !pos || !tp || !tpos || !tok || !lnf || conv->ndim != 4 || pos->ndim != 2 || tp->ndim != 2 ||
+        tpos->ndim != 2 || tok->ndim != 2 || lnf->ndim != 1)
+        return tac_fail("%s: no config beside it, and the weights are not an OpenAI CLIP ViT state dict "
+                        "(visual.conv1.weight, visual.positional_embedding, text_projection, ... with their shapes): "
+                        "give the model's folder, with its config.json or open_clip_config.json", what);
+    memset(cfg, 0, sizeof *cfg);
+    memcpy(cfg->mean, tac_clip_openai_mean, sizeof cfg->mean);
+    memcpy(cfg->std, tac_clip_openai_std, sizeof cfg->std);
+    cfg->openclip = 1;
+    tac_clip_tower_cfg *v = &cfg->vision, *t = &cfg->text;
+    int64_t g = 0;
+    while ((g + 1) * (g + 1) + 1 <= pos->shape[0]) g++;
+    if (g * g + 1 != pos->shape[0] || conv->shape[2] != conv->shape[3] || conv->shape[0] % 64 || lnf->shape[0] % 64 ||
+        conv->shape[0] > 65536 || lnf->shape[0] > 65536 || g * conv->shape[2] > 8192 || tp->shape[1] > 65536 ||
+        tok->shape[0] > (1 << 24) || tpos->shape[0] > (1 << 16))
+        return tac_fail("%s: no open_clip_config.json, and the weights' shapes are not those of an OpenAI CLIP ViT", what);
+    v->hidden = (int)conv->shape[0]; v->patch_size = (int)conv->shape[2]; v->image_size = (int)(g * conv->shape[2]);
+    t->hidden = (int)lnf->shape[0]; t->vocab = (int)tok->shape[0]; t->max_pos = (int)tpos->shape[0];
+    cfg->proj_dim = (int)tp->shape[1];
+    for (int tower = 0; tower < 2; tower++) {
+        tac_clip_tower_cfg *tw = tower ? v : t;
+        char nm[96];
+        for (tw->layers = 0; tw->layers < 1024; tw->layers++) {
+            snprintf(nm, sizeof nm, "%stransformer.resblocks.%d.attn.in_proj_weight", tower ? "visual." : "", tw->layers);
+            if (!tac_st_find(st, nm)) break;
+        }
+        if (!tw->layers) return tac_fail("%s: no %stransformer.resblocks.0.attn.in_proj_weight", what, tower ? "visual." : "");
+        tw->heads = tw->hidden / 64;
+        tw->inter = 4 * tw->hidden;
+        tw->act = TAC_ACT_QUICK_GELU;
+        tw->eps = 1e-5;
+        tw->channels = 3;
+    }
+    return TAC_OK;
+}
+
+/* Pixels arrive normalised with OpenAI's mean and std (tac_clip_preprocess). A model trained with others sees
+ * x' = a x + b per channel (a = std_oai / std, b = (mean_oai - mean) / std); the patch convolution is linear, so
+ * W' = W a and a constant b . sum(W) per output channel, added to the patch rows of the position embedding. */
+static void fold_normalisation(tac_clip *m)
+{
+    const tac_clip_config *c = &m->cfg;
+    int same = 1;                  /* OpenAI's constants as a config spells them (to float precision): nothing to do */
+    for (int k = 0; k < 3; k++)
+        same &= fabsf(c->mean[k] - tac_clip_openai_mean[k]) <= 1e-6f && fabsf(c->std[k] - tac_clip_openai_std[k]) <= 1e-6f;
+    if (same) return;
+    int C = c->vision.hidden, ps = c->vision.patch_size, g = c->vision.image_size / ps;
+    size_t per = (size_t)ps * ps;
+    double a[3], b[3];
+    for (int k = 0; k < 3; k++) {
+        a[k] = (double)tac_clip_openai_std[k] / c->std[k];
+        b[k] = ((double)tac_clip_openai_mean[k] - c->mean[k]) / c->std[k];
+    }
+    for (int o = 0; o < C; o++) {
+        double bias = 0;
+        for (int k = 0; k < 3; k++) {
+            float *wk = m->w.patch_w + ((size_t)o * 3 + (size_t)k) * per;
+            double sum = 0;
+            for (size_t i = 0; i < per; i++) { sum += wk[i]; wk[i] = (float)(wk[i] * a[k]); }
+            bias += b[k] * sum;
+        }
+        for (int r = 1; r <= g * g; r++) m->w.vpos_emb[(size_t)r * C + o] += (float)bias;
+    }
+}
+
+/* The one *.pt file in dir (OpenAI's ViT-B-32.pt, ...) into *path; none: *path NULL; several: an error. */
+static int find_single_pt(const char *dir, char **path)
+{
+    *path = NULL;
+    DIR *d = opendir(dir);
+    if (!d) return TAC_OK;
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 4 || strcmp(e->d_name + l - 3, ".pt") != 0) continue;
+        char *p = join(dir, e->d_name);
+        if (!file_exists(p)) { free(p); continue; }
+        if (n++) { free(p); continue; }
+        *path = p;
+    }
+    closedir(d);
+    if (n > 1) {
+        free(*path);
+        *path = NULL;
+        return tac_fail("%s: %d .pt files and no config: give the one to use as the model path", dir, n);
+    }
+    return TAC_OK;
+}
+
 int tac_clip_load(const char *dir, tac_clip **out)
 {
     *out = NULL;
+    static const char *const hf_names[] = {"model.safetensors", "pytorch_model.bin", NULL};
+    static const char *const hf_index[] = {"model.safetensors.index.json", "pytorch_model.bin.index.json", NULL};
+    static const char *const oc_names[] = {"open_clip_model.safetensors", "open_clip_pytorch_model.bin", NULL};
+    static const char *const oc_index[] = {"open_clip_model.safetensors.index.json", "open_clip_pytorch_model.bin.index.json", NULL};
     char *cfg_path = join(dir, "config.json"), *index_text = NULL, *index_path = NULL;
+    char *oc_path = join(dir, "open_clip_config.json"), *pre_path = join(dir, "preprocessor_config.json");
     char *cfg_text = NULL;
     size_t cfg_len = 0;
     weights_src w = {0};
@@ -368,27 +552,89 @@ int tac_clip_load(const char *dir, tac_clip **out)
     tac_clip *m = NULL;
     int rc = TAC_ERR;
     struct stat sb;
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) { tac_fail("%s: not a folder (a Hugging Face CLIP folder is needed)", dir); goto done; }
-    if (stat(cfg_path, &sb) != 0) { tac_fail("%s: missing (a Hugging Face CLIP folder needs config.json and model.safetensors)", cfg_path); goto done; }
-    if (tac_read_file_max(cfg_path, &cfg_text, &cfg_len, TAC_JSON_MAX) != TAC_OK) goto done;
+    int is_file = stat(dir, &sb) == 0 && S_ISREG(sb.st_mode);   /* an OpenAI checkpoint file (ViT-B-32.pt) */
+    if (!is_file && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))) { tac_fail("%s: not a folder (a CLIP model folder is needed)", dir); goto done; }
     m = tac_xcalloc(1, sizeof *m);
-    if (tac_clip_config_parse(cfg_text, cfg_len, cfg_path, &m->cfg) != TAC_OK) goto done;
-    if (open_weights(dir, &w, &index_text, &index_path) != TAC_OK) goto done;
+    if (is_file) {
+        /* handled with the OpenAI state dicts below */
+    } else if (file_exists(cfg_path)) {                              /* Hugging Face transformers CLIPModel */
+        if (tac_read_file_max(cfg_path, &cfg_text, &cfg_len, TAC_JSON_MAX) != TAC_OK) goto done;
+        if (tac_clip_config_parse(cfg_text, cfg_len, cfg_path, &m->cfg) != TAC_OK) goto done;
+        if (file_exists(pre_path)) {                          /* CLIPImageProcessor's image_mean / image_std */
+            char *pt = NULL;
+            size_t pl = 0;
+            if (tac_read_file_max(pre_path, &pt, &pl, TAC_JSON_MAX) != TAC_OK) goto done;
+            cJSON *pj = cJSON_ParseWithLength(pt, pl);
+            int prc = pj ? tac_clip_norm_from_json(pj, "image_mean", "image_std", pre_path, &m->cfg) : tac_fail("%s: not valid JSON", pre_path);
+            cJSON_Delete(pj);
+            free(pt);
+            if (prc != TAC_OK) goto done;
+        }
+        if (open_weights(dir, hf_names, hf_index, &w, &index_text, &index_path) != TAC_OK) goto done;
+    } else if (!is_file && file_exists(oc_path)) {           /* OpenCLIP */
+        free(cfg_path);
+        cfg_path = oc_path;
+        oc_path = NULL;
+        if (tac_read_file_max(cfg_path, &cfg_text, &cfg_len, TAC_JSON_MAX) != TAC_OK) goto done;
+        if (tac_clip_openclip_config_parse(cfg_text, cfg_len, cfg_path, dir, &m->cfg) != TAC_OK) goto done;
+        if (open_weights(dir, oc_names, oc_index, &w, &index_text, &index_path) != TAC_OK) goto done;
+        /* the names decide where the text tower is (as OpenCLIP converts between CLIP and CustomTextCLIP) */
+        int plain = has_tensor(&w, "token_embedding.weight"), custom = has_tensor(&w, "text.token_embedding.weight");
+        if (plain != custom) m->cfg.custom_text = custom;
+    }
+    if (is_file || !cfg_text) {                               /* OpenAI-named weights alone */
+        int any = 0;
+        char *one = is_file ? tac_xstrdup(dir) : NULL;
+        for (int i = 0; !one && oc_names[i]; i++) { char *p = join(dir, oc_names[i]); any |= file_exists(p); free(p); }
+        if (!one && !any && find_single_pt(dir, &one) != TAC_OK) goto done;
+        if (!one && !any) {
+            tac_fail("%s: not a CLIP model folder: it needs config.json (Hugging Face: with model.safetensors or "
+                     "pytorch_model.bin) or open_clip_config.json (OpenCLIP: with open_clip_model.safetensors or "
+                     "open_clip_pytorch_model.bin), or OpenAI's ViT-*.pt", dir);
+            goto done;
+        }
+        if (one) {
+            w.st = tac_xcalloc(1, sizeof(tac_st));
+            w.path = tac_xcalloc(1, sizeof(char *));
+            w.path[0] = one;
+            w.nst = 1;
+            if (open_one(one, &w.st[0]) != TAC_OK) goto done;
+        } else if (open_weights(dir, oc_names, oc_index, &w, &index_text, &index_path) != TAC_OK) {
+            goto done;
+        }
+        if (infer_openai_config(&w, w.path[0], &m->cfg) != TAC_OK) goto done;
+        cfg_text = tac_xstrdup("openai-inferred");
+        cfg_len = strlen(cfg_text);
+    }
     m->w.tlayers = tac_xcalloc((size_t)m->cfg.text.layers, sizeof(tac_clip_layer));
     m->w.vlayers = tac_xcalloc((size_t)m->cfg.vision.layers, sizeof(tac_clip_layer));
-    expected_tensors(&m->cfg, &m->w, &specs);
+    if (m->cfg.openclip) expected_tensors_openai(&m->cfg, &m->w, &specs);
+    else expected_tensors(&m->cfg, &m->w, &specs);
     for (int i = 0; i < specs.n; i++)       /* all checked first: the allocation below is bounded by the file */
         if (check_tensor(&w, index_path, &specs.s[i]) != TAC_OK) goto done;
     m->nfloats = layout(&m->cfg, &m->w, NULL);
     m->mem = tac_clip_big_alloc(m->nfloats);
     layout(&m->cfg, &m->w, m->mem);
+    float *tmp = NULL;
+    size_t tmp_cap = 0;
     for (int i = 0; i < specs.n; i++) {
-        float *v = *specs.s[i].view + specs.s[i].off;
-        size_t n = specs.s[i].found->nbytes / (specs.s[i].found->dtype == TAC_ST_F32 ? 4 : 2), bad = 0;
-        convert(specs.s[i].found, v);
+        const spec *sp = &specs.s[i];
+        float *v = *sp->view + sp->off;
+        size_t n = sp->found->nbytes / (sp->found->dtype == TAC_ST_F32 ? 4 : 2), bad = 0;
+        if (sp->transpose) {                 /* file: r x c, view: c x r */
+            size_t r = (size_t)sp->shape[0], c = (size_t)sp->shape[1];
+            if (n > tmp_cap) { free(tmp); tmp_cap = n; tmp = tac_xmalloc(n, sizeof *tmp); }
+            convert(sp->found, tmp);
+            for (size_t y = 0; y < r; y++)
+                for (size_t x = 0; x < c; x++) v[x * r + y] = tmp[y * c + x];
+        } else {
+            convert(sp->found, v);
+        }
         for (size_t k = 0; k < n; k++) bad += !isfinite(v[k]);
-        if (bad) { tac_fail("%s: %s has %zu NaN or Inf values", index_path ? index_path : w.path[0], specs.s[i].name, bad); goto done; }
+        if (bad) { tac_fail("%s: %s has %zu NaN or Inf values", index_path ? index_path : w.path[0], sp->name, bad); free(tmp); goto done; }
     }
+    free(tmp);
+    fold_normalisation(m);
     m->dir = tac_xstrdup(dir);
     m->bpe_path = find_tokenizer(dir);
     if (tac_clip_model_hash(cfg_text, cfg_len, (const char *const *)w.path, w.nst, m->bpe_path, m->hash) != TAC_OK) goto done;
@@ -402,6 +648,8 @@ done:
     free(specs.s);
     free(cfg_text);
     free(cfg_path);
+    free(oc_path);
+    free(pre_path);
     *out = m;
     return rc;
 }

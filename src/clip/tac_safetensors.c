@@ -163,6 +163,8 @@ void tac_st_close(tac_st *st)
 {
     st_free_tensors(st);
     if (st->map) munmap(st->map, st->map_len);
+    for (int i = 0; i < st->nowned; i++) free(st->owned[i]);
+    free(st->owned);
     memset(st, 0, sizeof *st);
 }
 

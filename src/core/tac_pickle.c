@@ -4,8 +4,12 @@
  * Nothing is ever executed. GLOBAL/STACK_GLOBAL only record the "module name" pair; REDUCE, NEWOBJ and BUILD
  * build inert "object" values (callable, args, state) that the lookups below interpret structurally. Two
  * callables are understood because Python itself writes plain bytes through them: `_codecs.encode(str,
- * 'latin1')` (bytes in protocol 2 from Python 3) and `__builtin__/builtins.bytes()` (empty bytes). Everything
- * else that is not plain data (persistent ids, extension codes, out-of-band buffers, INST/OBJ) is an error.
+ * 'latin1')` (bytes in protocol 2 from Python 3) and `__builtin__/builtins.bytes()` (empty bytes); and
+ * `collections.OrderedDict()` (how torch.save writes a state_dict) becomes a plain dict, whose later BUILD state
+ * (a state_dict's `_metadata`) is recorded and ignored. Persistent ids (torch.save's storage references) are
+ * kept as inert values when the caller asks for them (tac_pickle_parse_ex with TAC_PICKLE_PERSID, see
+ * core/tac_pickle.h), an error otherwise. Everything else that is not plain data (extension codes, out-of-band
+ * buffers, INST/OBJ) is an error. tac_pickle_check_globals lets a caller refuse any global it does not know.
  * Every read is bounds-checked; every value lives in the parse context and is freed by tac_pickle_free. Memory
  * is O(input size); there is no recursion while parsing.
  *
@@ -13,24 +17,13 @@
  *   const tac_pyval *d = tac_py_dict_get(tac_pickle_root(p), "labels");  ... tac_pickle_free(p);
  * or, for CIFAR, tac_pickle_cifar_batch(buf, len, "data_batch_1", "labels", &labels, &pixels, &n).
  */
+#include "core/tac_pickle.h"
 #include "taclust/app.h"
 #include "taclust/core.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum { PY_NONE, PY_BOOL, PY_INT, PY_FLOAT, PY_STR, PY_BYTES, PY_LIST, PY_TUPLE, PY_DICT, PY_SET, PY_GLOBAL, PY_OBJ };
-
-struct tac_pyval {
-    int type;
-    int64_t i;                 /* PY_INT, PY_BOOL */
-    double f;                  /* PY_FLOAT */
-    const uint8_t *s;          /* PY_STR (UTF-8), PY_BYTES, PY_GLOBAL ("module name"): len bytes */
-    size_t len;
-    tac_pyval **items;         /* PY_LIST/TUPLE/SET: n items; PY_DICT: n pairs as 2n items (key, value) */
-    int64_t n, cap;
-    tac_pyval *callable, *args, *state;   /* PY_OBJ: what REDUCE/NEWOBJ/BUILD recorded */
-};
 
 struct tac_pickle {
     const char *what;          /* name used in error messages */
@@ -47,6 +40,7 @@ struct tac_pickle {
     tac_pyval **memo;          /* memo[i] or NULL */
     int64_t capmemo, nmemo;     /* nmemo: entries stored (MEMOIZE stores at index nmemo, as len(memo)) */
     tac_pyval *root;
+    int flags;                 /* TAC_PICKLE_* */
 };
 
 #define VCHUNK 256
@@ -254,6 +248,10 @@ static int reduce(tac_pickle *p, tac_pyval *fn, tac_pyval *args, tac_pyval **out
         *out = mk_buf(p, PY_BYTES, (const uint8_t *)"", 0);
         return TAC_OK;
     }
+    if (is_global(fn, "collections", "OrderedDict") && args->n == 0) {   /* then SETITEMS fill it */
+        *out = new_val(p, PY_DICT);
+        return TAC_OK;
+    }
     tac_pyval *o = new_val(p, PY_OBJ);
     o->callable = fn; o->args = args;
     *out = o;
@@ -263,9 +261,20 @@ static int reduce(tac_pickle *p, tac_pyval *fn, tac_pyval *args, tac_pyval **out
 /* ---- the machine ----------------------------------------------------------------------------------------- */
 int tac_pickle_parse(const void *data, size_t len, const char *what, tac_pickle **out)
 {
+    return tac_pickle_parse_ex(data, len, what, 0, out);
+}
+
+int tac_pickle_parse_ex(const void *data, size_t len, const char *what, int flags, tac_pickle **out)
+{
+    return tac_pickle_parse_prefix(data, len, what, flags, out, NULL);
+}
+
+int tac_pickle_parse_prefix(const void *data, size_t len, const char *what, int flags, tac_pickle **out, size_t *used)
+{
     *out = NULL;
     tac_pickle *p = tac_xcalloc(1, sizeof *p);
     p->what = what ? what : "pickle";
+    p->flags = flags;
     p->buf = data; p->len = len;
     tac_pyval *a = NULL, *b = NULL, *c = NULL;
     int64_t first = 0;
@@ -288,6 +297,7 @@ int tac_pickle_parse(const void *data, size_t len, const char *what, tac_pickle 
         case '.': /* STOP */
             if (pop(p, op, &a)) goto fail;
             p->root = a;
+            if (used) *used = p->pos;
             *out = p;
             return TAC_OK;
         case '(': /* MARK */
@@ -438,9 +448,9 @@ int tac_pickle_parse(const void *data, size_t len, const char *what, tac_pickle 
             if (b->type != PY_TUPLE) { tac_fail("%s: bad pickle: NEWOBJ_EX arguments are not a tuple (byte %zu)", p->what, p->pos); goto fail; }
             { tac_pyval *o = new_val(p, PY_OBJ); o->callable = a; o->args = b; push(p, o); }
             break;
-        case 'b': /* BUILD: record the state on the object */
+        case 'b': /* BUILD: record the state on the object (or on an OrderedDict made plain) */
             if (pop(p, op, &b) || top(p, op, &a)) goto fail;
-            if (a->type != PY_OBJ) { tac_fail("%s: bad pickle: BUILD on a value that is not an object (byte %zu)", p->what, p->pos); goto fail; }
+            if (a->type != PY_OBJ && a->type != PY_DICT) { tac_fail("%s: bad pickle: BUILD on a value that is not an object (byte %zu)", p->what, p->pos); goto fail; }
             a->state = b;
             break;
         case 'q': if (need(p, 1, op)) goto fail; if (memo_put(p, rd_le(p, 1), op)) goto fail; break;
@@ -454,7 +464,19 @@ int tac_pickle_parse(const void *data, size_t len, const char *what, tac_pickle 
             if (iv < 0) { tac_fail("%s: bad pickle: negative memo index (byte %zu)", p->what, p->pos); goto fail; }
             if (op == 'p' ? memo_put(p, (uint64_t)iv, op) : memo_get(p, (uint64_t)iv, op)) goto fail;
             break;
+        case 'Q': /* BINPERSID: the id is the popped value */
+            if (!(p->flags & TAC_PICKLE_PERSID)) goto unsupported;
+            if (pop(p, op, &b)) goto fail;
+            a = new_val(p, PY_PERSID); a->args = b;
+            push(p, a);
+            break;
+        case 'P': /* PERSID: the id is a text line */
+            if (!(p->flags & TAC_PICKLE_PERSID)) goto unsupported;
+            if (rd_line(p, op, &s, &n)) goto fail;
+            push(p, mk_buf(p, PY_PERSID, s, n));
+            break;
         default:
+        unsupported:
             tac_fail("%s: pickle opcode 0x%02x at byte %zu is not supported (persistent ids, extensions, "
                      "out-of-band buffers and text strings are not read)", p->what, op, p->pos - 1);
             goto fail;
@@ -467,6 +489,35 @@ fail:
 
 /* ---- lookups ----------------------------------------------------------------------------------------------- */
 const tac_pyval *tac_pickle_root(const tac_pickle *p) { return p->root; }
+int tac_py_is_global(const tac_pyval *v, const char *mod, const char *name) { return is_global(v, mod, name); }
+int tac_py_eq_text(const tac_pyval *v, const char *s) { return eq_text(v, s); }
+int64_t tac_pickle_nvals(const tac_pickle *p) { return p->nall; }
+const tac_pyval *tac_pickle_val(const tac_pickle *p, int64_t i) { return &p->chunks[i / VCHUNK][i % VCHUNK]; }
+
+int tac_pickle_check_globals(const tac_pickle *p, const char *const *allowed)
+{
+    for (int64_t i = 0; i < p->nall; i++) {
+        const tac_pyval *v = &p->chunks[i / VCHUNK][i % VCHUNK];
+        if (v->type != PY_GLOBAL) continue;
+        int ok = 0;
+        for (int k = 0; allowed[k] && !ok; k++) {
+            size_t n = strlen(allowed[k]);
+            if (n && allowed[k][n - 1] == '*') ok = v->len >= n - 1 && !memcmp(allowed[k], v->s, n - 1);   /* prefix */
+            else ok = n == v->len && !memcmp(allowed[k], v->s, v->len);
+        }
+        if (ok) continue;
+        char name[200];
+        size_t n = v->len < sizeof name - 1 ? v->len : sizeof name - 1;
+        for (size_t k = 0; k < n; k++) {
+            uint8_t c = v->s[k];
+            name[k] = c == ' ' ? '.' : (c < 0x20 || c > 0x7e) ? '?' : (char)c;
+        }
+        name[n] = 0;
+        return tac_fail("%s: the pickle references %s, which this reader does not accept (nothing is executed; only "
+                        "tensors, storages and plain data are read)", p->what, name);
+    }
+    return TAC_OK;
+}
 
 const tac_pyval *tac_py_dict_get(const tac_pyval *d, const char *key)
 {

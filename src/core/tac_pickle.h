@@ -1,0 +1,48 @@
+/* tac_pickle.h - the safe pickle reader's value model, for readers that walk the parsed tree themselves (the torch
+ * checkpoint reader in src/clip/tac_torch.c). The CIFAR-level API (tac_pickle_parse, tac_py_dict_get, ...) is in
+ * taclust/app.h; this header adds the value struct, persistent ids (opt-in) and a check of every global the pickle
+ * names against an allow-list. Nothing here executes anything: globals are "module name" strings.
+ * Internal to the library (not installed).
+ */
+#ifndef TAC_PICKLE_H
+#define TAC_PICKLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "taclust/app.h"
+
+enum { PY_NONE, PY_BOOL, PY_INT, PY_FLOAT, PY_STR, PY_BYTES, PY_LIST, PY_TUPLE, PY_DICT, PY_SET, PY_GLOBAL, PY_OBJ,
+       PY_PERSID };
+
+struct tac_pyval {
+    int type;
+    int64_t i;                 /* PY_INT, PY_BOOL */
+    double f;                  /* PY_FLOAT */
+    const uint8_t *s;          /* PY_STR (UTF-8), PY_BYTES, PY_GLOBAL ("module name"), PY_PERSID (text form): len bytes */
+    size_t len;
+    tac_pyval **items;         /* PY_LIST/TUPLE/SET: n items; PY_DICT: n pairs as 2n items (key, value) */
+    int64_t n, cap;
+    tac_pyval *callable, *args, *state;   /* PY_OBJ: what REDUCE/NEWOBJ/BUILD recorded; PY_PERSID: args = the id
+                                           * (BINPERSID), s/len = the id (PERSID); PY_DICT: state from BUILD */
+};
+
+#define TAC_PICKLE_PERSID 1    /* accept persistent ids (torch.save's storages), as inert PY_PERSID values */
+int tac_pickle_parse_ex(const void *buf, size_t len, const char *what, int flags, tac_pickle **out);
+/* The same for a pickle followed by other data (several pickles in a row): parses up to its STOP and sets *used
+ * to the bytes it took (buf + *used is the next byte). */
+int tac_pickle_parse_prefix(const void *buf, size_t len, const char *what, int flags, tac_pickle **out, size_t *used);
+
+/* Every value the parse made, in creation order: i in [0, tac_pickle_nvals(p)). */
+int64_t tac_pickle_nvals(const tac_pickle *p);
+const tac_pyval *tac_pickle_val(const tac_pickle *p, int64_t i);
+/* 1 when v is the global "mod name". */
+int tac_py_is_global(const tac_pyval *v, const char *mod, const char *name);
+/* 1 when v is a str or bytes equal to s. */
+int tac_py_eq_text(const tac_pyval *v, const char *s);
+/* Every global the pickle names must be in allowed ("module name" strings, NULL-terminated; one ending in '*'
+ * matches every global that starts with the rest, e.g. "__torch__*"); otherwise fails
+ * naming the first other one ("module.name"), e.g. "x.bin: the pickle references os.system, which is not ...". */
+int tac_pickle_check_globals(const tac_pickle *p, const char *const *allowed);
+
+#endif
