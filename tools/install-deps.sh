@@ -9,6 +9,8 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential pkg-config libopenblas-dev libcjson-dev libpng-dev libwebp-dev libjpeg62-turbo-dev \
     zlib1g-dev wordnet-base ca-certificates >/dev/null
+# oneDNN 2.6 (bf16 matmuls of the CLIP towers, src/clip/tac_clip_bf16.c)
+$SUDO apt-get install -y -qq --no-install-recommends libdnnl-dev >/dev/null
 # Optional parts, used when present: FFmpeg's libraries decode UCF-101's videos (`taclust bench ucf101`), and
 # Chromium renders report.html in the end-to-end test.
 $SUDO apt-get install -y -qq --no-install-recommends \

@@ -160,7 +160,7 @@ int tac_bench_run(const char *dataset, const char *data_dir, const char *model_d
     {   /* a model change invalidates the split caches */
         char tag[PATH_MAX + 32], *old = NULL; size_t ol;
         snprintf(tag, sizeof tag, "%s/model.hash", out);
-        const char *h = tac_clip_hash(model);
+        const char *h = tac_clip_cache_tag(model);   /* hash, and precision: bf16 never mixes with fp32 */
         char want[128];
         snprintf(want, sizeof want, "%s %s %lld\n", h, dataset, (long long)limit);
         if (tac_read_file(tag, &old, &ol) != TAC_OK || strcmp(old, want) != 0) {
