@@ -280,7 +280,7 @@ TAC_TEST(clip_precision_cli)
     const char *bin = tac_test_bin(), *dir = tac_test_tmpdir();
     const char *cmds[] = {"cluster", "embed-images", "embed-text", "bench", "assign"};
     for (int i = 0; i < 5; i++)
-        TAC_CHECK_INT(tac_test_sh("%s %s --help | grep -q -- '--precision auto|bf16|fp32'", bin, cmds[i]), 0);
+        TAC_CHECK_INT(tac_test_sh("%s %s --help | grep -A1 -- '--precision' | grep -q 'auto|bf16|fp32'", bin, cmds[i]), 0);
     TAC_CHECK_INT(tac_test_sh("%s --version | grep -q 'oneDNN ISA'", bin), 0);
     TAC_CHECK_INT(tac_test_sh("printf 'cat\\ndog\\n' > %s/n.txt", dir), 0);
     /* a bad value is a usage error naming the accepted ones */
