@@ -311,3 +311,79 @@ TAC_TEST(clip_precision_cli)
     }
     free(A); free(F);
 }
+
+/* ---- optional, full size ------------------------------------------------------------------------------------ */
+/* The ViT-B/32-shaped random model of tools/gen_clip_fixtures.py (TACLUST_CLIP_B32_RANDOM): 250 ImageNet photos
+ * (../shared/datasets/imagenet-sample-250.tar, resize 256 + crop as for ImageNet) and 2,000 WordNet nouns (every
+ * k-th) x 7 templates, bf16 against fp32: per-row cosine of images, prompts and 7-template ensembles >= 0.999 (min
+ * and mean printed), and the best noun of each image the same for >= 99% of the images. */
+TAC_TEST(clip_bf16_b32_random_close_to_fp32)
+{
+    const char *dir = getenv("TACLUST_CLIP_B32_RANDOM");
+    if (!dir || !*dir)
+        TAC_SKIP("full-size bf16 check skipped: TACLUST_CLIP_B32_RANDOM not set "
+                 "(make one with /usr/bin/python3 tools/gen_clip_fixtures.py b32 /tmp/clip-b32-random)");
+    const char *why = no_bf16_reason();
+    if (why) TAC_SKIP(why);
+    char tar[600];
+    snprintf(tar, sizeof tar, "%s/datasets/imagenet-sample-250.tar", tac_test_shared());
+    struct stat st;
+    if (stat(tar, &st) != 0) TAC_SKIP("full-size bf16 check skipped: no ../shared/datasets/imagenet-sample-250.tar");
+    int64_t nn;
+    char **nouns = some_nouns(2000, &nn);
+    if (!nouns) TAC_SKIP("full-size bf16 check skipped: no WordNet at " TAC_WORDNET_DEFAULT_DIR);
+    const char *tmp = tac_test_tmpdir();
+    TAC_REQUIRE(tac_test_sh("tar xf '%s' -C '%s'", tar, tmp) == 0);
+    char **paths; int64_t n;
+    TAC_REQUIRE(tac_list_inputs(&tmp, 1, NULL, &paths, &n) == TAC_OK && n >= 200);
+    tac_clip *m;
+    TAC_CHECK_OK(tac_clip_load(dir, &m));
+    int e = tac_clip_embed_dim(m);
+    int64_t np = nn * 7;
+    char **prompts = tac_xmalloc((size_t)np, sizeof(char *));
+    for (int64_t i = 0; i < nn; i++)
+        for (int k = 0; k < 7; k++) prompts[i * 7 + k] = tac_prompt_format(tac_prompt_templates[k], nouns[i]);
+    float *x[2], *p[2], *t[2];                                  /* [fp32, bf16]: N x E, NP x E, NN x E */
+    int8_t *ok = tac_xmalloc((size_t)n, 1);
+    tac_embed_images_params ip = tac_embed_images_default_params();
+    ip.resize = 256; ip.label = NULL;
+    tac_embed_text_params tp = tac_embed_text_default_params();
+    tp.label = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        TAC_CHECK_OK(tac_clip_set_precision(m, pass ? TAC_CLIP_BF16 : TAC_CLIP_FP32));
+        x[pass] = tac_xmalloc((size_t)n * e, sizeof(float));
+        p[pass] = tac_xmalloc((size_t)np * e, sizeof(float));
+        t[pass] = tac_xcalloc((size_t)nn * e, sizeof(float));
+        double t0 = tac_now();
+        TAC_CHECK_OK(tac_embed_images(m, (const char *const *)paths, n, &ip, x[pass], ok, NULL));
+        TAC_CHECK_OK(tac_embed_prompts(m, (const char *const *)prompts, np, &tp, p[pass]));
+        printf("    %s: %lld images and %lld prompts in %.1f s\n", pass ? "bf16" : "fp32", (long long)n, (long long)np,
+               tac_now() - t0);
+        for (int64_t i = 0; i < nn; i++) {                      /* TAC's ensemble: mean of the 7, normalised */
+            double acc[1024] = {0}, ss = 0;
+            TAC_REQUIRE(e <= 1024);
+            for (int k = 0; k < 7; k++)
+                for (int j = 0; j < e; j++) acc[j] += p[pass][(i * 7 + k) * e + j];
+            for (int j = 0; j < e; j++) ss += acc[j] * acc[j];
+            for (int j = 0; j < e; j++) t[pass][i * e + j] = (float)(acc[j] / sqrt(ss));
+        }
+    }
+    int64_t good = 0;                                           /* drop unreadable photos (rows of zeros) */
+    for (int64_t i = 0; i < n; i++)
+        if (ok[i]) {
+            memmove(x[0] + good * e, x[0] + i * e, (size_t)e * sizeof(float));
+            memmove(x[1] + good * e, x[1] + i * e, (size_t)e * sizeof(float));
+            good++;
+        }
+    double mn, mean;
+    cosines("ImageNet photos", x[1], x[0], good, e, 0.999, &mn, &mean);
+    cosines("prompts (2,000 nouns x 7 templates)", p[1], p[0], np, e, 0.999, &mn, &mean);
+    cosines("7-template noun ensembles", t[1], t[0], nn, e, 0.999, &mn, &mean);
+    agreement(x[0], x[1], good, t[0], t[1], nn, e, 0.99);
+    for (int k = 0; k < 2; k++) { free(x[k]); free(p[k]); free(t[k]); }
+    for (int64_t i = 0; i < np; i++) free(prompts[i]);
+    free(prompts); free(ok);
+    tac_free_strings(paths, n);
+    tac_free_strings(nouns, nn);
+    tac_clip_free(m);
+}

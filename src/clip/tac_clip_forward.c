@@ -351,6 +351,8 @@ static void pool_project(const scratch *sc, float *x, int nseq, size_t c, const 
 static int worker_count(int most)
 {
     int T = omp_in_parallel() ? 1 : tac_num_threads();
+    const char *cap = getenv("TACLUST_CLIP_WORKERS");         /* measurement knob (bench_clip.sh): at most N */
+    if (cap && atoi(cap) >= 1 && T > atoi(cap)) T = atoi(cap);
     if (T > TAC_CLIP_MAX_WS) T = TAC_CLIP_MAX_WS;
     if (T > most) T = most > 1 ? most : 1;
     return T;
