@@ -79,7 +79,8 @@ const char *tac_clip_cache_tag(const tac_clip *m);
 /* The encoders process any B. With T OpenMP threads (tac_num_threads) the batch is cut into a multiple of T chunks
  * (at most 32 images or about 4096 token rows each) that T workers run side by side, each with single-threaded BLAS
  * and its own workspace; with one thread, or when called from inside a parallel region, the chunks run in turn.
- * One model may not encode from two threads at once (the workspaces are the model's).
+ * One model may not encode from two threads at once (the workspaces are the model's). $TACLUST_CLIP_WORKERS=N caps
+ * the workers (a measurement knob: N = 1 gives BLAS / oneDNN the threads over whole chunks instead).
  * pixels: B x 3 x S x S preprocessed; out: B x E. */
 int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out);
 /* ids: B x ctx token ids (zero padded after EOT), ctx <= max_position_embeddings; out: B x E, read at each row's

@@ -202,6 +202,7 @@ int tac_bench_run(const char *dataset, const char *data_dir, const char *model_d
     cJSON_AddNumberToObject(o, "selected_nouns", (double)r.nsel);
     cJSON_AddNumberToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "clip_hash", tac_clip_hash(model));
+    cJSON_AddStringToObject(o, "clip_precision", tac_clip_precision_name(tac_clip_precision(model)));
     for (int i = 0; i < 3; i++) {
         if (!rows[i].have) continue;
         printf("%-18s %7.2f %7.2f %7.2f   |       %5.1f %5.1f %5.1f\n", rows[i].name, 100 * rows[i].m->nmi,
