@@ -171,8 +171,8 @@ const char *tac_clip_cache_tag(const tac_clip *m)
 }
 
 /* ---- packing ----------------------------------------------------------------------------------------------- */
-#define DN(call, what) do { dnnl_status_t s_ = (call); \
-        if (s_ != dnnl_success) { rc = tac_fail("oneDNN: %s failed (status %d)", what, (int)s_); goto done; } } while (0)
+#define DN(call, what) do { dnnl_status_t s_ = (call); if (s_ != dnnl_success) { \
+        rc = tac_fail("oneDNN: %s failed (status %d)", what, (int)s_); goto done; } } while (0)
 
 /* Packs W (n x k, fp32 row-major) into p: bf16 K x N in the layout a matmul of PACK_REF_M rows prefers. */
 static int pack_one(dnnl_engine_t eng, dnnl_stream_t st, const float *w, int k, int n, packed_w *p)
@@ -216,6 +216,8 @@ static int cmp_packed(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static dnnl_primitive_t get_prim(struct tac_clip_bf16 *b, slot_state *ss, const packed_w *pw, int mrows, int sum);
+
 static int build(tac_clip *m, struct tac_clip_bf16 **out)
 {
     const tac_clip_config *cf = &m->cfg;
@@ -239,15 +241,29 @@ static int build(tac_clip *m, struct tac_clip_bf16 **out)
             todo[nt].w = L[l].fc2_w; todo[nt].k = tc->inter; todo[nt++].n = tc->hidden;
         }
     }
-    if (nt != 4 * (cf->text.layers + cf->vision.layers)) { rc = tac_fail("bf16: too many layers (%d + %d)",
-                                                                        cf->text.layers, cf->vision.layers); goto done; }
-    todo[nt].w = w->patch_w; todo[nt].k = 3 * cf->vision.patch_size * cf->vision.patch_size; todo[nt++].n = cf->vision.hidden;
+    if (nt != 4 * (cf->text.layers + cf->vision.layers)) {
+        rc = tac_fail("bf16: too many layers (%d + %d)", cf->text.layers, cf->vision.layers);
+        goto done;
+    }
+    todo[nt].w = w->patch_w; todo[nt].k = 3 * cf->vision.patch_size * cf->vision.patch_size;
+    todo[nt++].n = cf->vision.hidden;
     todo[nt].w = w->vis_proj; todo[nt].k = cf->vision.hidden; todo[nt++].n = cf->proj_dim;
     todo[nt].w = w->text_proj; todo[nt].k = cf->text.hidden; todo[nt++].n = cf->proj_dim;
     for (int i = 0; i < nt; i++) {
-        if (pack_one(b->eng, st, todo[i].w, todo[i].k, todo[i].n, &b->w[i]) != TAC_OK) { rc = TAC_ERR; b->nw = i + 1; goto done; }
         b->nw = i + 1;
+        if (pack_one(b->eng, st, todo[i].w, todo[i].k, todo[i].n, &b->w[i]) != TAC_OK) { rc = TAC_ERR; goto done; }
     }
+    /* every shape has a matmul for the packed layout, one row and many, overwriting and accumulating: checked
+     * here, so that the forward pass does not meet a failure (it would fall back to sgemm for that product) */
+    for (int i = 0; i < b->nw; i++)
+        for (int c = 0, seen = 0; c < 4 && !seen; c++) {
+            for (int j = 0; j < i && !seen; j++) seen = b->w[j].k == b->w[i].k && b->w[j].n == b->w[i].n;
+            if (!seen && !get_prim(b, &b->slot[0], &b->w[i], c & 1 ? PACK_REF_M : 1, c >> 1)) {
+                rc = tac_fail("oneDNN: no bf16 matmul for %d x %d with the packed weights (ISA %s)", b->w[i].k,
+                              b->w[i].n, tac_clip_dnnl_isa());
+                goto done;
+            }
+        }
     qsort(b->w, (size_t)b->nw, sizeof(packed_w), cmp_packed);
 done:
     if (st) dnnl_stream_destroy(st);
@@ -290,8 +306,10 @@ static void to_bf16(uint16_t *dst, const float *src, size_t n)
     for (; i + 16 <= n; i += 16) {
         __m256i a = _mm256_castps_si256(_mm256_loadu_ps(src + i));
         __m256i b = _mm256_castps_si256(_mm256_loadu_ps(src + i + 8));
-        a = _mm256_srli_epi32(_mm256_add_epi32(a, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(a, 16), one))), 16);
-        b = _mm256_srli_epi32(_mm256_add_epi32(b, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(b, 16), one))), 16);
+        a = _mm256_add_epi32(a, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(a, 16), one)));
+        b = _mm256_add_epi32(b, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(b, 16), one)));
+        a = _mm256_srli_epi32(a, 16);
+        b = _mm256_srli_epi32(b, 16);
         __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xd8);   /* a0-7 b0-7 in order */
         _mm256_storeu_si256((__m256i *)(dst + i), p);
     }
@@ -315,7 +333,8 @@ static const packed_w *find_packed(const struct tac_clip_bf16 *b, const float *w
     return NULL;
 }
 
-/* The primitive for (K, N, M rows, sum post-op) in slot ss, created on a miss (evicting round robin). */
+/* The primitive for (K, N, M rows, sum post-op) in slot ss, created on a miss (evicting round robin); NULL when
+ * oneDNN has none. */
 static dnnl_primitive_t get_prim(struct tac_clip_bf16 *b, slot_state *ss, const packed_w *pw, int mrows, int sum)
 {
     for (int i = 0; i < ss->ne; i++) {
@@ -329,22 +348,19 @@ static dnnl_primitive_t get_prim(struct tac_clip_bf16 *b, slot_state *ss, const 
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t p = NULL;
-    TAC_ASSERT(dnnl_memory_desc_init_by_tag(&src, 2, ds, dnnl_bf16, dnnl_ab) == dnnl_success);
-    TAC_ASSERT(dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab) == dnnl_success);
-    TAC_ASSERT(dnnl_matmul_desc_init(&mdesc, &src, &pw->md, NULL, &dst) == dnnl_success);
-    TAC_ASSERT(dnnl_primitive_attr_create(&attr) == dnnl_success);
-    if (sum) {
-        TAC_ASSERT(dnnl_post_ops_create(&po) == dnnl_success);
-        TAC_ASSERT(dnnl_post_ops_append_sum(po, 1.0f) == dnnl_success);
-        TAC_ASSERT(dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success);
-    }
-    dnnl_status_t s = dnnl_primitive_desc_create(&pd, &mdesc, attr, b->eng, NULL);
-    if (s != dnnl_success) tac_die_at(__FILE__, __LINE__, "oneDNN: no bf16 matmul for %d x %d x %d (status %d)",
-                                      mrows, pw->k, pw->n, (int)s);
-    TAC_ASSERT(dnnl_primitive_create(&p, pd) == dnnl_success);
-    dnnl_primitive_desc_destroy(pd);
-    dnnl_primitive_attr_destroy(attr);
+    int ok = dnnl_memory_desc_init_by_tag(&src, 2, ds, dnnl_bf16, dnnl_ab) == dnnl_success &&
+             dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab) == dnnl_success &&
+             dnnl_matmul_desc_init(&mdesc, &src, &pw->md, NULL, &dst) == dnnl_success &&
+             dnnl_primitive_attr_create(&attr) == dnnl_success;
+    if (ok && sum)
+        ok = dnnl_post_ops_create(&po) == dnnl_success && dnnl_post_ops_append_sum(po, 1.0f) == dnnl_success &&
+             dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
+    ok = ok && dnnl_primitive_desc_create(&pd, &mdesc, attr, b->eng, NULL) == dnnl_success &&
+         dnnl_primitive_create(&p, pd) == dnnl_success;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (attr) dnnl_primitive_attr_destroy(attr);
     if (po) dnnl_post_ops_destroy(po);
+    if (!ok) return NULL;
     int i;
     if (ss->ne < PRIM_CACHE) {
         i = ss->ne++;
@@ -358,15 +374,17 @@ static dnnl_primitive_t get_prim(struct tac_clip_bf16 *b, slot_state *ss, const 
     return p;
 }
 
-void tac_clip_bf16_linear(struct tac_clip_bf16 *b, int slot, float *y, const float *x, const float *w, size_t n,
-                          size_t k, size_t m, float beta)
+int tac_clip_bf16_linear(struct tac_clip_bf16 *b, int slot, float *y, const float *x, const float *w, size_t n,
+                         size_t k, size_t m, float beta)
 {
-    if (n == 0) return;
+    if (n == 0) return TAC_OK;
     TAC_ASSERT(beta == 0.0f || beta == 1.0f);            /* the towers overwrite or accumulate */
     const packed_w *pw = find_packed(b, w);
     TAC_ASSERT(pw && (size_t)pw->k == k && (size_t)pw->n == m);
     slot_state *ss = &b->slot[slot];
-    if (!ss->st) TAC_ASSERT(dnnl_stream_create(&ss->st, b->eng, dnnl_stream_default_flags) == dnnl_success);
+    dnnl_primitive_t p = get_prim(b, ss, pw, (int)n, beta != 0.0f);
+    if (!p || (!ss->st && dnnl_stream_create(&ss->st, b->eng, dnnl_stream_default_flags) != dnnl_success))
+        return TAC_ERR;
     size_t need = n * k;
     if (need > ss->act_cap) {
         free(ss->act);
@@ -379,19 +397,20 @@ void tac_clip_bf16_linear(struct tac_clip_bf16 *b, int slot, float *y, const flo
         #pragma omp parallel for schedule(static)
         for (size_t r = 0; r < n; r++) to_bf16(ss->act + r * k, x + r * k, k);
     }
-    dnnl_primitive_t p = get_prim(b, ss, pw, (int)n, beta != 0.0f);
     dnnl_memory_desc_t src, dst;
     dnnl_dims_t ds = {(dnnl_dim_t)n, (dnnl_dim_t)k}, dd = {(dnnl_dim_t)n, (dnnl_dim_t)m};
-    TAC_ASSERT(dnnl_memory_desc_init_by_tag(&src, 2, ds, dnnl_bf16, dnnl_ab) == dnnl_success);
-    TAC_ASSERT(dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab) == dnnl_success);
-    dnnl_memory_t ms, mw, md;
-    TAC_ASSERT(dnnl_memory_create(&ms, &src, b->eng, ss->act) == dnnl_success);
-    TAC_ASSERT(dnnl_memory_create(&mw, &pw->md, b->eng, pw->data) == dnnl_success);
-    TAC_ASSERT(dnnl_memory_create(&md, &dst, b->eng, y) == dnnl_success);
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, md}};
-    TAC_ASSERT(dnnl_primitive_execute(p, ss->st, 3, args) == dnnl_success);
-    TAC_ASSERT(dnnl_stream_wait(ss->st) == dnnl_success);
-    dnnl_memory_destroy(ms);
-    dnnl_memory_destroy(mw);
-    dnnl_memory_destroy(md);
+    dnnl_memory_t ms = NULL, mw = NULL, md = NULL;
+    int ok = dnnl_memory_desc_init_by_tag(&src, 2, ds, dnnl_bf16, dnnl_ab) == dnnl_success &&
+             dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab) == dnnl_success &&
+             dnnl_memory_create(&ms, &src, b->eng, ss->act) == dnnl_success &&
+             dnnl_memory_create(&mw, &pw->md, b->eng, pw->data) == dnnl_success &&
+             dnnl_memory_create(&md, &dst, b->eng, y) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, md}};
+        ok = dnnl_primitive_execute(p, ss->st, 3, args) == dnnl_success && dnnl_stream_wait(ss->st) == dnnl_success;
+    }
+    if (ms) dnnl_memory_destroy(ms);
+    if (mw) dnnl_memory_destroy(mw);
+    if (md) dnnl_memory_destroy(md);
+    return ok ? TAC_OK : TAC_ERR;
 }

@@ -16,8 +16,10 @@
  * every 15th WordNet noun x 7: 621 -> 784 prompts/s), ViT-B/32 images 1.1x (bench_clip image). With one thread (or when called inside a parallel region) the chunks run
  * in turn, with BLAS and OpenMP threads inside them.
  * bf16 mode (tac_clip_set_precision): linear() hands every product to tac_clip_bf16.c (oneDNN, bf16 operands, fp32
- * out); everything else here is the same fp32 code. Measured on 2 loaded EPYC cores, ViT-B/32 batch 32, bf16:
- * workers side by side 12.2 images/s, one worker with oneDNN's 2 threads 10.9 (bench_clip image, TACLUST_CLIP_WORKERS=1).
+ * out); everything else here is the same fp32 code. The same workers: measured on 2 loaded EPYC cores, ViT-B/32 at
+ * batch 32 in bf16, workers side by side 10.5 images/s against 9.3 for one worker with oneDNN's 2 threads
+ * (bench/bench_clip.sh: bench_clip image --precision bf16, and with TACLUST_CLIP_WORKERS=1). The attention products
+ * stay fp32: 1% of the tower's FLOPs, though about 14% of its bf16 time (perf, same run).
  * The activation is written with AVX2 intrinsics (GCC's vectorisation of the scalar loop ran 4.7x slower).
  * Big batches are processed in chunks to bound memory; buffers live in the model's workspaces between calls.
  */
@@ -94,7 +96,7 @@ static void layer_norm(float *y, float *x, size_t n, size_t c, const float *rb, 
 /* Y[n x m] = X[n x k] . W[m x k]^T (+ beta Y); in bf16 mode on oneDNN (W is one of the model's weight views) */
 static void linear(const scratch *sc, float *y, const float *x, const float *w, size_t n, size_t k, size_t m, float beta)
 {
-    if (sc->bf) { tac_clip_bf16_linear(sc->bf, sc->slot, y, x, w, n, k, m, beta); return; }
+    if (sc->bf && tac_clip_bf16_linear(sc->bf, sc->slot, y, x, w, n, k, m, beta) == TAC_OK) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)k, 1.0f, x, (int)k, w, (int)k, beta,
                 y, (int)m);
 }
@@ -341,8 +343,8 @@ static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers,
 }
 
 /* out[s] = LN(x[s]) . P^T for the nseq compacted pooled rows of x (nseq x C). out: nseq x E. */
-static void pool_project(const scratch *sc, float *x, int nseq, size_t c, const float *lw, const float *lb, double eps, const float *proj,
-                         size_t e, float *out)
+static void pool_project(const scratch *sc, float *x, int nseq, size_t c, const float *lw, const float *lb, double eps,
+                         const float *proj, size_t e, float *out)
 {
     layer_norm(x, x, (size_t)nseq, c, NULL, lw, lb, eps);
     linear(sc, out, x, proj, (size_t)nseq, c, e, 0.0f);

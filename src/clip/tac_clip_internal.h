@@ -125,9 +125,10 @@ struct tac_clip {
 
 /* ---- bf16 mode (tac_clip_bf16.c) ------------------------------------------------------------------------
  * Y[n x m] = X[n x k] . W[m x k]^T (+ Y when beta != 0): X rounded to bf16 in worker `slot`'s buffer, W one of
- * the model's weight views packed at tac_clip_set_precision, fp32 accumulation and output. */
-void tac_clip_bf16_linear(struct tac_clip_bf16 *b, int slot, float *y, const float *x, const float *w, size_t n,
-                          size_t k, size_t m, float beta);
+ * the model's weight views packed at tac_clip_set_precision, fp32 accumulation and output. TAC_ERR (y untouched)
+ * if oneDNN fails (not expected: every shape is tried at set time); the caller then runs the product in fp32. */
+int tac_clip_bf16_linear(struct tac_clip_bf16 *b, int slot, float *y, const float *x, const float *w, size_t n,
+                         size_t k, size_t m, float beta);
 void tac_clip_bf16_free(struct tac_clip_bf16 *b);
 /* Sets the process default precision on a freshly loaded model (tac_clip_load). */
 int tac_clip_apply_default_precision(tac_clip *m);
