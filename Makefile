@@ -16,6 +16,7 @@ FFMPEG_DEF := -DTAC_HAVE_FFMPEG
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -ljpeg
+PKG_LIBS   += -ldnnl    # oneDNN (libdnnl-dev, no .pc file): the bf16 CLIP towers
 VERSION := 0.1.0
 
 ifeq ($(SAN),1)

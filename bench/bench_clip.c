@@ -5,6 +5,9 @@
  *   build/bench_clip sgemm [--batch 32]
  *       cblas_sgemm GFLOP/s at 1024^3 and at every GEMM shape of the ViT-B/32 image tower at that batch, and
  *       the GEMM-only ceiling in images/s (each GEMM of the tower at its measured rate, nothing else).
+ *   build/bench_clip dnnl [--batch 32]
+ *       the same table for oneDNN bf16 matmuls (bf16 operands, weights prepacked in the layout oneDNN picks, fp32
+ *       output), as the towers' bf16 mode runs them: the bf16 GEMM-only ceiling in images/s.
  *   build/bench_clip image MODEL_DIR [--batch 32] [--repeats 10] [--pixels-out P.npy] [--feat-out F.npy]
  *       images/s of tac_clip_encode_images on random pixels (median over repeats, after one warm-up);
  *       writes the pixels (B x 3 x S x S) and features (B x E) for the reference comparison.
@@ -12,6 +15,7 @@
  *                         [--tokens-out T.npy --feat-out F.npy]   (the first 512 prompts)
  *       tac_embed_nouns on a stride sample of distinct WordNet nouns x 7 TAC templates: prompts/s and the
  *       projected time for all 146,347 x 7 (and for the distinct lower-cased nouns, which is what runs).
+ * image and text take --precision fp32 (default) | bf16 | auto; their RESULT keys get a _bf16 suffix in bf16.
  * Every mode prints the machine, openblas_get_corename(), the thread counts and one "RESULT key=value" line
  * per figure for the driver.
  */
@@ -22,6 +26,7 @@
 #include "bench_common.h"
 
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <ctype.h>
 #include <math.h>
 #include <omp.h>
@@ -71,7 +76,68 @@ static double time_sgemm(int M, int N, int K, int inner, int reps, int workers)
     return median(t, reps);
 }
 
-static int bench_sgemm(int argc, char **argv)
+/* The same as time_sgemm for a oneDNN matmul C (M x N, fp32) = A (M x K, bf16) . W (K x N, bf16, packed in the
+ * layout the primitive prefers, as tac_clip_bf16.c packs the weights). workers: as time_sgemm (oneDNN runs
+ * single-threaded inside the workers' parallel region, with the OpenMP threads otherwise). */
+#define DNC(x) do { if ((x) != dnnl_success) { fprintf(stderr, "bench_clip: oneDNN: %s failed\n", #x); exit(1); } } while (0)
+static double time_dnnl(int M, int N, int K, int inner, int reps, int workers)
+{
+    int nw = workers > 0 ? workers : 1;
+    dnnl_engine_t eng;
+    DNC(dnnl_engine_create(&eng, dnnl_cpu, 0));
+    dnnl_memory_desc_t a, w, c;
+    dnnl_dims_t da = {M, K}, dw = {K, N}, dc = {M, N};
+    DNC(dnnl_memory_desc_init_by_tag(&a, 2, da, dnnl_bf16, dnnl_ab));
+    DNC(dnnl_memory_desc_init_by_tag(&w, 2, dw, dnnl_bf16, dnnl_format_tag_any));
+    DNC(dnnl_memory_desc_init_by_tag(&c, 2, dc, dnnl_f32, dnnl_ab));
+    dnnl_matmul_desc_t md;
+    DNC(dnnl_matmul_desc_init(&md, &a, &w, NULL, &c));
+    dnnl_primitive_desc_t pd;
+    DNC(dnnl_primitive_desc_create(&pd, &md, NULL, eng, NULL));
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    dnnl_primitive_t prim;
+    DNC(dnnl_primitive_create(&prim, pd));
+    size_t wbytes = dnnl_memory_desc_get_size(wmd);
+    uint16_t *A = tac_xmalloc((size_t)nw * M * K, sizeof(uint16_t));   /* nw x M x K */
+    uint16_t *W = tac_xmalloc(wbytes, 1);
+    float *C = tac_xmalloc((size_t)nw * M * N, sizeof(float));        /* nw x M x N */
+    tac_mt r;
+    tac_mt_seed(&r, 1);
+    for (size_t i = 0; i < (size_t)nw * M * K; i++) { float f = tac_mt_float(&r) - 0.5f; uint32_t u; memcpy(&u, &f, 4); A[i] = (uint16_t)(u >> 16); }
+    for (size_t i = 0; i < wbytes / 2; i++) { float f = tac_mt_float(&r) - 0.5f; uint32_t u; memcpy(&u, &f, 4); W[i] = (uint16_t)(u >> 16); }
+    dnnl_memory_t ma[64], mw, mc[64];
+    dnnl_stream_t st[64];
+    if (nw > 64) nw = 64;
+    DNC(dnnl_memory_create(&mw, wmd, eng, W));
+    for (int i = 0; i < nw; i++) {
+        DNC(dnnl_memory_create(&ma[i], &a, eng, A + (size_t)i * M * K));
+        DNC(dnnl_memory_create(&mc[i], &c, eng, C + (size_t)i * M * N));
+        DNC(dnnl_stream_create(&st[i], eng, dnnl_stream_default_flags));
+    }
+    double t[64];
+    if (reps > 64) reps = 64;
+    for (int k = -1; k < reps; k++) {                           /* k = -1: warm-up */
+        double t0 = tac_now();
+        #pragma omp parallel num_threads(nw) if (workers > 0)
+        {
+            int i = omp_get_thread_num();
+            dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma[i]}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, mc[i]}};
+            for (int j = 0; j < inner; j++) dnnl_primitive_execute(prim, st[i], 3, args);
+            dnnl_stream_wait(st[i]);
+        }
+        if (k >= 0) t[k] = (tac_now() - t0) / inner;
+    }
+    for (int i = 0; i < nw; i++) { dnnl_memory_destroy(ma[i]); dnnl_memory_destroy(mc[i]); dnnl_stream_destroy(st[i]); }
+    dnnl_memory_destroy(mw);
+    dnnl_primitive_destroy(prim);
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_engine_destroy(eng);
+    free(A); free(W); free(C);
+    return median(t, reps);
+}
+
+/* sgemm (bf16 = 0) or oneDNN bf16 matmuls (bf16 = 1) at the tower's GEMM shapes. */
+static int bench_gemms(int argc, char **argv, int bf16)
 {
     const int B = atoi(opt(argc, argv, "--batch", "32"));
     /* ViT-B/32 image tower: T = 50 tokens, C = 768, H = 3072, 12 layers, 12 heads of 64; patches 49 x 3072.
@@ -89,21 +155,24 @@ static int bench_sgemm(int argc, char **argv)
     };
     const int ng = (int)(sizeof g / sizeof g[0]), nt = tac_num_threads();
     print_machine();
-    double t1024 = time_sgemm(1024, 1024, 1024, 1, 7, 0);
-    printf("sgemm 1024x1024x1024: %.1f GFLOP/s\n", 2e-9 * 1024.0 * 1024 * 1024 / t1024);
-    printf("RESULT sgemm_1024_gflops=%.1f\n", 2e-9 * 1024.0 * 1024 * 1024 / t1024);
+    double (*timer)(int, int, int, int, int, int) = bf16 ? time_dnnl : time_sgemm;
+    const char *kind = bf16 ? "oneDNN bf16 matmul" : "sgemm", *sfx = bf16 ? "_bf16" : "";
+    if (bf16) printf("oneDNN ISA %s (CPU bf16: %s)\n", tac_clip_dnnl_isa(), tac_clip_bf16_available() ? "yes" : "no");
+    double t1024 = timer(1024, 1024, 1024, 1, 7, 0);
+    printf("%s 1024x1024x1024: %.1f GFLOP/s\n", kind, 2e-9 * 1024.0 * 1024 * 1024 / t1024);
+    printf("RESULT %s_1024_gflops=%.1f\n", bf16 ? "dnnl_bf16" : "sgemm", 2e-9 * 1024.0 * 1024 * 1024 / t1024);
     /* two ways to spend the threads on the tower's GEMMs: threaded sgemm over the whole batch, or nt workers each
      * running single-threaded sgemms on 1/nt of it (what the towers do); the ceiling is the faster of the two */
     double total_t = 0, total_w = 0, total_f = 0;
-    printf("ViT-B/32 image tower GEMMs at batch %d (C = A.B^T, M x N x K): threaded sgemm | %d single-threaded "
-           "workers side by side\n", B, nt);
+    printf("ViT-B/32 image tower GEMMs at batch %d (C = A.B^T, M x N x K): threaded %s | %d single-threaded "
+           "workers side by side\n", B, kind, nt);
     for (int i = 0; i < ng; i++) {
         int small = (double)g[i].M * g[i].N * g[i].K < 1e6;
-        double t = time_sgemm(g[i].M, g[i].N, g[i].K, small ? 200 : 1, 7, 0);
+        double t = timer(g[i].M, g[i].N, g[i].K, small ? 200 : 1, 7, 0);
         int mw = g[i].bm ? (g[i].M + nt - 1) / nt : g[i].M;                  /* each worker's share */
         double cw = g[i].bm ? g[i].count : g[i].count / nt;
         int small_w = (double)mw * g[i].N * g[i].K < 1e6;
-        double tw = time_sgemm(mw, g[i].N, g[i].K, small_w ? 200 : 1, 7, nt);
+        double tw = timer(mw, g[i].N, g[i].K, small_w ? 200 : 1, 7, nt);
         double f = 2.0 * g[i].M * g[i].N * g[i].K;
         printf("  %-22s %5d x %5d x %5d  x%-6.0f %7.1f GFLOP/s | %7.1f GFLOP/s\n", g[i].what, g[i].M, g[i].N, g[i].K,
                g[i].count, 1e-9 * f / t, 1e-9 * f * g[i].count / (tw * cw));
@@ -112,11 +181,25 @@ static int bench_sgemm(int argc, char **argv)
         total_f += f * g[i].count;
     }
     double best = total_t < total_w ? total_t : total_w;
-    printf("tower GEMM work: %.2f GFLOP per image (%.2f GMAC); GEMM-only ceiling %.1f images/s (%.1f GFLOP/s avg; "
-           "threaded sgemm %.1f images/s, %d workers %.1f images/s)\n", 1e-9 * total_f / B, 0.5e-9 * total_f / B,
+    printf("tower GEMM work: %.2f GFLOP per image (%.2f GMAC); %s GEMM-only ceiling %.1f images/s (%.1f GFLOP/s "
+           "avg; threaded %.1f images/s, %d workers %.1f images/s)\n", 1e-9 * total_f / B, 0.5e-9 * total_f / B, kind,
            B / best, 1e-9 * total_f / best, B / total_t, nt, B / total_w);
-    printf("RESULT gemm_gflop_per_image=%.3f\nRESULT ceiling_images_per_s=%.2f\n", 1e-9 * total_f / B, B / best);
+    printf("RESULT gemm_gflop_per_image=%.3f\nRESULT ceiling_images_per_s%s=%.2f\n", 1e-9 * total_f / B, sfx, B / best);
+    printf("RESULT ceiling_threaded_images_per_s%s=%.2f\nRESULT ceiling_workers_images_per_s%s=%.2f\n", sfx,
+           B / total_t, sfx, B / total_w);
     return 0;
+}
+
+/* --precision P of the image and text modes (default fp32), applied to the loaded model; prints it. */
+static int set_precision(tac_clip *m, int argc, char **argv)
+{
+    int p;
+    if (tac_clip_parse_precision(opt(argc, argv, "--precision", "fp32"), &p) != TAC_OK) return TAC_ERR;
+    if (tac_clip_set_precision(m, p) != TAC_OK) return TAC_ERR;
+    printf("precision %s (oneDNN ISA %s; workers capped by TACLUST_CLIP_WORKERS=%s)\n",
+           tac_clip_precision_name(tac_clip_precision(m)), tac_clip_dnnl_isa(),
+           getenv("TACLUST_CLIP_WORKERS") ? getenv("TACLUST_CLIP_WORKERS") : "(unset)");
+    return TAC_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------------- */
@@ -128,7 +211,13 @@ static int bench_image(int argc, char **argv)
     print_machine();
     tac_clip *m;
     double t0 = tac_now();
-    if (tac_clip_load(argv[2], &m) != TAC_OK) { fprintf(stderr, "bench_clip: %s\n", tac_last_error()); return 1; }
+    if (tac_clip_load(argv[2], &m) != TAC_OK || set_precision(m, argc, argv) != TAC_OK) {
+        fprintf(stderr, "bench_clip: %s\n", tac_last_error());
+        return 1;
+    }
+    char sfx[64];                                   /* RESULT key suffix: _bf16, _workersN (TACLUST_CLIP_WORKERS) */
+    snprintf(sfx, sizeof sfx, "%s%s%s", tac_clip_precision(m) == TAC_CLIP_BF16 ? "_bf16" : "",
+             getenv("TACLUST_CLIP_WORKERS") ? "_workers" : "", getenv("TACLUST_CLIP_WORKERS") ? getenv("TACLUST_CLIP_WORKERS") : "");
     printf("model %s loaded in %.2f s\n", argv[2], tac_now() - t0);
     const int S = tac_clip_image_size(m), E = tac_clip_embed_dim(m);
     const size_t P = (size_t)3 * S * S;
@@ -145,9 +234,9 @@ static int bench_image(int argc, char **argv)
         t[k] = tac_now() - s;
     }
     double med = median(t, R);
-    printf("taclust image tower: batch %d, %d repeats: median %.3f s/batch = %.2f images/s (min %.3f, max %.3f)\n",
-           B, R, med, B / med, t[0], t[R - 1]);
-    printf("RESULT taclust_images_per_s=%.2f\n", B / med);
+    printf("taclust image tower (%s): batch %d, %d repeats: median %.3f s/batch = %.2f images/s (min %.3f, max %.3f)\n",
+           tac_clip_precision_name(tac_clip_precision(m)), B, R, med, B / med, t[0], t[R - 1]);
+    printf("RESULT taclust_images_per_s%s=%.2f\n", sfx, B / med);
     int64_t ps[4] = {B, 3, S, S}, fs[2] = {B, E};
     (void)ps;
     int64_t ps2[2] = {B, (int64_t)P};
@@ -197,7 +286,11 @@ static int bench_text(int argc, char **argv)
     printf("WordNet: %lld nouns, %lld distinct lower-cased; sample %d runs of %d neighbouring nouns x 7 templates = "
            "%d prompts\n", (long long)M, (long long)U, nruns, RUN, 7 * ns);
     tac_clip *m;
-    if (tac_clip_load(argv[2], &m) != TAC_OK) { fprintf(stderr, "bench_clip: %s\n", tac_last_error()); return 1; }
+    if (tac_clip_load(argv[2], &m) != TAC_OK || set_precision(m, argc, argv) != TAC_OK) {
+        fprintf(stderr, "bench_clip: %s\n", tac_last_error());
+        return 1;
+    }
+    const char *sfx = tac_clip_precision(m) == TAC_CLIP_BF16 ? "_bf16" : "";
     const int E = tac_clip_embed_dim(m);
     float *T = tac_xmalloc((size_t)ns * E, sizeof(float));   /* S x E */
     tac_embed_text_params p = tac_embed_text_default_params();
@@ -231,13 +324,14 @@ static int bench_text(int argc, char **argv)
         return 1;
     }
     double dt = tac_now() - t0, rate = 7.0 * ns / dt, rows = (double)tac_clip_text_rows(m) / (7.0 * ns);
+    printf("precision %s\n", tac_clip_precision_name(tac_clip_precision(m)));
     printf("taclust text tower (tac_embed_nouns, batch %d): %d prompts in %.2f s = %.1f prompts/s; %.2f token rows "
            "run per prompt\n", batch, 7 * ns, dt, rate, rows);
     printf("RESULT rows_per_prompt=%.3f\n", rows);
     printf("projected: all %lld x 7 prompts %.1f min; with the dedup taclust does (%lld distinct) %.1f min\n",
            (long long)M, 7.0 * M / rate / 60, (long long)U, 7.0 * U / rate / 60);
-    printf("RESULT taclust_prompts_per_s=%.1f\nRESULT projected_min_all=%.2f\nRESULT projected_min_dedup=%.2f\n",
-           rate, 7.0 * M / rate / 60, 7.0 * U / rate / 60);
+    printf("RESULT taclust_prompts_per_s%s=%.1f\nRESULT projected_min_all%s=%.2f\nRESULT projected_min_dedup%s=%.2f\n",
+           sfx, rate, sfx, 7.0 * M / rate / 60, sfx, 7.0 * U / rate / 60);
     printf("RESULT mean_tokens=%.2f\n", toks / (7.0 * ns));
     if (tok_out && feat_out) {   /* the first prompts of the sample, for the PyTorch reference: ids, features */
         const int64_t np = 7 * (int64_t)ns < 512 ? 7 * (int64_t)ns : 512;
@@ -265,9 +359,10 @@ static int bench_text(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "sgemm") == 0) return bench_sgemm(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "sgemm") == 0) return bench_gemms(argc, argv, 0);
+    if (argc >= 2 && strcmp(argv[1], "dnnl") == 0) return bench_gemms(argc, argv, 1);
     if (argc >= 2 && strcmp(argv[1], "image") == 0) return bench_image(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "text") == 0) return bench_text(argc, argv);
-    fprintf(stderr, "usage: bench_clip sgemm|image|text ... (see the comment at the top of bench/bench_clip.c)\n");
+    fprintf(stderr, "usage: bench_clip sgemm|dnnl|image|text ... (see the comment at the top of bench/bench_clip.c)\n");
     return 2;
 }

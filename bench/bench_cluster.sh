@@ -4,6 +4,7 @@
 # shapes: the cost does not depend on the values) and the full WordNet vocabulary (146,347 nouns x 7 prompts).
 #
 #   bash bench/bench_cluster.sh [MODEL_DIR]     # default build/bench/clip-b32-random (generated if missing)
+#   TACLUST_PRECISION=fp32 bash bench/bench_cluster.sh   # or bf16; default auto (the --version line says which ran)
 #
 # Measures, in one run, against the targets of issue #4 (there is no CPU reference implementation of the job):
 #   0. filling the per-user noun cache (all 146,347 x 7 prompts; skipped if the cache already exists; target of

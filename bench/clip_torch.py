@@ -5,10 +5,11 @@ taclust, timed on the same inputs, with its outputs compared to taclust's. Run w
 (torch 1.13, numpy):
 
   /usr/bin/python3 bench/clip_torch.py image MODEL_DIR PIXELS.npy [--ref FEAT.npy] [--repeats 10]
-                                                             [--threads 2] [--onnx-out VIT.onnx]
+                                                             [--threads 2] [--onnx-out VIT.onnx] [--bf16]
       images/s of the image tower at the batch of PIXELS (B x 3*S*S float32), median over repeats after one
       warm-up; max |difference| to taclust's features; optionally exports the tower to ONNX (opset 14,
-      dynamic batch) for bench/clip_onnx.js.
+      dynamic batch) for bench/clip_onnx.js. --bf16: under torch.autocast("cpu", dtype=torch.bfloat16) (the
+      mixed precision PyTorch offers on CPU; RESULT keys torch_bf16_*, and the minimum per-row cosine to --ref).
   /usr/bin/python3 bench/clip_torch.py text MODEL_DIR TOKENS.npy [--ref FEAT.npy] [--batch 512] [--threads 2]
       prompts/s of the text tower on TOKENS (N x 77 int64), batched like taclust (sorted by length, cut after
       EOT), and also at the full 77-token context as TAC's code runs it; max difference to taclust.
@@ -178,17 +179,28 @@ def image(argv):
     del w
     pix = torch.from_numpy(np.load(pix_path).reshape(-1, 3, s, s).astype(np.float32))
     b = pix.shape[0]
-    with torch.inference_mode():
-        out = model(pix)
+    bf16 = "--bf16" in argv
+    tag = "torch_bf16" if bf16 else "torch"
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model(pix).float()
         times = []
         for _ in range(reps):
             t0 = time.perf_counter()
             model(pix)
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    print(f"PyTorch image tower: batch {b}, {reps} repeats: median {med:.3f} s/batch = {b / med:.2f} images/s "
-          f"(min {min(times):.3f}, max {max(times):.3f})")
-    print(f"RESULT torch_images_per_s={b / med:.2f}")
+    print(f"PyTorch image tower{' (autocast bf16)' if bf16 else ''}: batch {b}, {reps} repeats: median {med:.3f} "
+          f"s/batch = {b / med:.2f} images/s (min {min(times):.3f}, max {max(times):.3f})")
+    print(f"RESULT {tag}_images_per_s={b / med:.2f}")
+    if bf16:
+        ref = opt("--ref", None)
+        if ref:
+            r = np.load(ref)
+            o = out.numpy()
+            cos = (o * r).sum(1) / np.linalg.norm(o, axis=1) / np.linalg.norm(r, axis=1)
+            print(f"PyTorch autocast bf16 vs taclust fp32: per-row cosine min {cos.min():.6f} mean {cos.mean():.6f}")
+            print(f"RESULT torch_bf16_min_cosine={cos.min():.6f}")
+        return
     compare("image", out.numpy(), opt("--ref", None))
     onnx = opt("--onnx-out", None)
     if onnx:

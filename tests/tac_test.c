@@ -120,6 +120,9 @@ int main(int argc, char **argv)
 {
     int passed = 0, failed = 0, skipped = 0;
     double t_all = tac_now();
+    /* the fixtures are fp32 figures: models (and the CLI under test) default to fp32 unless the caller chose;
+     * the bf16 tests ask for bf16 explicitly (tests/test_clip_bf16.c) */
+    setenv("TACLUST_PRECISION", "fp32", 0);
     for (int i = 0; i < ntests; i++) {
         int run = argc < 2;
         for (int a = 1; a < argc; a++) if (strstr(tests[i].name, argv[a])) run = 1;

@@ -11,6 +11,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     zlib1g-dev wordnet-base ca-certificates >/dev/null
 # libcurl: models by Hugging Face id are downloaded over HTTPS (src/hub/).
 $SUDO apt-get install -y -qq --no-install-recommends libcurl4-openssl-dev >/dev/null
+# oneDNN 2.6 (bf16 matmuls of the CLIP towers, src/clip/tac_clip_bf16.c)
+$SUDO apt-get install -y -qq --no-install-recommends libdnnl-dev >/dev/null
 # Optional parts, used when present: FFmpeg's libraries decode UCF-101's videos (`taclust bench ucf101`), and
 # Chromium renders report.html in the end-to-end test.
 $SUDO apt-get install -y -qq --no-install-recommends \

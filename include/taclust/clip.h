@@ -49,10 +49,42 @@ tac_bpe *tac_clip_tokenizer(tac_clip *m);
 /* A stable hex digest identifying the weights (for caches): 16 hex chars + NUL. */
 const char *tac_clip_hash(const tac_clip *m);
 
+/* ---- precision ---------------------------------------------------------------------------------------
+ * TAC_CLIP_FP32: float32 everywhere over OpenBLAS (the exact mode: the fixtures and tests are made in it).
+ * TAC_CLIP_BF16: the linear maps (patch embedding, q/k/v, out, fc1, fc2, projections) run as oneDNN matmuls
+ *   on bfloat16 operands with float32 accumulation and float32 outputs; weights are converted once, when the
+ *   precision is set, into the blocked layout oneDNN picks; activations are rounded to bf16 on entry to each
+ *   matmul. LayerNorm, softmax, attention products, activations, residual adds and the outputs stay float32.
+ *   Only where the CPU has native bf16 (AVX512-BF16 or AMX-BF16, found with cpuid at run time, and oneDNN
+ *   agrees); elsewhere setting it is an error.
+ * TAC_CLIP_AUTO: bf16 where the CPU has it, fp32 elsewhere.
+ * tac_clip_load applies the process default: tac_clip_set_default_precision if called, else $TACLUST_PRECISION
+ * (auto|bf16|fp32), else auto. TACLUST_NO_BF16=1 makes the library behave as on a CPU without bf16. */
+enum { TAC_CLIP_AUTO = 0, TAC_CLIP_FP32 = 1, TAC_CLIP_BF16 = 2 };
+/* "auto" | "bf16" | "fp32" -> TAC_CLIP_*; anything else is an error naming the accepted values. */
+int tac_clip_parse_precision(const char *s, int *prec);
+const char *tac_clip_precision_name(int prec);
+/* 1 when bf16 can run here (CPU bf16 + oneDNN ISA with bf16, TACLUST_NO_BF16 unset), else 0. */
+int tac_clip_bf16_available(void);
+/* oneDNN's effective ISA on this machine, e.g. "avx512_core_bf16" (static string). */
+const char *tac_clip_dnnl_isa(void);
+/* Resolves auto; an explicit bf16 where it is not available is an error (with the reason). */
+int tac_clip_resolve_precision(int prec, int *resolved);
+/* The default for models loaded after this call (checked: bf16 where unavailable is an error). */
+int tac_clip_set_default_precision(int prec);
+int tac_clip_default_precision(void);
+/* Switches a loaded model (bf16: converts and packs the weights the first time; the fp32 weights are kept). */
+int tac_clip_set_precision(tac_clip *m, int prec);
+int tac_clip_precision(const tac_clip *m);     /* TAC_CLIP_FP32 or TAC_CLIP_BF16 */
+/* Key of the embedding caches: tac_clip_hash for fp32, the hash + "-bf16" for bf16 (precision is a separate
+ * component: bf16 vectors never mix with fp32 ones). 32 chars at most + NUL. */
+const char *tac_clip_cache_tag(const tac_clip *m);
+
 /* The encoders process any B. With T OpenMP threads (tac_num_threads) the batch is cut into a multiple of T chunks
  * (at most 32 images or about 4096 token rows each) that T workers run side by side, each with single-threaded BLAS
  * and its own workspace; with one thread, or when called from inside a parallel region, the chunks run in turn.
- * One model may not encode from two threads at once (the workspaces are the model's).
+ * One model may not encode from two threads at once (the workspaces are the model's). $TACLUST_CLIP_WORKERS=N caps
+ * the workers (a measurement knob: N = 1 gives BLAS / oneDNN the threads over whole chunks instead).
  * pixels: B x 3 x S x S preprocessed; out: B x E. */
 int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out);
 /* ids: B x ctx token ids (zero padded after EOT), ctx <= max_position_embeddings; out: B x E, read at each row's

@@ -160,7 +160,7 @@ int tac_bench_run(const char *dataset, const char *data_dir, const char *model_d
     {   /* a model change invalidates the split caches */
         char tag[PATH_MAX + 32], *old = NULL; size_t ol;
         snprintf(tag, sizeof tag, "%s/model.hash", out);
-        const char *h = tac_clip_hash(model);
+        const char *h = tac_clip_cache_tag(model);   /* hash, and precision: bf16 never mixes with fp32 */
         char want[128];
         snprintf(want, sizeof want, "%s %s %lld\n", h, dataset, (long long)limit);
         if (tac_read_file(tag, &old, &ol) != TAC_OK || strcmp(old, want) != 0) {
@@ -202,6 +202,7 @@ int tac_bench_run(const char *dataset, const char *data_dir, const char *model_d
     cJSON_AddNumberToObject(o, "selected_nouns", (double)r.nsel);
     cJSON_AddNumberToObject(o, "seed", seed);
     cJSON_AddStringToObject(o, "clip_hash", tac_clip_hash(model));
+    cJSON_AddStringToObject(o, "clip_precision", tac_clip_precision_name(tac_clip_precision(model)));
     for (int i = 0; i < 3; i++) {
         if (!rows[i].have) continue;
         printf("%-18s %7.2f %7.2f %7.2f   |       %5.1f %5.1f %5.1f\n", rows[i].name, 100 * rows[i].m->nmi,

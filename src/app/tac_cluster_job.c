@@ -1,6 +1,6 @@
 /* tac_cluster_job.c - `taclust cluster` and `taclust assign`: a folder of images in, named groups out.
  *
- * cluster:  list inputs -> embed images (OUT/cache/embeddings.bin: only images not embedded before; written batch
+ * cluster:  list inputs -> embed images (OUT/cache/embeddings[-bf16].bin: only images not embedded before; written batch
  *           by batch, so a killed run resumes) -> noun embeddings (per-user cache) -> [K auto] -> tac_fit with
  *           train = test = the collection -> confidences, image nouns, cluster names -> outputs:
  *           clusters.csv, clusters.json, by-cluster/, report.html, skipped.txt, model/ (what assign needs).
@@ -638,8 +638,9 @@ static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninp
     tac_info("%lld image%s found", (long long)n_found, n_found == 1 ? "" : "s");
 
     /* 1. images */
-    snprintf(path, sizeof path, "%s/cache/embeddings.bin", p.out_dir);
-    if (tac_embcache_open(path, e, tac_clip_hash(model), &cache) != TAC_OK) goto done;
+    snprintf(path, sizeof path, "%s/cache/embeddings%s.bin", p.out_dir,   /* a file per precision, tagged by it */
+             tac_clip_precision(model) == TAC_CLIP_BF16 ? "-bf16" : "");
+    if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) goto done;
     X = tac_xmalloc((size_t)n * e, sizeof(float));
     ok = tac_xmalloc((size_t)n, 1);
     if (embed_paths(model, cache, paths, n, p.resize, p.batch, X, ok, why) != TAC_OK) goto done;
@@ -934,8 +935,8 @@ params_done:
         n_all = n;
         if (n_found == 0) { tac_fail("no images found in the inputs"); goto done; }
     }
-    snprintf(path, sizeof path, "%s/cache/embeddings.bin", out);
-    if (tac_embcache_open(path, e, tac_clip_hash(model), &cache) != TAC_OK) goto done;
+    snprintf(path, sizeof path, "%s/cache/embeddings%s.bin", out, tac_clip_precision(model) == TAC_CLIP_BF16 ? "-bf16" : "");
+    if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) goto done;
     X = tac_xmalloc((size_t)n * e, sizeof(float));
     ok = tac_xmalloc((size_t)n, 1);
     if (embed_paths(model, cache, paths, n, resize, batch > 0 ? batch : p.batch, X, ok, why) != TAC_OK) goto done;

@@ -1,6 +1,7 @@
 /* tac_noun_cache.c - the per-user cache of noun embeddings: TAC's 146,347 WordNet nouns x 7 templates cost
  * minutes to embed, so they are embedded once per model and vocabulary and kept in
- *   $XDG_CACHE_HOME/taclust/<model hash>/nouns-<vocabulary hash>.npy   (default ~/.cache/taclust/...)
+ *   $XDG_CACHE_HOME/taclust/<model hash>[-bf16]/nouns-<vocabulary hash>.npy   (default ~/.cache/taclust/...)
+ * (tac_clip_cache_tag: bf16 vectors get their own folder, never mixed with fp32 ones)
  * The work is done in chunks of TAC_NOUN_CHUNK nouns, each saved as it completes (part-<i>.npy in a folder
  * beside the final file), so an interrupted run picks up at the first missing chunk. When all chunks exist they
  * are joined into the final file (atomic) and the parts removed.
@@ -112,7 +113,7 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
     uint64_t vh = 14695981039346656037ull;
     for (int i = 0; i < 7; i++) vh = fnv1a_str(vh, tac_prompt_templates[i]);
     for (int64_t i = 0; i < m; i++) vh = fnv1a_str(vh, nouns[i]);
-    snprintf(dir, sizeof dir, "%s/%s", root, tac_clip_hash(model));
+    snprintf(dir, sizeof dir, "%s/%s", root, tac_clip_cache_tag(model));
     snprintf(final, sizeof final, "%s/nouns-%016llx.npy", dir, (unsigned long long)vh);
     snprintf(parts, sizeof parts, "%s/nouns-%016llx.parts", dir, (unsigned long long)vh);
     if (tac_mkdir_p(dir) != TAC_OK) return TAC_ERR;

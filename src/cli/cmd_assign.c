@@ -16,16 +16,19 @@ static int cmd_assign(int argc, char **argv)
 {
     const char *from = NULL, *model = NULL, *list = NULL;
     int batch = 0;
+    const char *precision = NULL;
     tac_opt opts[] = {
         {"--from", NULL, TAC_OPT_STR, &from, "the OUT folder of a finished `taclust cluster` run"},
         {"--model", "-m", TAC_OPT_STR, &model, "CLIP model folder or Hugging Face id org/name[@revision] (default: the one the run used)"},
         {"--list", NULL, TAC_OPT_STR, &list, "also read image paths from FILE, one per line"},
         {"--batch", NULL, TAC_OPT_INT, &batch, "images per forward pass (default: the run's)"},
+        {"--precision", NULL, TAC_OPT_STR, &precision, TAC_PRECISION_HELP},
         {0}};
     char **pos; int npos;
     int r = tac_parse_opts(argc, argv, opts, usage, &pos, &npos);
     if (r == 1) return 0;
     if (r) return 2;
+    if ((r = tac_cli_precision("assign", precision))) { free(pos); return r; }
     if (!from) { fprintf(stderr, "taclust assign: --from OUT is required\n"); free(pos); return 2; }
     if (npos == 0 && !list) { fprintf(stderr, "taclust assign: no images given\n"); free(pos); return 2; }
     char *model_dir = NULL;

@@ -22,6 +22,7 @@ static int cmd_bench(int argc, char **argv)
     const char *data = NULL, *model = NULL, *out = NULL, *vocab = NULL;
     int seed = 1234, notrain = 0;
     int64_t limit = 0;
+    const char *precision = NULL;
     tac_opt opts[] = {
         {"--data", NULL, TAC_OPT_STR, &data, "the dataset folder"},
         {"--model", "-m", TAC_OPT_STR, &model, TAC_HUB_MODEL_HELP},
@@ -30,11 +31,13 @@ static int cmd_bench(int argc, char **argv)
         {"--no-train-only", NULL, TAC_OPT_FLAG, &notrain, "skip training the heads (CLIP k-means and TAC (no train) only)"},
         {"--limit", NULL, TAC_OPT_I64, &limit, "use only N images per split, spread over the classes (plumbing check)"},
         {"--vocabulary", NULL, TAC_OPT_STR, &vocab, "noun list FILE instead of WordNet's nouns"},
+        {"--precision", NULL, TAC_OPT_STR, &precision, TAC_PRECISION_HELP},
         {0}};
     char **pos; int npos;
     int r = tac_parse_opts(argc, argv, opts, usage, &pos, &npos);
     if (r == 1) return 0;
     if (r) return 2;
+    if ((r = tac_cli_precision("bench", precision))) { free(pos); return r; }
     if (npos != 1 || !data) { fprintf(stderr, "taclust bench: DATASET and --data are required\n"); free(pos); return 2; }
     char def[256];
     if (!out) { snprintf(def, sizeof def, "taclust-bench-%s", pos[0]); out = def; }

@@ -34,6 +34,7 @@ static int cmd_cluster(int argc, char **argv)
     tac_cluster_default_params(&p);
     const char *k = NULL;
     int seed = (int)p.seed;
+    const char *precision = NULL;
     tac_opt opts[] = {
         {"--model", "-m", TAC_OPT_STR, &p.model_dir, TAC_HUB_MODEL_HELP},
         {"--out", "-o", TAC_OPT_STR, &p.out_dir, "output folder OUT (created)"},
@@ -48,12 +49,14 @@ static int cmd_cluster(int argc, char **argv)
         {"--vocabulary", NULL, TAC_OPT_STR, &p.vocabulary, "noun list FILE (one per line) instead of WordNet's nouns"},
         {"--wordnet", NULL, TAC_OPT_STR, &p.wordnet_dir, "WordNet dict folder (default /usr/share/wordnet)"},
         {"--names", NULL, TAC_OPT_INT, &p.n_names, "nouns naming each cluster (default 3)"},
+        {"--precision", NULL, TAC_OPT_STR, &precision, TAC_PRECISION_HELP},
         {"--epochs", NULL, TAC_OPT_INT, &p.epochs, "heads training epochs (default: chosen for the collection size)"},
         {0}};
     char **pos; int npos;
     int r = tac_parse_opts(argc, argv, opts, usage, &pos, &npos);
     if (r == 1) return 0;
     if (r) return 2;
+    if ((r = tac_cli_precision("cluster", precision))) { free(pos); return r; }
     p.seed = (uint32_t)seed;
     if (k && strcmp(k, "auto") != 0) {
         char *end;

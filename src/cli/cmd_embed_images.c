@@ -105,12 +105,14 @@ static int cmd_embed_images(int argc, char **argv)
     const char *model_dir = NULL, *out = NULL, *list = NULL;
     char *resolved = NULL;
     int resize = 224, batch = 32;
+    const char *precision = NULL;
     const tac_opt opts[] = {
         {"--model", "-m", TAC_OPT_STR, &model_dir, TAC_HUB_MODEL_HELP},
         {"--out", "-o", TAC_OPT_STR, &out, "output X.npy (also writes X.paths.txt and X.skipped.txt)"},
         {"--resize", NULL, TAC_OPT_INT, &resize, "shorter side before the center crop: 224 (default) or 256"},
         {"--batch", "-b", TAC_OPT_INT, &batch, "images per forward pass (default 32)"},
         {"--list", NULL, TAC_OPT_STR, &list, "a file of input paths, one per line"},
+        {"--precision", NULL, TAC_OPT_STR, &precision, TAC_PRECISION_HELP},
         {0},
     };
     char **pos; int npos;
@@ -118,6 +120,7 @@ static int cmd_embed_images(int argc, char **argv)
     if (r == 1) return 0;
     if (r == 2) return 2;
     int rc = 2;
+    if ((r = tac_cli_precision("embed-images", precision))) { free(pos); return r; }
     if (!out) {
         fprintf(stderr, "taclust embed-images: --out is required (taclust embed-images --help)\n");
         goto done_pos;

@@ -33,6 +33,7 @@ static int cmd_embed_text(int argc, char **argv)
 {
     const char *model_dir = NULL, *out = NULL, *prompts = NULL, *nouns = NULL, *templates = "tac7";
     int batch = 512;
+    const char *precision = NULL;
     const tac_opt opts[] = {
         {"--model", "-m", TAC_OPT_STR, &model_dir, TAC_HUB_MODEL_HELP},
         {"--out", "-o", TAC_OPT_STR, &out, "output T.npy (float32, one row per input line)"},
@@ -40,12 +41,14 @@ static int cmd_embed_text(int argc, char **argv)
         {"--nouns", NULL, TAC_OPT_STR, &nouns, "file of nouns, one per line (rows: normalised template means)"},
         {"--templates", NULL, TAC_OPT_STR, &templates, "with --nouns: tac7 (default) or none"},
         {"--batch", "-b", TAC_OPT_INT, &batch, "prompts per forward pass (default 512)"},
+        {"--precision", NULL, TAC_OPT_STR, &precision, TAC_PRECISION_HELP},
         {0},
     };
     char **pos; int npos;
     int r = tac_parse_opts(argc, argv, opts, USAGE, &pos, &npos);
     if (r == 1) return 0;
     if (r == 2) return 2;
+    if ((r = tac_cli_precision("embed-text", precision))) { free(pos); return r; }
     if (npos > 0) { fprintf(stderr, "taclust embed-text: unexpected argument '%s'\n", pos[0]); free(pos); return 2; }
     free(pos);
     if (!out) {

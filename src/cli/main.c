@@ -1,10 +1,11 @@
 /* main.c - the `taclust` command-line tool: dispatches to the subcommands registered by src/cli/cmd_*.c.
  *
  *   taclust COMMAND [options]      run a command (taclust COMMAND --help for its options)
- *   taclust --help | --version     list the commands / print the version
+ *   taclust --help | --version     list the commands / print the version (and the CLIP precision, oneDNN ISA)
  * Global: --quiet anywhere silences progress output.
  */
 #include "tac_cli.h"
+#include "taclust/clip.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +82,12 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("taclust %s (OpenBLAS core %s, %d threads; OpenMP %d threads)\n", TACLUST_VERSION,
-               openblas_get_corename(), openblas_get_num_threads(), tac_num_threads());
+        int dp = tac_clip_default_precision(), rp;     /* the CLIP precision the commands use by default */
+        int ok = tac_clip_resolve_precision(dp, &rp) == TAC_OK;
+        printf("taclust %s (OpenBLAS core %s, %d threads; OpenMP %d threads; CLIP precision %s -> %s, CPU bf16: %s, "
+               "oneDNN ISA %s)\n", TACLUST_VERSION, openblas_get_corename(), openblas_get_num_threads(),
+               tac_num_threads(), tac_clip_precision_name(dp), ok ? tac_clip_precision_name(rp) : "unavailable",
+               tac_clip_bf16_available() ? "yes" : "no", tac_clip_dnnl_isa());
         return 0;
     }
     for (int i = 0; i < tac_ncommands; i++)

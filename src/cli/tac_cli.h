@@ -32,6 +32,12 @@ typedef struct {
  * Positional arguments are returned in *pos (pointers into argv; caller frees the array). */
 int tac_parse_opts(int argc, char **argv, const tac_opt *opts, const char *usage, char ***pos, int *npos);
 
+/* --precision VALUE (NULL: not given) of a command that runs CLIP: 0 when applied (tac_clip_set_default_precision),
+ * 2 for a bad value, 1 when bf16 is asked for where it cannot run (the reason printed). */
+#define TAC_PRECISION_HELP "CLIP arithmetic: auto|bf16|fp32 (default auto: bf16 where the CPU has AVX512-BF16 or " \
+    "AMX-BF16, else fp32; $TACLUST_PRECISION sets the default)"
+int tac_cli_precision(const char *cmd, const char *value);
+
 /* Print "taclust <cmd>: <last error>" to stderr and return 1. */
 int tac_cli_error(const char *cmd);
 

@@ -15,6 +15,11 @@
  * core instead of one. Measured on 2 cores against threaded sgemms over the whole batch: text 1.26x (embed-text on
  * every 15th WordNet noun x 7: 621 -> 784 prompts/s), ViT-B/32 images 1.1x (bench_clip image). With one thread (or when called inside a parallel region) the chunks run
  * in turn, with BLAS and OpenMP threads inside them.
+ * bf16 mode (tac_clip_set_precision): linear() hands every product to tac_clip_bf16.c (oneDNN, bf16 operands, fp32
+ * out); everything else here is the same fp32 code. The same workers: measured on 2 loaded EPYC cores, ViT-B/32 at
+ * batch 32 in bf16, workers side by side 10.5 images/s against 9.3 for one worker with oneDNN's 2 threads
+ * (bench/bench_clip.sh: bench_clip image --precision bf16, and with TACLUST_CLIP_WORKERS=1). The attention products
+ * stay fp32: 1% of the tower's FLOPs, though about 14% of its bf16 time (perf, same run).
  * The activation is written with AVX2 intrinsics (GCC's vectorisation of the scalar loop ran 4.7x slower).
  * Big batches are processed in chunks to bound memory; buffers live in the model's workspaces between calls.
  */
@@ -41,6 +46,8 @@ typedef struct {
     float *att;   /* N x C   attention output */
     float *mlp;   /* N x H */
     float *t1, *t2;   /* extra buffers of the caller's sizes (vision: patches, patch embeddings) */
+    struct tac_clip_bf16 *bf;   /* bf16 mode: linear() runs on oneDNN (tac_clip_bf16.c); NULL: fp32 sgemm */
+    int slot;                   /* the workspace slot (worker) */
 } scratch;
 
 /* Carves the buffers out of workspace `slot` of the model (grown when too small; kept between calls: fresh large
@@ -60,6 +67,8 @@ static scratch scratch_get(tac_clip *m, int slot, size_t n, size_t c, size_t h, 
     scratch s;
     dst[0] = &s.x; dst[1] = &s.h; dst[2] = &s.qkv; dst[3] = &s.att; dst[4] = &s.mlp; dst[5] = &s.t1; dst[6] = &s.t2;
     for (int i = 0; i < 7; i++) { *dst[i] = p; p += sz[i]; }
+    s.bf = m->precision == TAC_CLIP_BF16 ? m->bf16 : NULL;
+    s.slot = slot;
     return s;
 }
 
@@ -84,9 +93,10 @@ static void layer_norm(float *y, float *x, size_t n, size_t c, const float *rb, 
     }
 }
 
-/* Y[n x m] = X[n x k] . W[m x k]^T (+ beta Y) */
-static void linear(float *y, const float *x, const float *w, size_t n, size_t k, size_t m, float beta)
+/* Y[n x m] = X[n x k] . W[m x k]^T (+ beta Y); in bf16 mode on oneDNN (W is one of the model's weight views) */
+static void linear(const scratch *sc, float *y, const float *x, const float *w, size_t n, size_t k, size_t m, float beta)
 {
+    if (sc->bf && tac_clip_bf16_linear(sc->bf, sc->slot, y, x, w, n, k, m, beta) == TAC_OK) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)k, 1.0f, x, (int)k, w, (int)k, beta,
                 y, (int)m);
 }
@@ -311,7 +321,7 @@ static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers,
         int last = l == cfg->layers - 1;
         /* x += fc2 bias of the previous layer (its sgemm left it out); h = LN1(x) */
         layer_norm(sc->h, x, n, c, l ? layers[l - 1].fc2_b : NULL, L->ln1_w, L->ln1_b, cfg->eps);
-        linear(sc->qkv, sc->h, L->qkv_w, n, c, 3 * c, 0.0f);
+        linear(sc, sc->qkv, sc->h, L->qkv_w, n, c, 3 * c, 0.0f);
         if (lay->anc)
             attention_tree(sc->att, sc->qkv, L->qkv_b, (int)n, lay->aoff, lay->anc, cfg->hidden, cfg->heads,
                            last ? pool : NULL, nseq);
@@ -323,21 +333,21 @@ static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers,
             memcpy(x, sc->h, (size_t)nseq * c * sizeof(float));
             n = (size_t)nseq;
         }
-        linear(x, sc->att, L->o_w, n, c, c, 1.0f);               /* x += att . Wo^T */
+        linear(sc, x, sc->att, L->o_w, n, c, c, 1.0f);               /* x += att . Wo^T */
         layer_norm(sc->h, x, n, c, L->o_b, L->ln2_w, L->ln2_b, cfg->eps);   /* x += bo; h = LN2(x) */
-        linear(sc->mlp, sc->h, L->fc1_w, n, c, hh, 0.0f);
+        linear(sc, sc->mlp, sc->h, L->fc1_w, n, c, hh, 0.0f);
         bias_act(sc->mlp, L->fc1_b, n, hh, cfg->act);
-        linear(x, sc->mlp, L->fc2_w, n, hh, c, 1.0f);            /* x += act(h . W1^T + b1) . W2^T (+ b2 later) */
+        linear(sc, x, sc->mlp, L->fc2_w, n, hh, c, 1.0f);            /* x += act(h . W1^T + b1) . W2^T (+ b2 later) */
     }
     add_bias(x, layers[cfg->layers - 1].fc2_b, n, c);
 }
 
 /* out[s] = LN(x[s]) . P^T for the nseq compacted pooled rows of x (nseq x C). out: nseq x E. */
-static void pool_project(float *x, int nseq, size_t c, const float *lw, const float *lb, double eps, const float *proj,
-                         size_t e, float *out)
+static void pool_project(const scratch *sc, float *x, int nseq, size_t c, const float *lw, const float *lb, double eps,
+                         const float *proj, size_t e, float *out)
 {
     layer_norm(x, x, (size_t)nseq, c, NULL, lw, lb, eps);
-    linear(out, x, proj, (size_t)nseq, c, e, 0.0f);
+    linear(sc, out, x, proj, (size_t)nseq, c, e, 0.0f);
 }
 
 /* ---- workers ------------------------------------------------------------------------------------------- */
@@ -346,6 +356,8 @@ static void pool_project(float *x, int nseq, size_t c, const float *lw, const fl
 static int worker_count(int most)
 {
     int T = omp_in_parallel() ? 1 : tac_num_threads();
+    const char *cap = getenv("TACLUST_CLIP_WORKERS");         /* measurement knob (bench_clip.sh): at most N */
+    if (cap && atoi(cap) >= 1 && T > atoi(cap)) T = atoi(cap);
     if (T > TAC_CLIP_MAX_WS) T = TAC_CLIP_MAX_WS;
     if (T > most) T = most > 1 ? most : 1;
     return T;
@@ -389,7 +401,7 @@ static void vision_chunk(tac_clip *m, int slot, const float *pixels, int b, floa
                 }
         }
     float *emb = sc.t2;                                                  /* (B*NP) x C */
-    linear(emb, patches, w->patch_w, (size_t)b * np, kp, c, 0.0f);
+    linear(&sc, emb, patches, w->patch_w, (size_t)b * np, kp, c, 0.0f);
     float *x = sc.x;                                                     /* (B*T) x C */
     #pragma omp parallel for schedule(static) if (!omp_in_parallel())
     for (int i = 0; i < b; i++)
@@ -405,7 +417,7 @@ static void vision_chunk(tac_clip *m, int slot, const float *pixels, int b, floa
     for (int i = 0; i < b; i++) pool[i] = i * T;                        /* the class token */
     attn_layout lay = {off, 0, NULL, NULL, 0};
     encoder(v, w->vlayers, x, b, &lay, pool, &sc);
-    pool_project(x, b, c, w->post_ln_w, w->post_ln_b, v->eps, w->vis_proj, (size_t)m->cfg.proj_dim, out);
+    pool_project(&sc, x, b, c, w->post_ln_w, w->post_ln_b, v->eps, w->vis_proj, (size_t)m->cfg.proj_dim, out);
     free(off); free(pool);
 }
 
@@ -543,7 +555,7 @@ static void text_chunk(tac_clip *m, int slot, const int32_t *ids, int ctx, int n
     }
     attn_layout lay = {NULL, 1, tr.aoff, tr.anc, tr.n};
     encoder(t, w->tlayers, x, nseq, &lay, tr.pool, &sc);
-    pool_project(x, nseq, c, w->final_ln_w, w->final_ln_b, t->eps, w->text_proj, (size_t)m->cfg.proj_dim, out);
+    pool_project(&sc, x, nseq, c, w->final_ln_w, w->final_ln_b, t->eps, w->text_proj, (size_t)m->cfg.proj_dim, out);
     trie_free(&tr);
 }
 

@@ -139,7 +139,20 @@ struct tac_clip {
     int text_no_prefix;          /* 0 (default): the text tower merges a chunk's rows into their token trie, so a
                                   * shared token prefix runs once; 1: every row runs in full (tests, benchmarks) */
     int64_t text_rows;           /* token rows run through the text tower so far, prefixes included (statistics) */
+    int precision;               /* TAC_CLIP_FP32 or TAC_CLIP_BF16 once loaded (tac_clip_set_precision) */
+    struct tac_clip_bf16 *bf16;  /* bf16 mode: packed weights, primitives, per-worker buffers (tac_clip_bf16.c) */
+    char cache_tag[40];          /* tac_clip_cache_tag */
 };
+
+/* ---- bf16 mode (tac_clip_bf16.c) ------------------------------------------------------------------------
+ * Y[n x m] = X[n x k] . W[m x k]^T (+ Y when beta != 0): X rounded to bf16 in worker `slot`'s buffer, W one of
+ * the model's weight views packed at tac_clip_set_precision, fp32 accumulation and output. TAC_ERR (y untouched)
+ * if oneDNN fails (not expected: every shape is tried at set time); the caller then runs the product in fp32. */
+int tac_clip_bf16_linear(struct tac_clip_bf16 *b, int slot, float *y, const float *x, const float *w, size_t n,
+                         size_t k, size_t m, float beta);
+void tac_clip_bf16_free(struct tac_clip_bf16 *b);
+/* Sets the process default precision on a freshly loaded model (tac_clip_load). */
+int tac_clip_apply_default_precision(tac_clip *m);
 
 /* n floats, 2 MB aligned and backed by transparent huge pages where the kernel allows (few page faults);
  * aborts on exhaustion; release with free(). */

@@ -639,7 +639,7 @@ int tac_clip_load(const char *dir, tac_clip **out)
     m->bpe_path = find_tokenizer(dir);
     if (tac_clip_model_hash(cfg_text, cfg_len, (const char *const *)w.path, w.nst, m->bpe_path, m->hash) != TAC_OK) goto done;
     note_coretype();
-    rc = TAC_OK;
+    rc = tac_clip_apply_default_precision(m);    /* bf16: packs the weights (tac_clip_bf16.c) */
 done:
     if (rc != TAC_OK && m) { tac_clip_free(m); m = NULL; }
     close_weights(&w);
@@ -659,6 +659,7 @@ void tac_clip_free(tac_clip *m)
     if (!m) return;
     if (m->bpe) tac_bpe_free(m->bpe);
     free(m->mem);
+    tac_clip_bf16_free(m->bf16);
     for (int i = 0; i < TAC_CLIP_MAX_WS; i++) free(m->ws[i]);
     free(m->w.tlayers);
     free(m->w.vlayers);
