@@ -25,6 +25,10 @@
  *     on a full unroll; the padding scores are ignored);
  *   - a redo stops at its exact fixed point: once an iteration's labels equal the previous one's, the remaining
  *     iterations would reproduce the same centroids, labels and objective bit for bit (faiss runs them anyway).
+ *   - spherical k-means (unless params.plain) does not score the rows whose label a bound proves unchanged
+ *     (per-group upper bounds as Yinyang k-means, with a float-error margin), and scores the others with the
+ *     plain pass's exact float operations, so labels, centroids and objective are bit-identical to the plain
+ *     pass (see "bounded assignment" below).
  * BLAS is never called from inside an OpenMP region.
  */
 #include "taclust/cluster.h"
@@ -233,10 +237,11 @@ int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, 
 
 /* ---- bounded assignment (spherical): skip the rows whose label is proven ------------------------------------
  *
- * Per training row i with label a, U[i] bounds from above the exact inner product of x_i with every other
- * centroid. After a pass that scored row i, U[i] = (second best score) + E_i; when the centroids then move by
- * delta_j = |c'_j - c_j| (double), U[i] grows by |x_i| max_{j != a} delta_j (Cauchy-Schwarz). Before a pass,
- * t = x_i . c_a is computed in float (any order) and the row is PROVEN when t - 2 E_i > U[i] + E_i, with
+ * The centroids are split into G groups (make_groups). Per training row i with label a, U[i][g] bounds from
+ * above the exact inner product of x_i with every centroid of group g other than a. After a pass that scored
+ * row i, U[i][g] = (best score of the group's other centroids) + E_i; when the centroids then move by
+ * delta_j = |c'_j - c_j| (double), U[i][g] grows by |x_i| max_{j in g} delta_j (Cauchy-Schwarz). Before a pass,
+ * t = x_i . c_a is computed in float (any order) and the row is PROVEN when t - 2 E_i > max_g U[i][g] + E_i, with
  * E_i = gamma_D |x_i| max_j |c_j| and gamma_D = (D+1)u / (1-(D+1)u), u = 2^-24: the error bound of a float dot
  * product of length D summed in any order (FMA included), so it holds for t and for every score the sgemm of the
  * plain pass computes. A proven row's plain scores have a strict maximum at a, so the plain pass would keep
@@ -249,7 +254,10 @@ int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, 
  * is re-run as a plain pass, which also checks that its labels equal the bounded ones (they must; if not, the
  * redo is run again with the plain pass and a note says so). */
 typedef struct {
-    double *U;      /* NT: bound on max_{j != label} x_i . c_j for the centroids in Cprev */
+    int ng;         /* G groups of centroids */
+    int *grp;       /* K: group of each centroid */
+    double *dg;     /* G: largest move of a centroid of the group in this step */
+    double *U;      /* NT x G: bound on max_{j in group g, j != label} x_i . c_j for the centroids in Cprev */
     double *xnorm;  /* NT: |x_i| (rounded up) */
     float *Cprev;   /* KP x D: the centroids the bounds refer to */
     int valid;      /* U, labels and Cprev hold (not at the first pass of a redo) */
@@ -265,18 +273,41 @@ static double dot_err_gamma(int d)
     return 1.0001 * g / (1 - g);
 }
 
-/* Score row of one scored point: label, best score, and U = second best + e (e = its error bound). */
-static void score_row(const float *row /* KP */, int k, double e, int32_t *lab, float *dis, double *U, int64_t *changed)
+/* Score row of one scored point: label, best score, and per group U[g] = best other score of the group + e
+ * (e = the error bound of a score; -inf for a group with no other centroid). */
+static void score_row(const float *row /* KP */, int k, const kbounds *B, double e, int32_t *lab, float *dis,
+                      double *U /* G */, int64_t *changed)
 {
     float bv;
     int best = row_argmax(row, k, &bv);
-    float sec = -INFINITY;
-    for (int j = 0; j < k; j++)
-        if (j != best && row[j] > sec) sec = row[j];
+    for (int g = 0; g < B->ng; g++) U[g] = -INFINITY;
+    for (int j = 0; j < k; j++) {
+        double v = row[j];
+        if (j != best && v > U[B->grp[j]]) U[B->grp[j]] = v;
+    }
+    for (int g = 0; g < B->ng; g++) U[g] += e;
     *changed += *lab != best;
     *lab = best;
     *dis = bv;
-    *U = (double)sec + e;
+}
+
+/* Groups of centroids (Yinyang k-means, Ding et al. 2015): the first G centroids are seeds, every centroid joins
+ * the seed with the largest inner product (ties: lower seed). Far groups keep their bound below the best score
+ * for many steps, and a group's bound grows only with the largest move inside it. */
+static void make_groups(const float *C /* K x D */, int k, int d, kbounds *B)
+{
+    for (int c = 0; c < k; c++) {
+        const float *x = C + (int64_t)c * d;
+        int bg = 0;
+        double bv = -INFINITY;
+        for (int g = 0; g < B->ng; g++) {
+            const float *y = C + (int64_t)g * d;
+            double v = 0;
+            for (int j = 0; j < d; j++) v += (double)x[j] * y[j];
+            if (v > bv) { bv = v; bg = g; }
+        }
+        B->grp[c] = bg;
+    }
 }
 
 /* One bounded pass over the NT rows against C (KP x D, rows >= K zero). lab: NT in/out, dis: NT out for the
@@ -297,28 +328,31 @@ static int64_t bounded_pass(const float *X, int64_t n, int d, const float *C, in
     if (!B->valid) {
         memset(B->need, 1, (size_t)n);
     } else {
-        double m1 = 0, m2 = 0; /* largest and second largest centroid move */
-        int j1 = -1;
-        for (int c = 0; c < k; c++) {
+        int G = B->ng;
+        for (int g = 0; g < G; g++) B->dg[g] = 0;
+        for (int c = 0; c < k; c++) { /* largest move per group, rounded up */
             const float *a = C + (int64_t)c * d, *b = B->Cprev + (int64_t)c * d;
             double s = 0;
             for (int j = 0; j < d; j++) { double t = (double)a[j] - b[j]; s += t * t; }
-            s = sqrt(s) * (1 + 1e-12) + 1e-300;
-            if (s > m1) { m2 = m1; m1 = s; j1 = c; }
-            else if (s > m2) m2 = s;
+            s = sqrt(s) * (1 + 1e-12);
+            if (s > B->dg[B->grp[c]]) B->dg[B->grp[c]] = s;
         }
 #pragma omp parallel for schedule(static) if (n * d > (1 << 18))
         for (int64_t i = 0; i < n; i++) {
             int a = lab[i];
-            double e = gam * B->xnorm[i] * cmax;
-            double u = B->U[i] + B->xnorm[i] * (a == j1 ? m2 : m1);
-            u += 1e-12 * (1 + fabs(u)); /* rounding of the bound's own double arithmetic */
-            B->U[i] = u;
+            double xn = B->xnorm[i], e = gam * xn * cmax, umax = -INFINITY;
+            double *U = B->U + i * G;
+            for (int g = 0; g < G; g++) {
+                double u = U[g] + xn * B->dg[g];
+                u += 1e-12 * (1 + fabs(u)); /* rounding of the bound's own double arithmetic */
+                U[g] = u;
+                if (u > umax) umax = u;
+            }
             const float *x = X + i * d, *c = C + (int64_t)a * d;
             float t = 0;
 #pragma omp simd reduction(+ : t)
             for (int j = 0; j < d; j++) t += x[j] * c[j];
-            B->need[i] = !((double)t - 2 * e > u + e);
+            B->need[i] = !((double)t - 2 * e > umax + e);
         }
     }
     memcpy(B->Cprev, C, sizeof(float) * (size_t)kp * (size_t)d);
@@ -355,7 +389,7 @@ static int64_t bounded_pass(const float *X, int64_t n, int d, const float *C, in
             for (p = 0; p < TB; p++) {
                 int64_t i = i0 + p;
                 if (!B->need[i]) continue;
-                score_row(buf + p * kp, k, gam * B->xnorm[i] * cmax, &lab[i], &dis[i], &B->U[i], changed);
+                score_row(buf + p * kp, k, B, gam * B->xnorm[i] * cmax, &lab[i], &dis[i], B->U + i * B->ng, changed);
                 scored++;
             }
         }
@@ -371,7 +405,7 @@ static int64_t bounded_pass(const float *X, int64_t n, int d, const float *C, in
             for (int64_t p = 0; p < TB; p++) {
                 int64_t i = sl[p];
                 if (i < 0) continue;
-                score_row(buf + p * kp, k, gam * B->xnorm[i] * cmax, &lab[i], &dis[i], &B->U[i], changed);
+                score_row(buf + p * kp, k, B, gam * B->xnorm[i] * cmax, &lab[i], &dis[i], B->U + i * B->ng, changed);
                 scored++;
             }
         }
@@ -386,7 +420,7 @@ static int64_t bounded_pass(const float *X, int64_t n, int d, const float *C, in
             for (p = 0; p < nb; p++) {
                 int64_t i = nfull + p;
                 if (!B->need[i]) continue;
-                score_row(buf + p * kp, k, gam * B->xnorm[i] * cmax, &lab[i], &dis[i], &B->U[i], changed);
+                score_row(buf + p * kp, k, B, gam * B->xnorm[i] * cmax, &lab[i], &dis[i], B->U + i * B->ng, changed);
                 scored++;
             }
         }
@@ -559,7 +593,10 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         memset(&B, 0, sizeof B);
         int64_t ntiles = nt / TB + 1;
         if (use_bounds) {
-            B.U = tac_xmalloc((size_t)nt, sizeof(double));                  /* NT */
+            B.ng = k / 10 < 1 ? 1 : k / 10 > 64 ? 64 : k / 10;
+            B.grp = tac_xmalloc((size_t)k, sizeof(int));                     /* K */
+            B.dg = tac_xmalloc((size_t)B.ng, sizeof(double));                /* G */
+            B.U = tac_xmalloc((size_t)nt * (size_t)B.ng, sizeof(double));    /* NT x G */
             B.xnorm = tac_xmalloc((size_t)nt, sizeof(double));              /* NT */
             B.Cprev = tac_xcalloc((size_t)kp * (size_t)d, sizeof(float));   /* KP x D */
             B.need = tac_xmalloc((size_t)nt, 1);                            /* NT */
@@ -588,6 +625,7 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
                 for (int c = 0; c < k; c++) memcpy(C + (int64_t)c * d, Xt + perm[c] * d, sizeof(float) * (size_t)d);
             }
             if (p->spherical) renorm_rows(C, k, d);
+            if (bounded) make_groups(C, k, d, &B);
             for (int64_t i = 0; i < nt; i++) lab[i] = -1; /* no previous labels: the first pass changes them all */
             float o = 0;
             int64_t last_skip = 0; /* rows the last bounded pass did not score */
@@ -657,7 +695,7 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         free(stable_at);
         if (p->skipped) *p->skipped = nskipped;
         if (p->fallbacks) *p->fallbacks = nfallback;
-        free(lab_check); free(B.U); free(B.xnorm); free(B.Cprev); free(B.need); free(B.slot); free(B.used); free(B.G);
+        free(lab_check); free(B.grp); free(B.dg); free(B.U); free(B.xnorm); free(B.Cprev); free(B.need); free(B.slot); free(B.used); free(B.G);
         free(C); free(Cn); free(buf); free(lab); free(dis); free(hassign); free(acc); free(cnt); free(perm); free(xn);
     }
 
