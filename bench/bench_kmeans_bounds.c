@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     static const char *const mode[2] = {"plain", "bounded"};
     for (int r = 0; r < reps; r++)
         for (int m = 0; m < 2; m++) {
-            p.plain = m == 0;
+            p.plain = m == 0 ? 1 : -1;
             p.skipped = m ? &skipped : NULL;
             p.fallbacks = m ? &fallbacks : NULL;
             double t0 = tac_now(), c0 = cpu_seconds();

@@ -20,7 +20,7 @@ static int64_t plain_vs_bounded(const char *what, const float *X, int64_t n, int
     p.skipped = NULL;
     p.fallbacks = NULL;
     if (tac_kmeans(X, n, d, &p, C1, L1, &o1) != TAC_OK) { tac_test_fail_at(__FILE__, __LINE__, "%s", tac_last_error()); goto out; }
-    p.plain = 0;
+    p.plain = -1;
     p.skipped = &skipped;
     p.fallbacks = &fallbacks;
     if (tac_kmeans(X, n, d, &p, C2, L2, &o2) != TAC_OK) { tac_test_fail_at(__FILE__, __LINE__, "%s", tac_last_error()); goto out; }

@@ -25,7 +25,7 @@
  *     on a full unroll; the padding scores are ignored);
  *   - a redo stops at its exact fixed point: once an iteration's labels equal the previous one's, the remaining
  *     iterations would reproduce the same centroids, labels and objective bit for bit (faiss runs them anyway).
- *   - spherical k-means (unless params.plain) does not score the rows whose label a bound proves unchanged
+ *   - spherical k-means (params.plain 0 on large inputs, or -1) does not score the rows whose label a bound proves unchanged
  *     (per-group upper bounds as Yinyang k-means, with a float-error margin), and scores the others with the
  *     plain pass's exact float operations, so labels, centroids and objective are bit-identical to the plain
  *     pass (see "bounded assignment" below).
@@ -41,6 +41,10 @@
 #include <string.h>
 
 #define SPLIT_EPS (1 / 1024.)
+/* Automatic bounded passes from this many full score tiles on: rows that must be scored share a call only when
+ * they sit at different positions of different tiles, so with few tiles nearly every call is still needed
+ * (measured at 13 tiles, K = 214: 9% fewer sgemm calls, 17% more CPU time in all). */
+#define BOUNDS_MIN_TILES 64
 
 void tac_kmeans_default_params(tac_kmeans_params *p)
 {
@@ -588,7 +592,7 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         if (p->progress) tac_progress_begin(&prog, "k-means", (int64_t)p->nredo * p->niter);
         int have_best = 0;
         int *stable_at = tac_xcalloc((size_t)p->nredo, sizeof(int)); /* nredo: iterations run when converged */
-        int use_bounds = !p->plain && p->spherical && k >= 2;
+        int use_bounds = p->plain != 1 && p->spherical && k >= 2 && (p->plain == -1 || nt / TB >= BOUNDS_MIN_TILES);
         kbounds B;
         memset(&B, 0, sizeof B);
         int64_t ntiles = nt / TB + 1;
