@@ -213,8 +213,12 @@ static int map_matrix(const char *path, tac_npy_map *m)
     const char *why = NULL;
     if (m->rows < 1 || m->cols < 1) why = "empty array";
     else if (m->cols == 1) why = "expected a 2-D array of embeddings (N x D), got a 1-D array";
-    else if (m->cols > 1 << 20) why = "implausible embedding width";
     if (why) { tac_npy_unmap(m); return tac_fail("%s: %s", path, why); }
+    if (m->cols > 1 << 20) {
+        int64_t c = m->cols;
+        tac_npy_unmap(m);
+        return tac_fail("%s: %lld columns is not a plausible embedding width", path, (long long)c);
+    }
     if (tac_check_finite(path, m->data, m->rows, m->cols) != TAC_OK) { tac_npy_unmap(m); return TAC_ERR; }
     return TAC_OK;
 }
