@@ -9,8 +9,9 @@
  *
  * Threads: the two heads are independent until the loss and again after it, so with 2 threads (tac_heads_train
  * when tac_num_threads() >= 2) each phase runs head 0 on the calling thread and head 1 on a second pthread, with
- * OpenBLAS set to 1 thread for the duration (restored afterwards): 2 threads in all, never more. Every head's
- * arithmetic is the same as in the sequential order, so results do not depend on the thread count.
+ * OpenBLAS set to 1 thread for the duration (restored afterwards): 2 threads in all, never more. The loss's two
+ * distillation terms (forward and backward) run as such a pair too. Every head's and term's arithmetic is the
+ * same as in the sequential order, so results do not depend on the thread count.
  *
  * Heads file format (version 1, little-endian):
  *     0  char[8]  "TACHEADS"
@@ -268,6 +269,21 @@ static void *backward_job(void *arg)
     return NULL;
 }
 
+/* One distillation term L_D(A, C) (forward: value; backward: gradients into dA, dC). The two terms of the loss
+ * are independent and each is a pair of 2K x 2K x B products (most of a step's work at K = 1000), so they run
+ * as a pair too: each on its own thread with single-threaded BLAS, the same arithmetic as one after the other. */
+typedef struct {
+    const float *A, *C; float *dA, *dC; int B, K; float T; int backward; double value;
+} distill_job;
+
+static void *distill_run(void *arg)
+{
+    distill_job *j = arg;
+    if (j->backward) tac_distill_backward(j->dA, j->dC, 1.0, j->A, j->C, j->B, j->K, j->T);
+    else j->value = tac_distill_forward(j->A, j->C, j->B, j->K, j->T);
+    return NULL;
+}
+
 /* Both heads' train-mode forward (text head: r_i then r_{u_i}; image head: x_i then x_{v_i}) and the loss. */
 static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
                         const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int frozen,
@@ -280,8 +296,10 @@ static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const f
     run_pair(w, forward_job, &jt, &ji);
     const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
     float T = p->temperature, a = p->entropy_weight;
-    L->distill_it = tac_distill_forward(PI, QT, B, K, T);
-    L->distill_ti = tac_distill_forward(PT, QI, B, K, T);
+    distill_job d0 = {PI, QT, NULL, NULL, B, K, T, 0, 0}, d1 = {PT, QI, NULL, NULL, B, K, T, 0, 0};
+    run_pair(w, distill_run, &d0, &d1);
+    L->distill_it = d0.value;
+    L->distill_ti = d1.value;
     L->consist = tac_consist_forward(PT, PI, B, K);
     L->ent_t = tac_entropy_forward(PT, B, K);
     L->ent_i = tac_entropy_forward(PI, B, K);
@@ -302,8 +320,8 @@ static void step_impl(tac_heads *h, tac_heads_work *w, const float *X, const flo
     memset(dPT, 0, 2 * BK * sizeof(float));
     memset(dPI, 0, 2 * BK * sizeof(float));
     float T = p->temperature, a = p->entropy_weight;
-    tac_distill_backward(dPI, dQT, 1.0, PI, QT, B, K, T);
-    tac_distill_backward(dPT, dQI, 1.0, PT, QI, B, K, T);
+    distill_job d0 = {PI, QT, dPI, dQT, B, K, T, 1, 0}, d1 = {PT, QI, dPT, dQI, B, K, T, 1, 0};
+    run_pair(w, distill_run, &d0, &d1); /* disjoint outputs: dPI, dQT and dPT, dQI */
     tac_consist_backward(dPT, dPI, 1.0, PT, PI, B, K);
     tac_entropy_backward(dPT, -a, PT, B, K);
     tac_entropy_backward(dPI, -a, PI, B, K);
