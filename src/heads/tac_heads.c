@@ -269,9 +269,10 @@ static void *backward_job(void *arg)
     return NULL;
 }
 
-/* One distillation term L_D(A, C) (forward: value; backward: gradients into dA, dC). The two terms of the loss
- * are independent and each is a pair of 2K x 2K x B products (most of a step's work at K = 1000), so they run
- * as a pair too: each on its own thread with single-threaded BLAS, the same arithmetic as one after the other. */
+/* One distillation term L_D(A, C): its value, and with `backward` also its gradients into dA, dC from the same
+ * 2K x 2K product (a step computes it once, not once for the value and again for the gradients). The two terms
+ * of the loss are independent and are most of a step's work at K = 1000, so they run as a pair too: each on its
+ * own thread with single-threaded BLAS, the same arithmetic as one after the other. */
 typedef struct {
     const float *A, *C; float *dA, *dC; int B, K; float T; int backward; double value;
 } distill_job;
@@ -279,15 +280,16 @@ typedef struct {
 static void *distill_run(void *arg)
 {
     distill_job *j = arg;
-    if (j->backward) tac_distill_backward(j->dA, j->dC, 1.0, j->A, j->C, j->B, j->K, j->T);
+    if (j->backward) j->value = tac_distill_forward_backward(j->dA, j->dC, 1.0, j->A, j->C, j->B, j->K, j->T);
     else j->value = tac_distill_forward(j->A, j->C, j->B, j->K, j->T);
     return NULL;
 }
 
-/* Both heads' train-mode forward (text head: r_i then r_{u_i}; image head: x_i then x_{v_i}) and the loss. */
+/* Both heads' train-mode forward (text head: r_i then r_{u_i}; image head: x_i then x_{v_i}) and the loss;
+ * with `grads`, w->dP gets the distillation terms' gradients (zeroed first). */
 static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
                         const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int frozen,
-                        tac_heads_loss *L)
+                        tac_heads_loss *L, int grads)
 {
     int B = w->B, K = h->K;
     size_t BK = (size_t)B * K;
@@ -296,7 +298,14 @@ static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const f
     run_pair(w, forward_job, &jt, &ji);
     const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
     float T = p->temperature, a = p->entropy_weight;
-    distill_job d0 = {PI, QT, NULL, NULL, B, K, T, 0, 0}, d1 = {PT, QI, NULL, NULL, B, K, T, 0, 0};
+    distill_job d0 = {PI, QT, NULL, NULL, B, K, T, grads, 0}, d1 = {PT, QI, NULL, NULL, B, K, T, grads, 0};
+    if (grads) {
+        float *dPT = w->dP[TAC_HEAD_TEXT], *dPI = w->dP[TAC_HEAD_IMAGE];
+        memset(dPT, 0, 2 * BK * sizeof(float));
+        memset(dPI, 0, 2 * BK * sizeof(float));
+        d0.dA = dPI; d0.dC = dPT + BK; /* dPI, dQT */
+        d1.dA = dPT; d1.dC = dPI + BK; /* dPT, dQI: disjoint from d0's */
+    }
     run_pair(w, distill_run, &d0, &d1);
     L->distill_it = d0.value;
     L->distill_ti = d1.value;
@@ -312,16 +321,11 @@ static void step_impl(tac_heads *h, tac_heads_work *w, const float *X, const flo
                       tac_heads_loss *loss)
 {
     tac_heads_loss L;
-    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, 0, &L);
+    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, 0, &L, 1); /* with the distillation gradients in w->dP */
     int B = w->B, K = h->K;
-    size_t BK = (size_t)B * K;
-    const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
-    float *dPT = w->dP[TAC_HEAD_TEXT], *dQT = dPT + BK, *dPI = w->dP[TAC_HEAD_IMAGE], *dQI = dPI + BK;
-    memset(dPT, 0, 2 * BK * sizeof(float));
-    memset(dPI, 0, 2 * BK * sizeof(float));
-    float T = p->temperature, a = p->entropy_weight;
-    distill_job d0 = {PI, QT, dPI, dQT, B, K, T, 1, 0}, d1 = {PT, QI, dPT, dQI, B, K, T, 1, 0};
-    run_pair(w, distill_run, &d0, &d1); /* disjoint outputs: dPI, dQT and dPT, dQI */
+    const float *PT = w->P[TAC_HEAD_TEXT], *PI = w->P[TAC_HEAD_IMAGE];
+    float *dPT = w->dP[TAC_HEAD_TEXT], *dPI = w->dP[TAC_HEAD_IMAGE];
+    float a = p->entropy_weight;
     tac_consist_backward(dPT, dPI, 1.0, PT, PI, B, K);
     tac_entropy_backward(dPT, -a, PT, B, K);
     tac_entropy_backward(dPI, -a, PI, B, K);
@@ -344,7 +348,7 @@ double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, cons
                            const tac_heads_params *p, int frozen)
 {
     tac_heads_loss L;
-    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, frozen, &L);
+    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, frozen, &L, 0);
     return L.total;
 }
 
