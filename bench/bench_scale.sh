@@ -59,7 +59,7 @@ grep "^time" "$DATA/fit.stdout" | sed 's/[(),]/ /g' | awk -v s="$SCALE" -v ep="$
         printf("   total %.0f s = %.2f h (target: 4 h on 2 cores); without the baseline %.2f h\n", tot, tot / 3600,
                (tot - bl) / 3600);
         split(cpu, u, " ");
-        r = (u[1] + u[2]) / 2 / w;   /* CPU-seconds / 2 cores over wall: the share of the 2 cores this run got */
+        r = (u[1] + u[2]) / 2 / w;   # CPU-seconds / 2 cores over wall: the share of the 2 cores this run got
         if (r < 0.9)
             printf("   this run had %.0f%% of 2 cores (CPU/2/wall): on an idle machine about %.2f h\n", 100 * r,
                    tot * r / 3600);
