@@ -3,7 +3,8 @@
  * neighbours per row, 20 epochs x batch 512 (97 steps per epoch), H=512. Prints the machine, the OpenBLAS core,
  * the thread count, the time of every epoch, the median epoch and the total.
  *
- *   make bench && build/bench_heads [epochs] [N]        (bench/bench_heads.sh also runs the PyTorch reference)
+ *   make bench && build/bench_heads [epochs] [N] [K] [batch] [step reps]   (bench/bench_heads.sh also runs the
+ *   PyTorch reference; the ImageNet-1K setting is K 1000, batch 8192)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,14 +42,17 @@ int main(int argc, char **argv)
 {
     int epochs = argc > 1 ? atoi(argv[1]) : 20;
     int64_t n = argc > 2 ? atoll(argv[2]) : 50000;
-    const int d = 512, K = 10, kn = 50;
+    const int d = 512, kn = 50;
+    int K = argc > 3 ? atoi(argv[3]) : 10, batch = argc > 4 ? atoi(argv[4]) : 512;   /* ImageNet-1K: 1000 8192 */
+    int nrep = argc > 5 ? atoi(argv[5]) : 15;
+    if (K < 2 || batch < 1 || batch > n || nrep < 1 || nrep > 15) { fprintf(stderr, "bad K, batch or reps\n"); return 2; }
     char model[256] = "?";
     FILE *f = popen("lscpu | sed -n 's/^Model name:[ \\t]*//p'", "r");
     if (f) { if (fgets(model, sizeof model, f)) model[strcspn(model, "\n")] = 0; pclose(f); }
     printf("machine: %s\nopenblas core: %s, openblas threads: %d, omp threads: %d\n", model, openblas_get_corename(),
            openblas_get_num_threads(), tac_num_threads());
-    printf("taclust train-heads: N=%lld D=%d K=%d H=512 epochs=%d batch=512 neighbours=%d\n", (long long)n, d, K,
-           epochs, kn);
+    printf("taclust train-heads: N=%lld D=%d K=%d H=512 epochs=%d batch=%d neighbours=%d\n", (long long)n, d, K,
+           epochs, batch, kn);
 
     tac_mt r;
     tac_mt_seed(&r, 1);
@@ -68,18 +72,19 @@ int main(int argc, char **argv)
 
     tac_heads_params p;
     tac_heads_default_params(&p);
-    p.K = K; p.epochs = epochs; p.seed = 1;
+    p.K = K; p.epochs = epochs; p.seed = 1; p.batch = batch;
 
     /* one step against its matrix products alone: the share of time spent outside sgemm */
     {
-        enum { REP = 15 };
+        enum { REPMAX = 15 };
+        const int REP = nrep;
         const int B = p.batch, H = p.hidden;
         tac_heads *hs = tac_heads_alloc(d, H, K);
         tac_heads_init(hs, 1);
         tac_heads_work *w = tac_heads_work_alloc(hs, B);
         int64_t *sel = malloc(3 * (size_t)B * sizeof(int64_t));   /* 3B */
         for (int i = 0; i < 3 * B; i++) sel[i] = (int64_t)tac_mt_below(&r, (uint64_t)n);
-        double ts[REP], tt[REP], tg[REP];
+        double ts[REPMAX], tt[REPMAX], tg[REPMAX];
         float *A = malloc((size_t)2 * B * d * sizeof(float)), *C = malloc((size_t)2 * B * H * sizeof(float));
         float *W = malloc((size_t)H * d * sizeof(float));
         memcpy(A, X, (size_t)2 * B * d * sizeof(float));

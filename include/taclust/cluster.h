@@ -29,6 +29,14 @@ typedef struct {
     int progress;                 /* show progress on stderr (default 0) */
     int accumulate_double;        /* 0 (default): float centroid sums in point order, bit-for-bit faiss;
                                      1: double sums (more accurate, drifts from faiss at near-ties) */
+    int plain;                    /* 0 (default): spherical k-means skips the rows whose label bounds prove
+                                     unchanged (same labels, centroids and objective as the plain pass) when
+                                     the training rows span at least 64 score tiles (large N and K: below,
+                                     its overhead outweighs what it skips); -1: always; 1: never, the plain
+                                     pass (every row scored against every centroid each time) */
+    int64_t *skipped;             /* out (may be NULL): rows whose assignment was proven, summed over passes */
+    int *fallbacks;               /* out (may be NULL): redos whose final check found a bounded label differing
+                                     from the plain pass, so they were run again plain (0 unless a bound is wrong) */
 } tac_kmeans_params;
 
 void tac_kmeans_default_params(tac_kmeans_params *p);

@@ -55,6 +55,20 @@ int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *co
  * error reasons. buf need not be NUL-terminated or aligned. */
 int tac_npy_parse_f32(const void *buf, size_t len, const char *name, float **out, int64_t *rows, int64_t *cols);
 int tac_npy_parse_i64(const void *buf, size_t len, const char *name, int64_t **out, int64_t *rows, int64_t *cols);
+/* A float array read without a copy: a little-endian float32 C-order .npy is memory-mapped read-only and
+ * data points into the mapping; other float dtypes (or unaligned data) are converted into an allocated copy.
+ * rows x cols as tac_npy_load_f32 (1-D: cols = 1). tac_npy_map_release drops the pages read so far from the
+ * process's resident memory (they are re-read from the file if touched again); tac_npy_unmap frees it all. */
+typedef struct {
+    const float *data;   /* rows x cols, row-major */
+    int64_t rows, cols;
+    void *map;           /* the whole file's mapping, or NULL */
+    size_t map_len;
+    float *own;          /* the converted copy, or NULL */
+} tac_npy_map;
+int tac_npy_map_f32(const char *path, tac_npy_map *m);
+void tac_npy_map_release(const tac_npy_map *m);
+void tac_npy_unmap(tac_npy_map *m);
 /* Writes atomically (temporary name, then rename), version 1.0, data 64-byte aligned. shape: ndim values, ndim
  * from 1 to TAC_NPY_MAX_SAVE_DIMS (the loaders above read only 1-D and 2-D arrays). */
 #define TAC_NPY_MAX_SAVE_DIMS 8

@@ -40,6 +40,9 @@ typedef struct {
     uint32_t seed;        /* k-means seed (faiss default 1234) and heads seed; default 1234 */
     tac_heads_params heads; /* epochs, batch, temperature, ...; heads.K is set from K */
     int progress;         /* progress and stage messages on stderr (default 0) */
+    void (*inputs_read)(void *arg); /* called (when set) once the inputs have been copied into normalised
+                                       arrays: the caller may drop memory-mapped inputs' pages (tac_npy_map) */
+    void *inputs_read_arg;
 } tac_fit_params;
 
 typedef struct {
@@ -59,6 +62,8 @@ typedef struct {
     tac_metrics m_tac_train;                /* image head on the train split, with train labels */
     double t_normalise, t_centres, t_select, t_retrieve, t_notrain, t_baseline, t_knn, t_heads,
            t_predict, t_names, t_total;     /* seconds per stage */
+    double rss_normalise, rss_centres, rss_select, rss_retrieve, rss_notrain, rss_knn, rss_heads,
+           rss_total;                       /* peak resident memory (GB, getrusage) at the end of each stage */
 } tac_fit_result;
 
 void tac_fit_default_params(tac_fit_params *p);

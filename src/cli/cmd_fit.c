@@ -209,6 +209,26 @@ static int load_names(const char *path, int64_t m, char ***names)
     return TAC_OK;
 }
 
+/* The train matrix memory-mapped (no copy of a float32 file; tac_fit copies it normalised, then drops the
+ * pages through release_map), with tac_load_matrix's checks. */
+static int map_matrix(const char *path, tac_npy_map *m)
+{
+    if (tac_npy_map_f32(path, m) != TAC_OK) return TAC_ERR;
+    const char *why = NULL;
+    if (m->rows < 1 || m->cols < 1) why = "empty array";
+    else if (m->cols == 1) why = "expected a 2-D array of embeddings (N x D), got a 1-D array";
+    if (why) { tac_npy_unmap(m); return tac_fail("%s: %s", path, why); }
+    if (m->cols > 1 << 20) {
+        int64_t c = m->cols;
+        tac_npy_unmap(m);
+        return tac_fail("%s: %lld columns is not a plausible embedding width", path, (long long)c);
+    }
+    if (tac_check_finite(path, m->data, m->rows, m->cols) != TAC_OK) { tac_npy_unmap(m); return TAC_ERR; }
+    return TAC_OK;
+}
+
+static void release_map(void *arg) { tac_npy_map_release(arg); }
+
 static int check_labels(const char *path, int64_t n, int64_t want, const char *what, const char *wpath)
 {
     if (n != want)
@@ -269,7 +289,9 @@ static int cmd_fit(int argc, char **argv)
     p.seed = (uint32_t)seed;
     p.progress = !tac_progress_quiet;
 
-    float *Xtr = NULL, *Xte = NULL, *T = NULL;
+    float *Xte = NULL, *T = NULL;
+    tac_npy_map xtr_map;
+    memset(&xtr_map, 0, sizeof xtr_map);
     int64_t *yte = NULL, *ytr = NULL;
     char **names = NULL;
     int64_t ntr, nte, m, d1, d2, d3, ny;
@@ -277,7 +299,11 @@ static int cmd_fit(int argc, char **argv)
     tac_fit_result r;
     memset(&r, 0, sizeof r);
     int ret = 1;
-    if (tac_load_matrix(train, &Xtr, &ntr, &d1) != TAC_OK) goto done;
+    if (map_matrix(train, &xtr_map) != TAC_OK) goto done;
+    ntr = xtr_map.rows;
+    d1 = xtr_map.cols;
+    p.inputs_read = release_map;
+    p.inputs_read_arg = &xtr_map;
     if (tac_load_matrix(test, &Xte, &nte, &d2) != TAC_OK) goto done;
     if (d2 != d1) {
         tac_fail("%s has %lld columns but %s has %lld: embeddings must have the same width", test, (long long)d2,
@@ -308,7 +334,7 @@ static int cmd_fit(int argc, char **argv)
         snprintf(stage, n, "%s/.fit-tmp.%ld", out, (long)getpid());
         if (mkdir(stage, 0755) != 0 && errno != EEXIST) { tac_fail("%s: cannot create: %s", stage, strerror(errno)); goto done; }
     }
-    if (tac_fit(Xtr, ntr, Xte, nte, (int)d1, T, m, (const char *const *)names, yte, ytr, &p, &r) != TAC_OK)
+    if (tac_fit(xtr_map.data, ntr, Xte, nte, (int)d1, T, m, (const char *const *)names, yte, ytr, &p, &r) != TAC_OK)
         goto done;
     free(T); T = NULL;
     if (write_outputs(stage, &r, names, p.train) != TAC_OK) goto done;
@@ -339,13 +365,16 @@ static int cmd_fit(int argc, char **argv)
     if (r.K > 20) printf("  ... (%d more in cluster_names.tsv)\n", r.K - 20);
     printf("time %.1f s (centres %.1f, select %.1f, retrieve %.1f, no-train %.1f, baseline %.1f, knn %.1f, heads %.1f)\n",
            r.t_total, r.t_centres, r.t_select, r.t_retrieve, r.t_notrain, r.t_baseline, r.t_knn, r.t_heads);
+    printf("peak RSS %.2f GB (after: normalise %.2f, centres %.2f, select %.2f, retrieve %.2f, no-train %.2f, knn %.2f, "
+           "heads %.2f)\n", r.rss_total, r.rss_normalise, r.rss_centres, r.rss_select, r.rss_retrieve, r.rss_notrain,
+           r.rss_knn, r.rss_heads);
     printf("wrote %s/\n", out);
     ret = 0;
 done:
     if (ret && stage) remove_stage(stage);
     free(stage);
     tac_fit_result_free(&r);
-    free(Xtr); free(Xte); free(T); free(yte); free(ytr);
+    tac_npy_unmap(&xtr_map); free(Xte); free(T); free(yte); free(ytr);
     if (names) tac_free_strings(names, m);
     return ret ? tac_cli_error("fit") : 0;
 }

@@ -4,7 +4,8 @@
  * (tac_npy_load_i64); tac_npy_parse_* do the same on a buffer in memory. Output: float32 / int64 ('<f4', '<i8'),
  * 1 to 8 dimensions, version 1.0, header padded with spaces and '\n' so that the data is 64-byte aligned,
  * written atomically. Files are memory-mapped while they are converted, so loading an array holds only its
- * float32 (or int64) copy in the process's own memory. Every error names the file and what is wrong with it.
+ * float32 (or int64) copy in the process's own memory; tac_npy_map_f32 uses a float32 file's pages with no copy
+ * at all. Every error names the file and what is wrong with it.
  */
 #include "taclust/core.h"
 
@@ -233,6 +234,52 @@ int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *co
     int rc = tac_npy_parse_i64(buf, len, path, out, rows, cols);
     unmap_file(buf, len, mapped);
     return rc;
+}
+
+/* ---- zero-copy reader ----------------------------------------------------------------------------------
+ * A little-endian float32 C-order array is used straight from the file's pages (mmap, read-only, private):
+ * no copy of the matrix in the process's own memory, and the pages can be dropped from it once read
+ * (tac_npy_map_release). Any other float dtype, or data not 4-byte aligned in the file, is converted into an
+ * allocated float32 copy as tac_npy_load_f32 does. */
+int tac_npy_map_f32(const char *path, tac_npy_map *m)
+{
+    memset(m, 0, sizeof *m);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tac_fail("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
+        close(fd);
+        return tac_npy_load_f32(path, &m->own, &m->rows, &m->cols) == TAC_OK ? (m->data = m->own, TAC_OK) : TAC_ERR;
+    }
+    void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) return tac_fail("%s: cannot memory-map: %s", path, strerror(errno));
+    npy_header h;
+    if (parse_header(path, base, (size_t)st.st_size, &h) != TAC_OK) { munmap(base, (size_t)st.st_size); return TAC_ERR; }
+    if (h.kind == 'f' && h.size == 4 && !h.big_endian && h.data_off % sizeof(float) == 0) {
+        m->map = base;
+        m->map_len = (size_t)st.st_size;
+        m->data = (const float *)((const unsigned char *)base + h.data_off);
+        m->rows = h.shape[0];
+        m->cols = h.shape[1];
+        return TAC_OK;
+    }
+    int rc = tac_npy_parse_f32(base, (size_t)st.st_size, path, &m->own, &m->rows, &m->cols);
+    munmap(base, (size_t)st.st_size);
+    if (rc == TAC_OK) m->data = m->own;
+    return rc;
+}
+
+void tac_npy_map_release(const tac_npy_map *m)
+{
+    if (m->map) madvise(m->map, m->map_len, MADV_DONTNEED); /* clean file pages: read again if touched */
+}
+
+void tac_npy_unmap(tac_npy_map *m)
+{
+    if (m->map) munmap(m->map, m->map_len);
+    free(m->own);
+    memset(m, 0, sizeof *m);
 }
 
 static int npy_save(const char *path, const void *data, size_t elem, const char *descr, int ndim, const int64_t *shape)

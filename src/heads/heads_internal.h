@@ -110,6 +110,10 @@ void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int
  * NULL) += g * dL_D. */
 double tac_distill_forward(const float *A, const float *C, int B, int K, float T);
 void tac_distill_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K, float T);
+/* Both at once from one 2K x 2K product (a training step): adds the gradients as tac_distill_backward and
+ * returns the value tac_distill_forward returns, bit for bit. */
+double tac_distill_forward_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
+                                    float T);
 /* L_C = (1/B) sum_i -max(log(PT_i . PI_i), -100); backward uses PyTorch's BCE formula. */
 double tac_consist_forward(const float *PT, const float *PI, int B, int K);
 void tac_consist_backward(float *dPT, float *dPI, double g, const float *PT, const float *PI, int B, int K);

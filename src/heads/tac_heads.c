@@ -9,8 +9,9 @@
  *
  * Threads: the two heads are independent until the loss and again after it, so with 2 threads (tac_heads_train
  * when tac_num_threads() >= 2) each phase runs head 0 on the calling thread and head 1 on a second pthread, with
- * OpenBLAS set to 1 thread for the duration (restored afterwards): 2 threads in all, never more. Every head's
- * arithmetic is the same as in the sequential order, so results do not depend on the thread count.
+ * OpenBLAS set to 1 thread for the duration (restored afterwards): 2 threads in all, never more. The loss's two
+ * distillation terms (forward and backward) run as such a pair too. Every head's and term's arithmetic is the
+ * same as in the sequential order, so results do not depend on the thread count.
  *
  * Heads file format (version 1, little-endian):
  *     0  char[8]  "TACHEADS"
@@ -268,10 +269,27 @@ static void *backward_job(void *arg)
     return NULL;
 }
 
-/* Both heads' train-mode forward (text head: r_i then r_{u_i}; image head: x_i then x_{v_i}) and the loss. */
+/* One distillation term L_D(A, C): its value, and with `backward` also its gradients into dA, dC from the same
+ * 2K x 2K product (a step computes it once, not once for the value and again for the gradients). The two terms
+ * of the loss are independent and are most of a step's work at K = 1000, so they run as a pair too: each on its
+ * own thread with single-threaded BLAS, the same arithmetic as one after the other. */
+typedef struct {
+    const float *A, *C; float *dA, *dC; int B, K; float T; int backward; double value;
+} distill_job;
+
+static void *distill_run(void *arg)
+{
+    distill_job *j = arg;
+    if (j->backward) j->value = tac_distill_forward_backward(j->dA, j->dC, 1.0, j->A, j->C, j->B, j->K, j->T);
+    else j->value = tac_distill_forward(j->A, j->C, j->B, j->K, j->T);
+    return NULL;
+}
+
+/* Both heads' train-mode forward (text head: r_i then r_{u_i}; image head: x_i then x_{v_i}) and the loss;
+ * with `grads`, w->dP gets the distillation terms' gradients (zeroed first). */
 static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
                         const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int frozen,
-                        tac_heads_loss *L)
+                        tac_heads_loss *L, int grads)
 {
     int B = w->B, K = h->K;
     size_t BK = (size_t)B * K;
@@ -280,8 +298,17 @@ static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const f
     run_pair(w, forward_job, &jt, &ji);
     const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
     float T = p->temperature, a = p->entropy_weight;
-    L->distill_it = tac_distill_forward(PI, QT, B, K, T);
-    L->distill_ti = tac_distill_forward(PT, QI, B, K, T);
+    distill_job d0 = {PI, QT, NULL, NULL, B, K, T, grads, 0}, d1 = {PT, QI, NULL, NULL, B, K, T, grads, 0};
+    if (grads) {
+        float *dPT = w->dP[TAC_HEAD_TEXT], *dPI = w->dP[TAC_HEAD_IMAGE];
+        memset(dPT, 0, 2 * BK * sizeof(float));
+        memset(dPI, 0, 2 * BK * sizeof(float));
+        d0.dA = dPI; d0.dC = dPT + BK; /* dPI, dQT */
+        d1.dA = dPT; d1.dC = dPI + BK; /* dPT, dQI: disjoint from d0's */
+    }
+    run_pair(w, distill_run, &d0, &d1);
+    L->distill_it = d0.value;
+    L->distill_ti = d1.value;
     L->consist = tac_consist_forward(PT, PI, B, K);
     L->ent_t = tac_entropy_forward(PT, B, K);
     L->ent_i = tac_entropy_forward(PI, B, K);
@@ -294,16 +321,11 @@ static void step_impl(tac_heads *h, tac_heads_work *w, const float *X, const flo
                       tac_heads_loss *loss)
 {
     tac_heads_loss L;
-    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, 0, &L);
+    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, 0, &L, 1); /* with the distillation gradients in w->dP */
     int B = w->B, K = h->K;
-    size_t BK = (size_t)B * K;
-    const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
-    float *dPT = w->dP[TAC_HEAD_TEXT], *dQT = dPT + BK, *dPI = w->dP[TAC_HEAD_IMAGE], *dQI = dPI + BK;
-    memset(dPT, 0, 2 * BK * sizeof(float));
-    memset(dPI, 0, 2 * BK * sizeof(float));
-    float T = p->temperature, a = p->entropy_weight;
-    tac_distill_backward(dPI, dQT, 1.0, PI, QT, B, K, T);
-    tac_distill_backward(dPT, dQI, 1.0, PT, QI, B, K, T);
+    const float *PT = w->P[TAC_HEAD_TEXT], *PI = w->P[TAC_HEAD_IMAGE];
+    float *dPT = w->dP[TAC_HEAD_TEXT], *dPI = w->dP[TAC_HEAD_IMAGE];
+    float a = p->entropy_weight;
     tac_consist_backward(dPT, dPI, 1.0, PT, PI, B, K);
     tac_entropy_backward(dPT, -a, PT, B, K);
     tac_entropy_backward(dPI, -a, PI, B, K);
@@ -326,7 +348,7 @@ double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, cons
                            const tac_heads_params *p, int frozen)
 {
     tac_heads_loss L;
-    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, frozen, &L);
+    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, frozen, &L, 0);
     return L.total;
 }
 

@@ -246,12 +246,23 @@ double tac_distill_forward(const float *A, const float *C, int B, int K, float T
 
 void tac_distill_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K, float T)
 {
+    tac_distill_forward_backward(dA, dC, g, A, C, B, K, T);
+}
+
+double tac_distill_forward_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
+                                    float T)
+{
     int M = 2 * K;
     float *Hm = tac_xmalloc((size_t)M * B, sizeof(float));   /* 2K x B */
     float *S = tac_xmalloc((size_t)M * M, sizeof(float));    /* 2K x 2K, becomes dS, then dS + dS^T */
     float *dH = tac_xmalloc((size_t)M * B, sizeof(float));   /* 2K x B */
     double *nrm = tac_xmalloc((size_t)M, sizeof(double));    /* 2K */
     distill_sim(Hm, nrm, S, A, C, B, K, T);
+    double L = 0; /* the forward value from the same S (tac_distill_forward's sum, same order) */
+    for (int m = 0; m < M; m++) {
+        int pos = m < K ? m + K : m - K;
+        L += row_lse_offdiag(S, m, M) - S[(size_t)m * M + pos];
+    }
     double gm = g / M;
     for (int m = 0; m < M; m++) {
         int pos = m < K ? m + K : m - K;
@@ -284,6 +295,7 @@ void tac_distill_backward(float *dA, float *dC, double g, const float *A, const 
         }
     }
     free(Hm); free(S); free(dH); free(nrm);
+    return L / M;
 }
 
 /* ---- L_C: consistency ------------------------------------------------------------------------------- */

@@ -26,6 +26,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 void tac_fit_default_params(tac_fit_params *p)
 {
@@ -95,9 +96,17 @@ static float *normalised_copy(const float *X, int64_t n, int d)
     return Y;
 }
 
+/* Peak resident set size of the process so far, GB (Linux ru_maxrss is in KiB). */
+static double peak_rss_gb(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+    return (double)u.ru_maxrss * 1024.0 / 1e9;
+}
+
 static void say(const tac_fit_params *p, const char *what, double secs)
 {
-    if (p->progress) tac_info("fit: %s done in %.1f s", what, secs);
+    if (p->progress) tac_info("fit: %s done in %.1f s (peak RSS %.2f GB)", what, secs, peak_rss_gb());
 }
 
 typedef struct {
@@ -234,6 +243,8 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
     Yn = normalised_copy(Xte, nte, d);    /* N_test x D */
     Tn = normalised_copy(T, m, d);        /* M x D */
     out->t_normalise = tac_now() - t0;
+    if (p->inputs_read) p->inputs_read(p->inputs_read_arg);
+    out->rss_normalise = peak_rss_gb();
 
     /* 2. semantic centres */
     t0 = tac_now();
@@ -247,6 +258,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
     if (tac_kmeans(Xn, ntr, d, &kp, NULL, lab, NULL) != TAC_OK) goto done;
     out->t_centres = tac_now() - t0;
     say(p, "centres", out->t_centres);
+    out->rss_centres = peak_rss_gb();
 
     /* 3. noun selection */
     t0 = tac_now();
@@ -258,6 +270,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
     free(Tn); Tn = NULL;
     out->t_select = tac_now() - t0;
     if (p->progress) tac_info("fit: selected %lld nouns of %lld in %.1f s", (long long)s, (long long)m, out->t_select);
+    out->rss_select = peak_rss_gb();
 
     /* 4. retrieval */
     t0 = tac_now();
@@ -267,6 +280,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
     if (tac_retrieve(Yn, nte, E, s, d, p->tau, Rte, NULL) != TAC_OK) goto done;
     out->t_retrieve = tac_now() - t0;
     say(p, "retrieval", out->t_retrieve);
+    out->rss_retrieve = peak_rss_gb();
 
     /* 5. TAC (no train): k-means on [x ; r] of the test split */
     t0 = tac_now();
@@ -285,6 +299,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
         free(Z); Z = NULL;
         out->t_notrain = tac_now() - t0;
         say(p, "TAC (no train)", out->t_notrain);
+        out->rss_notrain = peak_rss_gb();
     }
     if (yte && p->baseline) {
         t0 = tac_now();
@@ -305,6 +320,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
         if (tac_knn_cosine(Xn, ntr, d, p->knn, nn_img, NULL) != TAC_OK) goto done;
         out->t_knn = tac_now() - t0;
         say(p, "neighbours", out->t_knn);
+        out->rss_knn = peak_rss_gb();
 
         t0 = tac_now();
         tac_heads_params hp = p->heads;
@@ -317,6 +333,8 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
         if (tac_heads_train(Xn, Rtr, ntr, d, nn_img, nn_txt, p->knn, &hp, on_epoch, &ec, &out->heads) != TAC_OK)
             goto done;
         out->t_heads = tac_now() - t0;
+        out->rss_heads = peak_rss_gb();
+        say(p, "heads", out->t_heads);
         t0 = tac_now();
         if (tac_heads_predict(out->heads, Yn, nte, out->pred_tac, NULL) != TAC_OK) goto done;
         if (ytr) {
@@ -375,6 +393,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
 
 done:
     out->t_total = tac_now() - t_start;
+    out->rss_total = peak_rss_gb();
     free(Xn); free(Yn); free(Tn); free(E); free(Rtr); free(Rte); free(Z); free(Wb); free(lab); free(pred_tr);
     free(nn_img); free(nn_txt); free(pred64); free(score);
     if (rc != TAC_OK) {
