@@ -155,6 +155,8 @@ static int cmd_embed_images(int argc, char **argv)
     if (tac_model_resolve(model_dir, NULL, &resolved) != TAC_OK) {
         tac_cli_error("embed-images");
         tac_free_strings(paths, n);
+        tac_free_strings(lskip, nlskip);
+        tac_free_strings(lwhy, nlskip);
         goto done_pos;
     }
     model_dir = resolved;
