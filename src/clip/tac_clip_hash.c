@@ -2,10 +2,12 @@
  * and of the tokenizer files, so a model that differs anywhere (one layer, one merge) never shares cached image or
  * noun embeddings with another, and `assign` refuses it.
  *
- * The hash of a file is computed once and remembered in $XDG_CACHE_HOME/taclust/file-hashes.tsv (or
- * ~/.cache/taclust/...), keyed by real path + device + inode + size + mtime + ctime (ns): a later load reads nothing
- * but that line. A file that changes gets a new ctime (which, unlike mtime, cannot be set back) and is hashed again. Lines are appended with one write()
- * each (O_APPEND), so concurrent runs cannot interleave them; a corrupt or missing memo file only costs a re-hash.
+ * The hash of a file of 16 MiB or more (model weights) is computed once and remembered in
+ * $XDG_CACHE_HOME/taclust/file-hashes.tsv (or ~/.cache/taclust/...), keyed by real path + device + inode + size +
+ * mtime + ctime (ns): a later load reads nothing but that line. A file that changes gets a new ctime (which, unlike
+ * mtime, cannot be set back) and is hashed again; smaller files are simply hashed every time. Lines are appended
+ * with one write() each (O_APPEND), so concurrent runs cannot interleave them; a corrupt or missing memo file only
+ * costs a re-hash.
  *
  * The hash (tac_hash64_*): four independent 64-bit lanes, each taking one little-endian 8-byte word of every
  * 32-byte stripe as acc = rotl(acc + w * P2, 31) * P1 (no lane waits on another, so it runs at memory speed),
@@ -147,7 +149,11 @@ static int file_hash(const char *path, uint64_t *out)
     id.dev = (uint64_t)st.st_dev; id.ino = (uint64_t)st.st_ino; id.size = (int64_t)st.st_size;
     id.mtime = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
     id.ctime = (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;   /* not settable: a write resets it */
-    if (memo_lookup(&id, out)) { close(fd); return TAC_OK; }
+    /* small files (tokenizers, test models) hash in no time: only files from 16 MiB on are remembered, so the memo
+     * holds model weights, not every copy a test makes (TACLUST_HASH_MEMO_MIN, in bytes, changes the threshold) */
+    const char *mm = getenv("TACLUST_HASH_MEMO_MIN");
+    int memo = id.size >= (mm && *mm ? atoll(mm) : (int64_t)16 << 20);
+    if (memo && memo_lookup(&id, out)) { close(fd); return TAC_OK; }
     const size_t chunk = (size_t)4 << 20;
     uint8_t *buf = tac_xmalloc(chunk, 1);
     tac_hash64 h;
@@ -164,7 +170,7 @@ static int file_hash(const char *path, uint64_t *out)
     close(fd);
     if (rc != TAC_OK) return rc;
     *out = tac_hash64_final(&h);
-    memo_store(&id, *out);
+    if (memo) memo_store(&id, *out);
     return TAC_OK;
 }
 

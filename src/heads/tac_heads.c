@@ -616,6 +616,11 @@ int tac_heads_load(const char *path, tac_heads **out)
     uint64_t cs;
     memcpy(&cs, b + len - 8, 8);
     if (cs != fnv1a64(b, len - 8)) { tac_fail("%s: checksum mismatch (file is corrupt)", path); goto done; }
+    if (16.0 * (double)F > (double)tac_memory_bytes()) {   /* parameters, gradients and Adam moments: 4 x F floats */
+        tac_fail("%s: heads of %llu values need %.1f GB of memory, more than this machine has", path,
+                 (unsigned long long)F, 16.0 * (double)F / 1e9);
+        goto done;
+    }
     tac_heads *h = tac_heads_alloc((int)D, (int)H, (int)K);
     memcpy(h->params, b + HEADS_HDR, h->nparam * sizeof(float));
     memcpy(h->stats, b + HEADS_HDR + h->nparam * sizeof(float), 4 * (size_t)H * sizeof(float));
