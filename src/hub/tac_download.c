@@ -65,19 +65,6 @@ typedef struct {
     tac_sha256_ctx sha; int64_t hashed;   /* sha256 of the partial file's first `hashed` bytes, kept as it grows */
 } hub_dl;
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *s = tac_xmalloc((size_t)n + 1, 1);
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -167,7 +154,7 @@ static char *url_of(hub_dl *d, const char *rev, const char *file)
 {
     char *er = curl_easy_escape(d->curl, rev, 0);   /* refs/pr/1 -> refs%2Fpr%2F1, as the Hub expects */
     char *ef = curl_easy_escape(d->curl, file, 0);
-    char *u = xprintf("%s/%s/resolve/%s/%s", d->env.endpoint, d->repo, er, ef);
+    char *u = tac_hub_printf("%s/%s/resolve/%s/%s", d->env.endpoint, d->repo, er, ef);
     curl_free(er); curl_free(ef);
     return u;
 }
@@ -213,7 +200,7 @@ static int head(hub_dl *d, const char *rev, const char *file, hub_headers *h, in
             const char *slash = host ? strchr(host + 3, '/') : NULL;
             int olen = slash ? (int)(slash - d->env.endpoint) : (int)strlen(d->env.endpoint);
             free(url);
-            url = xprintf("%.*s%s", olen, d->env.endpoint, h->location);
+            url = tac_hub_printf("%.*s%s", olen, d->env.endpoint, h->location);
             continue;
         }
         break;
@@ -345,7 +332,7 @@ static int transient(CURLcode c)
 /* Downloads f into blobs/<etag>: resumes a partial file, verifies, renames into place. Caller holds the lock. */
 static int fetch_locked(hub_dl *d, const char *commit, const hub_file *f, const char *blob)
 {
-    char *inc = xprintf("%s.incomplete", blob), *url = url_of(d, commit, f->name);
+    char *inc = tac_hub_printf("%s.incomplete", blob), *url = url_of(d, commit, f->name);
     int rc = TAC_ERR;
     d->hashed = -1;
     for (int attempt = 0;; attempt++) {
@@ -424,15 +411,15 @@ done:
     return rc;
 }
 
-static char *blob_path(hub_dl *d, const hub_file *f) { return xprintf("%s/blobs/%s", d->rdir, f->etag); }
+static char *blob_path(hub_dl *d, const hub_file *f) { return tac_hub_printf("%s/blobs/%s", d->rdir, f->etag); }
 
 static int fetch(hub_dl *d, const char *commit, const hub_file *f)
 {
     char *blob = blob_path(d, f);
     if (file_size(blob) >= 0) { free(blob); return TAC_OK; }
     const char *slash = strchr(d->repo, '/');
-    char *lockdir = xprintf("%s/.locks/models--%.*s--%s", d->env.cache, (int)(slash - d->repo), d->repo, slash + 1);
-    char *lock = xprintf("%s/%s.lock", lockdir, f->etag), *blobs = xprintf("%s/blobs", d->rdir);
+    char *lockdir = tac_hub_printf("%s/.locks/models--%.*s--%s", d->env.cache, (int)(slash - d->repo), d->repo, slash + 1);
+    char *lock = tac_hub_printf("%s/%s.lock", lockdir, f->etag), *blobs = tac_hub_printf("%s/blobs", d->rdir);
     int rc = TAC_ERR, fd = -1;
     if (tac_mkdir_p(lockdir) != TAC_OK || tac_mkdir_p(blobs) != TAC_OK) goto done;
     fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -456,8 +443,8 @@ static int read_blob(hub_dl *d, const hub_file *f, char **buf, size_t *len)
 /* snapshots/<commit>/<name> -> ../../blobs/<etag>, replaced atomically (a temporary link renamed over it). */
 static int link_file(const char *snap, const hub_file *f)
 {
-    char *target = xprintf("../../blobs/%s", f->etag), *lnk = xprintf("%s/%s", snap, f->name);
-    char *tmp = xprintf("%s/.%s.tmp.%ld", snap, f->name, (long)getpid());
+    char *target = tac_hub_printf("../../blobs/%s", f->etag), *lnk = tac_hub_printf("%s/%s", snap, f->name);
+    char *tmp = tac_hub_printf("%s/.%s.tmp.%ld", snap, f->name, (long)getpid());
     char cur[512];
     ssize_t n = readlink(lnk, cur, sizeof cur - 1);
     int rc = TAC_OK;
@@ -575,7 +562,7 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
     TAC_ASSERT(d.curl);
     d.headers = curl_slist_append(NULL, "Accept-Encoding: identity");
     if (d.env.token) {   /* libcurl drops it on a redirect to another host (the CDN): UNRESTRICTED_AUTH stays off */
-        char *a = xprintf("Authorization: Bearer %s", d.env.token);
+        char *a = tac_hub_printf("Authorization: Bearer %s", d.env.token);
         d.headers = curl_slist_append(d.headers, a);
         free(a);
     }
@@ -585,7 +572,7 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
     if (plan(&d, rev, commit) != TAC_OK) goto done;
     /* fetch what is missing, with one progress bar over all bytes */
     for (int i = 0; i < d.nfiles; i++) {
-        char *b = blob_path(&d, &d.files[i]), *inc = xprintf("%s.incomplete", b);
+        char *b = blob_path(&d, &d.files[i]), *inc = tac_hub_printf("%s.incomplete", b);
         if (file_size(b) < 0 && d.files[i].size > 0) {
             d.total += d.files[i].size;
             int64_t part = file_size(inc);
@@ -603,15 +590,15 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
         if (fetch(&d, commit, &d.files[i]) != TAC_OK) goto done;
     progress(&d, 1);
     /* every blob is in place: the snapshot links, then the ref */
-    snap = xprintf("%s/snapshots/%s", d.rdir, commit);
+    snap = tac_hub_printf("%s/snapshots/%s", d.rdir, commit);
     if (tac_mkdir_p(snap) != TAC_OK) goto done;
     for (int i = 0; i < d.nfiles; i++)
         if (link_file(snap, &d.files[i]) != TAC_OK) goto done;
     if (d.nabsent) {                                         /* what the repo lacks, as huggingface_hub notes it */
-        char *ne = xprintf("%s/.no_exist/%s", d.rdir, commit);
+        char *ne = tac_hub_printf("%s/.no_exist/%s", d.rdir, commit);
         int r = tac_mkdir_p(ne);
         for (int i = 0; i < d.nabsent && r == TAC_OK; i++) {
-            char *m = xprintf("%s/%s", ne, d.absent[i]);
+            char *m = tac_hub_printf("%s/%s", ne, d.absent[i]);
             int fd = open(m, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
             if (fd < 0) r = tac_fail("%s: cannot write: %s", m, strerror(errno));
             else close(fd);
@@ -621,7 +608,7 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
         if (r != TAC_OK) goto done;
     }
     if (strcmp(rev, commit) != 0) {
-        char *ref = xprintf("%s/refs/%s", d.rdir, rev);
+        char *ref = tac_hub_printf("%s/refs/%s", d.rdir, rev);
         char *slash = strrchr(ref, '/');
         *slash = 0;
         int r = tac_mkdir_p(ref);

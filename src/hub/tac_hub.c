@@ -27,8 +27,7 @@ const char *const tac_hub_tokenizer_files[] = {"vocab.json", "merges.txt", NULL}
 const char *const tac_hub_extra_files[] = {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
                                            "special_tokens_map.json", "preprocessor_config.json", NULL};
 
-static char *xprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xprintf(const char *fmt, ...)
+char *tac_hub_printf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -66,9 +65,9 @@ void tac_hub_env_get(const tac_hub_options *o, tac_hub_env *e)
     const char *v;
     if (o->cache_dir) e->cache = tac_xstrdup(o->cache_dir);
     else if ((v = env_nonempty("HF_HUB_CACHE")) || (v = env_nonempty("HUGGINGFACE_HUB_CACHE"))) e->cache = tac_xstrdup(v);
-    else if ((v = env_nonempty("HF_HOME"))) e->cache = xprintf("%s/hub", v);
-    else if ((v = env_nonempty("XDG_CACHE_HOME"))) e->cache = xprintf("%s/huggingface/hub", v);
-    else e->cache = xprintf("%s/.cache/huggingface/hub", (v = env_nonempty("HOME")) ? v : ".");
+    else if ((v = env_nonempty("HF_HOME"))) e->cache = tac_hub_printf("%s/hub", v);
+    else if ((v = env_nonempty("XDG_CACHE_HOME"))) e->cache = tac_hub_printf("%s/huggingface/hub", v);
+    else e->cache = tac_hub_printf("%s/.cache/huggingface/hub", (v = env_nonempty("HOME")) ? v : ".");
     v = o->endpoint ? o->endpoint : env_nonempty("HF_ENDPOINT");
     e->endpoint = tac_xstrdup(v ? v : "https://huggingface.co");
     for (size_t n = strlen(e->endpoint); n > 0 && e->endpoint[n - 1] == '/'; n--) e->endpoint[n - 1] = 0;
@@ -131,7 +130,7 @@ int tac_hub_parse_id(const char *spec, char *repo, size_t repo_cap, char *rev, s
 char *tac_hub_repo_dir(const char *cache, const char *repo)
 {
     const char *slash = strchr(repo, '/');
-    return xprintf("%s/models--%.*s--%s", cache, (int)(slash - repo), repo, slash + 1);
+    return tac_hub_printf("%s/models--%.*s--%s", cache, (int)(slash - repo), repo, slash + 1);
 }
 
 /* ---- is a snapshot a whole CLIP model? -------------------------------------------------------------------- */
@@ -202,7 +201,7 @@ static int file_exists(const char *path)   /* follows links: a dangling link is 
 
 static int read_opt(const char *dir, const char *name, char **buf, size_t *len)
 {
-    char *p = xprintf("%s/%s", dir, name);
+    char *p = tac_hub_printf("%s/%s", dir, name);
     int ok = file_exists(p) && tac_read_file(p, buf, len) == TAC_OK;
     free(p);
     if (!ok) { *buf = NULL; *len = 0; }
@@ -214,7 +213,7 @@ static int read_opt(const char *dir, const char *name, char **buf, size_t *len)
  * as huggingface_hub records it)? Returns the format, or NULL with the reason set. */
 static const char *snapshot_format(const char *repo, const char *rdir, const char *commit, int need_tok)
 {
-    char *dir = xprintf("%s/snapshots/%s", rdir, commit);
+    char *dir = tac_hub_printf("%s/snapshots/%s", rdir, commit);
     const char *f = NULL;
     char *cfg, *oc;
     size_t cl, ol;
@@ -226,7 +225,7 @@ static const char *snapshot_format(const char *repo, const char *rdir, const cha
     if (rc != TAC_OK) goto done;
     for (const tac_hub_weights *w = tac_hub_weight_formats; w->file && !f; w++) {
         if (!hf && !w->open_clip) continue;
-        char *p = xprintf("%s/%s", dir, w->file);
+        char *p = tac_hub_printf("%s/%s", dir, w->file);
         int have = file_exists(p);
         free(p);
         if (!have) continue;
@@ -239,7 +238,7 @@ static const char *snapshot_format(const char *repo, const char *rdir, const cha
         free(js);
         if (rc != TAC_OK) goto done;
         for (int i = 0; i < ns; i++) {
-            char *q = xprintf("%s/%s", dir, sh[i]);
+            char *q = tac_hub_printf("%s/%s", dir, sh[i]);
             if (!file_exists(q)) all = 0;
             free(q); free(sh[i]);
         }
@@ -248,7 +247,7 @@ static const char *snapshot_format(const char *repo, const char *rdir, const cha
     }
     if (!f) tac_fail("%s: the cached snapshot %s has no complete weights", repo, dir);
     for (const char *const *t = tac_hub_tokenizer_files; f && hf && need_tok && *t; t++) {
-        char *p = xprintf("%s/%s", dir, *t), *q = xprintf("%s/.no_exist/%s/%s", rdir, commit, *t);
+        char *p = tac_hub_printf("%s/%s", dir, *t), *q = tac_hub_printf("%s/.no_exist/%s/%s", rdir, commit, *t);
         struct stat st;
         int known = file_exists(p) || lstat(q, &st) == 0;
         free(p); free(q);
@@ -263,7 +262,7 @@ done:
 static int cached_commit(const char *rdir, const char *rev, char commit[41])
 {
     if (tac_hub_is_commit(rev)) { strcpy(commit, rev); return TAC_OK; }
-    char *p = xprintf("%s/refs/%s", rdir, rev), *buf;
+    char *p = tac_hub_printf("%s/refs/%s", rdir, rev), *buf;
     size_t len;
     int rc = file_exists(p) ? tac_read_file(p, &buf, &len) : TAC_ERR;
     free(p);
@@ -284,7 +283,7 @@ static int lookup(const char *repo, const char *rev, const tac_hub_options *o, i
     if (cached_commit(rdir, rev, commit) != TAC_OK) {
         tac_fail("%s@%s is not in the cache %s", repo, rev, e.cache);
     } else {
-        if (snapshot_format(repo, rdir, commit, need_tok)) { *dir = xprintf("%s/snapshots/%s", rdir, commit); rc = TAC_OK; }
+        if (snapshot_format(repo, rdir, commit, need_tok)) { *dir = tac_hub_printf("%s/snapshots/%s", rdir, commit); rc = TAC_OK; }
     }
     free(rdir);
     tac_hub_env_free(&e);
@@ -337,7 +336,7 @@ static int64_t folder_bytes(const char *dir)
     struct dirent *de;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.') continue;
-        char *p = xprintf("%s/%s", dir, de->d_name);
+        char *p = tac_hub_printf("%s/%s", dir, de->d_name);
         struct stat st;
         if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) s += st.st_size;
         free(p);
@@ -354,10 +353,10 @@ static void refs_naming(const char *refdir, const char *prefix, const char *comm
     struct dirent *de;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.') continue;
-        char *p = xprintf("%s/%s", refdir, de->d_name), *name = xprintf("%s%s", prefix, de->d_name);
+        char *p = tac_hub_printf("%s/%s", refdir, de->d_name), *name = tac_hub_printf("%s%s", prefix, de->d_name);
         struct stat st;
         if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            char *sub = xprintf("%s/", name);
+            char *sub = tac_hub_printf("%s/", name);
             refs_naming(p, sub, commit, out);
             free(sub);
         } else {
@@ -366,7 +365,7 @@ static void refs_naming(const char *refdir, const char *prefix, const char *comm
             if (tac_read_file(p, &buf, &len) == TAC_OK) {
                 while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' ')) buf[--len] = 0;
                 if (strcmp(buf, commit) == 0) {
-                    char *n = **out ? xprintf("%s,%s", *out, name) : tac_xstrdup(name);
+                    char *n = **out ? tac_hub_printf("%s,%s", *out, name) : tac_xstrdup(name);
                     free(*out); *out = n;
                 }
                 free(buf);
@@ -403,14 +402,14 @@ int tac_hub_list(const tac_hub_options *o, tac_hub_model **models, int *n)
         if (strncmp(de->d_name, "models--", 8) != 0) continue;
         const char *org = de->d_name + 8, *sep = strstr(org, "--");
         if (!sep || sep == org || !sep[2]) continue;
-        char *id = xprintf("%.*s/%s", (int)(sep - org), org, sep + 2);
-        char *sdir = xprintf("%s/%s/snapshots", cache, de->d_name);
+        char *id = tac_hub_printf("%.*s/%s", (int)(sep - org), org, sep + 2);
+        char *sdir = tac_hub_printf("%s/%s/snapshots", cache, de->d_name);
         DIR *sd = opendir(sdir);
         struct dirent *se;
         while (sd && (se = readdir(sd))) {
             if (!tac_hub_is_commit(se->d_name)) continue;
-            char *snap = xprintf("%s/%s", sdir, se->d_name);
-            char *rdir = xprintf("%s/%s", cache, de->d_name);
+            char *snap = tac_hub_printf("%s/%s", sdir, se->d_name);
+            char *rdir = tac_hub_printf("%s/%s", cache, de->d_name);
             const char *fmt = snapshot_format(id, rdir, se->d_name, 0);
             free(rdir);
             if (!fmt) { free(snap); continue; }
@@ -422,7 +421,7 @@ int tac_hub_list(const tac_hub_options *o, tac_hub_model **models, int *n)
             x->format = fmt;
             x->bytes = folder_bytes(snap);
             x->revisions = tac_xstrdup("");
-            char *refdir = xprintf("%s/%s/refs", cache, de->d_name);
+            char *refdir = tac_hub_printf("%s/%s/refs", cache, de->d_name);
             refs_naming(refdir, "", se->d_name, &x->revisions);
             free(refdir);
         }

@@ -12,6 +12,8 @@ void tac_hub_env_get(const tac_hub_options *o, tac_hub_env *e);
 void tac_hub_env_free(tac_hub_env *e);
 
 /* <cache>/models--org--name, malloc'd. */
+/* A new string formatted as printf would (released with free). */
+char *tac_hub_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *tac_hub_repo_dir(const char *cache, const char *repo);
 int tac_hub_is_commit(const char *s);          /* 40 lowercase hex digits */
 /* A file name the cache may hold: no '/', no "..", not empty, printable. */
