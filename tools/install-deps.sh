@@ -17,6 +17,6 @@ $SUDO apt-get install -y -qq --no-install-recommends libdnnl-dev >/dev/null
 # Chromium renders report.html in the end-to-end test.
 $SUDO apt-get install -y -qq --no-install-recommends \
     libavformat-dev libavcodec-dev libswscale-dev libavutil-dev chromium >/dev/null
-# libFuzzer (clang's runtime): `make fuzz`; .ci/run fuzzes the torch checkpoint reader for 20 s after the tests.
-$SUDO apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev >/dev/null
+# libFuzzer (clang's runtime) and clang's OpenMP (libomp, not pulled in without recommends): `make fuzz`; .ci/run fuzzes the torch checkpoint reader for 20 s after the tests.
+$SUDO apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev libomp-14-dev >/dev/null
 echo "install-deps: done"
