@@ -12,6 +12,8 @@
 #ifndef TACLUST_APP_H
 #define TACLUST_APP_H
 
+#include "taclust/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,16 +25,16 @@ extern "C" {
 typedef struct tac_embcache tac_embcache;
 /* Opens (creating) the cache file for E-dimensional vectors; existing valid records are loaded, a torn or
  * corrupt tail is cut off. Fails if the file holds vectors of another dimension or model tag. */
-int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out);
+TAC_API int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out);
 /* Looks up a file by path + size + mtime (as stat() reports now). Returns a pointer to E floats or NULL. */
-const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t size, int64_t mtime_ns);
+TAC_API const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t size, int64_t mtime_ns);
 /* Appends records and makes them durable (fflush + fsync) before returning. vecs: n x E. */
-int tac_embcache_put(tac_embcache *c, int n, const char *const *paths, const int64_t *sizes,
+TAC_API int tac_embcache_put(tac_embcache *c, int n, const char *const *paths, const int64_t *sizes,
                      const int64_t *mtimes, const float *vecs);
-int64_t tac_embcache_count(const tac_embcache *c);
-void tac_embcache_close(tac_embcache *c);
+TAC_API int64_t tac_embcache_count(const tac_embcache *c);
+TAC_API void tac_embcache_close(tac_embcache *c);
 /* stat() helper: size and mtime in nanoseconds. */
-int tac_file_key(const char *path, int64_t *size, int64_t *mtime_ns);
+TAC_API int tac_file_key(const char *path, int64_t *size, int64_t *mtime_ns);
 
 /* ---- outputs ---------------------------------------------------------------------------------------- */
 typedef struct {
@@ -48,14 +50,14 @@ typedef struct {
     int n_typical;
 } tac_clustering_view;
 
-int tac_write_clusters_csv(const char *path, const tac_clustering_view *v);
-int tac_write_clusters_json(const char *path, const tac_clustering_view *v, const char *extra_json);
+TAC_API int tac_write_clusters_csv(const char *path, const tac_clustering_view *v);
+TAC_API int tac_write_clusters_json(const char *path, const tac_clustering_view *v, const char *extra_json);
 /* Rebuilds OUT/by-cluster atomically (built beside, then swapped in). */
-int tac_write_cluster_links(const char *out_dir, const tac_clustering_view *v);
+TAC_API int tac_write_cluster_links(const char *out_dir, const tac_clustering_view *v);
 /* One self-contained HTML page: every cluster a row of thumbnails (base64 JPEG) under its name and size. */
-int tac_write_report_html(const char *path, const tac_clustering_view *v, const char *title);
+TAC_API int tac_write_report_html(const char *path, const tac_clustering_view *v, const char *title);
 /* "tabby, tiger cat" -> "tabby-tiger-cat" (lower case, [a-z0-9-], at most maxlen chars). */
-void tac_slugify(const char *name, char *out, int maxlen);
+TAC_API void tac_slugify(const char *name, char *out, int maxlen);
 
 /* ---- the output folder as one switchable set (tac_outdir.c; layout described there and in README) ------ */
 typedef struct {
@@ -67,31 +69,31 @@ typedef struct {
     int lock_fd;
 } tac_outdir;
 /* Opens OUT (created when `create`), taking its lock (a second process says so and waits). */
-int tac_outdir_open(tac_outdir *o, const char *out, int create);
+TAC_API int tac_outdir_open(tac_outdir *o, const char *out, int create);
 /* Removes temporaries and run folders of dead processes; fails, naming it, if what a run would replace holds a
  * file taclust did not write. */
-int tac_outdir_prepare(tac_outdir *o);
-int tac_outdir_stage(tac_outdir *o);    /* creates o->stage, where every output of the run is written */
-int tac_outdir_commit(tac_outdir *o);   /* one atomic switch to o->stage; then the earlier run is removed */
-void tac_outdir_close(tac_outdir *o);   /* removes an uncommitted stage, unlocks */
+TAC_API int tac_outdir_prepare(tac_outdir *o);
+TAC_API int tac_outdir_stage(tac_outdir *o);    /* creates o->stage, where every output of the run is written */
+TAC_API int tac_outdir_commit(tac_outdir *o);   /* one atomic switch to o->stage; then the earlier run is removed */
+TAC_API void tac_outdir_close(tac_outdir *o);   /* removes an uncommitted stage, unlocks */
 /* by-cluster/ of a run folder: copies src_run's NN-name folders of links into dst_run (never following a
  * link; anything but a folder of links is refused), leaving out links whose target is one of skip[0..nskip)
  * (sorted in place), for assign. */
-int tac_copy_cluster_links(const char *src_run, const char *dst_run, char **skip, int64_t nskip);
+TAC_API int tac_copy_cluster_links(const char *src_run, const char *dst_run, char **skip, int64_t nskip);
 /* Adds a link to `target` named after base in dst_run/by-cluster/<the folder of cluster c> (created as
  * NN-cluster when missing), with a -2, -3, ... suffix when the name is taken. Never follows a link. */
-int tac_add_cluster_link(const char *run_dir, int c, int k, const char *target, const char *base);
+TAC_API int tac_add_cluster_link(const char *run_dir, int c, int k, const char *target, const char *base);
 /* The text of one clusters.csv cell as written: control characters escaped, a leading = + - @ (or tab/CR)
  * neutralised with a single quote, quoted when it holds a comma or quote (malloc'd). */
-char *tac_csv_cell(const char *s);
+TAC_API char *tac_csv_cell(const char *s);
 
 /* ---- noun embeddings, cached per user ------------------------------------------------------------- */
-struct tac_clip;
+TAC_API struct tac_clip;
 /* $XDG_CACHE_HOME/taclust (or ~/.cache/taclust). */
-int tac_user_cache_dir(char *buf, size_t n);
+TAC_API int tac_user_cache_dir(char *buf, size_t n);
 /* TAC noun embeddings (7 templates, averaged, normalised) of the given nouns for this model, from the per-user
  * cache or computed (chunk by chunk, resumable) and cached. *T: M x E malloc'd, rows L2-normalised. */
-int tac_noun_embeddings_cached(struct tac_clip *model, const char *const *nouns, int64_t m, float **T, int *e);
+TAC_API int tac_noun_embeddings_cached(struct tac_clip *model, const char *const *nouns, int64_t m, float **T, int *e);
 
 /* ---- the cluster job -------------------------------------------------------------------------------- */
 typedef struct {
@@ -116,12 +118,12 @@ typedef struct {
 #define TAC_CLUSTER_MAX_BATCH 1024     /* images per forward pass: 1024 x 3 x 224 x 224 floats is 0.6 GB */
 #define TAC_CLUSTER_MAX_NAMES 20
 #define TAC_CLUSTER_MAX_EPOCHS 100000
-void tac_cluster_default_params(tac_cluster_params *p);
+TAC_API void tac_cluster_default_params(tac_cluster_params *p);
 /* The options in range? Fails with one line naming the option. */
-int tac_cluster_check_params(const tac_cluster_params *p);
-int tac_cluster_run(const char *const *inputs, int ninputs, const tac_cluster_params *p);
+TAC_API int tac_cluster_check_params(const tac_cluster_params *p);
+TAC_API int tac_cluster_run(const char *const *inputs, int ninputs, const tac_cluster_params *p);
 /* Put new images into the clusters of a finished run in out_dir; appends to clusters.csv and by-cluster/. */
-int tac_assign_run(const char *out_dir, const char *model_dir, const char *const *inputs, int ninputs,
+TAC_API int tac_assign_run(const char *out_dir, const char *model_dir, const char *const *inputs, int ninputs,
                    const char *list_file, int batch);
 
 /* ---- benchmark datasets (tac-method.md section 10) ------------------------------------------------ */
@@ -142,38 +144,38 @@ typedef struct {
     int64_t nclasses;
 } tac_split;
 
-const tac_dataset_info *tac_dataset_find(const char *name);
-const char *tac_dataset_names(void);
-int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
-void tac_split_free(tac_split *s);
-char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
+TAC_API const tac_dataset_info *tac_dataset_find(const char *name);
+TAC_API const char *tac_dataset_names(void);
+TAC_API int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
+TAC_API void tac_split_free(tac_split *s);
+TAC_API char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
 
 /* Python pickles, read safely (tac_pickle.c; nothing is executed): the plain-data subset of protocols 0-5 plus
  * numpy uint8 arrays, enough for the CIFAR "python version" batches. `what` names the input in errors. */
 typedef struct tac_pickle tac_pickle;
 typedef struct tac_pyval tac_pyval;
-int tac_pickle_parse(const void *buf, size_t len, const char *what, tac_pickle **out);
-const tac_pyval *tac_pickle_root(const tac_pickle *p);
-int tac_py_is_dict(const tac_pyval *v);
-const tac_pyval *tac_py_dict_get(const tac_pyval *dict, const char *key);   /* str or bytes key; NULL if absent */
-int tac_py_int_list(const tac_pyval *v, const char *what, const char *name, int64_t **out, int64_t *n);
+TAC_API int tac_pickle_parse(const void *buf, size_t len, const char *what, tac_pickle **out);
+TAC_API const tac_pyval *tac_pickle_root(const tac_pickle *p);
+TAC_API int tac_py_is_dict(const tac_pyval *v);
+TAC_API const tac_pyval *tac_py_dict_get(const tac_pyval *dict, const char *key);   /* str or bytes key; NULL if absent */
+TAC_API int tac_py_int_list(const tac_pyval *v, const char *what, const char *name, int64_t **out, int64_t *n);
 /* numpy uint8 array (C order): *data points into the pickle's buffer; shape[0..ndim). */
-int tac_py_ndarray_u8(const tac_pyval *v, const char *what, const char *name, const uint8_t **data,
+TAC_API int tac_py_ndarray_u8(const tac_pyval *v, const char *what, const char *name, const uint8_t **data,
                       int64_t shape[8], int *ndim);
-void tac_pickle_free(tac_pickle *p);
+TAC_API void tac_pickle_free(tac_pickle *p);
 /* A CIFAR python batch: labels under label_key ("labels", "fine_labels", "coarse_labels"), *pixels N x 3072
  * (R, G, B planes of 32x32, as stored), both malloc'd. */
 /* Videos (tac_video.c; needs the FFmpeg build, else these fail saying so): frame floor(F/2) of an F-frame clip as
  * RGB (*rgb: h x w x 3, malloc'd), or written as a PNG (skipped when png_path is newer than the video). */
-int tac_video_available(void);
-int tac_video_middle_frame(const char *path, uint8_t **rgb, int *w, int *h);
-int tac_video_middle_frame_png(const char *video, const char *png_path);
-int tac_pickle_cifar_batch(const void *buf, size_t len, const char *what, const char *label_key,
+TAC_API int tac_video_available(void);
+TAC_API int tac_video_middle_frame(const char *path, uint8_t **rgb, int *w, int *h);
+TAC_API int tac_video_middle_frame_png(const char *video, const char *png_path);
+TAC_API int tac_pickle_cifar_batch(const void *buf, size_t len, const char *what, const char *label_key,
                            int64_t **labels, uint8_t **pixels, int64_t *n);
 /* `taclust bench`: embeds both splits (cached in out), runs CLIP k-means, TAC (no train) and TAC (unless
  * no_train_only) and prints NMI/ACC/ARI beside the paper's. limit > 0 keeps that many images per split (a quick
  * plumbing check, not comparable with the paper). vocabulary: noun list file or NULL for WordNet. */
-int tac_bench_run(const char *dataset, const char *data_dir, const char *model_dir, const char *out,
+TAC_API int tac_bench_run(const char *dataset, const char *data_dir, const char *model_dir, const char *out,
                   uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
 
 #ifdef __cplusplus

@@ -6,6 +6,8 @@
 #ifndef TACLUST_CLIP_H
 #define TACLUST_CLIP_H
 
+#include "taclust/version.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -19,11 +21,11 @@ extern "C" {
 /* ---- tokenizer -------------------------------------------------------------------------------------- */
 typedef struct tac_bpe tac_bpe;
 /* From a folder (vocab.json + merges.txt, else bpe_simple_vocab_16e6.txt.gz) or a .txt.gz / merges file. */
-int tac_bpe_load(const char *path, tac_bpe **out);
-void tac_bpe_free(tac_bpe *t);
+TAC_API int tac_bpe_load(const char *path, tac_bpe **out);
+TAC_API void tac_bpe_free(tac_bpe *t);
 /* clip.tokenize(text, truncate=True): ids[0..ctx) filled (SOT ... EOT, zero padded; truncated keeps EOT
  * last). Returns the number of non-padding tokens (position of EOT + 1). */
-int tac_bpe_tokenize(tac_bpe *t, const char *text, int32_t *ids, int ctx);
+TAC_API int tac_bpe_tokenize(tac_bpe *t, const char *text, int32_t *ids, int ctx);
 
 /* ---- model ------------------------------------------------------------------------------------------ */
 typedef struct tac_clip tac_clip;
@@ -37,17 +39,17 @@ typedef struct tac_clip tac_clip;
  * The tokenizer is found here and loaded on first use: DIR/vocab.json + DIR/merges.txt or
  * DIR/bpe_simple_vocab_16e6.txt.gz; otherwise the file or folder in $TACLUST_BPE; otherwise
  * ../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz (relative to the working folder). */
-int tac_clip_load(const char *dir, tac_clip **out);
-void tac_clip_free(tac_clip *m);
-int tac_clip_embed_dim(const tac_clip *m);     /* projection_dim, E */
-int tac_clip_image_size(const tac_clip *m);    /* vision_config.image_size, S */
+TAC_API int tac_clip_load(const char *dir, tac_clip **out);
+TAC_API void tac_clip_free(tac_clip *m);
+TAC_API int tac_clip_embed_dim(const tac_clip *m);     /* projection_dim, E */
+TAC_API int tac_clip_image_size(const tac_clip *m);    /* vision_config.image_size, S */
 /* Token rows the text tower has run since the model was loaded (a shared prefix counts once): statistics. */
-int64_t tac_clip_text_rows(const tac_clip *m);
+TAC_API int64_t tac_clip_text_rows(const tac_clip *m);
 /* The model's tokenizer, loaded on the first call (not thread-safe: call it once before sharing m between
  * threads); NULL with tac_last_error() set when there is none. */
-tac_bpe *tac_clip_tokenizer(tac_clip *m);
+TAC_API tac_bpe *tac_clip_tokenizer(tac_clip *m);
 /* A stable hex digest identifying the weights (for caches): 16 hex chars + NUL. */
-const char *tac_clip_hash(const tac_clip *m);
+TAC_API const char *tac_clip_hash(const tac_clip *m);
 
 /* ---- precision ---------------------------------------------------------------------------------------
  * TAC_CLIP_FP32: float32 everywhere over OpenBLAS (the exact mode: the fixtures and tests are made in it).
@@ -62,23 +64,23 @@ const char *tac_clip_hash(const tac_clip *m);
  * (auto|bf16|fp32), else auto. TACLUST_NO_BF16=1 makes the library behave as on a CPU without bf16. */
 enum { TAC_CLIP_AUTO = 0, TAC_CLIP_FP32 = 1, TAC_CLIP_BF16 = 2 };
 /* "auto" | "bf16" | "fp32" -> TAC_CLIP_*; anything else is an error naming the accepted values. */
-int tac_clip_parse_precision(const char *s, int *prec);
-const char *tac_clip_precision_name(int prec);
+TAC_API int tac_clip_parse_precision(const char *s, int *prec);
+TAC_API const char *tac_clip_precision_name(int prec);
 /* 1 when bf16 can run here (CPU bf16 + oneDNN ISA with bf16, TACLUST_NO_BF16 unset), else 0. */
-int tac_clip_bf16_available(void);
+TAC_API int tac_clip_bf16_available(void);
 /* oneDNN's effective ISA on this machine, e.g. "avx512_core_bf16" (static string). */
-const char *tac_clip_dnnl_isa(void);
+TAC_API const char *tac_clip_dnnl_isa(void);
 /* Resolves auto; an explicit bf16 where it is not available is an error (with the reason). */
-int tac_clip_resolve_precision(int prec, int *resolved);
+TAC_API int tac_clip_resolve_precision(int prec, int *resolved);
 /* The default for models loaded after this call (checked: bf16 where unavailable is an error). */
-int tac_clip_set_default_precision(int prec);
-int tac_clip_default_precision(void);
+TAC_API int tac_clip_set_default_precision(int prec);
+TAC_API int tac_clip_default_precision(void);
 /* Switches a loaded model (bf16: converts and packs the weights the first time; the fp32 weights are kept). */
-int tac_clip_set_precision(tac_clip *m, int prec);
-int tac_clip_precision(const tac_clip *m);     /* TAC_CLIP_FP32 or TAC_CLIP_BF16 */
+TAC_API int tac_clip_set_precision(tac_clip *m, int prec);
+TAC_API int tac_clip_precision(const tac_clip *m);     /* TAC_CLIP_FP32 or TAC_CLIP_BF16 */
 /* Key of the embedding caches: tac_clip_hash for fp32, the hash + "-bf16" for bf16 (precision is a separate
  * component: bf16 vectors never mix with fp32 ones). 32 chars at most + NUL. */
-const char *tac_clip_cache_tag(const tac_clip *m);
+TAC_API const char *tac_clip_cache_tag(const tac_clip *m);
 
 /* The encoders process any B. With T OpenMP threads (tac_num_threads) the batch is cut into a multiple of T chunks
  * (at most 32 images or about 4096 token rows each) that T workers run side by side, each with single-threaded BLAS
@@ -86,13 +88,13 @@ const char *tac_clip_cache_tag(const tac_clip *m);
  * One model may not encode from two threads at once (the workspaces are the model's). $TACLUST_CLIP_WORKERS=N caps
  * the workers (a measurement knob: N = 1 gives BLAS / oneDNN the threads over whole chunks instead).
  * pixels: B x 3 x S x S preprocessed; out: B x E. */
-int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out);
+TAC_API int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out);
 /* ids: B x ctx token ids (zero padded after EOT), ctx <= max_position_embeddings; out: B x E, read at each row's
  * argmax-id position (the first, as torch.argmax). Each row is cut after that position (exact: the mask is causal),
  * so short prompts cost little. Ids outside [0, vocab_size) are an error. */
-int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, float *out);
+TAC_API int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, float *out);
 /* Tokenise and encode B strings. out: B x E. */
-int tac_clip_encode_texts(tac_clip *m, const char *const *texts, int b, float *out);
+TAC_API int tac_clip_encode_texts(tac_clip *m, const char *const *texts, int b, float *out);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,8 @@
 #ifndef TACLUST_CLUSTER_H
 #define TACLUST_CLUSTER_H
 
+#include "taclust/version.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -39,25 +41,25 @@ typedef struct {
                                      from the plain pass, so they were run again plain (0 unless a bound is wrong) */
 } tac_kmeans_params;
 
-void tac_kmeans_default_params(tac_kmeans_params *p);
+TAC_API void tac_kmeans_default_params(tac_kmeans_params *p);
 
 /* X: N x D (not modified). centroids: K x D out (may be NULL). labels: N out (may be NULL).
  * obj: best objective (sum of max inner products if spherical, else sum of squared distances, summed in float
  * in point order as faiss does, at the last assignment of the best redo), may be NULL. When the training set has
  * exactly K rows faiss runs no iteration (and reports 0); here obj is then the objective of the final labels.
  * Fails with a reason when K < 1, K > N, or X has a non-finite value. */
-int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p,
+TAC_API int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p,
                float *centroids, int32_t *labels, double *obj);
 
 /* Assign rows of X (N x D) to the nearest of K centroids (K x D): max inner product if spherical,
  * else min L2 distance. labels: N out; score: N out or NULL (the inner product / squared distance). */
-int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
+TAC_API int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
                       int32_t *labels, float *score);
 
 /* Exact cosine k-NN of every row among all rows, self excluded. X: N x D (need not be normalised; rows are
  * normalised internally). idx: N x k out, most similar first, ties by lower index; sim: N x k or NULL.
  * Fails when k >= N. */
-int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim);
+TAC_API int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,8 @@
 #ifndef TACLUST_CORE_H
 #define TACLUST_CORE_H
 
+#include "taclust/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,25 +24,25 @@ extern "C" {
 #define TAC_ERR (-1)
 
 /* ---- errors ---------------------------------------------------------------------------------------- */
-const char *tac_last_error(void);                 /* last failure reason of this thread, "" if none */
-int tac_fail(const char *fmt, ...)                /* sets the reason; always returns TAC_ERR */
+TAC_API const char *tac_last_error(void);                 /* last failure reason of this thread, "" if none */
+TAC_API int tac_fail(const char *fmt, ...)                /* sets the reason; always returns TAC_ERR */
     __attribute__((format(printf, 1, 2)));
-void tac_clear_error(void);
+TAC_API void tac_clear_error(void);
 
-void tac_die_at(const char *file, int line, const char *fmt, ...) /* programmer error: print and abort */
+TAC_API void tac_die_at(const char *file, int line, const char *fmt, ...) /* programmer error: print and abort */
     __attribute__((noreturn, format(printf, 3, 4)));
 #define TAC_ASSERT(c) do { if (!(c)) tac_die_at(__FILE__, __LINE__, "assertion failed: %s", #c); } while (0)
 
 /* ---- memory: abort with file and line on exhaustion (allocation sizes are checked for overflow) ----- */
-void *tac_xmalloc_at(size_t n, size_t size, const char *file, int line);
-void *tac_xcalloc_at(size_t n, size_t size, const char *file, int line);
-void *tac_xrealloc_at(void *p, size_t n, size_t size, const char *file, int line);
-char *tac_xstrdup(const char *s);
+TAC_API void *tac_xmalloc_at(size_t n, size_t size, const char *file, int line);
+TAC_API void *tac_xcalloc_at(size_t n, size_t size, const char *file, int line);
+TAC_API void *tac_xrealloc_at(void *p, size_t n, size_t size, const char *file, int line);
+TAC_API char *tac_xstrdup(const char *s);
 /* For sizes that come from user input (an option, a file header): NULL with a reason naming `what` when the size
  * overflows, exceeds the machine's physical memory, or malloc fails. Never aborts. */
-void *tac_try_malloc(size_t n, size_t size, const char *what);
-void *tac_try_calloc(size_t n, size_t size, const char *what);
-size_t tac_memory_bytes(void);                     /* the machine's physical memory (SIZE_MAX if unknown) */
+TAC_API void *tac_try_malloc(size_t n, size_t size, const char *what);
+TAC_API void *tac_try_calloc(size_t n, size_t size, const char *what);
+TAC_API size_t tac_memory_bytes(void);                     /* the machine's physical memory (SIZE_MAX if unknown) */
 #define tac_xmalloc(n, size) tac_xmalloc_at((n), (size), __FILE__, __LINE__)
 #define tac_xcalloc(n, size) tac_xcalloc_at((n), (size), __FILE__, __LINE__)
 #define tac_xrealloc(p, n, size) tac_xrealloc_at((p), (n), (size), __FILE__, __LINE__)
@@ -48,13 +50,13 @@ size_t tac_memory_bytes(void);                     /* the machine's physical mem
 /* ---- .npy (NumPy format 1.0/2.0, C order) ----------------------------------------------------------- */
 /* Loads a 1-D or 2-D float16/float32/float64 array as float32 (a 1-D array of n gives rows=n, cols=1).
  * Errors (naming `path`): not .npy, Fortran order, other dtype, >2 dims, truncated data. *out is malloc'd. */
-int tac_npy_load_f32(const char *path, float **out, int64_t *rows, int64_t *cols);
+TAC_API int tac_npy_load_f32(const char *path, float **out, int64_t *rows, int64_t *cols);
 /* Loads a 1-D or 2-D integer array (int8..int64, uint8..uint32, or float with integral values) as int64. */
-int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *cols);
+TAC_API int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *cols);
 /* The same two loaders on a .npy image already in memory (buf of len bytes); `name` stands for the file in
  * error reasons. buf need not be NUL-terminated or aligned. */
-int tac_npy_parse_f32(const void *buf, size_t len, const char *name, float **out, int64_t *rows, int64_t *cols);
-int tac_npy_parse_i64(const void *buf, size_t len, const char *name, int64_t **out, int64_t *rows, int64_t *cols);
+TAC_API int tac_npy_parse_f32(const void *buf, size_t len, const char *name, float **out, int64_t *rows, int64_t *cols);
+TAC_API int tac_npy_parse_i64(const void *buf, size_t len, const char *name, int64_t **out, int64_t *rows, int64_t *cols);
 /* A float array read without a copy: a little-endian float32 C-order .npy is memory-mapped read-only and
  * data points into the mapping; other float dtypes (or unaligned data) are converted into an allocated copy.
  * rows x cols as tac_npy_load_f32 (1-D: cols = 1). tac_npy_map_release drops the pages read so far from the
@@ -66,88 +68,101 @@ typedef struct {
     size_t map_len;
     float *own;          /* the converted copy, or NULL */
 } tac_npy_map;
-int tac_npy_map_f32(const char *path, tac_npy_map *m);
-void tac_npy_map_release(const tac_npy_map *m);
-void tac_npy_unmap(tac_npy_map *m);
+TAC_API int tac_npy_map_f32(const char *path, tac_npy_map *m);
+TAC_API void tac_npy_map_release(const tac_npy_map *m);
+TAC_API void tac_npy_unmap(tac_npy_map *m);
 /* Writes atomically (temporary name, then rename), version 1.0, data 64-byte aligned. shape: ndim values, ndim
  * from 1 to TAC_NPY_MAX_SAVE_DIMS (the loaders above read only 1-D and 2-D arrays). */
 #define TAC_NPY_MAX_SAVE_DIMS 8
-int tac_npy_save_f32(const char *path, const float *data, int ndim, const int64_t *shape);
-int tac_npy_save_i64(const char *path, const int64_t *data, int ndim, const int64_t *shape);
+TAC_API int tac_npy_save_f32(const char *path, const float *data, int ndim, const int64_t *shape);
+TAC_API int tac_npy_save_i64(const char *path, const int64_t *data, int ndim, const int64_t *shape);
 
 /* Every value finite? Otherwise fails with "<what>: row R has a NaN/Inf value". */
-int tac_check_finite(const char *what, const float *X /* N x D */, int64_t n, int64_t d);
+TAC_API int tac_check_finite(const char *what, const float *X /* N x D */, int64_t n, int64_t d);
 
 /* ---- random numbers: mt19937 (bit-compatible with std::mt19937, as faiss uses) ---------------------- */
 typedef struct { uint32_t mt[624]; int idx; } tac_mt;
-void tac_mt_seed(tac_mt *r, uint32_t seed);
-uint32_t tac_mt_next(tac_mt *r);
-float tac_mt_float(tac_mt *r);                    /* faiss rand_float: next / 4294967295.0f */
-double tac_mt_uniform(tac_mt *r);                 /* [0, 1) with 53 random bits */
-double tac_mt_normal(tac_mt *r);                  /* standard normal (Box-Muller) */
-uint64_t tac_mt_below(tac_mt *r, uint64_t n);     /* uniform integer in [0, n) (unbiased) */
+TAC_API void tac_mt_seed(tac_mt *r, uint32_t seed);
+TAC_API uint32_t tac_mt_next(tac_mt *r);
+TAC_API float tac_mt_float(tac_mt *r);                    /* faiss rand_float: next / 4294967295.0f */
+TAC_API double tac_mt_uniform(tac_mt *r);                 /* [0, 1) with 53 random bits */
+TAC_API double tac_mt_normal(tac_mt *r);                  /* standard normal (Box-Muller) */
+TAC_API uint64_t tac_mt_below(tac_mt *r, uint64_t n);     /* uniform integer in [0, n) (unbiased) */
 /* faiss 1.7 rand_perm: identity then swap(perm[i], perm[i + mt() % (n - i)]) for i < n-1. */
-void tac_rand_perm(int64_t *perm, int64_t n, uint32_t seed);
+TAC_API void tac_rand_perm(int64_t *perm, int64_t n, uint32_t seed);
 
 /* ---- files ------------------------------------------------------------------------------------------ */
 /* Atomic output: write to "<path>.tmp.<pid>", then tac_atomic_commit renames over path (fsync'd);
  * tac_atomic_abort removes the temporary. */
 typedef struct { FILE *f; char *path; char *tmp; } tac_atomic;
-int tac_atomic_open(tac_atomic *a, const char *path);
-int tac_atomic_commit(tac_atomic *a);
-void tac_atomic_abort(tac_atomic *a);
-int tac_write_file_atomic(const char *path, const void *data, size_t len);
+TAC_API int tac_atomic_open(tac_atomic *a, const char *path);
+TAC_API int tac_atomic_commit(tac_atomic *a);
+TAC_API void tac_atomic_abort(tac_atomic *a);
+TAC_API int tac_write_file_atomic(const char *path, const void *data, size_t len);
 /* Reads a whole regular file (adds a NUL after the data). A FIFO, device, socket or folder is refused without
  * reading (never blocks), and so is a file larger than max_bytes ("larger than the N MiB limit for ...").
  * tac_read_file uses TAC_READ_FILE_MAX; text readers pass their own limits (TAC_JSON_MAX, TAC_LINES_MAX). */
 #define TAC_READ_FILE_MAX ((size_t)1 << 30)   /* 1 GiB: any whole-file read */
 #define TAC_JSON_MAX ((size_t)64 << 20)       /* 64 MiB: config.json, run.json, params.json, index files */
 #define TAC_LINES_MAX ((size_t)256 << 20)     /* 256 MiB: vocabularies, input lists, CSV read back */
-int tac_read_file(const char *path, char **data, size_t *len);
-int tac_read_file_max(const char *path, char **data, size_t *len, size_t max_bytes);
+TAC_API int tac_read_file(const char *path, char **data, size_t *len);
+TAC_API int tac_read_file_max(const char *path, char **data, size_t *len, size_t max_bytes);
 /* Opens path read-only for a whole read: fails (naming the kind: "a FIFO", "a folder", "a device", "a socket")
  * unless it is a regular file; *size = its size. Never blocks on a FIFO. Returns the fd or -1. */
-int tac_open_regular(const char *path, int64_t *size);
-int tac_mkdir_p(const char *path);
+TAC_API int tac_open_regular(const char *path, int64_t *size);
+TAC_API int tac_mkdir_p(const char *path);
 /* Reads a text file of lines (trailing \r\n stripped, empty lines kept unless skip_empty). */
-int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty);
-void tac_free_strings(char **s, int64_t n);
+TAC_API int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty);
+TAC_API void tac_free_strings(char **s, int64_t n);
 /* Removes a file, a symbolic link (never followed) or a whole folder tree with file-system calls; missing is fine. */
-int tac_remove_tree(const char *path);
-int tac_pid_alive(long pid);                       /* 1 if the process exists (or is ours) */
+TAC_API int tac_remove_tree(const char *path);
+TAC_API int tac_pid_alive(long pid);                       /* 1 if the process exists (or is ours) */
 /* The PID in a temporary's name ("x.tmp.PID", ".by-cluster.old.PID"), or -1 if the name is not one. */
-long tac_temp_name_pid(const char *name);
+TAC_API long tac_temp_name_pid(const char *name);
 /* Removes the temporaries of dead processes directly in dir (files or trees): names "<stem>.tmp.PID" or
  * "<stem>.old.PID" whose stem matches one of the fnmatch patterns stems[0..nstems); returns how many. */
-int tac_clean_stale_temps(const char *dir, const char *const *stems, int nstems);
+TAC_API int tac_clean_stale_temps(const char *dir, const char *const *stems, int nstems);
 /* An exclusive flock on path (created); when another process holds it, says so on stderr (naming `what`) and
  * waits. Release with tac_lock_release. */
-int tac_lock_acquire(const char *path, const char *what, int *fd);
-void tac_lock_release(int fd);
+TAC_API int tac_lock_acquire(const char *path, const char *what, int *fd);
+TAC_API void tac_lock_release(int fd);
 /* Test hook: 1 (errno ENOSPC) when $TACLUST_DEBUG_FAIL_WRITE is a substring of `what`. */
-int tac_debug_write_fails(const char *what);
+TAC_API int tac_debug_write_fails(const char *what);
 /* Escaping shared by the outputs. tac_escape_line: one line of a text output, control characters as \t \n \r
  * \xHH and the backslash as \\ (malloc'd). tac_utf8_text: valid UTF-8 kept, every other byte read as Latin-1
  * (byte 0xHH -> U+00HH), so JSON holding it is valid (malloc'd). */
-char *tac_escape_line(const char *s);
-int tac_utf8_valid(const char *s);
-char *tac_utf8_text(const char *s);
+TAC_API char *tac_escape_line(const char *s);
+TAC_API int tac_utf8_valid(const char *s);
+TAC_API char *tac_utf8_text(const char *s);
+
+/* ---- messages, progress and buffers: the library prints nothing by itself ---------------------------
+ * Messages (warnings, stage notes) go to the log callback, progress of long calls to a progress callback: the one
+ * in a call's parameter struct when it has one, else the process-wide one set here. Both default to none (silent).
+ * The taclust program installs callbacks that print to stderr. Callbacks may be called from any thread (one call
+ * at a time per job); msg and label are valid only during the call. */
+enum { TAC_LOG_ERROR = 0, TAC_LOG_WARN = 1, TAC_LOG_INFO = 2, TAC_LOG_DEBUG = 3 };
+typedef void (*tac_log_fn)(int level, const char *msg, void *user);
+typedef void (*tac_progress_fn)(const char *label, int64_t done, int64_t total, void *user);
+TAC_API void tac_set_log(tac_log_fn fn, void *user);
+TAC_API void tac_set_progress(tac_progress_fn fn, void *user);
+/* Releases any buffer the library returns to its caller (arrays in results, strings, loaded .npy data). */
+TAC_API void tac_free(void *p);
 
 /* ---- numerics helpers ------------------------------------------------------------------------------- */
-void tac_l2_normalize_rows(float *X /* N x D */, int64_t n, int64_t d);  /* eps 1e-12 like F.normalize */
-double tac_now(void);                              /* monotonic seconds */
-int tac_num_threads(void);                         /* threads the library may use (OMP setting) */
+TAC_API void tac_l2_normalize_rows(float *X /* N x D */, int64_t n, int64_t d);  /* eps 1e-12 like F.normalize */
+TAC_API double tac_now(void);                              /* monotonic seconds */
+TAC_API int tac_num_threads(void);                         /* threads the library may use (OMP setting) */
 
 /* ---- progress on stderr: a bar with rate and ETA on a terminal, a line every 5 s otherwise --------- */
 typedef struct {
     const char *label; int64_t total, done; double t0, last; int shown; int tty;
 } tac_progress;
-extern int tac_progress_quiet;                     /* set by --quiet */
-void tac_progress_begin(tac_progress *p, const char *label, int64_t total);
-void tac_progress_update(tac_progress *p, int64_t done);
-void tac_progress_end(tac_progress *p);
+TAC_API extern int tac_progress_quiet;                     /* set by --quiet */
+TAC_API void tac_progress_begin(tac_progress *p, const char *label, int64_t total);
+TAC_API void tac_progress_update(tac_progress *p, int64_t done);
+TAC_API void tac_progress_end(tac_progress *p);
 /* Informational message on stderr unless quiet. */
-void tac_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+TAC_API void tac_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,8 @@
 #ifndef TACLUST_EMBED_H
 #define TACLUST_EMBED_H
 
+#include "taclust/version.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -24,7 +26,7 @@ typedef struct tac_clip tac_clip;
 
 /* ---- inputs ----------------------------------------------------------------------------------------- */
 /* 1 if the name ends in .jpg .jpeg .png or .webp (any case). */
-int tac_is_image_name(const char *name);
+TAC_API int tac_is_image_name(const char *name);
 
 /* Expands INPUTs in the order given, then the lines of list_file (NULL: none), into image paths:
  *   - a file (or a symlink to one) is taken whatever its name;
@@ -34,17 +36,17 @@ int tac_is_image_name(const char *name);
  *   - list_file holds one path per line (empty lines skipped), each taken as an INPUT as above.
  * A path that does not exist, or an unreadable folder, is an error naming it. Zero images found is not an error.
  * *paths: malloc'd array of *n malloc'd strings (free with tac_free_strings). */
-int tac_list_inputs(const char *const *inputs, int ninputs, const char *list_file, char ***paths, int64_t *n);
+TAC_API int tac_list_inputs(const char *const *inputs, int ninputs, const char *list_file, char ***paths, int64_t *n);
 /* The same, also saying what the walk did not take although a user could expect it (*skipped with a reason in
  * *why, both *nskipped malloc'd strings; nothing is skipped silently): hidden image files ("..jpg") and hidden
  * folders, paths longer than PATH_MAX, broken links, image names that are FIFOs, sockets or devices, sub folders
  * that cannot be read (the walk goes on), and folders that must not be inputs: out_dir (may be NULL) and every
  * folder taclust wrote (it holds TAC_OUTPUT_MARKER, or run.json beside cache/embeddings.bin). */
 #define TAC_OUTPUT_MARKER ".taclust-output"
-int tac_list_inputs_ex(const char *const *inputs, int ninputs, const char *list_file, const char *out_dir,
+TAC_API int tac_list_inputs_ex(const char *const *inputs, int ninputs, const char *list_file, const char *out_dir,
                        char ***paths, int64_t *n, char ***skipped, char ***why, int64_t *nskipped);
 /* 1 if dir is a folder taclust wrote (see above). */
-int tac_is_output_folder(const char *dir);
+TAC_API int tac_is_output_folder(const char *dir);
 
 /* ---- images ----------------------------------------------------------------------------------------- */
 /* Called after each finished batch of the list, in order: rows [first, first+count) of the list.
@@ -62,13 +64,13 @@ typedef struct {
     void *ctx;                   /* passed to on_batch */
 } tac_embed_images_params;
 
-tac_embed_images_params tac_embed_images_default_params(void);
+TAC_API tac_embed_images_params tac_embed_images_default_params(void);
 
 /* Decodes and preprocesses each batch in parallel (OpenMP over images), then encodes it with
  * tac_clip_encode_images. out: N x E unnormalised features or NULL (callback only); rows of skipped images are
  * zero. ok: N flags or NULL. *nok (may be NULL): images embedded. Fails only if the model fails, the parameters
  * are invalid, or the callback stops it; a bad image never fails the call. */
-int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, const tac_embed_images_params *p,
+TAC_API int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, const tac_embed_images_params *p,
                      float *out, int8_t *ok, int64_t *nok);
 
 /* ---- text ------------------------------------------------------------------------------------------- */
@@ -79,22 +81,22 @@ typedef struct {
                                     tokenise in parallel; NULL tokenises with the model's own tokenizer */
 } tac_embed_text_params;
 
-tac_embed_text_params tac_embed_text_default_params(void);
+TAC_API tac_embed_text_params tac_embed_text_default_params(void);
 
 /* "{}" in tmpl replaced by noun (the first "{}" only, as Python's str.format with one field). malloc'd. */
-char *tac_prompt_format(const char *tmpl, const char *noun);
+TAC_API char *tac_prompt_format(const char *tmpl, const char *noun);
 
 /* One unnormalised row per prompt. Prompts are tokenised (clip.tokenize, truncate=True), identical token
  * sequences encoded once, sorted by token length into batches cut right after the longest EOT (the text tower
  * is causal and reads the EOT position, so this equals the full 77-token context), and put back in order.
  * out: N x E. */
-int tac_embed_prompts(tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+TAC_API int tac_embed_prompts(tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
                       float *out);
 
 /* TAC's noun embedding (section 3.2): for each noun the ntemplates prompts, their UNNORMALISED embeddings
  * averaged in double, then L2-normalised (what every TAC consumer uses). Nouns whose prompts all tokenise
  * identically (e.g. differing only in case) are encoded once. out: M x E, rows of unit norm. */
-int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+TAC_API int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
                     int ntemplates, const tac_embed_text_params *p, float *out);
 
 #ifdef __cplusplus

@@ -6,6 +6,8 @@
 #ifndef TACLUST_HEADS_H
 #define TACLUST_HEADS_H
 
+#include "taclust/version.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -26,28 +28,28 @@ typedef struct {
 
 typedef struct tac_heads tac_heads;   /* opaque: both heads' parameters and BatchNorm running stats */
 
-void tac_heads_default_params(tac_heads_params *p);
+TAC_API void tac_heads_default_params(tac_heads_params *p);
 
 /* Called after every epoch when non-NULL (e.g. to evaluate); epoch counts from 1, loss is the epoch mean. */
 typedef void (*tac_heads_epoch_cb)(const tac_heads *h, int epoch, double loss, void *user);
 
 /* X: N x D normalised image features; R: N x D normalised text counterparts; nn_img / nn_txt: N x kn
  * neighbour indices in image space / text space. Fails when N < batch. *out: free with tac_heads_free. */
-int tac_heads_train(const float *X, const float *R, int64_t n, int d,
+TAC_API int tac_heads_train(const float *X, const float *R, int64_t n, int d,
                     const int64_t *nn_img, const int64_t *nn_txt, int kn,
                     const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out);
 
 /* Image head in eval mode. X: N x D normalised. pred: N out (argmax); prob: N x K out or NULL. */
-int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pred, float *prob);
+TAC_API int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pred, float *prob);
 /* The same, for heads that come from a file: fails (naming `what`) unless the heads take rows of width d and
  * output k clusters, the sizes the caller's X (N x d) and prob (N x k) were made for. */
-int tac_heads_predict_sized(const tac_heads *h, const char *what, const float *X, int64_t n, int d, int k,
+TAC_API int tac_heads_predict_sized(const tac_heads *h, const char *what, const float *X, int64_t n, int d, int k,
                             int32_t *pred, float *prob);
-int tac_heads_num_clusters(const tac_heads *h);
-int tac_heads_input_dim(const tac_heads *h);
-int tac_heads_save(const tac_heads *h, const char *path);   /* atomic */
-int tac_heads_load(const char *path, tac_heads **out);
-void tac_heads_free(tac_heads *h);
+TAC_API int tac_heads_num_clusters(const tac_heads *h);
+TAC_API int tac_heads_input_dim(const tac_heads *h);
+TAC_API int tac_heads_save(const tac_heads *h, const char *path);   /* atomic */
+TAC_API int tac_heads_load(const char *path, tac_heads **out);
+TAC_API void tac_heads_free(tac_heads *h);
 
 #ifdef __cplusplus
 }

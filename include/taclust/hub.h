@@ -20,6 +20,8 @@
 #ifndef TACLUST_HUB_H
 #define TACLUST_HUB_H
 
+#include "taclust/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,24 +42,24 @@ typedef struct {
     int offline;             /* 1: never use the network */
     int progress;            /* 1: byte progress on stderr (still silenced by tac_progress_quiet); default 1 */
 } tac_hub_options;
-void tac_hub_default_options(tac_hub_options *o);
+TAC_API void tac_hub_default_options(tac_hub_options *o);
 
 /* The one resolver behind every command's --model. spec NULL or "": $TACLUST_MODEL, else TAC_HUB_DEFAULT_MODEL.
  * A spec that exists as a folder is that folder; otherwise it must be a repo id "org/name" with an optional
  * "@revision" (branch, tag or commit), looked up in the cache and downloaded when absent. *dir is malloc'd.
  * o may be NULL (defaults). Errors are one line: no such repo/file/revision, gated repo without HF_TOKEN,
  * offline with nothing cached, checksum mismatch, not a CLIP model (what was found). */
-int tac_model_resolve(const char *spec, const tac_hub_options *o, char **dir);
+TAC_API int tac_model_resolve(const char *spec, const tac_hub_options *o, char **dir);
 
 /* Splits "org/name[@revision]" (revision defaults to "main"); fails on anything else. */
-int tac_hub_parse_id(const char *spec, char *repo, size_t repo_cap, char *rev, size_t rev_cap);
+TAC_API int tac_hub_parse_id(const char *spec, char *repo, size_t repo_cap, char *rev, size_t rev_cap);
 /* The cache folder in use (from o or the environment), malloc'd. */
-char *tac_hub_cache_dir(const tac_hub_options *o);
+TAC_API char *tac_hub_cache_dir(const tac_hub_options *o);
 /* Cache only: the snapshot folder of repo@rev if it holds a whole CLIP model: a config, every weight file and, for a
  * transformers CLIP, vocab.json + merges.txt (or markers in .no_exist/<commit>/ that the repo has none). */
-int tac_hub_lookup(const char *repo, const char *rev, const tac_hub_options *o, char **dir);
+TAC_API int tac_hub_lookup(const char *repo, const char *rev, const tac_hub_options *o, char **dir);
 /* Fetches repo@rev into the cache (what is already there is kept) and returns its snapshot folder. */
-int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o, char **dir);
+TAC_API int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o, char **dir);
 
 /* The CLIP models in the cache: one entry per snapshot that holds a whole model. */
 typedef struct {
@@ -68,15 +70,15 @@ typedef struct {
     const char *format;  /* "safetensors", "safetensors (sharded)", "open_clip safetensors", "pytorch .bin", ... */
     int64_t bytes;    /* sum of the snapshot's file sizes */
 } tac_hub_model;
-int tac_hub_list(const tac_hub_options *o, tac_hub_model **models, int *n);
-void tac_hub_list_free(tac_hub_model *models, int n);
+TAC_API int tac_hub_list(const tac_hub_options *o, tac_hub_model **models, int *n);
+TAC_API void tac_hub_list_free(tac_hub_model *models, int n);
 
 /* ---- SHA-256 (FIPS 180-4) ------------------------------------------------------------------------------ */
 typedef struct { uint32_t h[8]; uint64_t len; uint8_t buf[64]; size_t nbuf; } tac_sha256_ctx;
-void tac_sha256_init(tac_sha256_ctx *c);
-void tac_sha256_update(tac_sha256_ctx *c, const void *data, size_t len);
-void tac_sha256_final(tac_sha256_ctx *c, uint8_t digest[32]);
-void tac_sha256_hex(const void *data, size_t len, char hex[65]);   /* one-shot, lowercase hex + NUL */
+TAC_API void tac_sha256_init(tac_sha256_ctx *c);
+TAC_API void tac_sha256_update(tac_sha256_ctx *c, const void *data, size_t len);
+TAC_API void tac_sha256_final(tac_sha256_ctx *c, uint8_t digest[32]);
+TAC_API void tac_sha256_hex(const void *data, size_t len, char hex[65]);   /* one-shot, lowercase hex + NUL */
 
 #ifdef __cplusplus
 }

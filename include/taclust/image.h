@@ -11,6 +11,8 @@
 #ifndef TACLUST_IMAGE_H
 #define TACLUST_IMAGE_H
 
+#include "taclust/version.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,43 +31,43 @@ typedef struct {
 
 /* Decode a JPEG, PNG or WebP file (detected by content, not by name). On failure the reason says why
  * ("not an image", "truncated JPEG", "20000x20000 exceeds the pixel limit", ...). */
-int tac_image_load(const char *path, tac_image *img);
-int tac_image_decode(const uint8_t *data, size_t len, const char *name_for_errors, tac_image *img);
-void tac_image_free(tac_image *img);
+TAC_API int tac_image_load(const char *path, tac_image *img);
+TAC_API int tac_image_decode(const uint8_t *data, size_t len, const char *name_for_errors, tac_image *img);
+TAC_API void tac_image_free(tac_image *img);
 
 /* Refuse images with more than max_pixels pixels (checked from the header before allocating); <= 0 restores
  * TAC_IMAGE_MAX_PIXELS. Process-wide; set it before decoding (the fuzz target lowers it). */
-void tac_image_set_pixel_limit(int64_t max_pixels);
+TAC_API void tac_image_set_pixel_limit(int64_t max_pixels);
 /* Decoded bytes in flight across all threads (<= 0 restores TAC_IMAGE_DECODE_BUDGET; the environment variable
  * TACLUST_DECODE_BUDGET_MB sets it too). A decode waits until its bytes fit, unless it would run alone. */
-void tac_image_set_decode_budget(int64_t bytes);
+TAC_API void tac_image_set_decode_budget(int64_t bytes);
 /* The most bytes the budget has seen in flight (reset: start again from what is in flight now). */
-int64_t tac_image_decode_peak(int reset);
+TAC_API int64_t tac_image_decode_peak(int reset);
 
 /* Pillow Image.resize((dw, dh), BICUBIC) on RGB uint8, bit-exact. src: sh x sw x 3, dst: dh x dw x 3. */
-void tac_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
+TAC_API void tac_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
 /* The same resize, computing only the output window [y0, y0+ch) x [x0, x0+cw) (bit-identical to cropping the full
  * result, without building it). dst: ch x cw x 3. */
-void tac_resize_bicubic_window(const uint8_t *src, int sw, int sh, int dw, int dh,
+TAC_API void tac_resize_bicubic_window(const uint8_t *src, int sw, int sh, int dw, int dh,
                                int x0, int y0, int cw, int ch, uint8_t *dst);
 /* Testing hook: 0 forces the plain scalar kernels (the reference), 1 (default) uses SSE4.1/AVX2 when compiled in. */
-void tac_resize_use_simd(int on);
+TAC_API void tac_resize_use_simd(int on);
 
 /* CLIP preprocessing: resize the shorter side to `resize` (224 or 256; long side int(resize*long/short)),
  * center-crop `crop` (224), scale to [0,1], normalise with CLIP mean/std. out: 3 x crop x crop (CHW). */
-int tac_clip_preprocess(const tac_image *img, int resize, int crop, float *out);
+TAC_API int tac_clip_preprocess(const tac_image *img, int resize, int crop, float *out);
 
 /* Preprocessing flavours: OPENAI = torchvision on PIL (OpenAI clip.load's preprocess, TAC's pipeline; crop offset
  * round-half-even, v/255 in float32); HF = Hugging Face CLIPImageProcessor (crop offset floor, v*(1/255) in float64
  * cast to float32). Both resize identically. tac_clip_preprocess uses OPENAI. */
 enum { TAC_PREPROC_OPENAI = 0, TAC_PREPROC_HF = 1 };
-int tac_clip_preprocess_mode(const tac_image *img, int resize, int crop, int mode, float *out);
+TAC_API int tac_clip_preprocess_mode(const tac_image *img, int resize, int crop, int mode, float *out);
 /* Size after Resize(resize): shorter side = resize, longer int(resize * long / short). */
-int tac_clip_resized_size(int w, int h, int resize, int *nw, int *nh);
+TAC_API int tac_clip_resized_size(int w, int h, int resize, int *nw, int *nh);
 
 /* Write a JPEG thumbnail (RGB, quality 1..100) into a malloc'd buffer (*out, free() it): the longer side is
  * brought down to max_side with the bicubic resize (the other side rounded, at least 1); never enlarged. */
-int tac_image_thumbnail_jpeg(const tac_image *img, int max_side, int quality, uint8_t **out, size_t *len);
+TAC_API int tac_image_thumbnail_jpeg(const tac_image *img, int max_side, int quality, uint8_t **out, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@
 #ifndef TACLUST_METRICS_H
 #define TACLUST_METRICS_H
 
+#include "taclust/version.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -19,19 +21,19 @@ extern "C" {
 
 typedef struct { double acc, nmi, ari; } tac_metrics;
 
-int tac_metrics_compute(const int64_t *labels, const int64_t *pred, int64_t n, tac_metrics *out);
-double tac_metric_acc(const int64_t *labels, const int64_t *pred, int64_t n);
-double tac_metric_nmi(const int64_t *labels, const int64_t *pred, int64_t n);
-double tac_metric_ari(const int64_t *labels, const int64_t *pred, int64_t n);
+TAC_API int tac_metrics_compute(const int64_t *labels, const int64_t *pred, int64_t n, tac_metrics *out);
+TAC_API double tac_metric_acc(const int64_t *labels, const int64_t *pred, int64_t n);
+TAC_API double tac_metric_nmi(const int64_t *labels, const int64_t *pred, int64_t n);
+TAC_API double tac_metric_ari(const int64_t *labels, const int64_t *pred, int64_t n);
 
 /* Hungarian method: maximise sum of weight[i*c + j] over a one-to-one assignment of the r rows to
  * columns (r <= c or r > c both allowed; unmatched rows get -1). assign: r out. Returns the total weight. */
-double tac_hungarian_max(const double *weight /* r x c */, int r, int c, int *assign);
+TAC_API double tac_hungarian_max(const double *weight /* r x c */, int r, int c, int *assign);
 
 /* Reads N labels or predictions from PATH: a .npy array (any integer dtype, or float with integral values;
  * 1-D or N x 1) or a text file with one number per line (numpy.savetxt floats such as 3.000000000000000000e+00
  * are fine; blank lines are skipped). Errors name the file (and the line for text). *labels is malloc'd. */
-int tac_labels_load(const char *path, int64_t **labels, int64_t *n);
+TAC_API int tac_labels_load(const char *path, int64_t **labels, int64_t *n);
 
 #ifdef __cplusplus
 }

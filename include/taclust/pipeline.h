@@ -15,6 +15,8 @@
 #ifndef TACLUST_PIPELINE_H
 #define TACLUST_PIPELINE_H
 
+#include "taclust/version.h"
+
 #include <stdint.h>
 
 #include "taclust/heads.h"
@@ -66,13 +68,13 @@ typedef struct {
            rss_total;                       /* peak resident memory (GB, getrusage) at the end of each stage */
 } tac_fit_result;
 
-void tac_fit_default_params(tac_fit_params *p);
+TAC_API void tac_fit_default_params(tac_fit_params *p);
 
 /* Section 10 per-dataset settings: stl10, cifar10, cifar20, imagenet10, imagenet-dogs, dtd, ucf101,
  * imagenet1k. Sets K, heads.epochs, heads.batch, heads.temperature (centres stay on the rule, which gives
  * the table's k on the standard splits). Fails on an unknown name (the reason lists the known ones). */
-int tac_fit_preset(const char *name, tac_fit_params *p);
-const char *tac_fit_preset_names(void);   /* "stl10, cifar10, ..." */
+TAC_API int tac_fit_preset(const char *name, tac_fit_params *p);
+TAC_API const char *tac_fit_preset_names(void);   /* "stl10, cifar10, ..." */
 
 /* Xtr: N_train x D, Xte: N_test x D, T: M x D noun embeddings (all raw). names: M strings or NULL.
  * yte: N_test test labels or NULL; ytr: N_train train labels or NULL (any int64 values).
@@ -80,17 +82,17 @@ const char *tac_fit_preset_names(void);   /* "stl10, cifar10, ..." */
  * sum_{i in c} w_im over the cluster's test members, keeping the first n_names that are distinct after
  * case-folding and '_' -> ' ' (by index when names is NULL), skipping nouns under 1/1000 of the top weight.
  * Errors: shape problems, non-finite values, K < 2, K > N_test or K > N_train, k > N_train, N_train < batch. */
-int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
+TAC_API int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
             const float *T, int64_t m, const char *const *names,
             const int64_t *yte, const int64_t *ytr, const tac_fit_params *p, tac_fit_result *out);
-void tac_fit_result_free(tac_fit_result *r);
+TAC_API void tac_fit_result_free(tac_fit_result *r);
 
 /* ---- file helpers shared by the commands ---------------------------------------------------------- */
 /* Loads a 2-D float .npy (f16/f32/f64), checks every value is finite; errors name `path`. */
-int tac_load_matrix(const char *path, float **X, int64_t *n, int64_t *d);
+TAC_API int tac_load_matrix(const char *path, float **X, int64_t *n, int64_t *d);
 /* Reads noun indices, one per line (first whitespace-separated field; lines starting '#' skipped); each must
  * be in [0, limit). */
-int tac_read_indices(const char *path, int64_t limit, int64_t **idx, int64_t *n);
+TAC_API int tac_read_indices(const char *path, int64_t limit, int64_t **idx, int64_t *n);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,8 @@
 #ifndef TACLUST_TEXTSPACE_H
 #define TACLUST_TEXTSPACE_H
 
+#include "taclust/version.h"
+
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -14,26 +16,26 @@ extern "C" {
 
 /* One string per lemma of every noun synset of DIR/data.noun, in file order (146,347 for WordNet 3.0),
  * underscores and case kept. *nouns is an array of malloc'd strings (free with tac_free_strings). */
-int tac_wordnet_nouns(const char *dir, char ***nouns, int64_t *n);
+TAC_API int tac_wordnet_nouns(const char *dir, char ***nouns, int64_t *n);
 
 /* The 7 TAC prompt templates (section 3.2), each with one "{}". */
-extern const char *const tac_prompt_templates[7];
+TAC_API extern const char *const tac_prompt_templates[7];
 
 /* Number of semantic centres: round(n_train/300); 3K when that is below K (section 4). */
-int tac_num_centres(int64_t n_train, int K);
+TAC_API int tac_num_centres(int64_t n_train, int K);
 
 /* Section 4. Xn: N x D L2-normalised train images; labels: N centre ids in [0,k); Tn: M x D L2-normalised
  * noun embeddings. Recomputes normalised centres from labels, softmax over centres (tau 1) per noun,
  * hard-assigns each noun, keeps the top gamma per centre by probability (ties: lower noun index).
  * *selected: malloc'd ascending noun indices, *nsel of them. centre_of_selected: optional malloc'd
  * centre id for each selected noun (NULL to skip). */
-int tac_select_nouns(const float *Xn, int64_t n, const int32_t *labels, int k,
+TAC_API int tac_select_nouns(const float *Xn, int64_t n, const int32_t *labels, int k,
                      const float *Tn, int64_t m, int d, int gamma,
                      int64_t **selected, int64_t *nsel, int32_t **centre_of_selected);
 
 /* Section 5. Xn: N x D normalised images; E: S x D normalised selected nouns. R: N x D out,
  * r_i = normalize(sum_m softmax_m(x_i.e_m / tau) e_m). W: optional N x S out, the softmax weights. */
-int tac_retrieve(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
+TAC_API int tac_retrieve(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
                  float *R, float *W);
 
 #ifdef __cplusplus

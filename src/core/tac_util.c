@@ -7,6 +7,7 @@
 #include "taclust/core.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +16,16 @@
 #endif
 
 int tac_progress_quiet = 0;
+
+static tac_log_fn g_log_fn;
+static void *g_log_user;
+static tac_progress_fn g_progress_fn;
+static void *g_progress_user;
+
+void tac_set_log(tac_log_fn fn, void *user) { g_log_fn = fn; g_log_user = user; }
+void tac_set_progress(tac_progress_fn fn, void *user) { g_progress_fn = fn; g_progress_user = user; }
+void tac_free(void *p) { free(p); }
+const char *tac_version(void) { return TAC_VERSION_STRING; }
 
 void tac_l2_normalize_rows(float *X, int64_t n, int64_t d)
 {
