@@ -44,16 +44,6 @@ LABEL="0. noun cache (146,347 x 7 prompts)"
 mapfile -t three < <(find "$IMG/imagenet" -type f | sort | head -3)
 WARM=(build/taclust cluster "${three[@]}" --model "$MODEL" -K 2 --no-train --out "$OUT/warm")
 if ls "$XDG_CACHE_HOME"/taclust/*/nouns-*.npy >/dev/null 2>&1; then echo "$LABEL: already cached"
-elif [ -n "${FAKE_NOUN_CACHE:-}" ]; then
-    # Fill the cache with random unit vectors of the right shape instead of embedding (which bench_clip.sh
-    # measures): what runs 1-3 time does not depend on the values. Said plainly in the output.
-    "${WARM[@]}" > "$OUT/warm.log" 2>&1 & pid=$!
-    for _ in $(seq 600); do grep -q "kept in" "$OUT/warm.log" 2>/dev/null && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-    cache=$(sed -n 's/.*kept in //p' "$OUT/warm.log" | head -1)
-    [ -n "$cache" ] || { echo "warm-up run failed:"; cat "$OUT/warm.log"; exit 1; }
-    /usr/bin/python3 -c "import numpy as np,sys; r=np.random.default_rng(0); E=int(sys.argv[2]); T=r.standard_normal((146347,E)).astype(np.float32); T/=np.linalg.norm(T,axis=1,keepdims=True); np.save(sys.argv[1],T)" "$cache" "$(sed -n 's/.*"projection_dim": *\([0-9]*\).*/\1/p' "$MODEL/config.json" | head -1)"
-    echo "$LABEL: FAKE_NOUN_CACHE=1: filled with random unit vectors (runs 1-3 time the cached path; not a measure of noun embedding)"
 else t "${WARM[@]}"; fi
 rm -rf "$OUT/run"
 LABEL="1. cluster, 1,000 images (first run)";  t build/taclust cluster "$IMG" --model "$MODEL" -K 10 --out "$OUT/run"
