@@ -14,6 +14,7 @@
 #ifndef TACLUST_EMBED_H
 #define TACLUST_EMBED_H
 
+#include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/version.h"
 
@@ -22,8 +23,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef struct tac_clip tac_clip;
 
 /* ---- inputs ----------------------------------------------------------------------------------------- */
 /* 1 if the name ends in .jpg .jpeg .png or .webp (any case). */
