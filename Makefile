@@ -33,15 +33,19 @@ CFLAGS  := $(OPT) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-format-truncation 
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
 LDFLAGS := -fopenmp $(LDSAN)
 
-STAGES  := core imageio clip textspace cluster heads metrics pipeline app hub
+# The library is the stages; src/app (jobs, dataset readers, caches, outputs, the console) and src/cli form the
+# taclust program (tests link the app objects too).
+STAGES  := core imageio clip textspace cluster heads metrics pipeline hub
 LIB_SRC := $(foreach s,$(STAGES),$(wildcard src/$(s)/*.c))
+APP_SRC := $(wildcard src/app/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC:= $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+APP_OBJ := $(APP_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/%.o)
-DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+DEPS    := $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
 .PHONY: all test bench fuzz clean
 all: $(BUILD)/libtaclust.a $(BUILD)/taclust $(BUILD)/run_tests
@@ -55,11 +59,11 @@ $(BUILD)/libtaclust.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 # Subcommands register themselves from constructors, so CLI objects are linked directly, not from an archive.
-$(BUILD)/taclust: $(CLI_OBJ) $(BUILD)/libtaclust.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libtaclust.a $(LDLIBS)
+$(BUILD)/taclust: $(CLI_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a $(LDLIBS)
 
-$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libtaclust.a
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libtaclust.a $(LDLIBS)
+$(BUILD)/run_tests: $(TEST_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a $(LDLIBS)
 
 test: $(BUILD)/taclust $(BUILD)/run_tests
 	TACLUST_BIN=$(BUILD)/taclust $(BUILD)/run_tests $(T)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include "core/tac_internal.h"   /* the library's internal helpers (tac_now, tac_xmalloc, ...) */
 #include "taclust/core.h"
 
 char *openblas_get_corename(void);   /* OpenBLAS extensions */

@@ -8,6 +8,7 @@
  * (default 5). Prints lines "tac <threads> <median s> <prompts/s>" after a header with the machine.
  */
 #include "taclust/clip.h"
+#include "core/tac_internal.h"
 #include "taclust/core.h"
 #include "taclust/textspace.h"
 

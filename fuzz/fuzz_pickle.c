@@ -1,9 +1,9 @@
-/* fuzz_pickle.c - libFuzzer target for the safe pickle reader (src/app/tac_pickle.c): parses the input, then runs
+/* fuzz_pickle.c - libFuzzer target for the safe pickle reader (src/core/tac_pickle.c): parses the input, then runs
  * every lookup the CIFAR reader uses on the result. Build with `make fuzz`, run e.g.
  *   build-fuzz/fuzz_pickle -max_total_time=60 -max_len=4096 fuzz/corpus/pickle
  * The seed corpus in fuzz/corpus/pickle/ holds small pickles of every protocol (tools/gen_datasets_fixtures.py
  * forms, 2-record CIFAR batches) and a hand-built Python 2 stream. */
-#include "taclust/app.h"
+#include "core/tac_pickle.h"
 #include "taclust/core.h"
 
 #include <stdint.h>

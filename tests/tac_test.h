@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tac_internal.h"   /* white-box: the library's internal helpers */
 #include "taclust/core.h"
 
 typedef void (*tac_test_fn)(void);

@@ -3,7 +3,7 @@
  * the benchmark dataset readers (CIFAR and STL binary layouts, ImageFolder). End-to-end runs are in
  * test_cluster_e2e.c. */
 #include "tac_test.h"
-#include "taclust/app.h"
+#include "app/tac_app.h"
 
 #include <limits.h>
 #include <sys/stat.h>

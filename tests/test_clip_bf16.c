@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/embed.h"

@@ -1,6 +1,7 @@
 /* test_core.c - tests of the core layer: .npy round trips and error messages, mt19937 against the C++ standard's
  * known 10000th value, faiss-style rand_perm, atomic writes, line reading, row normalisation. */
 #include "tac_test.h"
+#include "app/tac_app.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -250,38 +251,61 @@ TAC_TEST(core_npy_parse_descrs_and_rejections)
     TAC_CHECK_ERR(tac_npy_parse_f32(b, 40, "cut.npy", &y, &r, &c), "cut.npy: truncated .npy header");
 }
 
+/* The program's progress printer (src/app/tac_console.c) on a non-terminal, driven with its own clock: nothing
+ * before 5 s, then a line at most every 5 s, and a closing "took" line. */
 TAC_TEST(core_progress_non_tty_every_5s)
 {
-    const char *dir = tac_test_tmpdir();
-    const char *log = tac_test_path(dir, "progress.log");
-    fflush(stderr);
-    int saved = dup(2), fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    TAC_REQUIRE(saved >= 0 && fd >= 0);
-    dup2(fd, 2);
-    close(fd);
-    int quiet = tac_progress_quiet;
-    tac_progress_quiet = 0;
-    tac_progress p;
-    tac_progress_begin(&p, "steps", 10);
-    int tty = p.tty;
-    double now = tac_now();
-    p.t0 = now - 2; tac_progress_update(&p, 1);      /* 2 s in: nothing yet on a non-terminal */
-    p.t0 = now - 6; tac_progress_update(&p, 3);      /* 6 s in: the first line */
-    tac_progress_update(&p, 4);                      /* right after: nothing */
-    p.last = now - 5.5; tac_progress_update(&p, 6); /* 5 s after the last line: a second line */
-    tac_progress_end(&p);                            /* closing line */
-    tac_progress_quiet = quiet;
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    TAC_CHECK(!tty);
+    const char *log = tac_test_path(tac_test_tmpdir(), "progress.log");
+    FILE *f = fopen(log, "w");
+    TAC_REQUIRE(f);
+    tac_console_bar b;
+    memset(&b, 0, sizeof b);                          /* tty = 0 */
+    double t = 1000;
+    tac_console_bar_feed(&b, f, "steps", 0, 10, t);   /* begin */
+    tac_console_bar_feed(&b, f, "steps", 1, 10, t + 2);     /* 2 s in: nothing yet on a non-terminal */
+    tac_console_bar_feed(&b, f, "steps", 3, 10, t + 6);     /* 6 s in: the first line */
+    tac_console_bar_feed(&b, f, "steps", 4, 10, t + 6.1);   /* right after: nothing */
+    tac_console_bar_feed(&b, f, "steps", 6, 10, t + 11.5);  /* 5 s after the last line: a second line */
+    tac_console_bar_feed(&b, f, "steps", 10, 10, t + 12);   /* end: the closing line */
+    tac_console_bar_feed(&b, f, "quick", 0, 5, t + 20);     /* a task that ends within 5 s shows nothing */
+    tac_console_bar_feed(&b, f, "quick", 5, 5, t + 24);
+    fclose(f);
     char **lines; int64_t n;
     TAC_CHECK_OK(tac_read_lines(log, &lines, &n, 1));
     TAC_CHECK_INT(n, 3);
     if (n == 3) {
-        TAC_CHECK(strncmp(lines[0], "taclust: steps: 3/10 (30%), ", 28) == 0);
+        TAC_CHECK(strncmp(lines[0], "taclust: steps: 3/10 (30%), 0.5/s, ETA 14s", 42) == 0);
         TAC_CHECK(strncmp(lines[1], "taclust: steps: 6/10 (60%), ", 28) == 0);
-        TAC_CHECK(strncmp(lines[2], "taclust: steps: 6/10 (60%), ", 28) == 0 && strstr(lines[2], " took "));
+        TAC_CHECK(strcmp(lines[2], "taclust: steps: 10/10 (100%), 0.8/s, took 12s") == 0);
     }
     tac_free_strings(lines, n);
+}
+
+/* On a terminal: a bar from 1 s on; a message in between ends the bar's line and the bar is drawn again after
+ * it; a download resumed at 40 MB counts its rate from there. */
+TAC_TEST(core_progress_tty_bar)
+{
+    const char *log = tac_test_path(tac_test_tmpdir(), "bar.log");
+    FILE *f = fopen(log, "w");
+    TAC_REQUIRE(f);
+    tac_console_bar b;
+    memset(&b, 0, sizeof b);
+    b.tty = 1;
+    tac_console_bar_feed(&b, f, "k-means", 0, 100, 0);
+    tac_console_bar_feed(&b, f, "k-means", 10, 100, 0.5);    /* before 1 s: nothing */
+    tac_console_bar_feed(&b, f, "k-means", 50, 100, 2);      /* drawn */
+    TAC_CHECK(b.open && b.shown);
+    tac_console_bar_feed(&b, f, "k-means", 100, 100, 4);     /* closing bar and newline */
+    TAC_CHECK(!b.open && !b.active);
+    b.bytes = 1;
+    tac_console_bar_feed(&b, f, "downloading org/m", 40000000, 100000000, 10);
+    tac_console_bar_feed(&b, f, "downloading org/m", 60000000, 100000000, 12);   /* 20 MB in 2 s: 10 MB/s */
+    fclose(f);
+    char *text; size_t len;
+    TAC_CHECK_OK(tac_read_file(log, &text, &len));
+    TAC_CHECK(strstr(text, "\rk-means                [###############...............]  50% 50/100 25.0/s ETA 2s\033[K") != NULL);
+    TAC_CHECK(strstr(text, "] 100% 100/100 25.0/s in 4s\033[K\n") != NULL);
+    TAC_CHECK(strstr(text, "10%") == NULL);
+    TAC_CHECK(strstr(text, "\rdownloading org/m [##################............]  60% 60.0/100.0 MB 10.0 MB/s ETA 4s") != NULL);
+    free(text);
 }

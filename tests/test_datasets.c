@@ -5,7 +5,8 @@
  * generator's; the generator builds HWC images and lets numpy transpose them to CIFAR's planes, so a layout
  * mistake in C shows up as a pixel mismatch. */
 #include "tac_test.h"
-#include "taclust/app.h"
+#include "app/tac_app.h"
+#include "core/tac_pickle.h"
 
 #include <png.h>
 #include <sys/stat.h>

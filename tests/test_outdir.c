@@ -11,7 +11,7 @@
  *   clusters.csv cells never start a formula, control characters cannot forge lines in csv or skipped.txt.
  */
 #include "tac_test.h"
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/image.h"
 
 #include <dirent.h>

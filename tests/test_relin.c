@@ -9,7 +9,7 @@
  * exit status 1 with exactly one line on stderr that names the problem (never a signal, never "internal error").
  */
 #include "tac_test.h"
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/clip.h"
 #include "taclust/embed.h"
 #include "taclust/heads.h"

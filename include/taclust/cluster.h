@@ -28,7 +28,8 @@ typedef struct {
     int max_points_per_centroid;  /* default 256 */
     uint32_t seed;                /* default 1234 */
     int init;                     /* TAC_KMEANS_INIT_* , default random (faiss) */
-    int progress;                 /* show progress on stderr (default 0) */
+    int progress;                 /* 1: progress (label "k-means") to the process-wide progress callback and
+                                     notes to the log callback (default 0) */
     int accumulate_double;        /* 0 (default): float centroid sums in point order, bit-for-bit faiss;
                                      1: double sums (more accurate, drifts from faiss at near-ties) */
     int plain;                    /* 0 (default): spherical k-means skips the rows whose label bounds prove

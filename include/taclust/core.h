@@ -1,9 +1,10 @@
-/* taclust/core.h - errors, memory, .npy I/O, random numbers, files, progress.
+/* taclust/core.h - errors, .npy I/O, random numbers, files, the log and progress callbacks, tac_free.
  *
  * The foundation every stage builds on. Conventions used project-wide:
  *   - Functions that can fail on user input return TAC_OK (0) or TAC_ERR (-1) and leave a one-line reason
  *     in tac_last_error() (thread-local). The reason names the file and the problem.
- *   - Programmer errors (NULL where not allowed, OOM) abort with file and line via TAC_ASSERT / tac_xmalloc.
+ *   - The library writes nothing to stdout or stderr: messages go to the log callback, progress to the
+ *     progress callbacks (see "messages, progress and buffers" below).
  *   - Matrices are float32, row-major. Dimension letters: N rows (samples), D features, K clusters,
  *     M nouns, S selected nouns, B batch, T tokens, C channels/width.
  */
@@ -28,24 +29,6 @@ TAC_API const char *tac_last_error(void);                 /* last failure reason
 TAC_API int tac_fail(const char *fmt, ...)                /* sets the reason; always returns TAC_ERR */
     __attribute__((format(printf, 1, 2)));
 TAC_API void tac_clear_error(void);
-
-TAC_API void tac_die_at(const char *file, int line, const char *fmt, ...) /* programmer error: print and abort */
-    __attribute__((noreturn, format(printf, 3, 4)));
-#define TAC_ASSERT(c) do { if (!(c)) tac_die_at(__FILE__, __LINE__, "assertion failed: %s", #c); } while (0)
-
-/* ---- memory: abort with file and line on exhaustion (allocation sizes are checked for overflow) ----- */
-TAC_API void *tac_xmalloc_at(size_t n, size_t size, const char *file, int line);
-TAC_API void *tac_xcalloc_at(size_t n, size_t size, const char *file, int line);
-TAC_API void *tac_xrealloc_at(void *p, size_t n, size_t size, const char *file, int line);
-TAC_API char *tac_xstrdup(const char *s);
-/* For sizes that come from user input (an option, a file header): NULL with a reason naming `what` when the size
- * overflows, exceeds the machine's physical memory, or malloc fails. Never aborts. */
-TAC_API void *tac_try_malloc(size_t n, size_t size, const char *what);
-TAC_API void *tac_try_calloc(size_t n, size_t size, const char *what);
-TAC_API size_t tac_memory_bytes(void);                     /* the machine's physical memory (SIZE_MAX if unknown) */
-#define tac_xmalloc(n, size) tac_xmalloc_at((n), (size), __FILE__, __LINE__)
-#define tac_xcalloc(n, size) tac_xcalloc_at((n), (size), __FILE__, __LINE__)
-#define tac_xrealloc(p, n, size) tac_xrealloc_at((p), (n), (size), __FILE__, __LINE__)
 
 /* ---- .npy (NumPy format 1.0/2.0, C order) ----------------------------------------------------------- */
 /* Loads a 1-D or 2-D float16/float32/float64 array as float32 (a 1-D array of n gives rows=n, cols=1).
@@ -93,7 +76,7 @@ TAC_API void tac_rand_perm(int64_t *perm, int64_t n, uint32_t seed);
 
 /* ---- files ------------------------------------------------------------------------------------------ */
 /* Atomic output: write to "<path>.tmp.<pid>", then tac_atomic_commit renames over path (fsync'd);
- * tac_atomic_abort removes the temporary. */
+ * tac_atomic_abort removes the temporary. A crash or kill never leaves a half-written file under the final name. */
 typedef struct { FILE *f; char *path; char *tmp; } tac_atomic;
 TAC_API int tac_atomic_open(tac_atomic *a, const char *path);
 TAC_API int tac_atomic_commit(tac_atomic *a);
@@ -107,39 +90,18 @@ TAC_API int tac_write_file_atomic(const char *path, const void *data, size_t len
 #define TAC_LINES_MAX ((size_t)256 << 20)     /* 256 MiB: vocabularies, input lists, CSV read back */
 TAC_API int tac_read_file(const char *path, char **data, size_t *len);
 TAC_API int tac_read_file_max(const char *path, char **data, size_t *len, size_t max_bytes);
-/* Opens path read-only for a whole read: fails (naming the kind: "a FIFO", "a folder", "a device", "a socket")
- * unless it is a regular file; *size = its size. Never blocks on a FIFO. Returns the fd or -1. */
-TAC_API int tac_open_regular(const char *path, int64_t *size);
-TAC_API int tac_mkdir_p(const char *path);
 /* Reads a text file of lines (trailing \r\n stripped, empty lines kept unless skip_empty). */
 TAC_API int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty);
 TAC_API void tac_free_strings(char **s, int64_t n);
-/* Removes a file, a symbolic link (never followed) or a whole folder tree with file-system calls; missing is fine. */
-TAC_API int tac_remove_tree(const char *path);
-TAC_API int tac_pid_alive(long pid);                       /* 1 if the process exists (or is ours) */
-/* The PID in a temporary's name ("x.tmp.PID", ".by-cluster.old.PID"), or -1 if the name is not one. */
-TAC_API long tac_temp_name_pid(const char *name);
-/* Removes the temporaries of dead processes directly in dir (files or trees): names "<stem>.tmp.PID" or
- * "<stem>.old.PID" whose stem matches one of the fnmatch patterns stems[0..nstems); returns how many. */
-TAC_API int tac_clean_stale_temps(const char *dir, const char *const *stems, int nstems);
-/* An exclusive flock on path (created); when another process holds it, says so on stderr (naming `what`) and
- * waits. Release with tac_lock_release. */
-TAC_API int tac_lock_acquire(const char *path, const char *what, int *fd);
-TAC_API void tac_lock_release(int fd);
-/* Test hook: 1 (errno ENOSPC) when $TACLUST_DEBUG_FAIL_WRITE is a substring of `what`. */
-TAC_API int tac_debug_write_fails(const char *what);
-/* Escaping shared by the outputs. tac_escape_line: one line of a text output, control characters as \t \n \r
- * \xHH and the backslash as \\ (malloc'd). tac_utf8_text: valid UTF-8 kept, every other byte read as Latin-1
- * (byte 0xHH -> U+00HH), so JSON holding it is valid (malloc'd). */
-TAC_API char *tac_escape_line(const char *s);
-TAC_API int tac_utf8_valid(const char *s);
-TAC_API char *tac_utf8_text(const char *s);
 
 /* ---- messages, progress and buffers: the library prints nothing by itself ---------------------------
- * Messages (warnings, stage notes) go to the log callback, progress of long calls to a progress callback: the one
- * in a call's parameter struct when it has one, else the process-wide one set here. Both default to none (silent).
- * The taclust program installs callbacks that print to stderr. Callbacks may be called from any thread (one call
- * at a time per job); msg and label are valid only during the call. */
+ * Messages (warnings, stage notes; one line, no newline) go to the log callback, progress of long calls to a
+ * progress callback: the one in a call's parameter struct when it has one, else the process-wide one set here.
+ * Both default to none (silent). The taclust program installs callbacks that print to stderr. Callbacks may be
+ * called from any thread (one call at a time per job); msg and label are valid only during the call.
+ * A progress task (one label) is reported as: a first call when it starts (done = 0, or where a resumed task
+ * starts), calls as done rises (as often as every step: throttle in the callback), and a last call with
+ * done == total when it finished (a call that fails may stop without it). */
 enum { TAC_LOG_ERROR = 0, TAC_LOG_WARN = 1, TAC_LOG_INFO = 2, TAC_LOG_DEBUG = 3 };
 typedef void (*tac_log_fn)(int level, const char *msg, void *user);
 typedef void (*tac_progress_fn)(const char *label, int64_t done, int64_t total, void *user);
@@ -150,19 +112,7 @@ TAC_API void tac_free(void *p);
 
 /* ---- numerics helpers ------------------------------------------------------------------------------- */
 TAC_API void tac_l2_normalize_rows(float *X /* N x D */, int64_t n, int64_t d);  /* eps 1e-12 like F.normalize */
-TAC_API double tac_now(void);                              /* monotonic seconds */
 TAC_API int tac_num_threads(void);                         /* threads the library may use (OMP setting) */
-
-/* ---- progress on stderr: a bar with rate and ETA on a terminal, a line every 5 s otherwise --------- */
-typedef struct {
-    const char *label; int64_t total, done; double t0, last; int shown; int tty;
-} tac_progress;
-TAC_API extern int tac_progress_quiet;                     /* set by --quiet */
-TAC_API void tac_progress_begin(tac_progress *p, const char *label, int64_t total);
-TAC_API void tac_progress_update(tac_progress *p, int64_t done);
-TAC_API void tac_progress_end(tac_progress *p);
-/* Informational message on stderr unless quiet. */
-TAC_API void tac_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #ifdef __cplusplus
 }

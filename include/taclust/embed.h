@@ -14,6 +14,8 @@
 #ifndef TACLUST_EMBED_H
 #define TACLUST_EMBED_H
 
+#include "taclust/clip.h"
+#include "taclust/core.h"
 #include "taclust/version.h"
 
 #include <stdint.h>
@@ -21,8 +23,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef struct tac_clip tac_clip;
 
 /* ---- inputs ----------------------------------------------------------------------------------------- */
 /* 1 if the name ends in .jpg .jpeg .png or .webp (any case). */
@@ -59,9 +59,12 @@ typedef int (*tac_embed_batch_fn)(void *ctx, int64_t first, int64_t count, const
 typedef struct {
     int resize;                  /* shorter side before the center crop: 224 (CLIP, CIFAR/STL) or 256 (ImageNet) */
     int batch;                   /* images per forward pass of the image tower (default 32) */
-    const char *label;           /* progress label on stderr, NULL for none (default "embedding images") */
+    const char *label;           /* progress label (images done of N), NULL for no progress (default "embedding
+                                    images") */
     tac_embed_batch_fn on_batch; /* optional */
     void *ctx;                   /* passed to on_batch */
+    tac_progress_fn progress;    /* progress callback; NULL (default): the process-wide one (tac_set_progress) */
+    void *progress_user;         /* passed to progress */
 } tac_embed_images_params;
 
 TAC_API tac_embed_images_params tac_embed_images_default_params(void);
@@ -76,9 +79,11 @@ TAC_API int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, c
 /* ---- text ------------------------------------------------------------------------------------------- */
 typedef struct {
     int batch;                   /* prompts per forward pass of the text tower (default 512) */
-    const char *label;           /* progress label, NULL for none (default "embedding text") */
+    const char *label;           /* progress label (prompts done), NULL for no progress (default "embedding text") */
     const char *tokenizer_path;  /* optional: the model folder again, to load one tokenizer per thread and
                                     tokenise in parallel; NULL tokenises with the model's own tokenizer */
+    tac_progress_fn progress;    /* progress callback; NULL (default): the process-wide one (tac_set_progress) */
+    void *progress_user;         /* passed to progress */
 } tac_embed_text_params;
 
 TAC_API tac_embed_text_params tac_embed_text_default_params(void);

@@ -6,6 +6,7 @@
 #ifndef TACLUST_HEADS_H
 #define TACLUST_HEADS_H
 
+#include "taclust/core.h"
 #include "taclust/version.h"
 
 #include <stdint.h>
@@ -23,7 +24,12 @@ typedef struct {
     float entropy_weight; /* alpha, default 5 */
     float lr, beta1, beta2, eps;  /* Adam: 1e-3, 0.9, 0.99, 1e-8 */
     uint32_t seed;        /* init, shuffling and neighbour sampling; default 0 */
-    int progress;         /* progress on stderr (default 0) */
+    int progress;         /* 1: each epoch's loss to the log callback (INFO) and the training's progress to the
+                             process-wide progress callback (default 0) */
+    tac_progress_fn progress_fn; /* training progress (label "training heads", done/total in batches) to this callback
+                                    instead, whatever `progress` says; NULL (default): as `progress` says.
+                                    (Named progress_fn: the int `progress` above keeps its name and place.) */
+    void *progress_user;  /* passed to progress_fn */
 } tac_heads_params;
 
 typedef struct tac_heads tac_heads;   /* opaque: both heads' parameters and BatchNorm running stats */

@@ -40,7 +40,8 @@ typedef struct {
     const char *endpoint;    /* e.g. "https://huggingface.co" (no trailing slash needed) */
     const char *token;       /* sent as "Authorization: Bearer <token>" */
     int offline;             /* 1: never use the network */
-    int progress;            /* 1: byte progress on stderr (still silenced by tac_progress_quiet); default 1 */
+    int progress;            /* 1: bytes fetched reported to the process-wide progress callback (tac_set_progress),
+                                label "downloading org/name", done and total in bytes; default 1 */
 } tac_hub_options;
 TAC_API void tac_hub_default_options(tac_hub_options *o);
 

@@ -5,7 +5,7 @@
  * (per-user cache), runs CLIP k-means, TAC (no train) and TAC with the dataset's preset, and prints NMI / ACC /
  * ARI beside the paper's numbers; writes OUT/metrics.json.
  */
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/embed.h"

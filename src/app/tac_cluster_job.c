@@ -10,7 +10,7 @@
  * OUT/run.json records the inputs and options, so `cluster --resume --out OUT` needs nothing else.
  * Shapes: N images, E embedding width, M nouns, S selected nouns, K clusters.
  */
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/clip.h"
 #include "taclust/cluster.h"
 #include "taclust/core.h"

@@ -18,7 +18,8 @@
  * A JPEG-folder layout (DIR/train/CLASS/..., DIR/test or val/CLASS/...) is accepted for every dataset.
  * Items are either a file path or an in-memory RGB image (the binary formats).
  */
-#include "taclust/app.h"
+#include "app/tac_app.h"
+#include "core/tac_pickle.h"
 #include "taclust/core.h"
 
 #include <dirent.h>

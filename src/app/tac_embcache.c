@@ -9,7 +9,7 @@
  * Lookups go through an open-addressing hash table on the path; a later record for a path replaces an earlier
  * one (the file changed: new size or mtime).
  */
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/core.h"
 
 #include <errno.h>

@@ -4,6 +4,7 @@
  * caller's value. Used by tac_cluster_job.c (cluster --resume, assign).
  */
 #include "app/tac_json_check.h"
+#include "core/tac_internal.h"
 #include "taclust/core.h"
 
 #include <math.h>

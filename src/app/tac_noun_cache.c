@@ -12,7 +12,7 @@
  * Two processes filling the same entry take turns: nouns-<hash>.lock is flock'ed around the check and the fill (the
  * second one says it waits, then finds the file the first one made); temporaries of dead processes are removed.
  */
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/embed.h"

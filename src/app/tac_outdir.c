@@ -17,7 +17,7 @@
  * Files taclust did not write inside what it replaces (a `mine.txt` in by-cluster/, a real file where a link
  * belongs) make the run refuse that OUT with a message: they are never deleted.
  */
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/core.h"
 
 #include <dirent.h>

@@ -8,7 +8,7 @@
  * byte read as Latin-1). Links are made with *at() calls under folders opened with O_NOFOLLOW, so a link planted
  * in by-cluster/ never makes taclust write elsewhere; trees are removed with file-system calls, never a shell.
  */
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/core.h"
 
 #include <cjson/cJSON.h>

@@ -6,7 +6,7 @@
  * beyond that every image is still listed by name under its cluster, so the page always lists every image.
  * Text is HTML-escaped and made valid UTF-8 (a byte that is not UTF-8 is shown as U+00XX, read as Latin-1).
  */
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/core.h"
 #include "taclust/image.h"
 

@@ -11,7 +11,7 @@
  * FFmpeg is an optional build part: without TAC_HAVE_FFMPEG (the Makefile defines it when pkg-config finds the
  * libraries) every function fails with a message that says what to install.
  */
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/core.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* cmd_assign.c - `taclust assign`: put new images into the clusters of an earlier `taclust cluster` run. */
 #include "tac_cli.h"
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/hub.h"
 
 #include <stdlib.h>
@@ -32,7 +32,7 @@ static int cmd_assign(int argc, char **argv)
     if (!from) { fprintf(stderr, "taclust assign: --from OUT is required\n"); free(pos); return 2; }
     if (npos == 0 && !list) { fprintf(stderr, "taclust assign: no images given\n"); free(pos); return 2; }
     char *model_dir = NULL;
-    if (model && tac_model_resolve(model, NULL, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("assign"); }
+    if (model && tac_cli_model_resolve(model, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("assign"); }
     int rc = tac_assign_run(from, model_dir, (const char *const *)pos, npos, list, batch);
     free(pos);
     free(model_dir);

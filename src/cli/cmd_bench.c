@@ -1,6 +1,6 @@
 /* cmd_bench.c - `taclust bench DATASET`: the paper's table row for a benchmark dataset. */
 #include "tac_cli.h"
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/hub.h"
 
 #include <stdlib.h>
@@ -42,7 +42,7 @@ static int cmd_bench(int argc, char **argv)
     char def[256];
     if (!out) { snprintf(def, sizeof def, "taclust-bench-%s", pos[0]); out = def; }
     char *model_dir = NULL;
-    if (tac_model_resolve(model, NULL, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("bench"); }
+    if (tac_cli_model_resolve(model, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("bench"); }
     int rc = tac_bench_run(pos[0], data, model_dir, out, (uint32_t)seed, notrain, limit, vocab);
     free(pos);
     free(model_dir);

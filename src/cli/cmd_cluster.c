@@ -1,6 +1,6 @@
 /* cmd_cluster.c - `taclust cluster`: the main job. A folder of images in, named groups out. */
 #include "tac_cli.h"
-#include "taclust/app.h"
+#include "app/tac_app.h"
 #include "taclust/hub.h"
 
 #include <stdlib.h>
@@ -68,7 +68,7 @@ static int cmd_cluster(int argc, char **argv)
     if (!p.resume && npos == 0 && !p.list_file) { fprintf(stderr, "taclust cluster: no images given (taclust cluster --help)\n"); free(pos); return 2; }
     if (p.resize != 224 && p.resize != 256) { fprintf(stderr, "taclust cluster: --resize must be 224 or 256\n"); free(pos); return 2; }
     char *model_dir = NULL;   /* a --resume without --model takes the run's */
-    if ((!p.resume || p.model_dir) && tac_model_resolve(p.model_dir, NULL, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("cluster"); }
+    if ((!p.resume || p.model_dir) && tac_cli_model_resolve(p.model_dir, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("cluster"); }
     if (model_dir) p.model_dir = model_dir;
     int rc = tac_cluster_run((const char *const *)pos, npos, &p);
     free(pos);

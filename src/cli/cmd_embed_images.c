@@ -152,7 +152,7 @@ static int cmd_embed_images(int argc, char **argv)
         tac_free_strings(lwhy, nlskip);
         goto done_pos;
     }
-    if (tac_model_resolve(model_dir, NULL, &resolved) != TAC_OK) {
+    if (tac_cli_model_resolve(model_dir, &resolved) != TAC_OK) {
         tac_cli_error("embed-images");
         tac_free_strings(paths, n);
         tac_free_strings(lskip, nlskip);

@@ -77,7 +77,7 @@ static int cmd_embed_text(int argc, char **argv)
         return 1;
     }
     char *resolved = NULL;
-    if (tac_model_resolve(model_dir, NULL, &resolved) != TAC_OK) { tac_free_strings(lines, n); return tac_cli_error("embed-text"); }
+    if (tac_cli_model_resolve(model_dir, &resolved) != TAC_OK) { tac_free_strings(lines, n); return tac_cli_error("embed-text"); }
     model_dir = resolved;
     tac_clip *m;
     if (tac_clip_load(model_dir, &m) != TAC_OK) { tac_free_strings(lines, n); free(resolved); return tac_cli_error("embed-text"); }

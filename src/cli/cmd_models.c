@@ -51,7 +51,7 @@ static int cmd_models(int argc, char **argv)
         for (int i = 1; i < npos && rc == 0; i++) {
             char repo[256], rev[256], *dir = NULL;
             if (tac_hub_parse_id(pos[i], repo, sizeof repo, rev, sizeof rev) != TAC_OK ||
-                (tac_hub_lookup(repo, rev, NULL, &dir) != TAC_OK && tac_model_resolve(pos[i], NULL, &dir) != TAC_OK)) {
+                (tac_hub_lookup(repo, rev, NULL, &dir) != TAC_OK && tac_cli_model_resolve(pos[i], &dir) != TAC_OK)) {
                 rc = tac_cli_error("models");
                 break;
             }

@@ -32,7 +32,7 @@ static int cmd_tokenize(int argc, char **argv)
     if (npos == 0) { free(pos); fprintf(stderr, "taclust tokenize: no TEXT given\n"); return 2; }
     if (ctx < 1 || ctx > 100000) { free(pos); fprintf(stderr, "taclust tokenize: --context must be 1..100000\n"); return 2; }
     char *resolved = NULL;
-    if (!vocab && tac_model_resolve(model, NULL, &resolved) != TAC_OK) { free(pos); return tac_cli_error("tokenize"); }
+    if (!vocab && tac_cli_model_resolve(model, &resolved) != TAC_OK) { free(pos); return tac_cli_error("tokenize"); }
     const char *path = vocab ? vocab : resolved;
     tac_bpe *t;
     int lrc = tac_bpe_load(path, &t);

@@ -6,6 +6,7 @@
  */
 #include "tac_cli.h"
 #include "taclust/clip.h"
+#include "taclust/hub.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,17 @@ static int cmp_cmd(const void *a, const void *b)
 
 int tac_cli_error(const char *cmd)
 {
+    tac_console_break();
     fprintf(stderr, "taclust %s: %s\n", cmd, tac_last_error());
     return 1;
+}
+
+int tac_cli_model_resolve(const char *spec, char **dir)
+{
+    tac_set_progress(tac_console_progress_bytes, NULL);
+    int rc = tac_model_resolve(spec, NULL, dir);
+    tac_set_progress(tac_console_progress, NULL);
+    return rc;
 }
 
 static void usage(FILE *f)
@@ -61,6 +71,7 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv);
         /* not fatal if it fails: go on with the default policy */
     }
+    tac_console_init();   /* the library's messages and progress printed on stderr (src/app/tac_console.c) */
     qsort(tac_commands, (size_t)tac_ncommands, sizeof tac_commands[0], cmp_cmd);
     /* strip global --quiet */
     int k = 1;

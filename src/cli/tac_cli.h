@@ -12,6 +12,8 @@
 #ifndef TAC_CLI_H
 #define TAC_CLI_H
 
+#include "app/tac_app.h"
+#include "core/tac_internal.h"
 #include "taclust/core.h"
 
 typedef int (*tac_cmd_fn)(int argc, char **argv);
@@ -40,5 +42,8 @@ int tac_cli_precision(const char *cmd, const char *value);
 
 /* Print "taclust <cmd>: <last error>" to stderr and return 1. */
 int tac_cli_error(const char *cmd);
+
+/* tac_model_resolve(spec, NULL, dir) with a download's progress shown in megabytes. */
+int tac_cli_model_resolve(const char *spec, char **dir);
 
 #endif

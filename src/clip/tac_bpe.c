@@ -37,6 +37,7 @@
  */
 #include "taclust/clip.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -11,6 +11,7 @@
 
 #include "taclust/clip.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 /* ---- safetensors ------------------------------------------------------------------------------------ */
 enum { TAC_ST_BOOL, TAC_ST_U8, TAC_ST_I8, TAC_ST_F8_E5M2, TAC_ST_F8_E4M3, TAC_ST_I16, TAC_ST_U16, TAC_ST_F16,

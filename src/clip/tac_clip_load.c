@@ -344,7 +344,7 @@ static void note_coretype(void)
 #if defined(__x86_64__) || defined(__i386__)
     if (__builtin_cpu_supports("avx512f") && !strstr(core, "kylake") && !strstr(core, "ooperlake") &&
         !strstr(core, "apphire") && !strstr(core, "Zen5"))
-        tac_info("note: OPENBLAS_CORETYPE=%s keeps OpenBLAS on its %s kernels although this CPU has AVX-512 (the "
+        tac_log(TAC_LOG_INFO, "note: OPENBLAS_CORETYPE=%s keeps OpenBLAS on its %s kernels although this CPU has AVX-512 (the "
                  "CLIP towers run about 1.7x slower); unset it for full speed", ct, core);
 #endif
 }

@@ -33,6 +33,7 @@
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -669,7 +670,7 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
                 int64_t differ;
                 o = assign_pass(Xt, nt, d, B.Cprev, k, 1, NULL, lab_check, dis, buf, TB, NULL, &differ);
                 if (differ) {
-                    tac_info("k-means: redo %d: %lld labels of the bounded pass differ from the plain pass; "
+                    tac_log(TAC_LOG_INFO, "k-means: redo %d: %lld labels of the bounded pass differ from the plain pass; "
                              "running it again with the plain pass", r, (long long)differ);
                     bounded = 0;
                     nfallback++;
@@ -693,7 +694,7 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
                     nfix++;
                 }
             if (nfix)
-                tac_info("k-means: %d of %d redo(s) reached an exact fixed point (later iterations would repeat it) "
+                tac_log(TAC_LOG_INFO, "k-means: %d of %d redo(s) reached an exact fixed point (later iterations would repeat it) "
                          "after %s of %d iterations", nfix, p->nredo, msg, p->niter);
         }
         free(stable_at);

@@ -16,6 +16,7 @@
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <cblas.h>
 #include <math.h>

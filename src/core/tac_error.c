@@ -6,6 +6,7 @@
  * instead: they return NULL with a reason ("X: needs 51.0 GB of memory, more than this machine has").
  */
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -7,10 +7,12 @@
  * the size (TAC_READ_FILE_MAX, or the caller's limit), so no input can make a read block or fill memory.
  *
  * Every output taclust writes goes through tac_atomic_*: a crash or kill never leaves a half-written file
- * under the final name. Test hook: TACLUST_DEBUG_FAIL_WRITE=SUBSTRING makes every write whose path contains
- * SUBSTRING fail as a full disk would (ENOSPC), so tests can check that a failed run damages nothing.
+ * under the final name. A write-failure hook (tac_set_write_fail_hook, core/tac_internal.h), which only the
+ * taclust program installs for its tests, can make a commit fail as a full disk would (ENOSPC), so tests can check
+ * that a failed run damages nothing; the library itself reads no environment for it.
  */
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,13 +26,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int tac_debug_write_fails(const char *what)
-{
-    const char *s = getenv("TACLUST_DEBUG_FAIL_WRITE");
-    if (!s || !*s || !what || !strstr(what, s)) return 0;
-    errno = ENOSPC;
-    return 1;
-}
+static tac_write_fail_fn g_write_fail;
+
+void tac_set_write_fail_hook(tac_write_fail_fn fn) { g_write_fail = fn; }
 
 int tac_atomic_open(tac_atomic *a, const char *path)
 {
@@ -52,7 +50,7 @@ int tac_atomic_commit(tac_atomic *a)
 {
     int rc = TAC_OK;
     if (fflush(a->f) != 0 || ferror(a->f)) rc = tac_fail("%s: write failed: %s", a->path, strerror(errno));
-    if (rc == TAC_OK && tac_debug_write_fails(a->path)) rc = tac_fail("%s: write failed: %s", a->path, strerror(ENOSPC));
+    if (rc == TAC_OK && g_write_fail && g_write_fail(a->path)) rc = tac_fail("%s: write failed: %s", a->path, strerror(ENOSPC));
     if (rc == TAC_OK) fsync(fileno(a->f));
     if (fclose(a->f) != 0 && rc == TAC_OK) rc = tac_fail("%s: write failed: %s", a->path, strerror(errno));
     a->f = NULL;
@@ -310,7 +308,7 @@ int tac_lock_acquire(const char *path, const char *what, int *fd_out)
         ssize_t r = pread(fd, holder, sizeof holder - 1, 0);
         holder[r > 0 ? r : 0] = 0;
         holder[strcspn(holder, "\n")] = 0;
-        tac_info("%s is in use by another taclust process%s%s%s; waiting for it to finish", what,
+        tac_log(TAC_LOG_INFO, "%s is in use by another taclust process%s%s%s; waiting for it to finish", what,
                 holder[0] ? " (pid " : "", holder, holder[0] ? ")" : "");
         while (flock(fd, LOCK_EX) != 0) {
             if (errno == EINTR) continue;

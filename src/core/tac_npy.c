@@ -8,6 +8,7 @@
  * at all. Every error names the file and what is wrong with it.
  */
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <ctype.h>
 #include <errno.h>

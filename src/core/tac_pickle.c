@@ -18,8 +18,8 @@
  * or, for CIFAR, tac_pickle_cifar_batch(buf, len, "data_batch_1", "labels", &labels, &pixels, &n).
  */
 #include "core/tac_pickle.h"
-#include "taclust/app.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
-/* tac_pickle.h - the safe pickle reader's value model, for readers that walk the parsed tree themselves (the torch
- * checkpoint reader in src/clip/tac_torch.c). The CIFAR-level API (tac_pickle_parse, tac_py_dict_get, ...) is in
- * taclust/app.h; this header adds the value struct, persistent ids (opt-in) and a check of every global the pickle
- * names against an allow-list. Nothing here executes anything: globals are "module name" strings.
- * Internal to the library (not installed).
+/* tac_pickle.h - the safe pickle reader (tac_pickle.c): the lookups the CIFAR reader of the taclust program uses
+ * (tac_pickle_parse, tac_py_dict_get, ..., tac_pickle_cifar_batch), and for readers that walk the parsed tree
+ * themselves (the torch checkpoint reader in src/clip/tac_torch.c) the value struct, persistent ids (opt-in) and a
+ * check of every global the pickle names against an allow-list. Nothing here executes anything: globals are
+ * "module name" strings. Internal to the library (not installed; no TAC_API).
  */
 #ifndef TAC_PICKLE_H
 #define TAC_PICKLE_H
@@ -10,7 +10,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "taclust/app.h"
+/* Python pickles, read safely (nothing is executed): the plain-data subset of protocols 0-5 plus numpy uint8
+ * arrays, enough for the CIFAR "python version" batches. `what` names the input in errors. */
+typedef struct tac_pickle tac_pickle;
+typedef struct tac_pyval tac_pyval;
+int tac_pickle_parse(const void *buf, size_t len, const char *what, tac_pickle **out);
+const tac_pyval *tac_pickle_root(const tac_pickle *p);
+int tac_py_is_dict(const tac_pyval *v);
+const tac_pyval *tac_py_dict_get(const tac_pyval *dict, const char *key);   /* str or bytes key; NULL if absent */
+int tac_py_int_list(const tac_pyval *v, const char *what, const char *name, int64_t **out, int64_t *n);
+/* numpy uint8 array (C order): *data points into the pickle's buffer; shape[0..ndim). */
+int tac_py_ndarray_u8(const tac_pyval *v, const char *what, const char *name, const uint8_t **data,
+                      int64_t shape[8], int *ndim);
+void tac_pickle_free(tac_pickle *p);
+/* A CIFAR python batch: labels under label_key ("labels", "fine_labels", "coarse_labels"), *pixels N x 3072
+ * (R, G, B planes of 32x32, as stored), both malloc'd. */
+int tac_pickle_cifar_batch(const void *buf, size_t len, const char *what, const char *label_key,
+                           int64_t **labels, uint8_t **pixels, int64_t *n);
 
 enum { PY_NONE, PY_BOOL, PY_INT, PY_FLOAT, PY_STR, PY_BYTES, PY_LIST, PY_TUPLE, PY_DICT, PY_SET, PY_GLOBAL, PY_OBJ,
        PY_PERSID };

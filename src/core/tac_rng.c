@@ -3,6 +3,7 @@
  * Every random choice in taclust draws from a tac_mt seeded from the user's --seed, so runs are reproducible.
  */
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <math.h>
 

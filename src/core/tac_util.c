@@ -1,10 +1,10 @@
-/* tac_util.c - small numeric helpers (row normalisation, clocks, thread count) and progress reporting.
- *
- * Progress goes to stderr: on a terminal a bar with rate and ETA redrawn at most 10 times a second from the
- * first second on; otherwise (a log file, a pipe) one line every 5 seconds, the first after 5 seconds, and a
- * closing "took" line if any was shown. Nothing is shown for work that ends sooner, or with --quiet.
+/* tac_util.c - small numeric helpers (row normalisation, clocks, thread count), and the library's messages and
+ * progress: tac_log formats a message for the log callback (tac_set_log), tac_progress_* report a task to the
+ * call's progress callback or the process-wide one (tac_set_progress). Nothing is written to stdout or stderr
+ * here: without callbacks the library is silent (the taclust program installs printers, src/app/tac_console.c).
  */
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,8 +14,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-int tac_progress_quiet = 0;
 
 static tac_log_fn g_log_fn;
 static void *g_log_user;
@@ -56,70 +54,52 @@ int tac_num_threads(void)
 #endif
 }
 
-void tac_info(const char *fmt, ...)
+void tac_log(int level, const char *fmt, ...)
 {
-    if (tac_progress_quiet) return;
+    tac_log_fn fn = g_log_fn;
+    if (!fn) return;
+    char buf[512], *msg = buf;
     va_list ap;
     va_start(ap, fmt);
-    fputs("taclust: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-}
-
-static void fmt_secs(char *buf, size_t n, double s)
-{
-    if (!isfinite(s) || s < 0) { snprintf(buf, n, "?"); return; }
-    long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-    else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-    else snprintf(buf, n, "%lds", t);
-}
-
-static void progress_draw(tac_progress *p, double now, int final)
-{
-    double el = now - p->t0, rate = el > 0 ? (double)p->done / el : 0;
-    char eta[32], els[32];
-    fmt_secs(eta, sizeof eta, rate > 0 ? (double)(p->total - p->done) / rate : -1);
-    fmt_secs(els, sizeof els, el);
-    double frac = p->total > 0 ? (double)p->done / (double)p->total : 0;
-    if (frac > 1) frac = 1;
-    if (p->tty) {
-        char bar[31];
-        int fill = (int)(frac * 30);
-        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
-        bar[30] = 0;
-        fprintf(stderr, "\r%-22.22s [%s] %3d%% %lld/%lld %.1f/s %s %s\033[K", p->label, bar, (int)(frac * 100),
-                (long long)p->done, (long long)p->total, rate, final ? "in" : "ETA", final ? els : eta);
-        if (final) fputc('\n', stderr);
-    } else {
-        fprintf(stderr, "taclust: %s: %lld/%lld (%d%%), %.1f/s, %s %s\n", p->label, (long long)p->done,
-                (long long)p->total, (int)(frac * 100), rate, final ? "took" : "ETA", final ? els : eta);
+    if (n < 0) return;
+    if ((size_t)n >= sizeof buf) {            /* a long one (paths): formatted again at its length */
+        msg = malloc((size_t)n + 1);
+        if (!msg) { msg = buf; }              /* no memory: the message cut at sizeof buf - 1 */
+        else {
+            va_start(ap, fmt);
+            vsnprintf(msg, (size_t)n + 1, fmt, ap);
+            va_end(ap);
+        }
     }
-    fflush(stderr);
+    fn(level, msg, g_log_user);
+    if (msg != buf) free(msg);
 }
 
-void tac_progress_begin(tac_progress *p, const char *label, int64_t total)
+void tac_progress_begin_at(tac_progress *p, tac_progress_fn fn, void *user, const char *label, int64_t done,
+                           int64_t total)
 {
-    p->label = label; p->total = total; p->done = 0;
-    p->t0 = p->last = tac_now(); p->shown = 0;
-    p->tty = isatty(2);
+    p->label = label; p->total = total; p->done = done;
+    p->fn = fn ? fn : g_progress_fn;
+    p->user = fn ? user : g_progress_user;
+    if (p->fn) p->fn(label, done, total, p->user);
+}
+
+void tac_progress_begin_fn(tac_progress *p, tac_progress_fn fn, void *user, const char *label, int64_t total)
+{
+    tac_progress_begin_at(p, fn, user, label, 0, total);
 }
 
 void tac_progress_update(tac_progress *p, int64_t done)
 {
     p->done = done;
-    if (tac_progress_quiet) return;
-    double now = tac_now();
-    double every = p->tty ? 0.1 : 5.0;
-    if (now - p->t0 < (p->tty ? 1.0 : every)) return;
-    if (p->shown && now - p->last < every) return;
-    p->shown = 1; p->last = now;
-    progress_draw(p, now, 0);
+    if (p->fn && done < p->total) p->fn(p->label, done, p->total, p->user);
 }
 
 void tac_progress_end(tac_progress *p)
 {
-    if (tac_progress_quiet || !p->shown) return;
-    progress_draw(p, tac_now(), 1);
+    p->done = p->total;
+    if (p->fn) p->fn(p->label, p->total, p->total, p->user);
+    p->fn = NULL;   /* one closing call */
 }

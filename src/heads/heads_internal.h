@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "taclust/heads.h"
+#include "core/tac_internal.h"
 
 #define TAC_HEADS_BN_EPS 1e-5f
 #define TAC_HEADS_BN_MOMENTUM 0.1f

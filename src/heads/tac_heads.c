@@ -470,6 +470,9 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     for (int64_t i = 0; i < n; i++) perm[i] = i;
     int64_t nb = n / B;
     int rc = TAC_OK;
+    tac_progress prog;
+    int report = p->progress_fn || p->progress;
+    if (report) tac_progress_begin_fn(&prog, p->progress_fn, p->progress_user, "training heads", (int64_t)p->epochs * nb);
     for (int e = 1; e <= p->epochs; e++) {
         double t0 = tac_now();
         for (int64_t i = n - 1; i > 0; i--) {   /* Fisher-Yates */
@@ -487,13 +490,15 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
             tac_heads_loss L;
             tac_heads_step(h, w, X, R, idx, u, v, p, &L);
             sum += L.total;
+            if (report) tac_progress_update(&prog, (int64_t)(e - 1) * nb + b + 1);
         }
         double mean = sum / (double)nb;
         if (!isfinite(mean)) { rc = tac_fail("heads: training diverged (loss %g) in epoch %d", mean, e); break; }
         if (p->progress)
-            tac_info("heads: epoch %d/%d  loss %.5f  (%.2f s)", e, p->epochs, mean, tac_now() - t0);
+            tac_log(TAC_LOG_INFO, "heads: epoch %d/%d  loss %.5f  (%.2f s)", e, p->epochs, mean, tac_now() - t0);
         if (cb) cb(h, e, mean, user);
     }
+    if (report && rc == TAC_OK) tac_progress_end(&prog);
     if (w->threads > 1) openblas_set_num_threads(blas_threads);
     free(perm);
     free(sel);

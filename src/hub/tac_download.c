@@ -57,9 +57,9 @@ typedef struct {
     hub_file *files; int nfiles;
     const char *absent[8]; int nabsent;   /* tokenizer/extra files the repo does not have (.no_exist markers) */
     /* progress over the bytes to fetch */
-    int64_t total, done, done0;
-    double t0, last;
-    int shown, tty, show;
+    int64_t total, done;
+    tac_progress prog; int show;     /* to the process-wide progress sink, label "downloading org/name" */
+    char label[192];
     /* the GET in flight */
     FILE *out; int64_t offset; int restarted; hub_headers *h;
     tac_sha256_ctx sha; int64_t hashed;   /* sha256 of the partial file's first `hashed` bytes, kept as it grows */
@@ -229,41 +229,13 @@ static hub_file *add_file(hub_dl *d, const char *name, const hub_headers *h)
     return f;
 }
 
-/* ---- progress ------------------------------------------------------------------------------------------------ */
-
-static void fmt_eta(char *b, size_t n, double s)
-{
-    if (!isfinite(s) || s < 0) snprintf(b, n, "?");
-    else if (s >= 3600) snprintf(b, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-    else if (s >= 60) snprintf(b, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-    else snprintf(b, n, "%ds", (int)(s + 0.5));
-}
+/* ---- progress: bytes fetched so far over the bytes to fetch (the program draws the bar) ----------------- */
 
 static void progress(hub_dl *d, int final)
 {
     if (!d->show) return;
-    double now = tac_now(), every = d->tty ? 0.1 : 5.0;
-    if (!final && (now - d->t0 < (d->tty ? 0.5 : every) || (d->shown && now - d->last < every))) return;
-    if (final && !d->shown) return;
-    d->shown = 1; d->last = now;
-    double el = now - d->t0, rate = el > 0 ? (double)(d->done - d->done0) / el : 0;
-    double frac = d->total > 0 ? (double)d->done / (double)d->total : 0;
-    if (frac > 1) frac = 1;
-    char eta[32];
-    fmt_eta(eta, sizeof eta, final ? el : rate > 0 ? (double)(d->total - d->done) / rate : -1);
-    const double MB = 1e6;
-    if (d->tty) {
-        char bar[31];
-        for (int i = 0; i < 30; i++) bar[i] = i < (int)(frac * 30) ? '#' : '.';
-        bar[30] = 0;
-        fprintf(stderr, "\rdownloading [%s] %3d%% %.1f/%.1f MB %.1f MB/s %s %s\033[K", bar, (int)(frac * 100),
-                (double)d->done / MB, (double)d->total / MB, rate / MB, final ? "in" : "ETA", eta);
-        if (final) fputc('\n', stderr);
-    } else {
-        fprintf(stderr, "taclust: downloading %s: %.1f/%.1f MB (%d%%), %.1f MB/s, %s %s\n", d->repo,
-                (double)d->done / MB, (double)d->total / MB, (int)(frac * 100), rate / MB, final ? "took" : "ETA", eta);
-    }
-    fflush(stderr);
+    if (final) tac_progress_end(&d->prog);
+    else tac_progress_update(&d->prog, d->done);
 }
 
 /* ---- one blob ------------------------------------------------------------------------------------------------ */
@@ -580,12 +552,11 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
         }
         free(b); free(inc);
     }
-    d.done0 = d.done;
-    d.t0 = d.last = tac_now();
-    d.tty = isatty(2);
-    d.show = d.env.progress && !tac_progress_quiet;
-    if (d.total > 0 && !tac_progress_quiet)
-        tac_info("downloading %s (commit %.12s, %.1f MB) into %s", repo, commit, (double)d.total / 1e6, d.rdir);
+    d.show = d.env.progress;
+    snprintf(d.label, sizeof d.label, "downloading %s", repo);
+    if (d.total > 0)
+        tac_log(TAC_LOG_INFO, "downloading %s (commit %.12s, %.1f MB) into %s", repo, commit, (double)d.total / 1e6, d.rdir);
+    if (d.show) tac_progress_begin_at(&d.prog, NULL, NULL, d.label, d.done, d.total);
     for (int i = 0; i < d.nfiles; i++)
         if (fetch(&d, commit, &d.files[i]) != TAC_OK) goto done;
     progress(&d, 1);
@@ -621,7 +592,6 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
     snap = NULL;
     rc = TAC_OK;
 done:
-    if (d.shown && d.tty && rc != TAC_OK) fputc('\n', stderr);
     free(snap);
     for (int i = 0; i < d.nfiles; i++) free(d.files[i].name);
     free(d.files);

@@ -5,6 +5,7 @@
 #define TAC_HUB_INTERNAL_H
 
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 #include "taclust/hub.h"
 
 typedef struct { char *cache, *endpoint, *token; int offline, progress; } tac_hub_env;

@@ -2,6 +2,7 @@
  * sha256 the server announces (X-Linked-Etag). Written from the standard: 64 rounds over 512-bit blocks,
  * big-endian words, padding with 0x80, zeros and the 64-bit message length in bits. */
 #include "taclust/hub.h"
+#include "core/tac_internal.h"
 
 #include <stdio.h>
 #include <string.h>

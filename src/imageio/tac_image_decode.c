@@ -28,6 +28,7 @@
  */
 #include "taclust/image.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <limits.h>
 #include <pthread.h>

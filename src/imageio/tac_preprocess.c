@@ -20,6 +20,7 @@
  */
 #include "taclust/image.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <math.h>
 #include <setjmp.h>

@@ -24,6 +24,7 @@
  */
 #include "taclust/image.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -15,6 +15,7 @@
  */
 #include "taclust/metrics.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

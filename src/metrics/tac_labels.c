@@ -9,6 +9,7 @@
  */
 #include "taclust/metrics.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <ctype.h>
 #include <errno.h>

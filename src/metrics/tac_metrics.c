@@ -20,6 +20,7 @@
  */
 #include "taclust/metrics.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <float.h>
 #include <math.h>

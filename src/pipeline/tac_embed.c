@@ -17,6 +17,7 @@
 #include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/image.h"
+#include "core/tac_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -284,7 +285,7 @@ int tac_list_inputs(const char *const *inputs, int ninputs, const char *list_fil
 
 tac_embed_images_params tac_embed_images_default_params(void)
 {
-    tac_embed_images_params p = {224, 32, "embedding images", NULL, NULL};
+    tac_embed_images_params p = {.resize = 224, .batch = 32, .label = "embedding images"};   /* the rest 0 / NULL */
     return p;
 }
 
@@ -314,7 +315,7 @@ int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, const tac
     int8_t *okb = tac_xmalloc((size_t)B, 1);                  /* B */
     char **why = tac_xcalloc((size_t)B, sizeof(char *));      /* B reasons (NULL when embedded) */
     tac_progress pr;
-    if (p->label) tac_progress_begin(&pr, p->label, n);
+    if (p->label) tac_progress_begin_fn(&pr, p->progress, p->progress_user, p->label, n);
     int64_t good = 0;
     int rc = TAC_OK;
     for (int64_t first = 0; first < n && rc == TAC_OK; first += B) {
@@ -375,7 +376,7 @@ int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, const tac
 
 tac_embed_text_params tac_embed_text_default_params(void)
 {
-    tac_embed_text_params p = {512, "embedding text", NULL};
+    tac_embed_text_params p = {.batch = 512, .label = "embedding text"};   /* the rest 0 / NULL */
     return p;
 }
 
@@ -581,7 +582,7 @@ int tac_embed_prompts(tac_clip *m, const char *const *prompts, int64_t n, const 
     qsort_r(idx, (size_t)u, sizeof(int64_t), cmp_seq, &sctx);
     float *tmp = tac_xmalloc((size_t)u * E, sizeof(float));  /* U x E in idx order */
     tac_progress pr;
-    if (p->label) tac_progress_begin(&pr, p->label, u);
+    if (p->label) tac_progress_begin_fn(&pr, p->progress, p->progress_user, p->label, u);
     int64_t done = 0;
     int rc = encode_sorted(m, &s, idx, u, p->batch, 1, tmp, p->label ? &pr : NULL, &done);
     if (p->label) tac_progress_end(&pr);
@@ -624,7 +625,7 @@ int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char
     double *acc = tac_xmalloc((size_t)CH * E, sizeof(double));            /* CH x E sums */
     int64_t *slot = tac_xmalloc((size_t)n, sizeof(int64_t));              /* noun -> position in its chunk */
     tac_progress pr;
-    if (p->label) tac_progress_begin(&pr, p->label, u * G);
+    if (p->label) tac_progress_begin_fn(&pr, p->progress, p->progress_user, p->label, u * G);
     int64_t done = 0;
     int rc = TAC_OK;
     for (int64_t c0 = 0; c0 < u && rc == TAC_OK; c0 += CH) {

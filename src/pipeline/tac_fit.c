@@ -22,6 +22,7 @@
 #include "taclust/cluster.h"
 #include "taclust/core.h"
 #include "taclust/textspace.h"
+#include "core/tac_internal.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -106,7 +107,7 @@ static double peak_rss_gb(void)
 
 static void say(const tac_fit_params *p, const char *what, double secs)
 {
-    if (p->progress) tac_info("fit: %s done in %.1f s (peak RSS %.2f GB)", what, secs, peak_rss_gb());
+    if (p->progress) tac_log(TAC_LOG_INFO, "fit: %s done in %.1f s (peak RSS %.2f GB)", what, secs, peak_rss_gb());
 }
 
 typedef struct {
@@ -126,12 +127,12 @@ static void on_epoch(const tac_heads *h, int epoch, double loss, void *user)
         for (int64_t i = 0; i < c->nte; i++) c->pred64[i] = c->pred[i];
         tac_metrics m;
         if (tac_metrics_compute(c->yte, c->pred64, c->nte, &m) == TAC_OK) {
-            tac_info("heads: epoch %d/%d loss %.4f  test ACC %.2f NMI %.2f ARI %.2f", epoch, c->epochs, loss,
+            tac_log(TAC_LOG_INFO, "heads: epoch %d/%d loss %.4f  test ACC %.2f NMI %.2f ARI %.2f", epoch, c->epochs, loss,
                      100 * m.acc, 100 * m.nmi, 100 * m.ari);
             return;
         }
     }
-    tac_info("heads: epoch %d/%d loss %.4f", epoch, c->epochs, loss);
+    tac_log(TAC_LOG_INFO, "heads: epoch %d/%d loss %.4f", epoch, c->epochs, loss);
 }
 
 static int metrics32(const int64_t *y, const int32_t *pred, int64_t n, tac_metrics *m)
@@ -248,7 +249,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
 
     /* 2. semantic centres */
     t0 = tac_now();
-    if (p->progress) tac_info("fit: k-means of %lld train images into k = %d centres (niter %d, nredo %d)",
+    if (p->progress) tac_log(TAC_LOG_INFO, "fit: k-means of %lld train images into k = %d centres (niter %d, nredo %d)",
                               (long long)ntr, k, p->niter, p->nredo_centres);
     tac_kmeans_params kp;
     tac_kmeans_default_params(&kp);
@@ -269,7 +270,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
     for (int64_t t = 0; t < s; t++) memcpy(E + t * d, Tn + out->selected[t] * d, (size_t)d * sizeof(float));
     free(Tn); Tn = NULL;
     out->t_select = tac_now() - t0;
-    if (p->progress) tac_info("fit: selected %lld nouns of %lld in %.1f s", (long long)s, (long long)m, out->t_select);
+    if (p->progress) tac_log(TAC_LOG_INFO, "fit: selected %lld nouns of %lld in %.1f s", (long long)s, (long long)m, out->t_select);
     out->rss_select = peak_rss_gb();
 
     /* 4. retrieval */
@@ -293,7 +294,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
             memcpy(Z + i * 2 * d, Yn + i * d, (size_t)d * sizeof(float));
             memcpy(Z + i * 2 * d + d, Rte + i * d, (size_t)d * sizeof(float));
         }
-        if (p->progress) tac_info("fit: TAC (no train): k-means of %lld test [image; text] into K = %d", (long long)nte, K);
+        if (p->progress) tac_log(TAC_LOG_INFO, "fit: TAC (no train): k-means of %lld test [image; text] into K = %d", (long long)nte, K);
         out->pred_notrain = tac_xmalloc((size_t)nte, sizeof(int32_t));   /* N_test */
         if (tac_kmeans(Z, nte, 2 * d, &kp, NULL, out->pred_notrain, NULL) != TAC_OK) goto done;
         free(Z); Z = NULL;
@@ -303,7 +304,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
     }
     if (yte && p->baseline) {
         t0 = tac_now();
-        if (p->progress) tac_info("fit: CLIP k-means baseline on %lld test images", (long long)nte);
+        if (p->progress) tac_log(TAC_LOG_INFO, "fit: CLIP k-means baseline on %lld test images", (long long)nte);
         out->pred_kmeans = tac_xmalloc((size_t)nte, sizeof(int32_t));
         if (tac_kmeans(Yn, nte, d, &kp, NULL, out->pred_kmeans, NULL) != TAC_OK) goto done;
         out->t_baseline = tac_now() - t0;
@@ -312,7 +313,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
     /* 6. TAC: neighbours, heads, prediction */
     if (p->train) {
         t0 = tac_now();
-        if (p->progress) tac_info("fit: %d nearest neighbours of %lld train samples (text and image)", p->knn,
+        if (p->progress) tac_log(TAC_LOG_INFO, "fit: %d nearest neighbours of %lld train samples (text and image)", p->knn,
                                   (long long)ntr);
         nn_img = tac_xmalloc((size_t)ntr * p->knn, sizeof(int64_t));  /* N_train x 50 */
         nn_txt = tac_xmalloc((size_t)ntr * p->knn, sizeof(int64_t));  /* N_train x 50 */
@@ -328,7 +329,7 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
         out->pred_tac = tac_xmalloc((size_t)nte, sizeof(int32_t));     /* N_test */
         pred64 = tac_xmalloc((size_t)nte, sizeof(int64_t));            /* N_test */
         epoch_ctx ec = {Yn, nte, yte, out->pred_tac, pred64, hp.epochs, p->progress, 0};
-        if (p->progress) tac_info("fit: training the heads (%d epochs, batch %d, T %g)", hp.epochs, hp.batch,
+        if (p->progress) tac_log(TAC_LOG_INFO, "fit: training the heads (%d epochs, batch %d, T %g)", hp.epochs, hp.batch,
                                   hp.temperature);
         if (tac_heads_train(Xn, Rtr, ntr, d, nn_img, nn_txt, p->knn, &hp, on_epoch, &ec, &out->heads) != TAC_OK)
             goto done;

@@ -4,6 +4,7 @@
  */
 #include "taclust/pipeline.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -12,6 +12,7 @@
  */
 #include "taclust/textspace.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -19,6 +19,7 @@
  */
 #include "taclust/textspace.h"
 #include "taclust/core.h"
+#include "core/tac_internal.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,4 +1,6 @@
-/* taclust/app.h - the folder-of-images job: `taclust cluster`, `taclust assign`, `taclust bench`.
+/* tac_app.h - the taclust program's own pieces (private: not installed, not part of libtaclust): the
+ * folder-of-images job (`taclust cluster`, `taclust assign`), `taclust bench` with its dataset readers, and the
+ * console (how the program prints the library's messages and progress, --quiet, its test hooks).
  *
  * Pieces, each usable on its own:
  *   embedding cache   OUT/cache/embeddings.bin, append-only records keyed by (path, size, mtime), each with a
@@ -9,32 +11,30 @@
  *   output folder     OUT/.runs/<id>/ per run, switched by one rename of the link OUT/current; OUT/.taclust.lock
  *                     (flock) lets one process write OUT at a time (tac_outdir.c).
  */
-#ifndef TACLUST_APP_H
-#define TACLUST_APP_H
+#ifndef TAC_APP_H
+#define TAC_APP_H
 
-#include "taclust/version.h"
+#include "core/tac_internal.h"
+#include "taclust/core.h"
 
 #include <stddef.h>
 #include <stdint.h>
-
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include <stdio.h>
 
 /* ---- embedding cache -------------------------------------------------------------------------------- */
 typedef struct tac_embcache tac_embcache;
 /* Opens (creating) the cache file for E-dimensional vectors; existing valid records are loaded, a torn or
  * corrupt tail is cut off. Fails if the file holds vectors of another dimension or model tag. */
-TAC_API int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out);
+int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out);
 /* Looks up a file by path + size + mtime (as stat() reports now). Returns a pointer to E floats or NULL. */
-TAC_API const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t size, int64_t mtime_ns);
+const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t size, int64_t mtime_ns);
 /* Appends records and makes them durable (fflush + fsync) before returning. vecs: n x E. */
-TAC_API int tac_embcache_put(tac_embcache *c, int n, const char *const *paths, const int64_t *sizes,
+int tac_embcache_put(tac_embcache *c, int n, const char *const *paths, const int64_t *sizes,
                      const int64_t *mtimes, const float *vecs);
-TAC_API int64_t tac_embcache_count(const tac_embcache *c);
-TAC_API void tac_embcache_close(tac_embcache *c);
+int64_t tac_embcache_count(const tac_embcache *c);
+void tac_embcache_close(tac_embcache *c);
 /* stat() helper: size and mtime in nanoseconds. */
-TAC_API int tac_file_key(const char *path, int64_t *size, int64_t *mtime_ns);
+int tac_file_key(const char *path, int64_t *size, int64_t *mtime_ns);
 
 /* ---- outputs ---------------------------------------------------------------------------------------- */
 typedef struct {
@@ -50,14 +50,14 @@ typedef struct {
     int n_typical;
 } tac_clustering_view;
 
-TAC_API int tac_write_clusters_csv(const char *path, const tac_clustering_view *v);
-TAC_API int tac_write_clusters_json(const char *path, const tac_clustering_view *v, const char *extra_json);
+int tac_write_clusters_csv(const char *path, const tac_clustering_view *v);
+int tac_write_clusters_json(const char *path, const tac_clustering_view *v, const char *extra_json);
 /* Rebuilds OUT/by-cluster atomically (built beside, then swapped in). */
-TAC_API int tac_write_cluster_links(const char *out_dir, const tac_clustering_view *v);
+int tac_write_cluster_links(const char *out_dir, const tac_clustering_view *v);
 /* One self-contained HTML page: every cluster a row of thumbnails (base64 JPEG) under its name and size. */
-TAC_API int tac_write_report_html(const char *path, const tac_clustering_view *v, const char *title);
+int tac_write_report_html(const char *path, const tac_clustering_view *v, const char *title);
 /* "tabby, tiger cat" -> "tabby-tiger-cat" (lower case, [a-z0-9-], at most maxlen chars). */
-TAC_API void tac_slugify(const char *name, char *out, int maxlen);
+void tac_slugify(const char *name, char *out, int maxlen);
 
 /* ---- the output folder as one switchable set (tac_outdir.c; layout described there and in README) ------ */
 typedef struct {
@@ -69,31 +69,31 @@ typedef struct {
     int lock_fd;
 } tac_outdir;
 /* Opens OUT (created when `create`), taking its lock (a second process says so and waits). */
-TAC_API int tac_outdir_open(tac_outdir *o, const char *out, int create);
+int tac_outdir_open(tac_outdir *o, const char *out, int create);
 /* Removes temporaries and run folders of dead processes; fails, naming it, if what a run would replace holds a
  * file taclust did not write. */
-TAC_API int tac_outdir_prepare(tac_outdir *o);
-TAC_API int tac_outdir_stage(tac_outdir *o);    /* creates o->stage, where every output of the run is written */
-TAC_API int tac_outdir_commit(tac_outdir *o);   /* one atomic switch to o->stage; then the earlier run is removed */
-TAC_API void tac_outdir_close(tac_outdir *o);   /* removes an uncommitted stage, unlocks */
+int tac_outdir_prepare(tac_outdir *o);
+int tac_outdir_stage(tac_outdir *o);    /* creates o->stage, where every output of the run is written */
+int tac_outdir_commit(tac_outdir *o);   /* one atomic switch to o->stage; then the earlier run is removed */
+void tac_outdir_close(tac_outdir *o);   /* removes an uncommitted stage, unlocks */
 /* by-cluster/ of a run folder: copies src_run's NN-name folders of links into dst_run (never following a
  * link; anything but a folder of links is refused), leaving out links whose target is one of skip[0..nskip)
  * (sorted in place), for assign. */
-TAC_API int tac_copy_cluster_links(const char *src_run, const char *dst_run, char **skip, int64_t nskip);
+int tac_copy_cluster_links(const char *src_run, const char *dst_run, char **skip, int64_t nskip);
 /* Adds a link to `target` named after base in dst_run/by-cluster/<the folder of cluster c> (created as
  * NN-cluster when missing), with a -2, -3, ... suffix when the name is taken. Never follows a link. */
-TAC_API int tac_add_cluster_link(const char *run_dir, int c, int k, const char *target, const char *base);
+int tac_add_cluster_link(const char *run_dir, int c, int k, const char *target, const char *base);
 /* The text of one clusters.csv cell as written: control characters escaped, a leading = + - @ (or tab/CR)
  * neutralised with a single quote, quoted when it holds a comma or quote (malloc'd). */
-TAC_API char *tac_csv_cell(const char *s);
+char *tac_csv_cell(const char *s);
 
 /* ---- noun embeddings, cached per user ------------------------------------------------------------- */
-TAC_API struct tac_clip;
+struct tac_clip;
 /* $XDG_CACHE_HOME/taclust (or ~/.cache/taclust). */
-TAC_API int tac_user_cache_dir(char *buf, size_t n);
+int tac_user_cache_dir(char *buf, size_t n);
 /* TAC noun embeddings (7 templates, averaged, normalised) of the given nouns for this model, from the per-user
  * cache or computed (chunk by chunk, resumable) and cached. *T: M x E malloc'd, rows L2-normalised. */
-TAC_API int tac_noun_embeddings_cached(struct tac_clip *model, const char *const *nouns, int64_t m, float **T, int *e);
+int tac_noun_embeddings_cached(struct tac_clip *model, const char *const *nouns, int64_t m, float **T, int *e);
 
 /* ---- the cluster job -------------------------------------------------------------------------------- */
 typedef struct {
@@ -118,12 +118,12 @@ typedef struct {
 #define TAC_CLUSTER_MAX_BATCH 1024     /* images per forward pass: 1024 x 3 x 224 x 224 floats is 0.6 GB */
 #define TAC_CLUSTER_MAX_NAMES 20
 #define TAC_CLUSTER_MAX_EPOCHS 100000
-TAC_API void tac_cluster_default_params(tac_cluster_params *p);
+void tac_cluster_default_params(tac_cluster_params *p);
 /* The options in range? Fails with one line naming the option. */
-TAC_API int tac_cluster_check_params(const tac_cluster_params *p);
-TAC_API int tac_cluster_run(const char *const *inputs, int ninputs, const tac_cluster_params *p);
+int tac_cluster_check_params(const tac_cluster_params *p);
+int tac_cluster_run(const char *const *inputs, int ninputs, const tac_cluster_params *p);
 /* Put new images into the clusters of a finished run in out_dir; appends to clusters.csv and by-cluster/. */
-TAC_API int tac_assign_run(const char *out_dir, const char *model_dir, const char *const *inputs, int ninputs,
+int tac_assign_run(const char *out_dir, const char *model_dir, const char *const *inputs, int ninputs,
                    const char *list_file, int batch);
 
 /* ---- benchmark datasets (tac-method.md section 10) ------------------------------------------------ */
@@ -144,41 +144,56 @@ typedef struct {
     int64_t nclasses;
 } tac_split;
 
-TAC_API const tac_dataset_info *tac_dataset_find(const char *name);
-TAC_API const char *tac_dataset_names(void);
-TAC_API int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
-TAC_API void tac_split_free(tac_split *s);
-TAC_API char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
+const tac_dataset_info *tac_dataset_find(const char *name);
+const char *tac_dataset_names(void);
+int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
+void tac_split_free(tac_split *s);
+char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
 
-/* Python pickles, read safely (tac_pickle.c; nothing is executed): the plain-data subset of protocols 0-5 plus
- * numpy uint8 arrays, enough for the CIFAR "python version" batches. `what` names the input in errors. */
-typedef struct tac_pickle tac_pickle;
-typedef struct tac_pyval tac_pyval;
-TAC_API int tac_pickle_parse(const void *buf, size_t len, const char *what, tac_pickle **out);
-TAC_API const tac_pyval *tac_pickle_root(const tac_pickle *p);
-TAC_API int tac_py_is_dict(const tac_pyval *v);
-TAC_API const tac_pyval *tac_py_dict_get(const tac_pyval *dict, const char *key);   /* str or bytes key; NULL if absent */
-TAC_API int tac_py_int_list(const tac_pyval *v, const char *what, const char *name, int64_t **out, int64_t *n);
-/* numpy uint8 array (C order): *data points into the pickle's buffer; shape[0..ndim). */
-TAC_API int tac_py_ndarray_u8(const tac_pyval *v, const char *what, const char *name, const uint8_t **data,
-                      int64_t shape[8], int *ndim);
-TAC_API void tac_pickle_free(tac_pickle *p);
-/* A CIFAR python batch: labels under label_key ("labels", "fine_labels", "coarse_labels"), *pixels N x 3072
- * (R, G, B planes of 32x32, as stored), both malloc'd. */
 /* Videos (tac_video.c; needs the FFmpeg build, else these fail saying so): frame floor(F/2) of an F-frame clip as
  * RGB (*rgb: h x w x 3, malloc'd), or written as a PNG (skipped when png_path is newer than the video). */
-TAC_API int tac_video_available(void);
-TAC_API int tac_video_middle_frame(const char *path, uint8_t **rgb, int *w, int *h);
-TAC_API int tac_video_middle_frame_png(const char *video, const char *png_path);
-TAC_API int tac_pickle_cifar_batch(const void *buf, size_t len, const char *what, const char *label_key,
-                           int64_t **labels, uint8_t **pixels, int64_t *n);
+int tac_video_available(void);
+int tac_video_middle_frame(const char *path, uint8_t **rgb, int *w, int *h);
+int tac_video_middle_frame_png(const char *video, const char *png_path);
 /* `taclust bench`: embeds both splits (cached in out), runs CLIP k-means, TAC (no train) and TAC (unless
  * no_train_only) and prints NMI/ACC/ARI beside the paper's. limit > 0 keeps that many images per split (a quick
  * plumbing check, not comparable with the paper). vocabulary: noun list file or NULL for WordNet. */
-TAC_API int tac_bench_run(const char *dataset, const char *data_dir, const char *model_dir, const char *out,
+int tac_bench_run(const char *dataset, const char *data_dir, const char *model_dir, const char *out,
                   uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
 
-#ifdef __cplusplus
-}
-#endif
+/* ---- the console (tac_console.c): the program prints, the library reports -------------------------------
+ * tac_console_init installs the log printer ("taclust: <msg>" on stderr; INFO and DEBUG silenced by --quiet)
+ * and the progress printer (below) as the library's process-wide callbacks, and the write-failure hook when
+ * $TACLUST_DEBUG_FAIL_WRITE is set. main() calls it first; tests that run program code in-process may too. */
+extern int tac_progress_quiet;                     /* set by --quiet: no messages below WARN, no progress */
+void tac_console_init(void);
+/* A message of the program itself, printed as the library's INFO messages are. */
+void tac_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Ends a progress bar left half drawn on a terminal (a failed task) before other output; no-op otherwise. */
+void tac_console_break(void);
+/* The log and progress printers themselves (what tac_console_init installs; user is unused). */
+void tac_console_log(int level, const char *msg, void *user);
+void tac_console_progress(const char *label, int64_t done, int64_t total, void *user);
+/* Download progress in megabytes, as `taclust` shows a model download (tac_model_resolve around it). */
+void tac_console_progress_bytes(const char *label, int64_t done, int64_t total, void *user);
+
+/* The printer's state for one stream, exposed so tests can drive it with their own clock. On a terminal (tty):
+ * a bar with rate and ETA, redrawn at most 10 times a second from `delay` s on (1 s; 0.5 s for bytes); otherwise
+ * one line every 5 s, the first after 5 s, and a closing "took" line if any was shown. Nothing is shown for work
+ * that ends sooner. A call whose label differs from the running task's (or whose done goes back, or after the
+ * task ended) starts a new task; its first done is the base of the rate (a resumed download). */
+typedef struct {
+    char label[128];
+    int64_t base, done, total;
+    double t0, last;
+    int active;        /* a task is running */
+    int shown;         /* the task has been drawn (so it gets a closing line) */
+    int open;          /* a terminal line holds the bar (no newline yet) */
+    int tty, bytes;    /* the stream is a terminal; done and total are bytes */
+} tac_console_bar;
+void tac_console_bar_feed(tac_console_bar *b, FILE *f, const char *label, int64_t done, int64_t total, double now);
+
+/* $TACLUST_DEBUG_FAIL_WRITE=SUBSTRING (tests): 1 (errno ENOSPC) when SUBSTRING is in `what`. The program's outputs
+ * ask it before a write they make themselves; tac_console_init installs it into the library's atomic writer. */
+int tac_debug_write_fails(const char *what);
 #endif
