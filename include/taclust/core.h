@@ -130,7 +130,8 @@ TAC_API void tac_lock_release(int fd);
 TAC_API int tac_debug_write_fails(const char *what);
 /* Escaping shared by the outputs. tac_escape_line: one line of a text output, control characters as \t \n \r
  * \xHH and the backslash as \\ (malloc'd). tac_utf8_text: valid UTF-8 kept, every other byte read as Latin-1
- * (byte 0xHH -> U+00HH), so JSON holding it is valid (malloc'd). */
+ * (byte 0xHH -> U+00HH), so JSON holding it is valid (malloc'd). Both return NULL (reason set) when the memory
+ * cannot be allocated; release with tac_free. */
 TAC_API char *tac_escape_line(const char *s);
 TAC_API int tac_utf8_valid(const char *s);
 TAC_API char *tac_utf8_text(const char *s);
