@@ -14,7 +14,8 @@
  * and OpenBLAS. `threads` (0 = all the library may use, tac_num_threads(); else at most that many): when it is
  * below OpenBLAS's process-wide thread count, that count is lowered for the duration of the call and then restored
  * exactly (OpenBLAS has no per-call setting; other BLAS users of the process see the lower count meanwhile).
- * Results do not depend on the thread count (bit-identical labels, centroids, objective and neighbour lists).
+ * Labels, centroids and neighbour lists do not depend on the thread count (barring float near-ties); scores and
+ * the objective can differ in their last bits, because OpenBLAS's sgemm rounding depends on its thread count.
  */
 #ifndef TACLUST_CLUSTER_H
 #define TACLUST_CLUSTER_H

@@ -7,7 +7,8 @@
  * Threads: pure functions of their inputs, safe to call from several threads at once. tac_select_nouns and
  * tac_retrieve use OpenMP teams (num_threads clauses) and OpenBLAS; their _ex forms take `threads` (0 = all the
  * library may use, as the plain forms; n = at most n threads: OpenBLAS's process-wide count is lowered to n for
- * the call when above it, then restored exactly). Results do not depend on the thread count.
+ * the call when above it, then restored exactly). The selection does not depend on the thread count (barring float
+ * near-ties); retrieved vectors can differ in their last bits (OpenBLAS's sgemm rounding depends on its threads).
  */
 #ifndef TACLUST_TEXTSPACE_H
 #define TACLUST_TEXTSPACE_H
