@@ -1,11 +1,11 @@
 /* test_embedding.c - the embedding contract of the numeric stages (issue 10, section 2): a failed allocation is an
  * error, not an abort; the thread bound is honoured without touching process-wide settings.
  *
- * Allocation failure: each case runs in a forked child whose address space is capped (RLIMIT_AS) a few MiB above
- * what it already maps, then calls k-means, kNN, heads training or the metrics on inputs whose workspaces (each
- * above glibc's 32 MiB mmap threshold, so they always need a new mapping) cannot fit. The child reports the
- * return code and tac_last_error() through a pipe and exits normally; the parent checks that it did not die by a
- * signal, that the call failed, and that the reason names the stage and the allocation. AddressSanitizer reserves
+ * Allocation failure: each case runs in a child process (this binary executed afresh) whose address space is
+ * capped (RLIMIT_AS) 8 MiB above what it already maps, then calls k-means, kNN, heads training or the metrics on
+ * inputs whose workspaces (each 48 MB or more) cannot fit. The child reports the return code and tac_last_error()
+ * through a pipe and exits normally; the parent checks that it did not die by a signal, that the call failed, and
+ * that the reason names the stage and the allocation. AddressSanitizer reserves
  * terabytes of shadow memory and aborts on an allocator failure by default, so those cases are skipped (said
  * plainly) in the SAN=1 build; the sizes that exceed the machine's memory are refused up front in every build.
  *
@@ -44,9 +44,13 @@ static void fill_normal(tac_mt *r, float *x, size_t n)
     for (size_t i = 0; i < n; i++) x[i] = (float)tac_mt_normal(r);
 }
 
-/* ---- allocation failure in a child with a capped address space --------------------------------------------- */
-
-typedef int (*child_fn)(void *ctx);
+/* ---- allocation failure in a fresh child process with a capped address space ------------------------------
+ *
+ * The child is this test binary executed again with TAC_EMBEDDING_CHILD=<case> in its environment: a constructor
+ * (below) runs the case before the test runner starts, so the heap is fresh (a forked child would inherit the
+ * parent's free heap, from which large requests can still be served under the cap) and no OpenMP team exists.
+ * The case builds its inputs, caps its address space 8 MiB above what it maps, makes the call with threads = 1 and
+ * writes "rc|reason" to fd 3 (a pipe to the parent). */
 
 /* Bytes the process maps now (VmSize). */
 static size_t mapped_bytes(void)
@@ -59,9 +63,90 @@ static size_t mapped_bytes(void)
     return ok ? (size_t)pages * (size_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
-/* Runs fn(ctx) in a child whose address space may grow by at most 8 MiB. Returns 1 and fills rc / msg when the
- * child exited normally after reporting; 0 (test failed with the reason) otherwise. */
-static int run_capped(child_fn fn, void *ctx, int *rc, char *msg, size_t msglen)
+static int cap_address_space(void)
+{
+    size_t now = mapped_bytes();
+    struct rlimit rl = {now + ((size_t)8 << 20), now + ((size_t)8 << 20)};
+    return now && setrlimit(RLIMIT_AS, &rl) == 0;
+}
+
+static int kmeans_case(void)
+{
+    int64_t n = 100000;
+    int d = 4;
+    float *X = tac_xmalloc((size_t)n * d, sizeof(float));
+    tac_mt r;
+    tac_mt_seed(&r, 1);
+    fill_normal(&r, X, (size_t)n * d);
+    tac_kmeans_params p;
+    tac_kmeans_default_params(&p);
+    p.k = 640; p.spherical = 1; p.niter = 2; p.plain = -1; p.threads = 1;   /* bounds: N x 64 doubles = 51 MB */
+    if (!cap_address_space()) return 99;
+    return tac_kmeans(X, n, d, &p, NULL, NULL, NULL);
+}
+
+static int knn_case(void)
+{
+    int64_t n = 20000;
+    int d = 8, k = 256;
+    float *X = tac_xmalloc((size_t)n * d, sizeof(float));
+    int64_t *idx = tac_xcalloc((size_t)n * k, sizeof(int64_t));   /* the caller's output, mapped before the cap */
+    tac_mt r;
+    tac_mt_seed(&r, 2);
+    fill_normal(&r, X, (size_t)n * d);
+    if (!cap_address_space()) return 99;
+    return tac_knn_cosine_ex(X, n, d, k, idx, NULL, 1);   /* heaps: N x k x 16 bytes = 82 MB */
+}
+
+static int heads_case(void)
+{
+    int64_t n = 128;
+    int d = 8, kn = 4;
+    float *X = tac_xmalloc((size_t)n * d, sizeof(float)), *R = tac_xmalloc((size_t)n * d, sizeof(float));
+    int64_t *nn = tac_xmalloc((size_t)n * kn, sizeof(int64_t));
+    tac_mt r;
+    tac_mt_seed(&r, 3);
+    fill_normal(&r, X, (size_t)n * d);
+    fill_normal(&r, R, (size_t)n * d);
+    tac_l2_normalize_rows_ex(X, n, d, 1);
+    tac_l2_normalize_rows_ex(R, n, d, 1);
+    for (int64_t i = 0; i < n * kn; i++) nn[i] = (i / kn + 1 + i % kn) % n;
+    tac_heads_params p;
+    tac_heads_default_params(&p);
+    p.K = 2000; p.hidden = 16; p.batch = 64; p.epochs = 1; p.threads = 1;   /* distillation workspaces: 2 x 64 MB */
+    tac_heads *out = NULL;
+    if (!cap_address_space()) return 99;
+    int rc = tac_heads_train(X, R, n, d, nn, nn, kn, &p, NULL, NULL, &out);
+    tac_heads_free(out);
+    return rc;
+}
+
+static int metrics_case(int acc_only)
+{
+    int64_t n = 6000000;
+    int64_t *y = tac_xmalloc((size_t)n, sizeof(int64_t)), *p = tac_xmalloc((size_t)n, sizeof(int64_t));
+    for (int64_t i = 0; i < n; i++) { y[i] = i % 10; p[i] = (i * 7) % 10; }
+    if (!cap_address_space()) return 99;
+    if (acc_only) return isnan(tac_metric_acc(y, p, n)) ? TAC_ERR : TAC_OK;
+    tac_metrics m;
+    return tac_metrics_compute(y, p, n, &m);   /* compacted ids: 2 x 48 MB */
+}
+
+static void __attribute__((constructor)) embedding_child_main(void)
+{
+    const char *c = getenv("TAC_EMBEDDING_CHILD");
+    if (!c) return;
+    alarm(120);   /* never hang the suite */
+    int rc = !strcmp(c, "kmeans") ? kmeans_case() : !strcmp(c, "knn") ? knn_case() : !strcmp(c, "heads") ? heads_case()
+           : !strcmp(c, "metrics") ? metrics_case(0) : !strcmp(c, "acc") ? metrics_case(1) : 98;
+    char buf[1100];
+    int len = snprintf(buf, sizeof buf, "%d|%s", rc, tac_last_error());
+    _exit(write(3, buf, (size_t)len) == len ? 0 : 4);
+}
+
+/* Runs the case in a child; returns 1 and fills rc / msg when the child exited normally after reporting, 0 (the
+ * test failed, saying why) otherwise. */
+static int run_capped(const char *name, int *rc, char *msg, size_t msglen)
 {
     int fds[2];
     if (pipe(fds) != 0) { tac_test_fail_at(__FILE__, __LINE__, "pipe failed"); return 0; }
@@ -70,16 +155,11 @@ static int run_capped(child_fn fn, void *ctx, int *rc, char *msg, size_t msglen)
     if (pid < 0) { tac_test_fail_at(__FILE__, __LINE__, "fork failed"); return 0; }
     if (pid == 0) {
         close(fds[0]);
-        alarm(120);                                  /* never hang the suite */
-        size_t now = mapped_bytes();
-        struct rlimit rl = {now + ((size_t)8 << 20), now + ((size_t)8 << 20)};
-        if (!now || setrlimit(RLIMIT_AS, &rl) != 0) _exit(3);
-        tac_clear_error();
-        int r = fn(ctx);
-        char buf[1100];
-        int len = snprintf(buf, sizeof buf, "%d|%s", r, tac_last_error());
-        if (write(fds[1], buf, (size_t)len) != len) _exit(4);
-        _exit(0);
+        if (dup2(fds[1], 3) < 0) _exit(5);
+        setenv("TAC_EMBEDDING_CHILD", name, 1);
+        char *argv[] = {"run_tests", NULL};
+        execv("/proc/self/exe", argv);
+        _exit(6);
     }
     close(fds[1]);
     char buf[1100];
@@ -94,152 +174,61 @@ static int run_capped(child_fn fn, void *ctx, int *rc, char *msg, size_t msglen)
     int st = 0;
     waitpid(pid, &st, 0);
     if (WIFSIGNALED(st)) {
-        tac_test_fail_at(__FILE__, __LINE__, "the child died by signal %d (an abort on a failed allocation?)",
-                         WTERMSIG(st));
+        tac_test_fail_at(__FILE__, __LINE__, "the %s child died by signal %d (an abort on a failed allocation?)",
+                         name, WTERMSIG(st));
         return 0;
     }
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !strchr(buf, '|')) {
-        tac_test_fail_at(__FILE__, __LINE__, "the child did not report (exit status %d)",
+        tac_test_fail_at(__FILE__, __LINE__, "the %s child did not report (exit status %d)", name,
                          WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         return 0;
     }
     *rc = atoi(buf);
     snprintf(msg, msglen, "%s", strchr(buf, '|') + 1);
-    printf("  child: rc %d, reason: %s\n", *rc, msg);
+    printf("  %s child: rc %d, reason: %s\n", name, *rc, msg);
     return 1;
 }
 
-#define CHECK_CAPPED_FAILS(fn, ctx, stage)                                                                   \
+#define CHECK_CAPPED_FAILS(name, stage)                                                                      \
     do {                                                                                                     \
         int rc_ = 0;                                                                                         \
         char msg_[1100];                                                                                     \
-        if (!run_capped((fn), (ctx), &rc_, msg_, sizeof msg_)) return;                                       \
+        if (!run_capped((name), &rc_, msg_, sizeof msg_)) return;                                            \
         TAC_CHECK_INT(rc_, TAC_ERR);                                                                         \
         if (!strstr(msg_, (stage)) || !strstr(msg_, "allocate"))                                             \
             tac_test_fail_at(__FILE__, __LINE__, "reason '%s' does not name '%s' and the allocation", msg_, (stage)); \
     } while (0)
 
-typedef struct { float *X; int64_t n; int d; } kctx;
-
-static int kmeans_child(void *c)
-{
-    kctx *k = c;
-    tac_kmeans_params p;
-    tac_kmeans_default_params(&p);
-    p.k = 640; p.spherical = 1; p.niter = 2; p.plain = -1; p.threads = 1;   /* bounds: N x 64 doubles = 51 MB */
-    return tac_kmeans(k->X, k->n, k->d, &p, NULL, NULL, NULL);
-}
+#ifdef TAC_TEST_ASAN
+#define SKIP_UNDER_ASAN() TAC_SKIP("AddressSanitizer build: under an address-space cap ASan's own allocator aborts " \
+                                   "(this case runs in the plain build)")
+#else
+#define SKIP_UNDER_ASAN() do { } while (0)
+#endif
 
 TAC_TEST(embedding_kmeans_allocation_failure_is_an_error)
 {
-#ifdef TAC_TEST_ASAN
-    TAC_SKIP("AddressSanitizer build: an address-space cap makes ASan's own allocator abort (runs in the plain build)");
-#else
-    kctx k = {NULL, 100000, 4};
-    k.X = tac_xmalloc((size_t)k.n * k.d, sizeof(float));
-    tac_mt r;
-    tac_mt_seed(&r, 1);
-    fill_normal(&r, k.X, (size_t)k.n * k.d);
-    CHECK_CAPPED_FAILS(kmeans_child, &k, "k-means");
-    /* the same call without the cap works (the failure above was the memory, not the input) */
-    tac_kmeans_params p;
-    tac_kmeans_default_params(&p);
-    p.k = 640; p.spherical = 1; p.niter = 1; p.plain = -1; p.threads = 1;
-    TAC_CHECK_OK(tac_kmeans(k.X, k.n, k.d, &p, NULL, NULL, NULL));
-    free(k.X);
-#endif
-}
-
-typedef struct { float *X; int64_t n; int d, k; int64_t *idx; } nctx;
-
-static int knn_child(void *c)
-{
-    nctx *q = c;
-    return tac_knn_cosine_ex(q->X, q->n, q->d, q->k, q->idx, NULL, 1);   /* heaps: N x k x 16 bytes = 82 MB */
+    SKIP_UNDER_ASAN();
+    CHECK_CAPPED_FAILS("kmeans", "k-means");
 }
 
 TAC_TEST(embedding_knn_allocation_failure_is_an_error)
 {
-#ifdef TAC_TEST_ASAN
-    TAC_SKIP("AddressSanitizer build: an address-space cap makes ASan's own allocator abort (runs in the plain build)");
-#else
-    nctx q = {NULL, 20000, 8, 256, NULL};
-    q.X = tac_xmalloc((size_t)q.n * q.d, sizeof(float));
-    q.idx = tac_xmalloc((size_t)q.n * q.k, sizeof(int64_t));   /* the caller's output, mapped before the cap */
-    memset(q.idx, 0, (size_t)q.n * q.k * sizeof(int64_t));
-    tac_mt r;
-    tac_mt_seed(&r, 2);
-    fill_normal(&r, q.X, (size_t)q.n * q.d);
-    CHECK_CAPPED_FAILS(knn_child, &q, "knn");
-    free(q.X);
-    free(q.idx);
-#endif
-}
-
-typedef struct { float *X, *R; int64_t n; int d; int64_t *nn; int kn; } hctx;
-
-static int heads_child(void *c)
-{
-    hctx *h = c;
-    tac_heads_params p;
-    tac_heads_default_params(&p);
-    p.K = 2000; p.hidden = 16; p.batch = 64; p.epochs = 1; p.threads = 1;   /* distillation workspaces: 2 x 64 MB */
-    tac_heads *out = NULL;
-    int rc = tac_heads_train(h->X, h->R, h->n, h->d, h->nn, h->nn, h->kn, &p, NULL, NULL, &out);
-    tac_heads_free(out);
-    return rc;
+    SKIP_UNDER_ASAN();
+    CHECK_CAPPED_FAILS("knn", "knn");
 }
 
 TAC_TEST(embedding_heads_allocation_failure_is_an_error)
 {
-#ifdef TAC_TEST_ASAN
-    TAC_SKIP("AddressSanitizer build: an address-space cap makes ASan's own allocator abort (runs in the plain build)");
-#else
-    hctx h = {NULL, NULL, 128, 8, NULL, 4};
-    h.X = tac_xmalloc((size_t)h.n * h.d, sizeof(float));
-    h.R = tac_xmalloc((size_t)h.n * h.d, sizeof(float));
-    h.nn = tac_xmalloc((size_t)h.n * h.kn, sizeof(int64_t));
-    tac_mt r;
-    tac_mt_seed(&r, 3);
-    fill_normal(&r, h.X, (size_t)h.n * h.d);
-    fill_normal(&r, h.R, (size_t)h.n * h.d);
-    tac_l2_normalize_rows(h.X, h.n, h.d);
-    tac_l2_normalize_rows(h.R, h.n, h.d);
-    for (int64_t i = 0; i < h.n * h.kn; i++) h.nn[i] = (i / h.kn + 1 + i % h.kn) % h.n;
-    CHECK_CAPPED_FAILS(heads_child, &h, "heads");
-    free(h.X); free(h.R); free(h.nn);
-#endif
-}
-
-typedef struct { int64_t *y, *p; int64_t n; } mctx;
-
-static int metrics_child(void *c)
-{
-    mctx *m = c;
-    tac_metrics out;
-    return tac_metrics_compute(m->y, m->p, m->n, &out);   /* compacted ids: 2 x 48 MB */
-}
-
-static int metric_acc_child(void *c)
-{
-    mctx *m = c;
-    double a = tac_metric_acc(m->y, m->p, m->n);
-    return isnan(a) ? TAC_ERR : TAC_OK;
+    SKIP_UNDER_ASAN();
+    CHECK_CAPPED_FAILS("heads", "heads");
 }
 
 TAC_TEST(embedding_metrics_allocation_failure_is_an_error)
 {
-#ifdef TAC_TEST_ASAN
-    TAC_SKIP("AddressSanitizer build: an address-space cap makes ASan's own allocator abort (runs in the plain build)");
-#else
-    mctx m = {NULL, NULL, 6000000};
-    m.y = tac_xmalloc((size_t)m.n, sizeof(int64_t));
-    m.p = tac_xmalloc((size_t)m.n, sizeof(int64_t));
-    for (int64_t i = 0; i < m.n; i++) { m.y[i] = i % 10; m.p[i] = (i * 7) % 10; }
-    CHECK_CAPPED_FAILS(metrics_child, &m, "metrics");
-    CHECK_CAPPED_FAILS(metric_acc_child, &m, "metrics");
-    free(m.y); free(m.p);
-#endif
+    SKIP_UNDER_ASAN();
+    CHECK_CAPPED_FAILS("metrics", "metrics");
+    CHECK_CAPPED_FAILS("acc", "metrics");
 }
 
 /* Sizes beyond the machine's memory are refused before any allocation, in every build (ASan included). */

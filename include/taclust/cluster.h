@@ -64,9 +64,11 @@ TAC_API int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params
 
 /* Assign rows of X (N x D) to the nearest of K centroids (K x D): max inner product if spherical,
  * else min L2 distance. labels: N out; score: N out or NULL (the inner product / squared distance).
- * Uses all the threads the library may use (as threads = 0). */
+ * tac_kmeans_assign uses all the threads the library may use; the _ex form at most `threads` (0 = all). */
 TAC_API int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
                       int32_t *labels, float *score);
+TAC_API int tac_kmeans_assign_ex(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
+                         int32_t *labels, float *score, int threads);
 
 /* Exact cosine k-NN of every row among all rows, self excluded. X: N x D (need not be normalised; rows are
  * normalised internally). idx: N x k out, most similar first, ties by lower index; sim: N x k or NULL.

@@ -247,7 +247,18 @@ static int kmeans_assign_impl(const float *X, int64_t n, int d, const float *cen
 int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
                       int32_t *labels, float *score)
 {
-    return kmeans_assign_impl(X, n, d, centroids, k, spherical, labels, score, tac_threads_resolve(0));
+    return tac_kmeans_assign_ex(X, n, d, centroids, k, spherical, labels, score, 0);
+}
+
+int tac_kmeans_assign_ex(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
+                         int32_t *labels, float *score, int threads)
+{
+    int nthreads = tac_threads_resolve(threads);
+    int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
+    if (blas_lowered) tac_blas_threads_enter(nthreads);
+    int rc = kmeans_assign_impl(X, n, d, centroids, k, spherical, labels, score, nthreads);
+    if (blas_lowered) tac_blas_threads_leave();
+    return rc;
 }
 
 /* ---- bounded assignment (spherical): skip the rows whose label is proven ------------------------------------

@@ -228,7 +228,7 @@ int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, flo
     int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
     if (blas_lowered) tac_blas_threads_enter(nthreads);
     memcpy(Xn, X, sizeof(float) * (size_t)n * (size_t)d);
-    tac_l2_normalize_rows_nt(Xn, n, d, nthreads);
+    tac_l2_normalize_rows_ex(Xn, n, d, nthreads);
     pthread_mutex_init(&P.mu, NULL);
     pthread_cond_init(&P.cv, NULL);
     for (int64_t i = 0; i < n; i++) P.thr[i] = -INFINITY;

@@ -29,9 +29,10 @@ void tac_blas_threads_enter(int n)
     pthread_mutex_unlock(&g_blas_mu);
 }
 
-void tac_l2_normalize_rows_nt(float *X, int64_t n, int64_t d, int nthreads)
+void tac_l2_normalize_rows_ex(float *X, int64_t n, int64_t d, int nthreads)
 {
-    #pragma omp parallel for schedule(static) num_threads(nthreads > 0 ? nthreads : 1)
+    nthreads = tac_threads_resolve(nthreads);
+    #pragma omp parallel for schedule(static) num_threads(nthreads)
     for (int64_t i = 0; i < n; i++) {
         float *x = X + i * d;
         double s = 0;

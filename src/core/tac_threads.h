@@ -17,7 +17,5 @@ int tac_threads_resolve(int threads);
 /* Lowers OpenBLAS to n threads (n >= 1) for a call; must be paired with tac_blas_threads_leave. */
 void tac_blas_threads_enter(int n);
 void tac_blas_threads_leave(void);
-/* tac_l2_normalize_rows with an OpenMP team of at most nthreads (>= 1). X: N x D in place. */
-void tac_l2_normalize_rows_nt(float *X, int64_t n, int64_t d, int nthreads);
 
 #endif

@@ -28,7 +28,7 @@ void tac_set_progress(tac_progress_fn fn, void *user) { g_progress_fn = fn; g_pr
 void tac_free(void *p) { free(p); }
 const char *tac_version(void) { return TAC_VERSION_STRING; }
 
-void tac_l2_normalize_rows(float *X, int64_t n, int64_t d) { tac_l2_normalize_rows_nt(X, n, d, tac_threads_resolve(0)); }
+void tac_l2_normalize_rows(float *X, int64_t n, int64_t d) { tac_l2_normalize_rows_ex(X, n, d, tac_threads_resolve(0)); }
 
 double tac_now(void)
 {

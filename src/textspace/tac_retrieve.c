@@ -61,7 +61,7 @@ int tac_retrieve_ex(const float *Xn, int64_t n, const float *E, int64_t s, int d
         float *Rb = R + i0 * d;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, d, (int)s, 1.0f, L, (int)s,
                     E, d, 0.0f, Rb, d);
-        tac_l2_normalize_rows_nt(Rb, b, d, nthreads);
+        tac_l2_normalize_rows_ex(Rb, b, d, nthreads);
     }
     if (blas_lowered) tac_blas_threads_leave();
     free(L);
