@@ -80,8 +80,9 @@ int main(int argc, char **argv)
         const int REP = nrep;
         const int B = p.batch, H = p.hidden;
         tac_heads *hs = tac_heads_alloc(d, H, K);
+        tac_heads_work *w = hs ? tac_heads_work_alloc(hs, B) : NULL;
+        if (!w) { fprintf(stderr, "bench_heads: %s\n", tac_last_error()); return 1; }
         tac_heads_init(hs, 1);
-        tac_heads_work *w = tac_heads_work_alloc(hs, B);
         int64_t *sel = malloc(3 * (size_t)B * sizeof(int64_t));   /* 3B */
         for (int i = 0; i < 3 * B; i++) sel[i] = (int64_t)tac_mt_below(&r, (uint64_t)n);
         double ts[REPMAX], tt[REPMAX], tg[REPMAX];

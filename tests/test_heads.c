@@ -292,6 +292,7 @@ TAC_TEST(heads_whole_loss_gradcheck)
     tac_heads_params p; tac_heads_default_params(&p);
     p.K = K; p.hidden = H; p.batch = B;
     tac_heads *h = tac_heads_alloc(D, H, K);
+    TAC_REQUIRE(h);
     tac_heads_init(h, 3);
     /* larger weights than the 0.02 init so every term has a visible gradient */
     for (int k = 0; k < 2; k++) {
@@ -302,8 +303,9 @@ TAC_TEST(heads_whole_loss_gradcheck)
         fill_normal(&r, h->P[k].beta, H, 0.3);
     }
     tac_heads_work *w = tac_heads_work_alloc(h, B);
+    TAC_REQUIRE(w);
     tac_heads_loss L;
-    tac_heads_forward_backward(h, w, X, R, idx, u, v, &p, &L);
+    TAC_CHECK_OK(tac_heads_forward_backward(h, w, X, R, idx, u, v, &p, &L));
     TAC_CHECK_NEAR(L.total, L.distill_it + L.distill_ti + L.consist - 5 * (L.ent_t + L.ent_i), 1e-9);
     TAC_CHECK_NEAR(whole_obj(&(whole_ctx){h, w, X, R, idx, u, v, &p}), L.total, 1e-6);
     float *g = tac_xmalloc(h->nparam, sizeof(float));
@@ -337,6 +339,7 @@ TAC_TEST(heads_whole_loss_gradcheck)
 TAC_TEST(heads_adam_matches_pytorch_formula)
 {
     tac_heads *h = tac_heads_alloc(5, 6, 3);   /* nparam = 2*69 = 138: 8-wide body and a scalar tail */
+    TAC_REQUIRE(h);
     tac_heads_init(h, 4);
     tac_heads_params p; tac_heads_default_params(&p);
     size_t n = h->nparam;
@@ -408,8 +411,10 @@ TAC_TEST(heads_matches_pytorch_five_adam_steps)
     tac_heads_params p; tac_heads_default_params(&p);
     p.K = K; p.hidden = H; p.batch = B;
     tac_heads *h = tac_heads_alloc(D, H, K);
+    TAC_REQUIRE(h);
     memcpy(h->params, init, h->nparam * sizeof(float));
     tac_heads_work *w = tac_heads_work_alloc(h, B);
+    TAC_REQUIRE(w);
     for (int s = 0; s < S; s++) {
         tac_heads_loss L;
         tac_heads_forward_backward(h, w, X, R, idx + s * B, u + s * B, v + s * B, &p, &L);
@@ -548,7 +553,9 @@ TAC_TEST(heads_two_threads_match_sequential)
     p.K = K; p.hidden = H; p.batch = B;
     tac_heads *h1 = tac_heads_alloc(D, H, K), *h2 = tac_heads_alloc(D, H, K);
     tac_heads_init(h1, 8); tac_heads_init(h2, 8);
+    TAC_REQUIRE(h1 && h2);
     tac_heads_work *w1 = tac_heads_work_alloc(h1, B), *w2 = tac_heads_work_alloc(h2, B);
+    TAC_REQUIRE(w1 && w2);
     tac_heads_work_set_threads(w2, 2);
     int blas = openblas_get_num_threads();
     openblas_set_num_threads(1);

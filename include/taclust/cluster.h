@@ -6,6 +6,16 @@
  * (mt19937(seed)) / renormalise if spherical; keep the redo with the largest objective (strict >);
  * final labels = argmax inner product (spherical) or min L2 distance over all n points.
  * init = TAC_KMEANS_INIT_PLUSPLUS replaces the random init by k-means++ (seeded the same way).
+ *
+ * Errors and memory: every function returns TAC_OK or TAC_ERR with the reason in tac_last_error(), also when a
+ * workspace cannot be allocated (never aborts). Outputs are caller-allocated buffers.
+ * Threads: the functions are pure functions of their inputs and parameters: several threads may call them at
+ * once. Their work runs on OpenMP teams (num_threads clauses, never omp_set_num_threads), a helper pthread (kNN)
+ * and OpenBLAS. `threads` (0 = all the library may use, tac_num_threads(); else at most that many): when it is
+ * below OpenBLAS's process-wide thread count, that count is lowered for the duration of the call and then restored
+ * exactly (OpenBLAS has no per-call setting; other BLAS users of the process see the lower count meanwhile).
+ * Labels, centroids and neighbour lists do not depend on the thread count (barring float near-ties); scores and
+ * the objective can differ in their last bits, because OpenBLAS's sgemm rounding depends on its thread count.
  */
 #ifndef TACLUST_CLUSTER_H
 #define TACLUST_CLUSTER_H
@@ -40,6 +50,7 @@ typedef struct {
     int64_t *skipped;             /* out (may be NULL): rows whose assignment was proven, summed over passes */
     int *fallbacks;               /* out (may be NULL): redos whose final check found a bounded label differing
                                      from the plain pass, so they were run again plain (0 unless a bound is wrong) */
+    int threads;                  /* threads the call may use: 0 (default) = all the library may use */
 } tac_kmeans_params;
 
 TAC_API void tac_kmeans_default_params(tac_kmeans_params *p);
@@ -53,14 +64,20 @@ TAC_API int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params
                float *centroids, int32_t *labels, double *obj);
 
 /* Assign rows of X (N x D) to the nearest of K centroids (K x D): max inner product if spherical,
- * else min L2 distance. labels: N out; score: N out or NULL (the inner product / squared distance). */
+ * else min L2 distance. labels: N out; score: N out or NULL (the inner product / squared distance).
+ * tac_kmeans_assign uses all the threads the library may use; the _ex form at most `threads` (0 = all). */
 TAC_API int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
                       int32_t *labels, float *score);
+TAC_API int tac_kmeans_assign_ex(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
+                         int32_t *labels, float *score, int threads);
 
 /* Exact cosine k-NN of every row among all rows, self excluded. X: N x D (need not be normalised; rows are
  * normalised internally). idx: N x k out, most similar first, ties by lower index; sim: N x k or NULL.
  * Fails when k >= N. */
 TAC_API int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim);
+/* The same with a thread bound: threads 0 = all the library may use (tac_knn_cosine), 1 = the calling thread only
+ * (no helper thread, single-threaded BLAS for the call), n = at most n OpenMP threads / OpenBLAS threads. */
+TAC_API int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim, int threads);
 
 #ifdef __cplusplus
 }

@@ -5,6 +5,12 @@
  *     in tac_last_error() (thread-local). The reason names the file and the problem.
  *   - The library writes nothing to stdout or stderr: messages go to the log callback, progress to the
  *     progress callbacks (see "messages, progress and buffers" below).
+ *   - Programmer errors (NULL where not allowed) abort with file and line. Nothing in the library aborts on bad
+ *     input or on a failed allocation: that is TAC_ERR (or NULL / NaN where documented) with a reason naming
+ *     what could not be allocated.
+ *   - Buffers the library returns (loaded .npy data, file contents, strings) are released with tac_free.
+ *   - Threads: functions are safe to call from several threads at once on different data (pure functions of
+ *     their arguments) unless a comment says otherwise; process-wide settings are named as such.
  *   - Matrices are float32, row-major. Dimension letters: N rows (samples), D features, K clusters,
  *     M nouns, S selected nouns, B batch, T tokens, C channels/width.
  */
@@ -32,9 +38,11 @@ TAC_API void tac_clear_error(void);
 
 /* ---- .npy (NumPy format 1.0/2.0, C order) ----------------------------------------------------------- */
 /* Loads a 1-D or 2-D float16/float32/float64 array as float32 (a 1-D array of n gives rows=n, cols=1).
- * Errors (naming `path`): not .npy, Fortran order, other dtype, >2 dims, truncated data. *out is malloc'd. */
+ * Errors (naming `path`): not .npy, Fortran order, other dtype, >2 dims, truncated data, no memory.
+ * *out: release with tac_free. */
 TAC_API int tac_npy_load_f32(const char *path, float **out, int64_t *rows, int64_t *cols);
-/* Loads a 1-D or 2-D integer array (int8..int64, uint8..uint32, or float with integral values) as int64. */
+/* Loads a 1-D or 2-D integer array (int8..int64, uint8..uint32, or float with integral values) as int64.
+ * *out: release with tac_free. */
 TAC_API int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *cols);
 /* The same two loaders on a .npy image already in memory (buf of len bytes); `name` stands for the file in
  * error reasons. buf need not be NUL-terminated or aligned. */
@@ -84,13 +92,15 @@ TAC_API void tac_atomic_abort(tac_atomic *a);
 TAC_API int tac_write_file_atomic(const char *path, const void *data, size_t len);
 /* Reads a whole regular file (adds a NUL after the data). A FIFO, device, socket or folder is refused without
  * reading (never blocks), and so is a file larger than max_bytes ("larger than the N MiB limit for ...").
- * tac_read_file uses TAC_READ_FILE_MAX; text readers pass their own limits (TAC_JSON_MAX, TAC_LINES_MAX). */
+ * tac_read_file uses TAC_READ_FILE_MAX; text readers pass their own limits (TAC_JSON_MAX, TAC_LINES_MAX).
+ * *data: release with tac_free. */
 #define TAC_READ_FILE_MAX ((size_t)1 << 30)   /* 1 GiB: any whole-file read */
 #define TAC_JSON_MAX ((size_t)64 << 20)       /* 64 MiB: config.json, run.json, params.json, index files */
 #define TAC_LINES_MAX ((size_t)256 << 20)     /* 256 MiB: vocabularies, input lists, CSV read back */
 TAC_API int tac_read_file(const char *path, char **data, size_t *len);
 TAC_API int tac_read_file_max(const char *path, char **data, size_t *len, size_t max_bytes);
-/* Reads a text file of lines (trailing \r\n stripped, empty lines kept unless skip_empty). */
+/* Reads a text file of lines (trailing \r\n stripped, empty lines kept unless skip_empty). *lines: release with
+ * tac_free_strings. */
 TAC_API int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty);
 TAC_API void tac_free_strings(char **s, int64_t n);
 
@@ -112,7 +122,10 @@ TAC_API void tac_free(void *p);
 
 /* ---- numerics helpers ------------------------------------------------------------------------------- */
 TAC_API void tac_l2_normalize_rows(float *X /* N x D */, int64_t n, int64_t d);  /* eps 1e-12 like F.normalize */
+TAC_API void tac_l2_normalize_rows_ex(float *X, int64_t n, int64_t d, int threads); /* at most `threads` (0: all) */
 TAC_API int tac_num_threads(void);                         /* threads the library may use (OMP setting) */
+/* A `threads` argument or field of 0 means tac_num_threads(); the library never calls omp_set_num_threads (its
+ * OpenMP teams take num_threads clauses) and restores OpenBLAS's thread count whenever it lowers it for a call. */
 
 #ifdef __cplusplus
 }

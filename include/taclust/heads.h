@@ -2,6 +2,16 @@
  * each Linear(D->H) -> BatchNorm1d(H) -> ReLU -> Linear(H->K) -> softmax, trained with cross-modal mutual
  * distillation over nearest neighbours, the consistency term and the balance (entropy) term, with Adam.
  * Prediction = argmax of the image head with BatchNorm in eval mode.
+ *
+ * Errors and memory: functions return TAC_OK / TAC_ERR with the reason in tac_last_error(), also when memory
+ * cannot be allocated (never abort). Heads from tac_heads_train / tac_heads_load are released with tac_heads_free.
+ * Threads: a trained or loaded tac_heads is immutable for prediction: tac_heads_predict*, tac_heads_save and the
+ * accessors may run on one tac_heads from several threads at once (each call allocates its own buffer).
+ * tac_heads_train is a pure function of its inputs (several trainings may run at once); it uses at most
+ * params.threads threads (0 = all the library may use: 2 when that is >= 2, one per head) and sets OpenBLAS's
+ * process-wide thread count to 1 for its duration, reading it first (openblas_get_num_threads) and restoring
+ * exactly that value afterwards. Results do not depend on the thread count (bit-identical heads).
+ * tac_heads_predict runs on the calling thread with OpenBLAS's own threads, as configured by the caller.
  */
 #ifndef TACLUST_HEADS_H
 #define TACLUST_HEADS_H
@@ -30,6 +40,7 @@ typedef struct {
                                     instead, whatever `progress` says; NULL (default): as `progress` says.
                                     (Named progress_fn: the int `progress` above keeps its name and place.) */
     void *progress_user;  /* passed to progress_fn */
+    int threads;          /* threads training may use: 0 (default) = all the library may use; 1 = calling thread */
 } tac_heads_params;
 
 typedef struct tac_heads tac_heads;   /* opaque: both heads' parameters and BatchNorm running stats */

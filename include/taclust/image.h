@@ -6,7 +6,10 @@
  * byte, 16-bit gray clipped at 255 as Pillow's mode "I" conversion does). EXIF orientation is NOT applied (Pillow
  * and CLIP preprocessing don't either). Resize is a port of Pillow's fixed-point bicubic (a = -0.5, antialiased),
  * center crop as torchvision does (offset round-half-even), then ToTensor and CLIP's mean/std normalisation.
- * Everything here is thread-safe (decode different images from different threads); errors via tac_last_error().
+ * Everything here is thread-safe (decode different images from different threads); errors via tac_last_error(),
+ * also when memory cannot be allocated (never aborts). Everything runs on the calling thread (no OpenMP, no BLAS).
+ * The decode budget and the pixel limit are process-wide settings (set them before decoding).
+ * Buffers handed to the caller (tac_image.rgb: release with tac_image_free; a thumbnail: release with tac_free).
  */
 #ifndef TACLUST_IMAGE_H
 #define TACLUST_IMAGE_H
@@ -26,7 +29,7 @@ extern "C" {
 
 typedef struct {
     int w, h;          /* width, height */
-    uint8_t *rgb;      /* H x W x 3, row-major, malloc'd */
+    uint8_t *rgb;      /* H x W x 3, row-major (released by tac_image_free) */
 } tac_image;
 
 /* Decode a JPEG, PNG or WebP file (detected by content, not by name). On failure the reason says why
@@ -44,12 +47,13 @@ TAC_API void tac_image_set_decode_budget(int64_t bytes);
 /* The most bytes the budget has seen in flight (reset: start again from what is in flight now). */
 TAC_API int64_t tac_image_decode_peak(int reset);
 
-/* Pillow Image.resize((dw, dh), BICUBIC) on RGB uint8, bit-exact. src: sh x sw x 3, dst: dh x dw x 3. */
-TAC_API void tac_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
+/* Pillow Image.resize((dw, dh), BICUBIC) on RGB uint8, bit-exact. src: sh x sw x 3, dst: dh x dw x 3.
+ * TAC_ERR (reason set) on a size that is not positive or when its workspace cannot be allocated. */
+TAC_API int tac_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
 /* The same resize, computing only the output window [y0, y0+ch) x [x0, x0+cw) (bit-identical to cropping the full
- * result, without building it). dst: ch x cw x 3. */
-TAC_API void tac_resize_bicubic_window(const uint8_t *src, int sw, int sh, int dw, int dh,
-                               int x0, int y0, int cw, int ch, uint8_t *dst);
+ * result, without building it). dst: ch x cw x 3. TAC_ERR also when the window is not inside the result. */
+TAC_API int tac_resize_bicubic_window(const uint8_t *src, int sw, int sh, int dw, int dh,
+                              int x0, int y0, int cw, int ch, uint8_t *dst);
 /* Testing hook: 0 forces the plain scalar kernels (the reference), 1 (default) uses SSE4.1/AVX2 when compiled in. */
 TAC_API void tac_resize_use_simd(int on);
 
@@ -65,7 +69,7 @@ TAC_API int tac_clip_preprocess_mode(const tac_image *img, int resize, int crop,
 /* Size after Resize(resize): shorter side = resize, longer int(resize * long / short). */
 TAC_API int tac_clip_resized_size(int w, int h, int resize, int *nw, int *nh);
 
-/* Write a JPEG thumbnail (RGB, quality 1..100) into a malloc'd buffer (*out, free() it): the longer side is
+/* Write a JPEG thumbnail (RGB, quality 1..100) into a buffer (*out, release with tac_free): the longer side is
  * brought down to max_side with the bicubic resize (the other side rounded, at least 1); never enlarged. */
 TAC_API int tac_image_thumbnail_jpeg(const tac_image *img, int max_side, int quality, uint8_t **out, size_t *len);
 

@@ -88,10 +88,11 @@ TAC_API int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
 TAC_API void tac_fit_result_free(tac_fit_result *r);
 
 /* ---- file helpers shared by the commands ---------------------------------------------------------- */
-/* Loads a 2-D float .npy (f16/f32/f64), checks every value is finite; errors name `path`. */
+/* Loads a 2-D float .npy (f16/f32/f64), checks every value is finite; errors name `path` (also a failed
+ * allocation). *X: release with tac_free. Thread-safe (no shared state). */
 TAC_API int tac_load_matrix(const char *path, float **X, int64_t *n, int64_t *d);
 /* Reads noun indices, one per line (first whitespace-separated field; lines starting '#' skipped); each must
- * be in [0, limit). */
+ * be in [0, limit). *idx: release with tac_free. Thread-safe. */
 TAC_API int tac_read_indices(const char *path, int64_t limit, int64_t **idx, int64_t *n);
 
 #ifdef __cplusplus

@@ -305,6 +305,7 @@ static char *hex_decode(const cJSON *it)
 static void add_path(cJSON *o, const char *key, const char *s)
 {
     char *t = tac_utf8_text(s);
+    if (!t) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
     cJSON_AddStringToObject(o, key, t);
     free(t);
     if (!tac_utf8_valid(s)) {
@@ -333,6 +334,7 @@ static int write_run_json(const char *out, const char *const *inputs, int ninput
     int all_utf8 = 1;
     for (int i = 0; i < ninputs; i++) {
         char *t = tac_utf8_text(inputs[i]);
+        if (!t) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
         cJSON_AddItemToArray(arr, cJSON_CreateString(t));
         free(t);
         all_utf8 &= tac_utf8_valid(inputs[i]);
@@ -448,6 +450,7 @@ static int write_skipped(const char *out, char **paths, int64_t n, const int8_t 
     for (int64_t i = 0; i < n; i++)
         if (!ok[i]) {
             char *ep = tac_escape_line(paths[i]), *ew = tac_escape_line(why[i] ? why[i] : "could not be read");
+            if (!ep || !ew) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
             fprintf(a.f, "%s\t%s\n", ep, ew);
             free(ep); free(ew);
             cnt++;
@@ -540,6 +543,7 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
     if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
     for (int64_t s = 0; s < r->nsel; s++) {
         char *en = tac_escape_line(nouns[r->selected[s]]);
+        if (!en) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
         fprintf(a.f, "%s\n", en);
         free(en);
     }
@@ -557,6 +561,7 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
     cJSON *arr = cJSON_AddArrayToObject(o, "cluster_names");
     for (int c = 0; c < K; c++) {
         char *t = tac_utf8_text(names[c]);
+        if (!t) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
         cJSON_AddItemToArray(arr, cJSON_CreateString(t));
         free(t);
     }

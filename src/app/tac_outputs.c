@@ -46,6 +46,7 @@ void tac_slugify(const char *name, char *out, int maxlen)
 char *tac_csv_cell(const char *s)
 {
     char *e = tac_escape_line(s);
+    if (!e) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
     int neut = e[0] == '=' || e[0] == '+' || e[0] == '-' || e[0] == '@';
     int quote = strpbrk(e, ",\"") != NULL;
     size_t n = strlen(e);
@@ -70,6 +71,7 @@ static void csv_field(FILE *f, const char *s)
 static cJSON *json_text(const char *s)
 {
     char *t = tac_utf8_text(s);
+    if (!t) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
     cJSON *it = cJSON_CreateString(t);
     free(t);
     return it;

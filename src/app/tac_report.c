@@ -19,6 +19,7 @@
 static void html_escape(FILE *f, const char *text)
 {
     char *t = tac_utf8_text(text);          /* the page is UTF-8: a byte that is not is shown as U+00XX */
+    if (!t) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
     for (const char *s = t; *s; s++) {
         switch (*s) {
         case '&': fputs("&amp;", f); break;

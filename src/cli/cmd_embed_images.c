@@ -50,6 +50,7 @@ static int on_batch(void *ctx, int64_t first, int64_t count, const float *emb, c
         const char *path = s->paths[first + i];
         fprintf(stderr, "%staclust embed-images: skipped %s: %s\n", s->tty ? "\r\033[K" : "", path, why[i]);
         char *ep = tac_escape_line(path), *ew = tac_escape_line(why[i]);   /* one line per image, two fields */
+        if (!ep || !ew) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
         size_t len = strlen(ep) + strlen(ew) + 2;
         char *line = tac_xmalloc(len, 1);
         snprintf(line, len, "%s\t%s", ep, ew);
@@ -70,6 +71,7 @@ static int write_lines(const char *path, char *const *list, int64_t n, int escap
     if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
     for (int64_t i = 0; i < n; i++) {
         char *e = escape ? tac_escape_line(list[i]) : NULL;
+        if (escape && !e) { tac_atomic_abort(&a); return TAC_ERR; }
         int bad = fputs(e ? e : list[i], a.f) < 0 || fputc('\n', a.f) < 0;
         free(e);
         if (bad) { tac_atomic_abort(&a); return tac_fail("%s: write failed", path); }

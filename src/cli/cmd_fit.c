@@ -119,6 +119,7 @@ static int write_outputs(const char *stage, const tac_fit_result *r, char **name
     fprintf(a.f, "index\tname\tcentre\n");
     for (int64_t t = 0; t < r->nsel; t++) {
         char *en = tac_escape_line(noun_name(names, r->selected[t], buf, sizeof buf));   /* one row, three fields */
+        if (!en) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
         fprintf(a.f, "%lld\t%s\t%d\n", (long long)r->selected[t], en, r->selected_centre[t]);
         free(en);
     }
@@ -135,6 +136,7 @@ static int write_outputs(const char *stage, const tac_fit_result *r, char **name
             int64_t t = r->cluster_names[(size_t)c * r->n_names + q];
             if (t < 0) continue;
             char *en = tac_escape_line(noun_name(names, t, buf, sizeof buf));
+            if (!en) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
             fprintf(a.f, "%s%s", first ? "" : ", ", en);
             free(en);
             first = 0;

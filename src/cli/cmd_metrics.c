@@ -33,6 +33,7 @@ static int write_json(const char *path, const char *lpath, const char *ppath, in
 {
     cJSON *o = cJSON_CreateObject();
     char *lt = tac_utf8_text(lpath), *pt = tac_utf8_text(ppath);   /* JSON holds valid UTF-8 only */
+    if (!lt || !pt) tac_die_at(__FILE__, __LINE__, "%s", tac_last_error());   /* the program aborts on OOM, as tac_xmalloc */
     cJSON_AddStringToObject(o, "labels", lt);
     cJSON_AddStringToObject(o, "pred", pt);
     free(lt); free(pt);

@@ -34,6 +34,7 @@
 #include "taclust/cluster.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_threads.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -59,12 +60,13 @@ void tac_kmeans_default_params(tac_kmeans_params *p)
     p->init = TAC_KMEANS_INIT_RANDOM;
     p->progress = 0;
     p->accumulate_double = 0;
+    p->threads = 0;
 }
 
 /* Squared L2 norm of each row, float accumulation (as faiss's fvec_norms_L2sqr). out: N. */
-static void row_norms2(const float *X /* N x D */, int64_t n, int d, float *out /* N */)
+static void row_norms2(const float *X /* N x D */, int64_t n, int d, float *out /* N */, int nthreads)
 {
-#pragma omp parallel for schedule(static) if (n * d > (1 << 18))
+#pragma omp parallel for schedule(static) if (n * d > (1 << 18)) num_threads(nthreads)
     for (int64_t i = 0; i < n; i++) {
         const float *x = X + i * d;
         float s = 0;
@@ -190,18 +192,15 @@ static int pad_k(int k) { return (k + 15) & ~15; }
  * xn: N squared norms (L2 only; NULL when spherical). labels: N out, dis: N out or NULL. Returns the objective,
  * the float sum of the assignment values in point order (faiss). Runs on the calling thread apart from the
  * sgemm, whose OpenBLAS threads do the heavy work: no OpenMP team to wake per tile. changed (or NULL) gets
- * the number of labels that differ from what labels held on entry. */
+ * the number of labels that differ from what labels held on entry. cn: K floats of workspace (the squared centroid
+ * norms, L2 only; may be NULL when spherical). */
 typedef struct { float *F; double *A; int64_t *cnt; } cent_sums; /* F/A: K x D, cnt: K */
 static float assign_pass(const float *X, int64_t n, int d, const float *C, int k, int spherical, const float *xn,
                          int32_t *labels, float *dis, float *buf /* TB x KP */, int64_t TB, cent_sums *sums,
-                         int64_t *changed)
+                         int64_t *changed, float *cn /* K */)
 {
     int kp = pad_k(k);
-    float *cn = NULL; /* K squared centroid norms (L2 only) */
-    if (!spherical) {
-        cn = tac_xmalloc((size_t)k, sizeof(float));
-        row_norms2(C, k, d, cn);
-    }
+    if (!spherical) row_norms2(C, k, d, cn, 1);
     float o = 0;
     if (changed) *changed = 0;
     for (int64_t i0 = 0; i0 < n; i0 += TB) {
@@ -214,30 +213,53 @@ static float assign_pass(const float *X, int64_t n, int d, const float *C, int k
             for (int64_t i = 0; i < nb; i++) o += dis[i0 + i];
         if (sums) accumulate_tile(X + i0 * d, nb, d, labels + i0, sums->F, sums->A, sums->cnt);
     }
-    free(cn);
     return o;
 }
 
-int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
-                      int32_t *labels, float *score)
+static int kmeans_assign_impl(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
+                              int32_t *labels, float *score, int nthreads)
 {
     if (n < 0 || d < 1 || k < 1) return tac_fail("k-means assign: bad shape (N=%lld, D=%d, K=%d)", (long long)n, d, k);
     if (n == 0) return TAC_OK;
     int kp = pad_k(k);
     int64_t TB = tile_rows(n, kp);
-    float *buf = tac_xmalloc((size_t)(TB * kp), sizeof(float));        /* TB x KP */
-    float *Cp = tac_xcalloc((size_t)kp * (size_t)d, sizeof(float));     /* KP x D, zero padding rows */
-    memcpy(Cp, centroids, sizeof(float) * (size_t)k * (size_t)d);
-    float *xn = NULL;                                            /* N */
-    if (!spherical) {
-        xn = tac_xmalloc((size_t)n, sizeof(float));
-        row_norms2(X, n, d, xn);
+    float *buf = tac_try_malloc((size_t)(TB * kp), sizeof(float), "k-means assign: score tile");   /* TB x KP */
+    float *Cp = buf ? tac_try_calloc((size_t)kp * (size_t)d, sizeof(float), "k-means assign: centroids")
+                    : NULL;                                      /* KP x D, zero padding rows */
+    float *xn = NULL, *cn = NULL;                                /* N, K (L2 only) */
+    if (Cp && !spherical) {
+        xn = tac_try_malloc((size_t)n, sizeof(float), "k-means assign: row norms");
+        cn = xn ? tac_try_malloc((size_t)k, sizeof(float), "k-means assign: centroid norms") : NULL;
     }
-    assign_pass(X, n, d, Cp, k, spherical, xn, labels, score, buf, TB, NULL, NULL);
+    int rc = TAC_ERR;
+    if (Cp && (spherical || cn)) {
+        memcpy(Cp, centroids, sizeof(float) * (size_t)k * (size_t)d);
+        if (!spherical) row_norms2(X, n, d, xn, nthreads);
+        assign_pass(X, n, d, Cp, k, spherical, xn, labels, score, buf, TB, NULL, NULL, cn);
+        rc = TAC_OK;
+    }
     free(Cp);
     free(xn);
+    free(cn);
     free(buf);
-    return TAC_OK;
+    return rc;
+}
+
+int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
+                      int32_t *labels, float *score)
+{
+    return tac_kmeans_assign_ex(X, n, d, centroids, k, spherical, labels, score, 0);
+}
+
+int tac_kmeans_assign_ex(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
+                         int32_t *labels, float *score, int threads)
+{
+    int nthreads = tac_threads_resolve(threads);
+    int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
+    if (blas_lowered) tac_blas_threads_enter(nthreads);
+    int rc = kmeans_assign_impl(X, n, d, centroids, k, spherical, labels, score, nthreads);
+    if (blas_lowered) tac_blas_threads_leave();
+    return rc;
 }
 
 /* ---- bounded assignment (spherical): skip the rows whose label is proven ------------------------------------
@@ -270,6 +292,7 @@ typedef struct {
     int64_t *slot;  /* (tiles) x TB: row at (call, position) or -1 */
     int32_t *used;  /* TB: calls used at each position */
     float *G;       /* TB x D: gathered rows */
+    int nthreads;   /* OpenMP threads of the call */
 } kbounds;
 
 static double dot_err_gamma(int d)
@@ -342,7 +365,7 @@ static int64_t bounded_pass(const float *X, int64_t n, int d, const float *C, in
             s = sqrt(s) * (1 + 1e-12);
             if (s > B->dg[B->grp[c]]) B->dg[B->grp[c]] = s;
         }
-#pragma omp parallel for schedule(static) if (n * d > (1 << 18))
+#pragma omp parallel for schedule(static) if (n * d > (1 << 18)) num_threads(B->nthreads)
         for (int64_t i = 0; i < n; i++) {
             int a = lab[i];
             double xn = B->xnorm[i], e = gam * xn * cmax, umax = -INFINITY;
@@ -489,15 +512,18 @@ static int split_empty(int d, int k, int64_t n, float *hassign /* K */, float *C
 
 /* k-means++ (Arthur & Vassilvitskii): first centre uniform, each next one drawn with probability proportional
  * to the squared L2 distance to the nearest chosen centre (centres renormalised first when spherical, so the
- * distance is to the centre as it will be used). Random draws from mt19937(seed_r). X: N x D, C: K x D out. */
-static void kmeanspp_init(const float *X, int64_t n, int d, int k, int spherical, uint32_t seed_r, float *C)
+ * distance is to the centre as it will be used). Random draws from mt19937(seed_r). X: N x D, C: K x D out.
+ * TAC_ERR (reason set) when its workspace cannot be allocated. */
+static int kmeanspp_init(const float *X, int64_t n, int d, int k, int spherical, uint32_t seed_r, float *C,
+                         int nthreads)
 {
     tac_mt rng;
     tac_mt_seed(&rng, seed_r);
-    double *d2 = tac_xmalloc((size_t)n, sizeof(double)); /* N: distance to nearest chosen centre */
-    float *xn = tac_xmalloc((size_t)n, sizeof(float));   /* N */
-    float *dot = tac_xmalloc((size_t)n, sizeof(float));  /* N */
-    row_norms2(X, n, d, xn);
+    double *d2 = tac_try_malloc((size_t)n, sizeof(double), "k-means++: distances"); /* N: to nearest chosen centre */
+    float *xn = d2 ? tac_try_malloc((size_t)n, sizeof(float), "k-means++: row norms") : NULL;   /* N */
+    float *dot = xn ? tac_try_malloc((size_t)n, sizeof(float), "k-means++: inner products") : NULL;  /* N */
+    if (!dot) { free(d2); free(xn); return TAC_ERR; }
+    row_norms2(X, n, d, xn, nthreads);
     int64_t pick = (int64_t)tac_mt_below(&rng, (uint64_t)n);
     for (int c = 0; c < k; c++) {
         float *cc = C + (int64_t)c * d;
@@ -531,6 +557,7 @@ static void kmeanspp_init(const float *X, int64_t n, int d, int k, int spherical
     free(d2);
     free(xn);
     free(dot);
+    return TAC_OK;
 }
 
 int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, float *centroids, int32_t *labels,
@@ -549,22 +576,30 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         return tac_fail("k-means: unknown init %d", p->init);
     if (tac_check_finite("k-means input", X, n, d) != TAC_OK) return TAC_ERR;
 
+    /* OpenMP threads of this call; OpenBLAS lowered to that count for the call when it uses more (restored) */
+    int nthreads = tac_threads_resolve(p->threads);
+    int blas_lowered = p->threads > 0 && openblas_get_num_threads() > nthreads;
+    if (blas_lowered) tac_blas_threads_enter(nthreads);
+    int rc = TAC_ERR;
+
     /* training set: all rows, or the first mppc*K rows of rand_perm(n, seed) */
     const float *Xt = X; /* NT x D */
     int64_t nt = n;
-    float *xsub = NULL;
+    float *xsub = NULL, *best = NULL;
     int64_t cap = (int64_t)k * p->max_points_per_centroid;
     if (n > cap) {
-        int64_t *perm = tac_xmalloc((size_t)n, sizeof(int64_t));
-        tac_rand_perm(perm, n, p->seed);
+        int64_t *perm = tac_try_malloc((size_t)n, sizeof(int64_t), "k-means: subsample permutation");   /* N */
         nt = cap;
-        xsub = tac_xmalloc((size_t)(nt * d), sizeof(float));
+        xsub = perm ? tac_try_malloc((size_t)nt * (size_t)d, sizeof(float), "k-means: training subsample") : NULL;
+        if (!xsub) { free(perm); goto done; }
+        tac_rand_perm(perm, n, p->seed);
         for (int64_t i = 0; i < nt; i++) memcpy(xsub + i * d, X + perm[i] * d, sizeof(float) * (size_t)d);
         free(perm);
         Xt = xsub;
     }
 
-    float *best = tac_xmalloc((size_t)k * (size_t)d, sizeof(float)); /* K x D */
+    best = tac_try_malloc((size_t)k * (size_t)d, sizeof(float), "k-means: best centroids"); /* K x D */
+    if (!best) goto done;
     float best_obj;
     if (nt == k) {
         /* faiss corner case: copy the first K input rows, no iterations */
@@ -575,39 +610,53 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         best_obj = lower_is_better ? HUGE_VALF : -HUGE_VALF;
         int kp = pad_k(k);
         int64_t TB = tile_rows(nt, kp);
-        float *C = tac_xcalloc((size_t)kp * (size_t)d, sizeof(float));  /* KP x D current centroids, rows >= K zero */
-        float *Cn = tac_xcalloc((size_t)kp * (size_t)d, sizeof(float)); /* KP x D next centroids (float sums) */
-        float *buf = tac_xmalloc((size_t)(TB * kp), sizeof(float));      /* TB x KP scores tile */
-        int32_t *lab = tac_xmalloc((size_t)nt, sizeof(int32_t));         /* NT */
-        float *dis = tac_xmalloc((size_t)nt, sizeof(float));             /* NT */
-        float *hassign = tac_xmalloc((size_t)k, sizeof(float));          /* K */
-        double *acc = p->accumulate_double ? tac_xmalloc((size_t)k * (size_t)d, sizeof(double)) : NULL; /* K x D */
-        int64_t *cnt = tac_xmalloc((size_t)k, sizeof(int64_t));          /* K */
-        int64_t *perm = tac_xmalloc((size_t)nt, sizeof(int64_t));        /* NT */
-        float *xn = NULL;                                                /* NT squared norms (L2) */
-        if (!p->spherical) {
-            xn = tac_xmalloc((size_t)nt, sizeof(float));
-            row_norms2(Xt, nt, d, xn);
-        }
-        tac_progress prog;
-        if (p->progress) tac_progress_begin(&prog, "k-means", (int64_t)p->nredo * p->niter);
-        int have_best = 0;
-        int *stable_at = tac_xcalloc((size_t)p->nredo, sizeof(int)); /* nredo: iterations run when converged */
         int use_bounds = p->plain != 1 && p->spherical && k >= 2 && (p->plain == -1 || nt / TB >= BOUNDS_MIN_TILES);
+        int64_t ntiles = nt / TB + 1;
         kbounds B;
         memset(&B, 0, sizeof B);
-        int64_t ntiles = nt / TB + 1;
-        if (use_bounds) {
+        B.nthreads = nthreads;
+        /* every workspace up front: a failure returns TAC_ERR naming the buffer, before any work */
+        float *C = tac_try_calloc((size_t)kp * (size_t)d, sizeof(float), "k-means: centroids");  /* KP x D, rows >= K zero */
+        float *Cn = C ? tac_try_calloc((size_t)kp * (size_t)d, sizeof(float), "k-means: next centroids") : NULL; /* KP x D */
+        float *buf = Cn ? tac_try_malloc((size_t)TB * (size_t)kp, sizeof(float), "k-means: score tile") : NULL; /* TB x KP */
+        int32_t *lab = buf ? tac_try_malloc((size_t)nt, sizeof(int32_t), "k-means: labels") : NULL;        /* NT */
+        float *dis = lab ? tac_try_malloc((size_t)nt, sizeof(float), "k-means: scores") : NULL;            /* NT */
+        float *hassign = dis ? tac_try_malloc((size_t)k, sizeof(float), "k-means: cluster sizes") : NULL;  /* K */
+        int64_t *cnt = hassign ? tac_try_malloc((size_t)k, sizeof(int64_t), "k-means: counts") : NULL;      /* K */
+        int64_t *perm = cnt ? tac_try_malloc((size_t)nt, sizeof(int64_t), "k-means: permutation") : NULL;   /* NT */
+        float *cn = perm ? tac_try_malloc((size_t)k, sizeof(float), "k-means: centroid norms") : NULL;      /* K */
+        int *stable_at = cn ? tac_try_calloc((size_t)p->nredo, sizeof(int), "k-means: redo record") : NULL; /* nredo */
+        int ok = stable_at != NULL;
+        double *acc = NULL;                                              /* K x D double sums */
+        if (ok && p->accumulate_double)
+            ok = (acc = tac_try_malloc((size_t)k * (size_t)d, sizeof(double), "k-means: double sums")) != NULL;
+        float *xn = NULL;                                                /* NT squared norms (L2) */
+        if (ok && !p->spherical) ok = (xn = tac_try_malloc((size_t)nt, sizeof(float), "k-means: row norms")) != NULL;
+        int32_t *lab_check = NULL;                                       /* NT */
+        if (ok && use_bounds) {
             B.ng = k / 10 < 1 ? 1 : k / 10 > 64 ? 64 : k / 10;
-            B.grp = tac_xmalloc((size_t)k, sizeof(int));                     /* K */
-            B.dg = tac_xmalloc((size_t)B.ng, sizeof(double));                /* G */
-            B.U = tac_xmalloc((size_t)nt * (size_t)B.ng, sizeof(double));    /* NT x G */
-            B.xnorm = tac_xmalloc((size_t)nt, sizeof(double));              /* NT */
-            B.Cprev = tac_xcalloc((size_t)kp * (size_t)d, sizeof(float));   /* KP x D */
-            B.need = tac_xmalloc((size_t)nt, 1);                            /* NT */
-            B.slot = tac_xmalloc((size_t)(ntiles * TB), sizeof(int64_t));  /* tiles x TB */
-            B.used = tac_xmalloc((size_t)TB, sizeof(int32_t));              /* TB */
-            B.G = tac_xmalloc((size_t)(TB * d), sizeof(float));             /* TB x D */
+            ok = (B.grp = tac_try_malloc((size_t)k, sizeof(int), "k-means bounds: groups")) != NULL             /* K */
+                 && (B.dg = tac_try_malloc((size_t)B.ng, sizeof(double), "k-means bounds: moves")) != NULL      /* G */
+                 && (B.U = tac_try_malloc((size_t)nt * (size_t)B.ng, sizeof(double), "k-means bounds")) != NULL /* NT x G */
+                 && (B.xnorm = tac_try_malloc((size_t)nt, sizeof(double), "k-means bounds: norms")) != NULL      /* NT */
+                 && (B.Cprev = tac_try_calloc((size_t)kp * (size_t)d, sizeof(float), "k-means bounds: centroids")) != NULL /* KP x D */
+                 && (B.need = tac_try_malloc((size_t)nt, 1, "k-means bounds: flags")) != NULL                   /* NT */
+                 && (B.slot = tac_try_malloc((size_t)(ntiles * TB), sizeof(int64_t), "k-means bounds: slots")) != NULL /* tiles x TB */
+                 && (B.used = tac_try_malloc((size_t)TB, sizeof(int32_t), "k-means bounds: calls")) != NULL      /* TB */
+                 && (B.G = tac_try_malloc((size_t)TB * (size_t)d, sizeof(float), "k-means bounds: gathered rows")) != NULL /* TB x D */
+                 && (lab_check = tac_try_malloc((size_t)nt, sizeof(int32_t), "k-means bounds: check labels")) != NULL;
+        }
+        if (!ok) {
+            free(lab_check); free(B.grp); free(B.dg); free(B.U); free(B.xnorm); free(B.Cprev); free(B.need); free(B.slot); free(B.used); free(B.G);
+            free(C); free(Cn); free(buf); free(lab); free(dis); free(hassign); free(acc); free(cnt); free(perm); free(xn); free(cn);
+            free(stable_at);
+            goto done;
+        }
+        if (!p->spherical) row_norms2(Xt, nt, d, xn, nthreads);
+        tac_progress prog;
+        if (p->progress) tac_progress_begin(&prog, "k-means", (int64_t)p->nredo * p->niter);
+        int have_best = 0, failed = 0;
+        if (use_bounds) {
             for (int64_t i = 0; i < nt; i++) {
                 const float *x = Xt + i * d;
                 double s2 = 0;
@@ -617,14 +666,13 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         }
         int64_t nskipped = 0;
         int nfallback = 0;
-        int32_t *lab_check = use_bounds ? tac_xmalloc((size_t)nt, sizeof(int32_t)) : NULL; /* NT */
-        for (int r = 0; r < p->nredo; r++) {
+        for (int r = 0; r < p->nredo && !failed; r++) {
             int bounded = use_bounds;
         redo_again:
             B.valid = 0;
             uint32_t seed_r = (uint32_t)((int64_t)p->seed + 1 + (int64_t)r * 15486557LL);
             if (p->init == TAC_KMEANS_INIT_PLUSPLUS) {
-                kmeanspp_init(Xt, nt, d, k, p->spherical, seed_r, C);
+                if (kmeanspp_init(Xt, nt, d, k, p->spherical, seed_r, C, nthreads) != TAC_OK) { failed = 1; break; }
             } else {
                 tac_rand_perm(perm, nt, seed_r);
                 for (int c = 0; c < k; c++) memcpy(C + (int64_t)c * d, Xt + perm[c] * d, sizeof(float) * (size_t)d);
@@ -646,7 +694,7 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
                     accumulate_tile(Xt, nt, d, lab, sums.F, sums.A, sums.cnt); /* point order, as the fused pass */
                     if (!last_skip) { o = 0; for (int64_t i = 0; i < nt; i++) o += dis[i]; }
                 } else {
-                    o = assign_pass(Xt, nt, d, C, k, p->spherical, xn, lab, dis, buf, TB, &sums, &changed);
+                    o = assign_pass(Xt, nt, d, C, k, p->spherical, xn, lab, dis, buf, TB, &sums, &changed, cn);
                 }
                 finish_centroids(k, d, &sums, Cn, hassign);
                 split_empty(d, k, nt, hassign, Cn);
@@ -668,7 +716,7 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
                  * which must find the same labels */
                 memcpy(lab_check, lab, sizeof(int32_t) * (size_t)nt);
                 int64_t differ;
-                o = assign_pass(Xt, nt, d, B.Cprev, k, 1, NULL, lab_check, dis, buf, TB, NULL, &differ);
+                o = assign_pass(Xt, nt, d, B.Cprev, k, 1, NULL, lab_check, dis, buf, TB, NULL, &differ, cn);
                 if (differ) {
                     tac_log(TAC_LOG_INFO, "k-means: redo %d: %lld labels of the bounded pass differ from the plain pass; "
                              "running it again with the plain pass", r, (long long)differ);
@@ -701,24 +749,34 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         if (p->skipped) *p->skipped = nskipped;
         if (p->fallbacks) *p->fallbacks = nfallback;
         free(lab_check); free(B.grp); free(B.dg); free(B.U); free(B.xnorm); free(B.Cprev); free(B.need); free(B.slot); free(B.used); free(B.G);
-        free(C); free(Cn); free(buf); free(lab); free(dis); free(hassign); free(acc); free(cnt); free(perm); free(xn);
+        free(C); free(Cn); free(buf); free(lab); free(dis); free(hassign); free(acc); free(cnt); free(perm); free(xn); free(cn);
+        if (failed) goto done;
     }
 
     if (labels || isnan(best_obj)) {
-        int32_t *lab = labels ? labels : tac_xmalloc((size_t)n, sizeof(int32_t)); /* N */
-        float *sc = isnan(best_obj) ? tac_xmalloc((size_t)n, sizeof(float)) : NULL; /* N */
-        tac_kmeans_assign(X, n, d, best, k, p->spherical, lab, sc);
-        if (sc) {
+        int32_t *lab = labels ? labels : tac_try_malloc((size_t)n, sizeof(int32_t), "k-means: final labels"); /* N */
+        float *sc = NULL;                                                                                   /* N */
+        if (!lab) goto done;
+        if (isnan(best_obj) && !(sc = tac_try_malloc((size_t)n, sizeof(float), "k-means: final scores"))) {
+            if (!labels) free(lab);
+            goto done;
+        }
+        int arc = kmeans_assign_impl(X, n, d, best, k, p->spherical, lab, sc, nthreads);
+        if (sc && arc == TAC_OK) {
             float o = 0;
             for (int64_t i = 0; i < n; i++) o += sc[i];
             best_obj = o;
-            free(sc);
         }
+        free(sc);
         if (!labels) free(lab);
+        if (arc != TAC_OK) goto done;
     }
     if (centroids) memcpy(centroids, best, sizeof(float) * (size_t)k * (size_t)d);
     if (obj) *obj = best_obj;
+    rc = TAC_OK;
+done:
     free(best);
     free(xsub);
-    return TAC_OK;
+    if (blas_lowered) tac_blas_threads_leave();
+    return rc;
 }

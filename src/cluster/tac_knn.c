@@ -17,6 +17,7 @@
 #include "taclust/cluster.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_threads.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -197,6 +198,11 @@ static void *scanner(void *arg)
 
 int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim)
 {
+    return tac_knn_cosine_ex(X, n, d, k, idx, sim, 0);
+}
+
+int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim, int threads)
+{
     if (d < 1) return tac_fail("knn: dimension D=%d must be at least 1", d);
     if (k < 1) return tac_fail("knn: k=%d must be at least 1", k);
     if ((int64_t)k >= n)
@@ -205,22 +211,30 @@ int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float 
     if (n > 2147483647LL) return tac_fail("knn: N=%lld is too large", (long long)n);
     if (tac_check_finite("knn input", X, n, d) != TAC_OK) return TAC_ERR;
 
-    float *Xn = tac_xmalloc((size_t)n * (size_t)d, sizeof(float)); /* N x D, unit rows */
-    memcpy(Xn, X, sizeof(float) * (size_t)n * (size_t)d);
-    tac_l2_normalize_rows(Xn, n, d);
-
     knn_pipe P;
     memset(&P, 0, sizeof P);
+    P.k = k;
+    float *Xn = tac_try_malloc((size_t)n * (size_t)d, sizeof(float), "knn: normalised rows"); /* N x D, unit rows */
+    int ok = Xn && (P.heaps = tac_try_malloc((size_t)n * (size_t)k, sizeof(knn_item), "knn: neighbour lists")) /* N x k */
+             && (P.fill = tac_try_calloc((size_t)n, sizeof(int), "knn: list sizes"))                       /* N */
+             && (P.thr = tac_try_malloc((size_t)n, sizeof(float), "knn: thresholds"))                       /* N */
+             && (P.buf[0] = tac_try_malloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(float), "knn: tile"))      /* B x B */
+             && (P.buf[1] = tac_try_malloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(float), "knn: tile"));     /* B x B */
+    if (!ok) {
+        free(P.buf[0]); free(P.thr); free(P.fill); free(P.heaps); free(Xn);
+        return TAC_ERR;
+    }
+    /* threads: the caller's bound on this call. 1: no scanner thread, OpenBLAS lowered to 1 for the call. */
+    int nthreads = tac_threads_resolve(threads);
+    int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
+    if (blas_lowered) tac_blas_threads_enter(nthreads);
+    memcpy(Xn, X, sizeof(float) * (size_t)n * (size_t)d);
+    tac_l2_normalize_rows_ex(Xn, n, d, nthreads);
     pthread_mutex_init(&P.mu, NULL);
     pthread_cond_init(&P.cv, NULL);
-    P.k = k;
-    P.heaps = tac_xmalloc((size_t)n * (size_t)k, sizeof(knn_item)); /* N x k */
-    P.fill = tac_xcalloc((size_t)n, sizeof(int));                    /* N */
-    P.thr = tac_xmalloc((size_t)n, sizeof(float));                   /* N */
     for (int64_t i = 0; i < n; i++) P.thr[i] = -INFINITY;
-    for (int b = 0; b < 2; b++) P.buf[b] = tac_xmalloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(float)); /* B x B */
     pthread_t th;
-    int threaded = pthread_create(&th, NULL, scanner, &P) == 0;
+    int threaded = nthreads > 1 && pthread_create(&th, NULL, scanner, &P) == 0;
 
     int t = 0;
     for (int64_t r0 = 0; r0 < n; r0 += KNN_BLOCK) {
@@ -254,7 +268,7 @@ int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float 
         pthread_join(th, NULL);
     }
 
-#pragma omp parallel for schedule(static) if (n * k > (1 << 16))
+#pragma omp parallel for schedule(static) if (n * k > (1 << 16)) num_threads(nthreads)
     for (int64_t i = 0; i < n; i++) {
         knn_item *h = P.heaps + i * k;
         qsort(h, (size_t)k, sizeof(knn_item), cmp_best_first);
@@ -270,5 +284,6 @@ int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float 
     free(Xn);
     pthread_mutex_destroy(&P.mu);
     pthread_cond_destroy(&P.cv);
+    if (blas_lowered) tac_blas_threads_leave();
     return TAC_OK;
 }

@@ -4,9 +4,11 @@
  * `return tac_fail("%s: truncated", path);`. Allocation failures and assertion failures abort with location.
  * Sizes that come from user input (options, file headers) are allocated with tac_try_malloc/tac_try_calloc
  * instead: they return NULL with a reason ("X: needs 51.0 GB of memory, more than this machine has").
+ * The library itself uses only the non-aborting tac_try_* (here and in core/tac_mem.h); tac_x* are for the program.
  */
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_mem.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -106,6 +108,31 @@ static void *try_alloc(size_t n, size_t size, int zero, const char *what)
 
 void *tac_try_malloc(size_t n, size_t size, const char *what) { return try_alloc(n, size, 0, what); }
 void *tac_try_calloc(size_t n, size_t size, const char *what) { return try_alloc(n, size, 1, what); }
+
+void *tac_try_realloc(void *q, size_t n, size_t size, const char *what)
+{
+    if (size && n > SIZE_MAX / size) {
+        tac_fail("%s: %zu x %zu bytes is more memory than can be addressed", what, n, size);
+        return NULL;
+    }
+    size_t total = n * size != 0 ? n * size : 1;
+    if (total > phys_bytes()) {
+        tac_fail("%s: needs %.1f GB of memory, more than this machine has (%.1f GB)", what, (double)total / 1e9,
+                 (double)phys_bytes() / 1e9);
+        return NULL;
+    }
+    void *p = realloc(q, total);
+    if (!p) tac_fail("%s: cannot allocate %.2f GB of memory", what, (double)total / 1e9);
+    return p;
+}
+
+char *tac_try_strdup(const char *s, const char *what)
+{
+    size_t n = strlen(s) + 1;
+    char *p = tac_try_malloc(n, 1, what);
+    if (p) memcpy(p, s, n);
+    return p;
+}
 
 char *tac_xstrdup(const char *s)
 {

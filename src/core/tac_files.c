@@ -13,6 +13,7 @@
  */
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_mem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -34,7 +35,8 @@ int tac_atomic_open(tac_atomic *a, const char *path)
 {
     memset(a, 0, sizeof *a);
     size_t n = strlen(path) + 32;
-    a->tmp = tac_xmalloc(n, 1);
+    a->tmp = tac_try_malloc(n, 1, path);
+    if (!a->tmp) return TAC_ERR;
     snprintf(a->tmp, n, "%s.tmp.%ld", path, (long)getpid());
     a->f = fopen(a->tmp, "wb");
     if (!a->f) {
@@ -42,7 +44,13 @@ int tac_atomic_open(tac_atomic *a, const char *path)
         free(a->tmp); a->tmp = NULL;
         return tac_fail("%s: cannot write: %s", path, strerror(e));
     }
-    a->path = tac_xstrdup(path);
+    a->path = tac_try_strdup(path, path);
+    if (!a->path) {
+        fclose(a->f); a->f = NULL;
+        unlink(a->tmp);
+        free(a->tmp); a->tmp = NULL;
+        return TAC_ERR;
+    }
     return TAC_OK;
 }
 
@@ -148,7 +156,8 @@ int tac_read_file(const char *path, char **data, size_t *len)
 int tac_mkdir_p(const char *path)
 {
     if (!path[0]) return tac_fail("cannot create a folder with an empty name");
-    char *p = tac_xstrdup(path);
+    char *p = tac_try_strdup(path, path);
+    if (!p) return TAC_ERR;
     for (char *s = p + 1; ; s++) {
         if (*s == '/' || *s == 0) {
             char c = *s;
@@ -174,7 +183,8 @@ int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty)
     char *buf; size_t len;
     if (tac_read_file_max(path, &buf, &len, TAC_LINES_MAX) != TAC_OK) return TAC_ERR;
     int64_t cap = 64, cnt = 0;
-    char **out = tac_xmalloc((size_t)cap, sizeof(char *));
+    char **out = tac_try_malloc((size_t)cap, sizeof(char *), path);
+    if (!out) { free(buf); return TAC_ERR; }
     char *s = buf, *end = buf + len;
     while (s < end) {
         char *e = memchr(s, '\n', (size_t)(end - s));
@@ -182,8 +192,13 @@ int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty)
         char *t = e;
         if (t > s && t[-1] == '\r') t--;
         if (!(skip_empty && t == s)) {
-            if (cnt == cap) { cap *= 2; out = tac_xrealloc(out, (size_t)cap, sizeof(char *)); }
-            out[cnt] = tac_xmalloc((size_t)(t - s) + 1, 1);
+            char **grown = cnt == cap ? tac_try_realloc(out, (size_t)cap * 2, sizeof(char *), path) : out;
+            if (grown) { out = grown; if (cnt == cap) cap *= 2; }
+            if (!grown || !(out[cnt] = tac_try_malloc((size_t)(t - s) + 1, 1, path))) {
+                tac_free_strings(out, cnt);
+                free(buf);
+                return TAC_ERR;
+            }
             memcpy(out[cnt], s, (size_t)(t - s));
             out[cnt][t - s] = 0;
             cnt++;
@@ -243,7 +258,8 @@ int tac_remove_tree(const char *path)
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) return tac_fail("%s: refusing to remove", path);
-    char *parent = slash ? tac_xstrdup(slash == path ? "/" : path) : tac_xstrdup(".");
+    char *parent = tac_try_strdup(slash ? (slash == path ? "/" : path) : ".", path);
+    if (!parent) return TAC_ERR;
     if (slash && slash != path) parent[slash - path] = 0;
     int dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     free(parent);
@@ -288,7 +304,8 @@ int tac_clean_stale_temps(const char *dir, const char *const *stems, int nstems)
         for (int i = 0; i < nstems && !known; i++) known = fnmatch(stems[i], stem, 0) == 0;
         if (!known) continue;
         size_t n = strlen(dir) + strlen(de->d_name) + 2;
-        char *p = tac_xmalloc(n, 1);
+        char *p = tac_try_malloc(n, 1, dir);
+        if (!p) break;
         snprintf(p, n, "%s/%s", dir, de->d_name);
         if (tac_remove_tree(p) == TAC_OK) removed++;
         free(p);
@@ -336,7 +353,8 @@ char *tac_escape_line(const char *s)
 {
     size_t n = 1;
     for (const unsigned char *q = (const unsigned char *)s; *q; q++) n += *q == '\\' || *q == '\t' || *q == '\n' || *q == '\r' ? 2 : *q < 0x20 || *q == 0x7f ? 4 : 1;
-    char *out = tac_xmalloc(n, 1), *o = out;
+    char *out = tac_try_malloc(n, 1, "escaped line"), *o = out;
+    if (!out) return NULL;
     for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
         if (*q == '\\') { *o++ = '\\'; *o++ = '\\'; }
         else if (*q == '\t') { *o++ = '\\'; *o++ = 't'; }
@@ -377,7 +395,8 @@ int tac_utf8_valid(const char *s)
 
 char *tac_utf8_text(const char *s)
 {
-    char *out = tac_xmalloc(2 * strlen(s) + 1, 1), *o = out;
+    char *out = tac_try_malloc(2 * strlen(s) + 1, 1, "UTF-8 text"), *o = out;
+    if (!out) return NULL;
     for (const unsigned char *q = (const unsigned char *)s; *q;) {
         int n = utf8_seq(q);
         if (n) { memcpy(o, q, (size_t)n); o += n; q += n; continue; }

@@ -45,7 +45,8 @@ static int parse_header(const char *path, const void *data, size_t len, npy_head
         pre = 12;
     } else return tac_fail("%s: unsupported .npy version %d", path, major);
     if (pre + hlen > len) return tac_fail("%s: truncated .npy header", path);
-    char *hdr = tac_xmalloc(hlen + 1, 1);                      /* the header dict, NUL-terminated */
+    char *hdr = tac_try_malloc(hlen + 1, 1, path);             /* the header dict, NUL-terminated */
+    if (!hdr) return TAC_ERR;
     memcpy(hdr, buf + pre, hlen);
     hdr[hlen] = 0;
     int rc = TAC_OK;
@@ -291,7 +292,7 @@ static int npy_save(const char *path, const void *data, size_t elem, const char 
     char dims[TAC_NPY_MAX_SAVE_DIMS * 22 + 4];
     size_t dl = 0, count = 1;
     for (int i = 0; i < ndim; i++) {
-        TAC_ASSERT(shape[i] >= 0);
+        if (shape[i] < 0) return tac_fail("%s: negative dimension %lld in the shape to save", path, (long long)shape[i]);
         dl += (size_t)snprintf(dims + dl, sizeof dims - dl, "%s%lld", i ? ", " : "", (long long)shape[i]);
         count *= (size_t)shape[i];
     }

@@ -20,6 +20,7 @@
 #include "core/tac_pickle.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,16 @@ struct tac_pickle {
     int64_t capmemo, nmemo;     /* nmemo: entries stored (MEMOIZE stores at index nmemo, as len(memo)) */
     tac_pyval *root;
     int flags;                 /* TAC_PICKLE_* */
+    int oom;                   /* an allocation failed (reason set): the parse stops at the next opcode */
+    tac_pyval spare;           /* what new_val hands out after a failed allocation (never part of the result) */
 };
+
+/* Memory failures inside the machine's primitives: the first one sets the reason and the sticky flag, which the
+ * main loop checks before every opcode (no primitive aborts; their callers stay simple). */
+static void pickle_oom(tac_pickle *p)
+{
+    if (!p->oom) p->oom = 1;
+}
 
 #define VCHUNK 256
 static tac_pyval *new_val(tac_pickle *p, int type)
@@ -49,32 +59,49 @@ static tac_pyval *new_val(tac_pickle *p, int type)
     int64_t c = p->nall / VCHUNK;
     if (p->nall % VCHUNK == 0) {
         if (c == p->capchunks) {
-            p->capchunks = p->capchunks ? 2 * p->capchunks : 16;
-            p->chunks = tac_xrealloc(p->chunks, (size_t)p->capchunks, sizeof *p->chunks);
+            int64_t nc = p->capchunks ? 2 * p->capchunks : 16;
+            tac_pyval **g = tac_try_realloc(p->chunks, (size_t)nc, sizeof *p->chunks, p->what);
+            if (!g) goto oom;
+            p->chunks = g;
+            p->capchunks = nc;
         }
-        p->chunks[c] = tac_xcalloc(VCHUNK, sizeof(tac_pyval));
+        if (!(p->chunks[c] = tac_try_calloc(VCHUNK, sizeof(tac_pyval), p->what))) goto oom;
     }
     tac_pyval *v = &p->chunks[c][p->nall++ % VCHUNK];
     v->type = type;
     return v;
+oom:
+    pickle_oom(p);
+    free(p->spare.items);
+    memset(&p->spare, 0, sizeof p->spare);
+    p->spare.type = type;
+    return &p->spare;
 }
 
+/* A byte buffer owned by the parse, or NULL (reason set) when it cannot be allocated. */
 static uint8_t *own(tac_pickle *p, size_t n)
 {
     if (p->nowned == p->capowned) {
-        p->capowned = p->capowned ? 2 * p->capowned : 16;
-        p->owned = tac_xrealloc(p->owned, (size_t)p->capowned, sizeof *p->owned);
+        int64_t nc = p->capowned ? 2 * p->capowned : 16;
+        uint8_t **g = tac_try_realloc(p->owned, (size_t)nc, sizeof *p->owned, p->what);
+        if (!g) { pickle_oom(p); return NULL; }
+        p->owned = g;
+        p->capowned = nc;
     }
-    uint8_t *b = tac_xmalloc(n ? n : 1, 1);
+    uint8_t *b = tac_try_malloc(n ? n : 1, 1, p->what);
+    if (!b) { pickle_oom(p); return NULL; }
     p->owned[p->nowned++] = b;
     return b;
 }
 
-static void add_item(tac_pyval *c, tac_pyval *x)
+static void add_item(tac_pickle *p, tac_pyval *c, tac_pyval *x)
 {
     if (c->n == c->cap) {
-        c->cap = c->cap ? 2 * c->cap : 8;
-        c->items = tac_xrealloc(c->items, (size_t)c->cap, sizeof *c->items);
+        int64_t nc = c->cap ? 2 * c->cap : 8;
+        tac_pyval **g = tac_try_realloc(c->items, (size_t)nc, sizeof *c->items, p->what);
+        if (!g) { pickle_oom(p); return; }
+        c->items = g;
+        c->cap = nc;
     }
     c->items[c->n++] = x;
 }
@@ -85,7 +112,7 @@ void tac_pickle_free(tac_pickle *p)
     for (int64_t i = 0; i < p->nall; i++) free(p->chunks[i / VCHUNK][i % VCHUNK].items);
     for (int64_t c = 0; c * VCHUNK < p->nall; c++) free(p->chunks[c]);
     for (int64_t i = 0; i < p->nowned; i++) free(p->owned[i]);
-    free(p->chunks); free(p->owned); free(p->stack); free(p->marks); free(p->memo);
+    free(p->chunks); free(p->owned); free(p->stack); free(p->marks); free(p->memo); free(p->spare.items);
     free(p);
 }
 
@@ -119,8 +146,11 @@ static int rd_line(tac_pickle *p, int op, const uint8_t **s, size_t *n)
 static void push(tac_pickle *p, tac_pyval *v)
 {
     if (p->sp == p->capstack) {
-        p->capstack = p->capstack ? 2 * p->capstack : 64;
-        p->stack = tac_xrealloc(p->stack, (size_t)p->capstack, sizeof *p->stack);
+        int64_t nc = p->capstack ? 2 * p->capstack : 64;
+        tac_pyval **g = tac_try_realloc(p->stack, (size_t)nc, sizeof *p->stack, p->what);
+        if (!g) { pickle_oom(p); return; }
+        p->stack = g;
+        p->capstack = nc;
     }
     p->stack[p->sp++] = v;
 }
@@ -169,7 +199,9 @@ static int memo_put(tac_pickle *p, uint64_t idx, int op)
     if ((int64_t)idx >= p->capmemo) {
         int64_t nc = p->capmemo ? p->capmemo : 64;
         while (nc <= (int64_t)idx) nc *= 2;
-        p->memo = tac_xrealloc(p->memo, (size_t)nc, sizeof *p->memo);
+        tac_pyval **g = tac_try_realloc(p->memo, (size_t)nc, sizeof *p->memo, p->what);
+        if (!g) return TAC_ERR;
+        p->memo = g;
         memset(p->memo + p->capmemo, 0, (size_t)(nc - p->capmemo) * sizeof *p->memo);
         p->capmemo = nc;
     }
@@ -224,6 +256,7 @@ static int is_global(const tac_pyval *v, const char *mod, const char *name)
 static int latin1_from_utf8(tac_pickle *p, const tac_pyval *s, tac_pyval **out)
 {
     uint8_t *b = own(p, s->len);
+    if (!b) return TAC_ERR;
     size_t n = 0;
     for (size_t k = 0; k < s->len;) {
         uint8_t c = s->s[k];
@@ -272,13 +305,15 @@ int tac_pickle_parse_ex(const void *data, size_t len, const char *what, int flag
 int tac_pickle_parse_prefix(const void *data, size_t len, const char *what, int flags, tac_pickle **out, size_t *used)
 {
     *out = NULL;
-    tac_pickle *p = tac_xcalloc(1, sizeof *p);
+    tac_pickle *p = tac_try_calloc(1, sizeof *p, what ? what : "pickle");
+    if (!p) return TAC_ERR;
     p->what = what ? what : "pickle";
     p->flags = flags;
     p->buf = data; p->len = len;
     tac_pyval *a = NULL, *b = NULL, *c = NULL;
     int64_t first = 0;
     for (;;) {
+        if (p->oom) goto fail;   /* the reason was set where the allocation failed */
         if (p->pos >= p->len) { tac_fail("%s: truncated pickle (no STOP opcode after %zu bytes)", p->what, p->len); goto fail; }
         int op = p->buf[p->pos++];
         const uint8_t *s = NULL; size_t n = 0; uint64_t u; int64_t iv = 0;
@@ -302,8 +337,11 @@ int tac_pickle_parse_prefix(const void *data, size_t len, const char *what, int 
             return TAC_OK;
         case '(': /* MARK */
             if (p->nmarks == p->capmarks) {
-                p->capmarks = p->capmarks ? 2 * p->capmarks : 16;
-                p->marks = tac_xrealloc(p->marks, (size_t)p->capmarks, sizeof *p->marks);
+                int64_t nc = p->capmarks ? 2 * p->capmarks : 16;
+                int64_t *g = tac_try_realloc(p->marks, (size_t)nc, sizeof *p->marks, p->what);
+                if (!g) goto fail;
+                p->marks = g;
+                p->capmarks = nc;
             }
             p->marks[p->nmarks++] = p->sp;
             break;
@@ -373,7 +411,7 @@ int tac_pickle_parse_prefix(const void *data, size_t len, const char *what, int 
         case 'l': case 't': case 0x91: /* LIST, TUPLE, FROZENSET from the items above MARK */
             if (pop_mark(p, op, &first)) goto fail;
             a = new_val(p, op == 'l' ? PY_LIST : op == 't' ? PY_TUPLE : PY_SET);
-            for (int64_t k = first; k < p->sp; k++) add_item(a, p->stack[k]);
+            for (int64_t k = first; k < p->sp; k++) add_item(p, a, p->stack[k]);
             p->sp = first;
             push(p, a);
             break;
@@ -381,7 +419,7 @@ int tac_pickle_parse_prefix(const void *data, size_t len, const char *what, int 
             if (pop_mark(p, op, &first)) goto fail;
             if ((p->sp - first) % 2) { tac_fail("%s: bad pickle: DICT with an odd number of items (byte %zu)", p->what, p->pos); goto fail; }
             a = new_val(p, PY_DICT);
-            for (int64_t k = first; k < p->sp; k++) add_item(a, p->stack[k]);
+            for (int64_t k = first; k < p->sp; k++) add_item(p, a, p->stack[k]);
             p->sp = first;
             push(p, a);
             break;
@@ -390,36 +428,37 @@ int tac_pickle_parse_prefix(const void *data, size_t len, const char *what, int 
             tac_pyval *it[3];
             for (int j = k - 1; j >= 0; j--) if (pop(p, op, &it[j])) goto fail;
             a = new_val(p, PY_TUPLE);
-            for (int j = 0; j < k; j++) add_item(a, it[j]);
+            for (int j = 0; j < k; j++) add_item(p, a, it[j]);
             push(p, a);
             break;
         }
         case 'a': /* APPEND */
             if (pop(p, op, &b) || top(p, op, &a)) goto fail;
             if (a->type != PY_LIST) { tac_fail("%s: bad pickle: APPEND to a non-list (byte %zu)", p->what, p->pos); goto fail; }
-            add_item(a, b);
+            add_item(p, a, b);
             break;
         case 'e': case 0x90: /* APPENDS, ADDITEMS */
             if (pop_mark(p, op, &first) || below_mark(p, op, first, &a)) goto fail;
             if (a->type != (op == 'e' ? PY_LIST : PY_SET)) { tac_fail("%s: bad pickle: opcode 0x%02x on the wrong type (byte %zu)", p->what, op, p->pos); goto fail; }
-            for (int64_t k = first; k < p->sp; k++) add_item(a, p->stack[k]);
+            for (int64_t k = first; k < p->sp; k++) add_item(p, a, p->stack[k]);
             p->sp = first;
             break;
         case 's': /* SETITEM */
             if (pop(p, op, &c) || pop(p, op, &b) || top(p, op, &a)) goto fail;
             if (a->type != PY_DICT) { tac_fail("%s: bad pickle: SETITEM on a non-dict (byte %zu)", p->what, p->pos); goto fail; }
-            add_item(a, b); add_item(a, c);
+            add_item(p, a, b); add_item(p, a, c);
             break;
         case 'u': /* SETITEMS */
             if (pop_mark(p, op, &first) || below_mark(p, op, first, &a)) goto fail;
             if (a->type != PY_DICT || (p->sp - first) % 2) { tac_fail("%s: bad pickle: bad SETITEMS (byte %zu)", p->what, p->pos); goto fail; }
-            for (int64_t k = first; k < p->sp; k++) add_item(a, p->stack[k]);
+            for (int64_t k = first; k < p->sp; k++) add_item(p, a, p->stack[k]);
             p->sp = first;
             break;
         case 'c': { /* GLOBAL "module\nname\n" -> "module name" */
             const uint8_t *m = NULL, *nm = NULL; size_t lm = 0, ln = 0;
             if (rd_line(p, op, &m, &lm) || rd_line(p, op, &nm, &ln)) goto fail;
             uint8_t *g = own(p, lm + ln + 1);
+            if (!g) goto fail;
             memcpy(g, m, lm); g[lm] = ' '; memcpy(g + lm + 1, nm, ln);
             push(p, mk_buf(p, PY_GLOBAL, g, lm + ln + 1));
             break;
@@ -428,6 +467,7 @@ int tac_pickle_parse_prefix(const void *data, size_t len, const char *what, int 
             if (pop(p, op, &b) || pop(p, op, &a)) goto fail;
             if (a->type != PY_STR || b->type != PY_STR) { tac_fail("%s: bad pickle: STACK_GLOBAL needs two strings (byte %zu)", p->what, p->pos); goto fail; }
             uint8_t *g = own(p, a->len + b->len + 1);
+            if (!g) goto fail;
             memcpy(g, a->s, a->len); g[a->len] = ' '; memcpy(g + a->len + 1, b->s, b->len);
             push(p, mk_buf(p, PY_GLOBAL, g, a->len + b->len + 1));
             break;
@@ -535,7 +575,8 @@ int tac_py_int_list(const tac_pyval *v, const char *what, const char *name, int6
     *out = NULL; *n = 0;
     if (!v || (v->type != PY_LIST && v->type != PY_TUPLE))
         return tac_fail("%s: pickle entry '%s' is not a list of integers", what, name);
-    int64_t *r = tac_xmalloc((size_t)(v->n ? v->n : 1), sizeof *r);
+    int64_t *r = tac_try_malloc((size_t)(v->n ? v->n : 1), sizeof *r, what);
+    if (!r) return TAC_ERR;
     for (int64_t k = 0; k < v->n; k++) {
         if (v->items[k]->type != PY_INT) { free(r); return tac_fail("%s: pickle entry '%s' item %lld is not an integer", what, name, (long long)k); }
         r[k] = v->items[k]->i;
@@ -628,7 +669,7 @@ int tac_pickle_cifar_batch(const void *buf, size_t len, const char *what, const 
     if (shape[0] != nl) { tac_fail("%s: 'data' has %lld rows but '%s' has %lld labels", what, (long long)shape[0], label_key, (long long)nl); goto out; }
     for (int64_t k = 0; k < nl; k++)
         if (L[k] < 0 || L[k] > 255) { tac_fail("%s: label %lld at row %lld is out of range", what, (long long)L[k], (long long)k); goto out; }
-    *pixels = tac_xmalloc((size_t)(nl ? nl : 1), 3072);
+    if (!(*pixels = tac_try_malloc((size_t)(nl ? nl : 1), 3072, what))) goto out;
     if (nl) memcpy(*pixels, d, (size_t)nl * 3072);
     *labels = L; L = NULL;
     *n = nl;

@@ -5,6 +5,7 @@
  */
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_threads.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,18 +26,7 @@ void tac_set_progress(tac_progress_fn fn, void *user) { g_progress_fn = fn; g_pr
 void tac_free(void *p) { free(p); }
 const char *tac_version(void) { return TAC_VERSION_STRING; }
 
-void tac_l2_normalize_rows(float *X, int64_t n, int64_t d)
-{
-    #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-        float *x = X + i * d;
-        double s = 0;
-        for (int64_t j = 0; j < d; j++) s += (double)x[j] * x[j];
-        double nrm = sqrt(s);
-        float inv = (float)(1.0 / (nrm > 1e-12 ? nrm : 1e-12));
-        for (int64_t j = 0; j < d; j++) x[j] *= inv;
-    }
-}
+void tac_l2_normalize_rows(float *X, int64_t n, int64_t d) { tac_l2_normalize_rows_ex(X, n, d, tac_threads_resolve(0)); }
 
 double tac_now(void)
 {

@@ -43,13 +43,14 @@ struct tac_heads {
     int64_t step;              /* Adam steps taken */
 };
 
-/* Allocates heads of the given sizes with parameters zero, running mean 0, running var 1. */
+/* Allocates heads of the given sizes with parameters zero, running mean 0, running var 1; NULL (reason set) when
+ * the memory cannot be had. */
 tac_heads *tac_heads_alloc(int D, int H, int K);
 /* PyTorch/timm initialisation from mt19937(seed): per head (text then image) w1 trunc_normal(0.02, +-2), b1
  * U(+-1/sqrt(D)), gamma 1, beta 0, w2 trunc_normal(0.02, +-2), b2 U(+-1/sqrt(H)). Resets Adam state. */
 void tac_heads_init(tac_heads *h, uint32_t seed);
 
-/* Workspace for steps of batch B (freed with tac_heads_work_free). */
+/* Workspace for steps of batch B (freed with tac_heads_work_free); NULL (reason set) when it cannot be allocated. */
 typedef struct tac_heads_work tac_heads_work;
 tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B);
 void tac_heads_work_free(tac_heads_work *w);
@@ -63,41 +64,45 @@ typedef struct { double total, distill_it, distill_ti, consist, ent_t, ent_i; } 
 /* Forward + backward of one mini-batch, leaving the gradients in h->grads (overwritten) and updating the
  * running stats (anchors first, then neighbours, per head). X, R: N x D. idx, nb_txt, nb_img: B row indices
  * (anchors, their text-space neighbours u_i, their image-space neighbours v_i), all < N (not checked). */
-void tac_heads_forward_backward(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
-                                const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
-                                const tac_heads_params *p, tac_heads_loss *loss);
+int tac_heads_forward_backward(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                               const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                               const tac_heads_params *p, tac_heads_loss *loss);
 /* One Adam step on h->grads (PyTorch's bias-corrected form). */
 void tac_heads_adam(tac_heads *h, const tac_heads_params *p);
-/* forward_backward + adam: one training step with explicit batch and neighbour choices. */
-void tac_heads_step(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
-                    const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
-                    const tac_heads_params *p, tac_heads_loss *loss);
+/* forward_backward + adam: one training step with explicit batch and neighbour choices. Both return TAC_ERR
+ * (reason set) when a kernel's scratch memory cannot be allocated. */
+int tac_heads_step(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                   const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                   const tac_heads_params *p, tac_heads_loss *loss);
 
-/* Whole-loss evaluation without touching gradients (running stats are still updated unless `frozen`). */
+/* Whole-loss evaluation without touching gradients (running stats are still updated unless `frozen`); NaN with
+ * the reason set when scratch memory cannot be allocated. */
 double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
                            const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
                            const tac_heads_params *p, int frozen);
 
 /* ---- kernels (src/heads/tac_heads_ops.c) ------------------------------------------------------------ */
+/* Kernels returning int give TAC_ERR (reason set) when their scratch memory cannot be allocated; the value
+ * kernels tac_distill_forward / tac_distill_forward_backward return NaN then (the _ws form cannot fail). */
 /* out (N x NO) = in (N x NI) W^T + b; W is NO x NI. */
 void tac_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO);
 /* dW (NO x NI) += dout^T in; db (NO) += colsum(dout); din (N x NI, may be NULL) = dout W. */
-void tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
-                         int N, int NI, int NO);
+int tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
+                        int N, int NI, int NO);
 void tac_linear_forward_naive(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO);
 void tac_linear_backward_naive(float *din, float *dW, float *db, const float *dout, const float *in,
                                const float *W, int N, int NI, int NO);
 
 /* BatchNorm1d, train mode over N rows of C: xhat (N x C), mean/invstd (C) saved for backward; out = gamma*xhat
  * + beta; run_mean/run_var (C, may be NULL) updated with momentum 0.1 and the unbiased variance. */
-void tac_bn_forward_train(float *out, float *xhat, float *mean, float *invstd, const float *in,
-                          const float *gamma, const float *beta, float *run_mean, float *run_var, int N, int C);
+int tac_bn_forward_train(float *out, float *xhat, float *mean, float *invstd, const float *in,
+                         const float *gamma, const float *beta, float *run_mean, float *run_var, int N, int C);
 /* din (N x C) = gradient w.r.t. in (written); dgamma, dbeta (C) += */
-void tac_bn_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *xhat,
-                     const float *invstd, const float *gamma, int N, int C);
+int tac_bn_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *xhat,
+                    const float *invstd, const float *gamma, int N, int C);
 /* Eval mode: out = gamma * (in - run_mean) / sqrt(run_var + eps) + beta. */
-void tac_bn_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
-                         const float *run_mean, const float *run_var, int N, int C);
+int tac_bn_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
+                        const float *run_mean, const float *run_var, int N, int C);
 
 void tac_relu_forward(float *out, const float *in, size_t n);
 void tac_relu_backward(float *din, const float *dout, const float *out, size_t n);   /* din += dout*(out>0) */
@@ -110,16 +115,20 @@ void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int
 /* L_D(A, C) of section 7.5 for B x K matrices A, C (temperature T). Backward: dA, dC (B x K, either may be
  * NULL) += g * dL_D. */
 double tac_distill_forward(const float *A, const float *C, int B, int K, float T);
-void tac_distill_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K, float T);
+int tac_distill_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K, float T);
 /* Both at once from one 2K x 2K product (a training step): adds the gradients as tac_distill_backward and
  * returns the value tac_distill_forward returns, bit for bit. */
 double tac_distill_forward_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
                                     float T);
+/* The same in a caller's workspace of tac_distill_ws_floats(B, K) floats (8-byte aligned): allocates nothing. */
+size_t tac_distill_ws_floats(int B, int K);
+double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
+                                       float T, float *ws);
 /* L_C = (1/B) sum_i -max(log(PT_i . PI_i), -100); backward uses PyTorch's BCE formula. */
 double tac_consist_forward(const float *PT, const float *PI, int B, int K);
 void tac_consist_backward(float *dPT, float *dPI, double g, const float *PT, const float *PI, int B, int K);
 /* H(P) = -sum_k c_k log c_k with c = max(mean_i P_i, 1e-9). */
 double tac_entropy_forward(const float *P, int B, int K);
-void tac_entropy_backward(float *dP, double g, const float *P, int B, int K);
+int tac_entropy_backward(float *dP, double g, const float *P, int B, int K);
 
 #endif

@@ -8,8 +8,10 @@
  * Memory layout and kernels: see heads_internal.h and tac_heads_ops.c.
  *
  * Threads: the two heads are independent until the loss and again after it, so with 2 threads (tac_heads_train
- * when tac_num_threads() >= 2) each phase runs head 0 on the calling thread and head 1 on a second pthread, with
- * OpenBLAS set to 1 thread for the duration (restored afterwards): 2 threads in all, never more. The loss's two
+ * when its thread count, params.threads or else tac_num_threads(), is >= 2) each phase runs head 0 on the calling
+ * thread and head 1 on a second pthread, with OpenBLAS set to 1 thread for the duration (the caller's count read
+ * with openblas_get_num_threads first and restored exactly afterwards): 2 threads in all, never more. With
+ * params.threads = 1 everything runs on the calling thread (OpenBLAS at 1 thread for the call, restored). The loss's two
  * distillation terms (forward and backward) run as such a pair too. Every head's and term's arithmetic is the
  * same as in the sequential order, so results do not depend on the thread count.
  *
@@ -35,6 +37,7 @@
 #include <string.h>
 
 #include "taclust/core.h"
+#include "core/tac_threads.h"
 
 void tac_heads_default_params(tac_heads_params *p)
 {
@@ -51,6 +54,7 @@ void tac_heads_default_params(tac_heads_params *p)
     p->eps = 1e-8f;
     p->seed = 0;
     p->progress = 0;
+    p->threads = 0;
 }
 
 /* ---- allocation and initialisation --------------------------------------------------------------------- */
@@ -68,11 +72,14 @@ static void set_views(tac_head_view *v, float *base, int D, int H, int K)
 tac_heads *tac_heads_alloc(int D, int H, int K)
 {
     TAC_ASSERT(D > 0 && H > 0 && K > 0);
-    tac_heads *h = tac_xcalloc(1, sizeof *h);
+    tac_heads *h = tac_try_calloc(1, sizeof *h, "heads");
+    if (!h) return NULL;
     h->D = D; h->H = H; h->K = K;
     h->head_size = (size_t)H * D + 3 * (size_t)H + (size_t)K * H + (size_t)K;
     h->nparam = 2 * h->head_size;
-    h->mem = tac_xcalloc(4 * h->nparam, sizeof(float));
+    h->mem = tac_try_calloc(4 * h->nparam, sizeof(float), "heads: parameters, gradients and Adam moments");
+    h->stats = h->mem ? tac_try_calloc(4 * (size_t)H, sizeof(float), "heads: BatchNorm running statistics") : NULL;
+    if (!h->stats) { tac_heads_free(h); return NULL; }
     h->params = h->mem;
     h->grads = h->params + h->nparam;
     h->adam_m = h->grads + h->nparam;
@@ -81,7 +88,6 @@ tac_heads *tac_heads_alloc(int D, int H, int K)
         set_views(&h->P[k], h->params + k * h->head_size, D, H, K);
         set_views(&h->G[k], h->grads + k * h->head_size, D, H, K);
     }
-    h->stats = tac_xcalloc(4 * (size_t)H, sizeof(float));
     for (int k = 0; k < 2; k++) {
         h->run_mean[k] = h->stats + (size_t)(2 * k) * H;
         h->run_var[k] = h->stats + (size_t)(2 * k + 1) * H;
@@ -151,16 +157,19 @@ struct tac_heads_work {
     float *dA[2];      /* 2B x H gradient w.r.t. A, then (ReLU backward in place) w.r.t. the BN output */
     float *mean[2];    /* 2 x H batch means (per half) */
     float *invstd[2];  /* 2 x H */
+    float *dws[2];     /* the two distillation terms' workspaces, tac_distill_ws_floats(B, K) floats each */
 };
 
 tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
 {
-    tac_heads_work *w = tac_xcalloc(1, sizeof *w);
+    tac_heads_work *w = tac_try_calloc(1, sizeof *w, "heads: training workspace");
+    if (!w) return NULL;
     w->B = B;
     w->threads = 1;
     size_t R = 2 * (size_t)B, D = (size_t)h->D, H = (size_t)h->H, K = (size_t)h->K;
-    size_t per = R * D + 4 * R * H + 2 * R * K + 4 * H;
-    w->mem = tac_xmalloc(2 * per, sizeof(float));
+    size_t per = R * D + 4 * R * H + 2 * R * K + 4 * H, dw = tac_distill_ws_floats(B, h->K);
+    w->mem = tac_try_malloc(2 * per + 2 * dw, sizeof(float), "heads: training workspace");
+    if (!w->mem) { free(w); return NULL; }
     float *q = w->mem;
     for (int k = 0; k < 2; k++) {
         w->Xg[k] = q; q += R * D;
@@ -173,6 +182,8 @@ tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
         w->mean[k] = q; q += 2 * H;
         w->invstd[k] = q; q += 2 * H;
     }
+    w->dws[0] = q; q += dw;   /* per is even (R = 2B), so both start 8-byte aligned for their doubles */
+    w->dws[1] = q;
     return w;
 }
 
@@ -196,23 +207,25 @@ static void gather(float *dst /* 2B x D */, const float *src /* N x D */, const 
 
 /* Train-mode forward of head k on w->Xg[k]: each half (anchors, neighbours) has its own batch statistics;
  * the running stats are updated anchors first, then neighbours (skipped when frozen). */
-static void head_forward_train(tac_heads *h, tac_heads_work *w, int k, int frozen)
+static int head_forward_train(tac_heads *h, tac_heads_work *w, int k, int frozen)
 {
     int B = w->B, D = h->D, H = h->H, K = h->K;
     const tac_head_view *v = &h->P[k];
     tac_linear_forward(w->Z1[k], w->Xg[k], v->w1, v->b1, 2 * B, D, H);
     for (int half = 0; half < 2; half++) {
         size_t o = (size_t)half * B * H;
-        tac_bn_forward_train(w->A[k] + o, w->xhat[k] + o, w->mean[k] + (size_t)half * H,
-                             w->invstd[k] + (size_t)half * H, w->Z1[k] + o, v->gamma, v->beta,
-                             frozen ? NULL : h->run_mean[k], frozen ? NULL : h->run_var[k], B, H);
+        if (tac_bn_forward_train(w->A[k] + o, w->xhat[k] + o, w->mean[k] + (size_t)half * H,
+                                 w->invstd[k] + (size_t)half * H, w->Z1[k] + o, v->gamma, v->beta,
+                                 frozen ? NULL : h->run_mean[k], frozen ? NULL : h->run_var[k], B, H) != TAC_OK)
+            return TAC_ERR;
     }
     tac_relu_forward(w->A[k], w->A[k], 2 * (size_t)B * H);
     tac_linear_forward(w->P[k], w->A[k], v->w2, v->b2, 2 * B, H, K);   /* logits */
     tac_softmax_forward(w->P[k], w->P[k], 2 * B, K);                    /* in place */
+    return TAC_OK;
 }
 
-static void head_backward(tac_heads *h, tac_heads_work *w, int k)
+static int head_backward(tac_heads *h, tac_heads_work *w, int k)
 {
     int B = w->B, D = h->D, H = h->H, K = h->K;
     size_t RH = 2 * (size_t)B * H;
@@ -220,14 +233,15 @@ static void head_backward(tac_heads *h, tac_heads_work *w, int k)
     tac_head_view *g = &h->G[k];
     float *dZ2 = w->dP[k], *dZ1 = w->Z1[k];   /* in-place aliases (see the struct) */
     tac_softmax_backward(dZ2, w->dP[k], w->P[k], 2 * B, K);
-    tac_linear_backward(w->dA[k], g->w2, g->b2, dZ2, w->A[k], v->w2, 2 * B, H, K);
+    if (tac_linear_backward(w->dA[k], g->w2, g->b2, dZ2, w->A[k], v->w2, 2 * B, H, K) != TAC_OK) return TAC_ERR;
     tac_relu_backward_inplace(w->dA[k], w->A[k], RH);   /* dA becomes dY, the gradient at the BN output */
     for (int half = 0; half < 2; half++) {
         size_t o = (size_t)half * B * H;
-        tac_bn_backward(dZ1 + o, g->gamma, g->beta, w->dA[k] + o, w->xhat[k] + o,
-                        w->invstd[k] + (size_t)half * H, v->gamma, B, H);
+        if (tac_bn_backward(dZ1 + o, g->gamma, g->beta, w->dA[k] + o, w->xhat[k] + o,
+                            w->invstd[k] + (size_t)half * H, v->gamma, B, H) != TAC_OK)
+            return TAC_ERR;
     }
-    tac_linear_backward(NULL, g->w1, g->b1, dZ1, w->Xg[k], v->w1, 2 * B, D, H);
+    return tac_linear_backward(NULL, g->w1, g->b1, dZ1, w->Xg[k], v->w1, 2 * B, D, H);
 }
 
 /* Runs fn(a0) here and fn(a1) on a second thread when w->threads > 1 (sequentially if that thread cannot start). */
@@ -243,17 +257,36 @@ static void run_pair(const tac_heads_work *w, void *(*fn)(void *), void *a0, voi
     fn(a1);
 }
 
+/* A job's failure: its status and its reason (tac_last_error is per thread: the job may have run on the helper
+ * thread, so the reason is copied and set again on the calling thread by pair_status). */
+typedef struct { int rc; char err[256]; } job_status;
+
+static void job_record(job_status *s, int rc)
+{
+    s->rc = rc;
+    if (rc != TAC_OK) snprintf(s->err, sizeof s->err, "%s", tac_last_error());
+}
+
+/* TAC_OK when both jobs succeeded; otherwise TAC_ERR with the first failed job's reason on this thread. */
+static int pair_status(const job_status *a, const job_status *b)
+{
+    if (a->rc != TAC_OK) return tac_fail("%s", a->err);
+    if (b->rc != TAC_OK) return tac_fail("%s", b->err);
+    return TAC_OK;
+}
+
 typedef struct {
     tac_heads *h; tac_heads_work *w; int k, frozen, adam;
     const float *src; const int64_t *a, *b;
     const tac_heads_params *p;
+    job_status st;
 } head_job;
 
 static void *forward_job(void *arg)
 {
     head_job *j = arg;
     gather(j->w->Xg[j->k], j->src, j->a, j->b, j->w->B, j->h->D);
-    head_forward_train(j->h, j->w, j->k, j->frozen);
+    job_record(&j->st, head_forward_train(j->h, j->w, j->k, j->frozen));
     return NULL;
 }
 
@@ -264,8 +297,9 @@ static void *backward_job(void *arg)
     head_job *j = arg;
     tac_heads *h = j->h;
     memset(h->grads + (size_t)j->k * h->head_size, 0, h->head_size * sizeof(float));
-    head_backward(h, j->w, j->k);
-    if (j->adam) adam_range(h, j->p, (size_t)j->k * h->head_size, (size_t)(j->k + 1) * h->head_size);
+    int rc = head_backward(h, j->w, j->k);
+    if (rc == TAC_OK && j->adam) adam_range(h, j->p, (size_t)j->k * h->head_size, (size_t)(j->k + 1) * h->head_size);
+    job_record(&j->st, rc);
     return NULL;
 }
 
@@ -275,30 +309,33 @@ static void *backward_job(void *arg)
  * own thread with single-threaded BLAS, the same arithmetic as one after the other. */
 typedef struct {
     const float *A, *C; float *dA, *dC; int B, K; float T; int backward; double value;
+    float *ws;   /* tac_distill_ws_floats(B, K) floats */
 } distill_job;
 
 static void *distill_run(void *arg)
 {
     distill_job *j = arg;
-    if (j->backward) j->value = tac_distill_forward_backward(j->dA, j->dC, 1.0, j->A, j->C, j->B, j->K, j->T);
-    else j->value = tac_distill_forward(j->A, j->C, j->B, j->K, j->T);
+    /* the forward value alone is the fused kernel's value without gradient outputs (bit for bit the same) */
+    j->value = tac_distill_forward_backward_ws(j->backward ? j->dA : NULL, j->backward ? j->dC : NULL, 1.0, j->A,
+                                               j->C, j->B, j->K, j->T, j->ws);
     return NULL;
 }
 
 /* Both heads' train-mode forward (text head: r_i then r_{u_i}; image head: x_i then x_{v_i}) and the loss;
  * with `grads`, w->dP gets the distillation terms' gradients (zeroed first). */
-static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
-                        const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int frozen,
-                        tac_heads_loss *L, int grads)
+static int forward_all(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
+                       const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int frozen,
+                       tac_heads_loss *L, int grads)
 {
     int B = w->B, K = h->K;
     size_t BK = (size_t)B * K;
-    head_job jt = {h, w, TAC_HEAD_TEXT, frozen, 0, R, idx, nb_txt, p};
-    head_job ji = {h, w, TAC_HEAD_IMAGE, frozen, 0, X, idx, nb_img, p};
+    head_job jt = {h, w, TAC_HEAD_TEXT, frozen, 0, R, idx, nb_txt, p, {0, ""}};
+    head_job ji = {h, w, TAC_HEAD_IMAGE, frozen, 0, X, idx, nb_img, p, {0, ""}};
     run_pair(w, forward_job, &jt, &ji);
+    if (pair_status(&jt.st, &ji.st) != TAC_OK) return TAC_ERR;
     const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
     float T = p->temperature, a = p->entropy_weight;
-    distill_job d0 = {PI, QT, NULL, NULL, B, K, T, grads, 0}, d1 = {PT, QI, NULL, NULL, B, K, T, grads, 0};
+    distill_job d0 = {PI, QT, NULL, NULL, B, K, T, grads, 0, w->dws[0]}, d1 = {PT, QI, NULL, NULL, B, K, T, grads, 0, w->dws[1]};
     if (grads) {
         float *dPT = w->dP[TAC_HEAD_TEXT], *dPI = w->dP[TAC_HEAD_IMAGE];
         memset(dPT, 0, 2 * BK * sizeof(float));
@@ -313,34 +350,38 @@ static void forward_all(tac_heads *h, tac_heads_work *w, const float *X, const f
     L->ent_t = tac_entropy_forward(PT, B, K);
     L->ent_i = tac_entropy_forward(PI, B, K);
     L->total = L->distill_it + L->distill_ti + L->consist - a * (L->ent_t + L->ent_i);
+    return TAC_OK;
 }
 
 /* Forward, loss, gradient of the loss w.r.t. both heads' outputs, then backward (and Adam when `adam`). */
-static void step_impl(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
-                      const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int adam,
-                      tac_heads_loss *loss)
+static int step_impl(tac_heads *h, tac_heads_work *w, const float *X, const float *R, const int64_t *idx,
+                     const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int adam,
+                     tac_heads_loss *loss)
 {
     tac_heads_loss L;
-    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, 0, &L, 1); /* with the distillation gradients in w->dP */
+    if (forward_all(h, w, X, R, idx, nb_txt, nb_img, p, 0, &L, 1) != TAC_OK) /* distillation gradients in w->dP */
+        return TAC_ERR;
     int B = w->B, K = h->K;
     const float *PT = w->P[TAC_HEAD_TEXT], *PI = w->P[TAC_HEAD_IMAGE];
     float *dPT = w->dP[TAC_HEAD_TEXT], *dPI = w->dP[TAC_HEAD_IMAGE];
     float a = p->entropy_weight;
     tac_consist_backward(dPT, dPI, 1.0, PT, PI, B, K);
-    tac_entropy_backward(dPT, -a, PT, B, K);
-    tac_entropy_backward(dPI, -a, PI, B, K);
+    if (tac_entropy_backward(dPT, -a, PT, B, K) != TAC_OK || tac_entropy_backward(dPI, -a, PI, B, K) != TAC_OK)
+        return TAC_ERR;
     if (adam) h->step++;
-    head_job jt = {h, w, TAC_HEAD_TEXT, 0, adam, NULL, NULL, NULL, p};
-    head_job ji = {h, w, TAC_HEAD_IMAGE, 0, adam, NULL, NULL, NULL, p};
+    head_job jt = {h, w, TAC_HEAD_TEXT, 0, adam, NULL, NULL, NULL, p, {0, ""}};
+    head_job ji = {h, w, TAC_HEAD_IMAGE, 0, adam, NULL, NULL, NULL, p, {0, ""}};
     run_pair(w, backward_job, &jt, &ji);
+    if (pair_status(&jt.st, &ji.st) != TAC_OK) return TAC_ERR;
     if (loss) *loss = L;
+    return TAC_OK;
 }
 
-void tac_heads_forward_backward(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
-                                const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
-                                const tac_heads_params *p, tac_heads_loss *loss)
+int tac_heads_forward_backward(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                               const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                               const tac_heads_params *p, tac_heads_loss *loss)
 {
-    step_impl(h, w, X, R, idx, nb_txt, nb_img, p, 0, loss);
+    return step_impl(h, w, X, R, idx, nb_txt, nb_img, p, 0, loss);
 }
 
 double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
@@ -348,7 +389,7 @@ double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, cons
                            const tac_heads_params *p, int frozen)
 {
     tac_heads_loss L;
-    forward_all(h, w, X, R, idx, nb_txt, nb_img, p, frozen, &L, 0);
+    if (forward_all(h, w, X, R, idx, nb_txt, nb_img, p, frozen, &L, 0) != TAC_OK) return NAN;
     return L.total;
 }
 
@@ -394,11 +435,11 @@ void tac_heads_adam(tac_heads *h, const tac_heads_params *p)
     adam_range(h, p, 0, h->nparam);
 }
 
-void tac_heads_step(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
-                    const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
-                    const tac_heads_params *p, tac_heads_loss *loss)
+int tac_heads_step(tac_heads *h, tac_heads_work *w, const float *X, const float *R,
+                   const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
+                   const tac_heads_params *p, tac_heads_loss *loss)
 {
-    step_impl(h, w, X, R, idx, nb_txt, nb_img, p, 1, loss);
+    return step_impl(h, w, X, R, idx, nb_txt, nb_img, p, 1, loss);
 }
 
 /* ---- training loop ------------------------------------------------------------------------------------- */
@@ -445,7 +486,8 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     if (check_nn("text-space", nn_txt, n, kn) != TAC_OK) return TAC_ERR;
     {   /* the sizes come from options: refuse what the machine cannot hold instead of aborting in the allocator */
         double D = d, H = p->hidden, K = p->K, R = 2.0 * p->batch;
-        double params = 2 * (H * D + 3 * H + K * H + K), work = 2 * (R * D + 4 * R * H + 2 * R * K + 4 * H);
+        double params = 2 * (H * D + 3 * H + K * H + K), work = 2 * (R * D + 4 * R * H + 2 * R * K + 4 * H)
+                        + 2 * (4 * K * R + 4 * K * K + 8 * K);   /* + the two distillation workspaces */
         double bytes = 4 * (4 * params + 4 * H + work) + 8 * ((double)n + 3 * R);
         if (bytes > (double)tac_memory_bytes())
             return tac_fail("heads: width %d, hidden %d, K %d, batch %d need %.1f GB of memory, more than this "
@@ -453,19 +495,33 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
                             bytes / 1e9, (double)tac_memory_bytes() / 1e9);
     }
 
-    tac_heads *h = tac_heads_alloc(d, p->hidden, p->K);
-    tac_heads_init(h, p->seed);
     int B = p->batch;
-    tac_heads_work *w = tac_heads_work_alloc(h, B);
-    int blas_threads = openblas_get_num_threads();
-    if (tac_num_threads() >= 2) {   /* one thread per head, BLAS single-threaded inside each */
+    tac_heads *h = tac_heads_alloc(d, p->hidden, p->K);
+    tac_heads_work *w = h ? tac_heads_work_alloc(h, B) : NULL;
+    int64_t *perm = w ? tac_try_malloc((size_t)n, sizeof(int64_t), "heads: shuffle order") : NULL;      /* N */
+    int64_t *sel = perm ? tac_try_malloc(3 * (size_t)B, sizeof(int64_t), "heads: batch indices") : NULL; /* 3B: idx | u | v */
+    if (!sel) {
+        free(perm);
+        tac_heads_work_free(w);
+        tac_heads_free(h);
+        return TAC_ERR;
+    }
+    tac_heads_init(h, p->seed);
+    /* threads: params.threads, else all the library may use. 2 or more: one thread per head with BLAS
+     * single-threaded inside each; an explicit 1: the calling thread only, BLAS single-threaded too. OpenBLAS's
+     * process-wide count is read first and restored exactly after training (tac_blas_threads_*). */
+    int nthreads = tac_threads_resolve(p->threads);
+    int blas_lowered = 0;
+    if (nthreads >= 2) {
         tac_heads_work_set_threads(w, 2);
-        openblas_set_num_threads(1);
+        tac_blas_threads_enter(1);
+        blas_lowered = 1;
+    } else if (p->threads == 1) {
+        tac_blas_threads_enter(1);
+        blas_lowered = 1;
     }
     tac_mt rng;
     tac_mt_seed(&rng, p->seed ^ 0x5bd1e995u);   /* a stream separate from the initialisation */
-    int64_t *perm = tac_xmalloc((size_t)n, sizeof(int64_t));      /* N */
-    int64_t *sel = tac_xmalloc(3 * (size_t)B, sizeof(int64_t));   /* 3B: idx | u | v */
     int64_t *idx = sel, *u = sel + B, *v = sel + 2 * B;
     for (int64_t i = 0; i < n; i++) perm[i] = i;
     int64_t nb = n / B;
@@ -473,7 +529,7 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     tac_progress prog;
     int report = p->progress_fn || p->progress;
     if (report) tac_progress_begin_fn(&prog, p->progress_fn, p->progress_user, "training heads", (int64_t)p->epochs * nb);
-    for (int e = 1; e <= p->epochs; e++) {
+    for (int e = 1; e <= p->epochs && rc == TAC_OK; e++) {
         double t0 = tac_now();
         for (int64_t i = n - 1; i > 0; i--) {   /* Fisher-Yates */
             int64_t j = (int64_t)tac_mt_below(&rng, (uint64_t)i + 1);
@@ -488,10 +544,11 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
                 v[i] = nn_img[a * kn + (int64_t)tac_mt_below(&rng, (uint64_t)kn)];
             }
             tac_heads_loss L;
-            tac_heads_step(h, w, X, R, idx, u, v, p, &L);
+            if ((rc = tac_heads_step(h, w, X, R, idx, u, v, p, &L)) != TAC_OK) break;
             sum += L.total;
             if (report) tac_progress_update(&prog, (int64_t)(e - 1) * nb + b + 1);
         }
+        if (rc != TAC_OK) break;
         double mean = sum / (double)nb;
         if (!isfinite(mean)) { rc = tac_fail("heads: training diverged (loss %g) in epoch %d", mean, e); break; }
         if (p->progress)
@@ -499,7 +556,7 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
         if (cb) cb(h, e, mean, user);
     }
     if (report && rc == TAC_OK) tac_progress_end(&prog);
-    if (w->threads > 1) openblas_set_num_threads(blas_threads);
+    if (blas_lowered) tac_blas_threads_leave();
     free(perm);
     free(sel);
     tac_heads_work_free(w);
@@ -523,13 +580,18 @@ int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pr
     if (n < 0) return tac_fail("heads: negative row count");
     int D = h->D, H = h->H, K = h->K;
     const int CH = 1024;
-    float *buf = tac_xmalloc((size_t)CH * (2 * (size_t)H + 2 * (size_t)K), sizeof(float));
+    float *buf = tac_try_malloc((size_t)CH * (2 * (size_t)H + 2 * (size_t)K), sizeof(float), "heads: prediction buffer");
+    if (!buf) return TAC_ERR;
     float *Z1 = buf, *A = Z1 + (size_t)CH * H, *Z2 = A + (size_t)CH * H, *P = Z2 + (size_t)CH * K;
     const tac_head_view *v = &h->P[TAC_HEAD_IMAGE];
     for (int64_t s = 0; s < n; s += CH) {
         int c = (int)(n - s < CH ? n - s : CH);
         tac_linear_forward(Z1, X + (size_t)s * D, v->w1, v->b1, c, D, H);          /* c x H */
-        tac_bn_forward_eval(A, Z1, v->gamma, v->beta, h->run_mean[TAC_HEAD_IMAGE], h->run_var[TAC_HEAD_IMAGE], c, H);
+        if (tac_bn_forward_eval(A, Z1, v->gamma, v->beta, h->run_mean[TAC_HEAD_IMAGE], h->run_var[TAC_HEAD_IMAGE], c,
+                                H) != TAC_OK) {
+            free(buf);
+            return TAC_ERR;
+        }
         tac_relu_forward(A, A, (size_t)c * H);
         tac_linear_forward(Z2, A, v->w2, v->b2, c, H, K);                            /* c x K */
         tac_softmax_forward(P, Z2, c, K);
@@ -563,7 +625,8 @@ int tac_heads_save(const tac_heads *h, const char *path)
 {
     uint64_t F = (uint64_t)h->nparam + 4 * (uint64_t)h->H;
     size_t len = HEADS_HDR + 4 * F + 8;
-    unsigned char *b = tac_xcalloc(len, 1);
+    unsigned char *b = tac_try_calloc(len, 1, "heads: file image");
+    if (!b) return TAC_ERR;
     memcpy(b, HEADS_MAGIC, 8);
     uint32_t u[4] = {HEADS_VERSION, (uint32_t)h->D, (uint32_t)h->H, (uint32_t)h->K};
     memcpy(b + 8, u, sizeof u);
@@ -627,6 +690,7 @@ int tac_heads_load(const char *path, tac_heads **out)
         goto done;
     }
     tac_heads *h = tac_heads_alloc((int)D, (int)H, (int)K);
+    if (!h) goto done;
     memcpy(h->params, b + HEADS_HDR, h->nparam * sizeof(float));
     memcpy(h->stats, b + HEADS_HDR + h->nparam * sizeof(float), 4 * (size_t)H * sizeof(float));
     h->step = (int64_t)st;

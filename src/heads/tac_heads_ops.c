@@ -5,6 +5,9 @@
  * Convention: backward kernels WRITE the gradient w.r.t. their input (din, dZ) and ACCUMULATE (+=) into parameter
  * gradients (dW, db, dgamma, dbeta) and into the loss terms' outputs (dA, dC, dP), which several terms share.
  * Reductions are accumulated in double; stored tensors are float32 (as PyTorch's float32 model).
+ * Kernels that need scratch memory allocate it with tac_try_*: they return TAC_ERR (int kernels) or NaN (value
+ * kernels) with the reason in tac_last_error() when it cannot be had, never abort. Pure functions of their
+ * arguments: any number of threads may run them at once on disjoint outputs.
  */
 #include "heads_internal.h"
 
@@ -24,12 +27,13 @@ void tac_linear_forward(float *out, const float *in, const float *W, const float
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, NO, NI, 1.0f, in, NI, W, NI, 1.0f, out, NO);
 }
 
-void tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
-                         int N, int NI, int NO)
+int tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
+                        int N, int NI, int NO)
 {
+    double *acc = tac_try_calloc((size_t)NO, sizeof(double), "heads: linear backward");   /* NO: column sums */
+    if (!acc) return TAC_ERR;
     /* dW (NO x NI) += dout^T (NO x N) in (N x NI) */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, NO, NI, N, 1.0f, dout, NO, in, NI, 1.0f, dW, NI);
-    double *acc = tac_xcalloc((size_t)NO, sizeof(double));   /* NO: column sums, row by row */
     for (int i = 0; i < N; i++) {
         const float *g = dout + (size_t)i * NO;
         for (int o = 0; o < NO; o++) acc[o] += g[o];
@@ -38,6 +42,7 @@ void tac_linear_backward(float *din, float *dW, float *db, const float *dout, co
     free(acc);
     /* din (N x NI) = dout (N x NO) W (NO x NI) */
     if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, NI, NO, 1.0f, dout, NO, W, NI, 0.0f, din, NI);
+    return TAC_OK;
 }
 
 void tac_linear_forward_naive(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO)
@@ -75,11 +80,12 @@ void tac_linear_backward_naive(float *din, float *dW, float *db, const float *do
 /* BatchNorm statistics are accumulated row by row into C-wide double arrays (L1-resident, vectorised): 3.5x
  * faster than walking blocks of columns. */
 
-void tac_bn_forward_train(float *restrict out, float *restrict xhat, float *restrict mean,
-                          float *restrict invstd, const float *restrict in, const float *restrict gamma,
-                          const float *restrict beta, float *restrict run_mean, float *restrict run_var, int N, int C)
+int tac_bn_forward_train(float *restrict out, float *restrict xhat, float *restrict mean,
+                         float *restrict invstd, const float *restrict in, const float *restrict gamma,
+                         const float *restrict beta, float *restrict run_mean, float *restrict run_var, int N, int C)
 {
-    double *acc = tac_xcalloc(2 * (size_t)C, sizeof(double));   /* 2C: sum x | sum x^2 */
+    double *acc = tac_try_calloc(2 * (size_t)C, sizeof(double), "heads: BatchNorm statistics");   /* 2C: sum x | sum x^2 */
+    if (!acc) return TAC_ERR;
     double *acc2 = acc + C;
     for (int n = 0; n < N; n++) {
         const float *x = in + (size_t)n * C;
@@ -107,20 +113,22 @@ void tac_bn_forward_train(float *restrict out, float *restrict xhat, float *rest
             y[c] = gamma[c] * v + beta[c];
         }
     }
+    return TAC_OK;
 }
 
-void tac_bn_backward(float *restrict din, float *restrict dgamma, float *restrict dbeta,
-                     const float *restrict dout, const float *restrict xhat, const float *restrict invstd,
-                     const float *restrict gamma, int N, int C)
+int tac_bn_backward(float *restrict din, float *restrict dgamma, float *restrict dbeta,
+                    const float *restrict dout, const float *restrict xhat, const float *restrict invstd,
+                    const float *restrict gamma, int N, int C)
 {
     /* dxhat = dout * gamma; din = invstd/N * (N dxhat - sum dxhat - xhat * sum(dxhat xhat)) */
-    double *sd = tac_xcalloc(2 * (size_t)C, sizeof(double));   /* 2C: sum dout | sum dout*xhat */
+    double *sd = tac_try_calloc(2 * (size_t)C, sizeof(double), "heads: BatchNorm backward");  /* 2C: sum dout | sum dout*xhat */
+    float *k0 = sd ? tac_try_malloc(3 * (size_t)C, sizeof(float), "heads: BatchNorm backward") : NULL; /* 3C: per-column constants */
+    if (!k0) { free(sd); return TAC_ERR; }
     double *sdx = sd + C;
     for (int n = 0; n < N; n++) {
         const float *g = dout + (size_t)n * C, *xh = xhat + (size_t)n * C;
         for (int c = 0; c < C; c++) { sd[c] += g[c]; sdx[c] += (double)g[c] * xh[c]; }
     }
-    float *k0 = tac_xmalloc(3 * (size_t)C, sizeof(float));   /* 3C: per-column constants */
     float *k1 = k0 + C, *k2 = k1 + C;
     for (int c = 0; c < C; c++) {
         dgamma[c] += (float)sdx[c];
@@ -136,13 +144,15 @@ void tac_bn_backward(float *restrict din, float *restrict dgamma, float *restric
     }
     free(k0);
     free(sd);
+    return TAC_OK;
 }
 
-void tac_bn_forward_eval(float *restrict out, const float *restrict in, const float *restrict gamma,
-                         const float *restrict beta, const float *restrict run_mean, const float *restrict run_var,
-                         int N, int C)
+int tac_bn_forward_eval(float *restrict out, const float *restrict in, const float *restrict gamma,
+                        const float *restrict beta, const float *restrict run_mean, const float *restrict run_var,
+                        int N, int C)
 {
-    float *sc = tac_xmalloc(2 * (size_t)C, sizeof(float));   /* 2C: scale | shift */
+    float *sc = tac_try_malloc(2 * (size_t)C, sizeof(float), "heads: BatchNorm eval");   /* 2C: scale | shift */
+    if (!sc) return TAC_ERR;
     float *sh = sc + C;
     for (int c = 0; c < C; c++) {
         float is = 1.0f / sqrtf(run_var[c] + TAC_HEADS_BN_EPS);
@@ -155,6 +165,7 @@ void tac_bn_forward_eval(float *restrict out, const float *restrict in, const fl
         for (int c = 0; c < C; c++) y[c] = x[c] * sc[c] + sh[c];
     }
     free(sc);
+    return TAC_OK;
 }
 
 /* ---- ReLU, softmax ----------------------------------------------------------------------------------- */
@@ -228,41 +239,78 @@ static double row_lse_offdiag(const float *S, int m, int M)
     return mx + log(s);
 }
 
+size_t tac_distill_ws_floats(int B, int K)
+{
+    size_t M = 2 * (size_t)K;
+    return 2 * M * (size_t)B + M * M + 2 * M;   /* Hm | dH (2K x B each) | S (2K x 2K) | nrm (2K doubles) */
+}
+
+/* The workspace's views: Hm, dH: 2K x B; S: 2K x 2K; nrm: 2K doubles (8-byte aligned: every part before it has
+ * an even number of floats). */
+static void distill_views(float *ws, int B, int K, float **Hm, float **dH, float **S, double **nrm)
+{
+    size_t M = 2 * (size_t)K;
+    *Hm = ws;
+    *dH = *Hm + M * (size_t)B;
+    *S = *dH + M * (size_t)B;
+    *nrm = (double *)(void *)(*S + M * M);
+}
+
+static float *distill_ws_alloc(int B, int K)
+{
+    return tac_try_malloc(tac_distill_ws_floats(B, K), sizeof(float), "heads: distillation workspace");
+}
+
 double tac_distill_forward(const float *A, const float *C, int B, int K, float T)
 {
     int M = 2 * K;
-    float *Hm = tac_xmalloc((size_t)M * B, sizeof(float));   /* 2K x B */
-    float *S = tac_xmalloc((size_t)M * M, sizeof(float));    /* 2K x 2K */
-    double *nrm = tac_xmalloc((size_t)M, sizeof(double));    /* 2K */
+    float *ws = distill_ws_alloc(B, K), *Hm, *dH, *S;
+    double *nrm;
+    if (!ws) return NAN;
+    distill_views(ws, B, K, &Hm, &dH, &S, &nrm);
     distill_sim(Hm, nrm, S, A, C, B, K, T);
     double L = 0;
     for (int m = 0; m < M; m++) {
         int pos = m < K ? m + K : m - K;
         L += row_lse_offdiag(S, m, M) - S[(size_t)m * M + pos];
     }
-    free(Hm); free(S); free(nrm);
+    free(ws);
     return L / M;
 }
 
-void tac_distill_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K, float T)
+int tac_distill_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K, float T)
 {
-    tac_distill_forward_backward(dA, dC, g, A, C, B, K, T);
+    float *ws = distill_ws_alloc(B, K);
+    if (!ws) return TAC_ERR;
+    tac_distill_forward_backward_ws(dA, dC, g, A, C, B, K, T, ws);
+    free(ws);
+    return TAC_OK;
 }
 
 double tac_distill_forward_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
                                     float T)
 {
+    float *ws = distill_ws_alloc(B, K);
+    if (!ws) return NAN;
+    double L = tac_distill_forward_backward_ws(dA, dC, g, A, C, B, K, T, ws);
+    free(ws);
+    return L;
+}
+
+double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
+                                       float T, float *ws)
+{
     int M = 2 * K;
-    float *Hm = tac_xmalloc((size_t)M * B, sizeof(float));   /* 2K x B */
-    float *S = tac_xmalloc((size_t)M * M, sizeof(float));    /* 2K x 2K, becomes dS, then dS + dS^T */
-    float *dH = tac_xmalloc((size_t)M * B, sizeof(float));   /* 2K x B */
-    double *nrm = tac_xmalloc((size_t)M, sizeof(double));    /* 2K */
+    float *Hm, *dH, *S;   /* S becomes dS, then dS + dS^T */
+    double *nrm;
+    distill_views(ws, B, K, &Hm, &dH, &S, &nrm);
     distill_sim(Hm, nrm, S, A, C, B, K, T);
     double L = 0; /* the forward value from the same S (tac_distill_forward's sum, same order) */
     for (int m = 0; m < M; m++) {
         int pos = m < K ? m + K : m - K;
         L += row_lse_offdiag(S, m, M) - S[(size_t)m * M + pos];
     }
+    if (!dA && !dC) return L / M;   /* the value only */
     double gm = g / M;
     for (int m = 0; m < M; m++) {
         int pos = m < K ? m + K : m - K;
@@ -294,7 +342,6 @@ double tac_distill_forward_backward(float *dA, float *dC, double g, const float 
             for (int i = 0; i < B; i++) dst[(size_t)i * K + col] += (float)(dh[i] / 1e-12);
         }
     }
-    free(Hm); free(S); free(dH); free(nrm);
     return L / M;
 }
 
@@ -344,20 +391,26 @@ static void col_mean(double *pbar, const float *P, int B, int K)
 
 double tac_entropy_forward(const float *P, int B, int K)
 {
-    double *pbar = tac_xmalloc((size_t)K, sizeof(double));   /* K */
-    col_mean(pbar, P, B, K);
+    /* column by column without scratch memory: each column's sum runs over the rows in order, as col_mean's */
     double Hs = 0;
-    for (int k = 0; k < K; k++) { double c = pbar[k] > 1e-9 ? pbar[k] : 1e-9; Hs -= c * log(c); }
-    free(pbar);
+    for (int k = 0; k < K; k++) {
+        double s = 0;
+        for (int i = 0; i < B; i++) s += P[(size_t)i * K + k];
+        s /= B;
+        double c = s > 1e-9 ? s : 1e-9;
+        Hs -= c * log(c);
+    }
     return Hs;
 }
 
-void tac_entropy_backward(float *dP, double g, const float *P, int B, int K)
+int tac_entropy_backward(float *dP, double g, const float *P, int B, int K)
 {
-    double *pbar = tac_xmalloc((size_t)K, sizeof(double));   /* K */
+    double *pbar = tac_try_malloc((size_t)K, sizeof(double), "heads: entropy backward");   /* K */
+    if (!pbar) return TAC_ERR;
     col_mean(pbar, P, B, K);
     for (int k = 0; k < K; k++)   /* d/dp of -c log c through clamp_min(1e-9) (gradient passes where p >= min) */
         pbar[k] = pbar[k] >= 1e-9 ? -g * (log(pbar[k]) + 1.0) / B : 0.0;
     for (int i = 0; i < B; i++) for (int k = 0; k < K; k++) dP[(size_t)i * K + k] += (float)pbar[k];
     free(pbar);
+    return TAC_OK;
 }

@@ -117,7 +117,8 @@ static void budget_settle(const tac_image *img, int ok)
     budget_give(tl_pending - keep);
     tl_pending = 0;
     if (keep > 0) {
-        held *h = tac_xmalloc(1, sizeof *h);
+        held *h = malloc(sizeof *h);
+        if (!h) { budget_give(keep); return; }   /* no memory to track it: the bytes are not held */
         h->p = img->rgb; h->bytes = keep;
         pthread_mutex_lock(&bud_mu);
         h->next = bud_held; bud_held = h;
@@ -247,8 +248,14 @@ static int decode_jpeg(const uint8_t *data, size_t len, const char *name, tac_im
     /* libjpeg's own buffers (progressive coefficient arrays) are bounded by the pixel check above. */
     jpeg_start_decompress(&cinfo);
     int w = (int)cinfo.output_width, h = (int)cinfo.output_height, oc = cinfo.output_components;
-    rgb = tac_xmalloc((size_t)w * (size_t)h, 3);                 /* H x W x 3 */
-    if (oc != 3) row = tac_xmalloc((size_t)w, (size_t)oc);       /* W x oc (1 or 4) */
+    rgb = tac_try_malloc((size_t)w * (size_t)h, 3, name);                   /* H x W x 3 */
+    if (rgb && oc != 3) row = tac_try_malloc((size_t)w, (size_t)oc, name);  /* W x oc (1 or 4) */
+    if (!rgb || (oc != 3 && !row)) {   /* the reason is set */
+        jpeg_destroy_decompress(&cinfo);
+        free(rgb);
+        free(row);
+        return TAC_ERR;
+    }
     while ((int)cinfo.output_scanline < h) {
         int y = (int)cinfo.output_scanline;
         uint8_t *o = rgb + (size_t)y * (size_t)w * 3;
@@ -368,10 +375,14 @@ static int decode_png(const uint8_t *data, size_t len, const char *name, tac_ima
         snprintf(s.msg, sizeof s.msg, "unexpected row layout");
         png_longjmp(png, 1);
     }
-    buf = tac_xmalloc((size_t)h, rowbytes);                     /* H x rowbytes (interlaced images need all rows) */
-    rows = tac_xmalloc((size_t)h, sizeof(png_bytep));
+    buf = tac_try_malloc((size_t)h, rowbytes, name);             /* H x rowbytes (interlaced images need all rows) */
+    if (buf) rows = tac_try_malloc((size_t)h, sizeof(png_bytep), name);
+    if (rows) rgb = tac_try_malloc((size_t)w * (size_t)h, 3, name);   /* H x W x 3 */
+    if (!rgb) {   /* the reason is set */
+        limit_hit = 1;
+        png_longjmp(png, 1);
+    }
     for (png_uint_32 y = 0; y < h; y++) rows[y] = buf + (size_t)y * rowbytes;
-    rgb = tac_xmalloc((size_t)w * (size_t)h, 3);               /* H x W x 3 */
     png_read_image(png, rows);
     /* libpng reads chunks after IDAT lazily; we have all pixels, so png_read_end is not needed */
     for (png_uint_32 y = 0; y < h; y++) {
@@ -415,7 +426,8 @@ static int decode_webp(const uint8_t *data, size_t len, const char *name, tac_im
     if (f.has_animation) return tac_fail("%s: animated WebP is not supported", name);
     if (check_dims(name, "WebP", f.width, f.height) != TAC_OK) return TAC_ERR;
     size_t stride = (size_t)f.width * 3;
-    uint8_t *rgb = tac_xmalloc((size_t)f.height, stride);       /* H x W x 3 */
+    uint8_t *rgb = tac_try_malloc((size_t)f.height, stride, name);   /* H x W x 3 */
+    if (!rgb) return TAC_ERR;
     if (!WebPDecodeRGBInto(data, len, rgb, stride * (size_t)f.height, (int)stride)) {
         free(rgb);
         /* tell truncation apart from other corruption */

@@ -75,8 +75,12 @@ int tac_clip_preprocess_mode(const tac_image *img, int resize, int crop, int mod
             float x = mode == TAC_PREPROC_OPENAI ? (float)v / 255.0f : (float)((double)v * (1.0 / 255.0));
             lut[c][v] = (x - clip_mean[c]) / clip_std[c];
         }
-    uint8_t *win = tac_xmalloc((size_t)crop * (size_t)crop, 3);     /* crop x crop x 3 */
-    tac_resize_bicubic_window(img->rgb, img->w, img->h, nw, nh, left, top, crop, crop, win);
+    uint8_t *win = tac_try_malloc((size_t)crop * (size_t)crop, 3, "preprocess: crop window");   /* crop x crop x 3 */
+    if (!win) return TAC_ERR;
+    if (tac_resize_bicubic_window(img->rgb, img->w, img->h, nw, nh, left, top, crop, crop, win) != TAC_OK) {
+        free(win);
+        return TAC_ERR;
+    }
     size_t plane = (size_t)crop * crop;
     for (size_t i = 0; i < plane; i++) {
         out[i] = lut[0][win[3 * i]];
@@ -125,8 +129,9 @@ int tac_image_thumbnail_jpeg(const tac_image *img, int max_side, int quality, ui
         else { tw = (int)floor((double)tw * max_side / th + 0.5); th = max_side; }
         if (tw < 1) tw = 1;
         if (th < 1) th = 1;
-        small = tac_xmalloc((size_t)tw * th, 3);                     /* th x tw x 3 */
-        tac_resize_bicubic(img->rgb, img->w, img->h, small, tw, th);
+        small = tac_try_malloc((size_t)tw * th, 3, "thumbnail");      /* th x tw x 3 */
+        if (!small) return TAC_ERR;
+        if (tac_resize_bicubic(img->rgb, img->w, img->h, small, tw, th) != TAC_OK) { free(small); return TAC_ERR; }
         pix = small;
     }
     struct jpeg_compress_struct cinfo;

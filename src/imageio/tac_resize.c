@@ -45,16 +45,18 @@ static double bicubic_kernel(double x)
 }
 
 /* Coefficients for output indices [o0, o0 + n) of a resize of `insize` source pixels (region [0, insize)) to
- * `outsize`. Fills bounds (n x 2: first source index, count) and kk (n x ksize, fixed point); returns ksize. */
+ * `outsize`. Fills bounds (n x 2: first source index, count) and kk (n x ksize, fixed point); returns ksize, or
+ * TAC_ERR (reason set, nothing allocated) when the memory cannot be had. */
 static int coeffs(int insize, int outsize, int o0, int n, int **bounds_out, int32_t **kk_out)
 {
     double in0 = 0.0, in1 = (double)(float)insize;     /* Pillow keeps the box in float */
     double scale = (in1 - in0) / outsize, filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 2.0 * filterscale;
     int ksize = (int)ceil(support) * 2 + 1;
-    int *bounds = tac_xmalloc((size_t)n * 2, sizeof(int));          /* n x 2 */
-    int32_t *kk = tac_xcalloc((size_t)n * (size_t)ksize, sizeof(int32_t));  /* n x ksize */
-    double *w = tac_xmalloc((size_t)ksize, sizeof(double));          /* ksize */
+    int *bounds = tac_try_malloc((size_t)n * 2, sizeof(int), "resize: coefficients");                /* n x 2 */
+    int32_t *kk = tac_try_calloc((size_t)n * (size_t)ksize, sizeof(int32_t), "resize: coefficients"); /* n x ksize */
+    double *w = tac_try_malloc((size_t)ksize, sizeof(double), "resize: coefficients");               /* ksize */
+    if (!bounds || !kk || !w) { free(bounds); free(kk); free(w); return TAC_ERR; }
     for (int i = 0; i < n; i++) {
         int xx = o0 + i;
         double center = in0 + (xx + 0.5) * scale, ss = 1.0 / filterscale, sum = 0.0;
@@ -174,11 +176,14 @@ static void vpass_row_avx2(const uint8_t *tmp, int n3, int ymin, int n, const in
 }
 #endif
 
-void tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int sh, int dw, int dh,
-                               int x0, int y0, int cw, int ch, uint8_t *dst /* ch x cw x 3 */)
+int tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int sh, int dw, int dh,
+                              int x0, int y0, int cw, int ch, uint8_t *dst /* ch x cw x 3 */)
 {
-    TAC_ASSERT(src && dst && sw > 0 && sh > 0 && dw > 0 && dh > 0);
-    TAC_ASSERT(x0 >= 0 && y0 >= 0 && cw > 0 && ch > 0 && x0 + cw <= dw && y0 + ch <= dh);
+    TAC_ASSERT(src && dst);
+    if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0)
+        return tac_fail("resize: sizes must be positive (%dx%d to %dx%d)", sw, sh, dw, dh);
+    if (x0 < 0 || y0 < 0 || cw <= 0 || ch <= 0 || x0 > dw - cw || y0 > dh - ch)
+        return tac_fail("resize: window %dx%d at (%d, %d) is not inside the %dx%d result", cw, ch, x0, y0, dw, dh);
     int need_h = dw != sw, need_v = dh != sh;
     /* vertical coefficients of the window rows, and the source rows they read */
     int *vb = NULL;
@@ -186,6 +191,7 @@ void tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int
     int vks = 0, r0, r1;                                   /* source rows [r0, r1) */
     if (need_v) {
         vks = coeffs(sh, dh, y0, ch, &vb, &vk);
+        if (vks == TAC_ERR) return TAC_ERR;
         r0 = vb[0];
         r1 = vb[2 * (ch - 1)] + vb[2 * (ch - 1) + 1];
         for (int i = 0; i < ch; i++) if (vb[2 * i] < r0) r0 = vb[2 * i];
@@ -197,12 +203,16 @@ void tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int
     }
     int nr = r1 - r0;
     /* horizontal pass: rows [r0, r1) of the source, window columns only -> tmp (nr x cw x 3) */
-    uint8_t *tmp = tac_xmalloc((size_t)nr * (size_t)cw * 3 + 4, 1);      /* +4: the SIMD row kernel's last store */
+    uint8_t *tmp = tac_try_malloc((size_t)nr * (size_t)cw * 3 + 4, 1, "resize: rows");   /* +4: the SIMD row kernel's last store */
+    int32_t *acc = NULL;                                                                  /* cw*3 (vertical pass) */
+    if (tmp && need_v) acc = tac_try_malloc((size_t)cw * 3, sizeof(int32_t), "resize: row sums");
+    if (!tmp || (need_v && !acc)) { free(tmp); free(vb); free(vk); return TAC_ERR; }
     if (need_h) {
-        int *hb;
-        int32_t *hk;
+        int *hb = NULL;
+        int32_t *hk = NULL;
         int hks = coeffs(sw, dw, x0, cw, &hb, &hk);
-        uint8_t *pad = tac_xmalloc((size_t)sw * 3 + 4, 1);          /* one source row + slack for 4-byte loads */
+        uint8_t *pad = hks == TAC_ERR ? NULL : tac_try_malloc((size_t)sw * 3 + 4, 1, "resize: source row"); /* one source row + slack for 4-byte loads */
+        if (!pad) { free(hb); free(hk); free(tmp); free(acc); free(vb); free(vk); return TAC_ERR; }
         for (int y = 0; y < nr; y++) {
             memcpy(pad, src + (size_t)(r0 + y) * sw * 3, (size_t)sw * 3);
             pad[(size_t)sw * 3] = 0;
@@ -221,7 +231,6 @@ void tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int
     /* vertical pass: tmp -> dst */
     if (need_v) {
         int n3 = cw * 3;
-        int32_t *acc = tac_xmalloc((size_t)n3, sizeof(int32_t));   /* cw*3 */
         for (int yy = 0; yy < ch; yy++) {
             const int32_t *k = vk + (size_t)yy * vks;
             uint8_t *o = dst + (size_t)yy * n3;
@@ -237,9 +246,10 @@ void tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int
         memcpy(dst, tmp, (size_t)ch * cw * 3);
     }
     free(tmp);
+    return TAC_OK;
 }
 
-void tac_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh)
+int tac_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh)
 {
-    tac_resize_bicubic_window(src, sw, sh, dw, dh, 0, 0, dw, dh, dst);
+    return tac_resize_bicubic_window(src, sw, sh, dw, dh, 0, 0, dw, dh, dst);
 }

@@ -11,7 +11,8 @@
  * matching on tight cells) settles most rows; each remaining row runs a Dijkstra search over the columns with
  * reduced costs, preferring a free column among equally short ones (this ends searches early on confusion
  * matrices, which are full of ties), then updates the potentials and flips the path. With integral weights
- * below 2^53 (confusion counts) every step is exact in double precision. Weights must be finite.
+ * below 2^53 (confusion counts) every step is exact in double precision. Weights must be finite (checked: a NaN or
+ * infinite weight, a negative size or memory that cannot be allocated gives NaN with the reason set).
  */
 #include "taclust/metrics.h"
 #include "taclust/core.h"
@@ -22,17 +23,22 @@
 #include <string.h>
 
 /* Minimise sum cost[i*m + j] over assignments of the n rows to distinct columns (n <= m).
- * cost: n x m. rowcol: n out, the column of each row. */
-static void hungarian_min(const double *cost, int n, int m, int *rowcol)
+ * cost: n x m, finite. rowcol: n out, the column of each row. TAC_ERR when its workspace cannot be allocated. */
+static int hungarian_min(const double *cost, int n, int m, int *rowcol)
 {
-    double *u = tac_xcalloc((size_t)n, sizeof(double));          /* n row potentials */
-    double *v = tac_xcalloc((size_t)m, sizeof(double));          /* m column potentials */
-    double *dist = tac_xmalloc((size_t)m, sizeof(double));       /* m shortest reduced path length to column j */
-    int *colrow = tac_xmalloc((size_t)m, sizeof(int));           /* m row matched to column j, -1 = free */
-    int *pred = tac_xmalloc((size_t)m, sizeof(int));             /* m row before column j on the shortest path */
-    int *todo = tac_xmalloc((size_t)m, sizeof(int));             /* m columns not yet reached for good */
-    char *row_seen = tac_xmalloc((size_t)n, 1);                  /* n rows scanned in this search */
-    char *col_seen = tac_xmalloc((size_t)m, 1);                  /* m columns settled in this search */
+    const char *what = "Hungarian method: workspace";
+    double *u = tac_try_calloc((size_t)n, sizeof(double), what);          /* n row potentials */
+    double *v = tac_try_calloc((size_t)m, sizeof(double), what);          /* m column potentials */
+    double *dist = tac_try_malloc((size_t)m, sizeof(double), what);       /* m shortest reduced path length to column j */
+    int *colrow = tac_try_malloc((size_t)m, sizeof(int), what);           /* m row matched to column j, -1 = free */
+    int *pred = tac_try_malloc((size_t)m, sizeof(int), what);             /* m row before column j on the shortest path */
+    int *todo = tac_try_malloc((size_t)m, sizeof(int), what);             /* m columns not yet reached for good */
+    char *row_seen = tac_try_malloc((size_t)n, 1, what);                  /* n rows scanned in this search */
+    char *col_seen = tac_try_malloc((size_t)m, 1, what);                  /* m columns settled in this search */
+    if (!u || !v || !dist || !colrow || !pred || !todo || !row_seen || !col_seen) {
+        free(u); free(v); free(dist); free(colrow); free(pred); free(todo); free(row_seen); free(col_seen);
+        return TAC_ERR;
+    }
     for (int j = 0; j < m; j++) colrow[j] = -1;
     for (int i = 0; i < n; i++) rowcol[i] = -1;
 
@@ -68,7 +74,7 @@ static void hungarian_min(const double *cost, int n, int m, int *rowcol)
                 /* among equally short columns prefer a free one: it ends the search now */
                 if (dist[j] < best || (dist[j] == best && colrow[j] < 0)) { best = dist[j]; bt = t; }
             }
-            TAC_ASSERT(bt >= 0 && best < INFINITY);   /* only fails with NaN or infinite weights */
+            TAC_ASSERT(bt >= 0 && best < INFINITY);   /* only fails with NaN or infinite weights (refused earlier) */
             int j = todo[bt];
             todo[bt] = todo[--ntodo];
             col_seen[j] = 1;
@@ -92,23 +98,32 @@ static void hungarian_min(const double *cost, int n, int m, int *rowcol)
         }
     }
     free(u); free(v); free(dist); free(colrow); free(pred); free(todo); free(row_seen); free(col_seen);
+    return TAC_OK;
 }
 
 double tac_hungarian_max(const double *weight /* r x c */, int r, int c, int *assign /* r */)
 {
-    TAC_ASSERT(r >= 0 && c >= 0 && (weight || r == 0 || c == 0) && (assign || r == 0));
+    if (r < 0 || c < 0) { tac_fail("Hungarian method: negative size %d x %d", r, c); return NAN; }
+    TAC_ASSERT((weight || r == 0 || c == 0) && (assign || r == 0));
     for (int i = 0; i < r; i++) assign[i] = -1;
     if (r == 0 || c == 0) return 0.0;
+    for (size_t t = 0; t < (size_t)r * (size_t)c; t++)
+        if (!isfinite(weight[t])) {
+            tac_fail("Hungarian method: weight (%zu, %zu) is not finite", t / (size_t)c, t % (size_t)c);
+            return NAN;
+        }
     int n = r <= c ? r : c, m = r <= c ? c : r;
-    double *cost = tac_xmalloc((size_t)n * (size_t)m, sizeof(double));   /* n x m, -weight (transposed if r > c) */
+    double *cost = tac_try_malloc((size_t)n * (size_t)m, sizeof(double), "Hungarian method: cost matrix"); /* n x m */
+    int *rowcol = cost ? tac_try_malloc((size_t)n, sizeof(int), "Hungarian method: matching") : NULL;       /* n */
+    if (!rowcol) { free(cost); return NAN; }
+    /* cost = -weight (transposed if r > c) */
     if (r <= c) {
         for (size_t t = 0; t < (size_t)r * (size_t)c; t++) cost[t] = -weight[t];
     } else {
         for (int i = 0; i < r; i++)
             for (int j = 0; j < c; j++) cost[(size_t)j * (size_t)r + (size_t)i] = -weight[(size_t)i * (size_t)c + (size_t)j];
     }
-    int *rowcol = tac_xmalloc((size_t)n, sizeof(int));   /* n */
-    hungarian_min(cost, n, m, rowcol);
+    if (hungarian_min(cost, n, m, rowcol) != TAC_OK) { free(rowcol); free(cost); return NAN; }
     if (r <= c) {
         for (int i = 0; i < r; i++) assign[i] = rowcol[i];
     } else {

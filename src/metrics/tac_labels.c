@@ -10,6 +10,7 @@
 #include "taclust/metrics.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_mem.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,7 +21,8 @@
 static int load_text(const char *path, char *buf, size_t len, int64_t **labels, int64_t *n)
 {
     int64_t cap = 1024, cnt = 0, line = 0;
-    int64_t *out = tac_xmalloc((size_t)cap, sizeof(int64_t));   /* n labels, grown */
+    int64_t *out = tac_try_malloc((size_t)cap, sizeof(int64_t), "labels");   /* n labels, grown */
+    if (!out) return TAC_ERR;
     char *s = buf, *end = buf + len;
     while (s < end) {
         char *e = memchr(s, '\n', (size_t)(end - s));
@@ -45,7 +47,12 @@ static int load_text(const char *path, char *buf, size_t len, int64_t **labels, 
                 free(out);
                 return tac_fail("%s: line %lld: value %g is not an integer label", path, (long long)line, v);
             }
-            if (cnt == cap) { cap *= 2; out = tac_xrealloc(out, (size_t)cap, sizeof(int64_t)); }
+            if (cnt == cap) {
+                int64_t *grown = tac_try_realloc(out, (size_t)cap * 2, sizeof(int64_t), path);
+                if (!grown) { free(out); return TAC_ERR; }
+                out = grown;
+                cap *= 2;
+            }
             out[cnt++] = (int64_t)v;
         }
         s = e + 1;

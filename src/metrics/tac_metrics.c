@@ -46,7 +46,8 @@ static int cmp_i64(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* ids[i] = rank of x[i] among the sorted distinct values of x. Returns the number of distinct values. */
+/* ids[i] = rank of x[i] among the sorted distinct values of x. Returns the number of distinct values, or -1
+ * (reason set) when its table cannot be allocated. */
 static int64_t compact(const int64_t *x /* n */, int64_t n, int64_t *ids /* n out */)
 {
     if (n == 0) return 0;
@@ -54,7 +55,8 @@ static int64_t compact(const int64_t *x /* n */, int64_t n, int64_t *ids /* n ou
     for (int64_t i = 1; i < n; i++) { if (x[i] < lo) lo = x[i]; if (x[i] > hi) hi = x[i]; }
     uint64_t range = (uint64_t)hi - (uint64_t)lo;   /* exact even for extreme values */
     if (range < (uint64_t)n * 2 + 65536) {
-        int64_t *tab = tac_xmalloc((size_t)range + 1, sizeof(int64_t));   /* range+1: id of value lo+t, -1 = absent */
+        int64_t *tab = tac_try_malloc((size_t)range + 1, sizeof(int64_t), "metrics: id table"); /* range+1: id of value lo+t, -1 = absent */
+        if (!tab) return -1;
         for (uint64_t t = 0; t <= range; t++) tab[t] = -1;
         for (int64_t i = 0; i < n; i++) tab[(uint64_t)x[i] - (uint64_t)lo] = 0;
         int64_t k = 0;
@@ -63,7 +65,8 @@ static int64_t compact(const int64_t *x /* n */, int64_t n, int64_t *ids /* n ou
         free(tab);
         return k;
     }
-    int64_t *u = tac_xmalloc((size_t)n, sizeof(int64_t));   /* n: sorted copy, then its distinct prefix */
+    int64_t *u = tac_try_malloc((size_t)n, sizeof(int64_t), "metrics: sorted ids");   /* n: sorted copy, then its distinct prefix */
+    if (!u) return -1;
     memcpy(u, x, (size_t)n * sizeof(int64_t));
     qsort(u, (size_t)n, sizeof(int64_t), cmp_i64);
     int64_t k = 1;
@@ -83,43 +86,54 @@ static void ctab_free(ctab *t)
     memset(t, 0, sizeof *t);
 }
 
-static void ctab_build(ctab *t, const int64_t *labels, const int64_t *pred, int64_t n)
+/* The contingency table of labels x pred (n each). TAC_ERR (reason set, t freed) when memory cannot be had. */
+static int ctab_build(ctab *t, const int64_t *labels, const int64_t *pred, int64_t n)
 {
     memset(t, 0, sizeof *t);
     t->n = n;
-    int64_t *li = tac_xmalloc((size_t)(n ? n : 1), sizeof(int64_t));   /* n: compacted labels */
-    int64_t *pj = tac_xmalloc((size_t)(n ? n : 1), sizeof(int64_t));   /* n: compacted predictions */
-    t->kl = compact(labels, n, li);
-    t->kp = compact(pred, n, pj);
-    t->a = tac_xcalloc((size_t)(t->kl ? t->kl : 1), sizeof(int64_t));
-    t->b = tac_xcalloc((size_t)(t->kp ? t->kp : 1), sizeof(int64_t));
+    int ok = 0;
+    int64_t *li = tac_try_malloc((size_t)(n ? n : 1), sizeof(int64_t), "metrics: label ids");        /* n: compacted labels */
+    int64_t *pj = li ? tac_try_malloc((size_t)(n ? n : 1), sizeof(int64_t), "metrics: cluster ids") : NULL; /* n: compacted predictions */
+    if (!pj) goto out;
+    if ((t->kl = compact(labels, n, li)) < 0 || (t->kp = compact(pred, n, pj)) < 0) goto out;
+    t->a = tac_try_calloc((size_t)(t->kl ? t->kl : 1), sizeof(int64_t), "metrics: class sizes");
+    t->b = t->a ? tac_try_calloc((size_t)(t->kp ? t->kp : 1), sizeof(int64_t), "metrics: cluster sizes") : NULL;
+    if (!t->b) goto out;
     for (int64_t i = 0; i < n; i++) { t->a[li[i]]++; t->b[pj[i]]++; }
     int64_t dense_max = n * 4 > DENSE_CELLS ? n * 4 : DENSE_CELLS;
     if (n == 0) {
         /* nothing */
     } else if (t->kl <= dense_max / t->kp) {
         int64_t cells = t->kl * t->kp;
-        int64_t *c = tac_xcalloc((size_t)cells, sizeof(int64_t));   /* kl x kp counts */
+        int64_t *c = tac_try_calloc((size_t)cells, sizeof(int64_t), "metrics: contingency table");   /* kl x kp counts */
+        if (!c) goto out;
         for (int64_t i = 0; i < n; i++) c[li[i] * t->kp + pj[i]]++;
         int64_t nnz = 0;
         for (int64_t q = 0; q < cells; q++) nnz += c[q] != 0;
-        t->ci = tac_xmalloc((size_t)nnz, sizeof(int64_t));
-        t->cj = tac_xmalloc((size_t)nnz, sizeof(int64_t));
-        t->cv = tac_xmalloc((size_t)nnz, sizeof(int64_t));
+        if (!(t->ci = tac_try_malloc((size_t)nnz, sizeof(int64_t), "metrics: contingency table"))
+            || !(t->cj = tac_try_malloc((size_t)nnz, sizeof(int64_t), "metrics: contingency table"))
+            || !(t->cv = tac_try_malloc((size_t)nnz, sizeof(int64_t), "metrics: contingency table"))) {
+            free(c);
+            goto out;
+        }
         for (int64_t q = 0; q < cells; q++)
             if (c[q]) { t->ci[t->nnz] = q / t->kp; t->cj[t->nnz] = q % t->kp; t->cv[t->nnz] = c[q]; t->nnz++; }
         free(c);
     } else {
         /* kl, kp <= n, so kl * kp < 2^63 whenever n < 3e9 */
         TAC_ASSERT((unsigned __int128)t->kl * (unsigned __int128)t->kp < ((unsigned __int128)1 << 63));
-        int64_t *code = tac_xmalloc((size_t)n, sizeof(int64_t));   /* n: row-major cell index of each sample */
+        int64_t *code = tac_try_malloc((size_t)n, sizeof(int64_t), "metrics: cell codes");   /* n: row-major cell index of each sample */
+        if (!code) goto out;
         for (int64_t i = 0; i < n; i++) code[i] = li[i] * t->kp + pj[i];
         qsort(code, (size_t)n, sizeof(int64_t), cmp_i64);
         int64_t nnz = 1;
         for (int64_t i = 1; i < n; i++) nnz += code[i] != code[i - 1];
-        t->ci = tac_xmalloc((size_t)nnz, sizeof(int64_t));
-        t->cj = tac_xmalloc((size_t)nnz, sizeof(int64_t));
-        t->cv = tac_xcalloc((size_t)nnz, sizeof(int64_t));
+        if (!(t->ci = tac_try_malloc((size_t)nnz, sizeof(int64_t), "metrics: contingency table"))
+            || !(t->cj = tac_try_malloc((size_t)nnz, sizeof(int64_t), "metrics: contingency table"))
+            || !(t->cv = tac_try_calloc((size_t)nnz, sizeof(int64_t), "metrics: contingency table"))) {
+            free(code);
+            goto out;
+        }
         for (int64_t i = 0; i < n; i++) {
             if (i == 0 || code[i] != code[i - 1]) {
                 t->ci[t->nnz] = code[i] / t->kp; t->cj[t->nnz] = code[i] % t->kp; t->nnz++;
@@ -128,7 +142,11 @@ static void ctab_build(ctab *t, const int64_t *labels, const int64_t *pred, int6
         }
         free(code);
     }
+    ok = 1;
+out:
     free(li); free(pj);
+    if (!ok) ctab_free(t);
+    return ok ? TAC_OK : TAC_ERR;
 }
 
 /* sklearn entropy(): -sum p log p over the non-empty groups, 0 for a single group. */
@@ -190,21 +208,23 @@ static int acc_of(const ctab *t, double *acc)
         return tac_fail("ACC: %lld clusters x %lld classes is too large for the Hungarian method",
                         (long long)t->kp, (long long)t->kl);
     int r = (int)t->kp, c = (int)t->kl;
-    double *w = tac_xcalloc((size_t)r * (size_t)c, sizeof(double));   /* kp x kl: #(cluster j, class i) */
+    double *w = tac_try_calloc((size_t)r * (size_t)c, sizeof(double), "ACC: count matrix"); /* kp x kl: #(cluster j, class i) */
+    int *assign = w ? tac_try_malloc((size_t)r, sizeof(int), "ACC: assignment") : NULL;    /* kp: class of each cluster or -1 */
+    if (!assign) { free(w); return TAC_ERR; }
     for (int64_t q = 0; q < t->nnz; q++) w[t->cj[q] * c + t->ci[q]] = (double)t->cv[q];
-    int *assign = tac_xmalloc((size_t)r, sizeof(int));                /* kp: class of each cluster or -1 */
     double total = tac_hungarian_max(w, r, c, assign);
     free(assign); free(w);
+    if (isnan(total)) return TAC_ERR;   /* the reason is set */
     *acc = total / (double)t->n;
     return TAC_OK;
 }
 
 int tac_metrics_compute(const int64_t *labels, const int64_t *pred, int64_t n, tac_metrics *out)
 {
-    TAC_ASSERT(out && n >= 0 && ((labels && pred) || n == 0));
-    if (n == 0) return tac_fail("metrics: no samples");
+    TAC_ASSERT(out && ((labels && pred) || n <= 0));
+    if (n <= 0) return tac_fail("metrics: no samples (n = %lld)", (long long)n);
     ctab t;
-    ctab_build(&t, labels, pred, n);
+    if (ctab_build(&t, labels, pred, n) != TAC_OK) return TAC_ERR;
     int rc = acc_of(&t, &out->acc);
     out->nmi = nmi_of(&t);
     out->ari = ari_of(&t);
@@ -214,9 +234,10 @@ int tac_metrics_compute(const int64_t *labels, const int64_t *pred, int64_t n, t
 
 double tac_metric_acc(const int64_t *labels, const int64_t *pred, int64_t n)
 {
-    TAC_ASSERT(n >= 0 && ((labels && pred) || n == 0));
+    if (n < 0) { tac_fail("ACC: negative sample count %lld", (long long)n); return NAN; }
+    TAC_ASSERT((labels && pred) || n == 0);
     ctab t;
-    ctab_build(&t, labels, pred, n);
+    if (ctab_build(&t, labels, pred, n) != TAC_OK) return NAN;
     double acc;
     if (acc_of(&t, &acc) != TAC_OK) acc = NAN;
     ctab_free(&t);
@@ -225,9 +246,10 @@ double tac_metric_acc(const int64_t *labels, const int64_t *pred, int64_t n)
 
 double tac_metric_nmi(const int64_t *labels, const int64_t *pred, int64_t n)
 {
-    TAC_ASSERT(n >= 0 && ((labels && pred) || n == 0));
+    if (n < 0) { tac_fail("NMI: negative sample count %lld", (long long)n); return NAN; }
+    TAC_ASSERT((labels && pred) || n == 0);
     ctab t;
-    ctab_build(&t, labels, pred, n);
+    if (ctab_build(&t, labels, pred, n) != TAC_OK) return NAN;
     double v = nmi_of(&t);
     ctab_free(&t);
     return v;
@@ -235,9 +257,10 @@ double tac_metric_nmi(const int64_t *labels, const int64_t *pred, int64_t n)
 
 double tac_metric_ari(const int64_t *labels, const int64_t *pred, int64_t n)
 {
-    TAC_ASSERT(n >= 0 && ((labels && pred) || n == 0));
+    if (n < 0) { tac_fail("ARI: negative sample count %lld", (long long)n); return NAN; }
+    TAC_ASSERT((labels && pred) || n == 0);
     ctab t;
-    ctab_build(&t, labels, pred, n);
+    if (ctab_build(&t, labels, pred, n) != TAC_OK) return NAN;
     double v = ari_of(&t);
     ctab_free(&t);
     return v;

@@ -29,7 +29,8 @@ int tac_read_indices(const char *path, int64_t limit, int64_t **idx, int64_t *n)
     *idx = NULL; *n = 0;
     char **lines; int64_t nl;
     if (tac_read_lines(path, &lines, &nl, 1) != TAC_OK) return TAC_ERR;
-    int64_t *v = tac_xmalloc((size_t)(nl ? nl : 1), sizeof(int64_t));
+    int64_t *v = tac_try_malloc((size_t)(nl ? nl : 1), sizeof(int64_t), path);   /* nl indices at most */
+    if (!v) { tac_free_strings(lines, nl); return TAC_ERR; }
     int64_t cnt = 0;
     for (int64_t i = 0; i < nl; i++) {
         const char *s = lines[i];

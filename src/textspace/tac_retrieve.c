@@ -9,6 +9,7 @@
 #include "taclust/textspace.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_threads.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -16,6 +17,12 @@
 
 int tac_retrieve(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
                  float *R, float *W)
+{
+    return tac_retrieve_ex(Xn, n, E, s, d, tau, R, W, 0);
+}
+
+int tac_retrieve_ex(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
+                    float *R, float *W, int threads)
 {
     TAC_ASSERT(Xn && E && R);
     if (n < 0) return tac_fail("retrieve: negative number of images");
@@ -29,14 +36,18 @@ int tac_retrieve(const float *Xn, int64_t n, const float *E, int64_t s, int d, f
     if (nb < 16) nb = 16;
     if (nb > 8192) nb = 8192;
     if (nb > n) nb = n;
-    float *L = tac_xmalloc((size_t)nb * s, sizeof(float));   /* B x S: logits, then weights */
+    float *L = tac_try_malloc((size_t)nb * (size_t)s, sizeof(float), "retrieve: logits block");   /* B x S: logits, then weights */
+    if (!L) return TAC_ERR;
+    int nthreads = tac_threads_resolve(threads);
+    int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
+    if (blas_lowered) tac_blas_threads_enter(nthreads);
     const float inv_tau = 1.0f / tau;
     for (int64_t i0 = 0; i0 < n; i0 += nb) {
         int64_t b = n - i0 < nb ? n - i0 : nb;
         /* L (b x S) = X[i0:i0+b] (b x D) . E^T (D x S) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)b, (int)s, d, 1.0f, Xn + i0 * d, d,
                     E, d, 0.0f, L, (int)s);
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) num_threads(nthreads)
         for (int64_t i = 0; i < b; i++) {
             float *l = L + i * s;
             float mx = l[0];
@@ -51,8 +62,9 @@ int tac_retrieve(const float *Xn, int64_t n, const float *E, int64_t s, int d, f
         float *Rb = R + i0 * d;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)b, d, (int)s, 1.0f, L, (int)s,
                     E, d, 0.0f, Rb, d);
-        tac_l2_normalize_rows(Rb, b, d);
+        tac_l2_normalize_rows_ex(Rb, b, d, nthreads);
     }
+    if (blas_lowered) tac_blas_threads_leave();
     free(L);
     return TAC_OK;
 }

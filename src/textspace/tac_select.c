@@ -13,6 +13,7 @@
 #include "taclust/textspace.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_threads.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -38,6 +39,13 @@ int tac_select_nouns(const float *Xn, int64_t n, const int32_t *labels, int k,
                      const float *Tn, int64_t m, int d, int gamma,
                      int64_t **selected, int64_t *nsel, int32_t **centre_of_selected)
 {
+    return tac_select_nouns_ex(Xn, n, labels, k, Tn, m, d, gamma, selected, nsel, centre_of_selected, 0);
+}
+
+int tac_select_nouns_ex(const float *Xn, int64_t n, const int32_t *labels, int k,
+                        const float *Tn, int64_t m, int d, int gamma,
+                        int64_t **selected, int64_t *nsel, int32_t **centre_of_selected, int threads)
+{
     TAC_ASSERT(Xn && labels && Tn && selected && nsel);
     *selected = NULL; *nsel = 0;
     if (centre_of_selected) *centre_of_selected = NULL;
@@ -52,15 +60,26 @@ int tac_select_nouns(const float *Xn, int64_t n, const int32_t *labels, int k,
             return tac_fail("select nouns: label of row %lld is %d, outside [0, %d)", (long long)i, labels[i], k);
 
     /* 1. centres: C (k x D), from double sums; live[j] = centre j has at least one member */
-    double *acc = tac_xcalloc((size_t)k * d, sizeof(double));   /* k x D */
-    int64_t *count = tac_xcalloc((size_t)k, sizeof(int64_t));   /* k */
+    const char *what = "select nouns: workspace";
+    double *acc = tac_try_calloc((size_t)k * d, sizeof(double), what);   /* k x D */
+    int64_t *count = tac_try_calloc((size_t)k, sizeof(int64_t), what);   /* k */
+    float *C = tac_try_calloc((size_t)k * d, sizeof(float), what);       /* k x D */
+    int32_t *best = tac_try_malloc((size_t)m, sizeof(int32_t), what);    /* M */
+    double *conf = tac_try_malloc((size_t)m, sizeof(double), what);      /* M */
+    int64_t mb = noun_block(k);
+    float *Sblk = tac_try_malloc((size_t)k * mb, sizeof(float), what);   /* k x MB */
+    int *ntop = tac_try_calloc((size_t)k, sizeof(int), what);            /* k */
+    int64_t *top = tac_try_malloc((size_t)k * gamma, sizeof(int64_t), "select nouns: k x gamma");  /* k x gamma */
+    int64_t *sel = NULL;                                                 /* S */
+    int32_t *cs = NULL;                                                  /* S */
+    int rc = TAC_ERR;
+    if (!acc || !count || !C || !best || !conf || !Sblk || !ntop || !top) goto done;
     for (int64_t i = 0; i < n; i++) {
         const float *x = Xn + i * d;
         double *a = acc + (size_t)labels[i] * d;
         for (int c = 0; c < d; c++) a[c] += x[c];
         count[labels[i]]++;
     }
-    float *C = tac_xcalloc((size_t)k * d, sizeof(float));       /* k x D */
     for (int j = 0; j < k; j++) {
         if (!count[j]) continue;
         double *a = acc + (size_t)j * d, ss = 0;
@@ -69,19 +88,17 @@ int tac_select_nouns(const float *Xn, int64_t n, const int32_t *labels, int k,
         if (nrm < 1e-12) nrm = 1e-12;
         for (int c = 0; c < d; c++) C[(size_t)j * d + c] = (float)(a[c] / nrm);
     }
-    free(acc);
 
     /* 2-3. per noun: best centre and its softmax probability */
-    int32_t *best = tac_xmalloc((size_t)m, sizeof(int32_t));    /* M */
-    double *conf = tac_xmalloc((size_t)m, sizeof(double));      /* M */
-    int64_t mb = noun_block(k);
-    float *Sblk = tac_xmalloc((size_t)k * mb, sizeof(float));   /* k x MB */
+    int nthreads = tac_threads_resolve(threads);
+    int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
+    if (blas_lowered) tac_blas_threads_enter(nthreads);
     for (int64_t m0 = 0; m0 < m; m0 += mb) {
         int64_t bm = m - m0 < mb ? m - m0 : mb;
         /* Sblk (k x bm) = C (k x D) . Tn[m0:m0+bm]^T (D x bm) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, k, (int)bm, d, 1.0f, C, d,
                     Tn + m0 * d, d, 0.0f, Sblk, (int)bm);
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) num_threads(nthreads)
         for (int64_t t = 0; t < bm; t++) {
             int jb = -1;
             float smax = 0;
@@ -97,13 +114,10 @@ int tac_select_nouns(const float *Xn, int64_t n, const int32_t *labels, int k,
             conf[m0 + t] = 1.0 / z;
         }
     }
-    free(Sblk); free(C);
+    if (blas_lowered) tac_blas_threads_leave();
 
     /* 4. per centre, top gamma by (confidence desc, index asc): scanning nouns in index order and
      * replacing only on a strictly higher confidence keeps the lower index on ties. */
-    int64_t *top = tac_try_malloc((size_t)k * gamma, sizeof(int64_t), "select nouns: k x gamma");  /* k x gamma */
-    if (!top) { free(best); free(conf); return TAC_ERR; }
-    int *ntop = tac_xcalloc((size_t)k, sizeof(int));                 /* k */
     for (int64_t t = 0; t < m; t++) {
         int j = best[t];
         int64_t *tj = top + (size_t)j * gamma;
@@ -122,18 +136,25 @@ int tac_select_nouns(const float *Xn, int64_t n, const int32_t *labels, int k,
     /* 5. ascending noun indices */
     int64_t total = 0;
     for (int j = 0; j < k; j++) total += ntop[j];
-    int64_t *sel = tac_xmalloc((size_t)(total ? total : 1), sizeof(int64_t));  /* S */
+    sel = tac_try_malloc((size_t)(total ? total : 1), sizeof(int64_t), "select nouns: selection");  /* S */
+    if (!sel) goto done;
+    if (centre_of_selected &&
+        !(cs = tac_try_malloc((size_t)(total ? total : 1), sizeof(int32_t), "select nouns: centres of the selection")))
+        goto done;
     int64_t q = 0;
     for (int j = 0; j < k; j++)
         for (int c = 0; c < ntop[j]; c++) sel[q++] = top[(size_t)j * gamma + c];
     qsort(sel, (size_t)total, sizeof(int64_t), cmp_i64);
-    if (centre_of_selected) {
-        int32_t *cs = tac_xmalloc((size_t)(total ? total : 1), sizeof(int32_t));  /* S */
+    if (cs) {
         for (int64_t s = 0; s < total; s++) cs[s] = best[sel[s]];
         *centre_of_selected = cs;
+        cs = NULL;
     }
-    free(top); free(ntop); free(best); free(conf); free(count);
     *selected = sel;
     *nsel = total;
-    return TAC_OK;
+    sel = NULL;
+    rc = TAC_OK;
+done:
+    free(acc); free(C); free(Sblk); free(top); free(ntop); free(best); free(conf); free(count); free(sel); free(cs);
+    return rc;
 }

@@ -20,6 +20,7 @@
 #include "taclust/textspace.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_mem.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -39,10 +40,11 @@ const char *const tac_prompt_templates[7] = {
 
 int tac_num_centres(int64_t n_train, int K)
 {
-    TAC_ASSERT(n_train >= 0 && K >= 1);
+    if (n_train < 0 || K < 1)
+        return tac_fail("number of centres: needs n_train >= 0 and K >= 1 (got %lld, %d)", (long long)n_train, K);
     int64_t k = (n_train + 150) / 300;   /* round(n/300) to nearest, halves up */
     if (k < K) k = 3 * (int64_t)K;
-    TAC_ASSERT(k <= 2147483647);
+    if (k > 2147483647) return tac_fail("number of centres: %lld training rows give too many centres", (long long)n_train);
     return (int)k;
 }
 
@@ -90,7 +92,8 @@ int tac_wordnet_nouns(const char *dir, char ***nouns, int64_t *n)
                         "or pass the folder holding data.noun)", dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return tac_fail("%s: not a directory (expected the WordNet folder holding data.noun)", dir);
     size_t dl = strlen(dir);
-    char *path = tac_xmalloc(dl + 16, 1);
+    char *path = tac_try_malloc(dl + 16, 1, "WordNet path");
+    if (!path) return TAC_ERR;
     snprintf(path, dl + 16, "%s%sdata.noun", dir, dl && dir[dl - 1] == '/' ? "" : "/");
     if (stat(path, &st) != 0) {
         tac_fail("%s: no data.noun in this WordNet directory (WordNet 3.0 database files, e.g. %s from wordnet-base)",
@@ -102,7 +105,8 @@ int tac_wordnet_nouns(const char *dir, char ***nouns, int64_t *n)
     if (tac_read_file_max(path, &buf, &len, TAC_LINES_MAX) != TAC_OK) { free(path); return TAC_ERR; }
 
     int64_t cap = 1024, cnt = 0, line = 0, nsyn = 0;
-    char **out = tac_xmalloc((size_t)cap, sizeof(char *));   /* M lemma strings, grown */
+    char **out = tac_try_malloc((size_t)cap, sizeof(char *), "WordNet nouns");   /* M lemma strings, grown */
+    if (!out) { free(buf); free(path); return TAC_ERR; }
     const char *s = buf, *end = buf + len;
     while (s < end) {
         const char *e = memchr(s, '\n', (size_t)(end - s));
@@ -128,8 +132,14 @@ int tac_wordnet_nouns(const char *dir, char ***nouns, int64_t *n)
                 cnt = first;
                 BAD("%s: line %lld: expected %d word/lex_id pairs, pair %d is missing or bad", path, (long long)line, w, i + 1);
             }
-            if (cnt == cap) { cap *= 2; out = tac_xrealloc(out, (size_t)cap, sizeof(char *)); }
-            char *str = tac_xmalloc((size_t)word.len + 1, 1);
+            if (cnt == cap) {
+                char **grown = tac_try_realloc(out, (size_t)cap * 2, sizeof(char *), "WordNet nouns");
+                if (!grown) goto fail;
+                out = grown;
+                cap *= 2;
+            }
+            char *str = tac_try_malloc((size_t)word.len + 1, 1, "WordNet noun");
+            if (!str) goto fail;
             memcpy(str, word.s, (size_t)word.len);
             str[word.len] = 0;
             out[cnt++] = str;
