@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,7 +51,13 @@ typedef struct {
     int n_typical;
 } tac_clustering_view;
 
+/* The nouns column of clusters.csv: each image's TAC_IMAGE_NOUNS (3) most weighted distinct nouns, "a; b; c"
+ * (W: N x S retrieval weights, sel: S indices into nouns). Distinct = whole names differ after case-folding and
+ * '_' -> ' '. Returns N malloc'd strings (tac_free_strings). */
+TAC_API char **tac_image_nouns(const float *W, int64_t n, int64_t s, const int64_t *sel, char *const *nouns);
 TAC_API int tac_write_clusters_csv(const char *path, const tac_clustering_view *v);
+/* The rows of clusters.csv (no header line) for v's images, written to f (what assign appends). */
+TAC_API void tac_write_clusters_csv_rows(FILE *f, const tac_clustering_view *v);
 TAC_API int tac_write_clusters_json(const char *path, const tac_clustering_view *v, const char *extra_json);
 /* Rebuilds OUT/by-cluster atomically (built beside, then swapped in). */
 TAC_API int tac_write_cluster_links(const char *out_dir, const tac_clustering_view *v);
