@@ -215,3 +215,15 @@ TAC_TEST(image_nouns_compare_whole_names)
     printf("  image 0: %s\n  image 1: %s\n", out[0], out[1]);
     tac_free_strings(out, 2);
 }
+
+/* tac_path_join: "dir/name", and an error (never a silently cut path) when it does not fit */
+TAC_TEST(path_join_fails_on_overflow)
+{
+    char buf[16];
+    TAC_CHECK_OK(tac_path_join(buf, sizeof buf, "out", "run.json"));
+    TAC_CHECK(strcmp(buf, "out/run.json") == 0);
+    TAC_CHECK_OK(tac_path_join(buf, sizeof buf, "abcdefg", "1234567"));   /* 15 bytes + NUL: fits exactly */
+    TAC_CHECK(strcmp(buf, "abcdefg/1234567") == 0);
+    TAC_CHECK_ERR(tac_path_join(buf, sizeof buf, "abcdefg", "12345678"), "path too long");
+    TAC_CHECK(buf[0] == 0);
+}

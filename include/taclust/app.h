@@ -155,7 +155,6 @@ TAC_API const tac_dataset_info *tac_dataset_find(const char *name);
 TAC_API const char *tac_dataset_names(void);
 TAC_API int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
 TAC_API void tac_split_free(tac_split *s);
-TAC_API char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
 
 /* Python pickles, read safely (tac_pickle.c; nothing is executed): the plain-data subset of protocols 0-5 plus
  * numpy uint8 arrays, enough for the CIFAR "python version" batches. `what` names the input in errors. */

@@ -111,6 +111,9 @@ TAC_API int tac_read_file_max(const char *path, char **data, size_t *len, size_t
  * unless it is a regular file; *size = its size. Never blocks on a FIFO. Returns the fd or -1. */
 TAC_API int tac_open_regular(const char *path, int64_t *size);
 TAC_API int tac_mkdir_p(const char *path);
+/* buf (cap bytes) = "dir/name", the one path join of the project. Fails (buf = "") with "path too long" naming
+ * both parts when the result does not fit. */
+TAC_API int tac_path_join(char *buf, size_t cap, const char *dir, const char *name);
 /* Reads a text file of lines (trailing \r\n stripped, empty lines kept unless skip_empty). */
 TAC_API int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty);
 TAC_API void tac_free_strings(char **s, int64_t n);

@@ -34,6 +34,13 @@
 
 #define TAC_IMAGE_NOUNS 3             /* nouns listed per image in clusters.csv */
 #define TAC_TYPICAL 8                 /* typical images per cluster in clusters.json */
+#define JOIN(buf, dir, name) tac_path_join((buf), sizeof(buf), (dir), (name))   /* fails on overflow */
+
+/* OUT's embedding cache of the model's precision (a file per precision, tagged by it) */
+static const char *cache_name(const tac_clip *model)
+{
+    return tac_clip_precision(model) == TAC_CLIP_BF16 ? "cache/embeddings-bf16.bin" : "cache/embeddings.bin";
+}
 
 void tac_cluster_default_params(tac_cluster_params *p)
 {
@@ -150,7 +157,7 @@ static int mark_output_folder(const char *out)
 {
     char path[PATH_MAX + 64];
     struct stat st;
-    snprintf(path, sizeof path, "%s/%s", out, TAC_OUTPUT_MARKER);
+    if (JOIN(path, out, TAC_OUTPUT_MARKER) != TAC_OK) return TAC_ERR;
     if (lstat(path, &st) == 0) return TAC_OK;
     static const char text[] = "This folder was written by taclust. Folders holding this file are never read as input.\n";
     return tac_write_file_atomic(path, text, sizeof text - 1);
@@ -273,8 +280,8 @@ static int write_run_json(const char *out, const char *const *inputs, int ninput
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/run.json", out);
-    int rc = tac_write_file_atomic(path, s, strlen(s));
+    int rc = JOIN(path, out, "run.json");
+    if (rc == TAC_OK) rc = tac_write_file_atomic(path, s, strlen(s));
     free(s);
     return rc;
 }
@@ -291,7 +298,7 @@ static void free_run_strings(tac_cluster_params *p)
 static int read_run_json(const char *out, tac_cluster_params *p, char ***inputs, int *ninputs)
 {
     char path[PATH_MAX + 16], *buf; size_t len;
-    snprintf(path, sizeof path, "%s/run.json", out);
+    if (JOIN(path, out, "run.json") != TAC_OK) return TAC_ERR;
     if (tac_read_file_max(path, &buf, &len, TAC_JSON_MAX) != TAC_OK)
         return tac_fail("%s: no earlier run to resume or assign to (%s)", out, tac_last_error());
     cJSON *o = cJSON_ParseWithLength(buf, len);
@@ -354,10 +361,10 @@ done:
 static int write_skipped(const char *out, char **paths, int64_t n, const int8_t *ok, char **why, const char *old_dir)
 {
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/skipped.txt", old_dir ? old_dir : out);
+    if (JOIN(path, old_dir ? old_dir : out, "skipped.txt") != TAC_OK) return TAC_ERR;
     char *old = NULL; size_t oldlen = 0;
     if (old_dir && tac_read_file(path, &old, &oldlen) != TAC_OK) { old = NULL; oldlen = 0; }
-    snprintf(path, sizeof path, "%s/skipped.txt", out);
+    if (JOIN(path, out, "skipped.txt") != TAC_OK) { free(old); return TAC_ERR; }
     tac_atomic a;
     if (tac_atomic_open(&a, path) != TAC_OK) { free(old); return TAC_ERR; }
     if (old) fwrite(old, 1, oldlen, a.f);
@@ -418,15 +425,15 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
                            int no_train, char **names)
 {
     char dir[PATH_MAX + 16], path[PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/model", out);
+    if (JOIN(dir, out, "model") != TAC_OK) return TAC_ERR;
     if (tac_mkdir_p(dir) != TAC_OK) return TAC_ERR;
     int64_t sh[2] = {r->nsel, e};
-    snprintf(path, sizeof path, "%s/selected.npy", dir);
+    if (JOIN(path, dir, "selected.npy") != TAC_OK) return TAC_ERR;
     if (tac_npy_save_f32(path, E, 2, sh) != TAC_OK) return TAC_ERR;
     int64_t ch[2] = {K, 2 * e};
-    snprintf(path, sizeof path, "%s/centroids.npy", dir);
+    if (JOIN(path, dir, "centroids.npy") != TAC_OK) return TAC_ERR;
     if (tac_npy_save_f32(path, C, 2, ch) != TAC_OK) return TAC_ERR;
-    snprintf(path, sizeof path, "%s/selected_nouns.txt", dir);
+    if (JOIN(path, dir, "selected_nouns.txt") != TAC_OK) return TAC_ERR;
     tac_atomic a;
     if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
     for (int64_t s = 0; s < r->nsel; s++) {
@@ -435,7 +442,7 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
         free(en);
     }
     if (tac_atomic_commit(&a) != TAC_OK) return TAC_ERR;
-    snprintf(path, sizeof path, "%s/heads.bin", dir);
+    if (JOIN(path, dir, "heads.bin") != TAC_OK) return TAC_ERR;
     if (!no_train && r->heads) { if (tac_heads_save(r->heads, path) != TAC_OK) return TAC_ERR; }
     else unlink(path);
     cJSON *o = cJSON_CreateObject();
@@ -453,8 +460,8 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
     }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
-    snprintf(path, sizeof path, "%s/params.json", dir);
-    int rc = tac_write_file_atomic(path, s, strlen(s));
+    int rc = JOIN(path, dir, "params.json");
+    if (rc == TAC_OK) rc = tac_write_file_atomic(path, s, strlen(s));
     free(s);
     return rc;
 }
@@ -576,13 +583,13 @@ static int write_cluster_outputs(tac_outdir *od, const tac_cluster_params *p, co
              (long long)m, p->seed, tac_clip_hash(model));
     char title[256];
     snprintf(title, sizeof title, "taclust: %lld images in %d clusters", (long long)n, K);
-    snprintf(path, sizeof path, "%s/clusters.csv", od->stage);
+    if (JOIN(path, od->stage, "clusters.csv") != TAC_OK) goto done;
     if (tac_write_clusters_csv(path, &v) != TAC_OK) goto done;
-    snprintf(path, sizeof path, "%s/clusters.json", od->stage);
+    if (JOIN(path, od->stage, "clusters.json") != TAC_OK) goto done;
     if (tac_write_clusters_json(path, &v, extra) != TAC_OK) goto done;
     if (write_model_dir(od->stage, r, E, e, nouns, r->centroids, K, tac_clip_hash(model), p->resize, no_train, names) != TAC_OK) goto done;
     if (tac_write_cluster_links(od->stage, &v) != TAC_OK) goto done;
-    snprintf(path, sizeof path, "%s/report.html", od->stage);
+    if (JOIN(path, od->stage, "report.html") != TAC_OK) goto done;
     if (tac_write_report_html(path, &v, title) != TAC_OK) goto done;
     if (tac_outdir_commit(od) != TAC_OK) goto done;
     printf("%lld images in %d clusters (%s) in %.1fs\n", (long long)n, K, no_train ? "TAC (no train)" : "TAC", tac_now() - t0);
@@ -625,7 +632,7 @@ static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninp
     }
     double t0 = tac_now();
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/cache", p.out_dir);
+    if (JOIN(path, p.out_dir, "cache") != TAC_OK) return TAC_ERR;
     if (tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
     if (mark_output_folder(p.out_dir) != TAC_OK || tac_outdir_prepare(od) != TAC_OK || tac_outdir_stage(od) != TAC_OK) {
         if (resumed) { tac_free_strings(resumed, nresumed); free_run_strings(&p); }
@@ -651,8 +658,7 @@ static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninp
     n_all = n;
     if (n_found == 0) { tac_fail("no images found in the inputs (looked for .jpg .jpeg .png .webp)"); goto done; }
     tac_info("%lld image%s found", (long long)n_found, n_found == 1 ? "" : "s");
-    snprintf(path, sizeof path, "%s/cache/embeddings%s.bin", p.out_dir,   /* a file per precision, tagged by it */
-             tac_clip_precision(model) == TAC_CLIP_BF16 ? "-bf16" : "");
+    if (JOIN(path, p.out_dir, cache_name(model)) != TAC_OK) goto done;   /* a file per precision, tagged by it */
     if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) goto done;
     X = tac_xmalloc((size_t)n * e, sizeof(float));
     ok = tac_xmalloc((size_t)n, 1);
@@ -714,8 +720,8 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
 static int carry_file(const char *src_dir, const char *dst_dir, const char *rel)
 {
     char src[PATH_MAX + 64], dst[PATH_MAX + 64];
-    snprintf(src, sizeof src, "%s/%s", src_dir, rel);
-    snprintf(dst, sizeof dst, "%s/%s", dst_dir, rel);
+    if (JOIN(src, src_dir, rel) != TAC_OK || JOIN(dst, dst_dir, rel) != TAC_OK) return TAC_ERR;
+    
     struct stat st;
     if (lstat(src, &st) != 0) return errno == ENOENT ? TAC_OK : tac_fail("%s: %s", src, strerror(errno));
     if (!S_ISREG(st.st_mode)) return tac_fail("%s: not a file taclust wrote", src);
@@ -750,7 +756,7 @@ static int read_model_params(const char *run, const char *out, int *heads_mode, 
 {
     char path[PATH_MAX + 64], *buf;
     size_t len;
-    snprintf(path, sizeof path, "%s/model/params.json", run);
+    if (JOIN(path, run, "model/params.json") != TAC_OK) return TAC_ERR;
     if (tac_read_file_max(path, &buf, &len, TAC_JSON_MAX) != TAC_OK) {
         char *why = tac_xstrdup(tac_last_error());
         tac_fail("%s: the run has no usable model/ (did it finish?): %s", out, why);
@@ -802,15 +808,15 @@ static int load_run_model(const char *run, int e, int K, int heads_mode, run_mod
     char path[PATH_MAX + 64];
     int64_t r1, c1, nsn = 0;
     memset(rm, 0, sizeof *rm);
-    snprintf(path, sizeof path, "%s/model/selected.npy", run);
+    if (JOIN(path, run, "model/selected.npy") != TAC_OK) goto fail;
     if (tac_npy_load_f32(path, &rm->E, &rm->nsel, &c1) != TAC_OK) goto fail;
     if (c1 != e || rm->nsel < 1) { tac_fail("%s: %lld x %lld, expected S x %d with S >= 1", path, (long long)rm->nsel, (long long)c1, e); goto fail; }
     if (tac_check_finite(path, rm->E, rm->nsel, e) != TAC_OK) goto fail;
-    snprintf(path, sizeof path, "%s/model/centroids.npy", run);
+    if (JOIN(path, run, "model/centroids.npy") != TAC_OK) goto fail;
     if (tac_npy_load_f32(path, &rm->C, &r1, &c1) != TAC_OK) goto fail;
     if (r1 != K || c1 != 2 * e) { tac_fail("%s: %lld x %lld, expected K x 2E = %d x %d (params.json)", path, (long long)r1, (long long)c1, K, 2 * e); goto fail; }
     if (tac_check_finite(path, rm->C, K, 2 * e) != TAC_OK) goto fail;
-    snprintf(path, sizeof path, "%s/model/selected_nouns.txt", run);
+    if (JOIN(path, run, "model/selected_nouns.txt") != TAC_OK) goto fail;
     if (tac_read_lines(path, &rm->sel_names, &nsn, 0) != TAC_OK) goto fail;
     if (nsn != rm->nsel) {
         tac_fail("%s: %lld names for the %lld nouns of selected.npy", path, (long long)nsn, (long long)rm->nsel);
@@ -818,7 +824,7 @@ static int load_run_model(const char *run, int e, int K, int heads_mode, run_mod
         goto fail;
     }
     if (heads_mode) {
-        snprintf(path, sizeof path, "%s/model/heads.bin", run);
+        if (JOIN(path, run, "model/heads.bin") != TAC_OK) goto fail;
         if (tac_heads_load(path, &rm->heads) != TAC_OK) goto fail;
         if (tac_heads_input_dim(rm->heads) != e || tac_heads_num_clusters(rm->heads) != K) {
             tac_fail("%s: heads for width %d and K = %d, the run has width %d and K = %d (params.json)", path,
@@ -838,9 +844,9 @@ static int append_clusters_csv(const char *run, const char *stage, const tac_clu
 {
     char csv[PATH_MAX + 32];
     char **lines; int64_t nl, n = v->n;
-    snprintf(csv, sizeof csv, "%s/clusters.csv", run);
+    if (JOIN(csv, run, "clusters.csv") != TAC_OK) return TAC_ERR;
     if (tac_read_lines(csv, &lines, &nl, 1) != TAC_OK) return TAC_ERR;
-    snprintf(csv, sizeof csv, "%s/clusters.csv", stage);
+    if (JOIN(csv, stage, "clusters.csv") != TAC_OK) { tac_free_strings(lines, nl); return TAC_ERR; }
     tac_atomic a;
     if (tac_atomic_open(&a, csv) != TAC_OK) { tac_free_strings(lines, nl); return TAC_ERR; }
     char **cells = tac_xmalloc((size_t)n + 1, sizeof(char *));
@@ -867,7 +873,7 @@ static int carry_run_and_link(const char *run, const char *stage, char **paths, 
                                        "model/centroids.npy", "model/selected_nouns.txt", "model/heads.bin",
                                        "model/params.json"};
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/model", stage);
+    if (JOIN(path, stage, "model") != TAC_OK) return TAC_ERR;
     if (tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
     for (size_t f = 0; f < sizeof same / sizeof same[0]; f++) if (carry_file(run, stage, same[f]) != TAC_OK) return TAC_ERR;
     char **targets = tac_xmalloc((size_t)n + 1, sizeof(char *)), **sorted = tac_xmalloc((size_t)n + 1, sizeof(char *));
@@ -926,7 +932,7 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
     if (list_with_skipped(inputs, ninputs, list_file, out, &paths, &n, &n_found, &why) != TAC_OK) goto done;
     n_all = n;
     if (n_found == 0) { tac_fail("no images found in the inputs"); goto done; }
-    snprintf(path, sizeof path, "%s/cache/embeddings%s.bin", out, tac_clip_precision(model) == TAC_CLIP_BF16 ? "-bf16" : "");
+    if (JOIN(path, out, cache_name(model)) != TAC_OK) goto done;
     if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) goto done;
     X = tac_xmalloc((size_t)n * e, sizeof(float));
     ok = tac_xmalloc((size_t)n, 1);
