@@ -151,6 +151,12 @@ TAC_API void tac_set_progress(tac_progress_fn fn, void *user);
 /* Releases any buffer the library returns to its caller (arrays in results, strings, loaded .npy data). */
 TAC_API void tac_free(void *p);
 
+/* ---- hashing: FNV-1a 64 (tac_hash.c) ---------------------------------------------------------------- */
+#define TAC_FNV1A64_INIT 14695981039346656037ull   /* offset basis */
+#define TAC_FNV1A64_PRIME 1099511628211ull
+/* h continued over the n bytes at p: start from TAC_FNV1A64_INIT. */
+TAC_API uint64_t tac_fnv1a64(uint64_t h, const void *p, size_t n);
+
 /* ---- numerics helpers ------------------------------------------------------------------------------- */
 TAC_API void tac_l2_normalize_rows(float *X /* N x D */, int64_t n, int64_t d);  /* eps 1e-12 like F.normalize */
 TAC_API double tac_now(void);                              /* monotonic seconds */
