@@ -99,6 +99,10 @@ TAC_API void tac_fit_default_params(tac_fit_params *p);
  * the table's k on the standard splits). Fails on an unknown name (the reason lists the known ones). */
 TAC_API int tac_fit_preset(const char *name, tac_fit_params *p);
 TAC_API const char *tac_fit_preset_names(void);   /* "stl10, cifar10, ..." */
+/* The section 10 table itself, the one list of TAC's datasets (the program's dataset readers use its names and
+ * K): the row tac_fit_preset would apply for name, or NULL when it knows no such preset. */
+typedef struct { const char *name; int K, epochs, batch; float temperature; } tac_fit_preset_info;
+TAC_API const tac_fit_preset_info *tac_fit_preset_get(const char *name);
 
 /* Xtr: N_train x D, Xte: N_test x D, T: M x D noun embeddings (all raw). names: M strings or NULL.
  * yte: N_test test labels or NULL; ytr: N_train train labels or NULL (any int64 values).

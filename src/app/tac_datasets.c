@@ -19,6 +19,7 @@
  * Items are either a file path or an in-memory RGB image (the binary formats).
  */
 #include "taclust/app.h"
+#include "taclust/pipeline.h"
 #include "taclust/core.h"
 
 #include <dirent.h>
@@ -34,28 +35,43 @@ static const char *const imagenet_dogs_wnids[] = {
     "n02085936", "n02086646", "n02088238", "n02091467", "n02097130", "n02099601", "n02101388", "n02101556",
     "n02102177", "n02105056", "n02105412", "n02105855", "n02107142", "n02110958", "n02112137", NULL};
 
-static const tac_dataset_info dataset_table[] = {
-    /* name, K, resize, paper: kmeans nmi/acc/ari, no-train, tac */
-    {"stl10", 10, 224, {91.7, 94.3, 89.1}, {92.3, 94.5, 89.5}, {95.5, 98.2, 96.1}},
-    {"cifar10", 10, 224, {70.3, 74.2, 61.6}, {80.8, 90.1, 79.8}, {84.1, 92.3, 83.9}},
-    {"cifar20", 20, 224, {49.9, 45.5, 28.3}, {60.7, 55.8, 42.7}, {61.1, 60.7, 44.8}},
-    {"imagenet10", 10, 256, {96.9, 98.2, 96.1}, {97.5, 98.6, 97.0}, {98.5, 99.2, 98.3}},
-    {"imagenet-dogs", 15, 256, {39.8, 38.1, 20.1}, {75.1, 75.1, 63.6}, {80.6, 83.0, 72.2}},
-    {"dtd", 47, 224, {57.3, 42.6, 27.4}, {60.1, 45.9, 29.0}, {62.1, 50.1, 34.4}},
-    {"ucf101", 101, 224, {79.5, 58.2, 47.6}, {81.6, 61.3, 52.4}, {82.3, 68.7, 60.1}},
-    {"imagenet1k", 1000, 256, {72.3, 38.9, 27.1}, {77.8, 48.9, 36.4}, {79.9, 58.2, 43.5}},
-    {NULL, 0, 0, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}}};
+/* The program's side of each section 10 dataset: the resize and the paper's figures. The names and K come from
+ * the library's preset table (tac_fit_preset_get), the one list of TAC's datasets. */
+static const struct { const char *name; int resize; double kmeans[3], notrain[3], tac[3]; } dataset_table[] = {
+    /* name, resize, paper: kmeans nmi/acc/ari, no-train, tac */
+    {"stl10", 224, {91.7, 94.3, 89.1}, {92.3, 94.5, 89.5}, {95.5, 98.2, 96.1}},
+    {"cifar10", 224, {70.3, 74.2, 61.6}, {80.8, 90.1, 79.8}, {84.1, 92.3, 83.9}},
+    {"cifar20", 224, {49.9, 45.5, 28.3}, {60.7, 55.8, 42.7}, {61.1, 60.7, 44.8}},
+    {"imagenet10", 256, {96.9, 98.2, 96.1}, {97.5, 98.6, 97.0}, {98.5, 99.2, 98.3}},
+    {"imagenet-dogs", 256, {39.8, 38.1, 20.1}, {75.1, 75.1, 63.6}, {80.6, 83.0, 72.2}},
+    {"dtd", 224, {57.3, 42.6, 27.4}, {60.1, 45.9, 29.0}, {62.1, 50.1, 34.4}},
+    {"ucf101", 224, {79.5, 58.2, 47.6}, {81.6, 61.3, 52.4}, {82.3, 68.7, 60.1}},
+    {"imagenet1k", 256, {72.3, 38.9, 27.1}, {77.8, 48.9, 36.4}, {79.9, 58.2, 43.5}},
+};
+#define NDATASETS ((int)(sizeof dataset_table / sizeof dataset_table[0]))
 
 const tac_dataset_info *tac_dataset_find(const char *name)
 {
-    for (const tac_dataset_info *d = dataset_table; d->name; d++)
-        if (strcmp(d->name, name) == 0) return d;
+    static tac_dataset_info info[NDATASETS];
+    for (int i = 0; i < NDATASETS; i++) {
+        if (strcmp(dataset_table[i].name, name) != 0) continue;
+        const tac_fit_preset_info *q = tac_fit_preset_get(name);
+        if (!q) return NULL;
+        tac_dataset_info *d = &info[i];
+        d->name = dataset_table[i].name;
+        d->K = q->K;
+        d->resize = dataset_table[i].resize;
+        memcpy(d->paper_kmeans, dataset_table[i].kmeans, sizeof d->paper_kmeans);
+        memcpy(d->paper_notrain, dataset_table[i].notrain, sizeof d->paper_notrain);
+        memcpy(d->paper_tac, dataset_table[i].tac, sizeof d->paper_tac);
+        return d;
+    }
     return NULL;
 }
 
 const char *tac_dataset_names(void)
 {
-    return "stl10, cifar10, cifar20, imagenet10, imagenet-dogs, dtd, ucf101, imagenet1k";
+    return tac_fit_preset_names();
 }
 
 /* ---- split building ---------------------------------------------------------------------------------- */

@@ -58,7 +58,7 @@ void tac_fit_default_params(tac_fit_params *p)
 }
 
 /* ---- presets (section 10) ------------------------------------------------------------------------------ */
-static const struct { const char *name; int K, epochs, batch; float T; } presets[] = {
+static const tac_fit_preset_info presets[] = {
     {"stl10", 10, 20, 512, 0.5f},       {"cifar10", 10, 20, 512, 0.5f},  {"cifar20", 20, 20, 512, 0.5f},
     {"imagenet10", 10, 20, 512, 0.5f},  {"imagenet-dogs", 15, 20, 512, 0.5f}, {"dtd", 47, 20, 512, 0.5f},
     {"ucf101", 101, 100, 8192, 5.0f},   {"imagenet1k", 1000, 100, 8192, 5.0f},
@@ -79,21 +79,28 @@ const char *tac_fit_preset_names(void)
     return "stl10, cifar10, cifar20, imagenet10, imagenet-dogs, dtd, ucf101, imagenet1k";
 }
 
-int tac_fit_preset(const char *name, tac_fit_params *p)
+const tac_fit_preset_info *tac_fit_preset_get(const char *name)
 {
     char a[64], b[64];
+    if (!name) return NULL;
     squash(name, a, sizeof a);
     if (!strcmp(a, "imagenet")) strcpy(a, "imagenet1k");
     for (int i = 0; i < NPRESETS; i++) {
         squash(presets[i].name, b, sizeof b);
-        if (strcmp(a, b)) continue;
-        p->K = presets[i].K;
-        p->heads.epochs = presets[i].epochs;
-        p->heads.batch = presets[i].batch;
-        p->heads.temperature = presets[i].T;
-        return TAC_OK;
+        if (!strcmp(a, b)) return &presets[i];
     }
-    return tac_fail("unknown preset '%s' (known: %s)", name, tac_fit_preset_names());
+    return NULL;
+}
+
+int tac_fit_preset(const char *name, tac_fit_params *p)
+{
+    const tac_fit_preset_info *q = tac_fit_preset_get(name);
+    if (!q) return tac_fail("unknown preset '%s' (known: %s)", name ? name : "(null)", tac_fit_preset_names());
+    p->K = q->K;
+    p->heads.epochs = q->epochs;
+    p->heads.batch = q->batch;
+    p->heads.temperature = q->temperature;
+    return TAC_OK;
 }
 
 /* ---- helpers ------------------------------------------------------------------------------------------- */

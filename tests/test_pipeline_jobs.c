@@ -1,6 +1,7 @@
-/* test_choose_k.c - K selection (tac_choose_k, tac_silhouette_cosine), the job-facing outputs of tac_fit
- * (counterparts, weights, centroids, confidences; tac_fit_assign reproduces the fit's clusters) and the
- * whole-name duplicate check of the nouns listed per image.
+/* test_pipeline_jobs.c - what the cluster and assign jobs take from the library (issue #10): K selection
+ * (tac_choose_k, tac_silhouette_cosine), the job-facing outputs of tac_fit (counterparts, weights, centroids,
+ * confidences; tac_fit_assign reproduces the fit's clusters), the whole-name duplicate check of the nouns listed
+ * per image, tac_path_join, and the one table of TAC's datasets (presets and the program's dataset readers).
  *
  * Silhouette golden values: tests/fixtures/silhouette/, written by tools/gen_silhouette_fixtures.py with
  * scikit-learn's silhouette_score(Z, labels, metric='cosine') (1e-5 tolerance).
@@ -226,4 +227,26 @@ TAC_TEST(path_join_fails_on_overflow)
     TAC_CHECK(strcmp(buf, "abcdefg/1234567") == 0);
     TAC_CHECK_ERR(tac_path_join(buf, sizeof buf, "abcdefg", "12345678"), "path too long");
     TAC_CHECK(buf[0] == 0);
+}
+
+/* the dataset readers take their names and K from the fit presets: one table */
+TAC_TEST(dataset_table_follows_presets)
+{
+    const char *names[] = {"stl10", "cifar10", "cifar20", "imagenet10", "imagenet-dogs", "dtd", "ucf101", "imagenet1k"};
+    for (int i = 0; i < 8; i++) {
+        const tac_fit_preset_info *q = tac_fit_preset_get(names[i]);
+        const tac_dataset_info *d = tac_dataset_find(names[i]);
+        TAC_REQUIRE(q && d);
+        TAC_CHECK_INT(d->K, q->K);
+        TAC_CHECK(strstr(tac_dataset_names(), names[i]) != NULL);
+    }
+    TAC_CHECK_INT(tac_fit_preset_get("CIFAR-20")->K, 20);
+    TAC_CHECK_INT(tac_fit_preset_get("imagenet")->K, 1000);
+    TAC_CHECK(tac_fit_preset_get("mnist") == NULL && tac_dataset_find("mnist") == NULL);
+    TAC_CHECK(strcmp(tac_dataset_names(), tac_fit_preset_names()) == 0);
+    tac_fit_params p;
+    tac_fit_default_params(&p);
+    TAC_CHECK_OK(tac_fit_preset("ucf101", &p));
+    TAC_CHECK(p.K == 101 && p.heads.epochs == 100 && p.heads.batch == 8192 && p.heads.temperature == 5.0f);
+    TAC_CHECK_ERR(tac_fit_preset("mnist", &p), "unknown preset 'mnist'");
 }
