@@ -605,66 +605,93 @@ done:
     return rc;
 }
 
+/* The images of a job: listed (never OUT), embedded through OUT's cache (only images not embedded before), the
+ * unreadable ones written to od->stage/skipped.txt (after the committed run's lines, for assign, which creates
+ * its stage here). On success paths[0..*n) and X (N x E) are the embedded images in order; paths and why have
+ * *n_all entries (free both with it). */
+typedef struct { const char *out, *list_file, *old_run; int resize, batch, assign; } job_images;
+
+static int embed_job_images(tac_outdir *od, tac_clip *model, const char *const *inputs, int ninputs,
+                            const job_images *ji, char ***paths, char ***why, int64_t *n, int64_t *n_all, float **X)
+{
+    int64_t n_found = 0;
+    int e = tac_clip_embed_dim(model), rc = TAC_ERR;
+    tac_embcache *cache = NULL;
+    int8_t *ok = NULL;
+    char path[PATH_MAX + 64];
+    if (list_with_skipped(inputs, ninputs, ji->list_file, ji->out, paths, n, &n_found, why) != TAC_OK) return TAC_ERR;
+    *n_all = *n;
+    if (n_found == 0) {
+        return tac_fail(ji->assign ? "no images found in the inputs"
+                                   : "no images found in the inputs (looked for .jpg .jpeg .png .webp)");
+    }
+    if (!ji->assign) tac_info("%lld image%s found", (long long)n_found, n_found == 1 ? "" : "s");
+    if (JOIN(path, ji->out, cache_name(model)) != TAC_OK) return TAC_ERR;
+    if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) return TAC_ERR;
+    *X = tac_xmalloc((size_t)*n * e, sizeof(float));
+    ok = tac_xmalloc((size_t)*n, 1);
+    if (embed_paths(model, cache, *paths, *n, ji->resize, ji->batch, *X, ok, *why) != TAC_OK) goto done;
+    if (!od->stage && tac_outdir_stage(od) != TAC_OK) goto done;
+    if (write_skipped(od->stage, *paths, *n, ok, *why, ji->old_run) != TAC_OK) goto done;
+    if (ji->assign && *n == 1 && !ok[0]) {
+        tac_fail("%s: %s", (*paths)[0], (*why)[0] ? (*why)[0] : "could not be read");
+        goto done;
+    }
+    *n = keep_embedded(*X, *paths, ok, *n, e);
+    rc = TAC_OK;
+done:
+    tac_embcache_close(cache);
+    free(ok);
+    return rc;
+}
+
+/* Checks the cluster job's settings (a resumed run's come from its run.json: *p, *inputs, *ninputs then point
+ * to *resumed), prepares OUT and its stage, and writes stage/run.json. */
+static int start_cluster_run(tac_outdir *od, tac_cluster_params *p, const char *const **inputs, int *ninputs,
+                             char ***resumed, int *nresumed)
+{
+    if (!p->out_dir) return tac_fail("no output folder (--out OUT)");
+    if (p->resume && *ninputs == 0) {
+        /* a run killed before its commit is continued; else the committed run is run again */
+        const char *from = od->pending ? od->pending : od->committed;
+        if (!from) return tac_fail("%s: no earlier run to resume or assign to", p->out_dir);
+        if (read_run_json(from, p, resumed, nresumed) != TAC_OK) return TAC_ERR;
+        p->resume = 1;
+        *inputs = (const char *const *)*resumed; *ninputs = *nresumed;
+        tac_info("resuming the run in %s (%d input%s)", p->out_dir, *ninputs, *ninputs == 1 ? "" : "s");
+    }
+    if (!p->model_dir) return tac_fail("no model folder (--model DIR)");
+    if (*ninputs == 0 && !p->list_file) return tac_fail("no images given");
+    if (p->K == 1 || p->K < 0) return tac_fail("-K must be at least 2 (or auto)");
+    if (tac_cluster_check_params(p) != TAC_OK) return TAC_ERR;
+    char path[PATH_MAX + 64];
+    if (JOIN(path, p->out_dir, "cache") != TAC_OK || tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
+    if (mark_output_folder(p->out_dir) != TAC_OK || tac_outdir_prepare(od) != TAC_OK || tac_outdir_stage(od) != TAC_OK)
+        return TAC_ERR;
+    return write_run_json(od->stage, *inputs, *ninputs, p);
+}
+
 /* The cluster job with OUT open and locked: every output goes to od->stage, committed at the end. */
 static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninputs_in, const tac_cluster_params *pin)
 {
     tac_cluster_params p = *pin;
     const char *const *inputs = inputs_in;
-    int ninputs = ninputs_in;
-    char **resumed = NULL;
-    int nresumed = 0;
-    if (!p.out_dir) return tac_fail("no output folder (--out OUT)");
-    if (p.resume && ninputs == 0) {
-        /* a run killed before its commit is continued; else the committed run is run again */
-        const char *from = od->pending ? od->pending : od->committed;
-        if (!from) return tac_fail("%s: no earlier run to resume or assign to", p.out_dir);
-        if (read_run_json(from, &p, &resumed, &nresumed) != TAC_OK) return TAC_ERR;
-        p.resume = 1;
-        inputs = (const char *const *)resumed; ninputs = nresumed;
-        tac_info("resuming the run in %s (%d input%s)", p.out_dir, ninputs, ninputs == 1 ? "" : "s");
-    }
-    if (!p.model_dir) return tac_fail("no model folder (--model DIR)");
-    if (ninputs == 0 && !p.list_file) return tac_fail("no images given");
-    if (p.K == 1 || p.K < 0) return tac_fail("-K must be at least 2 (or auto)");
-    if (tac_cluster_check_params(&p) != TAC_OK) {
-        if (resumed) { tac_free_strings(resumed, nresumed); free_run_strings(&p); }
-        return TAC_ERR;
-    }
-    double t0 = tac_now();
-    char path[PATH_MAX + 64];
-    if (JOIN(path, p.out_dir, "cache") != TAC_OK) return TAC_ERR;
-    if (tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
-    if (mark_output_folder(p.out_dir) != TAC_OK || tac_outdir_prepare(od) != TAC_OK || tac_outdir_stage(od) != TAC_OK) {
-        if (resumed) { tac_free_strings(resumed, nresumed); free_run_strings(&p); }
-        return TAC_ERR;
-    }
-    if (write_run_json(od->stage, inputs, ninputs, &p) != TAC_OK) return TAC_ERR;
-
-    tac_clip *model = NULL;
-    char **paths = NULL, **nouns = NULL, **why = NULL;
-    int64_t n = 0, m = 0, n_all = 0, n_found = 0;
+    int ninputs = ninputs_in, nresumed = 0, rc = TAC_ERR, e = 0, K = 0;
+    char **resumed = NULL, **paths = NULL, **nouns = NULL, **why = NULL;
+    int64_t n = 0, m = 0, n_all = 0;
     float *X = NULL, *T = NULL;
-    int8_t *ok = NULL;
-    tac_embcache *cache = NULL;
+    tac_clip *model = NULL;
     tac_fit_result r;
     memset(&r, 0, sizeof r);
-    int rc = TAC_ERR, e = 0, K = p.K;
+    double t0 = tac_now();
+    if (start_cluster_run(od, &p, &inputs, &ninputs, &resumed, &nresumed) != TAC_OK) goto done;
+    K = p.K;
 
     /* 1. images: listed, embedded (through the run's cache), the unreadable ones listed in skipped.txt */
     tac_info("loading the CLIP model from %s", p.model_dir);
     if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
-    e = tac_clip_embed_dim(model);
-    if (list_with_skipped(inputs, ninputs, p.list_file, p.out_dir, &paths, &n, &n_found, &why) != TAC_OK) goto done;
-    n_all = n;
-    if (n_found == 0) { tac_fail("no images found in the inputs (looked for .jpg .jpeg .png .webp)"); goto done; }
-    tac_info("%lld image%s found", (long long)n_found, n_found == 1 ? "" : "s");
-    if (JOIN(path, p.out_dir, cache_name(model)) != TAC_OK) goto done;   /* a file per precision, tagged by it */
-    if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) goto done;
-    X = tac_xmalloc((size_t)n * e, sizeof(float));
-    ok = tac_xmalloc((size_t)n, 1);
-    if (embed_paths(model, cache, paths, n, p.resize, p.batch, X, ok, why) != TAC_OK) goto done;
-    if (write_skipped(od->stage, paths, n, ok, why, NULL) != TAC_OK) goto done;
-    n = keep_embedded(X, paths, ok, n, e);
+    job_images ji = {p.out_dir, p.list_file, NULL, p.resize, p.batch, 0};
+    if (embed_job_images(od, model, inputs, ninputs, &ji, &paths, &why, &n, &n_all, &X) != TAC_OK) goto done;
     if (n < 2) { tac_fail("fewer than 2 images could be read: nothing to cluster"); goto done; }
 
     /* 2. nouns */
@@ -693,12 +720,11 @@ static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninp
     /* 5. outputs */
     rc = write_cluster_outputs(od, &p, &r, model, paths, nouns, m, X, T, no_train, t0);
 done:
-    if (cache) tac_embcache_close(cache);
     tac_clip_free(model);
     tac_free_strings(paths, n_all);
     tac_free_strings(nouns, m);
     tac_free_strings(why, n_all);
-    free(X); free(T); free(ok);
+    free(X); free(T);
     tac_fit_result_free(&r);
     tac_free_strings(resumed, nresumed);
     if (resumed) free_run_strings(&p);
@@ -901,7 +927,7 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
     const char *run = od->committed;
     tac_cluster_params p;
     tac_cluster_default_params(&p);
-    char **run_inputs = NULL, want_hash[64], **names = NULL, **paths = NULL, **why = NULL, **inouns = NULL, path[PATH_MAX + 64];
+    char **run_inputs = NULL, want_hash[64], **names = NULL, **paths = NULL, **why = NULL, **inouns = NULL;
     int nrun = 0, K = 0, resize = p.resize, json_e = 0, heads_mode = 0, rc = TAC_ERR, e = 0;
     if (batch < 0 || batch > TAC_CLUSTER_MAX_BATCH)
         return tac_fail("--batch must be from 1 to %d images, found %d", TAC_CLUSTER_MAX_BATCH, batch);
@@ -913,11 +939,9 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
         return TAC_ERR;
     }
     tac_clip *model = NULL;
-    tac_embcache *cache = NULL;
     run_model rm = {0};
-    int64_t n = 0, n_all = 0, n_found = 0;
+    int64_t n = 0, n_all = 0;
     float *X = NULL, *W = NULL, *conf = NULL;
-    int8_t *ok = NULL;
     int32_t *pred = NULL;
     /* 1. the run's model: the same CLIP, its selected nouns, centroids and heads */
     if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
@@ -929,18 +953,8 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
     if (json_e != e) { tac_fail("%s/model/params.json: embed_dim %d, the model's is %d", out, json_e, e); goto done; }
     if (load_run_model(run, e, K, heads_mode, &rm) != TAC_OK) goto done;
     /* 2. the new images, embedded through the run's cache */
-    if (list_with_skipped(inputs, ninputs, list_file, out, &paths, &n, &n_found, &why) != TAC_OK) goto done;
-    n_all = n;
-    if (n_found == 0) { tac_fail("no images found in the inputs"); goto done; }
-    if (JOIN(path, out, cache_name(model)) != TAC_OK) goto done;
-    if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) goto done;
-    X = tac_xmalloc((size_t)n * e, sizeof(float));
-    ok = tac_xmalloc((size_t)n, 1);
-    if (embed_paths(model, cache, paths, n, resize, batch > 0 ? batch : p.batch, X, ok, why) != TAC_OK) goto done;
-    if (tac_outdir_stage(od) != TAC_OK) goto done;
-    if (write_skipped(od->stage, paths, n, ok, why, run) != TAC_OK) goto done;
-    if (n == 1 && !ok[0]) { tac_fail("%s: %s", paths[0], why[0] ? why[0] : "could not be read"); goto done; }
-    n = keep_embedded(X, paths, ok, n, e);
+    job_images ji = {out, list_file, run, resize, batch > 0 ? batch : p.batch, 1};
+    if (embed_job_images(od, model, inputs, ninputs, &ji, &paths, &why, &n, &n_all, &X) != TAC_OK) goto done;
     if (n == 0) { tac_fail("none of the %lld new images could be read (nothing assigned)", (long long)n_all); goto done; }
     /* 3. clusters: the run's heads, or its nearest joint centroid; the images' nouns */
     pred = tac_xmalloc((size_t)n, sizeof(int32_t));
@@ -960,14 +974,13 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
         printf("%s -> cluster %d (%s), confidence %.2f\n", paths[i], pred[i], names[pred[i]], conf[i]);
     rc = TAC_OK;
 done:
-    if (cache) tac_embcache_close(cache);
     tac_clip_free(model);
     run_model_free(&rm);
     tac_free_strings(paths, n_all);
     tac_free_strings(why, n_all);
     tac_free_strings(inouns, inouns ? n : 0);
     tac_free_strings(names, K);
-    free(X); free(W); free(conf); free(ok); free(pred);
+    free(X); free(W); free(conf); free(pred);
     free_run_strings(&p);
     return rc;
 }
