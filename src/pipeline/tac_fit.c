@@ -483,6 +483,8 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
         out->t_heads = tac_now() - t0;
         out->rss_heads = peak_rss_gb();
         say(p, "heads", out->t_heads);
+        free(nn_img); free(nn_txt); free(Rtr);   /* not needed past training: room for the joint space below */
+        nn_img = nn_txt = NULL; Rtr = NULL;
         stage_done(p, 7);
         t0 = tac_now();
         ALLOC(prob, (size_t)nte * K, sizeof(float), "fit: cluster probabilities");   /* N_test x K */
