@@ -140,7 +140,8 @@ TAC_API int tac_fit_assign(const float *X, int64_t n, int d, const float *E, int
  * semantic centres (spherical k-means, 50 iterations, 3 restarts), gamma 5, tau 0.005; spherical k-means of
  * the joint space Z = [x ; r] / sqrt(2) into K clusters (50 iterations, 3 restarts, the same seed), and the mean
  * silhouette of that clustering with the cosine distance, exactly scikit-learn's
- * silhouette_score(Z, labels, metric='cosine') (on a seeded subsample of at most 2000 rows when n is larger).
+ * silhouette_score(Z, labels, metric='cosine') (on a seeded subsample of at most 2000 rows when n is larger;
+ * a K whose subsample falls in one cluster, where scikit-learn would refuse, scores 0).
  * X: N x D raw image embeddings, T: M x D noun embeddings (both normalised in copies).
  * scores: k_max + 1 doubles out, scores[K] for K in 2..k_max', NaN elsewhere; *best_k: the argmax (lowest K on
  * ties). Fails when k_max' < 2 (fewer than 6 images). */
