@@ -29,7 +29,7 @@ OPT     := -O3 -g -march=x86-64-v3 -mtune=native
 LDSAN   :=
 endif
 
-CFLAGS  := $(OPT) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-format-truncation -fopenmp -fno-trapping-math -Iinclude -Isrc -DTACLUST_VERSION='"$(VERSION)"' $(FFMPEG_DEF) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+CFLAGS  := $(OPT) -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -fno-trapping-math -Iinclude -Isrc -DTACLUST_VERSION='"$(VERSION)"' $(FFMPEG_DEF) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lm -lpthread
 LDFLAGS := -fopenmp $(LDSAN)
 

@@ -150,7 +150,7 @@ static void cluster_folder(const char *out, int c, char *name, size_t n)
     name[0] = 0;
     snprintf(cmd, sizeof cmd, "ls '%s/by-cluster/'", out);
     FILE *p = popen(cmd, "r");
-    char line[512];
+    char line[256];
     while (p && fgets(line, sizeof line, p)) {
         line[strcspn(line, "\n")] = 0;
         if (strncmp(line, prefix, 3) == 0) snprintf(name, n, "%s", line);
@@ -397,7 +397,7 @@ TAC_TEST(outdir_assign_never_writes_outside)
     TAC_REQUIRE(tac_test_sh("cp -a '%s' '%s/out-copy'", out, dir) == 0);
     TAC_CHECK_INT(tac_test_sh("%s assign --from '%s' '%s/new' >'%s' 2>&1", g_bin, out, dir, log), 0);
     TAC_CHECK_INT(cluster_of(out, "img05.jpg"), c);
-    char l1[PATH_MAX], l2[PATH_MAX], t[PATH_MAX];
+    char l1[PATH_MAX + 320], l2[PATH_MAX + 320], t[PATH_MAX];
     snprintf(l1, sizeof l1, "%s/by-cluster/%s/img05.jpg", out, folder);
     snprintf(l2, sizeof l2, "%s/by-cluster/%s/img05-2.jpg", out, folder);
     ssize_t n = readlink(l1, t, sizeof t - 1);
@@ -501,7 +501,7 @@ TAC_TEST(outdir_odd_names_and_user_files)
     TAC_REQUIRE(tac_write_file_atomic(tac_test_path(out, "notes.txt"), "n", 1) == TAC_OK);
     TAC_CHECK_INT(cluster_k(dir, out, 2, NULL), 0);
     TAC_CHECK(access(tac_test_path(out, "notes.txt"), F_OK) == 0);
-    char folder[256], mine[PATH_MAX];
+    char folder[256], mine[PATH_MAX + 320];
     cluster_folder(out, 0, folder, sizeof folder);
     TAC_REQUIRE(folder[0]);
     const char *where[2] = {"by-cluster/mine.txt", NULL};
@@ -583,7 +583,7 @@ TAC_TEST(outdir_stale_temporaries_removed)
     TAC_CHECK_INT(cluster_k(dir, out, 3, NULL), 0);
     TAC_CHECK(tac_test_sh("cd '%s' && ! ls -d .by-cluster.tmp.%ld .by-cluster.old.%ld report.html.tmp.%ld clusters.csv.tmp.%ld "
                           ".runs/0000000000000001-%ld 2>/dev/null | grep -q .", out, dead, dead, dead, dead, dead) == 0);
-    char p[PATH_MAX];
+    char p[PATH_MAX + 64];
     snprintf(p, sizeof p, "%s/report.html.tmp.%ld", out, live);
     TAC_CHECK(access(p, F_OK) == 0);                     /* a live process's temporary is never touched */
     snprintf(p, sizeof p, "%s/.by-cluster.tmp.%ld", out, live);
@@ -926,7 +926,7 @@ TAC_TEST(outdir_old_layout_converted)
     struct stat st;
     TAC_CHECK(lstat(tac_test_path(out, "clusters.csv"), &st) == 0 && S_ISLNK(st.st_mode));
     TAC_CHECK(lstat(tac_test_path(out, "by-cluster"), &st) == 0 && S_ISLNK(st.st_mode));
-    char tmp[PATH_MAX];
+    char tmp[PATH_MAX + 64];
     snprintf(tmp, sizeof tmp, "%s/.by-cluster.tmp.%ld", out, dead);
     TAC_CHECK(access(tmp, F_OK) != 0);
     TAC_CHECK_INT(count_lines(tac_test_path(out, "clusters.csv")), 1 + 12 + 1);

@@ -53,7 +53,7 @@ static void expect_one_line_error(const char *dir, const char *args, const char 
                          args, rc, lines, want, s ? s : "(no stderr)");
     free(s);
 }
-#define EXPECT_ERR(dir, want, ...) do { char a_[8192]; snprintf(a_, sizeof a_, __VA_ARGS__); \
+#define EXPECT_ERR(dir, want, ...) do { char a_[16384]; snprintf(a_, sizeof a_, __VA_ARGS__); \
     expect_one_line_error(dir, a_, want, __LINE__); } while (0)
 
 /* DIR/in: copies x reps of 8 committed test images (JPEG, PNG, WebP, gray, CMYK, interlaced); DIR/voc.txt. */
@@ -258,7 +258,7 @@ TAC_TEST(relin_inputs_not_files_hidden_long_and_outputs_skipped_with_reason)
                             "mkdir .thumbs && cp r0_gray.jpg .thumbs/t.jpg && mkfifo fifo.jpg && ln -s /dev/zero zero.png && "
                             "truncate -s 600M big.jpg && ln -s nowhere gone.jpg && mkdir deep", dir) == 0);
     TAC_REQUIRE(make_deep(tac_test_path(dir, "in/deep"), tac_test_path(dir, "in/r0_gray.jpg")) == 0);
-    char out[PATH_MAX], csv[PATH_MAX], skp[PATH_MAX];
+    char out[PATH_MAX], csv[PATH_MAX + 32], skp[PATH_MAX + 32];
     snprintf(out, sizeof out, "%s/in/groups", dir);        /* OUT inside the input folder */
     snprintf(csv, sizeof csv, "%s/clusters.csv", out);
     snprintf(skp, sizeof skp, "%s/skipped.txt", out);
@@ -463,7 +463,7 @@ TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
     TAC_CHECK(strcmp(h0, h1) == 0);                       /* same bytes, same hash, wherever the folder is */
     /* one weight changed by its lowest bit, at byte 500,000: outside the blocks the old hash sampled (the first
      * 4 KB of every MB and the last 4 KB) */
-    char st[PATH_MAX];
+    char st[PATH_MAX + 32];
     snprintf(st, sizeof st, "%s/model.safetensors", b);
     FILE *f = fopen(st, "r+b");
     TAC_REQUIRE(f != NULL);
@@ -496,7 +496,7 @@ TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
     TAC_REQUIRE(tac_read_lines(memo, &l, &nl, 1) == TAC_OK);
     TAC_CHECK_INT(nl, before);                              /* nothing hashed again */
     TAC_CHECK(strcmp(h1, h0) == 0);
-    char ast0[PATH_MAX], ast[PATH_MAX], forged[PATH_MAX + 200] = "";
+    char ast0[PATH_MAX + 32], ast[PATH_MAX], forged[PATH_MAX + 200] = "";
     snprintf(ast0, sizeof ast0, "%s/model.safetensors", a);
     TAC_REQUIRE(realpath(ast0, ast) != NULL);
     for (int64_t i = 0; i < nl; i++) {
@@ -547,7 +547,7 @@ TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
 /* ---- item 13: the noun cache is checksummed; what fails the check is computed again; errors name the file -- */
 static int noun_cache_files(const char *xdg, char *final, char *parts, size_t n)
 {
-    char cmd[PATH_MAX + 64];
+    char cmd[2 * PATH_MAX + 128];
     snprintf(cmd, sizeof cmd, "ls -d '%s'/taclust/*/nouns-*.npy '%s'/taclust/*/nouns-*.parts 2>/dev/null", xdg, xdg);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
@@ -622,7 +622,7 @@ TAC_TEST(relin_noun_cache_checksummed_and_recomputed)
 static void write_cifar_bin(const char *dir, const char *sub, const char *const *files, int nfiles, int lab_bytes,
                             int bad_file, int bad_label)
 {
-    char d[PATH_MAX], p[PATH_MAX + 64];
+    char d[PATH_MAX + 64], p[PATH_MAX + 128];
     snprintf(d, sizeof d, "%s/%s", dir, sub);
     tac_mkdir_p(d);
     int rec = lab_bytes + 3072;

@@ -101,6 +101,9 @@ TAC_API int tac_read_file(const char *path, char **data, size_t *len);
 TAC_API int tac_read_file_max(const char *path, char **data, size_t *len, size_t max_bytes);
 /* Reads a text file of lines (trailing \r\n stripped, empty lines kept unless skip_empty). *lines: release with
  * tac_free_strings. */
+/* buf (cap bytes) = "dir/name", the one path join of the project. Fails (buf = "") with "path too long" naming
+ * both parts when the result does not fit. */
+TAC_API int tac_path_join(char *buf, size_t cap, const char *dir, const char *name);
 TAC_API int tac_read_lines(const char *path, char ***lines, int64_t *n, int skip_empty);
 TAC_API void tac_free_strings(char **s, int64_t n);
 
@@ -119,6 +122,12 @@ TAC_API void tac_set_log(tac_log_fn fn, void *user);
 TAC_API void tac_set_progress(tac_progress_fn fn, void *user);
 /* Releases any buffer the library returns to its caller (arrays in results, strings, loaded .npy data). */
 TAC_API void tac_free(void *p);
+
+/* ---- hashing: FNV-1a 64 (tac_hash.c) ---------------------------------------------------------------- */
+#define TAC_FNV1A64_INIT 14695981039346656037ull   /* offset basis */
+#define TAC_FNV1A64_PRIME 1099511628211ull
+/* h continued over the n bytes at p: start from TAC_FNV1A64_INIT. */
+TAC_API uint64_t tac_fnv1a64(uint64_t h, const void *p, size_t n);
 
 /* ---- numerics helpers ------------------------------------------------------------------------------- */
 TAC_API void tac_l2_normalize_rows(float *X /* N x D */, int64_t n, int64_t d);  /* eps 1e-12 like F.normalize */

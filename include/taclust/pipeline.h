@@ -17,8 +17,10 @@
 
 #include "taclust/version.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "taclust/core.h"
 #include "taclust/heads.h"
 #include "taclust/metrics.h"
 
@@ -45,6 +47,11 @@ typedef struct {
     void (*inputs_read)(void *arg); /* called (when set) once the inputs have been copied into normalised
                                        arrays: the caller may drop memory-mapped inputs' pages (tac_npy_map) */
     void *inputs_read_arg;
+    /* ---- appended (issue #10); never reorder the fields above: bindings mirror this struct ---- */
+    tac_progress_fn progress_fn; /* stage progress (label "fit", done/total stages; "fit: heads", epoch/epochs);
+                                    NULL = none. (Named progress_fn: `progress` above is the older on/off flag.) */
+    void *progress_user;  /* passed to progress_fn */
+    int threads;          /* OpenMP threads this call may use, 0 = all the library may use (default 0) */
 } tac_fit_params;
 
 typedef struct {
@@ -66,7 +73,24 @@ typedef struct {
            t_predict, t_names, t_total;     /* seconds per stage */
     double rss_normalise, rss_centres, rss_select, rss_retrieve, rss_notrain, rss_knn, rss_heads,
            rss_total;                       /* peak resident memory (GB, getrusage) at the end of each stage */
+    /* ---- appended (issue #10); never reorder the fields above: bindings mirror this struct ----
+     * What a job needs besides the clusters; every array is released by tac_fit_result_free.
+     * "Final clusters" = pred_tac when the heads were trained, else pred_notrain. */
+    float tau;                /* retrieval temperature used (p->tau) */
+    float *selected_emb;      /* S x D: L2-normalised embeddings of the selected nouns (rows of normalised T) */
+    float *test_text;         /* N_test x D: text counterparts r_i of the test images (unit rows, section 5) */
+    float *test_weights;      /* N_test x S: retrieval weights w_im over the selected nouns (rows sum to 1);
+                                 NULL when N_test x S > TAC_FIT_MAX_WEIGHTS (tac_fit_retrieve gives any rows) */
+    float *centroids;         /* K x 2D: unit-length means of the final clusters in the joint space
+                                 z_i = [x_i ; r_i] / sqrt(2) (tac_joint_space); a cluster with no member: zeros */
+    float *confidence;        /* N_test: each test image's confidence in its final cluster: the image head's
+                                 probability (TAC), else tac_centroid_confidence (TAC no train) */
 } tac_fit_result;
+
+/* Largest N_test x S for which tac_fit keeps the retrieval weights (2^28 floats = 1 GiB). */
+#define TAC_FIT_MAX_WEIGHTS ((int64_t)1 << 28)
+/* Softmax temperature turning joint-space cosines into confidences (tac_centroid_confidence). */
+#define TAC_CONF_TEMP 0.05f
 
 TAC_API void tac_fit_default_params(tac_fit_params *p);
 
@@ -75,6 +99,10 @@ TAC_API void tac_fit_default_params(tac_fit_params *p);
  * the table's k on the standard splits). Fails on an unknown name (the reason lists the known ones). */
 TAC_API int tac_fit_preset(const char *name, tac_fit_params *p);
 TAC_API const char *tac_fit_preset_names(void);   /* "stl10, cifar10, ..." */
+/* The section 10 table itself, the one list of TAC's datasets (the program's dataset readers use its names and
+ * K): the row tac_fit_preset would apply for name, or NULL when it knows no such preset. */
+typedef struct { const char *name; int K, epochs, batch; float temperature; } tac_fit_preset_info;
+TAC_API const tac_fit_preset_info *tac_fit_preset_get(const char *name);
 
 /* Xtr: N_train x D, Xte: N_test x D, T: M x D noun embeddings (all raw). names: M strings or NULL.
  * yte: N_test test labels or NULL; ytr: N_train train labels or NULL (any int64 values).
@@ -86,6 +114,48 @@ TAC_API int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
             const float *T, int64_t m, const char *const *names,
             const int64_t *yte, const int64_t *ytr, const tac_fit_params *p, tac_fit_result *out);
 TAC_API void tac_fit_result_free(tac_fit_result *r);
+
+/* Text counterparts and retrieval weights of any images over a fit's selected nouns: X: N x D raw images
+ * (normalised in a copy), R: N x D out, W: N x S out or NULL. */
+TAC_API int tac_fit_retrieve(const tac_fit_result *r, const float *X, int64_t n, float *R, float *W);
+
+/* ---- the joint image + text space (stage helpers shared by fit, K selection and the jobs) ----------- */
+/* Z (N x 2D, caller's) = [Xn ; R] / sqrt(2) row by row; Xn, R: N x D unit rows, so Z's rows are unit too. */
+TAC_API void tac_joint_space(const float *Xn, const float *R, int64_t n, int d, float *Z);
+/* C (K x D2, caller's): the L2-normalised sum of Z's rows (N x D2) of each cluster; labels: N in [0,K). */
+TAC_API int tac_joint_centroids(const float *Z, int64_t n, int d2, const int32_t *labels, int K, float *C);
+/* Confidences from centroids: s_ic = z_i . c_c, p_ic = softmax_c(s_ic / TAC_CONF_TEMP). keep_pred = 1: conf[i]
+ * = p_i,pred[i] for the given pred; keep_pred = 0: pred[i] = argmax_c s_ic (first maximum) and conf[i] its p. */
+TAC_API int tac_centroid_confidence(const float *Z, int64_t n, int d2, const float *C, int K, int32_t *pred,
+                                    int keep_pred, float *conf);
+/* New images into a fitted clustering (what `taclust assign` does): X: N x D raw images, E: S x D selected noun
+ * embeddings, tau the fit's temperature; heads (TAC: the image head decides, conf = its probability) or, with
+ * heads NULL, C: K x 2D joint centroids (TAC no train: nearest centroid, conf by tac_centroid_confidence).
+ * pred, conf: N out; W: N x S retrieval weights out, or NULL. */
+TAC_API int tac_fit_assign(const float *X, int64_t n, int d, const float *E, int64_t s, float tau,
+                           const tac_heads *heads, const float *C, int K, int32_t *pred, float *conf, float *W);
+
+/* ---- K selection (`taclust cluster -K auto`) -------------------------------------------------------------
+ * For K = 2..k_max' (k_max' = min(k_max, n/3)): text counterparts from k = clamp(tac_num_centres(n, 10), 2, n/2)
+ * semantic centres (spherical k-means, 50 iterations, 3 restarts), gamma 5, tau 0.005; spherical k-means of
+ * the joint space Z = [x ; r] / sqrt(2) into K clusters (50 iterations, 3 restarts, the same seed), and the mean
+ * silhouette of that clustering with the cosine distance, exactly scikit-learn's
+ * silhouette_score(Z, labels, metric='cosine') (on a seeded subsample of at most 2000 rows when n is larger;
+ * a K whose subsample falls in one cluster, where scikit-learn would refuse, scores 0).
+ * X: N x D raw image embeddings, T: M x D noun embeddings (both normalised in copies).
+ * scores: k_max + 1 doubles out, scores[K] for K in 2..k_max', NaN elsewhere; *best_k: the argmax (lowest K on
+ * ties). Fails when k_max' < 2 (fewer than 6 images). */
+TAC_API int tac_choose_k(const float *X, int64_t n, int d, const float *T, int64_t m, int k_max, uint32_t seed,
+                         int *best_k, double *scores);
+/* The same with the silhouette subsample size (sample <= 0: 2000; sample >= n: every row) and a one-line
+ * reason ("K=4 has the highest mean silhouette (0.412) ... (runner-up K=3: 0.398)") written to reason (may be
+ * NULL). */
+TAC_API int tac_choose_k_ex(const float *X, int64_t n, int d, const float *T, int64_t m, int k_max, uint32_t seed,
+                            int64_t sample, int *best_k, double *scores, char *reason, size_t reason_len);
+/* Mean silhouette of labels (N in [0,k)) on Z (N x D) with the cosine distance 1 - z_i.z_j / (|z_i| |z_j|):
+ * scikit-learn's silhouette_score(Z, labels, metric='cosine') (a point alone in its cluster scores 0). Needs
+ * 2 <= (number of non-empty clusters) <= N - 1, like scikit-learn. */
+TAC_API int tac_silhouette_cosine(const float *Z, int64_t n, int d, const int32_t *labels, int k, double *score);
 
 /* ---- file helpers shared by the commands ---------------------------------------------------------- */
 /* Loads a 2-D float .npy (f16/f32/f64), checks every value is finite; errors name `path` (also a failed

@@ -23,12 +23,18 @@ extern "C" {
 
 #define TAC_WORDNET_DEFAULT_DIR "/usr/share/wordnet"
 
+/* TAC's constants (tac-method.md section 10), the one definition every stage and job uses. */
+#define TAC_TAU_VALUE 0.005     /* retrieval softmax temperature (section 5), as written in files */
+#define TAC_TAU ((float)TAC_TAU_VALUE)  /* ... and as the float the stages take */
+#define TAC_GAMMA 5             /* nouns kept per semantic centre (section 4) */
+#define TAC_NUM_TEMPLATES 7     /* prompt templates of the noun ensemble (section 3.2) */
+
 /* One string per lemma of every noun synset of DIR/data.noun, in file order (146,347 for WordNet 3.0),
  * underscores and case kept. *nouns: an array of strings released with tac_free_strings. */
 TAC_API int tac_wordnet_nouns(const char *dir, char ***nouns, int64_t *n);
 
 /* The 7 TAC prompt templates (section 3.2), each with one "{}". */
-TAC_API extern const char *const tac_prompt_templates[7];
+TAC_API extern const char *const tac_prompt_templates[TAC_NUM_TEMPLATES];
 
 /* Number of semantic centres: round(n_train/300); 3K when that is below K (section 4). TAC_ERR (-1, reason set)
  * when n_train < 0, K < 1 or the count does not fit an int. */

@@ -50,7 +50,13 @@ typedef struct {
     int n_typical;
 } tac_clustering_view;
 
+/* The nouns column of clusters.csv: each image's TAC_IMAGE_NOUNS (3) most weighted distinct nouns, "a; b; c"
+ * (W: N x S retrieval weights, sel: S indices into nouns). Distinct = whole names differ after case-folding and
+ * '_' -> ' '. Returns N malloc'd strings (tac_free_strings). */
+char **tac_image_nouns(const float *W, int64_t n, int64_t s, const int64_t *sel, char *const *nouns);
 int tac_write_clusters_csv(const char *path, const tac_clustering_view *v);
+/* The rows of clusters.csv (no header line) for v's images, written to f (what assign appends). */
+void tac_write_clusters_csv_rows(FILE *f, const tac_clustering_view *v);
 int tac_write_clusters_json(const char *path, const tac_clustering_view *v, const char *extra_json);
 /* Rebuilds OUT/by-cluster atomically (built beside, then swapped in). */
 int tac_write_cluster_links(const char *out_dir, const tac_clustering_view *v);
@@ -148,7 +154,6 @@ const tac_dataset_info *tac_dataset_find(const char *name);
 const char *tac_dataset_names(void);
 int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_split *test);
 void tac_split_free(tac_split *s);
-char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b);
 
 /* Videos (tac_video.c; needs the FFmpeg build, else these fail saying so): frame floor(F/2) of an F-frame clip as
  * RGB (*rgb: h x w x 3, malloc'd), or written as a PNG (skipped when png_path is newer than the video). */

@@ -22,6 +22,7 @@
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -31,9 +32,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TAC_NOTRAIN_CONF_TEMP 0.05f   /* softmax temperature turning joint-space cosines into confidences */
 #define TAC_IMAGE_NOUNS 3             /* nouns listed per image in clusters.csv */
 #define TAC_TYPICAL 8                 /* typical images per cluster in clusters.json */
+#define JOIN(buf, dir, name) tac_path_join((buf), sizeof(buf), (dir), (name))   /* fails on overflow */
+
+/* OUT's embedding cache of the model's precision (a file per precision, tagged by it) */
+static const char *cache_name(const tac_clip *model)
+{
+    return tac_clip_precision(model) == TAC_CLIP_BF16 ? "cache/embeddings-bf16.bin" : "cache/embeddings.bin";
+}
 
 void tac_cluster_default_params(tac_cluster_params *p)
 {
@@ -150,7 +157,7 @@ static int mark_output_folder(const char *out)
 {
     char path[PATH_MAX + 64];
     struct stat st;
-    snprintf(path, sizeof path, "%s/%s", out, TAC_OUTPUT_MARKER);
+    if (JOIN(path, out, TAC_OUTPUT_MARKER) != TAC_OK) return TAC_ERR;
     if (lstat(path, &st) == 0) return TAC_OK;
     static const char text[] = "This folder was written by taclust. Folders holding this file are never read as input.\n";
     return tac_write_file_atomic(path, text, sizeof text - 1);
@@ -188,88 +195,6 @@ static void pretty_noun(const char *in, char *out, size_t n)
     size_t j = 0;
     for (; *in && j + 1 < n; in++) out[j++] = *in == '_' ? ' ' : *in;
     out[j] = 0;
-}
-
-/* ---- K auto: silhouette over K = 2..kmax on the joint space [x ; r] ------------------------------------- */
-static double silhouette(const float *Z, int64_t n, int d, const int32_t *lab, int k)
-{
-    /* cosine distance 1 - z_i.z_j on unit rows; O(n^2) with n already subsampled */
-    float *G = tac_xmalloc((size_t)n * n, sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, d, 1.0f, Z, d, Z, d, 0.0f, G, (int)n);
-    double total = 0;
-    double *sum = tac_xmalloc((size_t)k, sizeof(double));
-    int64_t *cnt = tac_xcalloc((size_t)k, sizeof(int64_t));
-    for (int64_t i = 0; i < n; i++) cnt[lab[i]]++;
-    for (int64_t i = 0; i < n; i++) {
-        for (int c = 0; c < k; c++) sum[c] = 0;
-        for (int64_t j = 0; j < n; j++) if (j != i) sum[lab[j]] += 1.0 - G[i * n + j];
-        int own = lab[i];
-        if (cnt[own] <= 1) continue;                  /* sklearn: silhouette 0 for singletons */
-        double a = sum[own] / (double)(cnt[own] - 1), b = INFINITY;
-        for (int c = 0; c < k; c++) if (c != own && cnt[c] > 0 && sum[c] / (double)cnt[c] < b) b = sum[c] / (double)cnt[c];
-        double mx = a > b ? a : b;
-        if (mx > 0 && isfinite(b)) total += (b - a) / mx;
-    }
-    free(G); free(sum); free(cnt);
-    return total / (double)n;
-}
-
-static int choose_k(const float *Xn, int64_t n, int e, const float *Tn, int64_t m, const tac_cluster_params *p,
-                    int *K_out, char *why, size_t whylen)
-{
-    int kmax = p->kmax < 2 ? 2 : p->kmax;
-    if (kmax > n / 3) kmax = (int)(n / 3);
-    if (kmax < 2) return tac_fail("K auto needs at least 6 images (found %lld); give -K", (long long)n);
-    /* text counterparts with centres from the rule for a mid-sized K (at least 30 centres) */
-    int kc = tac_num_centres(n, 10);
-    if (kc > n / 2) kc = (int)(n / 2);
-    if (kc < 2) kc = 2;
-    tac_kmeans_params kp;
-    tac_kmeans_default_params(&kp);
-    kp.k = kc; kp.spherical = 1; kp.niter = 50; kp.nredo = 3; kp.seed = p->seed;
-    int32_t *lab = tac_xmalloc((size_t)n, sizeof(int32_t));
-    if (tac_kmeans(Xn, n, e, &kp, NULL, lab, NULL) != TAC_OK) { free(lab); return TAC_ERR; }
-    int64_t *sel = NULL, nsel = 0;
-    if (tac_select_nouns(Xn, n, lab, kc, Tn, m, e, 5, &sel, &nsel, NULL) != TAC_OK) { free(lab); return TAC_ERR; }
-    float *E = tac_xmalloc((size_t)nsel * e, sizeof(float));
-    for (int64_t s = 0; s < nsel; s++) memcpy(E + s * e, Tn + sel[s] * e, (size_t)e * sizeof(float));
-    float *R = tac_xmalloc((size_t)n * e, sizeof(float));
-    int rc = tac_retrieve(Xn, n, E, nsel, e, 0.005f, R, NULL);
-    free(E); free(sel);
-    if (rc != TAC_OK) { free(lab); free(R); return TAC_ERR; }
-    int d2 = 2 * e;
-    float *Z = tac_xmalloc((size_t)n * d2, sizeof(float));
-    for (int64_t i = 0; i < n; i++) {
-        for (int t = 0; t < e; t++) { Z[i * d2 + t] = Xn[i * e + t] * (float)M_SQRT1_2; Z[i * d2 + e + t] = R[i * e + t] * (float)M_SQRT1_2; }
-    }
-    free(R);
-    /* silhouette on a seeded subsample of at most 2000 points */
-    int64_t ns = n < 2000 ? n : 2000;
-    int64_t *perm = tac_xmalloc((size_t)n, sizeof(int64_t));
-    tac_rand_perm(perm, n, p->seed);
-    float *Zs = tac_xmalloc((size_t)ns * d2, sizeof(float));
-    for (int64_t i = 0; i < ns; i++) memcpy(Zs + i * d2, Z + perm[i] * d2, (size_t)d2 * sizeof(float));
-    int32_t *ls = tac_xmalloc((size_t)ns, sizeof(int32_t));
-    double best = -2, second = -2;
-    int bestk = 2, secondk = 0;
-    tac_progress pr;
-    tac_progress_begin(&pr, "K auto", kmax - 1);
-    for (int k = 2; k <= kmax; k++) {
-        kp.k = k; kp.niter = 50; kp.nredo = 3;
-        if (tac_kmeans(Z, n, d2, &kp, NULL, lab, NULL) != TAC_OK) { rc = TAC_ERR; break; }
-        for (int64_t i = 0; i < ns; i++) ls[i] = lab[perm[i]];
-        double s = silhouette(Zs, ns, d2, ls, k);
-        if (s > best) { second = best; secondk = bestk; best = s; bestk = k; }
-        else if (s > second) { second = s; secondk = k; }
-        tac_progress_update(&pr, k - 1);
-    }
-    tac_progress_end(&pr);
-    free(perm); free(Zs); free(ls); free(Z); free(lab);
-    if (rc != TAC_OK) return rc;
-    *K_out = bestk;
-    snprintf(why, whylen, "K=%d has the highest mean silhouette (%.3f) on the joint image+text space among K=2..%d "
-             "(runner-up K=%d: %.3f)", bestk, best, kmax, secondk, second);
-    return TAC_OK;
 }
 
 /* ---- run.json: the inputs and options of a run, for --resume and assign ------------------------------ */
@@ -357,8 +282,8 @@ static int write_run_json(const char *out, const char *const *inputs, int ninput
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/run.json", out);
-    int rc = tac_write_file_atomic(path, s, strlen(s));
+    int rc = JOIN(path, out, "run.json");
+    if (rc == TAC_OK) rc = tac_write_file_atomic(path, s, strlen(s));
     free(s);
     return rc;
 }
@@ -375,7 +300,7 @@ static void free_run_strings(tac_cluster_params *p)
 static int read_run_json(const char *out, tac_cluster_params *p, char ***inputs, int *ninputs)
 {
     char path[PATH_MAX + 16], *buf; size_t len;
-    snprintf(path, sizeof path, "%s/run.json", out);
+    if (JOIN(path, out, "run.json") != TAC_OK) return TAC_ERR;
     if (tac_read_file_max(path, &buf, &len, TAC_JSON_MAX) != TAC_OK)
         return tac_fail("%s: no earlier run to resume or assign to (%s)", out, tac_last_error());
     cJSON *o = cJSON_ParseWithLength(buf, len);
@@ -438,10 +363,10 @@ done:
 static int write_skipped(const char *out, char **paths, int64_t n, const int8_t *ok, char **why, const char *old_dir)
 {
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/skipped.txt", old_dir ? old_dir : out);
+    if (JOIN(path, old_dir ? old_dir : out, "skipped.txt") != TAC_OK) return TAC_ERR;
     char *old = NULL; size_t oldlen = 0;
     if (old_dir && tac_read_file(path, &old, &oldlen) != TAC_OK) { old = NULL; oldlen = 0; }
-    snprintf(path, sizeof path, "%s/skipped.txt", out);
+    if (JOIN(path, out, "skipped.txt") != TAC_OK) { free(old); return TAC_ERR; }
     tac_atomic a;
     if (tac_atomic_open(&a, path) != TAC_OK) { free(old); return TAC_ERR; }
     if (old) fwrite(old, 1, oldlen, a.f);
@@ -459,70 +384,43 @@ static int write_skipped(const char *out, char **paths, int64_t n, const int8_t 
     return tac_atomic_commit(&a);
 }
 
-/* Top TAC_IMAGE_NOUNS distinct nouns of each image by retrieval weight. W: N x S. */
-static char **image_nouns(const float *W, int64_t n, int64_t s, const int64_t *sel, char **nouns)
+/* name key for duplicate checks: ASCII lower-case, '_' -> ' ' */
+static void noun_key(const char *in, char *out, size_t n)
+{
+    size_t j = 0;
+    for (; *in && j + 1 < n; in++) out[j++] = *in == '_' ? ' ' : (char)tolower((unsigned char)*in);
+    out[j] = 0;
+}
+
+/* Top TAC_IMAGE_NOUNS distinct nouns of each image by retrieval weight, "a; b; c". W: N x S. Nouns are distinct
+ * when their whole names differ after case-folding and '_' -> ' ' ("cat" is kept after "cattle"). */
+char **tac_image_nouns(const float *W, int64_t n, int64_t s, const int64_t *sel, char *const *nouns)
 {
     char **out = tac_xmalloc((size_t)n, sizeof(char *));
+    int8_t *used = tac_xmalloc((size_t)s, 1);
     for (int64_t i = 0; i < n; i++) {
         char buf[512] = "";
-        char pretty[128];
+        char pretty[128], keys[TAC_IMAGE_NOUNS][128];
         int have = 0;
-        int8_t *used = tac_xcalloc((size_t)s, 1);
+        memset(used, 0, (size_t)s);
         while (have < TAC_IMAGE_NOUNS) {
             int64_t best = -1;
             for (int64_t j = 0; j < s; j++) if (!used[j] && (best < 0 || W[i * s + j] > W[i * s + best])) best = j;
             if (best < 0) break;
             used[best] = 1;
+            noun_key(nouns[sel[best]], keys[have], sizeof keys[have]);
+            int dup = 0;
+            for (int q = 0; q < have && !dup; q++) dup = strcmp(keys[q], keys[have]) == 0;
+            if (dup) continue;
             pretty_noun(nouns[sel[best]], pretty, sizeof pretty);
-            if (strstr(buf, pretty) && (buf[0] && (strstr(buf, pretty) == buf || strstr(buf, pretty)[-1] == ' '))) continue;
             if (have) strncat(buf, "; ", sizeof buf - strlen(buf) - 1);
             strncat(buf, pretty, sizeof buf - strlen(buf) - 1);
             have++;
         }
-        free(used);
         out[i] = tac_xstrdup(buf);
     }
+    free(used);
     return out;
-}
-
-/* Joint-space [x ; r] / sqrt(2) rows: Z is N x 2E. */
-static float *joint_space(const float *Xn, const float *R, int64_t n, int e)
-{
-    float *Z = tac_xmalloc((size_t)n * 2 * e, sizeof(float));
-    for (int64_t i = 0; i < n; i++)
-        for (int t = 0; t < e; t++) {
-            Z[i * 2 * e + t] = Xn[i * e + t] * (float)M_SQRT1_2;
-            Z[i * 2 * e + e + t] = R[i * e + t] * (float)M_SQRT1_2;
-        }
-    return Z;
-}
-
-/* Normalised cluster means in the joint space: C is K x 2E. */
-static float *joint_centroids(const float *Z, int64_t n, int d2, const int32_t *pred, int K)
-{
-    float *C = tac_xcalloc((size_t)K * d2, sizeof(float));
-    for (int64_t i = 0; i < n; i++)
-        for (int t = 0; t < d2; t++) C[pred[i] * d2 + t] += Z[i * d2 + t];
-    tac_l2_normalize_rows(C, K, d2);
-    return C;
-}
-
-/* softmax over clusters of cos(z, c)/temp; returns the probability of `assigned` (or argmax when < 0). */
-static void centroid_confidence(const float *Z, int64_t n, int d2, const float *C, int K, int32_t *pred,
-                                int keep_pred, float *conf)
-{
-    float *S = tac_xmalloc((size_t)n * K, sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, K, d2, 1.0f, Z, d2, C, d2, 0.0f, S, K);
-    for (int64_t i = 0; i < n; i++) {
-        float *s = S + i * K;
-        int best = 0;
-        for (int c = 1; c < K; c++) if (s[c] > s[best]) best = c;
-        if (!keep_pred) pred[i] = best;
-        double z = 0;
-        for (int c = 0; c < K; c++) z += exp((double)(s[c] - s[best]) / TAC_NOTRAIN_CONF_TEMP);
-        conf[i] = (float)(exp((double)(s[pred[i]] - s[best]) / TAC_NOTRAIN_CONF_TEMP) / z);
-    }
-    free(S);
 }
 
 static int write_model_dir(const char *out, const tac_fit_result *r, const float *E /* S x E */, int e,
@@ -530,15 +428,15 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
                            int no_train, char **names)
 {
     char dir[PATH_MAX + 16], path[PATH_MAX + 64];
-    snprintf(dir, sizeof dir, "%s/model", out);
+    if (JOIN(dir, out, "model") != TAC_OK) return TAC_ERR;
     if (tac_mkdir_p(dir) != TAC_OK) return TAC_ERR;
     int64_t sh[2] = {r->nsel, e};
-    snprintf(path, sizeof path, "%s/selected.npy", dir);
+    if (JOIN(path, dir, "selected.npy") != TAC_OK) return TAC_ERR;
     if (tac_npy_save_f32(path, E, 2, sh) != TAC_OK) return TAC_ERR;
     int64_t ch[2] = {K, 2 * e};
-    snprintf(path, sizeof path, "%s/centroids.npy", dir);
+    if (JOIN(path, dir, "centroids.npy") != TAC_OK) return TAC_ERR;
     if (tac_npy_save_f32(path, C, 2, ch) != TAC_OK) return TAC_ERR;
-    snprintf(path, sizeof path, "%s/selected_nouns.txt", dir);
+    if (JOIN(path, dir, "selected_nouns.txt") != TAC_OK) return TAC_ERR;
     tac_atomic a;
     if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
     for (int64_t s = 0; s < r->nsel; s++) {
@@ -548,14 +446,14 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
         free(en);
     }
     if (tac_atomic_commit(&a) != TAC_OK) return TAC_ERR;
-    snprintf(path, sizeof path, "%s/heads.bin", dir);
+    if (JOIN(path, dir, "heads.bin") != TAC_OK) return TAC_ERR;
     if (!no_train && r->heads) { if (tac_heads_save(r->heads, path) != TAC_OK) return TAC_ERR; }
     else unlink(path);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "mode", no_train ? "tac-no-train" : "tac");
     cJSON_AddNumberToObject(o, "K", K);
     cJSON_AddNumberToObject(o, "embed_dim", e);
-    cJSON_AddNumberToObject(o, "tau", 0.005);
+    cJSON_AddNumberToObject(o, "tau", TAC_TAU_VALUE);
     cJSON_AddNumberToObject(o, "resize", resize);
     cJSON_AddStringToObject(o, "clip_hash", model_hash);
     cJSON *arr = cJSON_AddArrayToObject(o, "cluster_names");
@@ -567,8 +465,8 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
     }
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
-    snprintf(path, sizeof path, "%s/params.json", dir);
-    int rc = tac_write_file_atomic(path, s, strlen(s));
+    int rc = JOIN(path, dir, "params.json");
+    if (rc == TAC_OK) rc = tac_write_file_atomic(path, s, strlen(s));
     free(s);
     return rc;
 }
@@ -586,148 +484,30 @@ static void heads_schedule(int64_t n, int K, int epochs_override, tac_fit_params
     fp->heads.epochs = epochs;
 }
 
-/* The cluster job with OUT open and locked: every output goes to od->stage, committed at the end. */
-static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninputs_in, const tac_cluster_params *pin)
+/* Keeps the rows with ok[i] (in order): X (N x E) and paths compacted, the others' paths freed and NULL. */
+static int64_t keep_embedded(float *X, char **paths, const int8_t *ok, int64_t n, int e)
 {
-    tac_cluster_params p = *pin;
-    const char *const *inputs = inputs_in;
-    int ninputs = ninputs_in;
-    char **resumed = NULL;
-    int nresumed = 0;
-    if (!p.out_dir) return tac_fail("no output folder (--out OUT)");
-    if (p.resume && ninputs == 0) {
-        /* a run killed before its commit is continued; else the committed run is run again */
-        const char *from = od->pending ? od->pending : od->committed;
-        if (!from) return tac_fail("%s: no earlier run to resume or assign to", p.out_dir);
-        if (read_run_json(from, &p, &resumed, &nresumed) != TAC_OK) return TAC_ERR;
-        p.resume = 1;
-        inputs = (const char *const *)resumed; ninputs = nresumed;
-        tac_info("resuming the run in %s (%d input%s)", p.out_dir, ninputs, ninputs == 1 ? "" : "s");
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (ok[i]) {
+            if (k != i) { memmove(X + k * e, X + i * e, (size_t)e * sizeof(float)); paths[k] = paths[i]; paths[i] = NULL; }
+            k++;
+        } else { free(paths[i]); paths[i] = NULL; }
     }
-    if (!p.model_dir) return tac_fail("no model folder (--model DIR)");
-    if (ninputs == 0 && !p.list_file) return tac_fail("no images given");
-    if (p.K == 1 || p.K < 0) return tac_fail("-K must be at least 2 (or auto)");
-    if (tac_cluster_check_params(&p) != TAC_OK) {
-        if (resumed) { tac_free_strings(resumed, nresumed); free_run_strings(&p); }
-        return TAC_ERR;
-    }
-    double t0 = tac_now();
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/cache", p.out_dir);
-    if (tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
-    if (mark_output_folder(p.out_dir) != TAC_OK || tac_outdir_prepare(od) != TAC_OK || tac_outdir_stage(od) != TAC_OK) {
-        if (resumed) { tac_free_strings(resumed, nresumed); free_run_strings(&p); }
-        return TAC_ERR;
-    }
-    if (write_run_json(od->stage, inputs, ninputs, &p) != TAC_OK) return TAC_ERR;
+    return k;
+}
 
-    tac_clip *model = NULL;
-    char **paths = NULL, **nouns = NULL, **why = NULL, **inouns = NULL, **names = NULL, **slugs = NULL;
-    int64_t n = 0, m = 0, n_all = 0;
-    float *X = NULL, *T = NULL, *Xn = NULL, *E = NULL, *R = NULL, *W = NULL, *Z = NULL, *C = NULL, *conf = NULL;
-    int8_t *ok = NULL;
-    int32_t *pred = NULL;
-    int64_t *typical = NULL;
-    tac_embcache *cache = NULL;
-    tac_fit_result r;
-    memset(&r, 0, sizeof r);
-    int rc = TAC_ERR, e = 0, K = p.K;
-
-    tac_info("loading the CLIP model from %s", p.model_dir);
-    if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
-    e = tac_clip_embed_dim(model);
-    int64_t n_found = 0;
-    if (list_with_skipped(inputs, ninputs, p.list_file, p.out_dir, &paths, &n, &n_found, &why) != TAC_OK) goto done;
-    n_all = n;
-    if (n_found == 0) { tac_fail("no images found in the inputs (looked for .jpg .jpeg .png .webp)"); goto done; }
-    tac_info("%lld image%s found", (long long)n_found, n_found == 1 ? "" : "s");
-
-    /* 1. images */
-    snprintf(path, sizeof path, "%s/cache/embeddings%s.bin", p.out_dir,   /* a file per precision, tagged by it */
-             tac_clip_precision(model) == TAC_CLIP_BF16 ? "-bf16" : "");
-    if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) goto done;
-    X = tac_xmalloc((size_t)n * e, sizeof(float));
-    ok = tac_xmalloc((size_t)n, 1);
-    if (embed_paths(model, cache, paths, n, p.resize, p.batch, X, ok, why) != TAC_OK) goto done;
-    if (write_skipped(od->stage, paths, n, ok, why, NULL) != TAC_OK) goto done;
-    {   /* keep only the embedded images, in order */
-        int64_t k = 0;
-        for (int64_t i = 0; i < n; i++) {
-            if (ok[i]) {
-                if (k != i) { memmove(X + k * e, X + i * e, (size_t)e * sizeof(float)); paths[k] = paths[i]; }
-                k++;
-            } else free(paths[i]);
-        }
-        n = k;
-    }
-    if (n < 2) { tac_fail("fewer than 2 images could be read: nothing to cluster"); goto done; }
-
-    /* 2. nouns */
-    if (load_vocabulary(&p, &nouns, &m) != TAC_OK) goto done;
-    if (tac_noun_embeddings_cached(model, (const char *const *)nouns, m, &T, &e) != TAC_OK) goto done;
-    Xn = tac_xmalloc((size_t)n * e, sizeof(float));
-    memcpy(Xn, X, (size_t)n * e * sizeof(float));
-    tac_l2_normalize_rows(Xn, n, e);
-
-    /* 3. K */
-    if (K == 0) {
-        char reason[256];
-        if (choose_k(Xn, n, e, T, m, &p, &K, reason, sizeof reason) != TAC_OK) goto done;
-        tac_info("K auto: %s", reason);
-        printf("K auto chose K=%d: %s\n", K, reason);
-    }
-    if (K > n) { tac_fail("-K %d is larger than the %lld images that could be read", K, (long long)n); goto done; }
-
-    /* 4. TAC on the collection (train = test: clustering is transductive here) */
-    tac_fit_params fp;
-    tac_fit_default_params(&fp);
-    fp.K = K;
-    fp.seed = p.seed;
-    fp.baseline = 0;
-    fp.n_names = p.n_names;
-    fp.progress = !tac_progress_quiet;
-    fp.knn = n - 1 < 50 ? (int)(n - 1) : 50;
-    int no_train = p.no_train;
-    if (!no_train && n < 64) {
-        tac_info("only %lld images: too few to train the heads, using TAC (no train)", (long long)n);
-        no_train = 1;
-    }
-    fp.train = !no_train;
-    fp.notrain = no_train;            /* one clustering is enough: the heads' when they are trained */
-    heads_schedule(n, K, p.epochs, &fp);
-    if (fp.centres == 0) {
-        int kc = tac_num_centres(n, K);
-        if (kc > n) kc = (int)n;
-        fp.centres = kc;
-    }
-    if (tac_fit(X, n, X, n, e, T, m, (const char *const *)nouns, NULL, NULL, &fp, &r) != TAC_OK) goto done;
-
-    /* 5. per-image confidence and nouns, cluster names */
-    E = tac_xmalloc((size_t)r.nsel * e, sizeof(float));
-    for (int64_t s = 0; s < r.nsel; s++) memcpy(E + s * e, T + r.selected[s] * e, (size_t)e * sizeof(float));
-    R = tac_xmalloc((size_t)n * e, sizeof(float));
-    W = tac_xmalloc((size_t)n * r.nsel, sizeof(float));
-    if (tac_retrieve(Xn, n, E, r.nsel, e, 0.005f, R, W) != TAC_OK) goto done;
-    pred = tac_xmalloc((size_t)n, sizeof(int32_t));
-    conf = tac_xmalloc((size_t)n, sizeof(float));
-    memcpy(pred, no_train ? r.pred_notrain : r.pred_tac, (size_t)n * sizeof(int32_t));
-    Z = joint_space(Xn, R, n, e);
-    C = joint_centroids(Z, n, 2 * e, pred, K);
-    if (!no_train) {
-        float *prob = tac_xmalloc((size_t)n * K, sizeof(float));
-        int32_t *p2 = tac_xmalloc((size_t)n, sizeof(int32_t));
-        if (tac_heads_predict(r.heads, Xn, n, p2, prob) != TAC_OK) { free(prob); free(p2); goto done; }
-        for (int64_t i = 0; i < n; i++) conf[i] = prob[i * K + pred[i]];
-        free(prob); free(p2);
-    } else centroid_confidence(Z, n, 2 * e, C, K, pred, 1, conf);
-    inouns = image_nouns(W, n, r.nsel, r.selected, nouns);
-    names = tac_xmalloc((size_t)K, sizeof(char *));
-    slugs = tac_xmalloc((size_t)K, sizeof(char *));
+/* Display names "a, b, c" of the K clusters from the fit's name indices ("cluster c" when none), and their
+ * folder slugs. */
+static void cluster_names(const tac_fit_result *r, char **nouns, char ***names_out, char ***slugs_out)
+{
+    int K = r->K;
+    char **names = tac_xmalloc((size_t)K, sizeof(char *)), **slugs = tac_xmalloc((size_t)K, sizeof(char *));
     for (int c = 0; c < K; c++) {
         char buf[1024] = "", pretty[256];
         int used = 0;
-        for (int j = 0; j < r.n_names; j++) {
-            int64_t idx = r.cluster_names[(int64_t)c * r.n_names + j];
+        for (int j = 0; j < r->n_names; j++) {
+            int64_t idx = r->cluster_names[(int64_t)c * r->n_names + j];
             if (idx < 0) continue;
             pretty_noun(nouns[idx], pretty, sizeof pretty);
             if (used++) strncat(buf, ", ", sizeof buf - strlen(buf) - 1);
@@ -739,7 +519,13 @@ static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninp
         tac_slugify(buf, slug, 40);
         slugs[c] = tac_xstrdup(slug);
     }
-    typical = tac_xmalloc((size_t)K * TAC_TYPICAL, sizeof(int64_t));
+    *names_out = names; *slugs_out = slugs;
+}
+
+/* K x TAC_TYPICAL: each cluster's members of highest confidence, best first (-1 pads). */
+static int64_t *typical_images(const int32_t *pred, const float *conf, int64_t n, int K)
+{
+    int64_t *typical = tac_xmalloc((size_t)K * TAC_TYPICAL, sizeof(int64_t));
     for (int64_t i = 0; i < (int64_t)K * TAC_TYPICAL; i++) typical[i] = -1;
     for (int c = 0; c < K; c++) {
         int64_t *t = typical + (int64_t)c * TAC_TYPICAL;
@@ -751,45 +537,199 @@ static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninp
             t[j] = i;
         }
     }
+    return typical;
+}
 
-    /* 6. outputs */
-    {
-        tac_clustering_view v = {n, K, (const char *const *)paths, pred, conf, inouns, names, slugs, typical, TAC_TYPICAL};
-        char extra[1024];
-        snprintf(extra, sizeof extra,
-                 "{\"method\": \"%s\", \"K\": %d, \"K_auto\": %s, \"semantic_centres\": %d, \"selected_nouns\": %lld, "
-                 "\"vocabulary\": %lld, \"seed\": %u, \"clip_hash\": \"%s\"}",
-                 no_train ? "TAC (no train)" : "TAC", K, p.K == 0 ? "true" : "false", r.k, (long long)r.nsel,
-                 (long long)m, p.seed, tac_clip_hash(model));
-        snprintf(path, sizeof path, "%s/clusters.csv", od->stage);
-        if (tac_write_clusters_csv(path, &v) != TAC_OK) goto done;
-        snprintf(path, sizeof path, "%s/clusters.json", od->stage);
-        if (tac_write_clusters_json(path, &v, extra) != TAC_OK) goto done;
-        if (write_model_dir(od->stage, &r, E, e, nouns, C, K, tac_clip_hash(model), p.resize, no_train, names) != TAC_OK) goto done;
-        if (tac_write_cluster_links(od->stage, &v) != TAC_OK) goto done;
-        snprintf(path, sizeof path, "%s/report.html", od->stage);
-        char title[256];
-        snprintf(title, sizeof title, "taclust: %lld images in %d clusters", (long long)n, K);
-        if (tac_write_report_html(path, &v, title) != TAC_OK) goto done;
-        if (tac_outdir_commit(od) != TAC_OK) goto done;
-        int64_t *size = tac_xcalloc((size_t)K, sizeof(int64_t));
-        for (int64_t i = 0; i < n; i++) size[pred[i]]++;
-        printf("%lld images in %d clusters (%s) in %.1fs\n", (long long)n, K, no_train ? "TAC (no train)" : "TAC", tac_now() - t0);
-        for (int c = 0; c < K; c++) printf("  %02d  %6lld  %s\n", c, (long long)size[c], names[c]);
-        printf("open %s/report.html, or browse %s/by-cluster/\n", p.out_dir, p.out_dir);
-        free(size);
+/* The settings of the collection's fit (train = test: clustering is transductive here). */
+static void job_fit_params(const tac_cluster_params *p, int64_t n, int K, int no_train, tac_fit_params *fp)
+{
+    tac_fit_default_params(fp);
+    fp->K = K;
+    fp->seed = p->seed;
+    fp->baseline = 0;
+    fp->n_names = p->n_names;
+    fp->progress = !tac_progress_quiet;
+    fp->knn = n - 1 < 50 ? (int)(n - 1) : 50;
+    fp->train = !no_train;
+    fp->notrain = no_train;            /* one clustering is enough: the heads' when they are trained */
+    heads_schedule(n, K, p->epochs, fp);
+    int kc = tac_num_centres(n, K);
+    fp->centres = kc > n ? (int)n : kc;
+}
+
+/* Every output of a finished fit into od->stage, then the commit and the summary on stdout. */
+static int write_cluster_outputs(tac_outdir *od, const tac_cluster_params *p, const tac_fit_result *r,
+                                 const tac_clip *model, char **paths, char **nouns, int64_t m, const float *X,
+                                 const float *T, int no_train, double t0)
+{
+    int64_t n = r->n_test, s = r->nsel;
+    int K = r->K, e = r->d, rc = TAC_ERR;
+    const int32_t *pred = no_train ? r->pred_notrain : r->pred_tac;
+    char **inouns = NULL, **names = NULL, **slugs = NULL, path[PATH_MAX + 64];
+    float *W = r->test_weights, *Wown = NULL, *Rtmp = NULL, *E = NULL;
+    int64_t *typical = NULL;
+    if (!W) {   /* weights too large for the fit to keep (TAC_FIT_MAX_WEIGHTS): recomputed here */
+        Wown = W = tac_xmalloc((size_t)n * s, sizeof(float));
+        Rtmp = tac_xmalloc((size_t)n * e, sizeof(float));
+        if (tac_fit_retrieve(r, X, n, Rtmp, W) != TAC_OK) goto done;
     }
+    E = tac_xmalloc((size_t)s * e, sizeof(float));   /* S x E: model/selected.npy, the nouns as embedded */
+    for (int64_t t = 0; t < s; t++) memcpy(E + t * e, T + r->selected[t] * e, (size_t)e * sizeof(float));
+    inouns = tac_image_nouns(W, n, s, r->selected, nouns);
+    cluster_names(r, nouns, &names, &slugs);
+    typical = typical_images(pred, r->confidence, n, K);
+    tac_clustering_view v = {n, K, (const char *const *)paths, (int32_t *)pred, r->confidence, inouns, names, slugs,
+                             typical, TAC_TYPICAL};
+    char extra[1024];
+    snprintf(extra, sizeof extra,
+             "{\"method\": \"%s\", \"K\": %d, \"K_auto\": %s, \"semantic_centres\": %d, \"selected_nouns\": %lld, "
+             "\"vocabulary\": %lld, \"seed\": %u, \"clip_hash\": \"%s\"}",
+             no_train ? "TAC (no train)" : "TAC", K, p->K == 0 ? "true" : "false", r->k, (long long)s,
+             (long long)m, p->seed, tac_clip_hash(model));
+    char title[256];
+    snprintf(title, sizeof title, "taclust: %lld images in %d clusters", (long long)n, K);
+    if (JOIN(path, od->stage, "clusters.csv") != TAC_OK) goto done;
+    if (tac_write_clusters_csv(path, &v) != TAC_OK) goto done;
+    if (JOIN(path, od->stage, "clusters.json") != TAC_OK) goto done;
+    if (tac_write_clusters_json(path, &v, extra) != TAC_OK) goto done;
+    if (write_model_dir(od->stage, r, E, e, nouns, r->centroids, K, tac_clip_hash(model), p->resize, no_train, names) != TAC_OK) goto done;
+    if (tac_write_cluster_links(od->stage, &v) != TAC_OK) goto done;
+    if (JOIN(path, od->stage, "report.html") != TAC_OK) goto done;
+    if (tac_write_report_html(path, &v, title) != TAC_OK) goto done;
+    if (tac_outdir_commit(od) != TAC_OK) goto done;
+    printf("%lld images in %d clusters (%s) in %.1fs\n", (long long)n, K, no_train ? "TAC (no train)" : "TAC", tac_now() - t0);
+    for (int c = 0; c < K; c++) printf("  %02d  %6lld  %s\n", c, (long long)r->cluster_size[c], names[c]);
+    printf("open %s/report.html, or browse %s/by-cluster/\n", p->out_dir, p->out_dir);
     rc = TAC_OK;
 done:
-    if (cache) tac_embcache_close(cache);
+    free(typical);
+    tac_free_strings(inouns, inouns ? n : 0);
+    tac_free_strings(names, names ? K : 0);
+    tac_free_strings(slugs, slugs ? K : 0);
+    free(Wown); free(Rtmp); free(E);
+    return rc;
+}
+
+/* The images of a job: listed (never OUT), embedded through OUT's cache (only images not embedded before), the
+ * unreadable ones written to od->stage/skipped.txt (after the committed run's lines, for assign, which creates
+ * its stage here). On success paths[0..*n) and X (N x E) are the embedded images in order; paths and why have
+ * *n_all entries (free both with it). */
+typedef struct { const char *out, *list_file, *old_run; int resize, batch, assign; } job_images;
+
+static int embed_job_images(tac_outdir *od, tac_clip *model, const char *const *inputs, int ninputs,
+                            const job_images *ji, char ***paths, char ***why, int64_t *n, int64_t *n_all, float **X)
+{
+    int64_t n_found = 0;
+    int e = tac_clip_embed_dim(model), rc = TAC_ERR;
+    tac_embcache *cache = NULL;
+    int8_t *ok = NULL;
+    char path[PATH_MAX + 64];
+    if (list_with_skipped(inputs, ninputs, ji->list_file, ji->out, paths, n, &n_found, why) != TAC_OK) return TAC_ERR;
+    *n_all = *n;
+    if (n_found == 0) {
+        return tac_fail(ji->assign ? "no images found in the inputs"
+                                   : "no images found in the inputs (looked for .jpg .jpeg .png .webp)");
+    }
+    if (!ji->assign) tac_info("%lld image%s found", (long long)n_found, n_found == 1 ? "" : "s");
+    if (JOIN(path, ji->out, cache_name(model)) != TAC_OK) return TAC_ERR;
+    if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) return TAC_ERR;
+    *X = tac_xmalloc((size_t)*n * e, sizeof(float));
+    ok = tac_xmalloc((size_t)*n, 1);
+    if (embed_paths(model, cache, *paths, *n, ji->resize, ji->batch, *X, ok, *why) != TAC_OK) goto done;
+    if (!od->stage && tac_outdir_stage(od) != TAC_OK) goto done;
+    if (write_skipped(od->stage, *paths, *n, ok, *why, ji->old_run) != TAC_OK) goto done;
+    if (ji->assign && *n == 1 && !ok[0]) {
+        tac_fail("%s: %s", (*paths)[0], (*why)[0] ? (*why)[0] : "could not be read");
+        goto done;
+    }
+    *n = keep_embedded(*X, *paths, ok, *n, e);
+    rc = TAC_OK;
+done:
+    tac_embcache_close(cache);
+    free(ok);
+    return rc;
+}
+
+/* Checks the cluster job's settings (a resumed run's come from its run.json: *p, *inputs, *ninputs then point
+ * to *resumed), prepares OUT and its stage, and writes stage/run.json. */
+static int start_cluster_run(tac_outdir *od, tac_cluster_params *p, const char *const **inputs, int *ninputs,
+                             char ***resumed, int *nresumed)
+{
+    if (!p->out_dir) return tac_fail("no output folder (--out OUT)");
+    if (p->resume && *ninputs == 0) {
+        /* a run killed before its commit is continued; else the committed run is run again */
+        const char *from = od->pending ? od->pending : od->committed;
+        if (!from) return tac_fail("%s: no earlier run to resume or assign to", p->out_dir);
+        if (read_run_json(from, p, resumed, nresumed) != TAC_OK) return TAC_ERR;
+        p->resume = 1;
+        *inputs = (const char *const *)*resumed; *ninputs = *nresumed;
+        tac_info("resuming the run in %s (%d input%s)", p->out_dir, *ninputs, *ninputs == 1 ? "" : "s");
+    }
+    if (!p->model_dir) return tac_fail("no model folder (--model DIR)");
+    if (*ninputs == 0 && !p->list_file) return tac_fail("no images given");
+    if (p->K == 1 || p->K < 0) return tac_fail("-K must be at least 2 (or auto)");
+    if (tac_cluster_check_params(p) != TAC_OK) return TAC_ERR;
+    char path[PATH_MAX + 64];
+    if (JOIN(path, p->out_dir, "cache") != TAC_OK || tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
+    if (mark_output_folder(p->out_dir) != TAC_OK || tac_outdir_prepare(od) != TAC_OK || tac_outdir_stage(od) != TAC_OK)
+        return TAC_ERR;
+    return write_run_json(od->stage, *inputs, *ninputs, p);
+}
+
+/* The cluster job with OUT open and locked: every output goes to od->stage, committed at the end. */
+static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninputs_in, const tac_cluster_params *pin)
+{
+    tac_cluster_params p = *pin;
+    const char *const *inputs = inputs_in;
+    int ninputs = ninputs_in, nresumed = 0, rc = TAC_ERR, e = 0, K = 0;
+    char **resumed = NULL, **paths = NULL, **nouns = NULL, **why = NULL;
+    int64_t n = 0, m = 0, n_all = 0;
+    float *X = NULL, *T = NULL;
+    tac_clip *model = NULL;
+    tac_fit_result r;
+    memset(&r, 0, sizeof r);
+    double t0 = tac_now();
+    if (start_cluster_run(od, &p, &inputs, &ninputs, &resumed, &nresumed) != TAC_OK) goto done;
+    K = p.K;
+
+    /* 1. images: listed, embedded (through the run's cache), the unreadable ones listed in skipped.txt */
+    tac_info("loading the CLIP model from %s", p.model_dir);
+    if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
+    job_images ji = {p.out_dir, p.list_file, NULL, p.resize, p.batch, 0};
+    if (embed_job_images(od, model, inputs, ninputs, &ji, &paths, &why, &n, &n_all, &X) != TAC_OK) goto done;
+    if (n < 2) { tac_fail("fewer than 2 images could be read: nothing to cluster"); goto done; }
+
+    /* 2. nouns */
+    if (load_vocabulary(&p, &nouns, &m) != TAC_OK) goto done;
+    if (tac_noun_embeddings_cached(model, (const char *const *)nouns, m, &T, &e) != TAC_OK) goto done;
+
+    /* 3. K */
+    if (K == 0) {
+        char reason[256];
+        if (tac_choose_k_ex(X, n, e, T, m, p.kmax, p.seed, 0, &K, NULL, reason, sizeof reason) != TAC_OK) goto done;
+        tac_info("K auto: %s", reason);
+        printf("K auto chose K=%d: %s\n", K, reason);
+    }
+    if (K > n) { tac_fail("-K %d is larger than the %lld images that could be read", K, (long long)n); goto done; }
+
+    /* 4. TAC on the collection; the fit returns the clusters, their centroids and names, the confidences */
+    int no_train = p.no_train;
+    if (!no_train && n < 64) {
+        tac_info("only %lld images: too few to train the heads, using TAC (no train)", (long long)n);
+        no_train = 1;
+    }
+    tac_fit_params fp;
+    job_fit_params(&p, n, K, no_train, &fp);
+    if (tac_fit(X, n, X, n, e, T, m, (const char *const *)nouns, NULL, NULL, &fp, &r) != TAC_OK) goto done;
+
+    /* 5. outputs */
+    rc = write_cluster_outputs(od, &p, &r, model, paths, nouns, m, X, T, no_train, t0);
+done:
     tac_clip_free(model);
-    tac_free_strings(paths, n);
+    tac_free_strings(paths, n_all);
     tac_free_strings(nouns, m);
     tac_free_strings(why, n_all);
-    tac_free_strings(inouns, n);
-    tac_free_strings(names, K > 0 && names ? K : 0);
-    tac_free_strings(slugs, K > 0 && slugs ? K : 0);
-    free(X); free(T); free(Xn); free(E); free(R); free(W); free(Z); free(C); free(conf); free(ok); free(pred); free(typical);
+    free(X); free(T);
     tac_fit_result_free(&r);
     tac_free_strings(resumed, nresumed);
     if (resumed) free_run_strings(&p);
@@ -811,8 +751,8 @@ int tac_cluster_run(const char *const *inputs_in, int ninputs_in, const tac_clus
 static int carry_file(const char *src_dir, const char *dst_dir, const char *rel)
 {
     char src[PATH_MAX + 64], dst[PATH_MAX + 64];
-    snprintf(src, sizeof src, "%s/%s", src_dir, rel);
-    snprintf(dst, sizeof dst, "%s/%s", dst_dir, rel);
+    if (JOIN(src, src_dir, rel) != TAC_OK || JOIN(dst, dst_dir, rel) != TAC_OK) return TAC_ERR;
+    
     struct stat st;
     if (lstat(src, &st) != 0) return errno == ENOENT ? TAC_OK : tac_fail("%s: %s", src, strerror(errno));
     if (!S_ISREG(st.st_mode)) return tac_fail("%s: not a file taclust wrote", src);
@@ -840,6 +780,150 @@ int tac_assign_run(const char *out, const char *model_dir, const char *const *in
     return rc;
 }
 
+/* The run's model/params.json, every field type- and range-checked: mode (*heads_mode = "tac"), K, embed_dim,
+ * resize, clip_hash, cluster_names (K malloc'd strings). */
+static int read_model_params(const char *run, const char *out, int *heads_mode, int *K, int *json_e, int *resize,
+                             char *hash_out, size_t hash_len, char ***names_out)
+{
+    char path[PATH_MAX + 64], *buf;
+    size_t len;
+    if (JOIN(path, run, "model/params.json") != TAC_OK) return TAC_ERR;
+    if (tac_read_file_max(path, &buf, &len, TAC_JSON_MAX) != TAC_OK) {
+        char *why = tac_xstrdup(tac_last_error());
+        tac_fail("%s: the run has no usable model/ (did it finish?): %s", out, why);
+        free(why);
+        return TAC_ERR;
+    }
+    cJSON *o = cJSON_ParseWithLength(buf, len);
+    free(buf);
+    if (!o || !cJSON_IsObject(o)) { cJSON_Delete(o); return tac_fail("%s: not a JSON object", path); }
+    char *mode = NULL, *hash = NULL, **names = NULL;
+    int nnames = 0, prc = TAC_ERR;
+    if (tac_json_str(o, "mode", path, 1, &mode) != TAC_OK) goto done;
+    if (strcmp(mode, "tac") != 0 && strcmp(mode, "tac-no-train") != 0) {
+        tac_fail("%s: \"mode\" must be \"tac\" or \"tac-no-train\", found \"%.40s\"", path, mode);
+        goto done;
+    }
+    if (tac_json_int32(o, "K", path, 2, TAC_CLUSTER_MAX_K, 1, K) != TAC_OK) goto done;
+    if (tac_json_int32(o, "embed_dim", path, 1, 1 << 16, 1, json_e) != TAC_OK) goto done;
+    if (tac_json_int32(o, "resize", path, 224, 256, 0, resize) != TAC_OK) goto done;
+    if (*resize != 224 && *resize != 256) { tac_fail("%s: \"resize\" must be 224 or 256, found %d", path, *resize); goto done; }
+    if (tac_json_str(o, "clip_hash", path, 1, &hash) != TAC_OK) goto done;
+    if (strlen(hash) >= 64) { tac_fail("%s: \"clip_hash\" is too long to be a model hash", path); goto done; }
+    if (tac_json_str_array(o, "cluster_names", path, TAC_CLUSTER_MAX_K, &names, &nnames) != TAC_OK) goto done;
+    if (nnames != *K) { tac_fail("%s: %d cluster_names for K = %d", path, nnames, *K); goto done; }
+    *heads_mode = strcmp(mode, "tac") == 0;
+    snprintf(hash_out, hash_len, "%s", hash);
+    *names_out = names; names = NULL;
+    prc = TAC_OK;
+done:
+    cJSON_Delete(o);
+    free(mode); free(hash); tac_free_strings(names, nnames);
+    return prc;
+}
+
+/* What assign needs from the run's model/: the selected nouns (E: S x e, their names), the joint centroids (C:
+ * K x 2e) and, for a TAC run, the heads; each checked against params.json's K and the model's width e. */
+typedef struct { float *E, *C; int64_t nsel; char **sel_names; tac_heads *heads; } run_model;
+
+static void run_model_free(run_model *rm)
+{
+    free(rm->E); free(rm->C);
+    tac_free_strings(rm->sel_names, rm->sel_names ? rm->nsel : 0);
+    if (rm->heads) tac_heads_free(rm->heads);
+    memset(rm, 0, sizeof *rm);
+}
+
+static int load_run_model(const char *run, int e, int K, int heads_mode, run_model *rm)
+{
+    char path[PATH_MAX + 64];
+    int64_t r1, c1, nsn = 0;
+    memset(rm, 0, sizeof *rm);
+    if (JOIN(path, run, "model/selected.npy") != TAC_OK) goto fail;
+    if (tac_npy_load_f32(path, &rm->E, &rm->nsel, &c1) != TAC_OK) goto fail;
+    if (c1 != e || rm->nsel < 1) { tac_fail("%s: %lld x %lld, expected S x %d with S >= 1", path, (long long)rm->nsel, (long long)c1, e); goto fail; }
+    if (tac_check_finite(path, rm->E, rm->nsel, e) != TAC_OK) goto fail;
+    if (JOIN(path, run, "model/centroids.npy") != TAC_OK) goto fail;
+    if (tac_npy_load_f32(path, &rm->C, &r1, &c1) != TAC_OK) goto fail;
+    if (r1 != K || c1 != 2 * e) { tac_fail("%s: %lld x %lld, expected K x 2E = %d x %d (params.json)", path, (long long)r1, (long long)c1, K, 2 * e); goto fail; }
+    if (tac_check_finite(path, rm->C, K, 2 * e) != TAC_OK) goto fail;
+    if (JOIN(path, run, "model/selected_nouns.txt") != TAC_OK) goto fail;
+    if (tac_read_lines(path, &rm->sel_names, &nsn, 0) != TAC_OK) goto fail;
+    if (nsn != rm->nsel) {
+        tac_fail("%s: %lld names for the %lld nouns of selected.npy", path, (long long)nsn, (long long)rm->nsel);
+        tac_free_strings(rm->sel_names, nsn); rm->sel_names = NULL;
+        goto fail;
+    }
+    if (heads_mode) {
+        if (JOIN(path, run, "model/heads.bin") != TAC_OK) goto fail;
+        if (tac_heads_load(path, &rm->heads) != TAC_OK) goto fail;
+        if (tac_heads_input_dim(rm->heads) != e || tac_heads_num_clusters(rm->heads) != K) {
+            tac_fail("%s: heads for width %d and K = %d, the run has width %d and K = %d (params.json)", path,
+                     tac_heads_input_dim(rm->heads), tac_heads_num_clusters(rm->heads), e, K);
+            goto fail;
+        }
+    }
+    return TAC_OK;
+fail:
+    run_model_free(rm);
+    return TAC_ERR;
+}
+
+/* stage/clusters.csv = the run's rows minus those of re-assigned paths, then the new rows (v). A row is
+ * re-assigned when it starts with a new path's cell exactly as written (escaped, quoted). */
+static int append_clusters_csv(const char *run, const char *stage, const tac_clustering_view *v)
+{
+    char csv[PATH_MAX + 32];
+    char **lines; int64_t nl, n = v->n;
+    if (JOIN(csv, run, "clusters.csv") != TAC_OK) return TAC_ERR;
+    if (tac_read_lines(csv, &lines, &nl, 1) != TAC_OK) return TAC_ERR;
+    if (JOIN(csv, stage, "clusters.csv") != TAC_OK) { tac_free_strings(lines, nl); return TAC_ERR; }
+    tac_atomic a;
+    if (tac_atomic_open(&a, csv) != TAC_OK) { tac_free_strings(lines, nl); return TAC_ERR; }
+    char **cells = tac_xmalloc((size_t)n + 1, sizeof(char *));
+    for (int64_t i = 0; i < n; i++) cells[i] = tac_csv_cell(v->paths[i]);
+    for (int64_t l = 0; l < nl; l++) {
+        int replaced = 0;
+        for (int64_t i = 0; l > 0 && i < n && !replaced; i++) {
+            size_t cl = strlen(cells[i]);
+            replaced = strncmp(lines[l], cells[i], cl) == 0 && lines[l][cl] == ',';
+        }
+        if (!replaced) fprintf(a.f, "%s\n", lines[l]);
+    }
+    tac_free_strings(cells, n);
+    tac_free_strings(lines, nl);
+    tac_write_clusters_csv_rows(a.f, v);
+    return tac_atomic_commit(&a);
+}
+
+/* The rest of the new run: the committed run's files and links, then the new images' links (a re-assigned image
+ * loses its earlier link; a new name taken by another image gets a -2 suffix). */
+static int carry_run_and_link(const char *run, const char *stage, char **paths, const int32_t *pred, int64_t n, int K)
+{
+    static const char *const same[] = {"clusters.json", "report.html", "run.json", "model/selected.npy",
+                                       "model/centroids.npy", "model/selected_nouns.txt", "model/heads.bin",
+                                       "model/params.json"};
+    char path[PATH_MAX + 64];
+    if (JOIN(path, stage, "model") != TAC_OK) return TAC_ERR;
+    if (tac_mkdir_p(path) != TAC_OK) return TAC_ERR;
+    for (size_t f = 0; f < sizeof same / sizeof same[0]; f++) if (carry_file(run, stage, same[f]) != TAC_OK) return TAC_ERR;
+    char **targets = tac_xmalloc((size_t)n + 1, sizeof(char *)), **sorted = tac_xmalloc((size_t)n + 1, sizeof(char *));
+    for (int64_t i = 0; i < n; i++) {
+        char target[PATH_MAX];
+        if (!realpath(paths[i], target)) snprintf(target, sizeof target, "%s", paths[i]);
+        targets[i] = sorted[i] = tac_xstrdup(target);
+    }
+    int lrc = tac_copy_cluster_links(run, stage, sorted, n);
+    for (int64_t i = 0; i < n && lrc == TAC_OK; i++) {
+        const char *base = strrchr(paths[i], '/');
+        base = base ? base + 1 : paths[i];
+        lrc = tac_add_cluster_link(stage, pred[i], K, targets[i], base);
+    }
+    free(sorted);
+    tac_free_strings(targets, n);
+    return lrc;
+}
+
 /* assign with OUT locked: reads the committed run (od->committed), writes a new run (the committed one plus the
  * new images) in od->stage and commits it, so an assign that fails changes nothing. */
 static int assign_in(tac_outdir *od, const char *out, const char *model_dir, const char *const *inputs, int ninputs,
@@ -848,65 +932,23 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
     const char *run = od->committed;
     tac_cluster_params p;
     tac_cluster_default_params(&p);
-    char **run_inputs = NULL;
-    int nrun = 0;
+    char **run_inputs = NULL, want_hash[64], **names = NULL, **paths = NULL, **why = NULL, **inouns = NULL;
+    int nrun = 0, K = 0, resize = p.resize, json_e = 0, heads_mode = 0, rc = TAC_ERR, e = 0;
     if (batch < 0 || batch > TAC_CLUSTER_MAX_BATCH)
         return tac_fail("--batch must be from 1 to %d images, found %d", TAC_CLUSTER_MAX_BATCH, batch);
     if (read_run_json(run, &p, &run_inputs, &nrun) != TAC_OK) return TAC_ERR;   /* p's strings: still the defaults */
     tac_free_strings(run_inputs, nrun);
     if (model_dir) { free((char *)p.model_dir); p.model_dir = tac_xstrdup(model_dir); }
-    char path[PATH_MAX + 64], *buf;
-    size_t len;
-    /* model/params.json: every field type- and range-checked; the other files of model/ are checked against it */
-    snprintf(path, sizeof path, "%s/model/params.json", run);
-    if (tac_read_file_max(path, &buf, &len, TAC_JSON_MAX) != TAC_OK) {
-        char *why = tac_xstrdup(tac_last_error());
-        tac_fail("%s: the run has no usable model/ (did it finish?): %s", out, why);
-        free(why); free_run_strings(&p);
-        return TAC_ERR;
-    }
-    cJSON *o = cJSON_ParseWithLength(buf, len);
-    free(buf);
-    if (!o || !cJSON_IsObject(o)) { cJSON_Delete(o); free_run_strings(&p); return tac_fail("%s: not a JSON object", path); }
-    char *mode = NULL, *hash = NULL, **names = NULL;
-    int K = 0, nnames = 0, resize = p.resize, json_e = 0;
-    int prc = TAC_ERR;
-    if (tac_json_str(o, "mode", path, 1, &mode) != TAC_OK) goto params_done;
-    if (strcmp(mode, "tac") != 0 && strcmp(mode, "tac-no-train") != 0) {
-        tac_fail("%s: \"mode\" must be \"tac\" or \"tac-no-train\", found \"%.40s\"", path, mode);
-        goto params_done;
-    }
-    if (tac_json_int32(o, "K", path, 2, TAC_CLUSTER_MAX_K, 1, &K) != TAC_OK) goto params_done;
-    if (tac_json_int32(o, "embed_dim", path, 1, 1 << 16, 1, &json_e) != TAC_OK) goto params_done;
-    if (tac_json_int32(o, "resize", path, 224, 256, 0, &resize) != TAC_OK) goto params_done;
-    if (resize != 224 && resize != 256) { tac_fail("%s: \"resize\" must be 224 or 256, found %d", path, resize); goto params_done; }
-    if (tac_json_str(o, "clip_hash", path, 1, &hash) != TAC_OK) goto params_done;
-    if (strlen(hash) >= 64) { tac_fail("%s: \"clip_hash\" is too long to be a model hash", path); goto params_done; }
-    if (tac_json_str_array(o, "cluster_names", path, TAC_CLUSTER_MAX_K, &names, &nnames) != TAC_OK) goto params_done;
-    if (nnames != K) { tac_fail("%s: %d cluster_names for K = %d", path, nnames, K); goto params_done; }
-    prc = TAC_OK;
-params_done:
-    cJSON_Delete(o);
-    if (prc != TAC_OK) {
-        free(mode); free(hash); tac_free_strings(names, nnames);
+    if (read_model_params(run, out, &heads_mode, &K, &json_e, &resize, want_hash, sizeof want_hash, &names) != TAC_OK) {
         free_run_strings(&p);
         return TAC_ERR;
     }
-    int heads_mode = strcmp(mode, "tac") == 0;
-    char want_hash[64];
-    snprintf(want_hash, sizeof want_hash, "%s", hash);
-    free(mode); free(hash);
-
     tac_clip *model = NULL;
-    tac_heads *heads = NULL;
-    tac_embcache *cache = NULL;
-    char **paths = NULL, **why = NULL, **sel_names = NULL, **inouns = NULL;
-    int64_t n = 0, n_all = 0, nsel = 0, nsn = 0;
-    float *X = NULL, *E = NULL, *C = NULL, *R = NULL, *W = NULL, *Z = NULL, *conf = NULL;
-    int8_t *ok = NULL;
+    run_model rm = {0};
+    int64_t n = 0, n_all = 0;
+    float *X = NULL, *W = NULL, *conf = NULL;
     int32_t *pred = NULL;
-    int rc = TAC_ERR, e = 0;
-    int64_t r1, c1;
+    /* 1. the run's model: the same CLIP, its selected nouns, centroids and heads */
     if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
     if (strcmp(tac_clip_hash(model), want_hash) != 0) {
         tac_fail("%s: the model differs from the one the run used (hash %s, run %s)", p.model_dir, tac_clip_hash(model), want_hash);
@@ -914,147 +956,36 @@ params_done:
     }
     e = tac_clip_embed_dim(model);
     if (json_e != e) { tac_fail("%s/model/params.json: embed_dim %d, the model's is %d", out, json_e, e); goto done; }
-    snprintf(path, sizeof path, "%s/model/selected.npy", run);
-    if (tac_npy_load_f32(path, &E, &nsel, &c1) != TAC_OK) goto done;
-    if (c1 != e || nsel < 1) { tac_fail("%s: %lld x %lld, expected S x %d with S >= 1", path, (long long)nsel, (long long)c1, e); goto done; }
-    if (tac_check_finite(path, E, nsel, e) != TAC_OK) goto done;
-    snprintf(path, sizeof path, "%s/model/centroids.npy", run);
-    if (tac_npy_load_f32(path, &C, &r1, &c1) != TAC_OK) goto done;
-    if (r1 != K || c1 != 2 * e) { tac_fail("%s: %lld x %lld, expected K x 2E = %d x %d (params.json)", path, (long long)r1, (long long)c1, K, 2 * e); goto done; }
-    if (tac_check_finite(path, C, K, 2 * e) != TAC_OK) goto done;
-    snprintf(path, sizeof path, "%s/model/selected_nouns.txt", run);
-    if (tac_read_lines(path, &sel_names, &nsn, 0) != TAC_OK) goto done;
-    if (nsn != nsel) { tac_fail("%s: %lld names for the %lld nouns of selected.npy", path, (long long)nsn, (long long)nsel); goto done; }
-    if (heads_mode) {
-        snprintf(path, sizeof path, "%s/model/heads.bin", run);
-        if (tac_heads_load(path, &heads) != TAC_OK) goto done;
-        if (tac_heads_input_dim(heads) != e || tac_heads_num_clusters(heads) != K) {
-            tac_fail("%s: heads for width %d and K = %d, the run has width %d and K = %d (params.json)", path,
-                     tac_heads_input_dim(heads), tac_heads_num_clusters(heads), e, K);
-            goto done;
-        }
-    }
-    {
-        int64_t n_found = 0;
-        if (list_with_skipped(inputs, ninputs, list_file, out, &paths, &n, &n_found, &why) != TAC_OK) goto done;
-        n_all = n;
-        if (n_found == 0) { tac_fail("no images found in the inputs"); goto done; }
-    }
-    snprintf(path, sizeof path, "%s/cache/embeddings%s.bin", out, tac_clip_precision(model) == TAC_CLIP_BF16 ? "-bf16" : "");
-    if (tac_embcache_open(path, e, tac_clip_cache_tag(model), &cache) != TAC_OK) goto done;
-    X = tac_xmalloc((size_t)n * e, sizeof(float));
-    ok = tac_xmalloc((size_t)n, 1);
-    if (embed_paths(model, cache, paths, n, resize, batch > 0 ? batch : p.batch, X, ok, why) != TAC_OK) goto done;
-    if (tac_outdir_stage(od) != TAC_OK) goto done;
-    if (write_skipped(od->stage, paths, n, ok, why, run) != TAC_OK) goto done;
-    if (n == 1 && !ok[0]) { tac_fail("%s: %s", paths[0], why[0] ? why[0] : "could not be read"); goto done; }
-    {
-        int64_t k = 0;
-        for (int64_t i = 0; i < n; i++) {
-            if (ok[i]) {
-                if (k != i) { memmove(X + k * e, X + i * e, (size_t)e * sizeof(float)); paths[k] = paths[i]; paths[i] = NULL; }
-                k++;
-            } else { free(paths[i]); paths[i] = NULL; }
-        }
-        n = k;
-    }
+    if (load_run_model(run, e, K, heads_mode, &rm) != TAC_OK) goto done;
+    /* 2. the new images, embedded through the run's cache */
+    job_images ji = {out, list_file, run, resize, batch > 0 ? batch : p.batch, 1};
+    if (embed_job_images(od, model, inputs, ninputs, &ji, &paths, &why, &n, &n_all, &X) != TAC_OK) goto done;
     if (n == 0) { tac_fail("none of the %lld new images could be read (nothing assigned)", (long long)n_all); goto done; }
-    tac_l2_normalize_rows(X, n, e);
-    R = tac_xmalloc((size_t)n * e, sizeof(float));
-    W = tac_xmalloc((size_t)n * nsel, sizeof(float));
-    if (tac_retrieve(X, n, E, nsel, e, 0.005f, R, W) != TAC_OK) goto done;
+    /* 3. clusters: the run's heads, or its nearest joint centroid; the images' nouns */
     pred = tac_xmalloc((size_t)n, sizeof(int32_t));
     conf = tac_xmalloc((size_t)n, sizeof(float));
-    Z = joint_space(X, R, n, e);
-    if (heads) {
-        float *prob = tac_xmalloc((size_t)n * K, sizeof(float));
-        snprintf(path, sizeof path, "%s/model/heads.bin", run);
-        if (tac_heads_predict_sized(heads, path, X, n, e, K, pred, prob) != TAC_OK) { free(prob); goto done; }
-        for (int64_t i = 0; i < n; i++) conf[i] = prob[i * K + pred[i]];
-        free(prob);
-    } else centroid_confidence(Z, n, 2 * e, C, K, pred, 0, conf);
-    {
-        /* selected noun names indexed 0..S-1: image_nouns wants indices into a name list */
-        int64_t *ident = tac_xmalloc((size_t)nsel, sizeof(int64_t));
-        for (int64_t s = 0; s < nsel; s++) ident[s] = s;
-        inouns = image_nouns(W, n, nsel, ident, sel_names);
-        free(ident);
-    }
-    /* clusters.csv: old rows (minus re-assigned paths) + new rows */
-    {
-        char csv[PATH_MAX + 32];
-        snprintf(csv, sizeof csv, "%s/clusters.csv", run);
-        char **lines; int64_t nl;
-        if (tac_read_lines(csv, &lines, &nl, 1) != TAC_OK) goto done;
-        snprintf(csv, sizeof csv, "%s/clusters.csv", od->stage);
-        char **newp = tac_xmalloc((size_t)n, sizeof(char *));
-        for (int64_t i = 0; i < n; i++) newp[i] = paths[i];
-        tac_clustering_view v = {n, K, (const char *const *)newp, pred, conf, inouns, names, names, NULL, 0};
-        char tmpcsv[PATH_MAX + 48];
-        snprintf(tmpcsv, sizeof tmpcsv, "%s/.assign-new.csv", od->stage);
-        if (tac_write_clusters_csv(tmpcsv, &v) != TAC_OK) { tac_free_strings(lines, nl); free(newp); goto done; }
-        char **fresh; int64_t nf;
-        if (tac_read_lines(tmpcsv, &fresh, &nf, 1) != TAC_OK) { tac_free_strings(lines, nl); free(newp); goto done; }
-        unlink(tmpcsv);
-        tac_atomic a;
-        if (tac_atomic_open(&a, csv) != TAC_OK) { tac_free_strings(lines, nl); tac_free_strings(fresh, nf); free(newp); goto done; }
-        /* a row is re-assigned when it starts with the new path's cell exactly as written (escaped, quoted) */
-        char **cells = tac_xmalloc((size_t)n + 1, sizeof(char *));
-        for (int64_t i = 0; i < n; i++) cells[i] = tac_csv_cell(paths[i]);
-        for (int64_t l = 0; l < nl; l++) {
-            int replaced = 0;
-            for (int64_t i = 0; l > 0 && i < n && !replaced; i++) {
-                size_t cl = strlen(cells[i]);
-                replaced = strncmp(lines[l], cells[i], cl) == 0 && lines[l][cl] == ',';
-            }
-            if (!replaced) fprintf(a.f, "%s\n", lines[l]);
-        }
-        tac_free_strings(cells, n);
-        for (int64_t l = 1; l < nf; l++) fprintf(a.f, "%s\n", fresh[l]);
-        tac_free_strings(lines, nl);
-        tac_free_strings(fresh, nf);
-        free(newp);
-        if (tac_atomic_commit(&a) != TAC_OK) goto done;
-    }
-    /* the rest of the new run: the committed run's files, its links, the new links; then the switch */
-    {
-        static const char *const same[] = {"clusters.json", "report.html", "run.json", "model/selected.npy",
-                                           "model/centroids.npy", "model/selected_nouns.txt", "model/heads.bin",
-                                           "model/params.json"};
-        snprintf(path, sizeof path, "%s/model", od->stage);
-        if (tac_mkdir_p(path) != TAC_OK) goto done;
-        for (size_t f = 0; f < sizeof same / sizeof same[0]; f++) if (carry_file(run, od->stage, same[f]) != TAC_OK) goto done;
-        /* a re-assigned image loses its earlier link; a new name taken by another image gets a -2 suffix */
-        char **targets = tac_xmalloc((size_t)n + 1, sizeof(char *)), **sorted = tac_xmalloc((size_t)n + 1, sizeof(char *));
-        for (int64_t i = 0; i < n; i++) {
-            char target[PATH_MAX];
-            if (!realpath(paths[i], target)) snprintf(target, sizeof target, "%s", paths[i]);
-            targets[i] = sorted[i] = tac_xstrdup(target);
-        }
-        int lrc = tac_copy_cluster_links(run, od->stage, sorted, n);
-        for (int64_t i = 0; i < n && lrc == TAC_OK; i++) {
-            const char *base = strrchr(paths[i], '/');
-            base = base ? base + 1 : paths[i];
-            lrc = tac_add_cluster_link(od->stage, pred[i], K, targets[i], base);
-        }
-        free(sorted);
-        tac_free_strings(targets, n);
-        if (lrc != TAC_OK) goto done;
-        if (tac_outdir_commit(od) != TAC_OK) goto done;
-    }
+    W = tac_xmalloc((size_t)n * rm.nsel, sizeof(float));
+    if (tac_fit_assign(X, n, e, rm.E, rm.nsel, TAC_TAU, rm.heads, rm.C, K, pred, conf, W) != TAC_OK) goto done;
+    int64_t *ident = tac_xmalloc((size_t)rm.nsel, sizeof(int64_t));   /* selected noun names are indexed 0..S-1 */
+    for (int64_t s = 0; s < rm.nsel; s++) ident[s] = s;
+    inouns = tac_image_nouns(W, n, rm.nsel, ident, rm.sel_names);
+    free(ident);
+    /* 4. the new run: clusters.csv with the new rows, the committed run's files and links, the new links */
+    tac_clustering_view v = {n, K, (const char *const *)paths, pred, conf, inouns, names, names, NULL, 0};
+    if (append_clusters_csv(run, od->stage, &v) != TAC_OK) goto done;
+    if (carry_run_and_link(run, od->stage, paths, pred, n, K) != TAC_OK) goto done;
+    if (tac_outdir_commit(od) != TAC_OK) goto done;
     for (int64_t i = 0; i < n; i++)
         printf("%s -> cluster %d (%s), confidence %.2f\n", paths[i], pred[i], names[pred[i]], conf[i]);
     rc = TAC_OK;
 done:
-    if (cache) tac_embcache_close(cache);
     tac_clip_free(model);
-    if (heads) tac_heads_free(heads);
+    run_model_free(&rm);
     tac_free_strings(paths, n_all);
     tac_free_strings(why, n_all);
-    tac_free_strings(sel_names, nsn);
     tac_free_strings(inouns, inouns ? n : 0);
     tac_free_strings(names, K);
-    free(X); free(E); free(C); free(R); free(W); free(Z); free(conf); free(ok); free(pred);
+    free(X); free(W); free(conf); free(pred);
     free_run_strings(&p);
     return rc;
 }

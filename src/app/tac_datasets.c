@@ -20,6 +20,7 @@
  */
 #include "app/tac_app.h"
 #include "core/tac_pickle.h"
+#include "taclust/pipeline.h"
 #include "taclust/core.h"
 
 #include <dirent.h>
@@ -35,28 +36,43 @@ static const char *const imagenet_dogs_wnids[] = {
     "n02085936", "n02086646", "n02088238", "n02091467", "n02097130", "n02099601", "n02101388", "n02101556",
     "n02102177", "n02105056", "n02105412", "n02105855", "n02107142", "n02110958", "n02112137", NULL};
 
-static const tac_dataset_info dataset_table[] = {
-    /* name, K, resize, paper: kmeans nmi/acc/ari, no-train, tac */
-    {"stl10", 10, 224, {91.7, 94.3, 89.1}, {92.3, 94.5, 89.5}, {95.5, 98.2, 96.1}},
-    {"cifar10", 10, 224, {70.3, 74.2, 61.6}, {80.8, 90.1, 79.8}, {84.1, 92.3, 83.9}},
-    {"cifar20", 20, 224, {49.9, 45.5, 28.3}, {60.7, 55.8, 42.7}, {61.1, 60.7, 44.8}},
-    {"imagenet10", 10, 256, {96.9, 98.2, 96.1}, {97.5, 98.6, 97.0}, {98.5, 99.2, 98.3}},
-    {"imagenet-dogs", 15, 256, {39.8, 38.1, 20.1}, {75.1, 75.1, 63.6}, {80.6, 83.0, 72.2}},
-    {"dtd", 47, 224, {57.3, 42.6, 27.4}, {60.1, 45.9, 29.0}, {62.1, 50.1, 34.4}},
-    {"ucf101", 101, 224, {79.5, 58.2, 47.6}, {81.6, 61.3, 52.4}, {82.3, 68.7, 60.1}},
-    {"imagenet1k", 1000, 256, {72.3, 38.9, 27.1}, {77.8, 48.9, 36.4}, {79.9, 58.2, 43.5}},
-    {NULL, 0, 0, {0, 0, 0}, {0, 0, 0}, {0, 0, 0}}};
+/* The program's side of each section 10 dataset: the resize and the paper's figures. The names and K come from
+ * the library's preset table (tac_fit_preset_get), the one list of TAC's datasets. */
+static const struct { const char *name; int resize; double kmeans[3], notrain[3], tac[3]; } dataset_table[] = {
+    /* name, resize, paper: kmeans nmi/acc/ari, no-train, tac */
+    {"stl10", 224, {91.7, 94.3, 89.1}, {92.3, 94.5, 89.5}, {95.5, 98.2, 96.1}},
+    {"cifar10", 224, {70.3, 74.2, 61.6}, {80.8, 90.1, 79.8}, {84.1, 92.3, 83.9}},
+    {"cifar20", 224, {49.9, 45.5, 28.3}, {60.7, 55.8, 42.7}, {61.1, 60.7, 44.8}},
+    {"imagenet10", 256, {96.9, 98.2, 96.1}, {97.5, 98.6, 97.0}, {98.5, 99.2, 98.3}},
+    {"imagenet-dogs", 256, {39.8, 38.1, 20.1}, {75.1, 75.1, 63.6}, {80.6, 83.0, 72.2}},
+    {"dtd", 224, {57.3, 42.6, 27.4}, {60.1, 45.9, 29.0}, {62.1, 50.1, 34.4}},
+    {"ucf101", 224, {79.5, 58.2, 47.6}, {81.6, 61.3, 52.4}, {82.3, 68.7, 60.1}},
+    {"imagenet1k", 256, {72.3, 38.9, 27.1}, {77.8, 48.9, 36.4}, {79.9, 58.2, 43.5}},
+};
+#define NDATASETS ((int)(sizeof dataset_table / sizeof dataset_table[0]))
 
 const tac_dataset_info *tac_dataset_find(const char *name)
 {
-    for (const tac_dataset_info *d = dataset_table; d->name; d++)
-        if (strcmp(d->name, name) == 0) return d;
+    static tac_dataset_info info[NDATASETS];
+    for (int i = 0; i < NDATASETS; i++) {
+        if (strcmp(dataset_table[i].name, name) != 0) continue;
+        const tac_fit_preset_info *q = tac_fit_preset_get(name);
+        if (!q) return NULL;
+        tac_dataset_info *d = &info[i];
+        d->name = dataset_table[i].name;
+        d->K = q->K;
+        d->resize = dataset_table[i].resize;
+        memcpy(d->paper_kmeans, dataset_table[i].kmeans, sizeof d->paper_kmeans);
+        memcpy(d->paper_notrain, dataset_table[i].notrain, sizeof d->paper_notrain);
+        memcpy(d->paper_tac, dataset_table[i].tac, sizeof d->paper_tac);
+        return d;
+    }
     return NULL;
 }
 
 const char *tac_dataset_names(void)
 {
-    return "stl10, cifar10, cifar20, imagenet10, imagenet-dogs, dtd, ucf101, imagenet1k";
+    return tac_fit_preset_names();
 }
 
 /* ---- split building ---------------------------------------------------------------------------------- */
@@ -173,7 +189,7 @@ static int read_cifar_bin(const char *path, int lab_bytes, int lab_at, int nclas
         for (int i = 0; i < 1024; i++)
             for (int ch = 0; ch < 3; ch++) rgb[i * 3 + ch] = p[lab_bytes + ch * 1024 + i];
         char name[64];
-        snprintf(name, sizeof name, "%s#%zu", strrchr(path, '/') ? strrchr(path, '/') + 1 : path, r);
+        snprintf(name, sizeof name, "%.40s#%zu", strrchr(path, '/') ? strrchr(path, '/') + 1 : path, r);
         split_push(s, tac_xstrdup(name), rgb, 32, 32, p[lab_at]);
     }
     free(buf);
@@ -354,21 +370,38 @@ static int frame_cache_dir(char *buf, size_t n)
     return TAC_OK;
 }
 
+/* buf = dir/name for the fixed names below: tac_dataset_load refuses a folder path within DATASET_NAME_ROOM
+ * bytes of the buffers first, so these joins fit (a join that did not would leave "" and find nothing). */
+#define DATASET_NAME_ROOM 64
+static const char *join_in(char *buf, size_t cap, const char *dir, const char *name)
+{
+    if (tac_path_join(buf, cap, dir, name) != TAC_OK) buf[0] = 0;
+    return buf;
+}
+
+/* data_batch_<i><ext> in dir */
+static void batch_name(char *buf, size_t cap, const char *dir, int i, const char *ext)
+{
+    char nm[32];
+    snprintf(nm, sizeof nm, "data_batch_%d%s", i, ext);
+    join_in(buf, cap, dir, nm);
+}
+
 /* dir holds ucfTrainTestlist/ and the videos in UCF-101/ (or UCF101/, or dir itself). */
 static int read_ucf101(const char *dir, const char *lists, tac_split *train, tac_split *test)
 {
     char p[4096], vroot[4096], frames[4096];
     if (frame_cache_dir(frames, sizeof frames) != TAC_OK) return TAC_ERR;
-    if (is_dir(tac_strcat_path(vroot, sizeof vroot, dir, "UCF-101"))) {}
-    else if (is_dir(tac_strcat_path(vroot, sizeof vroot, dir, "UCF101"))) {}
+    if (is_dir(join_in(vroot, sizeof vroot, dir, "UCF-101"))) {}
+    else if (is_dir(join_in(vroot, sizeof vroot, dir, "UCF101"))) {}
     else snprintf(vroot, sizeof vroot, "%s", dir);
     char **classes; int64_t nc;
-    if (read_ucf_classes(tac_strcat_path(p, sizeof p, lists, "classInd.txt"), &classes, &nc) != TAC_OK) return TAC_ERR;
+    if (read_ucf_classes(join_in(p, sizeof p, lists, "classInd.txt"), &classes, &nc) != TAC_OK) return TAC_ERR;
     char **videos = NULL;
     int64_t nv = 0, capv = 0;
-    int rc = read_ucf_list(tac_strcat_path(p, sizeof p, lists, "trainlist01.txt"), vroot, frames, classes, nc, train, &videos, &nv, &capv);
+    int rc = read_ucf_list(join_in(p, sizeof p, lists, "trainlist01.txt"), vroot, frames, classes, nc, train, &videos, &nv, &capv);
     if (rc == TAC_OK)
-        rc = read_ucf_list(tac_strcat_path(p, sizeof p, lists, "testlist01.txt"), vroot, frames, classes, nc, test, &videos, &nv, &capv);
+        rc = read_ucf_list(join_in(p, sizeof p, lists, "testlist01.txt"), vroot, frames, classes, nc, test, &videos, &nv, &capv);
     if (rc == TAC_OK) {
         char **fr = tac_xmalloc((size_t)(nv ? nv : 1), sizeof(char *));   /* train frames then test frames */
         for (int64_t i = 0; i < train->n; i++) fr[i] = train->paths[i];
@@ -391,88 +424,89 @@ int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_sp
     if (!info) return tac_fail("unknown dataset '%s' (known: %s)", name, tac_dataset_names());
     if (!is_dir(dir)) return tac_fail("%s: not a folder", dir);
     char a[4096], b[4096];
+    if (strlen(dir) + 2 * DATASET_NAME_ROOM > sizeof a) return tac_fail("%.200s...: path too long", dir);
     int rc = TAC_ERR;
     const char *const *only = !strcmp(name, "imagenet10") ? imagenet10_wnids : !strcmp(name, "imagenet-dogs") ? imagenet_dogs_wnids : NULL;
     /* binary forms first */
     if (!strcmp(name, "cifar10")) {
-        const char *sub = is_dir(tac_strcat_path(a, sizeof a, dir, "cifar-10-batches-bin")) ? a : dir;
-        snprintf(b, sizeof b, "%s/data_batch_1.bin", sub);
+        const char *sub = is_dir(join_in(a, sizeof a, dir, "cifar-10-batches-bin")) ? a : dir;
+        join_in(b, sizeof b, sub, "data_batch_1.bin");
         if (is_file(b)) {
             char base[4096];
             snprintf(base, sizeof base, "%s", sub);
             rc = TAC_OK;
-            for (int i = 1; i <= 5 && rc == TAC_OK; i++) { snprintf(b, sizeof b, "%s/data_batch_%d.bin", base, i); rc = read_cifar_bin(b, 1, 0, 10, train); }
-            snprintf(b, sizeof b, "%s/test_batch.bin", base);
+            for (int i = 1; i <= 5 && rc == TAC_OK; i++) { batch_name(b, sizeof b, base, i, ".bin"); rc = read_cifar_bin(b, 1, 0, 10, train); }
+            join_in(b, sizeof b, base, "test_batch.bin");
             if (rc == TAC_OK) rc = read_cifar_bin(b, 1, 0, 10, test);
             goto done;
         }
     }
     if (!strcmp(name, "cifar10")) {   /* python version */
-        const char *sub = is_dir(tac_strcat_path(a, sizeof a, dir, "cifar-10-batches-py")) ? a : dir;
+        const char *sub = is_dir(join_in(a, sizeof a, dir, "cifar-10-batches-py")) ? a : dir;
         char base[4096];
         snprintf(base, sizeof base, "%s", sub);
-        snprintf(b, sizeof b, "%s/data_batch_1", base);
+        join_in(b, sizeof b, base, "data_batch_1");
         if (is_file(b)) {
             rc = TAC_OK;
-            for (int i = 1; i <= 5 && rc == TAC_OK; i++) { snprintf(b, sizeof b, "%s/data_batch_%d", base, i); rc = read_cifar_py(b, "labels", 10, train); }
-            snprintf(b, sizeof b, "%s/test_batch", base);
+            for (int i = 1; i <= 5 && rc == TAC_OK; i++) { batch_name(b, sizeof b, base, i, ""); rc = read_cifar_py(b, "labels", 10, train); }
+            join_in(b, sizeof b, base, "test_batch");
             if (rc == TAC_OK) rc = read_cifar_py(b, "labels", 10, test);
             goto done;
         }
     }
     if (!strcmp(name, "cifar20")) {
-        const char *sub = is_dir(tac_strcat_path(a, sizeof a, dir, "cifar-100-binary")) ? a : dir;
+        const char *sub = is_dir(join_in(a, sizeof a, dir, "cifar-100-binary")) ? a : dir;
         char base[4096];
         snprintf(base, sizeof base, "%s", sub);
-        snprintf(b, sizeof b, "%s/train.bin", base);
+        join_in(b, sizeof b, base, "train.bin");
         if (is_file(b)) {
             rc = read_cifar_bin(b, 2, 0, 20, train);
-            snprintf(b, sizeof b, "%s/test.bin", base);
+            join_in(b, sizeof b, base, "test.bin");
             if (rc == TAC_OK) rc = read_cifar_bin(b, 2, 0, 20, test);
             goto done;
         }
         /* python version: the coarse_labels of cifar-100-python/train and test */
-        sub = is_dir(tac_strcat_path(a, sizeof a, dir, "cifar-100-python")) ? a : dir;
+        sub = is_dir(join_in(a, sizeof a, dir, "cifar-100-python")) ? a : dir;
         snprintf(base, sizeof base, "%s", sub);
-        snprintf(b, sizeof b, "%s/train", base);
+        join_in(b, sizeof b, base, "train");
         if (is_file(b)) {
             rc = read_cifar_py(b, "coarse_labels", 20, train);
-            snprintf(b, sizeof b, "%s/test", base);
+            join_in(b, sizeof b, base, "test");
             if (rc == TAC_OK) rc = read_cifar_py(b, "coarse_labels", 20, test);
             goto done;
         }
     }
     if (!strcmp(name, "ucf101")) {
-        tac_strcat_path(a, sizeof a, dir, "ucfTrainTestlist");
-        if (is_file(tac_strcat_path(b, sizeof b, a, "classInd.txt"))) {
+        join_in(a, sizeof a, dir, "ucfTrainTestlist");
+        if (is_file(join_in(b, sizeof b, a, "classInd.txt"))) {
             rc = read_ucf101(dir, a, train, test);
             goto done;
         }
     }
     if (!strcmp(name, "stl10")) {
-        const char *sub = is_dir(tac_strcat_path(a, sizeof a, dir, "stl10_binary")) ? a : dir;
+        const char *sub = is_dir(join_in(a, sizeof a, dir, "stl10_binary")) ? a : dir;
         char base[4096];
         snprintf(base, sizeof base, "%s", sub);
-        snprintf(b, sizeof b, "%s/train_X.bin", base);
+        join_in(b, sizeof b, base, "train_X.bin");
         if (is_file(b)) {
-            snprintf(a, sizeof a, "%s/train_y.bin", base);
+            join_in(a, sizeof a, base, "train_y.bin");
             rc = read_stl_bin(b, a, train);
-            snprintf(b, sizeof b, "%s/test_X.bin", base);
-            snprintf(a, sizeof a, "%s/test_y.bin", base);
+            join_in(b, sizeof b, base, "test_X.bin");
+            join_in(a, sizeof a, base, "test_y.bin");
             if (rc == TAC_OK) rc = read_stl_bin(b, a, test);
             goto done;
         }
     }
     if (!strcmp(name, "dtd")) {
-        snprintf(a, sizeof a, "%s/images", dir);
-        snprintf(b, sizeof b, "%s/labels/train1.txt", dir);
+        join_in(a, sizeof a, dir, "images");
+        join_in(b, sizeof b, dir, "labels/train1.txt");
         if (is_dir(a) && is_file(b)) {
             char **classes; int64_t nc;
             if (list_dir_sorted(a, 1, &classes, &nc) != TAC_OK) return TAC_ERR;
             rc = read_list_file(a, b, train, &classes, &nc);
-            snprintf(b, sizeof b, "%s/labels/val1.txt", dir);
+            join_in(b, sizeof b, dir, "labels/val1.txt");
             if (rc == TAC_OK) rc = read_list_file(a, b, train, &classes, &nc);
-            snprintf(b, sizeof b, "%s/labels/test1.txt", dir);
+            join_in(b, sizeof b, dir, "labels/test1.txt");
             if (rc == TAC_OK) rc = read_list_file(a, b, test, &classes, &nc);
             copy_classes(train, classes, nc);
             copy_classes(test, classes, nc);
@@ -482,16 +516,16 @@ int tac_dataset_load(const char *name, const char *dir, tac_split *train, tac_sp
     }
     /* ImageFolder forms: train/ with test/ or val/ (DTD: trainval/ with test/) */
     {
-        const char *trn = is_dir(tac_strcat_path(a, sizeof a, dir, "train")) ? "train" :
-                          is_dir(tac_strcat_path(a, sizeof a, dir, "trainval")) ? "trainval" : NULL;
-        const char *tst = is_dir(tac_strcat_path(b, sizeof b, dir, "test")) ? "test" :
-                          is_dir(tac_strcat_path(b, sizeof b, dir, "val")) ? "val" : NULL;
+        const char *trn = is_dir(join_in(a, sizeof a, dir, "train")) ? "train" :
+                          is_dir(join_in(a, sizeof a, dir, "trainval")) ? "trainval" : NULL;
+        const char *tst = is_dir(join_in(b, sizeof b, dir, "test")) ? "test" :
+                          is_dir(join_in(b, sizeof b, dir, "val")) ? "val" : NULL;
         if (!trn || !tst) {
             return tac_fail("%s: no %s data found (expected the binary distribution, or train/ and test/ or val/ "
                             "folders of class subfolders)", dir, name);
         }
-        tac_strcat_path(a, sizeof a, dir, trn);
-        tac_strcat_path(b, sizeof b, dir, tst);
+        join_in(a, sizeof a, dir, trn);
+        join_in(b, sizeof b, dir, tst);
         rc = read_image_folder(a, only, train);
         if (rc == TAC_OK) rc = read_image_folder(b, only, test);
         if (rc == TAC_OK && train->nclasses != test->nclasses)
@@ -512,8 +546,3 @@ done:
     return rc;
 }
 
-char *tac_strcat_path(char *buf, size_t n, const char *a, const char *b)
-{
-    snprintf(buf, n, "%s/%s", a, b);
-    return buf;
-}

@@ -30,13 +30,6 @@ struct tac_embcache {
     int64_t tcap;             /* power of two */
 };
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) { h ^= s[i]; h *= 1099511628211ull; }
-    return h;
-}
-#define FNV_INIT 14695981039346656037ull
 
 static void table_rebuild(tac_embcache *c, int64_t tcap)
 {
@@ -45,7 +38,7 @@ static void table_rebuild(tac_embcache *c, int64_t tcap)
     c->table = tac_xmalloc((size_t)tcap, sizeof(int64_t));
     for (int64_t i = 0; i < tcap; i++) c->table[i] = -1;
     for (int64_t r = 0; r < c->n; r++) {
-        uint64_t h = fnv1a(FNV_INIT, c->paths[r], strlen(c->paths[r]));
+        uint64_t h = tac_fnv1a64(TAC_FNV1A64_INIT, c->paths[r], strlen(c->paths[r]));
         int64_t s = (int64_t)(h & (uint64_t)(tcap - 1));
         while (c->table[s] >= 0 && strcmp(c->paths[c->table[s]], c->paths[r]) != 0) s = (s + 1) & (tcap - 1);
         c->table[s] = r;      /* later records win */
@@ -54,7 +47,7 @@ static void table_rebuild(tac_embcache *c, int64_t tcap)
 
 static int64_t table_find(const tac_embcache *c, const char *path)
 {
-    uint64_t h = fnv1a(FNV_INIT, path, strlen(path));
+    uint64_t h = tac_fnv1a64(TAC_FNV1A64_INIT, path, strlen(path));
     int64_t s = (int64_t)(h & (uint64_t)(c->tcap - 1));
     while (c->table[s] >= 0) {
         if (strcmp(c->paths[c->table[s]], path) == 0) return c->table[s];
@@ -111,7 +104,7 @@ int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcac
             memcpy(&pl, buf + off, 4);
             if (pl == 0 || pl > 65536 || off + rec_fixed + pl > len) break;
             const char *p = buf + off + 4;
-            uint64_t h = fnv1a(FNV_INIT, buf + off, rec_fixed - 8 + pl), stored;
+            uint64_t h = tac_fnv1a64(TAC_FNV1A64_INIT, buf + off, rec_fixed - 8 + pl), stored;
             memcpy(&stored, buf + off + rec_fixed - 8 + pl, 8);
             if (h != stored || memchr(p, 0, pl)) break;
             char *name = tac_xmalloc(pl + 1, 1);
@@ -175,7 +168,7 @@ int tac_embcache_put(tac_embcache *c, int n, const char *const *paths, const int
         memcpy(rec + 4 + pl, &sizes[i], 8);
         memcpy(rec + 12 + pl, &mtimes[i], 8);
         memcpy(rec + 20 + pl, vecs + (size_t)i * c->e, (size_t)c->e * 4);
-        uint64_t h = fnv1a(FNV_INIT, rec, rl);
+        uint64_t h = tac_fnv1a64(TAC_FNV1A64_INIT, rec, rl);
         memcpy(rec + rl, &h, 8);
         size_t w = fwrite(rec, 1, rl + 8, c->f);
         free(rec);
@@ -188,7 +181,7 @@ int tac_embcache_put(tac_embcache *c, int n, const char *const *paths, const int
     else {
         /* insert the new records into the existing table */
         for (int64_t r = c->n - n; r < c->n; r++) {
-            uint64_t h = fnv1a(FNV_INIT, c->paths[r], strlen(c->paths[r]));
+            uint64_t h = tac_fnv1a64(TAC_FNV1A64_INIT, c->paths[r], strlen(c->paths[r]));
             int64_t s = (int64_t)(h & (uint64_t)(c->tcap - 1));
             while (c->table[s] >= 0 && strcmp(c->paths[c->table[s]], c->paths[r]) != 0) s = (s + 1) & (c->tcap - 1);
             c->table[s] = r;

@@ -28,9 +28,8 @@
 
 static uint64_t fnv1a_str(uint64_t h, const char *s)
 {
-    for (; *s; s++) { h ^= (unsigned char)*s; h *= 1099511628211ull; }
-    h ^= 0xff; h *= 1099511628211ull;            /* separator so ["ab","c"] != ["a","bc"] */
-    return h;
+    static const unsigned char sep = 0xff;       /* separator so ["ab","c"] != ["a","bc"] */
+    return tac_fnv1a64(tac_fnv1a64(h, s, strlen(s)), &sep, 1);
 }
 
 static const char *m_dir_of(const tac_clip *m) { return m->dir ? m->dir : "the model"; }
@@ -110,8 +109,8 @@ int tac_noun_embeddings_cached(tac_clip *model, const char *const *nouns, int64_
 {
     char root[4096], dir[4600], final[4800], parts[4800], part[5000];
     if (tac_user_cache_dir(root, sizeof root) != TAC_OK) return TAC_ERR;
-    uint64_t vh = 14695981039346656037ull;
-    for (int i = 0; i < 7; i++) vh = fnv1a_str(vh, tac_prompt_templates[i]);
+    uint64_t vh = TAC_FNV1A64_INIT;
+    for (int i = 0; i < TAC_NUM_TEMPLATES; i++) vh = fnv1a_str(vh, tac_prompt_templates[i]);
     for (int64_t i = 0; i < m; i++) vh = fnv1a_str(vh, nouns[i]);
     snprintf(dir, sizeof dir, "%s/%s", root, tac_clip_cache_tag(model));
     snprintf(final, sizeof final, "%s/nouns-%016llx.npy", dir, (unsigned long long)vh);
@@ -169,7 +168,7 @@ static int noun_cache_locked(tac_clip *model, const char *const *nouns, int64_t 
             first_missing = c;
             if (c > 0) tac_info("noun embeddings: resuming at noun %lld of %lld", (long long)lo, (long long)m);
         }
-        if (tac_embed_nouns(model, nouns + lo, cnt, tac_prompt_templates, 7, &tp, T + lo * e) != TAC_OK) {
+        if (tac_embed_nouns(model, nouns + lo, cnt, tac_prompt_templates, TAC_NUM_TEMPLATES, &tp, T + lo * e) != TAC_OK) {
             free(T);
             return TAC_ERR;
         }

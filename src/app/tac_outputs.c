@@ -82,15 +82,20 @@ int tac_write_clusters_csv(const char *path, const tac_clustering_view *v)
     tac_atomic a;
     if (tac_atomic_open(&a, path) != TAC_OK) return TAC_ERR;
     fputs("path,cluster,cluster_name,confidence,nouns\n", a.f);
-    for (int64_t i = 0; i < v->n; i++) {
-        csv_field(a.f, v->paths[i]);
-        fprintf(a.f, ",%d,", v->cluster[i]);
-        csv_field(a.f, v->cluster_name[v->cluster[i]]);
-        fprintf(a.f, ",%.4f,", v->confidence[i]);
-        csv_field(a.f, v->image_nouns && v->image_nouns[i] ? v->image_nouns[i] : "");
-        fputc('\n', a.f);
-    }
+    tac_write_clusters_csv_rows(a.f, v);
     return tac_atomic_commit(&a);
+}
+
+void tac_write_clusters_csv_rows(FILE *f, const tac_clustering_view *v)
+{
+    for (int64_t i = 0; i < v->n; i++) {
+        csv_field(f, v->paths[i]);
+        fprintf(f, ",%d,", v->cluster[i]);
+        csv_field(f, v->cluster_name[v->cluster[i]]);
+        fprintf(f, ",%.4f,", v->confidence[i]);
+        csv_field(f, v->image_nouns && v->image_nouns[i] ? v->image_nouns[i] : "");
+        fputc('\n', f);
+    }
 }
 
 int tac_write_clusters_json(const char *path, const tac_clustering_view *v, const char *extra_json)

@@ -83,7 +83,7 @@ static int cmd_embed_text(int argc, char **argv)
     if (tac_clip_load(model_dir, &m) != TAC_OK) { tac_free_strings(lines, n); free(resolved); return tac_cli_error("embed-text"); }
     const int E = tac_clip_embed_dim(m);
     static const char *const none_template[1] = {"{}"};
-    const int G = prompts ? 1 : tac7 ? 7 : 1;
+    const int G = prompts ? 1 : tac7 ? TAC_NUM_TEMPLATES : 1;
     tac_info("%lld %s x %d prompt%s, model %s (E=%d), batch %d", (long long)n, prompts ? "prompts" : "nouns", G,
              G > 1 ? "s" : "", model_dir, E, batch);
     float *T = tac_xmalloc((size_t)n * E, sizeof(float));   /* N x E */

@@ -22,7 +22,7 @@ static const char *USAGE =
 static int cmd_retrieve(int argc, char **argv)
 {
     const char *images = NULL, *nouns = NULL, *selected = NULL, *out = NULL;
-    double tau = 0.005;
+    double tau = TAC_TAU;
     tac_opt opts[] = {
         {"--images", NULL, TAC_OPT_STR, &images, "N x D image embeddings .npy (required)"},
         {"--nouns", NULL, TAC_OPT_STR, &nouns, "M x D noun embeddings .npy (required)"},

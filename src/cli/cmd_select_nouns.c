@@ -36,7 +36,7 @@ static int write_lines(const char *path, const int64_t *sel, const int32_t *cen,
 static int cmd_select_nouns(int argc, char **argv)
 {
     const char *images = NULL, *labels = NULL, *nouns = NULL, *out = NULL, *cout = NULL;
-    int gamma = 5;
+    int gamma = TAC_GAMMA;
     tac_opt opts[] = {
         {"--images", NULL, TAC_OPT_STR, &images, "N x D image embeddings .npy (required)"},
         {"--labels", NULL, TAC_OPT_STR, &labels, "N centre ids .npy, integers in [0, k) (required)"},

@@ -153,6 +153,20 @@ int tac_read_file(const char *path, char **data, size_t *len)
     return tac_read_file_max(path, data, len, TAC_READ_FILE_MAX);
 }
 
+int tac_path_join(char *buf, size_t cap, const char *dir, const char *name)
+{
+    if (!buf || cap == 0) return tac_fail("path join: no room for the path");
+    size_t a = strlen(dir), b = strlen(name);
+    if (a + 1 + b + 1 > cap) {
+        buf[0] = 0;
+        return tac_fail("path too long (%zu bytes, at most %zu): %.200s/%.200s", a + 1 + b, cap - 1, dir, name);
+    }
+    memcpy(buf, dir, a);
+    buf[a] = '/';
+    memcpy(buf + a + 1, name, b + 1);
+    return TAC_OK;
+}
+
 int tac_mkdir_p(const char *path)
 {
     if (!path[0]) return tac_fail("cannot create a folder with an empty name");

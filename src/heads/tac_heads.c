@@ -15,15 +15,18 @@
  * distillation terms (forward and backward) run as such a pair too. Every head's and term's arithmetic is the
  * same as in the sequential order, so results do not depend on the thread count.
  *
- * Heads file format (version 1, little-endian):
+ * Heads file format (version 2, little-endian):
  *     0  char[8]  "TACHEADS"
- *     8  uint32   version (1)
+ *     8  uint32   version (2; 1 is still read)
  *    12  uint32   D, 16 uint32 H, 20 uint32 K
  *    24  uint64   Adam steps taken (informational)
  *    32  uint64   F = number of floats = 2*(H*D + 3H + K*H + K) + 4H
  *    40  float32  [F]: parameters (text head, then image head, layout of heads_internal.h), then BatchNorm
  *                 running stats mean_T | var_T | mean_I | var_I
- *  40+4F uint64   FNV-1a 64 checksum of every byte before it
+ *  40+4F uint64   FNV-1a 64 checksum of every byte before it (tac_fnv1a64 from TAC_FNV1A64_INIT)
+ * Version 1 (taclust before issue #10) is the same layout but its checksum started from a mistyped offset
+ * basis, 1469598103934665603 (a digit short of FNV's 14695981039346656037); files of version 1 are verified
+ * with that basis. Only version 2 is written.
  */
 #include "heads_internal.h"
 
@@ -611,14 +614,14 @@ int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pr
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the heads file format is written as little-endian");
 #define HEADS_MAGIC "TACHEADS"
-#define HEADS_VERSION 1u
+#define HEADS_VERSION 2u
+#define HEADS_V1_BASIS 1469598103934665603ull   /* version 1's checksum basis (see the format above) */
 #define HEADS_HDR 40
 
-static uint64_t fnv1a64(const unsigned char *p, size_t n)
+/* the checksum of a file of the given version */
+static uint64_t heads_checksum(uint32_t version, const unsigned char *p, size_t n)
 {
-    uint64_t x = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) { x ^= p[i]; x *= 1099511628211ull; }
-    return x;
+    return tac_fnv1a64(version == 1 ? HEADS_V1_BASIS : TAC_FNV1A64_INIT, p, n);
 }
 
 int tac_heads_save(const tac_heads *h, const char *path)
@@ -635,7 +638,7 @@ int tac_heads_save(const tac_heads *h, const char *path)
     memcpy(b + 32, &F, 8);
     memcpy(b + HEADS_HDR, h->params, h->nparam * sizeof(float));
     memcpy(b + HEADS_HDR + h->nparam * sizeof(float), h->stats, 4 * (size_t)h->H * sizeof(float));
-    uint64_t cs = fnv1a64(b, len - 8);
+    uint64_t cs = heads_checksum(HEADS_VERSION, b, len - 8);
     memcpy(b + len - 8, &cs, 8);
     int rc = tac_write_file_atomic(path, b, len);
     free(b);
@@ -656,8 +659,8 @@ int tac_heads_load(const char *path, tac_heads **out)
     }
     uint32_t u[4];
     memcpy(u, b + 8, sizeof u);
-    if (u[0] != HEADS_VERSION) {
-        tac_fail("%s: unsupported heads file version %u (this build reads version %u)", path, u[0], HEADS_VERSION);
+    if (u[0] != 1 && u[0] != HEADS_VERSION) {
+        tac_fail("%s: unsupported heads file version %u (this build reads versions 1 and %u)", path, u[0], HEADS_VERSION);
         goto done;
     }
     uint64_t D = u[1], H = u[2], K = u[3], st, F;
@@ -683,7 +686,7 @@ int tac_heads_load(const char *path, tac_heads **out)
     }
     uint64_t cs;
     memcpy(&cs, b + len - 8, 8);
-    if (cs != fnv1a64(b, len - 8)) { tac_fail("%s: checksum mismatch (file is corrupt)", path); goto done; }
+    if (cs != heads_checksum(u[0], b, len - 8)) { tac_fail("%s: checksum mismatch (file is corrupt)", path); goto done; }
     if (16.0 * (double)F > (double)tac_memory_bytes()) {   /* parameters, gradients and Adam moments: 4 x F floats */
         tac_fail("%s: heads of %llu values need %.1f GB of memory, more than this machine has", path,
                  (unsigned long long)F, 16.0 * (double)F / 1e9);

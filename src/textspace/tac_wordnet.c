@@ -28,7 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-const char *const tac_prompt_templates[7] = {
+const char *const tac_prompt_templates[TAC_NUM_TEMPLATES] = {
     "itap of a {}.",
     "a bad photo of the {}.",
     "a origami {}.",            /* sic: "a", not "an", as in CLIP's notebook and TAC */
