@@ -629,7 +629,7 @@ static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninp
     int rc = TAC_ERR, e = 0, K = p.K;
 
     tac_info("loading the CLIP model from %s", p.model_dir);
-    if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
+    if (tac_clip_load_ex(p.model_dir, &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, &model) != TAC_OK) goto done;
     e = tac_clip_embed_dim(model);
     int64_t n_found = 0;
     if (list_with_skipped(inputs, ninputs, p.list_file, p.out_dir, &paths, &n, &n_found, &why) != TAC_OK) goto done;
@@ -902,7 +902,7 @@ params_done:
     int32_t *pred = NULL;
     int rc = TAC_ERR, e = 0;
     int64_t r1, c1;
-    if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
+    if (tac_clip_load_ex(p.model_dir, &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, &model) != TAC_OK) goto done;
     if (strcmp(tac_clip_hash(model), want_hash) != 0) {
         tac_fail("%s: the model differs from the one the run used (hash %s, run %s)", p.model_dir, tac_clip_hash(model), want_hash);
         goto done;
