@@ -25,7 +25,7 @@
  * Threads: the model is only read here (but for an atomic statistics counter), so several threads may encode with one
  * model at once, each with its own state; a call uses the state's thread count (else tac_num_threads()) for its
  * workers, its OpenMP regions (the calling thread's default team size, restored after) and OpenBLAS (its process-wide
- * count changed only while a call needs another value, and restored: blas_take).
+ * count pinned while the call runs, calls with other counts waiting meanwhile, and restored: blas_take).
  */
 #include "clip/tac_clip_internal.h"
 
@@ -393,39 +393,41 @@ static int worker_count(int threads, int most)
     return T;
 }
 
-/* OpenBLAS's thread count is one process-wide setting. A call that needs another value takes it with blas_take and
- * gives it back with blas_give; calls from several threads at once share the change (reference count), and the
- * last one out restores the value found by the first one in, so the caller's setting survives every call. While
- * calls overlap, the last value set holds for all of them: only speed depends on it (OpenBLAS splits a product's
- * rows and columns between its threads, never the sums, so the results are the same). */
+/* OpenBLAS's thread count is one process-wide setting, and a product's last bits depend on it (the rows a thread
+ * gets change the blocking). A call pins the value it runs with for its whole duration: blas_take(n) waits while
+ * calls pinned to another value run, calls with the same value share it (reference count), and the last one out
+ * (blas_give) restores the value found by the first one in. So concurrent calls give the results of serial calls,
+ * and the caller's own setting survives every call. (The library cannot see other users of OpenBLAS in the process:
+ * a caller that changes OpenBLAS's count while the library encodes takes its chances.) */
 static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
-static int blas_users, blas_saved;
+static pthread_cond_t blas_cv = PTHREAD_COND_INITIALIZER;
+static int blas_users, blas_value, blas_saved;
 
-static int blas_take(int n)
+static void blas_take(int n)
 {
-    int changed = 0;
     pthread_mutex_lock(&blas_mu);
-    int cur = openblas_get_num_threads();
-    if (blas_users > 0 || cur != n) {
-        if (blas_users++ == 0) blas_saved = cur;
-        if (cur != n) openblas_set_num_threads(n);
-        changed = 1;
+    while (blas_users > 0 && blas_value != n) pthread_cond_wait(&blas_cv, &blas_mu);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        blas_value = n;
+        if (blas_saved != n) openblas_set_num_threads(n);
     }
     pthread_mutex_unlock(&blas_mu);
-    return changed;
 }
 
-static void blas_give(int taken)
+static void blas_give(void)
 {
-    if (!taken) return;
     pthread_mutex_lock(&blas_mu);
-    if (--blas_users == 0 && openblas_get_num_threads() != blas_saved) openblas_set_num_threads(blas_saved);
+    if (--blas_users == 0) {
+        if (openblas_get_num_threads() != blas_saved) openblas_set_num_threads(blas_saved);
+        pthread_cond_broadcast(&blas_cv);
+    }
     pthread_mutex_unlock(&blas_mu);
 }
 
 /* Runs chunk(st, slot, k, ctx) for k = 0..nch-1: with T > 1 workers side by side (slot = the worker; BLAS
  * single-threaded meanwhile), otherwise in turn in slot 0 with `threads` BLAS threads. OpenBLAS's setting is
- * restored after (blas_take). The first failing chunk's reason is the call's (moved to the calling thread: the
+ * pinned for the call and restored after (blas_take). The first failing chunk's reason is the call's (moved to the calling thread: the
  * reason is thread-local); the chunks after a failure are skipped. */
 typedef int (*chunk_fn)(tac_clip_state *st, int slot, int k, void *ctx);
 
@@ -435,7 +437,7 @@ static int run_chunks(tac_clip_state *st, int T, int threads, int nch, chunk_fn 
     if (T > 1 && nch > 1) {
         char why[512] = "";
         int failed = 0;
-        int taken = blas_take(1);
+        blas_take(1);
         #pragma omp parallel for schedule(dynamic, 1) num_threads(T)
         for (int k = 0; k < nch; k++) {
             int stop;
@@ -445,12 +447,14 @@ static int run_chunks(tac_clip_state *st, int T, int threads, int nch, chunk_fn 
             #pragma omp critical(tac_clip_chunk_error)
             if (!failed) { failed = 1; snprintf(why, sizeof why, "%s", tac_last_error()); }
         }
-        blas_give(taken);
+        blas_give();
         if (failed) rc = tac_fail("%s", why);
-    } else {
-        int taken = omp_in_parallel() ? 0 : blas_take(threads);
+    } else if (omp_in_parallel()) {              /* inside a caller's parallel region: BLAS as the caller set it */
         for (int k = 0; k < nch && rc == TAC_OK; k++) rc = chunk(st, 0, k, ctx);
-        blas_give(taken);
+    } else {
+        blas_take(threads);
+        for (int k = 0; k < nch && rc == TAC_OK; k++) rc = chunk(st, 0, k, ctx);
+        blas_give();
     }
     return rc;
 }
