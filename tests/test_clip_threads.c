@@ -160,8 +160,9 @@ TAC_TEST(clip_threads_shared_model_bit_identical)
     TAC_CHECK(memcmp(out, ref, sizeof(float) * 3 * (size_t)tac_clip_embed_dim(m)) == 0);
     TAC_CHECK_INT(openblas_get_num_threads(), 3);
     TAC_CHECK_INT(omp_get_max_threads(), 2);
-    TAC_CHECK_ERR(tac_clip_state_new(m, -1, &st), "threads -1");
     tac_clip_state_free(st);
+    TAC_CHECK_ERR(tac_clip_state_new(m, -1, &st), "threads -1");
+    TAC_CHECK(st == NULL);
     free(px);
     if (tac_clip_bf16_available()) {             /* bf16: the packed weights are shared, the oneDNN state is not */
         TAC_CHECK_OK(tac_clip_set_precision(m, TAC_CLIP_BF16));
