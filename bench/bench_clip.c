@@ -8,14 +8,17 @@
  *   build/bench_clip dnnl [--batch 32]
  *       the same table for oneDNN bf16 matmuls (bf16 operands, weights prepacked in the layout oneDNN picks, fp32
  *       output), as the towers' bf16 mode runs them: the bf16 GEMM-only ceiling in images/s.
- *   build/bench_clip image MODEL_DIR [--batch 32] [--repeats 10] [--pixels-out P.npy] [--feat-out F.npy]
- *       images/s of tac_clip_encode_images on random pixels (median over repeats, after one warm-up);
+ *   build/bench_clip image MODEL_DIR [--batch 32] [--repeats 10] [--per-call 0|1] [--pixels-out P.npy] [--feat-out F.npy]
+ *       images/s of tac_clip_encode_images_st on random pixels (median over repeats, after one warm-up), with one
+ *       tac_clip_state kept over the repeats as tac_embed_images does; --per-call 1: tac_clip_encode_images, which
+ *       makes and frees the state (its workspaces) in every call (RESULT key suffix _percall);
  *       writes the pixels (B x 3 x S x S) and features (B x E) for the reference comparison.
  *   build/bench_clip text MODEL_DIR [--nouns 2000] [--batch 512] [--wordnet /usr/share/wordnet]
  *                         [--tokens-out T.npy --feat-out F.npy]   (the first 512 prompts)
  *       tac_embed_nouns on a stride sample of distinct WordNet nouns x 7 TAC templates: prompts/s and the
  *       projected time for all 146,347 x 7 (and for the distinct lower-cased nouns, which is what runs).
  * image and text take --precision fp32 (default) | bf16 | auto; their RESULT keys get a _bf16 suffix in bf16.
+ * The tokenizer: the model folder's, else $TACLUST_BPE (as the taclust program).
  * Every mode prints the machine, openblas_get_corename(), the thread counts and one "RESULT key=value" line
  * per figure for the driver.
  */
@@ -208,16 +211,18 @@ static int bench_image(int argc, char **argv)
     if (argc < 3) { fprintf(stderr, "usage: bench_clip image MODEL_DIR [options]\n"); return 2; }
     const int B = atoi(opt(argc, argv, "--batch", "32")), R = atoi(opt(argc, argv, "--repeats", "10"));
     const char *pix_out = opt(argc, argv, "--pixels-out", NULL), *feat_out = opt(argc, argv, "--feat-out", NULL);
+    const int per_call = atoi(opt(argc, argv, "--per-call", "0"));
     print_machine();
     tac_clip *m;
     double t0 = tac_now();
-    if (tac_clip_load(argv[2], &m) != TAC_OK || set_precision(m, argc, argv) != TAC_OK) {
+    if (tac_clip_load_ex(argv[2], &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, &m) != TAC_OK || set_precision(m, argc, argv) != TAC_OK) {
         fprintf(stderr, "bench_clip: %s\n", tac_last_error());
         return 1;
     }
     char sfx[64];                                   /* RESULT key suffix: _bf16, _workersN (TACLUST_CLIP_WORKERS) */
-    snprintf(sfx, sizeof sfx, "%s%s%s", tac_clip_precision(m) == TAC_CLIP_BF16 ? "_bf16" : "",
-             getenv("TACLUST_CLIP_WORKERS") ? "_workers" : "", getenv("TACLUST_CLIP_WORKERS") ? getenv("TACLUST_CLIP_WORKERS") : "");
+    snprintf(sfx, sizeof sfx, "%s%s%s%s", tac_clip_precision(m) == TAC_CLIP_BF16 ? "_bf16" : "",
+             getenv("TACLUST_CLIP_WORKERS") ? "_workers" : "", getenv("TACLUST_CLIP_WORKERS") ? getenv("TACLUST_CLIP_WORKERS") : "",
+             per_call ? "_percall" : "");
     printf("model %s loaded in %.2f s\n", argv[2], tac_now() - t0);
     const int S = tac_clip_image_size(m), E = tac_clip_embed_dim(m);
     const size_t P = (size_t)3 * S * S;
@@ -226,16 +231,23 @@ static int bench_image(int argc, char **argv)
     tac_mt r;
     tac_mt_seed(&r, 42);
     for (size_t i = 0; i < (size_t)B * P; i++) pix[i] = (float)(2.0 * tac_mt_uniform(&r) - 1.0) * 1.8f;
-    if (tac_clip_encode_images(m, pix, B, out) != TAC_OK) { fprintf(stderr, "bench_clip: %s\n", tac_last_error()); return 1; }
+    tac_clip_state *st = NULL;
+    if ((!per_call && tac_clip_state_new(m, 0, &st) != TAC_OK) ||
+        (per_call ? tac_clip_encode_images(m, pix, B, out) : tac_clip_encode_images_st(st, pix, B, out)) != TAC_OK) {
+        fprintf(stderr, "bench_clip: %s\n", tac_last_error());
+        return 1;
+    }
     double *t = tac_xmalloc((size_t)R, sizeof(double));
     for (int k = 0; k < R; k++) {
         double s = tac_now();
-        tac_clip_encode_images(m, pix, B, out);
+        if (per_call) tac_clip_encode_images(m, pix, B, out);
+        else tac_clip_encode_images_st(st, pix, B, out);
         t[k] = tac_now() - s;
     }
+    tac_clip_state_free(st);
     double med = median(t, R);
-    printf("taclust image tower (%s): batch %d, %d repeats: median %.3f s/batch = %.2f images/s (min %.3f, max %.3f)\n",
-           tac_clip_precision_name(tac_clip_precision(m)), B, R, med, B / med, t[0], t[R - 1]);
+    printf("taclust image tower (%s%s): batch %d, %d repeats: median %.3f s/batch = %.2f images/s (min %.3f, max %.3f)\n",
+           tac_clip_precision_name(tac_clip_precision(m)), per_call ? ", a state per call" : "", B, R, med, B / med, t[0], t[R - 1]);
     printf("RESULT taclust_images_per_s%s=%.2f\n", sfx, B / med);
     int64_t ps[4] = {B, 3, S, S}, fs[2] = {B, E};
     (void)ps;
@@ -286,7 +298,7 @@ static int bench_text(int argc, char **argv)
     printf("WordNet: %lld nouns, %lld distinct lower-cased; sample %d runs of %d neighbouring nouns x 7 templates = "
            "%d prompts\n", (long long)M, (long long)U, nruns, RUN, 7 * ns);
     tac_clip *m;
-    if (tac_clip_load(argv[2], &m) != TAC_OK || set_precision(m, argc, argv) != TAC_OK) {
+    if (tac_clip_load_ex(argv[2], &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, &m) != TAC_OK || set_precision(m, argc, argv) != TAC_OK) {
         fprintf(stderr, "bench_clip: %s\n", tac_last_error());
         return 1;
     }

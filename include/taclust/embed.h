@@ -10,6 +10,12 @@
  *   tac_embed_images(model, (const char *const *)paths, n, &p, X, ok);   // X: N x E unnormalised
  *
  *   tac_embed_nouns(model, nouns, m, tac_prompt_templates, 7, &tp, T);     // T: M x E, L2-normalised means
+ *
+ * Threads: these calls only read the model (see taclust/clip.h), so several threads may embed with one model at
+ * once; each call makes its own tac_clip_state (workspaces) for its batches. A call uses at most `threads` threads
+ * (the params' field; 0: tac_num_threads()) for decoding, tokenising and the towers, and leaves no thread setting
+ * changed. Errors, failed allocations included, are TAC_ERR with tac_last_error() set, never an abort. Arrays the
+ * library returns (tac_list_inputs*, tac_prompt_format) are released with tac_free / tac_free_strings.
  */
 #ifndef TACLUST_EMBED_H
 #define TACLUST_EMBED_H
@@ -35,7 +41,7 @@ TAC_API int tac_is_image_name(const char *name);
  *     walked at most once (by device and inode), so links cannot loop; broken links are skipped;
  *   - list_file holds one path per line (empty lines skipped), each taken as an INPUT as above.
  * A path that does not exist, or an unreadable folder, is an error naming it. Zero images found is not an error.
- * *paths: malloc'd array of *n malloc'd strings (free with tac_free_strings). */
+ * *paths: array of *n strings (free with tac_free_strings). */
 TAC_API int tac_list_inputs(const char *const *inputs, int ninputs, const char *list_file, char ***paths, int64_t *n);
 /* The same, also saying what the walk did not take although a user could expect it (*skipped with a reason in
  * *why, both *nskipped malloc'd strings; nothing is skipped silently): hidden image files ("..jpg") and hidden
@@ -65,6 +71,7 @@ typedef struct {
     void *ctx;                   /* passed to on_batch */
     tac_progress_fn progress;    /* progress callback; NULL (default): the process-wide one (tac_set_progress) */
     void *progress_user;         /* passed to progress */
+    int threads;                 /* threads the call may use; 0 (default): tac_num_threads() */
 } tac_embed_images_params;
 
 TAC_API tac_embed_images_params tac_embed_images_default_params(void);
@@ -73,35 +80,37 @@ TAC_API tac_embed_images_params tac_embed_images_default_params(void);
  * tac_clip_encode_images. out: N x E unnormalised features or NULL (callback only); rows of skipped images are
  * zero. ok: N flags or NULL. *nok (may be NULL): images embedded. Fails only if the model fails, the parameters
  * are invalid, or the callback stops it; a bad image never fails the call. */
-TAC_API int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, const tac_embed_images_params *p,
+TAC_API int tac_embed_images(const tac_clip *m, const char *const *paths, int64_t n, const tac_embed_images_params *p,
                      float *out, int8_t *ok, int64_t *nok);
 
 /* ---- text ------------------------------------------------------------------------------------------- */
 typedef struct {
     int batch;                   /* prompts per forward pass of the text tower (default 512) */
     const char *label;           /* progress label (prompts done), NULL for no progress (default "embedding text") */
-    const char *tokenizer_path;  /* optional: the model folder again, to load one tokenizer per thread and
-                                    tokenise in parallel; NULL tokenises with the model's own tokenizer */
+    const char *tokenizer_path;  /* ignored (kept for the layout): prompts are always tokenised in parallel with the
+                                    model's own tokenizer, which several threads may use at once */
     tac_progress_fn progress;    /* progress callback; NULL (default): the process-wide one (tac_set_progress) */
     void *progress_user;         /* passed to progress */
+    int threads;                 /* threads the call may use; 0 (default): tac_num_threads() */
 } tac_embed_text_params;
 
 TAC_API tac_embed_text_params tac_embed_text_default_params(void);
 
-/* "{}" in tmpl replaced by noun (the first "{}" only, as Python's str.format with one field). malloc'd. */
+/* "{}" in tmpl replaced by noun (the first "{}" only, as Python's str.format with one field). Release with tac_free;
+ * NULL with tac_last_error() set when memory is short. */
 TAC_API char *tac_prompt_format(const char *tmpl, const char *noun);
 
 /* One unnormalised row per prompt. Prompts are tokenised (clip.tokenize, truncate=True), identical token
  * sequences encoded once, sorted by token length into batches cut right after the longest EOT (the text tower
  * is causal and reads the EOT position, so this equals the full 77-token context), and put back in order.
  * out: N x E. */
-TAC_API int tac_embed_prompts(tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+TAC_API int tac_embed_prompts(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
                       float *out);
 
 /* TAC's noun embedding (section 3.2): for each noun the ntemplates prompts, their UNNORMALISED embeddings
  * averaged in double, then L2-normalised (what every TAC consumer uses). Nouns whose prompts all tokenise
  * identically (e.g. differing only in case) are encoded once. out: M x E, rows of unit norm. */
-TAC_API int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+TAC_API int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
                     int ntemplates, const tac_embed_text_params *p, float *out);
 
 #ifdef __cplusplus

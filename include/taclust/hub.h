@@ -3,7 +3,7 @@
  *
  *   char *dir;
  *   if (tac_model_resolve(spec, NULL, &dir) != TAC_OK) ...   spec: a folder, "org/name[@revision]", or NULL
- *   tac_clip_load(dir, &m); free(dir);
+ *   tac_clip_load(dir, &m); tac_free(dir);
  *
  * The cache is the one Python's huggingface_hub uses ($HF_HUB_CACHE, else $HF_HOME/hub, else
  * $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub):
@@ -16,6 +16,9 @@
  * from $HF_ENDPOINT (default https://huggingface.co) with $HF_TOKEN as a bearer token; HF_HUB_OFFLINE=1 forbids
  * the network. Every LFS file is checked against its sha256 before it is renamed into blobs/; the snapshot links
  * are made only when every blob is in place, and the ref last.
+ * Strings these calls return are released with tac_free (lists with tac_hub_list_free); failures, a failed
+ * allocation included, are TAC_ERR with tac_last_error() set. Calls may run from several threads (each resolves
+ * its own settings; concurrent downloads of one file wait on its lock file).
  */
 #ifndef TACLUST_HUB_H
 #define TACLUST_HUB_H
@@ -47,14 +50,14 @@ TAC_API void tac_hub_default_options(tac_hub_options *o);
 
 /* The one resolver behind every command's --model. spec NULL or "": $TACLUST_MODEL, else TAC_HUB_DEFAULT_MODEL.
  * A spec that exists as a folder is that folder; otherwise it must be a repo id "org/name" with an optional
- * "@revision" (branch, tag or commit), looked up in the cache and downloaded when absent. *dir is malloc'd.
+ * "@revision" (branch, tag or commit), looked up in the cache and downloaded when absent. *dir: release with tac_free.
  * o may be NULL (defaults). Errors are one line: no such repo/file/revision, gated repo without HF_TOKEN,
  * offline with nothing cached, checksum mismatch, not a CLIP model (what was found). */
 TAC_API int tac_model_resolve(const char *spec, const tac_hub_options *o, char **dir);
 
 /* Splits "org/name[@revision]" (revision defaults to "main"); fails on anything else. */
 TAC_API int tac_hub_parse_id(const char *spec, char *repo, size_t repo_cap, char *rev, size_t rev_cap);
-/* The cache folder in use (from o or the environment), malloc'd. */
+/* The cache folder in use (from o or the environment); release with tac_free (NULL when memory is short). */
 TAC_API char *tac_hub_cache_dir(const tac_hub_options *o);
 /* Cache only: the snapshot folder of repo@rev if it holds a whole CLIP model: a config, every weight file and, for a
  * transformers CLIP, vocab.json + merges.txt (or markers in .no_exist/<commit>/ that the repo has none). */

@@ -156,7 +156,7 @@ int tac_bench_run(const char *dataset, const char *data_dir, const char *model_d
     tac_fit_result r;
     memset(&r, 0, sizeof r);
     if (tac_mkdir_p(out) != TAC_OK) goto done;
-    if (tac_clip_load(model_dir, &model) != TAC_OK) goto done;
+    if (tac_clip_load_ex(model_dir, &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, &model) != TAC_OK) goto done;
     {   /* a model change invalidates the split caches */
         char tag[PATH_MAX + 32], *old = NULL; size_t ol;
         snprintf(tag, sizeof tag, "%s/model.hash", out);

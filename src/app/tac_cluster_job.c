@@ -694,7 +694,7 @@ static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninp
 
     /* 1. images: listed, embedded (through the run's cache), the unreadable ones listed in skipped.txt */
     tac_info("loading the CLIP model from %s", p.model_dir);
-    if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
+    if (tac_clip_load_ex(p.model_dir, &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, &model) != TAC_OK) goto done;
     job_images ji = {p.out_dir, p.list_file, NULL, p.resize, p.batch, 0};
     if (embed_job_images(od, model, inputs, ninputs, &ji, &paths, &why, &n, &n_all, &X) != TAC_OK) goto done;
     if (n < 2) { tac_fail("fewer than 2 images could be read: nothing to cluster"); goto done; }
@@ -949,7 +949,7 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
     float *X = NULL, *W = NULL, *conf = NULL;
     int32_t *pred = NULL;
     /* 1. the run's model: the same CLIP, its selected nouns, centroids and heads */
-    if (tac_clip_load(p.model_dir, &model) != TAC_OK) goto done;
+    if (tac_clip_load_ex(p.model_dir, &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, &model) != TAC_OK) goto done;
     if (strcmp(tac_clip_hash(model), want_hash) != 0) {
         tac_fail("%s: the model differs from the one the run used (hash %s, run %s)", p.model_dir, tac_clip_hash(model), want_hash);
         goto done;

@@ -163,7 +163,7 @@ static int cmd_embed_images(int argc, char **argv)
     }
     model_dir = resolved;
     tac_clip *m;
-    if (tac_clip_load(model_dir, &m) != TAC_OK) {
+    if (tac_clip_load_ex(model_dir, &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, &m) != TAC_OK) {
         tac_cli_error("embed-images");
         tac_free_strings(paths, n);
         tac_free_strings(lskip, nlskip);

@@ -80,7 +80,7 @@ static int cmd_embed_text(int argc, char **argv)
     if (tac_cli_model_resolve(model_dir, &resolved) != TAC_OK) { tac_free_strings(lines, n); return tac_cli_error("embed-text"); }
     model_dir = resolved;
     tac_clip *m;
-    if (tac_clip_load(model_dir, &m) != TAC_OK) { tac_free_strings(lines, n); free(resolved); return tac_cli_error("embed-text"); }
+    if (tac_clip_load_ex(model_dir, &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, &m) != TAC_OK) { tac_free_strings(lines, n); free(resolved); return tac_cli_error("embed-text"); }
     const int E = tac_clip_embed_dim(m);
     static const char *const none_template[1] = {"{}"};
     const int G = prompts ? 1 : tac7 ? TAC_NUM_TEMPLATES : 1;

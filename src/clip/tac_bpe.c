@@ -128,19 +128,39 @@ static void cache_reset(cache *c)
     c->used = 0; c->keys_len = 1; c->vals_len = 0;
 }
 
+static void cache_free(cache *c);
+
+/* Grows the array *p to n elements of `elem` bytes (contents kept); TAC_ERR with the reason (and *p untouched)
+ * when memory is short. */
+static int grow(void *p, size_t n, size_t elem)
+{
+    void **pp = p;
+    if (elem && n > SIZE_MAX / elem) return tac_fail("tokenizer: out of memory");
+    void *q = realloc(*pp, n * elem != 0 ? n * elem : 1);
+    if (!q) return tac_fail("tokenizer: out of memory (%zu bytes)", n * elem);
+    *pp = q;
+    return TAC_OK;
+}
+
+/* The calling thread's cache, made on first use; NULL with the reason when memory is short. */
 static cache *get_cache(tac_bpe *t)
 {
     cache *c = pthread_getspecific(t->key);
     if (c) return c;
-    c = tac_xcalloc(1, sizeof *c);
+    c = tac_try_calloc(1, sizeof *c, "tokenizer");
+    if (!c) return NULL;
     c->cap = 2 * CACHE_MAX_WORDS;
-    c->koff = tac_xcalloc(c->cap, sizeof *c->koff);
-    c->klen = tac_xmalloc(c->cap, sizeof *c->klen);
-    c->voff = tac_xmalloc(c->cap, sizeof *c->voff);
-    c->vlen = tac_xmalloc(c->cap, sizeof *c->vlen);
-    c->keys_cap = 1 << 16; c->keys = tac_xmalloc(c->keys_cap, 1); c->keys_len = 1;
-    c->vals_cap = 1 << 14; c->vals = tac_xmalloc(c->vals_cap, sizeof *c->vals);
-    pthread_setspecific(t->key, c);
+    c->koff = tac_try_calloc(c->cap, sizeof *c->koff, "tokenizer");
+    c->klen = tac_try_malloc(c->cap, sizeof *c->klen, "tokenizer");
+    c->voff = tac_try_malloc(c->cap, sizeof *c->voff, "tokenizer");
+    c->vlen = tac_try_malloc(c->cap, sizeof *c->vlen, "tokenizer");
+    c->keys_cap = 1 << 16; c->keys = tac_try_malloc(c->keys_cap, 1, "tokenizer"); c->keys_len = 1;
+    c->vals_cap = 1 << 14; c->vals = tac_try_malloc(c->vals_cap, sizeof *c->vals, "tokenizer");
+    if (!c->koff || !c->klen || !c->voff || !c->vlen || !c->keys || !c->vals || pthread_setspecific(t->key, c) != 0) {
+        cache_free(c);
+        if (!tac_last_error()[0]) tac_fail("tokenizer: cannot keep a per-thread cache");
+        return NULL;
+    }
     pthread_mutex_lock(&t->mu);
     c->next = t->caches; t->caches = c;
     pthread_mutex_unlock(&t->mu);
@@ -192,7 +212,7 @@ int tac_bpe_heap_min_len = 64;
 
 static void heap_push(cache *c, size_t *hn, int64_t v)
 {
-    if (*hn == c->heap_cap) { c->heap_cap = c->heap_cap ? 2 * c->heap_cap : 1024; c->heap = tac_xrealloc(c->heap, c->heap_cap, sizeof *c->heap); }
+    TAC_ASSERT(*hn < c->heap_cap);    /* reserved by piece_ids: at most 3 pushes per byte */
     size_t i = (*hn)++;
     while (i > 0 && c->heap[(i - 1) / 2] > v) { c->heap[i] = c->heap[(i - 1) / 2]; i = (i - 1) / 2; }
     c->heap[i] = v;
@@ -221,12 +241,7 @@ static int64_t heap_pop(cache *c, size_t *hn)
  * "merge every occurrence of the best pair, then look again". */
 static int bpe_word_heap(const tac_bpe *t, cache *c, int n, int32_t *out)
 {
-    if (c->list_cap < (size_t)n) {
-        c->list_cap = (size_t)n * 2;
-        c->nxt = tac_xrealloc(c->nxt, c->list_cap, sizeof *c->nxt);
-        c->prv = tac_xrealloc(c->prv, c->list_cap, sizeof *c->prv);
-        c->touched = tac_xrealloc(c->touched, c->list_cap, sizeof *c->touched);
-    }
+    TAC_ASSERT(c->list_cap >= (size_t)n);   /* reserved by piece_ids */
     int32_t *sym = c->sym, *nxt = c->nxt, *prv = c->prv, *touched = c->touched;   /* L each; sym = -1: dead */
     size_t hn = 0;
     int32_t dummy;
@@ -272,11 +287,7 @@ static int bpe_word_heap(const tac_bpe *t, cache *c, int n, int32_t *out)
 /* bytes[0..n) -> ids appended to out (capacity >= n). Returns the number of ids. */
 static int bpe_word(const tac_bpe *t, cache *c, const unsigned char *bytes, int n, int32_t *out)
 {
-    if (c->sym_cap < (size_t)n) {
-        c->sym_cap = (size_t)n * 2;
-        c->sym = tac_xrealloc(c->sym, c->sym_cap, sizeof *c->sym);
-        c->rank = tac_xrealloc(c->rank, c->sym_cap, sizeof *c->rank);
-    }
+    TAC_ASSERT(c->sym_cap >= (size_t)n);    /* reserved by piece_ids */
     int32_t *sym = c->sym;    /* T symbols (vocab ids) */
     int32_t *rk = c->rank;    /* T-1: rank of pair (sym[i], sym[i+1]), INT32_MAX if none */
     int m = n;
@@ -311,7 +322,32 @@ static int bpe_word(const tac_bpe *t, cache *c, const unsigned char *bytes, int 
     return m;
 }
 
-/* ids of one piece through the cache; returns a pointer to them (valid until the next call) and the count */
+/* Makes the scratch of the BPE of an n-byte piece big enough (TAC_ERR when memory is short): the merge loops
+ * themselves never allocate. */
+static int reserve_word(cache *c, size_t n)
+{
+    if (c->sym_cap < n) {
+        size_t cap = n * 2;
+        if (grow(&c->sym, cap, sizeof *c->sym) != TAC_OK || grow(&c->rank, cap, sizeof *c->rank) != TAC_OK) return TAC_ERR;
+        c->sym_cap = cap;
+    }
+    if (n >= (size_t)tac_bpe_heap_min_len && c->list_cap < n) {
+        size_t cap = n * 2;
+        if (grow(&c->nxt, cap, sizeof *c->nxt) != TAC_OK || grow(&c->prv, cap, sizeof *c->prv) != TAC_OK ||
+            grow(&c->touched, cap, sizeof *c->touched) != TAC_OK)
+            return TAC_ERR;
+        c->list_cap = cap;
+    }
+    /* heap: n-1 first pairs, then at most 2 per merge (n-1 merges at most) */
+    if (n >= (size_t)tac_bpe_heap_min_len && c->heap_cap < 3 * n) {
+        if (grow(&c->heap, 3 * n, sizeof *c->heap) != TAC_OK) return TAC_ERR;
+        c->heap_cap = 3 * n;
+    }
+    return TAC_OK;
+}
+
+/* ids of one piece through the cache; returns a pointer to them (valid until the next call) and the count; NULL
+ * with the reason when memory is short */
 static const int32_t *piece_ids(const tac_bpe *t, cache *c, const char *p, int n, int *nids)
 {
     if (n == (int)sizeof SOT_TEXT - 1 && !memcmp(p, SOT_TEXT, (size_t)n)) { *nids = 1; return &t->sot; }
@@ -327,9 +363,12 @@ static const int32_t *piece_ids(const tac_bpe *t, cache *c, const char *p, int n
         cache_reset(c);
         s = (uint32_t)fnv64(p, (size_t)n) & mask;
     }
-    while (c->keys_len + (size_t)n > c->keys_cap) { c->keys_cap *= 2; c->keys = tac_xrealloc(c->keys, c->keys_cap, 1); }
-    while (c->vals_len + (size_t)n > c->vals_cap) { c->vals_cap *= 2; c->vals = tac_xrealloc(c->vals, c->vals_cap, sizeof *c->vals); }
-    if (!c->keys || !c->vals) { fprintf(stderr, "tac_bpe: out of memory\n"); abort(); }
+    size_t kc = c->keys_cap, vc = c->vals_cap;
+    while (c->keys_len + (size_t)n > kc) kc *= 2;
+    while (c->vals_len + (size_t)n > vc) vc *= 2;
+    if (kc != c->keys_cap) { if (grow(&c->keys, kc, 1) != TAC_OK) return NULL; c->keys_cap = kc; }
+    if (vc != c->vals_cap) { if (grow(&c->vals, vc, sizeof *c->vals) != TAC_OK) return NULL; c->vals_cap = vc; }
+    if (reserve_word(c, (size_t)n) != TAC_OK) return NULL;
     int k = bpe_word(t, c, (const unsigned char *)p, n, c->vals + c->vals_len);
     memcpy(c->keys + c->keys_len, p, (size_t)n);
     c->koff[s] = (uint32_t)c->keys_len; c->klen[s] = (uint32_t)n;
@@ -530,13 +569,15 @@ static int match_lit(const uint32_t *s, size_t i, size_t n, const char *lit)
     return 1;
 }
 
-static void grow_cp(cache *c, size_t n)
+static int grow_cp(cache *c, size_t n)
 {
-    if (c->cp_cap >= n) return;
-    c->cp_cap = n + n / 2 + 64;
+    if (c->cp_cap >= n) return TAC_OK;
+    size_t cap = n + n / 2 + 64;
     free(c->cp_a); free(c->cp_b);
-    c->cp_a = tac_xmalloc(c->cp_cap, sizeof *c->cp_a);
-    c->cp_b = tac_xmalloc(c->cp_cap, sizeof *c->cp_b);
+    c->cp_a = tac_try_malloc(cap, sizeof *c->cp_a, "tokenizer");
+    c->cp_b = tac_try_malloc(cap, sizeof *c->cp_b, "tokenizer");
+    c->cp_cap = c->cp_a && c->cp_b ? cap : 0;
+    return c->cp_cap ? TAC_OK : TAC_ERR;
 }
 
 int tac_bpe_tokenize(tac_bpe *t, const char *text, int32_t *ids, int ctx)
@@ -544,8 +585,9 @@ int tac_bpe_tokenize(tac_bpe *t, const char *text, int32_t *ids, int ctx)
     if (!t || !text || !ids) return tac_fail("tac_bpe_tokenize: NULL argument");
     if (ctx < 1) return tac_fail("tac_bpe_tokenize: context length %d must be at least 1", ctx);
     cache *c = get_cache(t);
+    if (!c) return TAC_ERR;
     size_t nb = strlen(text);
-    grow_cp(c, 2 * nb + 2);
+    if (grow_cp(c, 2 * nb + 2) != TAC_OK) return TAC_ERR;
     /* cp_a, cp_b: code point buffers of 2*len+2 (lower-casing may double the length) */
     size_t n = utf8_decode((const unsigned char *)text, c->cp_a);
     if (memchr(text, '&', nb)) {
@@ -577,11 +619,17 @@ int tac_bpe_tokenize(tac_bpe *t, const char *text, int32_t *ids, int ctx)
             else { i++; continue; }                          /* whitespace, U+0345: no piece */
         }
         size_t need = 4 * (e - i);
-        if (c->piece_cap < need) { c->piece_cap = need * 2; free(c->piece); c->piece = tac_xmalloc(c->piece_cap, 1); }
+        if (c->piece_cap < need) {
+            free(c->piece);
+            c->piece = tac_try_malloc(need * 2, 1, "tokenizer");
+            c->piece_cap = c->piece ? need * 2 : 0;
+            if (!c->piece) return TAC_ERR;
+        }
         size_t pn = 0;
         for (size_t q = i; q < e; q++) pn += utf8_put(s[q], c->piece + pn);
         int k;
         const int32_t *w = piece_ids(t, c, c->piece, (int)pn, &k);
+        if (!w) return TAC_ERR;
         for (int q = 0; q < k && have < ctx; q++) ids[have++] = w[q];
         i = e;
     }
@@ -607,12 +655,13 @@ static void byte_alphabet(uint32_t chr_of[256], int order[256])
 /* string -> id map used while loading (last insertion wins) */
 typedef struct { char **key; int32_t *val; uint32_t cap; } strmap;
 
-static void sm_init(strmap *m, size_t n)
+static int sm_init(strmap *m, size_t n)
 {
     m->cap = 1;
     while (m->cap < 2 * n + 16) m->cap <<= 1;
-    m->key = tac_xcalloc(m->cap, sizeof *m->key);
-    m->val = tac_xmalloc(m->cap, sizeof *m->val);
+    m->key = tac_try_calloc(m->cap, sizeof *m->key, "tokenizer");
+    m->val = tac_try_malloc(m->cap, sizeof *m->val, "tokenizer");
+    return m->key && m->val ? TAC_OK : TAC_ERR;
 }
 static void sm_free(strmap *m) { free(m->key); free(m->val); }
 static void sm_put(strmap *m, char *k, int32_t v)
@@ -633,7 +682,7 @@ static int32_t sm_get(const strmap *m, const char *k)
 static int build(tac_bpe *t, char **vocab, int32_t nvocab, char **ma, char **mb, int nm, const char *src)
 {
     strmap m;
-    sm_init(&m, (size_t)nvocab);
+    if (sm_init(&m, (size_t)nvocab) != TAC_OK) { sm_free(&m); return TAC_ERR; }
     for (int32_t i = 0; i < nvocab; i++) if (vocab[i]) sm_put(&m, vocab[i], i);
     uint32_t chr_of[256];
     int order[256];
@@ -655,15 +704,20 @@ static int build(tac_bpe *t, char **vocab, int32_t nvocab, char **ma, char **mb,
         rc = tac_fail("%s: the vocabulary lacks %s", src, t->sot < 0 ? SOT_TEXT : EOT_TEXT);
     t->mcap = 1;
     while (t->mcap < 2 * (uint32_t)nm + 16) t->mcap <<= 1;
-    t->mkey = tac_xcalloc(t->mcap, sizeof *t->mkey);
-    t->mrank = tac_xmalloc(t->mcap, sizeof *t->mrank);
-    t->mres = tac_xmalloc(t->mcap, sizeof *t->mres);
+    t->mkey = tac_try_calloc(t->mcap, sizeof *t->mkey, "tokenizer");
+    t->mrank = tac_try_malloc(t->mcap, sizeof *t->mrank, "tokenizer");
+    t->mres = tac_try_malloc(t->mcap, sizeof *t->mres, "tokenizer");
+    if (rc == TAC_OK && (!t->mkey || !t->mrank || !t->mres)) rc = TAC_ERR;
     char *cat = NULL;
     size_t catcap = 0;
     for (int r = 0; r < nm && rc == TAC_OK; r++) {
         int32_t a = sm_get(&m, ma[r]), b = sm_get(&m, mb[r]);
         size_t la = strlen(ma[r]), lb = strlen(mb[r]);
-        if (la + lb + 1 > catcap) { catcap = 2 * (la + lb + 1); free(cat); cat = tac_xmalloc(catcap, 1); }
+        if (la + lb + 1 > catcap) {
+            catcap = 2 * (la + lb + 1);
+            free(cat);
+            if (!(cat = tac_try_malloc(catcap, 1, "tokenizer"))) { rc = TAC_ERR; break; }
+        }
         memcpy(cat, ma[r], la); memcpy(cat + la, mb[r], lb + 1);
         int32_t res = sm_get(&m, cat);
         if (a < 0 || b < 0) continue;                 /* a pair that cannot occur in any word */
@@ -698,14 +752,17 @@ static int read_gz(const char *path, char **out, size_t *len)
     gzFile f = gzdopen(fd, "rb");
     if (!f) { close(fd); return tac_fail("%s: cannot open (%s)", path, strerror(errno)); }
     size_t cap = 1 << 20, n = 0;
-    char *buf = tac_xmalloc(cap + 1, 1);   /* n text bytes + NUL */
+    char *buf = tac_try_malloc(cap + 1, 1, path);   /* n text bytes + NUL */
+    if (!buf) { gzclose(f); return TAC_ERR; }
     for (;;) {
         if (n == cap) {
             if (cap >= TAC_BPE_MAX_TEXT) {
                 gzclose(f); free(buf);
                 return tac_fail("%s: more than %zu MiB of text: not a CLIP BPE merges file", path, TAC_BPE_MAX_TEXT >> 20);
             }
-            cap *= 2; buf = tac_xrealloc(buf, cap + 1, 1);
+            char *nb = realloc(buf, 2 * cap + 1);
+            if (!nb) { gzclose(f); free(buf); return tac_fail("%s: out of memory", path); }
+            cap *= 2; buf = nb;
         }
         int got = gzread(f, buf + n, (unsigned)(cap - n));
         if (got < 0) {
@@ -756,10 +813,11 @@ static int load_openai(tac_bpe *t, const char *path)
     char *data = NULL; size_t len = 0;
     if (read_gz(path, &data, &len) != TAC_OK) return TAC_ERR;
     if (memchr(data, 0, len)) { free(data); return tac_fail("%s: not a BPE merges file (binary data)", path); }
-    char **ma = tac_xmalloc(N_MERGES, sizeof *ma), **mb = tac_xmalloc(N_MERGES, sizeof *mb);
-    int nm = 0, rc = TAC_OK;
+    char **ma = tac_try_malloc(N_MERGES, sizeof *ma, "tokenizer"), **mb = tac_try_malloc(N_MERGES, sizeof *mb, "tokenizer");
+    int nm = 0, rc = ma && mb ? TAC_OK : TAC_ERR;
     char *p = strchr(data, '\n');
-    if (!p) rc = tac_fail("%s: not a BPE merges file (no header line)", path);
+    if (rc != TAC_OK) p = NULL;
+    else if (!p) rc = tac_fail("%s: not a BPE merges file (no header line)", path);
     else p++;
     while (rc == TAC_OK && nm < N_MERGES && p && p <= data + len) {
         char *nl = strchr(p, '\n');
@@ -779,7 +837,8 @@ static int load_openai(tac_bpe *t, const char *path)
         int order[256];
         byte_alphabet(chr_of, order);
         int32_t nv = 512 + nm + 2;
-        char **vocab = tac_xmalloc((size_t)nv, sizeof *vocab);
+        char **vocab = tac_try_calloc((size_t)nv, sizeof *vocab, "tokenizer");
+        if (!vocab) { free(ma); free(mb); free(data); return TAC_ERR; }
         for (int i = 0; i < 256; i++) {
             char buf[16];
             size_t k = utf8_put(chr_of[order[i]], buf);
@@ -790,12 +849,15 @@ static int load_openai(tac_bpe *t, const char *path)
         }
         for (int r = 0; r < nm; r++) {
             size_t la = strlen(ma[r]), lb = strlen(mb[r]);
-            vocab[512 + r] = tac_xmalloc(la + lb + 1, 1);
+            vocab[512 + r] = malloc(la + lb + 1);
+            if (!vocab[512 + r]) continue;                 /* found below */
             memcpy(vocab[512 + r], ma[r], la); memcpy(vocab[512 + r] + la, mb[r], lb + 1);
         }
         vocab[512 + nm] = strdup(SOT_TEXT);
         vocab[513 + nm] = strdup(EOT_TEXT);
-        rc = build(t, vocab, nv, ma, mb, nm, path);
+        for (int i = 0; i < nv && rc == TAC_OK; i++)
+            if (!vocab[i]) rc = tac_fail("%s: out of memory building the vocabulary", path);
+        if (rc == TAC_OK) rc = build(t, vocab, nv, ma, mb, nm, path);
         for (int i = 0; i < nv; i++) free(vocab[i]);
         free(vocab);
     }
@@ -813,8 +875,8 @@ static int load_hf(tac_bpe *t, const char *vpath, const char *mpath)
     if (!root || !cJSON_IsObject(root)) { cJSON_Delete(root); return tac_fail("%s: not a JSON object {token: id}", vpath); }
     int32_t nv = cJSON_GetArraySize(root);
     if (nv < 514) { cJSON_Delete(root); return tac_fail("%s: only %d tokens", vpath, nv); }
-    char **vocab = tac_xcalloc((size_t)nv, sizeof *vocab);
-    int rc = TAC_OK;
+    char **vocab = tac_try_calloc((size_t)nv, sizeof *vocab, "tokenizer");
+    int rc = vocab ? TAC_OK : TAC_ERR;
     for (cJSON *it = root->child; it && rc == TAC_OK; it = it->next) {
         if (!cJSON_IsNumber(it) || it->valuedouble != (double)(int32_t)it->valuedouble || it->valuedouble < 0 || it->valuedouble >= nv)
             rc = tac_fail("%s: token '%s' has id %s; ids must be 0..%d", vpath, it->string, cJSON_IsNumber(it) ? "out of range" : "that is not a number", nv - 1);
@@ -829,7 +891,8 @@ static int load_hf(tac_bpe *t, const char *vpath, const char *mpath)
     if (rc == TAC_OK) {
         size_t lines = 1;
         for (size_t i = 0; i < len; i++) lines += data[i] == '\n';
-        ma = tac_xmalloc(lines, sizeof *ma); mb = tac_xmalloc(lines, sizeof *mb);
+        ma = tac_try_malloc(lines, sizeof *ma, "tokenizer"); mb = tac_try_malloc(lines, sizeof *mb, "tokenizer");
+        if (!ma || !mb) rc = TAC_ERR;
         int lineno = 0;
         for (char *p = data; p && rc == TAC_OK;) {
             char *nl = strchr(p, '\n');
@@ -864,15 +927,19 @@ int tac_bpe_load(const char *path, tac_bpe **out)
     if (!path || !out) return tac_fail("tac_bpe_load: NULL argument");
     *out = NULL;
     pthread_once(&bmp_once, bmp_init);
-    tac_bpe *t = tac_xcalloc(1, sizeof *t);
+    tac_bpe *t = tac_try_calloc(1, sizeof *t, "tokenizer");
+    if (!t) return TAC_ERR;
     int rc;
     if (is_dir(path)) {
         size_t n = strlen(path) + 64;
-        char *v = tac_xmalloc(n, 1), *m = tac_xmalloc(n, 1), *g = tac_xmalloc(n, 1);
-        snprintf(v, n, "%s/vocab.json", path);
-        snprintf(m, n, "%s/merges.txt", path);
-        snprintf(g, n, "%s/bpe_simple_vocab_16e6.txt.gz", path);
-        if (is_file(v) && is_file(m)) rc = load_hf(t, v, m);
+        char *v = tac_try_malloc(n, 1, "tokenizer"), *m = tac_try_malloc(n, 1, "tokenizer"), *g = tac_try_malloc(n, 1, "tokenizer");
+        if (v && m && g) {
+            snprintf(v, n, "%s/vocab.json", path);
+            snprintf(m, n, "%s/merges.txt", path);
+            snprintf(g, n, "%s/bpe_simple_vocab_16e6.txt.gz", path);
+        }
+        if (!v || !m || !g) rc = TAC_ERR;
+        else if (is_file(v) && is_file(m)) rc = load_hf(t, v, m);
         else if (is_file(g)) rc = load_openai(t, g);
         else rc = tac_fail("%s: no tokenizer files (vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz)", path);
         free(v); free(m); free(g);

@@ -6,9 +6,11 @@
  *   - the packed weights: each weight view W (M x K row-major float32, used as Y = X . W^T) is seen by oneDNN as
  *     the K x M matrix W^T in layout "ba" and reordered once, at tac_clip_set_precision, into bf16 in the blocked
  *     layout the matmul picks for it (format_tag any at a reference M; the same layout serves every M);
- *   - per worker slot (the towers' workers, tac_clip_forward.c): a stream, the bf16 activation buffer
- *     (N x K, grown on demand) and a small cache of matmul primitives keyed by (K, M, N, accumulate), so the
- *     text tower's varying trie sizes create a primitive once per size a worker meets.
+ *   - per worker slot (struct tac_clip_bf16_slot, held by the caller's tac_clip_state, not the model, so that
+ *     threads can share the model): a stream, the bf16 activation buffer (N x K, reserved by the tower before a
+ *     chunk runs) and a small cache of matmul primitives keyed by (K, M, N, accumulate), so the text tower's
+ *     varying trie sizes create a primitive once per size a worker meets.
+ * The model's part (engine, packed weights) is built by tac_clip_set_precision and read-only afterwards.
  * Threads: inside the towers' workers (an OpenMP parallel region) oneDNN runs single-threaded on the calling
  * thread; with one worker it uses the OpenMP threads itself. Both run on libgomp: no oversubscription.
  * The forward pass (tac_clip_forward.c) calls tac_clip_bf16_linear instead of cblas_sgemm in bf16 mode; all else
@@ -37,7 +39,8 @@ typedef struct {
 
 typedef struct { int k, n, m, sum; dnnl_primitive_t p; } prim_entry;
 
-typedef struct {
+/* One worker's oneDNN state: it lives in the caller's tac_clip_state (the model is shared by threads). */
+typedef struct tac_clip_bf16_slot {
     dnnl_stream_t st;
     uint16_t *act;               /* bf16 activations, act_cap elements */
     size_t act_cap;
@@ -45,11 +48,11 @@ typedef struct {
     int ne, next;
 } slot_state;
 
+/* The model's part: read-only once built (tac_clip_set_precision). */
 struct tac_clip_bf16 {
     dnnl_engine_t eng;
     packed_w *w;                 /* nw views sorted by src */
     int nw;
-    slot_state slot[TAC_CLIP_MAX_WS];
 };
 
 /* ---- detection ------------------------------------------------------------------------------------------ */
@@ -163,12 +166,7 @@ int tac_clip_apply_default_precision(tac_clip *m)
 
 int tac_clip_precision(const tac_clip *m) { return m->precision == TAC_CLIP_BF16 ? TAC_CLIP_BF16 : TAC_CLIP_FP32; }
 
-const char *tac_clip_cache_tag(const tac_clip *m)
-{
-    tac_clip *mm = (tac_clip *)m;    /* the tag buffer is the model's; it is rewritten to the same text */
-    snprintf(mm->cache_tag, sizeof mm->cache_tag, "%s%s", m->hash, m->precision == TAC_CLIP_BF16 ? "-bf16" : "");
-    return mm->cache_tag;
-}
+const char *tac_clip_cache_tag(const tac_clip *m) { return m->cache_tag; }   /* set by tac_clip_set_precision */
 
 /* ---- packing ----------------------------------------------------------------------------------------------- */
 #define DN(call, what) do { dnnl_status_t s_ = (call); if (s_ != dnnl_success) { \
@@ -192,7 +190,8 @@ static int pack_one(dnnl_engine_t eng, dnnl_stream_t st, const float *w, int k, 
     DN(dnnl_matmul_desc_init(&mdesc, &src, &wany, NULL, &dst), "matmul_desc_init");
     DN(dnnl_primitive_desc_create(&pd, &mdesc, NULL, eng, NULL), "matmul primitive_desc");
     p->md = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    p->data = tac_xmalloc(dnnl_memory_desc_get_size(&p->md), 1);
+    p->data = tac_try_malloc(dnnl_memory_desc_get_size(&p->md), 1, "bf16 packed weights");
+    if (!p->data) { rc = TAC_ERR; goto done; }
     p->src = w; p->k = k; p->n = n;
     DN(dnnl_memory_create(&mu, &user, eng, (void *)w), "memory_create");
     DN(dnnl_memory_create(&mp, &p->md, eng, p->data), "memory_create");
@@ -216,16 +215,20 @@ static int cmp_packed(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static dnnl_primitive_t get_prim(struct tac_clip_bf16 *b, slot_state *ss, const packed_w *pw, int mrows, int sum);
+static dnnl_primitive_t get_prim(const struct tac_clip_bf16 *b, slot_state *ss, const packed_w *pw, int mrows, int sum);
 
 static int build(tac_clip *m, struct tac_clip_bf16 **out)
 {
     const tac_clip_config *cf = &m->cfg;
     const tac_clip_weights *w = &m->w;
-    struct tac_clip_bf16 *b = tac_xcalloc(1, sizeof *b);
+    struct tac_clip_bf16 *b = tac_try_calloc(1, sizeof *b, "bf16 weights");
+    if (!b) { *out = NULL; return TAC_ERR; }
     int rc = TAC_OK, cap = 4 * (cf->text.layers + cf->vision.layers) + 3;
     dnnl_stream_t st = NULL;
-    b->w = tac_xcalloc((size_t)cap, sizeof(packed_w));
+    slot_state probe;                       /* the primitives tried below (freed at the end) */
+    memset(&probe, 0, sizeof probe);
+    b->w = tac_try_calloc((size_t)cap, sizeof(packed_w), "bf16 weights");
+    if (!b->w) { rc = TAC_ERR; goto done; }
     DN(dnnl_engine_create(&b->eng, dnnl_cpu, 0), "engine_create");
     DN(dnnl_stream_create(&st, b->eng, dnnl_stream_default_flags), "stream_create");
     /* (W, K, N) of every linear map: N x K row-major views */
@@ -258,7 +261,7 @@ static int build(tac_clip *m, struct tac_clip_bf16 **out)
     for (int i = 0; i < b->nw; i++)
         for (int c = 0, seen = 0; c < 4 && !seen; c++) {
             for (int j = 0; j < i && !seen; j++) seen = b->w[j].k == b->w[i].k && b->w[j].n == b->w[i].n;
-            if (!seen && !get_prim(b, &b->slot[0], &b->w[i], c & 1 ? PACK_REF_M : 1, c >> 1)) {
+            if (!seen && !get_prim(b, &probe, &b->w[i], c & 1 ? PACK_REF_M : 1, c >> 1)) {
                 rc = tac_fail("oneDNN: no bf16 matmul for %d x %d with the packed weights (ISA %s)", b->w[i].k,
                               b->w[i].n, tac_clip_dnnl_isa());
                 goto done;
@@ -266,6 +269,7 @@ static int build(tac_clip *m, struct tac_clip_bf16 **out)
         }
     qsort(b->w, (size_t)b->nw, sizeof(packed_w), cmp_packed);
 done:
+    for (int i = 0; i < probe.ne; i++) dnnl_primitive_destroy(probe.e[i].p);
     if (st) dnnl_stream_destroy(st);
     if (rc != TAC_OK) { tac_clip_bf16_free(b); b = NULL; }
     *out = b;
@@ -275,24 +279,51 @@ done:
 void tac_clip_bf16_free(struct tac_clip_bf16 *b)
 {
     if (!b) return;
-    for (int i = 0; i < b->nw; i++) free(b->w[i].data);
+    if (b->w)
+        for (int i = 0; i < b->nw; i++) free(b->w[i].data);
     free(b->w);
-    for (int s = 0; s < TAC_CLIP_MAX_WS; s++) {
-        slot_state *ss = &b->slot[s];
-        for (int i = 0; i < ss->ne; i++) dnnl_primitive_destroy(ss->e[i].p);
-        if (ss->st) dnnl_stream_destroy(ss->st);
-        free(ss->act);
-    }
     if (b->eng) dnnl_engine_destroy(b->eng);
     free(b);
+}
+
+void tac_clip_bf16_slot_free(slot_state *ss)
+{
+    if (!ss) return;
+    for (int i = 0; i < ss->ne; i++) dnnl_primitive_destroy(ss->e[i].p);
+    if (ss->st) dnnl_stream_destroy(ss->st);
+    free(ss->act);
+    free(ss);
+}
+
+int tac_clip_bf16_reserve(const struct tac_clip_bf16 *b, slot_state **slot, size_t elems)
+{
+    slot_state *ss = *slot;
+    if (!ss) {
+        ss = tac_try_calloc(1, sizeof *ss, "bf16 worker state");
+        if (!ss) return TAC_ERR;
+        if (dnnl_stream_create(&ss->st, b->eng, dnnl_stream_default_flags) != dnnl_success) {
+            free(ss);
+            return tac_fail("oneDNN: stream_create failed");
+        }
+        *slot = ss;
+    }
+    if (elems > ss->act_cap) {
+        uint16_t *a = tac_try_malloc(elems, sizeof(uint16_t), "bf16 activations");
+        if (!a) return TAC_ERR;
+        free(ss->act);
+        ss->act = a;
+        ss->act_cap = elems;
+    }
+    return TAC_OK;
 }
 
 int tac_clip_set_precision(tac_clip *m, int prec)
 {
     int r = TAC_CLIP_FP32;
     if (tac_clip_resolve_precision(prec, &r) != TAC_OK) return TAC_ERR;
-    if (r == TAC_CLIP_BF16 && !m->bf16 && build(m, &m->bf16) != TAC_OK) return TAC_ERR;
+    if (r == TAC_CLIP_BF16 && !m->bf16 && build(m, &m->bf16) != TAC_OK) return TAC_ERR;   /* packed here, once */
     m->precision = r;
+    snprintf(m->cache_tag, sizeof m->cache_tag, "%s%s", m->hash, r == TAC_CLIP_BF16 ? "-bf16" : "");
     return TAC_OK;
 }
 
@@ -335,7 +366,7 @@ static const packed_w *find_packed(const struct tac_clip_bf16 *b, const float *w
 
 /* The primitive for (K, N, M rows, sum post-op) in slot ss, created on a miss (evicting round robin); NULL when
  * oneDNN has none. */
-static dnnl_primitive_t get_prim(struct tac_clip_bf16 *b, slot_state *ss, const packed_w *pw, int mrows, int sum)
+static dnnl_primitive_t get_prim(const struct tac_clip_bf16 *b, slot_state *ss, const packed_w *pw, int mrows, int sum)
 {
     for (int i = 0; i < ss->ne; i++) {
         prim_entry *e = &ss->e[i];
@@ -374,23 +405,17 @@ static dnnl_primitive_t get_prim(struct tac_clip_bf16 *b, slot_state *ss, const 
     return p;
 }
 
-int tac_clip_bf16_linear(struct tac_clip_bf16 *b, int slot, float *y, const float *x, const float *w, size_t n,
-                         size_t k, size_t m, float beta)
+int tac_clip_bf16_linear(const struct tac_clip_bf16 *b, slot_state *ss, float *y, const float *x, const float *w,
+                         size_t n, size_t k, size_t m, float beta)
 {
     if (n == 0) return TAC_OK;
     TAC_ASSERT(beta == 0.0f || beta == 1.0f);            /* the towers overwrite or accumulate */
     const packed_w *pw = find_packed(b, w);
     TAC_ASSERT(pw && (size_t)pw->k == k && (size_t)pw->n == m);
-    slot_state *ss = &b->slot[slot];
-    dnnl_primitive_t p = get_prim(b, ss, pw, (int)n, beta != 0.0f);
-    if (!p || (!ss->st && dnnl_stream_create(&ss->st, b->eng, dnnl_stream_default_flags) != dnnl_success))
-        return TAC_ERR;
     size_t need = n * k;
-    if (need > ss->act_cap) {
-        free(ss->act);
-        ss->act = tac_xmalloc(need, sizeof(uint16_t));
-        ss->act_cap = need;
-    }
+    TAC_ASSERT(ss && ss->st && need <= ss->act_cap);    /* reserved by the tower (tac_clip_bf16_reserve) */
+    dnnl_primitive_t p = get_prim(b, ss, pw, (int)n, beta != 0.0f);
+    if (!p) return TAC_ERR;
     if (omp_in_parallel() || n < 64) {
         to_bf16(ss->act, x, need);
     } else {

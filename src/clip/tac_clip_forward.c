@@ -21,7 +21,11 @@
  * (bench/bench_clip.sh: bench_clip image --precision bf16, and with TACLUST_CLIP_WORKERS=1). The attention products
  * stay fp32: 1% of the tower's FLOPs, though about 14% of its bf16 time (perf, same run).
  * The activation is written with AVX2 intrinsics (GCC's vectorisation of the scalar loop ran 4.7x slower).
- * Big batches are processed in chunks to bound memory; buffers live in the model's workspaces between calls.
+ * Big batches are processed in chunks to bound memory; buffers live in the caller's tac_clip_state between calls.
+ * Threads: the model is only read here (but for an atomic statistics counter), so several threads may encode with one
+ * model at once, each with its own state; a call uses the state's thread count (else tac_num_threads()) for its
+ * workers, its OpenMP regions (the calling thread's default team size, restored after) and OpenBLAS (its process-wide
+ * count pinned while the call runs, calls with other counts waiting meanwhile, and restored: blas_take).
  */
 #include "clip/tac_clip_internal.h"
 
@@ -31,6 +35,8 @@
 #include <immintrin.h>
 #endif
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,30 +52,47 @@ typedef struct {
     float *att;   /* N x C   attention output */
     float *mlp;   /* N x H */
     float *t1, *t2;   /* extra buffers of the caller's sizes (vision: patches, patch embeddings) */
-    struct tac_clip_bf16 *bf;   /* bf16 mode: linear() runs on oneDNN (tac_clip_bf16.c); NULL: fp32 sgemm */
-    int slot;                   /* the workspace slot (worker) */
+    float *p;         /* nthr x pstride: attention scores of one query, one row per thread of the attention team */
+    size_t pstride;   /* the longest sequence (or trie path) the chunk may attend over */
+    int nthr;         /* threads of the attention team, at most */
+    const struct tac_clip_bf16 *bf;   /* bf16 mode: linear() runs on oneDNN (tac_clip_bf16.c); NULL: fp32 sgemm */
+    struct tac_clip_bf16_slot *bs;    /* the worker's oneDNN state (in the caller's tac_clip_state) */
 } scratch;
 
-/* Carves the buffers out of workspace `slot` of the model (grown when too small; kept between calls: fresh large
- * allocations would page-fault tens of MB on every batch). */
-static scratch scratch_get(tac_clip *m, int slot, size_t n, size_t c, size_t h, size_t t1, size_t t2)
+/* Carves the buffers out of workspace `slot` of the caller's state (grown when too small; kept between calls: fresh
+ * large allocations would page-fault tens of MB on every batch). n rows of width c (hidden), h (MLP), t1 and t2
+ * extra floats, attention over tmax keys at most, linear maps with kmax inputs at most (bf16 buffer).
+ * TAC_ERR with the reason when memory is short. */
+static int scratch_get(tac_clip_state *st, int slot, size_t n, size_t c, size_t h, size_t t1, size_t t2, size_t tmax,
+                       size_t kmax, scratch *s)
 {
+    const tac_clip *m = st->m;
+    int nthr = omp_in_parallel() ? 1 : omp_get_max_threads();   /* the team of attention()'s parallel region */
 #define RUP(k) (((k) + 15) / 16 * 16)
-    size_t sz[7] = {RUP(n * c), RUP(n * c), RUP(n * 3 * c), RUP(n * c), RUP(n * h), RUP(t1), RUP(t2)}, total = 0;
+    size_t sz[8] = {RUP(n * c), RUP(n * c), RUP(n * 3 * c), RUP(n * c), RUP(n * h), RUP(t1), RUP(t2),
+                    RUP((size_t)nthr * tmax)}, total = 0;
 #undef RUP
-    for (int i = 0; i < 7; i++) total += sz[i];
-    if (total > m->ws_cap[slot]) {
-        free(m->ws[slot]);
-        m->ws[slot] = tac_clip_big_alloc(total);
-        m->ws_cap[slot] = total;
+    for (int i = 0; i < 8; i++) total += sz[i];
+    if (total > st->ws_cap[slot]) {
+        float *nw = tac_clip_big_alloc(total, "CLIP workspace");
+        if (!nw) return TAC_ERR;
+        free(st->ws[slot]);
+        st->ws[slot] = nw;
+        st->ws_cap[slot] = total;
     }
-    float *p = m->ws[slot], **dst[7];
-    scratch s;
-    dst[0] = &s.x; dst[1] = &s.h; dst[2] = &s.qkv; dst[3] = &s.att; dst[4] = &s.mlp; dst[5] = &s.t1; dst[6] = &s.t2;
-    for (int i = 0; i < 7; i++) { *dst[i] = p; p += sz[i]; }
-    s.bf = m->precision == TAC_CLIP_BF16 ? m->bf16 : NULL;
-    s.slot = slot;
-    return s;
+    s->bf = m->precision == TAC_CLIP_BF16 ? m->bf16 : NULL;
+    s->bs = NULL;
+    if (s->bf) {
+        if (tac_clip_bf16_reserve(s->bf, &st->bf[slot], n * kmax) != TAC_OK) return TAC_ERR;
+        s->bs = st->bf[slot];
+    }
+    float *p = st->ws[slot], **dst[8];
+    dst[0] = &s->x; dst[1] = &s->h; dst[2] = &s->qkv; dst[3] = &s->att; dst[4] = &s->mlp; dst[5] = &s->t1;
+    dst[6] = &s->t2; dst[7] = &s->p;
+    for (int i = 0; i < 8; i++) { *dst[i] = p; p += sz[i]; }
+    s->pstride = tmax;
+    s->nthr = nthr;
+    return TAC_OK;
 }
 
 /* y = LayerNorm(x) row by row; float32 data, double accumulation. x, y: n x c (may alias).
@@ -96,7 +119,7 @@ static void layer_norm(float *y, float *x, size_t n, size_t c, const float *rb, 
 /* Y[n x m] = X[n x k] . W[m x k]^T (+ beta Y); in bf16 mode on oneDNN (W is one of the model's weight views) */
 static void linear(const scratch *sc, float *y, const float *x, const float *w, size_t n, size_t k, size_t m, float beta)
 {
-    if (sc->bf && tac_clip_bf16_linear(sc->bf, sc->slot, y, x, w, n, k, m, beta) == TAC_OK) return;
+    if (sc->bf && tac_clip_bf16_linear(sc->bf, sc->bs, y, x, w, n, k, m, beta) == TAC_OK) return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)k, 1.0f, x, (int)k, w, (int)k, beta,
                 y, (int)m);
 }
@@ -248,7 +271,7 @@ static void add_qkv_bias(float *qkv, const float *qkv_b, int n, size_t c3)
  * its sequence. With qsel != NULL only query row qsel[s] of each sequence is computed, into out row s
  * (out: nseq x C). */
 static void attention(float *out, float *qkv, const float *qkv_b, int nseq, const int *off, int c, int nh, int causal,
-                      const int *qsel)
+                      const int *qsel, const scratch *sc)
 {
     int hd = c / nh, tmax = 0;
     for (int s = 0; s < nseq; s++) if (off[s + 1] - off[s] > tmax) tmax = off[s + 1] - off[s];
@@ -257,7 +280,8 @@ static void attention(float *out, float *qkv, const float *qkv_b, int nseq, cons
     #pragma omp parallel if (!omp_in_parallel())
     {
         add_qkv_bias(qkv, qkv_b, off[nseq], c3);
-        float *p = tac_xmalloc((size_t)tmax, sizeof(float));   /* T scores of one query */
+        TAC_ASSERT((size_t)tmax <= sc->pstride && omp_get_thread_num() < sc->nthr);   /* scratch_get's sizes */
+        float *p = sc->p + (size_t)omp_get_thread_num() * sc->pstride;   /* T scores of one query */
         #pragma omp for collapse(2) schedule(dynamic, 1)
         for (int s = 0; s < nseq; s++)
             for (int h = 0; h < nh; h++) {
@@ -270,7 +294,6 @@ static void attention(float *out, float *qkv, const float *qkv_b, int nseq, cons
                                qkv + (size_t)(t0 + i) * c3 + (size_t)h * hd, k0, v0, NULL, causal ? i + 1 : T, c3,
                                hd, scale, p);
             }
-        free(p);
     }
 }
 
@@ -279,7 +302,7 @@ static void attention(float *out, float *qkv, const float *qkv_b, int nseq, cons
  * exactly the causal mask of every sequence through that node. out: N x C; with qsel != NULL only the nq query rows
  * qsel[s] are computed, into out row s (out: nq x C). */
 static void attention_tree(float *out, float *qkv, const float *qkv_b, int n, const int *aoff, const int *anc, int c,
-                           int nh, const int *qsel, int nq)
+                           int nh, const int *qsel, int nq, const scratch *sc)
 {
     int hd = c / nh, tmax = 0;
     for (int r = 0; r < n; r++) if (aoff[r + 1] - aoff[r] > tmax) tmax = aoff[r + 1] - aoff[r];
@@ -289,7 +312,8 @@ static void attention_tree(float *out, float *qkv, const float *qkv_b, int n, co
     #pragma omp parallel if (!omp_in_parallel())
     {
         add_qkv_bias(qkv, qkv_b, n, c3);
-        float *p = tac_xmalloc((size_t)tmax, sizeof(float));   /* the scores of one query */
+        TAC_ASSERT((size_t)tmax <= sc->pstride && omp_get_thread_num() < sc->nthr);   /* scratch_get's sizes */
+        float *p = sc->p + (size_t)omp_get_thread_num() * sc->pstride;   /* the scores of one query */
         #pragma omp for schedule(dynamic, 16)
         for (int s = 0; s < nout; s++) {
             int r = qsel ? qsel[s] : s;
@@ -298,7 +322,6 @@ static void attention_tree(float *out, float *qkv, const float *qkv_b, int n, co
                            qkv + c + (size_t)h * hd, qkv + 2 * (size_t)c + (size_t)h * hd, anc + aoff[r],
                            aoff[r + 1] - aoff[r], c3, hd, scale, p);
         }
-        free(p);
     }
 }
 
@@ -324,10 +347,10 @@ static void encoder(const tac_clip_tower_cfg *cfg, const tac_clip_layer *layers,
         linear(sc, sc->qkv, sc->h, L->qkv_w, n, c, 3 * c, 0.0f);
         if (lay->anc)
             attention_tree(sc->att, sc->qkv, L->qkv_b, (int)n, lay->aoff, lay->anc, cfg->hidden, cfg->heads,
-                           last ? pool : NULL, nseq);
+                           last ? pool : NULL, nseq, sc);
         else
             attention(sc->att, sc->qkv, L->qkv_b, nseq, lay->off, cfg->hidden, cfg->heads, lay->causal,
-                      last ? pool : NULL);
+                      last ? pool : NULL, sc);
         if (last) {                                              /* keep the pooled rows only, gathered through h */
             for (int s = 0; s < nseq; s++) memcpy(sc->h + (size_t)s * c, x + (size_t)pool[s] * c, c * sizeof(float));
             memcpy(x, sc->h, (size_t)nseq * c * sizeof(float));
@@ -351,11 +374,18 @@ static void pool_project(const scratch *sc, float *x, int nseq, size_t c, const 
 }
 
 /* ---- workers ------------------------------------------------------------------------------------------- */
-/* Threads to run chunks side by side: the OpenMP threads (1 inside a caller's parallel region), at most
- * TAC_CLIP_MAX_WS (one workspace each) and at most `most`. */
-static int worker_count(int most)
+/* Threads a call may use: the state's setting, else the OpenMP default (tac_num_threads). */
+static int call_threads(const tac_clip_state *st)
 {
-    int T = omp_in_parallel() ? 1 : tac_num_threads();
+    int t = st->threads > 0 ? st->threads : tac_num_threads();
+    return t > 0 ? t : 1;
+}
+
+/* Threads to run chunks side by side: the call's threads (1 inside a caller's parallel region), at most
+ * TAC_CLIP_MAX_WS (one workspace each) and at most `most`. */
+static int worker_count(int threads, int most)
+{
+    int T = omp_in_parallel() ? 1 : threads;
     const char *cap = getenv("TACLUST_CLIP_WORKERS");         /* measurement knob (bench_clip.sh): at most N */
     if (cap && atoi(cap) >= 1 && T > atoi(cap)) T = atoi(cap);
     if (T > TAC_CLIP_MAX_WS) T = TAC_CLIP_MAX_WS;
@@ -363,31 +393,128 @@ static int worker_count(int most)
     return T;
 }
 
-/* Runs chunk(m, slot, k, ctx) for k = 0..nch-1: with T > 1 workers side by side (slot = the worker; BLAS
- * single-threaded meanwhile, its thread count restored after), otherwise in turn in slot 0 with BLAS threads. */
-typedef void (*chunk_fn)(tac_clip *m, int slot, int k, void *ctx);
+/* OpenBLAS's thread count is one process-wide setting, and a product's last bits depend on it (the rows a thread
+ * gets change the blocking). A call pins the value it runs with for its whole duration: blas_take(n) waits while
+ * calls pinned to another value run, calls with the same value share it (reference count), and the last one out
+ * (blas_give) restores the value found by the first one in. So concurrent calls give the results of serial calls,
+ * and the caller's own setting survives every call. (The library cannot see other users of OpenBLAS in the process:
+ * a caller that changes OpenBLAS's count while the library encodes takes its chances.) */
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t blas_cv = PTHREAD_COND_INITIALIZER;
+static int blas_users, blas_value, blas_saved;
 
-static void run_chunks(tac_clip *m, int T, int nch, chunk_fn chunk, void *ctx)
+static void blas_take(int n)
 {
-    if (T > 1 && nch > 1) {
-        int blas_threads = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-        #pragma omp parallel for schedule(dynamic, 1) num_threads(T)
-        for (int k = 0; k < nch; k++) chunk(m, omp_get_thread_num(), k, ctx);
-        openblas_set_num_threads(blas_threads);
-    } else {
-        for (int k = 0; k < nch; k++) chunk(m, 0, k, ctx);
+    pthread_mutex_lock(&blas_mu);
+    while (blas_users > 0 && blas_value != n) pthread_cond_wait(&blas_cv, &blas_mu);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        blas_value = n;
+        if (blas_saved != n) openblas_set_num_threads(n);
     }
+    pthread_mutex_unlock(&blas_mu);
+}
+
+static void blas_give(void)
+{
+    pthread_mutex_lock(&blas_mu);
+    if (--blas_users == 0) {
+        if (openblas_get_num_threads() != blas_saved) openblas_set_num_threads(blas_saved);
+        pthread_cond_broadcast(&blas_cv);
+    }
+    pthread_mutex_unlock(&blas_mu);
+}
+
+/* Runs chunk(st, slot, k, ctx) for k = 0..nch-1: with T > 1 workers side by side (slot = the worker; BLAS
+ * single-threaded meanwhile), otherwise in turn in slot 0 with `threads` BLAS threads. OpenBLAS's setting is
+ * pinned for the call and restored after (blas_take). The first failing chunk's reason is the call's (moved to the calling thread: the
+ * reason is thread-local); the chunks after a failure are skipped. */
+typedef int (*chunk_fn)(tac_clip_state *st, int slot, int k, void *ctx);
+
+static int run_chunks(tac_clip_state *st, int T, int threads, int nch, chunk_fn chunk, void *ctx)
+{
+    int rc = TAC_OK;
+    if (T > 1 && nch > 1) {
+        char why[512] = "";
+        int failed = 0;
+        blas_take(1);
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(T)
+        for (int k = 0; k < nch; k++) {
+            int stop;
+            #pragma omp atomic read
+            stop = failed;
+            if (stop || chunk(st, omp_get_thread_num(), k, ctx) == TAC_OK) continue;
+            #pragma omp critical(tac_clip_chunk_error)
+            if (!failed) { failed = 1; snprintf(why, sizeof why, "%s", tac_last_error()); }
+        }
+        blas_give();
+        if (failed) rc = tac_fail("%s", why);
+    } else if (omp_in_parallel()) {              /* inside a caller's parallel region: BLAS as the caller set it */
+        for (int k = 0; k < nch && rc == TAC_OK; k++) rc = chunk(st, 0, k, ctx);
+    } else {
+        blas_take(threads);
+        for (int k = 0; k < nch && rc == TAC_OK; k++) rc = chunk(st, 0, k, ctx);
+        blas_give();
+    }
+    return rc;
+}
+
+/* Runs fn with the OpenMP default team size of the calling thread set to the call's threads (the parallel regions
+ * inside the towers, oneDNN), restored after: a per-thread setting, so concurrent callers do not meet. */
+typedef struct { int old; } omp_team;
+static omp_team team_set(int threads)
+{
+    omp_team t = {omp_get_max_threads()};
+    if (!omp_in_parallel() && threads != t.old) omp_set_num_threads(threads);
+    return t;
+}
+static void team_restore(omp_team t)
+{
+    if (!omp_in_parallel() && omp_get_max_threads() != t.old) omp_set_num_threads(t.old);
+}
+
+/* ---- states --------------------------------------------------------------------------------------------- */
+int tac_clip_state_new(const tac_clip *m, int threads, tac_clip_state **out)
+{
+    if (!out) return tac_fail("tac_clip_state_new: NULL argument");
+    *out = NULL;
+    if (!m) return tac_fail("tac_clip_state_new: no model");
+    if (threads < 0) return tac_fail("tac_clip_state_new: threads %d must be 0 (default) or positive", threads);
+    tac_clip_state *st = tac_try_calloc(1, sizeof *st, "CLIP state");
+    if (!st) return TAC_ERR;
+    st->m = m;
+    st->threads = threads;
+    *out = st;
+    return TAC_OK;
+}
+
+void tac_clip_state_free(tac_clip_state *st)
+{
+    if (!st) return;
+    for (int i = 0; i < TAC_CLIP_MAX_WS; i++) {
+        free(st->ws[i]);
+        tac_clip_bf16_slot_free(st->bf[i]);
+    }
+    free(st);
 }
 
 /* ---- vision ------------------------------------------------------------------------------------------- */
-static void vision_chunk(tac_clip *m, int slot, const float *pixels, int b, float *out)
+static int vision_chunk(tac_clip_state *st, int slot, const float *pixels, int b, float *out)
 {
+    const tac_clip *m = st->m;
     const tac_clip_tower_cfg *v = &m->cfg.vision;
     const tac_clip_weights *w = &m->w;
     int S = v->image_size, ps = v->patch_size, g = S / ps, np = g * g, T = np + 1;
     size_t c = (size_t)v->hidden, kp = 3 * (size_t)ps * ps, n = (size_t)b * T;
-    scratch sc = scratch_get(m, slot, n, c, (size_t)v->inter, (size_t)b * np * kp, (size_t)b * np * c);
+    size_t kmax = c > (size_t)v->inter ? c : (size_t)v->inter;
+    if (kp > kmax) kmax = kp;
+    scratch sc;
+    if (scratch_get(st, slot, n, c, (size_t)v->inter, (size_t)b * np * kp, (size_t)b * np * c, (size_t)T, kmax,
+                    &sc) != TAC_OK)
+        return TAC_ERR;
+    int *off = tac_try_malloc((size_t)b + 1, sizeof(int), "CLIP image tower"), *pool = NULL;
+    if (off) pool = tac_try_malloc((size_t)b, sizeof(int), "CLIP image tower");
+    if (!pool) { free(off); return TAC_ERR; }
     float *patches = sc.t1;                                              /* (B*NP) x (3*PS*PS) */
     #pragma omp parallel for collapse(2) schedule(static) if (!omp_in_parallel())
     for (int i = 0; i < b; i++)
@@ -412,37 +539,53 @@ static void vision_chunk(tac_clip *m, int slot, const float *pixels, int b, floa
             for (size_t j = 0; j < c; j++) xr[j] = src[j] + pos[j];
         }
     layer_norm(x, x, n, c, NULL, w->pre_ln_w, w->pre_ln_b, v->eps);
-    int *off = tac_xmalloc((size_t)b + 1, sizeof(int)), *pool = tac_xmalloc((size_t)b, sizeof(int));
     for (int i = 0; i <= b; i++) off[i] = i * T;
     for (int i = 0; i < b; i++) pool[i] = i * T;                        /* the class token */
     attn_layout lay = {off, 0, NULL, NULL, 0};
     encoder(v, w->vlayers, x, b, &lay, pool, &sc);
     pool_project(&sc, x, b, c, w->post_ln_w, w->post_ln_b, v->eps, w->vis_proj, (size_t)m->cfg.proj_dim, out);
     free(off); free(pool);
+    return TAC_OK;
 }
 
 /* Chunk k of nch equal parts of a batch of b images. */
 typedef struct { const float *pixels; float *out; int b, nch; size_t per, e; } vision_job;
 
-static void vision_job_chunk(tac_clip *m, int slot, int k, void *ctx)
+static int vision_job_chunk(tac_clip_state *st, int slot, int k, void *ctx)
 {
     const vision_job *j = ctx;
     int i0 = (int)((int64_t)j->b * k / j->nch), i1 = (int)((int64_t)j->b * (k + 1) / j->nch);
-    if (i1 > i0) vision_chunk(m, slot, j->pixels + (size_t)i0 * j->per, i1 - i0, j->out + (size_t)i0 * j->e);
+    if (i1 > i0) return vision_chunk(st, slot, j->pixels + (size_t)i0 * j->per, i1 - i0, j->out + (size_t)i0 * j->e);
+    return TAC_OK;
 }
 
-int tac_clip_encode_images(tac_clip *m, const float *pixels, int b, float *out)
+int tac_clip_encode_images_st(tac_clip_state *st, const float *pixels, int b, float *out)
 {
+    if (!st) return tac_fail("encode_images: no state");
     if (b < 0) return tac_fail("encode_images: negative batch size %d", b);
     if (b == 0) return TAC_OK;
-    int T = worker_count(b);
+    if (!pixels || !out) return tac_fail("encode_images: NULL pixels or output");
+    const tac_clip *m = st->m;
+    int threads = call_threads(st);
+    int T = worker_count(threads, b);
     int chunk = VISION_IN_FLIGHT / T < VISION_CHUNK ? VISION_IN_FLIGHT / T : VISION_CHUNK;
     if (chunk < 4) chunk = 4;                       /* a workspace each: many threads get smaller chunks */
     int per_t = T * chunk;
     vision_job j = {pixels, out, b, T * ((b + per_t - 1) / per_t),   /* a multiple of T chunks */
                     3 * (size_t)m->cfg.vision.image_size * m->cfg.vision.image_size, (size_t)m->cfg.proj_dim};
-    run_chunks(m, T, j.nch, vision_job_chunk, &j);
-    return TAC_OK;
+    omp_team team = team_set(threads);
+    int rc = run_chunks(st, T, threads, j.nch, vision_job_chunk, &j);
+    team_restore(team);
+    return rc;
+}
+
+int tac_clip_encode_images(const tac_clip *m, const float *pixels, int b, float *out)
+{
+    tac_clip_state *st;
+    if (tac_clip_state_new(m, 0, &st) != TAC_OK) return TAC_ERR;
+    int rc = tac_clip_encode_images_st(st, pixels, b, out);
+    tac_clip_state_free(st);
+    return rc;
 }
 
 /* ---- text --------------------------------------------------------------------------------------------- */
@@ -487,17 +630,29 @@ typedef struct {
     int *pool;      /* nseq: the node of each row's last (pooled) token */
 } trie;
 
-static void trie_build(trie *t, const int32_t *ids, int ctx, int nseq, const int *lens, int share)
+static void trie_free(trie *t)
+{
+    free(t->tok); free(t->pos); free(t->aoff); free(t->anc); free(t->pool);
+}
+
+/* TAC_ERR with the reason (t freed) when memory is short. */
+static int trie_build(trie *t, const int32_t *ids, int ctx, int nseq, const int *lens, int share)
 {
     size_t tot = 0, tri = 0;
     for (int s = 0; s < nseq; s++) { tot += (size_t)lens[s]; tri += (size_t)lens[s] * (lens[s] + 1) / 2; }
-    t->tok = tac_xmalloc(tot, sizeof(int32_t));
-    t->pos = tac_xmalloc(tot, sizeof(int));
-    t->aoff = tac_xmalloc(tot + 1, sizeof(int));
-    t->anc = tac_xmalloc(tri, sizeof(int));
-    t->pool = tac_xmalloc((size_t)nseq, sizeof(int));
-    int *ord = tac_xmalloc((size_t)nseq, sizeof(int));   /* rows in token order: shared prefixes are adjacent */
-    int *path = tac_xmalloc((size_t)ctx, sizeof(int));   /* nodes of the previous row, by position */
+    const char *what = "CLIP text tower";
+    memset(t, 0, sizeof *t);
+    t->tok = tac_try_malloc(tot, sizeof(int32_t), what);
+    t->pos = tac_try_malloc(tot, sizeof(int), what);
+    t->aoff = tac_try_malloc(tot + 1, sizeof(int), what);
+    t->anc = tac_try_malloc(tri, sizeof(int), what);
+    t->pool = tac_try_malloc((size_t)nseq, sizeof(int), what);
+    int *ord = tac_try_malloc((size_t)nseq, sizeof(int), what);   /* rows in token order: shared prefixes adjacent */
+    int *path = tac_try_malloc((size_t)ctx, sizeof(int), what);   /* nodes of the previous row, by position */
+    if (!t->tok || !t->pos || !t->aoff || !t->anc || !t->pool || !ord || !path) {
+        trie_free(t); free(ord); free(path);
+        return TAC_ERR;
+    }
     for (int s = 0; s < nseq; s++) ord[s] = s;
     rows_ctx rc = {ids, ctx, lens};
     if (share) qsort_r(ord, (size_t)nseq, sizeof(int), cmp_rows, &rc);
@@ -523,11 +678,7 @@ static void trie_build(trie *t, const int32_t *ids, int ctx, int nseq, const int
     }
     t->n = n;
     free(ord); free(path);
-}
-
-static void trie_free(trie *t)
-{
-    free(t->tok); free(t->pos); free(t->aoff); free(t->anc); free(t->pool);
+    return TAC_OK;
 }
 
 /* rows: nseq rows of ids (stride ctx), lens[s] = position of the largest id + 1.
@@ -535,17 +686,23 @@ static void trie_free(trie *t)
  * rows are merged into their token trie: a prefix shared by several rows (e.g. SOT + "a photo of the" for one
  * prompt template, and further words the sorted rows have in common) is run once, and every node attends to the
  * nodes of its path (attention_tree). */
-static void text_chunk(tac_clip *m, int slot, const int32_t *ids, int ctx, int nseq, const int *lens, float *out)
+static int text_chunk(tac_clip_state *st, int slot, const int32_t *ids, int ctx, int nseq, const int *lens, float *out)
 {
+    const tac_clip *m = st->m;
     const tac_clip_tower_cfg *t = &m->cfg.text;
     const tac_clip_weights *w = &m->w;
-    size_t c = (size_t)t->hidden;
+    size_t c = (size_t)t->hidden, hh = (size_t)t->inter;
     trie tr;
-    trie_build(&tr, ids, ctx, nseq, lens, !m->text_no_prefix);
+    if (trie_build(&tr, ids, ctx, nseq, lens, !m->text_no_prefix) != TAC_OK) return TAC_ERR;
     size_t n = (size_t)tr.n;
-    #pragma omp atomic
-    m->text_rows += (int64_t)n;
-    scratch sc = scratch_get(m, slot, n > (size_t)nseq ? n : (size_t)nseq, c, (size_t)t->inter, 0, 0);
+    scratch sc;
+    if (scratch_get(st, slot, n > (size_t)nseq ? n : (size_t)nseq, c, hh, 0, 0, (size_t)ctx, c > hh ? c : hh,
+                    &sc) != TAC_OK) {
+        trie_free(&tr);
+        return TAC_ERR;
+    }
+    /* the statistics counter: the one field of the shared model a call writes, atomically */
+    __atomic_fetch_add(&((tac_clip *)m)->text_rows, (int64_t)n, __ATOMIC_RELAXED);
     float *x = sc.x;                                                     /* N x C, one row per trie node */
     #pragma omp parallel for schedule(static) if (!omp_in_parallel())
     for (int r = 0; r < tr.n; r++) {
@@ -557,25 +714,30 @@ static void text_chunk(tac_clip *m, int slot, const int32_t *ids, int ctx, int n
     encoder(t, w->tlayers, x, nseq, &lay, tr.pool, &sc);
     pool_project(&sc, x, nseq, c, w->final_ln_w, w->final_ln_b, t->eps, w->text_proj, (size_t)m->cfg.proj_dim, out);
     trie_free(&tr);
+    return TAC_OK;
 }
 
 /* Chunk k of a token batch: rows cs[k] .. cs[k+1]-1. */
 typedef struct { const int32_t *ids; int ctx; const int *lens, *cs; float *out; size_t e; } text_job;
 
-static void text_job_chunk(tac_clip *m, int slot, int k, void *vctx)
+static int text_job_chunk(tac_clip_state *st, int slot, int k, void *vctx)
 {
     const text_job *j = vctx;
     int s0 = j->cs[k];
-    text_chunk(m, slot, j->ids + (size_t)s0 * j->ctx, j->ctx, j->cs[k + 1] - s0, j->lens + s0, j->out + (size_t)s0 * j->e);
+    return text_chunk(st, slot, j->ids + (size_t)s0 * j->ctx, j->ctx, j->cs[k + 1] - s0, j->lens + s0, j->out + (size_t)s0 * j->e);
 }
 
-int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, float *out)
+int tac_clip_encode_tokens_st(tac_clip_state *st, const int32_t *ids, int b, int ctx, float *out)
 {
+    if (!st) return tac_fail("encode_tokens: no state");
+    const tac_clip *m = st->m;
     const tac_clip_tower_cfg *t = &m->cfg.text;
     if (b < 0) return tac_fail("encode_tokens: negative batch size %d", b);
     if (ctx < 1 || ctx > t->max_pos)
         return tac_fail("encode_tokens: context length %d is outside [1, %d] (max_position_embeddings)", ctx, t->max_pos);
-    int *lens = tac_xmalloc(b > 0 ? (size_t)b : 1, sizeof(int));
+    if (b > 0 && (!ids || !out)) return tac_fail("encode_tokens: NULL ids or output");
+    int *lens = tac_try_malloc(b > 0 ? (size_t)b : 1, sizeof(int), "encode_tokens");
+    if (!lens) return TAC_ERR;
     for (int s = 0; s < b; s++) {
         const int32_t *r = ids + (size_t)s * ctx;
         int am = 0;
@@ -599,7 +761,9 @@ int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, floa
      * text tower's modest matrices this beats threading each sgemm (no hand-offs between the threads at every
      * product, and the LayerNorm, activation and attention passes run on every core instead of one). */
     int np = m->text_no_prefix ? 0 : common_prefix(ids, ctx, b, lens);
-    int *cost = tac_xmalloc(b > 0 ? (size_t)b : 1, sizeof(int));
+    int *cost = tac_try_malloc(b > 0 ? (size_t)b : 1, sizeof(int), "encode_tokens");
+    int *cs = cost ? tac_try_malloc((size_t)b + 1, sizeof(int), "encode_tokens") : NULL;   /* chunk k = rows cs[k] .. cs[k+1]-1 */
+    if (!cs) { free(cost); free(lens); return TAC_ERR; }
     int64_t total = 0;
     for (int s = 0; s < b; s++) {
         int shared = np;
@@ -613,13 +777,14 @@ int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, floa
         cost[s] = lens[s] - shared;
         total += cost[s];
     }
-    int T = worker_count(b / 8);                          /* a few sequences per worker, or one worker */
+    int threads = call_threads(st);
+    int T = worker_count(threads, b / 8);                 /* a few sequences per worker, or one worker */
     int64_t rows_max = TEXT_IN_FLIGHT / T < TEXT_CHUNK_ROWS ? TEXT_IN_FLIGHT / T : TEXT_CHUNK_ROWS;
     if (rows_max < 512) rows_max = 512;                   /* a workspace each: many threads get smaller chunks */
     int64_t per = (int64_t)T * rows_max;                  /* a multiple of T chunks of equal cost */
     int64_t want = T * ((total + per - 1) / per);
     if (want < 1) want = 1;
-    int nch = 0, *cs = tac_xmalloc((size_t)b + 1, sizeof(int));   /* chunk k = rows cs[k] .. cs[k+1]-1 */
+    int nch = 0;
     int64_t acc = 0;
     for (int s = 0; s < b; s++) {             /* chunk k ends where the running cost reaches (k+1) total / want */
         if (s == 0 || (acc * want >= (int64_t)nch * total && nch < want)) cs[nch++] = s;
@@ -628,22 +793,49 @@ int tac_clip_encode_tokens(tac_clip *m, const int32_t *ids, int b, int ctx, floa
     cs[nch] = b;
     free(cost);
     text_job j = {ids, ctx, lens, cs, out, e};
-    run_chunks(m, T, nch, text_job_chunk, &j);
+    int rc = TAC_OK;
+    if (b > 0) {
+        omp_team team = team_set(threads);
+        rc = run_chunks(st, T, threads, nch, text_job_chunk, &j);
+        team_restore(team);
+    }
     free(cs);
     free(lens);
-    return TAC_OK;
+    return rc;
 }
 
-int tac_clip_encode_texts(tac_clip *m, const char *const *texts, int b, float *out)
+int tac_clip_encode_tokens(const tac_clip *m, const int32_t *ids, int b, int ctx, float *out)
 {
+    tac_clip_state *st;
+    if (tac_clip_state_new(m, 0, &st) != TAC_OK) return TAC_ERR;
+    int rc = tac_clip_encode_tokens_st(st, ids, b, ctx, out);
+    tac_clip_state_free(st);
+    return rc;
+}
+
+int tac_clip_encode_texts_st(tac_clip_state *st, const char *const *texts, int b, float *out)
+{
+    if (!st) return tac_fail("encode_texts: no state");
+    const tac_clip *m = st->m;
     if (b < 0) return tac_fail("encode_texts: negative batch size %d", b);
     tac_bpe *bpe = tac_clip_tokenizer(m);
     if (!bpe) return TAC_ERR;
+    if (b > 0 && !texts) return tac_fail("encode_texts: NULL texts");
     int ctx = m->cfg.text.max_pos < TAC_CLIP_CONTEXT ? m->cfg.text.max_pos : TAC_CLIP_CONTEXT;
-    int32_t *ids = tac_xmalloc((size_t)(b > 0 ? b : 1) * ctx, sizeof(int32_t));   /* B x ctx */
+    int32_t *ids = tac_try_malloc((size_t)(b > 0 ? b : 1) * ctx, sizeof(int32_t), "encode_texts");   /* B x ctx */
+    if (!ids) return TAC_ERR;
     for (int s = 0; s < b; s++)
         if (tac_bpe_tokenize(bpe, texts[s], ids + (size_t)s * ctx, ctx) < 0) { free(ids); return TAC_ERR; }
-    int rc = tac_clip_encode_tokens(m, ids, b, ctx, out);
+    int rc = tac_clip_encode_tokens_st(st, ids, b, ctx, out);
     free(ids);
+    return rc;
+}
+
+int tac_clip_encode_texts(const tac_clip *m, const char *const *texts, int b, float *out)
+{
+    tac_clip_state *st;
+    if (tac_clip_state_new(m, 0, &st) != TAC_OK) return TAC_ERR;
+    int rc = tac_clip_encode_texts_st(st, texts, b, out);
+    tac_clip_state_free(st);
     return rc;
 }

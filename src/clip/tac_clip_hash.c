@@ -155,7 +155,8 @@ static int file_hash(const char *path, uint64_t *out)
     int memo = id.size >= (mm && *mm ? atoll(mm) : (int64_t)16 << 20);
     if (memo && memo_lookup(&id, out)) { close(fd); return TAC_OK; }
     const size_t chunk = (size_t)4 << 20;
-    uint8_t *buf = tac_xmalloc(chunk, 1);
+    uint8_t *buf = tac_try_malloc(chunk, 1, "hashing the model");
+    if (!buf) { close(fd); return TAC_ERR; }
     tac_hash64 h;
     tac_hash64_init(&h, 0);
     int rc = TAC_OK;
@@ -204,7 +205,8 @@ int tac_clip_model_hash(const char *cfg_text, size_t cfg_len, const char *const 
         struct stat st;
         if (stat(tokenizer, &st) == 0 && S_ISDIR(st.st_mode)) {
             size_t n = strlen(tokenizer) + 40;
-            char *a = tac_xmalloc(n, 1), *b = tac_xmalloc(n, 1);
+            char *a = tac_try_malloc(n, 1, "hashing the model"), *b = tac_try_malloc(n, 1, "hashing the model");
+            if (!a || !b) { free(a); free(b); return TAC_ERR; }
             snprintf(a, n, "%s/vocab.json", tokenizer);
             snprintf(b, n, "%s/merges.txt", tokenizer);
             int rc = TAC_OK;

@@ -125,6 +125,8 @@ typedef struct {
 
 #define TAC_CLIP_MAX_WS 64       /* workers that run chunks side by side, at most (more threads are not used) */
 
+/* A loaded model: immutable once tac_clip_load returns (tac_clip_set_precision aside, which must not run while the
+ * model encodes), so that any number of threads may encode with it at once, each with its own tac_clip_state. */
 struct tac_clip {
     tac_clip_config cfg;
     tac_clip_weights w;
@@ -132,32 +134,52 @@ struct tac_clip {
     size_t nfloats;
     char hash[17];
     char *dir;
-    char *bpe_path;              /* tokenizer source found at load time (NULL: none) */
-    tac_bpe *bpe;                /* loaded on first use */
-    float *ws[TAC_CLIP_MAX_WS];  /* forward-pass workspaces, kept between calls (grown on demand): ws[t] for the
-                                  * worker t of either tower, ws[0] when the chunks run in turn */
-    size_t ws_cap[TAC_CLIP_MAX_WS];   /* floats in ws[t] */
+    tac_bpe *bpe;                /* the tokenizer, loaded with the model (NULL: none; text calls then fail) */
+    char *bpe_why;               /* why there is none (the error text for text calls), or NULL */
     int text_no_prefix;          /* 0 (default): the text tower merges a chunk's rows into their token trie, so a
-                                  * shared token prefix runs once; 1: every row runs in full (tests, benchmarks) */
-    int64_t text_rows;           /* token rows run through the text tower so far, prefixes included (statistics) */
+                                  * shared token prefix runs once; 1: every row runs in full (tests, benchmarks;
+                                  * set before the model is shared) */
+    int64_t text_rows;           /* token rows run through the text tower so far, prefixes included (statistics;
+                                  * the one field encoding writes: atomically) */
     int precision;               /* TAC_CLIP_FP32 or TAC_CLIP_BF16 once loaded (tac_clip_set_precision) */
-    struct tac_clip_bf16 *bf16;  /* bf16 mode: packed weights, primitives, per-worker buffers (tac_clip_bf16.c) */
-    char cache_tag[40];          /* tac_clip_cache_tag */
+    struct tac_clip_bf16 *bf16;  /* bf16 mode: packed weights and the oneDNN engine (tac_clip_bf16.c), built by
+                                  * tac_clip_set_precision and kept until tac_clip_free */
+    char cache_tag[40];          /* tac_clip_cache_tag, rewritten by tac_clip_set_precision */
+};
+
+/* Per-caller state of the towers (tac_clip_state_new): the forward-pass workspaces, kept between calls (grown on
+ * demand: fresh large allocations would page-fault tens of MB on every batch), one per worker, and the bf16
+ * per-worker state (stream, primitive cache, activation buffer). One thread uses a state at a time. */
+struct tac_clip_state {
+    const tac_clip *m;
+    int threads;                 /* threads a call may use; 0: tac_num_threads() at the call */
+    float *ws[TAC_CLIP_MAX_WS];  /* ws[t] for the worker t of either tower, ws[0] when the chunks run in turn */
+    size_t ws_cap[TAC_CLIP_MAX_WS];   /* floats in ws[t] */
+    struct tac_clip_bf16_slot *bf[TAC_CLIP_MAX_WS];   /* bf16 mode: worker t's oneDNN state (NULL until used) */
 };
 
 /* ---- bf16 mode (tac_clip_bf16.c) ------------------------------------------------------------------------
- * Y[n x m] = X[n x k] . W[m x k]^T (+ Y when beta != 0): X rounded to bf16 in worker `slot`'s buffer, W one of
- * the model's weight views packed at tac_clip_set_precision, fp32 accumulation and output. TAC_ERR (y untouched)
- * if oneDNN fails (not expected: every shape is tried at set time); the caller then runs the product in fp32. */
-int tac_clip_bf16_linear(struct tac_clip_bf16 *b, int slot, float *y, const float *x, const float *w, size_t n,
-                         size_t k, size_t m, float beta);
+ * Y[n x m] = X[n x k] . W[m x k]^T (+ Y when beta != 0): X rounded to bf16 in the worker's slot (its buffer made
+ * big enough beforehand by tac_clip_bf16_reserve), W one of the model's weight views packed at
+ * tac_clip_set_precision, fp32 accumulation and output. TAC_ERR (y untouched) if oneDNN fails (not expected: every
+ * shape is tried at set time); the caller then runs the product in fp32. */
+struct tac_clip_bf16_slot;
+int tac_clip_bf16_linear(const struct tac_clip_bf16 *b, struct tac_clip_bf16_slot *slot, float *y, const float *x,
+                         const float *w, size_t n, size_t k, size_t m, float beta);
+/* Creates *slot when NULL (a stream) and grows its activation buffer to `elems` bf16 values: TAC_ERR with the
+ * reason when memory or oneDNN fails. */
+int tac_clip_bf16_reserve(const struct tac_clip_bf16 *b, struct tac_clip_bf16_slot **slot, size_t elems);
+void tac_clip_bf16_slot_free(struct tac_clip_bf16_slot *s);
 void tac_clip_bf16_free(struct tac_clip_bf16 *b);
 /* Sets the process default precision on a freshly loaded model (tac_clip_load). */
 int tac_clip_apply_default_precision(tac_clip *m);
 
-/* n floats, 2 MB aligned and backed by transparent huge pages where the kernel allows (few page faults);
- * aborts on exhaustion; release with free(). */
-float *tac_clip_big_alloc(size_t n);
+/* n floats, 2 MB aligned and backed by transparent huge pages where the kernel allows (few page faults); NULL with
+ * the reason (naming `what`) when memory is short; release with free(). */
+float *tac_clip_big_alloc(size_t n, const char *what);
+
+/* malloc'd copy of s, NULL with the reason set when memory is short. */
+char *tac_clip_strdup(const char *s);
 
 /* tac_clip_hash.c: a streaming 64-bit hash (4 lanes, memory speed), and the model hash over ALL bytes of the
  * config text, the weights files (in order) and the tokenizer files (a folder with vocab.json + merges.txt or

@@ -16,9 +16,10 @@
  * where tensor names are spelled) must be present with dtype F32, F16 or BF16 and the exact shape; it is converted to float32 into one
  * allocation with named views (tac_clip_weights). Errors name the file, the tensor, what was expected and what
  * was found. The int64 position_ids buffers and any other extra tensors are ignored.
- * Tokenizer: DIR/vocab.json + DIR/merges.txt or DIR/bpe_simple_vocab_16e6.txt.gz; otherwise $TACLUST_BPE;
- * otherwise ../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz (relative to the working folder).
- * It is loaded on first use (tac_clip_tokenizer / tac_clip_encode_texts), so image-only users never pay for it.
+ * Tokenizer (tac_clip_load_ex): the one tac_clip_load_params.tokenizer names, else DIR/vocab.json + DIR/merges.txt or
+ * DIR/bpe_simple_vocab_16e6.txt.gz (with tokenizer_fallback: the folder's first); loaded here, with the model, so
+ * that the loaded model is immutable. None found: the model encodes images, and text calls fail saying why.
+ * The library reads no environment variable for it (the program passes $TACLUST_BPE as the fallback).
  * tac_clip_hash: over all bytes of config.json, the weights and the tokenizer files (tac_clip_hash.c).
  */
 #include "clip/tac_clip_internal.h"
@@ -48,13 +49,19 @@ typedef struct {
     int transpose;            /* 2-D: the file holds shape[0] x shape[1], the view wants its transpose */
 } spec;
 
-typedef struct { spec *s; int n, cap; } spec_list;
+typedef struct { spec *s; int n, cap; int failed; } spec_list;   /* failed: out of memory (reason set) */
 
 static void add(spec_list *l, float **view, size_t voff, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
     __attribute__((format(printf, 9, 10)));
 static void add(spec_list *l, float **view, size_t voff, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fmt, ...)
 {
-    if (l->n == l->cap) { l->cap = l->cap ? 2 * l->cap : 64; l->s = tac_xrealloc(l->s, (size_t)l->cap, sizeof *l->s); }
+    if (l->failed) return;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        spec *ns = realloc(l->s, (size_t)cap * sizeof *l->s);
+        if (!ns) { l->failed = 1; tac_fail("CLIP load: out of memory (tensor table)"); return; }
+        l->s = ns; l->cap = cap;
+    }
     spec *s = &l->s[l->n++];
     memset(s, 0, sizeof *s);
     va_list ap;
@@ -277,55 +284,58 @@ static int check_tensor(const weights_src *w, const char *index_path, spec *s)
     return TAC_OK;
 }
 
-/* ---- tokenizer source --------------------------------------------------------------------------------- */
+/* ---- files ------------------------------------------------------------------------------------------------ */
 static int file_exists(const char *p)
 {
     struct stat sb;
-    return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
+    return p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* "dir/name", malloc'd; NULL with the reason set when memory is short. */
 static char *join(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = tac_xmalloc(n, 1);
-    snprintf(p, n, "%s/%s", dir, name);
+    char *p = tac_try_malloc(n, 1, "CLIP load");
+    if (p) snprintf(p, n, "%s/%s", dir, name);
     return p;
 }
 
-static char *find_tokenizer(const char *dir)
+char *tac_clip_strdup(const char *s)
 {
-    char *a = join(dir, "vocab.json"), *b = join(dir, "merges.txt"), *c = join(dir, "bpe_simple_vocab_16e6.txt.gz");
-    char *r = NULL;
-    if ((file_exists(a) && file_exists(b)) || file_exists(c)) r = tac_xstrdup(dir);
-    free(a); free(b); free(c);
-    if (r) return r;
-    const char *env = getenv("TACLUST_BPE");
-    if (env && *env) return tac_xstrdup(env);
-    const char *shared = "../shared/models/clip-vit-base-patch32/bpe_simple_vocab_16e6.txt.gz";
-    if (file_exists(shared)) return tac_xstrdup(shared);
-    return NULL;
+    size_t n = strlen(s) + 1;
+    char *p = tac_try_malloc(n, 1, "CLIP");
+    if (p) memcpy(p, s, n);
+    return p;
 }
 
-tac_bpe *tac_clip_tokenizer(tac_clip *m)
+/* The model folder's own tokenizer: *found = 1 when dir holds vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz.
+ * TAC_ERR only when memory is short. */
+static int folder_has_tokenizer(const char *dir, int *found)
 {
-    if (m->bpe) return m->bpe;
-    if (!m->bpe_path) {
-        tac_fail("%s: no tokenizer: the folder has no vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz, "
-                 "TACLUST_BPE is not set and ../shared/models/clip-vit-base-patch32/ has none", m->dir);
-        return NULL;
-    }
-    if (tac_bpe_load(m->bpe_path, &m->bpe) != TAC_OK) { m->bpe = NULL; return NULL; }
+    char *a = join(dir, "vocab.json"), *b = join(dir, "merges.txt"), *c = join(dir, "bpe_simple_vocab_16e6.txt.gz");
+    int rc = a && b && c ? TAC_OK : TAC_ERR;
+    *found = rc == TAC_OK && ((file_exists(a) && file_exists(b)) || file_exists(c));
+    free(a); free(b); free(c);
+    return rc;
+}
+
+tac_bpe *tac_clip_tokenizer(const tac_clip *m)
+{
+    if (!m) { tac_fail("tac_clip_tokenizer: no model"); return NULL; }
+    if (!m->bpe) tac_fail("%s", m->bpe_why ? m->bpe_why : "this CLIP model has no tokenizer");
     return m->bpe;
 }
 
-float *tac_clip_big_alloc(size_t n)
+float *tac_clip_big_alloc(size_t n, const char *what)
 {
     const size_t huge = (size_t)2 << 20;
-    if (n > SIZE_MAX / sizeof(float) - huge) tac_die_at(__FILE__, __LINE__, "allocation of %zu floats overflows", n);
+    if (n > (SIZE_MAX - huge) / sizeof(float)) { tac_fail("%s: %zu floats is more memory than can be addressed", what, n); return NULL; }
     size_t bytes = (n * sizeof(float) + huge - 1) / huge * huge;
     void *p = NULL;
-    if (posix_memalign(&p, huge, bytes ? bytes : huge) != 0 || !p)
-        tac_die_at(__FILE__, __LINE__, "out of memory allocating %zu bytes", bytes);
+    if (posix_memalign(&p, huge, bytes ? bytes : huge) != 0 || !p) {
+        tac_fail("%s: cannot allocate %.2f GB of memory", what, (double)bytes / 1e9);
+        return NULL;
+    }
 #ifdef MADV_HUGEPAGE
     madvise(p, bytes, MADV_HUGEPAGE);
 #endif
@@ -365,15 +375,18 @@ static int open_weights(const char *dir, const char *const *names, const char *c
 {
     for (int i = 0; names[i]; i++) {
         char *one = join(dir, names[i]);
+        if (!one) return TAC_ERR;
         if (!file_exists(one)) { free(one); continue; }
-        w->st = tac_xcalloc(1, sizeof(tac_st));
-        w->path = tac_xcalloc(1, sizeof(char *));
+        w->st = tac_try_calloc(1, sizeof(tac_st), "CLIP load");
+        w->path = tac_try_calloc(1, sizeof(char *), "CLIP load");
+        if (!w->st || !w->path) { free(one); return TAC_ERR; }
         w->path[0] = one;
         w->nst = 1;
         return open_one(one, &w->st[0]);
     }
     for (int i = 0; index[i] && !*index_path; i++) {
         char *p = join(dir, index[i]);
+        if (!p) return TAC_ERR;
         if (file_exists(p)) *index_path = p;
         else free(p);
     }
@@ -395,9 +408,10 @@ static int open_weights(const char *dir, const char *const *names, const char *c
     w->map = map;
     int cap = 0;
     for (const cJSON *e = map->child; e; e = e->next) cap++;
-    w->st = tac_xcalloc((size_t)(cap > 0 ? cap : 1), sizeof(tac_st));
-    w->path = tac_xcalloc((size_t)(cap > 0 ? cap : 1), sizeof(char *));
-    w->shard_name = tac_xcalloc((size_t)(cap > 0 ? cap : 1), sizeof(char *));
+    w->st = tac_try_calloc((size_t)(cap > 0 ? cap : 1), sizeof(tac_st), "CLIP load");
+    w->path = tac_try_calloc((size_t)(cap > 0 ? cap : 1), sizeof(char *), "CLIP load");
+    w->shard_name = tac_try_calloc((size_t)(cap > 0 ? cap : 1), sizeof(char *), "CLIP load");
+    if (!w->st || !w->path || !w->shard_name) return TAC_ERR;
     for (const cJSON *e = map->child; e; e = e->next) {
         if (!cJSON_IsString(e) || !e->valuestring[0])
             return tac_fail("%s: weight_map[\"%s\"] is not a file name", *index_path, e->string ? e->string : "?");
@@ -408,9 +422,10 @@ static int open_weights(const char *dir, const char *const *names, const char *c
         int k = 0;
         while (k < w->nst && strcmp(w->shard_name[k], f) != 0) k++;
         if (k < w->nst) continue;
-        w->shard_name[k] = tac_xstrdup(f);
+        w->shard_name[k] = tac_clip_strdup(f);
         w->path[k] = join(dir, f);
         w->nst++;
+        if (!w->shard_name[k] || !w->path[k]) return TAC_ERR;
         if (!file_exists(w->path[k]))
             return tac_fail("%s: missing (named by %s for %s)", w->path[k], *index_path, e->string ? e->string : "?");
         if (open_one(w->path[k], &w->st[k]) != TAC_OK) return TAC_ERR;
@@ -422,8 +437,8 @@ static int open_weights(const char *dir, const char *const *names, const char *c
 static void close_weights(weights_src *w)
 {
     for (int k = 0; k < w->nst; k++) {
-        tac_st_close(&w->st[k]);
-        free(w->path[k]);
+        if (w->st) tac_st_close(&w->st[k]);
+        if (w->path) free(w->path[k]);
         if (w->shard_name) free(w->shard_name[k]);
     }
     free(w->st); free(w->path); free(w->shard_name);
@@ -523,6 +538,7 @@ static int find_single_pt(const char *dir, char **path)
         size_t l = strlen(e->d_name);
         if (l < 4 || strcmp(e->d_name + l - 3, ".pt") != 0) continue;
         char *p = join(dir, e->d_name);
+        if (!p) { closedir(d); free(*path); *path = NULL; return TAC_ERR; }
         if (!file_exists(p)) { free(p); continue; }
         if (n++) { free(p); continue; }
         *path = p;
@@ -536,16 +552,52 @@ static int find_single_pt(const char *dir, char **path)
     return TAC_OK;
 }
 
+tac_clip_load_params tac_clip_load_default_params(void)
+{
+    tac_clip_load_params p;
+    memset(&p, 0, sizeof p);
+    return p;
+}
+
 int tac_clip_load(const char *dir, tac_clip **out)
 {
+    tac_clip_load_params p = tac_clip_load_default_params();
+    return tac_clip_load_ex(dir, &p, out);
+}
+
+/* The tokenizer source (see tac_clip_load_params): *src malloc'd, or NULL with m->bpe_why saying why there is none. */
+static int tokenizer_source(tac_clip *m, const char *dir, int is_file, const tac_clip_load_params *p, char **src)
+{
+    *src = NULL;
+    const char *given = p && p->tokenizer && *p->tokenizer ? p->tokenizer : NULL;
+    int own = 0;
+    if (!is_file && (!given || p->tokenizer_fallback) && folder_has_tokenizer(dir, &own) != TAC_OK) return TAC_ERR;
+    const char *use = own ? dir : given;
+    if (use) {
+        *src = tac_clip_strdup(use);
+        return *src ? TAC_OK : TAC_ERR;
+    }
+    size_t n = strlen(dir) + 256;
+    m->bpe_why = tac_try_malloc(n, 1, "CLIP load");
+    if (!m->bpe_why) return TAC_ERR;
+    snprintf(m->bpe_why, n, "%s: no tokenizer: %s, and none was given (tac_clip_load_params.tokenizer): this model "
+             "encodes images only", dir, is_file ? "the model is a single file" :
+             "the folder has no vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz");
+    return TAC_OK;
+}
+
+int tac_clip_load_ex(const char *dir, const tac_clip_load_params *params, tac_clip **out)
+{
+    if (!out) return tac_fail("tac_clip_load: NULL argument");
     *out = NULL;
+    if (!dir) return tac_fail("tac_clip_load: no model path");
     static const char *const hf_names[] = {"model.safetensors", "pytorch_model.bin", NULL};
     static const char *const hf_index[] = {"model.safetensors.index.json", "pytorch_model.bin.index.json", NULL};
     static const char *const oc_names[] = {"open_clip_model.safetensors", "open_clip_pytorch_model.bin", NULL};
     static const char *const oc_index[] = {"open_clip_model.safetensors.index.json", "open_clip_pytorch_model.bin.index.json", NULL};
     char *cfg_path = join(dir, "config.json"), *index_text = NULL, *index_path = NULL;
     char *oc_path = join(dir, "open_clip_config.json"), *pre_path = join(dir, "preprocessor_config.json");
-    char *cfg_text = NULL;
+    char *cfg_text = NULL, *bpe_src = NULL;
     size_t cfg_len = 0;
     weights_src w = {0};
     spec_list specs = {0};
@@ -553,8 +605,10 @@ int tac_clip_load(const char *dir, tac_clip **out)
     int rc = TAC_ERR;
     struct stat sb;
     int is_file = stat(dir, &sb) == 0 && S_ISREG(sb.st_mode);   /* an OpenAI checkpoint file (ViT-B-32.pt) */
+    if (!cfg_path || !oc_path || !pre_path) goto done;
     if (!is_file && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))) { tac_fail("%s: not a folder (a CLIP model folder is needed)", dir); goto done; }
-    m = tac_xcalloc(1, sizeof *m);
+    m = tac_try_calloc(1, sizeof *m, "CLIP model");
+    if (!m) goto done;
     if (is_file) {
         /* handled with the OpenAI state dicts below */
     } else if (file_exists(cfg_path)) {                              /* Hugging Face transformers CLIPModel */
@@ -584,8 +638,14 @@ int tac_clip_load(const char *dir, tac_clip **out)
     }
     if (is_file || !cfg_text) {                               /* OpenAI-named weights alone */
         int any = 0;
-        char *one = is_file ? tac_xstrdup(dir) : NULL;
-        for (int i = 0; !one && oc_names[i]; i++) { char *p = join(dir, oc_names[i]); any |= file_exists(p); free(p); }
+        char *one = NULL;
+        if (is_file && !(one = tac_clip_strdup(dir))) goto done;
+        for (int i = 0; !one && oc_names[i]; i++) {
+            char *p = join(dir, oc_names[i]);
+            if (!p) goto done;
+            any |= file_exists(p);
+            free(p);
+        }
         if (!one && !any && find_single_pt(dir, &one) != TAC_OK) goto done;
         if (!one && !any) {
             tac_fail("%s: not a CLIP model folder: it needs config.json (Hugging Face: with model.safetensors or "
@@ -594,8 +654,9 @@ int tac_clip_load(const char *dir, tac_clip **out)
             goto done;
         }
         if (one) {
-            w.st = tac_xcalloc(1, sizeof(tac_st));
-            w.path = tac_xcalloc(1, sizeof(char *));
+            w.st = tac_try_calloc(1, sizeof(tac_st), "CLIP load");
+            w.path = tac_try_calloc(1, sizeof(char *), "CLIP load");
+            if (!w.st || !w.path) { free(one); goto done; }
             w.path[0] = one;
             w.nst = 1;
             if (open_one(one, &w.st[0]) != TAC_OK) goto done;
@@ -603,17 +664,20 @@ int tac_clip_load(const char *dir, tac_clip **out)
             goto done;
         }
         if (infer_openai_config(&w, w.path[0], &m->cfg) != TAC_OK) goto done;
-        cfg_text = tac_xstrdup("openai-inferred");
+        if (!(cfg_text = tac_clip_strdup("openai-inferred"))) goto done;
         cfg_len = strlen(cfg_text);
     }
-    m->w.tlayers = tac_xcalloc((size_t)m->cfg.text.layers, sizeof(tac_clip_layer));
-    m->w.vlayers = tac_xcalloc((size_t)m->cfg.vision.layers, sizeof(tac_clip_layer));
+    m->w.tlayers = tac_try_calloc((size_t)m->cfg.text.layers, sizeof(tac_clip_layer), "CLIP load");
+    m->w.vlayers = tac_try_calloc((size_t)m->cfg.vision.layers, sizeof(tac_clip_layer), "CLIP load");
+    if (!m->w.tlayers || !m->w.vlayers) goto done;
     if (m->cfg.openclip) expected_tensors_openai(&m->cfg, &m->w, &specs);
     else expected_tensors(&m->cfg, &m->w, &specs);
+    if (specs.failed) goto done;
     for (int i = 0; i < specs.n; i++)       /* all checked first: the allocation below is bounded by the file */
         if (check_tensor(&w, index_path, &specs.s[i]) != TAC_OK) goto done;
     m->nfloats = layout(&m->cfg, &m->w, NULL);
-    m->mem = tac_clip_big_alloc(m->nfloats);
+    m->mem = tac_clip_big_alloc(m->nfloats, "CLIP weights");
+    if (!m->mem) goto done;
     layout(&m->cfg, &m->w, m->mem);
     float *tmp = NULL;
     size_t tmp_cap = 0;
@@ -623,7 +687,11 @@ int tac_clip_load(const char *dir, tac_clip **out)
         size_t n = sp->found->nbytes / (sp->found->dtype == TAC_ST_F32 ? 4 : 2), bad = 0;
         if (sp->transpose) {                 /* file: r x c, view: c x r */
             size_t r = (size_t)sp->shape[0], c = (size_t)sp->shape[1];
-            if (n > tmp_cap) { free(tmp); tmp_cap = n; tmp = tac_xmalloc(n, sizeof *tmp); }
+            if (n > tmp_cap) {
+                free(tmp);
+                tmp_cap = n;
+                if (!(tmp = tac_try_malloc(n, sizeof *tmp, "CLIP load"))) goto done;
+            }
             convert(sp->found, tmp);
             for (size_t y = 0; y < r; y++)
                 for (size_t x = 0; x < c; x++) v[x * r + y] = tmp[y * c + x];
@@ -635,9 +703,10 @@ int tac_clip_load(const char *dir, tac_clip **out)
     }
     free(tmp);
     fold_normalisation(m);
-    m->dir = tac_xstrdup(dir);
-    m->bpe_path = find_tokenizer(dir);
-    if (tac_clip_model_hash(cfg_text, cfg_len, (const char *const *)w.path, w.nst, m->bpe_path, m->hash) != TAC_OK) goto done;
+    if (!(m->dir = tac_clip_strdup(dir))) goto done;
+    if (tokenizer_source(m, dir, is_file, params, &bpe_src) != TAC_OK) goto done;
+    if (bpe_src && tac_bpe_load(bpe_src, &m->bpe) != TAC_OK) { m->bpe = NULL; goto done; }   /* loaded here, once */
+    if (tac_clip_model_hash(cfg_text, cfg_len, (const char *const *)w.path, w.nst, bpe_src, m->hash) != TAC_OK) goto done;
     note_coretype();
     rc = tac_clip_apply_default_precision(m);    /* bf16: packs the weights (tac_clip_bf16.c) */
 done:
@@ -646,6 +715,7 @@ done:
     free(index_text);
     free(index_path);
     free(specs.s);
+    free(bpe_src);
     free(cfg_text);
     free(cfg_path);
     free(oc_path);
@@ -660,15 +730,14 @@ void tac_clip_free(tac_clip *m)
     if (m->bpe) tac_bpe_free(m->bpe);
     free(m->mem);
     tac_clip_bf16_free(m->bf16);
-    for (int i = 0; i < TAC_CLIP_MAX_WS; i++) free(m->ws[i]);
     free(m->w.tlayers);
     free(m->w.vlayers);
     free(m->dir);
-    free(m->bpe_path);
+    free(m->bpe_why);
     free(m);
 }
 
 int tac_clip_embed_dim(const tac_clip *m) { return m->cfg.proj_dim; }
-int64_t tac_clip_text_rows(const tac_clip *m) { return m->text_rows; }
+int64_t tac_clip_text_rows(const tac_clip *m) { return __atomic_load_n(&m->text_rows, __ATOMIC_RELAXED); }
 int tac_clip_image_size(const tac_clip *m) { return m->cfg.vision.image_size; }
 const char *tac_clip_hash(const tac_clip *m) { return m->hash; }

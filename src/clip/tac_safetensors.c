@@ -119,14 +119,16 @@ int tac_st_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st)
     if (!root) return tac_fail("%s: the header is not valid JSON (not safetensors, or corrupt)", what);
     if (!cJSON_IsObject(root)) { cJSON_Delete(root); return tac_fail("%s: the header is not a JSON object", what); }
     int cap = cJSON_GetArraySize(root);
-    st->t = tac_xcalloc(cap > 0 ? (size_t)cap : 1, sizeof *st->t);
+    st->t = tac_try_calloc(cap > 0 ? (size_t)cap : 1, sizeof *st->t, what);
+    if (!st->t) { cJSON_Delete(root); return TAC_ERR; }
     const cJSON *e;
     cJSON_ArrayForEach(e, root) {
         if (!e->string) continue;
         if (strcmp(e->string, "__metadata__") == 0) continue;
         tac_st_tensor *t = &st->t[st->n];
         if (parse_entry(e, what, st, t) != TAC_OK) { cJSON_Delete(root); st_free_tensors(st); return TAC_ERR; }
-        t->name = tac_xstrdup(e->string);
+        t->name = tac_clip_strdup(e->string);
+        if (!t->name) { cJSON_Delete(root); st_free_tensors(st); return TAC_ERR; }
         st->n++;
     }
     cJSON_Delete(root);

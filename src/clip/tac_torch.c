@@ -91,7 +91,8 @@ static int zip_parse(const uint8_t *buf, size_t len, const char *what, zdir *z)
                         (unsigned long long)cdoff, (unsigned long long)cdsize, len);
     if (count > cdsize / 46) return tac_fail("%s: zip central directory claims %llu entries in %llu bytes (corrupt)", what,
                                              (unsigned long long)count, (unsigned long long)cdsize);
-    z->e = tac_xcalloc(count ? (size_t)count : 1, sizeof *z->e);
+    z->e = tac_try_calloc(count ? (size_t)count : 1, sizeof *z->e, what);
+    if (!z->e) return TAC_ERR;
     const uint8_t *p = buf + cdoff, *end = p + cdsize;
     for (uint64_t i = 0; i < count; i++) {
         if (end - p < 46 || le(p, 4) != 0x02014b50u)
@@ -357,7 +358,8 @@ static int flatten_module(const tac_pyval *obj, const char *prefix, const stores
     for (int64_t k = 0; k + 1 < d->n; k += 2) {
         const tac_pyval *key = d->items[k], *v = d->items[k + 1];
         if (key->type != PY_STR || key->len > 256 || strlen(prefix) > 1024) continue;
-        char *name = tac_xmalloc(strlen(prefix) + key->len + 2, 1);
+        char *name = tac_try_malloc(strlen(prefix) + key->len + 2, 1, what);
+        if (!name) return TAC_ERR;
         sprintf(name, "%s%.*s", prefix, (int)key->len, (const char *)key->s);
         if (v->type == PY_OBJ && v->callable && v->callable->type == PY_GLOBAL && v->callable->len > 9 &&
             !memcmp(v->callable->s, "__torch__", 9)) {
@@ -368,8 +370,10 @@ static int flatten_module(const tac_pyval *obj, const char *prefix, const stores
             continue;
         }
         if (L->st->n == L->cap) {
-            L->cap = L->cap ? 2 * L->cap : 64;
-            L->st->t = tac_xrealloc(L->st->t, (size_t)L->cap, sizeof *L->st->t);
+            int cap = L->cap ? 2 * L->cap : 64;
+            tac_st_tensor *nt = realloc(L->st->t, (size_t)cap * sizeof *L->st->t);
+            if (!nt) { free(name); return tac_fail("%s: out of memory (tensor table)", what); }
+            L->st->t = nt; L->cap = cap;
         }
         tac_st_tensor *t = &L->st->t[L->st->n];
         memset(t, 0, sizeof *t);
@@ -439,7 +443,8 @@ static int legacy_form(const uint8_t *buf, size_t len, const char *what, tac_pic
     pos += used;
     const tac_pyval *keys = tac_pickle_root(*aux);
     if (keys->type != PY_LIST) return tac_fail("%s: legacy torch.save file without its storage key list", what);
-    *ls = tac_xcalloc(keys->n ? (size_t)keys->n : 1, sizeof **ls);
+    *ls = tac_try_calloc(keys->n ? (size_t)keys->n : 1, sizeof **ls, what);
+    if (!*ls) return TAC_ERR;
     for (int64_t k = 0; k < keys->n; k++) {
         const tac_pyval *key = keys->items[k];
         if (key->type != PY_STR) return tac_fail("%s: legacy storage key %lld is not a string", what, (long long)k);
@@ -506,12 +511,14 @@ int tac_torch_parse(const uint8_t *buf, size_t len, const char *what, tac_st *st
     int module = root->n > 0;          /* every key starts with "module." (a DataParallel training checkpoint) */
     for (int64_t k = 0; k + 1 < root->n; k += 2)
         if (root->items[k]->type != PY_STR || root->items[k]->len < 7 || memcmp(root->items[k]->s, "module.", 7)) module = 0;
-    st->t = tac_xcalloc(root->n ? (size_t)root->n / 2 + 1 : 1, sizeof *st->t);
+    st->t = tac_try_calloc(root->n ? (size_t)root->n / 2 + 1 : 1, sizeof *st->t, what);
+    if (!st->t) goto out;
     for (int64_t k = 0; k + 1 < root->n; k += 2) {
         const tac_pyval *key = root->items[k];
         if (key->type != PY_STR || key->len > 4096) continue;
         size_t skip = module ? 7 : 0;
-        char *name = tac_xmalloc(key->len - skip + 1, 1);
+        char *name = tac_try_malloc(key->len - skip + 1, 1, what);
+        if (!name) goto out;
         memcpy(name, key->s + skip, key->len - skip);
         name[key->len - skip] = 0;
         tac_st_tensor *t = &st->t[st->n];
@@ -524,6 +531,9 @@ sorted:
     qsort(st->t, (size_t)st->n, sizeof *st->t, cmp_tensor);
     for (int i = 1; i < st->n; i++)
         if (strcmp(st->t[i - 1].name, st->t[i].name) == 0) { tac_fail("%s: tensor '%s' appears twice", what, st->t[i].name); goto out; }
+    int nowned = 0;
+    for (int i = 0; i < z.n; i++) nowned += z.e[i].owned != NULL;
+    if (nowned && !(st->owned = tac_try_calloc((size_t)nowned, sizeof *st->owned, what))) goto out;
     st->header = pb;
     st->header_len = pl;
     st->data = buf;
@@ -538,8 +548,7 @@ out:
     for (int i = 0; i < z.n; i++) {           /* inflated entries: kept by the table they back, or freed */
         if (!z.e[i].owned) continue;
         if (rc == TAC_OK) {
-            st->owned = tac_xrealloc(st->owned, (size_t)st->nowned + 1, sizeof *st->owned);
-            st->owned[st->nowned++] = z.e[i].owned;
+            st->owned[st->nowned++] = z.e[i].owned;           /* room made above */
         } else {
             free(z.e[i].owned);
         }

@@ -154,7 +154,8 @@ static char *url_of(hub_dl *d, const char *rev, const char *file)
 {
     char *er = curl_easy_escape(d->curl, rev, 0);   /* refs/pr/1 -> refs%2Fpr%2F1, as the Hub expects */
     char *ef = curl_easy_escape(d->curl, file, 0);
-    char *u = tac_hub_printf("%s/%s/resolve/%s/%s", d->env.endpoint, d->repo, er, ef);
+    char *u = er && ef ? tac_hub_printf("%s/%s/resolve/%s/%s", d->env.endpoint, d->repo, er, ef) : NULL;
+    if (!u && (!er || !ef)) tac_fail("%s: out of memory", d->repo);
     curl_free(er); curl_free(ef);
     return u;
 }
@@ -190,6 +191,7 @@ static int net_fail(hub_dl *d, CURLcode c)
 static int head(hub_dl *d, const char *rev, const char *file, hub_headers *h, int *present)
 {
     char *url = url_of(d, rev, file);
+    if (!url) return TAC_ERR;
     for (int hop = 0;; hop++) {
         common_opts(d, url, h);
         curl_easy_setopt(d->curl, CURLOPT_NOBODY, 1L);
@@ -201,6 +203,7 @@ static int head(hub_dl *d, const char *rev, const char *file, hub_headers *h, in
             int olen = slash ? (int)(slash - d->env.endpoint) : (int)strlen(d->env.endpoint);
             free(url);
             url = tac_hub_printf("%.*s%s", olen, d->env.endpoint, h->location);
+            if (!url) return TAC_ERR;
             continue;
         }
         break;
@@ -217,10 +220,13 @@ static hub_file *add_file(hub_dl *d, const char *name, const hub_headers *h)
     if (!tac_hub_safe_name(name)) { tac_fail("%s: refusing the file name '%s'", d->repo, name); return NULL; }
     const char *e = h->linked_etag[0] ? h->linked_etag : h->etag;
     if (!e[0]) { tac_fail("%s: %s: the server sent no ETag (is %s a Hugging Face endpoint?)", d->repo, name, d->env.endpoint); return NULL; }
-    d->files = tac_xrealloc(d->files, (size_t)d->nfiles + 1, sizeof *d->files);
-    hub_file *f = &d->files[d->nfiles++];
+    hub_file *nf = realloc(d->files, ((size_t)d->nfiles + 1) * sizeof *d->files);
+    if (!nf) { tac_fail("%s: out of memory", d->repo); return NULL; }
+    d->files = nf;
+    hub_file *f = &d->files[d->nfiles];
     memset(f, 0, sizeof *f);
-    f->name = tac_xstrdup(name);
+    if (!(f->name = tac_hub_printf("%s", name))) return NULL;
+    d->nfiles++;
     norm_etag(f->etag, sizeof f->etag, e);
     if (!tac_hub_safe_name(f->etag)) { d->nfiles--; free(f->name); tac_fail("%s: %s: unusable ETag", d->repo, name); return NULL; }
     f->lfs = h->linked_etag[0] && is_sha256(f->etag);
@@ -274,7 +280,8 @@ static int sha256_prefix(const char *path, tac_sha256_ctx *c, int64_t n)
     FILE *f = fopen(path, "rb");
     if (!f) return tac_fail("%s: cannot open: %s", path, strerror(errno));
     enum { CHUNK = 1 << 20 };
-    unsigned char *buf = tac_xmalloc(CHUNK, 1);
+    unsigned char *buf = tac_try_malloc(CHUNK, 1, path);
+    if (!buf) { fclose(f); return TAC_ERR; }
     size_t r;
     int64_t left = n < 0 ? INT64_MAX : n;
     while (left > 0 && (r = fread(buf, 1, left < CHUNK ? (size_t)left : CHUNK, f)) > 0) {
@@ -304,8 +311,9 @@ static int transient(CURLcode c)
 /* Downloads f into blobs/<etag>: resumes a partial file, verifies, renames into place. Caller holds the lock. */
 static int fetch_locked(hub_dl *d, const char *commit, const hub_file *f, const char *blob)
 {
-    char *inc = tac_hub_printf("%s.incomplete", blob), *url = url_of(d, commit, f->name);
+    char *inc = tac_hub_printf("%s.incomplete", blob), *url = inc ? url_of(d, commit, f->name) : NULL;
     int rc = TAC_ERR;
+    if (!url) { free(inc); return TAC_ERR; }
     d->hashed = -1;
     for (int attempt = 0;; attempt++) {
         int64_t off = file_size(inc);
@@ -388,11 +396,14 @@ static char *blob_path(hub_dl *d, const hub_file *f) { return tac_hub_printf("%s
 static int fetch(hub_dl *d, const char *commit, const hub_file *f)
 {
     char *blob = blob_path(d, f);
+    if (!blob) return TAC_ERR;
     if (file_size(blob) >= 0) { free(blob); return TAC_OK; }
     const char *slash = strchr(d->repo, '/');
     char *lockdir = tac_hub_printf("%s/.locks/models--%.*s--%s", d->env.cache, (int)(slash - d->repo), d->repo, slash + 1);
-    char *lock = tac_hub_printf("%s/%s.lock", lockdir, f->etag), *blobs = tac_hub_printf("%s/blobs", d->rdir);
+    char *lock = lockdir ? tac_hub_printf("%s/%s.lock", lockdir, f->etag) : NULL;
+    char *blobs = lock ? tac_hub_printf("%s/blobs", d->rdir) : NULL;
     int rc = TAC_ERR, fd = -1;
+    if (!blobs) goto done;
     if (tac_mkdir_p(lockdir) != TAC_OK || tac_mkdir_p(blobs) != TAC_OK) goto done;
     fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) { tac_fail("%s: cannot open: %s", lock, strerror(errno)); goto done; }
@@ -407,6 +418,7 @@ done:
 static int read_blob(hub_dl *d, const hub_file *f, char **buf, size_t *len)
 {
     char *b = blob_path(d, f);
+    if (!b) return TAC_ERR;
     int rc = tac_read_file(b, buf, len);
     free(b);
     return rc;
@@ -418,8 +430,9 @@ static int link_file(const char *snap, const hub_file *f)
     char *target = tac_hub_printf("../../blobs/%s", f->etag), *lnk = tac_hub_printf("%s/%s", snap, f->name);
     char *tmp = tac_hub_printf("%s/.%s.tmp.%ld", snap, f->name, (long)getpid());
     char cur[512];
-    ssize_t n = readlink(lnk, cur, sizeof cur - 1);
     int rc = TAC_OK;
+    if (!target || !lnk || !tmp) { rc = TAC_ERR; goto done; }
+    ssize_t n = readlink(lnk, cur, sizeof cur - 1);
     if (n > 0 && (size_t)n == strlen(target) && memcmp(cur, target, (size_t)n) == 0) goto done;
     unlink(tmp);
     if (symlink(target, tmp) != 0 || rename(tmp, lnk) != 0) {
@@ -522,29 +535,33 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
     pthread_once(&curl_once, curl_init);
     hub_dl d;
     memset(&d, 0, sizeof d);
-    tac_hub_env_get(o, &d.env);
+    if (tac_hub_env_get(o, &d.env) != TAC_OK) return TAC_ERR;
     d.repo = repo;
     if (d.env.offline) {
         tac_fail("%s@%s is not in the cache %s and HF_HUB_OFFLINE=1 forbids downloading it", repo, rev, d.env.cache);
         tac_hub_env_free(&d.env);
         return TAC_ERR;
     }
-    d.rdir = tac_hub_repo_dir(d.env.cache, repo);
-    d.curl = curl_easy_init();
-    TAC_ASSERT(d.curl);
-    d.headers = curl_slist_append(NULL, "Accept-Encoding: identity");
-    if (d.env.token) {   /* libcurl drops it on a redirect to another host (the CDN): UNRESTRICTED_AUTH stays off */
-        char *a = tac_hub_printf("Authorization: Bearer %s", d.env.token);
-        d.headers = curl_slist_append(d.headers, a);
-        free(a);
-    }
     char commit[64] = "";
     char *snap = NULL;
     int rc = TAC_ERR;
+    d.rdir = tac_hub_repo_dir(d.env.cache, repo);
+    d.curl = d.rdir ? curl_easy_init() : NULL;
+    if (!d.curl) { if (d.rdir) tac_fail("%s: cannot start libcurl", repo); goto done; }
+    d.headers = curl_slist_append(NULL, "Accept-Encoding: identity");
+    if (d.headers && d.env.token) {   /* libcurl drops it on a redirect to another host (the CDN): UNRESTRICTED_AUTH stays off */
+        char *a = tac_hub_printf("Authorization: Bearer %s", d.env.token);
+        struct curl_slist *hs = a ? curl_slist_append(d.headers, a) : NULL;
+        free(a);
+        if (hs) d.headers = hs;
+        else { curl_slist_free_all(d.headers); d.headers = NULL; }
+    }
+    if (!d.headers) { tac_fail("%s: out of memory", repo); goto done; }
     if (plan(&d, rev, commit) != TAC_OK) goto done;
     /* fetch what is missing, with one progress bar over all bytes */
     for (int i = 0; i < d.nfiles; i++) {
-        char *b = blob_path(&d, &d.files[i]), *inc = tac_hub_printf("%s.incomplete", b);
+        char *b = blob_path(&d, &d.files[i]), *inc = b ? tac_hub_printf("%s.incomplete", b) : NULL;
+        if (!inc) { free(b); goto done; }
         if (file_size(b) < 0 && d.files[i].size > 0) {
             d.total += d.files[i].size;
             int64_t part = file_size(inc);
@@ -562,14 +579,15 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
     progress(&d, 1);
     /* every blob is in place: the snapshot links, then the ref */
     snap = tac_hub_printf("%s/snapshots/%s", d.rdir, commit);
-    if (tac_mkdir_p(snap) != TAC_OK) goto done;
+    if (!snap || tac_mkdir_p(snap) != TAC_OK) goto done;
     for (int i = 0; i < d.nfiles; i++)
         if (link_file(snap, &d.files[i]) != TAC_OK) goto done;
     if (d.nabsent) {                                         /* what the repo lacks, as huggingface_hub notes it */
         char *ne = tac_hub_printf("%s/.no_exist/%s", d.rdir, commit);
-        int r = tac_mkdir_p(ne);
+        int r = ne ? tac_mkdir_p(ne) : TAC_ERR;
         for (int i = 0; i < d.nabsent && r == TAC_OK; i++) {
             char *m = tac_hub_printf("%s/%s", ne, d.absent[i]);
+            if (!m) { r = TAC_ERR; break; }
             int fd = open(m, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
             if (fd < 0) r = tac_fail("%s: cannot write: %s", m, strerror(errno));
             else close(fd);
@@ -580,6 +598,7 @@ int tac_hub_download(const char *repo, const char *rev, const tac_hub_options *o
     }
     if (strcmp(rev, commit) != 0) {
         char *ref = tac_hub_printf("%s/refs/%s", d.rdir, rev);
+        if (!ref) goto done;
         char *slash = strrchr(ref, '/');
         *slash = 0;
         int r = tac_mkdir_p(ref);
@@ -596,7 +615,7 @@ done:
     for (int i = 0; i < d.nfiles; i++) free(d.files[i].name);
     free(d.files);
     curl_slist_free_all(d.headers);
-    curl_easy_cleanup(d.curl);
+    if (d.curl) curl_easy_cleanup(d.curl);
     free(d.rdir);
     tac_hub_env_free(&d.env);
     return rc;

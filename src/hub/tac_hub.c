@@ -33,7 +33,8 @@ char *tac_hub_printf(const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    char *s = tac_xmalloc((size_t)n + 1, 1);
+    char *s = n < 0 ? NULL : tac_try_malloc((size_t)n + 1, 1, "hub");
+    if (!s) return NULL;
     va_start(ap, fmt);
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -58,23 +59,29 @@ static const char *env_nonempty(const char *name)
     return v && *v ? v : NULL;
 }
 
-void tac_hub_env_get(const tac_hub_options *o, tac_hub_env *e)
+static char *dup_str(const char *s) { return tac_hub_printf("%s", s); }
+
+int tac_hub_env_get(const tac_hub_options *o, tac_hub_env *e)
 {
+    memset(e, 0, sizeof *e);
     tac_hub_options d;
     if (!o) { tac_hub_default_options(&d); o = &d; }
     const char *v;
-    if (o->cache_dir) e->cache = tac_xstrdup(o->cache_dir);
-    else if ((v = env_nonempty("HF_HUB_CACHE")) || (v = env_nonempty("HUGGINGFACE_HUB_CACHE"))) e->cache = tac_xstrdup(v);
+    if (o->cache_dir) e->cache = dup_str(o->cache_dir);
+    else if ((v = env_nonempty("HF_HUB_CACHE")) || (v = env_nonempty("HUGGINGFACE_HUB_CACHE"))) e->cache = dup_str(v);
     else if ((v = env_nonempty("HF_HOME"))) e->cache = tac_hub_printf("%s/hub", v);
     else if ((v = env_nonempty("XDG_CACHE_HOME"))) e->cache = tac_hub_printf("%s/huggingface/hub", v);
     else e->cache = tac_hub_printf("%s/.cache/huggingface/hub", (v = env_nonempty("HOME")) ? v : ".");
     v = o->endpoint ? o->endpoint : env_nonempty("HF_ENDPOINT");
-    e->endpoint = tac_xstrdup(v ? v : "https://huggingface.co");
+    e->endpoint = dup_str(v ? v : "https://huggingface.co");
+    if (!e->cache || !e->endpoint) { tac_hub_env_free(e); return TAC_ERR; }
     for (size_t n = strlen(e->endpoint); n > 0 && e->endpoint[n - 1] == '/'; n--) e->endpoint[n - 1] = 0;
     v = o->token ? o->token : env_nonempty("HF_TOKEN") ? env_nonempty("HF_TOKEN") : env_nonempty("HUGGING_FACE_HUB_TOKEN");
-    e->token = v && *v ? tac_xstrdup(v) : NULL;
+    e->token = v && *v ? dup_str(v) : NULL;
+    if (v && *v && !e->token) { tac_hub_env_free(e); return TAC_ERR; }
     e->offline = o->offline >= 0 ? o->offline : env_true(getenv("HF_HUB_OFFLINE"));
     e->progress = o->progress;
+    return TAC_OK;
 }
 
 void tac_hub_env_free(tac_hub_env *e)
@@ -86,7 +93,7 @@ void tac_hub_env_free(tac_hub_env *e)
 char *tac_hub_cache_dir(const tac_hub_options *o)
 {
     tac_hub_env e;
-    tac_hub_env_get(o, &e);
+    if (tac_hub_env_get(o, &e) != TAC_OK) return NULL;
     char *c = e.cache;
     e.cache = NULL;
     tac_hub_env_free(&e);
@@ -184,8 +191,15 @@ int tac_hub_index_shards(const char *json, size_t len, const char *what, char **
         int seen = 0;
         for (int i = 0; i < k && !seen; i++) seen = strcmp(s[i], e->valuestring) == 0;
         if (seen) continue;
-        s = tac_xrealloc(s, (size_t)k + 1, sizeof *s);
-        s[k++] = tac_xstrdup(e->valuestring);
+        char **ns = realloc(s, ((size_t)k + 1) * sizeof *s);
+        char *v = ns ? dup_str(e->valuestring) : NULL;
+        if (ns) s = ns;
+        if (!v) {
+            for (int i = 0; i < k; i++) free(s[i]);
+            free(s); cJSON_Delete(j);
+            return tac_fail("%s: out of memory", what);
+        }
+        s[k++] = v;
     }
     cJSON_Delete(j);
     if (k == 0) { free(s); return tac_fail("%s: empty weight_map", what); }
@@ -193,10 +207,10 @@ int tac_hub_index_shards(const char *json, size_t len, const char *what, char **
     return TAC_OK;
 }
 
-static int file_exists(const char *path)   /* follows links: a dangling link is absent */
+static int file_exists(const char *path)   /* follows links: a dangling link is absent; NULL (no memory): absent */
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static int read_opt(const char *dir, const char *name, char **buf, size_t *len)
@@ -215,6 +229,7 @@ static const char *snapshot_format(const char *repo, const char *rdir, const cha
 {
     char *dir = tac_hub_printf("%s/snapshots/%s", rdir, commit);
     const char *f = NULL;
+    if (!dir) return NULL;
     char *cfg, *oc;
     size_t cl, ol;
     read_opt(dir, "config.json", &cfg, &cl);
@@ -226,8 +241,9 @@ static const char *snapshot_format(const char *repo, const char *rdir, const cha
     for (const tac_hub_weights *w = tac_hub_weight_formats; w->file && !f; w++) {
         if (!hf && !w->open_clip) continue;
         char *p = tac_hub_printf("%s/%s", dir, w->file);
-        int have = file_exists(p);
+        int have = file_exists(p), oom = !p;
         free(p);
+        if (oom) goto done;
         if (!have) continue;
         if (!w->index) { f = w->format; break; }
         char *js, **sh;
@@ -239,7 +255,7 @@ static const char *snapshot_format(const char *repo, const char *rdir, const cha
         if (rc != TAC_OK) goto done;
         for (int i = 0; i < ns; i++) {
             char *q = tac_hub_printf("%s/%s", dir, sh[i]);
-            if (!file_exists(q)) all = 0;
+            if (!file_exists(q)) all = 0;          /* no memory: not known complete */
             free(q); free(sh[i]);
         }
         free(sh);
@@ -249,7 +265,7 @@ static const char *snapshot_format(const char *repo, const char *rdir, const cha
     for (const char *const *t = tac_hub_tokenizer_files; f && hf && need_tok && *t; t++) {
         char *p = tac_hub_printf("%s/%s", dir, *t), *q = tac_hub_printf("%s/.no_exist/%s/%s", rdir, commit, *t);
         struct stat st;
-        int known = file_exists(p) || lstat(q, &st) == 0;
+        int known = file_exists(p) || (q && lstat(q, &st) == 0);
         free(p); free(q);
         if (!known) { tac_fail("%s: the cached snapshot %s has no %s", repo, dir, *t); f = NULL; }
     }
@@ -263,6 +279,7 @@ static int cached_commit(const char *rdir, const char *rev, char commit[41])
 {
     if (tac_hub_is_commit(rev)) { strcpy(commit, rev); return TAC_OK; }
     char *p = tac_hub_printf("%s/refs/%s", rdir, rev), *buf;
+    if (!p) return TAC_ERR;
     size_t len;
     int rc = file_exists(p) ? tac_read_file(p, &buf, &len) : TAC_ERR;
     free(p);
@@ -277,13 +294,15 @@ static int cached_commit(const char *rdir, const char *rev, char commit[41])
 static int lookup(const char *repo, const char *rev, const tac_hub_options *o, int need_tok, char **dir)
 {
     tac_hub_env e;
-    tac_hub_env_get(o, &e);
+    if (tac_hub_env_get(o, &e) != TAC_OK) return TAC_ERR;
     char *rdir = tac_hub_repo_dir(e.cache, repo), commit[41];
     int rc = TAC_ERR;
-    if (cached_commit(rdir, rev, commit) != TAC_OK) {
+    if (!rdir) {
+        /* out of memory: the reason is set */
+    } else if (cached_commit(rdir, rev, commit) != TAC_OK) {
         tac_fail("%s@%s is not in the cache %s", repo, rev, e.cache);
     } else {
-        if (snapshot_format(repo, rdir, commit, need_tok)) { *dir = tac_hub_printf("%s/snapshots/%s", rdir, commit); rc = TAC_OK; }
+        if (snapshot_format(repo, rdir, commit, need_tok) && (*dir = tac_hub_printf("%s/snapshots/%s", rdir, commit))) rc = TAC_OK;
     }
     free(rdir);
     tac_hub_env_free(&e);
@@ -302,7 +321,7 @@ int tac_model_resolve(const char *spec, const tac_hub_options *o, char **dir)
     if (!spec || !*spec) spec = env_nonempty("TACLUST_MODEL");
     if (!spec) spec = TAC_HUB_DEFAULT_MODEL;
     struct stat st;
-    if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) { *dir = tac_xstrdup(spec); return TAC_OK; }
+    if (stat(spec, &st) == 0 && S_ISDIR(st.st_mode)) return (*dir = dup_str(spec)) ? TAC_OK : TAC_ERR;
     char repo[256], rev[256];
     if (spec[0] == '/' || spec[0] == '.' || spec[0] == '~')
         return tac_fail("%s: no such folder", spec);
@@ -311,9 +330,10 @@ int tac_model_resolve(const char *spec, const tac_hub_options *o, char **dir)
     const char *why = tac_last_error();
     if (strstr(why, "is not a CLIP model")) return TAC_ERR;   /* cached, but not something to run */
     tac_hub_env e;
-    tac_hub_env_get(o, &e);
+    if (tac_hub_env_get(o, &e) != TAC_OK) return TAC_ERR;
     int offline = e.offline;
-    char *cache = tac_xstrdup(e.cache);
+    char *cache = e.cache;             /* kept for the message */
+    e.cache = NULL;
     tac_hub_env_free(&e);
     if (offline && lookup(repo, rev, o, 0, dir) == TAC_OK) { free(cache); return TAC_OK; }   /* no tokenizer: still usable */
     if (offline) {
@@ -338,26 +358,30 @@ static int64_t folder_bytes(const char *dir)
         if (de->d_name[0] == '.') continue;
         char *p = tac_hub_printf("%s/%s", dir, de->d_name);
         struct stat st;
-        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) s += st.st_size;
+        if (p && stat(p, &st) == 0 && S_ISREG(st.st_mode)) s += st.st_size;
         free(p);
     }
     closedir(d);
     return s;
 }
 
-/* Appends to *out every ref name under refs/ (sub folders too: refs/pr/1) whose file names `commit`. */
-static void refs_naming(const char *refdir, const char *prefix, const char *commit, char **out)
+/* Appends to *out every ref name under refs/ (sub folders too: refs/pr/1) whose file names `commit`. TAC_ERR when
+ * memory is short. */
+static int refs_naming(const char *refdir, const char *prefix, const char *commit, char **out)
 {
     DIR *d = opendir(refdir);
-    if (!d) return;
+    if (!d) return TAC_OK;
     struct dirent *de;
-    while ((de = readdir(d))) {
+    int rc = TAC_OK;
+    while (rc == TAC_OK && (de = readdir(d))) {
         if (de->d_name[0] == '.') continue;
         char *p = tac_hub_printf("%s/%s", refdir, de->d_name), *name = tac_hub_printf("%s%s", prefix, de->d_name);
         struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (!p || !name) {
+            rc = TAC_ERR;
+        } else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
             char *sub = tac_hub_printf("%s/", name);
-            refs_naming(p, sub, commit, out);
+            rc = sub ? refs_naming(p, sub, commit, out) : TAC_ERR;
             free(sub);
         } else {
             char *buf;
@@ -365,8 +389,8 @@ static void refs_naming(const char *refdir, const char *prefix, const char *comm
             if (tac_read_file(p, &buf, &len) == TAC_OK) {
                 while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' ')) buf[--len] = 0;
                 if (strcmp(buf, commit) == 0) {
-                    char *n = **out ? tac_hub_printf("%s,%s", *out, name) : tac_xstrdup(name);
-                    free(*out); *out = n;
+                    char *n = **out ? tac_hub_printf("%s,%s", *out, name) : dup_str(name);
+                    if (n) { free(*out); *out = n; } else rc = TAC_ERR;
                 }
                 free(buf);
             }
@@ -374,6 +398,7 @@ static void refs_naming(const char *refdir, const char *prefix, const char *comm
         free(p); free(name);
     }
     closedir(d);
+    return rc;
 }
 
 static int cmp_model(const void *a, const void *b)
@@ -387,7 +412,8 @@ int tac_hub_list(const tac_hub_options *o, tac_hub_model **models, int *n)
 {
     char *cache = tac_hub_cache_dir(o);
     tac_hub_model *m = NULL;
-    int k = 0;
+    int k = 0, rc = TAC_OK;
+    if (!cache) return TAC_ERR;
     DIR *d = opendir(cache);
     if (!d) {
         int err = errno;
@@ -398,31 +424,39 @@ int tac_hub_list(const tac_hub_options *o, tac_hub_model **models, int *n)
         return TAC_ERR;
     }
     struct dirent *de;
-    while ((de = readdir(d))) {
+    while (rc == TAC_OK && (de = readdir(d))) {
         if (strncmp(de->d_name, "models--", 8) != 0) continue;
         const char *org = de->d_name + 8, *sep = strstr(org, "--");
         if (!sep || sep == org || !sep[2]) continue;
         char *id = tac_hub_printf("%.*s/%s", (int)(sep - org), org, sep + 2);
         char *sdir = tac_hub_printf("%s/%s/snapshots", cache, de->d_name);
-        DIR *sd = opendir(sdir);
+        DIR *sd = id && sdir ? opendir(sdir) : NULL;
         struct dirent *se;
-        while (sd && (se = readdir(sd))) {
+        if (!id || !sdir) rc = TAC_ERR;
+        while (rc == TAC_OK && sd && (se = readdir(sd))) {
             if (!tac_hub_is_commit(se->d_name)) continue;
             char *snap = tac_hub_printf("%s/%s", sdir, se->d_name);
             char *rdir = tac_hub_printf("%s/%s", cache, de->d_name);
-            const char *fmt = snapshot_format(id, rdir, se->d_name, 0);
+            const char *fmt = snap && rdir ? snapshot_format(id, rdir, se->d_name, 0) : NULL;
+            int oom = !snap || !rdir;
             free(rdir);
+            if (oom) { free(snap); rc = TAC_ERR; break; }
             if (!fmt) { free(snap); continue; }
-            m = tac_xrealloc(m, (size_t)k + 1, sizeof *m);
+            tac_hub_model *nm = realloc(m, ((size_t)k + 1) * sizeof *m);
+            if (!nm) { free(snap); rc = tac_fail("listing the hub cache: out of memory"); break; }
+            m = nm;
             tac_hub_model *x = &m[k++];
-            x->id = tac_xstrdup(id);
-            x->commit = tac_xstrdup(se->d_name);
+            memset(x, 0, sizeof *x);
             x->dir = snap;
             x->format = fmt;
             x->bytes = folder_bytes(snap);
-            x->revisions = tac_xstrdup("");
+            x->id = dup_str(id);
+            x->commit = dup_str(se->d_name);
+            x->revisions = dup_str("");
             char *refdir = tac_hub_printf("%s/%s/refs", cache, de->d_name);
-            refs_naming(refdir, "", se->d_name, &x->revisions);
+            if (!x->id || !x->commit || !x->revisions || !refdir ||
+                refs_naming(refdir, "", se->d_name, &x->revisions) != TAC_OK)
+                rc = TAC_ERR;
             free(refdir);
         }
         if (sd) closedir(sd);
@@ -430,6 +464,13 @@ int tac_hub_list(const tac_hub_options *o, tac_hub_model **models, int *n)
     }
     closedir(d);
     free(cache);
+    if (rc != TAC_OK) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", tac_last_error());
+        tac_hub_list_free(m, k);
+        *models = NULL; *n = 0;
+        return tac_fail("%s", why[0] ? why : "listing the hub cache: out of memory");
+    }
     tac_clear_error();
     if (k > 1) qsort(m, (size_t)k, sizeof *m, cmp_model);
     *models = m; *n = k;

@@ -9,11 +9,11 @@
 #include "taclust/hub.h"
 
 typedef struct { char *cache, *endpoint, *token; int offline, progress; } tac_hub_env;
-void tac_hub_env_get(const tac_hub_options *o, tac_hub_env *e);
+int tac_hub_env_get(const tac_hub_options *o, tac_hub_env *e);   /* TAC_ERR when memory is short */
 void tac_hub_env_free(tac_hub_env *e);
 
 /* <cache>/models--org--name, malloc'd. */
-/* A new string formatted as printf would (released with free). */
+/* A new string formatted as printf would (released with free); NULL with the reason set when memory is short. */
 char *tac_hub_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *tac_hub_repo_dir(const char *cache, const char *repo);
 int tac_hub_is_commit(const char *s);          /* 40 lowercase hex digits */

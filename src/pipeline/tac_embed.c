@@ -48,13 +48,27 @@ int tac_is_image_name(const char *name)
 /* A growing list of strings. */
 typedef struct { char **s; int64_t n, cap; } strlist;
 
-static void strlist_push(strlist *l, char *s)
+/* Appends s (taken over; NULL: a failed allocation). TAC_ERR with the reason when memory is short (s freed). */
+static int strlist_push(strlist *l, char *s)
 {
+    if (!s) return tac_fail("listing inputs: out of memory");
     if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        l->s = tac_xrealloc(l->s, (size_t)l->cap, sizeof(char *));
+        int64_t cap = l->cap ? 2 * l->cap : 64;
+        char **ns = realloc(l->s, (size_t)cap * sizeof(char *));
+        if (!ns) { free(s); return tac_fail("listing inputs: out of memory"); }
+        l->s = ns; l->cap = cap;
     }
     l->s[l->n++] = s;
+    return TAC_OK;
+}
+
+/* malloc'd copy of s, NULL with the reason set when memory is short. */
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = tac_try_malloc(n, 1, "embedding");
+    if (p) memcpy(p, s, n);
+    return p;
 }
 
 /* The set of folders already walked, by (device, inode): an open-addressing hash table. */
@@ -66,15 +80,16 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* Returns 1 if (dev, ino) was added, 0 if it was already there. */
+/* Returns 1 if (dev, ino) was added, 0 if it was already there, TAC_ERR (-1) with the reason when memory is short. */
 static int dirset_add(dirset *s, uint64_t dev, uint64_t ino)
 {
     if (2 * (s->n + 1) > s->cap) {
         dirset t = {0};
         t.cap = s->cap ? 2 * s->cap : 256;
-        t.dev = tac_xcalloc(t.cap, sizeof(uint64_t));
-        t.ino = tac_xcalloc(t.cap, sizeof(uint64_t));
-        t.used = tac_xcalloc(t.cap, 1);
+        t.dev = tac_try_calloc(t.cap, sizeof(uint64_t), "listing inputs");
+        t.ino = tac_try_calloc(t.cap, sizeof(uint64_t), "listing inputs");
+        t.used = tac_try_calloc(t.cap, 1, "listing inputs");
+        if (!t.dev || !t.ino || !t.used) { free(t.dev); free(t.ino); free(t.used); return TAC_ERR; }
         for (size_t i = 0; i < s->cap; i++)
             if (s->used[i]) dirset_add(&t, s->dev[i], s->ino[i]);
         free(s->dev); free(s->ino); free(s->used);
@@ -93,7 +108,8 @@ static char *join_path(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
     int slash = a > 0 && dir[a - 1] != '/';
-    char *p = tac_xmalloc(a + b + 2, 1);
+    char *p = tac_try_malloc(a + b + 2, 1, "listing inputs");
+    if (!p) return NULL;
     memcpy(p, dir, a);
     if (slash) p[a++] = '/';
     memcpy(p + a, name, b + 1);
@@ -109,17 +125,19 @@ typedef struct {
     int out_set;
 } walk_ctx;
 
-static void skip(walk_ctx *w, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void skip(walk_ctx *w, const char *path, const char *fmt, ...)
+/* TAC_ERR only when memory is short. */
+static int skip(walk_ctx *w, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int skip(walk_ctx *w, const char *path, const char *fmt, ...)
 {
-    if (!w->skipped) return;
+    if (!w->skipped) return TAC_OK;
     char why[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    strlist_push(w->skipped, tac_xstrdup(path));
-    strlist_push(w->why, tac_xstrdup(why));
+    if (strlist_push(w->skipped, dup_str(path)) != TAC_OK) return TAC_ERR;
+    if (strlist_push(w->why, dup_str(why)) != TAC_OK) { free(w->skipped->s[--w->skipped->n]); return TAC_ERR; }
+    return TAC_OK;
 }
 
 /* A folder taclust wrote: it holds the marker file, or (runs made before the marker) run.json beside cache/. */
@@ -133,17 +151,15 @@ int tac_is_output_folder(const char *dir)
     return 1;
 }
 
-/* 1 (with a skipped entry) if the folder p (stat st) must not be walked: the output folder or one taclust wrote. */
+/* 1 (with a skipped entry) if the folder p (stat st) must not be walked: the output folder or one taclust wrote;
+ * TAC_ERR when memory is short. */
 static int skip_output_folder(walk_ctx *w, const char *p, const struct stat *st)
 {
-    if (w->out_set && (uint64_t)st->st_dev == w->out_dev && (uint64_t)st->st_ino == w->out_ino) {
-        skip(w, p, "the output folder of this run: not read as input");
-        return 1;
-    }
-    if (tac_is_output_folder(p)) {
-        skip(w, p, "a folder taclust wrote (it holds %s or run.json + cache/): not read as input", TAC_OUTPUT_MARKER);
-        return 1;
-    }
+    if (w->out_set && (uint64_t)st->st_dev == w->out_dev && (uint64_t)st->st_ino == w->out_ino)
+        return skip(w, p, "the output folder of this run: not read as input") == TAC_OK ? 1 : TAC_ERR;
+    if (tac_is_output_folder(p))
+        return skip(w, p, "a folder taclust wrote (it holds %s or run.json + cache/): not read as input",
+                    TAC_OUTPUT_MARKER) == TAC_OK ? 1 : TAC_ERR;
     return 0;
 }
 
@@ -153,61 +169,67 @@ static const char *kind_of(mode_t m)
            "not a regular file";
 }
 
+/* TAC_OK, TAC_ERR (out of memory, or a sub folder that cannot be read when nothing is kept as skipped), or
+ * WALK_UNREADABLE when dir itself cannot be read (the reason set). */
+#define WALK_UNREADABLE 1
 static int walk_dir(const char *dir, dirset *seen, strlist *out, walk_ctx *w)
 {
     DIR *d = opendir(dir);
-    if (!d) return tac_fail("%s: cannot read folder: %s", dir, strerror(errno));
+    if (!d) { tac_fail("%s: cannot read folder: %s", dir, strerror(errno)); return WALK_UNREADABLE; }
     strlist names = {0};
     struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) strlist_push(&names, tac_xstrdup(e->d_name));
+    int rc = TAC_OK;
+    while (rc == TAC_OK && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) rc = strlist_push(&names, dup_str(e->d_name));
     closedir(d);
     if (names.n > 1) qsort(names.s, (size_t)names.n, sizeof(char *), cmp_str);
-    int rc = TAC_OK;
     for (int64_t i = 0; i < names.n && rc == TAC_OK; i++) {
         const char *name = names.s[i];
         int image = tac_is_image_name(name);
         char *p = join_path(dir, name);
         struct stat st;
+        if (!p) { rc = TAC_ERR; break; }
         if (strlen(p) >= PATH_MAX) {          /* no system call can open it */
-            if (image) skip(w, p, "the path is longer than PATH_MAX (%d bytes): cannot be opened", PATH_MAX);
-            else skip(w, p, "the path is longer than PATH_MAX (%d bytes): not walked", PATH_MAX);
+            if (image) rc = skip(w, p, "the path is longer than PATH_MAX (%d bytes): cannot be opened", PATH_MAX);
+            else rc = skip(w, p, "the path is longer than PATH_MAX (%d bytes): not walked", PATH_MAX);
             free(p);
             continue;
         }
         if (name[0] == '.') {                 /* hidden: not taken, but said when it looks like an image or a folder */
-            if (image) skip(w, p, "hidden file (the name starts with '.'): not taken");
-            else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) skip(w, p, "hidden folder (the name starts with '.'): not walked");
+            if (image) rc = skip(w, p, "hidden file (the name starts with '.'): not taken");
+            else if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) rc = skip(w, p, "hidden folder (the name starts with '.'): not walked");
             free(p);
             continue;
         }
         if (stat(p, &st) != 0) {              /* broken symlink, link loop, no permission, or vanished meanwhile */
-            if (image) skip(w, p, "%s", strerror(errno));
+            if (image) rc = skip(w, p, "%s", strerror(errno));
             free(p);
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
-            if (!skip_output_folder(w, p, &st) && dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) {
+            int so = skip_output_folder(w, p, &st), added = so == 0 ? dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino) : 0;
+            if (so < 0 || added < 0) rc = TAC_ERR;
+            else if (added) {
                 rc = walk_dir(p, seen, out, w);
-                if (rc != TAC_OK && w->skipped) {   /* an unreadable sub folder: said, the walk goes on */
-                    skip(w, p, "%s", tac_last_error());
-                    rc = TAC_OK;
-                }
+                if (rc == WALK_UNREADABLE)            /* an unreadable sub folder: said, the walk goes on */
+                    rc = w->skipped ? skip(w, p, "%s", tac_last_error()) : TAC_ERR;
             }
             free(p);
         } else if (image && S_ISREG(st.st_mode)) {
-            strlist_push(out, p);
+            rc = strlist_push(out, p);
         } else {
-            if (image) skip(w, p, "is %s, not a regular file", kind_of(st.st_mode));
+            if (image) rc = skip(w, p, "is %s, not a regular file", kind_of(st.st_mode));
             free(p);
         }
     }
+
     tac_free_strings(names.s, names.n);
     return rc;
 }
 
 /* 1 (with a skipped entry) if an input named on the command line or in a list lies inside the output folder or
- * inside a folder taclust wrote (some folder above it is one), e.g. OUT/by-cluster/03-cat. */
+ * inside a folder taclust wrote (some folder above it is one), e.g. OUT/by-cluster/03-cat; TAC_ERR when memory is
+ * short. */
 static int inside_output(walk_ctx *w, const char *in)
 {
     char real[PATH_MAX];
@@ -217,8 +239,7 @@ static int inside_output(walk_ctx *w, const char *in)
         struct stat st;
         if (stat(real, &st) == 0 && ((w->out_set && (uint64_t)st.st_dev == w->out_dev && (uint64_t)st.st_ino == w->out_ino) ||
                                      tac_is_output_folder(real))) {
-            skip(w, in, "inside %s, a folder taclust wrote: not read as input", real);
-            return 1;
+            return skip(w, in, "inside %s, a folder taclust wrote: not read as input", real) == TAC_OK ? 1 : TAC_ERR;
         }
         if (slash == real) break;
     }
@@ -229,20 +250,25 @@ static int add_input(const char *in, dirset *seen, strlist *out, walk_ctx *w)
 {
     struct stat st;
     if (stat(in, &st) != 0) return tac_fail("%s: %s", in, strerror(errno));
-    if ((w->skipped || w->out_set) && inside_output(w, in)) return TAC_OK;
-    if (S_ISDIR(st.st_mode)) {
-        if (skip_output_folder(w, in, &st)) return TAC_OK;
-        if (!dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) return TAC_OK;   /* walked already */
-        return walk_dir(in, seen, out, w);
+    if (w->skipped || w->out_set) {
+        int io = inside_output(w, in);
+        if (io) return io > 0 ? TAC_OK : TAC_ERR;
     }
-    strlist_push(out, tac_xstrdup(in));   /* an explicit file, whatever its name (unreadable ones fail later) */
-    return TAC_OK;
+    if (S_ISDIR(st.st_mode)) {
+        int so = skip_output_folder(w, in, &st);
+        if (so) return so > 0 ? TAC_OK : TAC_ERR;
+        int added = dirset_add(seen, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+        if (added <= 0) return added == 0 ? TAC_OK : TAC_ERR;   /* walked already */
+        return walk_dir(in, seen, out, w) == TAC_OK ? TAC_OK : TAC_ERR;
+    }
+    return strlist_push(out, dup_str(in));   /* an explicit file, whatever its name (unreadable ones fail later) */
 }
 
 int tac_list_inputs_ex(const char *const *inputs, int ninputs, const char *list_file, const char *out_dir,
                        char ***paths, int64_t *n, char ***skipped, char ***why, int64_t *nskipped)
 {
-    TAC_ASSERT(paths && n && (ninputs == 0 || inputs));
+    if (!paths || !n || (ninputs > 0 && !inputs) || ninputs < 0 || (skipped && (!why || !nskipped)))
+        return tac_fail("tac_list_inputs: NULL or negative argument");
     strlist out = {0}, sk = {0}, wy = {0};
     dirset seen = {0};
     walk_ctx w = {0};
@@ -257,20 +283,23 @@ int tac_list_inputs_ex(const char *const *inputs, int ninputs, const char *list_
         for (int64_t i = 0; i < nl && rc == TAC_OK; i++) {
             rc = add_input(lines[i], &seen, &out, &w);
             if (rc != TAC_OK) {
-                char *why = tac_xstrdup(tac_last_error());
-                tac_fail("%s line %lld: %s", list_file, (long long)i + 1, why);
-                free(why);
+                char reason[1024];
+                snprintf(reason, sizeof reason, "%s", tac_last_error());
+                tac_fail("%s line %lld: %s", list_file, (long long)i + 1, reason);
             }
         }
         if (lines) tac_free_strings(lines, nl);
     }
     free(seen.dev); free(seen.ino); free(seen.used);
+    if (rc == TAC_OK && !out.s && !(out.s = tac_try_calloc(1, sizeof(char *), "listing inputs"))) rc = TAC_ERR;
+    if (rc == TAC_OK && skipped && !sk.s && !(sk.s = tac_try_calloc(1, sizeof(char *), "listing inputs"))) rc = TAC_ERR;
+    if (rc == TAC_OK && skipped && !wy.s && !(wy.s = tac_try_calloc(1, sizeof(char *), "listing inputs"))) rc = TAC_ERR;
     if (rc != TAC_OK) { tac_free_strings(out.s, out.n); tac_free_strings(sk.s, sk.n); tac_free_strings(wy.s, wy.n); return TAC_ERR; }
-    *paths = out.s ? out.s : tac_xcalloc(1, sizeof(char *));
+    *paths = out.s;
     *n = out.n;
     if (skipped) {
-        *skipped = sk.s ? sk.s : tac_xcalloc(1, sizeof(char *));
-        *why = wy.s ? wy.s : tac_xcalloc(1, sizeof(char *));
+        *skipped = sk.s;
+        *why = wy.s;
         *nskipped = sk.n;
     }
     return TAC_OK;
@@ -289,62 +318,82 @@ tac_embed_images_params tac_embed_images_default_params(void)
     return p;
 }
 
-/* The reason without a leading "PATH: " (the caller prints the path itself). */
+/* The reason without a leading "PATH: " (the caller prints the path itself); NULL when memory is short. */
 static char *reason_without_path(const char *why, const char *path)
 {
     size_t lp = strlen(path);
     if (strncmp(why, path, lp) == 0 && why[lp] == ':' && why[lp + 1] == ' ') why += lp + 2;
-    return tac_xstrdup(why[0] ? why : "unknown error");
+    return dup_str(why[0] ? why : "unknown error");
 }
 
-int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, const tac_embed_images_params *p,
+/* Threads a call may use (the params' threads, 0: tac_num_threads()). */
+static int call_threads(int threads)
+{
+    int t = threads > 0 ? threads : tac_num_threads();
+    return t > 0 ? t : 1;
+}
+
+int tac_embed_images(const tac_clip *m, const char *const *paths, int64_t n, const tac_embed_images_params *p,
                      float *out, int8_t *ok, int64_t *nok)
 {
-    TAC_ASSERT(m && (n == 0 || paths));
+    if (!m || (n > 0 && !paths) || n < 0) return tac_fail("tac_embed_images: no model, no paths or a negative count");
     tac_embed_images_params dp = tac_embed_images_default_params();
     if (!p) p = &dp;
     const int E = tac_clip_embed_dim(m), S = tac_clip_image_size(m);
     if (p->batch < 1) return tac_fail("batch must be at least 1 (got %d)", p->batch);
+    if (p->threads < 0) return tac_fail("threads must be 0 (default) or positive (got %d)", p->threads);
+    const int nthr = call_threads(p->threads);
     if (p->resize < S || p->resize > 8192)
         return tac_fail("resize %d is not valid: the shorter side must be at least the crop size %d", p->resize, S);
     const size_t P = (size_t)3 * S * S;
     const int B = p->batch;
     float *pix = tac_try_malloc((size_t)B * P, sizeof(float), "images: a batch of pixels (lower --batch)");  /* B x 3 x S x S */
     if (!pix) return TAC_ERR;
-    float *emb = tac_xmalloc((size_t)B * E, sizeof(float));   /* B x E */
-    int8_t *okb = tac_xmalloc((size_t)B, 1);                  /* B */
-    char **why = tac_xcalloc((size_t)B, sizeof(char *));      /* B reasons (NULL when embedded) */
+    float *emb = tac_try_malloc((size_t)B * E, sizeof(float), "images: a batch of embeddings");   /* B x E */
+    int8_t *okb = tac_try_malloc((size_t)B, 1, "images");                                       /* B */
+    char **why = tac_try_calloc((size_t)B, sizeof(char *), "images");     /* B reasons (NULL when embedded) */
+    tac_clip_state *st = NULL;           /* the workspaces, kept over the batches */
+    if (!emb || !okb || !why || tac_clip_state_new(m, nthr, &st) != TAC_OK) {
+        free(pix); free(emb); free(okb); free(why);
+        return TAC_ERR;
+    }
     tac_progress pr;
     if (p->label) tac_progress_begin_fn(&pr, p->progress, p->progress_user, p->label, n);
     int64_t good = 0;
     int rc = TAC_OK;
     for (int64_t first = 0; first < n && rc == TAC_OK; first += B) {
         const int cnt = (int)(n - first < B ? n - first : B);
-        #pragma omp parallel for schedule(dynamic, 1)
+        int short_mem = 0;
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(nthr)
         for (int i = 0; i < cnt; i++) {
             const char *path = paths[first + i];
             tac_image img = {0};
             okb[i] = 0;
             if (tac_image_load(path, &img) != TAC_OK) {
                 why[i] = reason_without_path(tac_last_error(), path);
-                continue;
+            } else {
+                if (tac_clip_preprocess(&img, p->resize, S, pix + (size_t)i * P) != TAC_OK)
+                    why[i] = reason_without_path(tac_last_error(), path);
+                else
+                    okb[i] = 1;
+                tac_image_free(&img);
             }
-            if (tac_clip_preprocess(&img, p->resize, S, pix + (size_t)i * P) != TAC_OK)
-                why[i] = reason_without_path(tac_last_error(), path);
-            else
-                okb[i] = 1;
-            tac_image_free(&img);
+            if (!okb[i] && !why[i]) {      /* not even the reason could be kept: memory is short */
+                #pragma omp atomic write
+                short_mem = 1;
+            }
         }
+        if (short_mem) { rc = tac_fail("images: out of memory in the batch starting at %s", paths[first]); break; }
         int k = 0;   /* pack the readable images to the front */
         for (int i = 0; i < cnt; i++)
             if (okb[i]) {
                 if (k != i) memcpy(pix + (size_t)k * P, pix + (size_t)i * P, P * sizeof(float));
                 k++;
             }
-        if (k > 0 && tac_clip_encode_images(m, pix, k, emb) != TAC_OK) {
-            char *e = tac_xstrdup(tac_last_error());
+        if (k > 0 && tac_clip_encode_images_st(st, pix, k, emb) != TAC_OK) {
+            char e[1024];
+            snprintf(e, sizeof e, "%s", tac_last_error());
             rc = tac_fail("image tower failed on the batch starting at %s: %s", paths[first], e);
-            free(e);
             break;
         }
         good += k;
@@ -367,6 +416,8 @@ int tac_embed_images(tac_clip *m, const char *const *paths, int64_t n, const tac
         if (p->label) tac_progress_update(&pr, first + cnt);
     }
     if (p->label) tac_progress_end(&pr);
+    for (int i = 0; i < B; i++) free(why[i]);      /* a batch left early */
+    tac_clip_state_free(st);
     free(pix); free(emb); free(okb); free(why);
     if (nok) *nok = good;
     return rc;
@@ -383,9 +434,10 @@ tac_embed_text_params tac_embed_text_default_params(void)
 char *tac_prompt_format(const char *tmpl, const char *noun)
 {
     const char *f = strstr(tmpl, "{}");
-    if (!f) return tac_xstrdup(tmpl);
+    if (!f) return dup_str(tmpl);
     size_t a = (size_t)(f - tmpl), b = strlen(noun), c = strlen(f + 2);
-    char *s = tac_xmalloc(a + b + c + 1, 1);
+    char *s = tac_try_malloc(a + b + c + 1, 1, "prompt");
+    if (!s) return NULL;
     memcpy(s, tmpl, a);
     memcpy(s + a, noun, b);
     memcpy(s + a + b, f + 2, c + 1);
@@ -406,39 +458,31 @@ static char *prompt_at(const prompt_src *src, int64_t i)
     return tac_prompt_format(src->templates[i % src->nt], src->texts[i / src->nt]);
 }
 
-/* Tokenises n prompts into s, in chunks tokenised in parallel (one tokenizer per thread if tokpath is set). */
-static int tokenize_all(tac_clip *m, const prompt_src *src, int64_t n, const char *tokpath, tokseqs *s)
+/* Tokenises n prompts into s, in chunks tokenised in parallel by nthr threads with the model's tokenizer (safe
+ * from several threads: each has its own word cache in it). */
+static int tokenize_all(const tac_clip *m, const prompt_src *src, int64_t n, int nthr, tokseqs *s)
 {
-    int nthr = 1;
-    tac_bpe *bpe[64] = {0};
-    bpe[0] = tac_clip_tokenizer(m);
-    if (!bpe[0]) return TAC_ERR;   /* the reason says why the tokenizer could not be loaded */
-    if (tokpath && n >= 4096) {   /* loading a tokenizer takes ~0.1 s: worth it for big jobs only */
-        nthr = tac_num_threads();
-        if (nthr > 64) nthr = 64;
-        for (int t = 1; t < nthr; t++)
-            if (tac_bpe_load(tokpath, &bpe[t]) != TAC_OK) { nthr = t; break; }   /* fall back to fewer threads */
-    }
+    memset(s, 0, sizeof *s);
+    tac_bpe *bpe = tac_clip_tokenizer(m);
+    if (!bpe) return TAC_ERR;   /* the reason says why the model has no tokenizer */
+    if (n < 64) nthr = 1;
     const int64_t CH = 16384;
-    int32_t *buf = tac_xmalloc((size_t)CH * TAC_CLIP_CONTEXT, sizeof(int32_t));   /* CH x 77 */
-    int *len = tac_xmalloc((size_t)CH, sizeof(int));                              /* CH */
+    int32_t *buf = tac_try_malloc((size_t)CH * TAC_CLIP_CONTEXT, sizeof(int32_t), "tokenizing");   /* CH x 77 */
+    int *len = tac_try_malloc((size_t)CH, sizeof(int), "tokenizing");                               /* CH */
     int64_t cap = n * 12 + 16;
-    s->ids = tac_xmalloc((size_t)cap, sizeof(int32_t));
-    s->off = tac_xmalloc((size_t)n + 1, sizeof(int64_t));
+    s->ids = tac_try_malloc((size_t)cap, sizeof(int32_t), "tokenizing");
+    s->off = tac_try_malloc((size_t)n + 1, sizeof(int64_t), "tokenizing");
+    if (!buf || !len || !s->ids || !s->off) { free(buf); free(len); tokseqs_free(s); return TAC_ERR; }
     s->off[0] = 0;
     s->n = n;
     int bad = 0;
     char why[512] = "";
-    for (int64_t c0 = 0; c0 < n; c0 += CH) {
+    for (int64_t c0 = 0; c0 < n && !bad; c0 += CH) {
         const int64_t cnt = n - c0 < CH ? n - c0 : CH;
         #pragma omp parallel for schedule(dynamic, 64) num_threads(nthr)
         for (int64_t i = 0; i < cnt; i++) {
-            int t = 0;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-#endif
             char *txt = prompt_at(src, c0 + i);
-            len[i] = tac_bpe_tokenize(bpe[t], txt, buf + (size_t)i * TAC_CLIP_CONTEXT, TAC_CLIP_CONTEXT);
+            len[i] = txt ? tac_bpe_tokenize(bpe, txt, buf + (size_t)i * TAC_CLIP_CONTEXT, TAC_CLIP_CONTEXT) : TAC_ERR;
             if (len[i] < 0) {
                 #pragma omp critical(tac_embed_bad)
                 if (!bad) { bad = 1; snprintf(why, sizeof why, "prompt %lld: %s", (long long)(c0 + i), tac_last_error()); }
@@ -446,19 +490,20 @@ static int tokenize_all(tac_clip *m, const prompt_src *src, int64_t n, const cha
             if (src->templates) free(txt);
         }
         if (bad) break;
-        for (int64_t i = 0; i < cnt; i++) {
+        for (int64_t i = 0; i < cnt && !bad; i++) {
             int l = len[i];
             if (l < 1 || l > TAC_CLIP_CONTEXT) l = TAC_CLIP_CONTEXT;   /* defensive: keep the whole context */
             int64_t at = s->off[c0 + i];
             if (at + l > cap) {
-                cap = 2 * cap + l;
-                s->ids = tac_xrealloc(s->ids, (size_t)cap, sizeof(int32_t));
+                int64_t ncap = 2 * cap + l;
+                int32_t *ni = realloc(s->ids, (size_t)ncap * sizeof(int32_t));
+                if (!ni) { bad = 1; snprintf(why, sizeof why, "prompt %lld: out of memory", (long long)(c0 + i)); break; }
+                s->ids = ni; cap = ncap;
             }
             memcpy(s->ids + at, buf + (size_t)i * TAC_CLIP_CONTEXT, (size_t)l * sizeof(int32_t));
             s->off[c0 + i + 1] = at + l;
         }
     }
-    for (int t = 1; t < nthr; t++) tac_bpe_free(bpe[t]);
     free(buf); free(len);
     if (bad) { tokseqs_free(s); return tac_fail("tokenizer failed on %s", why); }
     return TAC_OK;
@@ -471,12 +516,13 @@ static uint64_t hash_ids(const int32_t *x, int64_t len, uint64_t h)
 }
 
 /* Groups of g consecutive sequences (group u = sequences u*g .. u*g+g-1): rep[u] = the first group with the
- * same token ids. Returns the number of distinct groups. */
+ * same token ids. Returns the number of distinct groups, TAC_ERR when memory is short. */
 static int64_t dedup_groups(const tokseqs *s, int g, int64_t ngroups, int64_t *rep)
 {
     size_t cap = 16;
     while (cap < 2 * (size_t)ngroups) cap *= 2;
-    int64_t *tab = tac_xmalloc(cap, sizeof(int64_t));   /* group index or -1 */
+    int64_t *tab = tac_try_malloc(cap, sizeof(int64_t), "text dedup");   /* group index or -1 */
+    if (!tab) return TAC_ERR;
     for (size_t i = 0; i < cap; i++) tab[i] = -1;
     int64_t distinct = 0;
     for (int64_t u = 0; u < ngroups; u++) {
@@ -534,11 +580,11 @@ static int cmp_noun(const void *pa, const void *pb, void *ctx)
 
 /* Encodes the sequences idx[0..cnt) (sorted by cmp_seq) in batches of at most B that never mix two templates
  * (g > 1: template of q = q % g); out: cnt x E in idx order. */
-static int encode_sorted(tac_clip *m, const tokseqs *s, const int64_t *idx, int64_t cnt, int B, int g, float *out,
-                         tac_progress *pr, int64_t *done)
+static int encode_sorted(tac_clip_state *st, int E, const tokseqs *s, const int64_t *idx, int64_t cnt, int B, int g,
+                         float *out, tac_progress *pr, int64_t *done)
 {
-    const int E = tac_clip_embed_dim(m);
-    int32_t *ids = tac_xmalloc((size_t)B * TAC_CLIP_CONTEXT, sizeof(int32_t));   /* B x ctx */
+    int32_t *ids = tac_try_malloc((size_t)B * TAC_CLIP_CONTEXT, sizeof(int32_t), "text batch");   /* B x ctx */
+    if (!ids) return TAC_ERR;
     for (int64_t j = 0; j < cnt;) {
         int b = 1;
         while (b < B && j + b < cnt && (g <= 1 || idx[j + b] % g == idx[j] % g)) b++;
@@ -552,7 +598,7 @@ static int encode_sorted(tac_clip *m, const tokseqs *s, const int64_t *idx, int6
             int64_t q = idx[j + i];
             memcpy(ids + (size_t)i * ctx, s->ids + s->off[q], (size_t)(s->off[q + 1] - s->off[q]) * sizeof(int32_t));
         }
-        if (tac_clip_encode_tokens(m, ids, b, ctx, out + (size_t)j * E) != TAC_OK) { free(ids); return TAC_ERR; }
+        if (tac_clip_encode_tokens_st(st, ids, b, ctx, out + (size_t)j * E) != TAC_OK) { free(ids); return TAC_ERR; }
         j += b;
         *done += b;
         if (pr) tac_progress_update(pr, *done);
@@ -561,31 +607,48 @@ static int encode_sorted(tac_clip *m, const tokseqs *s, const int64_t *idx, int6
     return TAC_OK;
 }
 
-int tac_embed_prompts(tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+/* Checks the common arguments of the text calls; *nthr = the threads the call may use. */
+static int text_args(const tac_clip *m, int64_t n, const void *texts, const float *out, const tac_embed_text_params *p,
+                     int *nthr)
+{
+    if (!m || (n > 0 && (!texts || !out)) || n < 0) return tac_fail("embedding text: no model, no texts, no output or a negative count");
+    if (p->batch < 1) return tac_fail("batch must be at least 1 (got %d)", p->batch);
+    if (p->threads < 0) return tac_fail("threads must be 0 (default) or positive (got %d)", p->threads);
+    *nthr = call_threads(p->threads);
+    return TAC_OK;
+}
+
+int tac_embed_prompts(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
                       float *out)
 {
-    TAC_ASSERT(m && out && (n == 0 || prompts));
     tac_embed_text_params dp = tac_embed_text_default_params();
     if (!p) p = &dp;
-    if (p->batch < 1) return tac_fail("batch must be at least 1 (got %d)", p->batch);
+    int nthr = 1;
+    if (text_args(m, n, prompts, out, p, &nthr) != TAC_OK) return TAC_ERR;
     if (n == 0) return TAC_OK;
     const int E = tac_clip_embed_dim(m);
     prompt_src src = {prompts, NULL, 1};
     tokseqs s;
-    if (tokenize_all(m, &src, n, p->tokenizer_path, &s) != TAC_OK) return TAC_ERR;
-    int64_t *rep = tac_xmalloc((size_t)n, sizeof(int64_t));   /* N: first prompt with the same tokens */
-    int64_t u = dedup_groups(&s, 1, n, rep);
-    int64_t *idx = tac_xmalloc((size_t)u, sizeof(int64_t));  /* U distinct prompts, in token order */
+    if (tokenize_all(m, &src, n, nthr, &s) != TAC_OK) return TAC_ERR;
+    int64_t *rep = tac_try_malloc((size_t)n, sizeof(int64_t), "embedding text");   /* N: first prompt with the same tokens */
+    int64_t u = rep ? dedup_groups(&s, 1, n, rep) : TAC_ERR;
+    int64_t *idx = u >= 0 ? tac_try_malloc((size_t)u, sizeof(int64_t), "embedding text") : NULL;  /* U distinct prompts, in token order */
+    float *tmp = idx ? tac_try_malloc((size_t)u * E, sizeof(float), "embedding text") : NULL;  /* U x E in idx order */
+    tac_clip_state *st = NULL;
+    if (!tmp || tac_clip_state_new(m, nthr, &st) != TAC_OK) {
+        free(tmp); free(idx); free(rep); tokseqs_free(&s);
+        return TAC_ERR;
+    }
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) if (rep[i] == i) idx[k++] = i;
     sort_ctx sctx = {&s, 1};
     qsort_r(idx, (size_t)u, sizeof(int64_t), cmp_seq, &sctx);
-    float *tmp = tac_xmalloc((size_t)u * E, sizeof(float));  /* U x E in idx order */
     tac_progress pr;
     if (p->label) tac_progress_begin_fn(&pr, p->progress, p->progress_user, p->label, u);
     int64_t done = 0;
-    int rc = encode_sorted(m, &s, idx, u, p->batch, 1, tmp, p->label ? &pr : NULL, &done);
+    int rc = encode_sorted(st, E, &s, idx, u, p->batch, 1, tmp, p->label ? &pr : NULL, &done);
     if (p->label) tac_progress_end(&pr);
+    tac_clip_state_free(st);
     if (rc == TAC_OK) {
         for (int64_t j = 0; j < u; j++) memcpy(out + (size_t)idx[j] * E, tmp + (size_t)j * E, (size_t)E * sizeof(float));
         for (int64_t i = 0; i < n; i++)
@@ -595,22 +658,24 @@ int tac_embed_prompts(tac_clip *m, const char *const *prompts, int64_t n, const 
     return rc;
 }
 
-int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
                     int ntemplates, const tac_embed_text_params *p, float *out)
 {
-    TAC_ASSERT(m && out && templates && (n == 0 || nouns));
     tac_embed_text_params dp = tac_embed_text_default_params();
     if (!p) p = &dp;
-    if (p->batch < 1) return tac_fail("batch must be at least 1 (got %d)", p->batch);
-    if (ntemplates < 1) return tac_fail("at least one prompt template is needed");
+    int nthr = 1;
+    if (text_args(m, n, nouns, out, p, &nthr) != TAC_OK) return TAC_ERR;
+    if (ntemplates < 1 || !templates) return tac_fail("at least one prompt template is needed");
     if (n == 0) return TAC_OK;
     const int E = tac_clip_embed_dim(m), G = ntemplates;
     prompt_src src = {nouns, templates, G};
     tokseqs s;
-    if (tokenize_all(m, &src, n * G, p->tokenizer_path, &s) != TAC_OK) return TAC_ERR;
-    int64_t *rep = tac_xmalloc((size_t)n, sizeof(int64_t));   /* M: first noun with the same G token sequences */
-    int64_t u = dedup_groups(&s, G, n, rep);
-    int64_t *uniq = tac_xmalloc((size_t)u, sizeof(int64_t));  /* U distinct nouns */
+    if (tokenize_all(m, &src, n * G, nthr, &s) != TAC_OK) return TAC_ERR;
+    const char *what = "embedding nouns";
+    int64_t *rep = tac_try_malloc((size_t)n, sizeof(int64_t), what);   /* M: first noun with the same G token sequences */
+    int64_t u = rep ? dedup_groups(&s, G, n, rep) : TAC_ERR;
+    int64_t *uniq = u >= 0 ? tac_try_malloc((size_t)u, sizeof(int64_t), what) : NULL;  /* U distinct nouns */
+    if (!uniq) { free(rep); tokseqs_free(&s); return TAC_ERR; }
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) if (rep[i] == i) uniq[k++] = i;
     sort_ctx nctx = {&s, G};
@@ -619,11 +684,16 @@ int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char
     /* Chunks of CH distinct nouns: their CH*G prompts sorted by template then tokens (each batch shares its
      * template's token prefix), encoded, averaged per noun in double in template order. */
     const int64_t CH = 4096;
-    int64_t *idx = tac_xmalloc((size_t)CH * G, sizeof(int64_t));          /* CH*G sequence indices */
-    int64_t *pos = tac_xmalloc((size_t)CH * G, sizeof(int64_t));          /* CH x G: row in tmp of (noun, template) */
-    float *tmp = tac_xmalloc((size_t)CH * G * E, sizeof(float));          /* CH*G x E in idx order */
-    double *acc = tac_xmalloc((size_t)CH * E, sizeof(double));            /* CH x E sums */
-    int64_t *slot = tac_xmalloc((size_t)n, sizeof(int64_t));              /* noun -> position in its chunk */
+    int64_t *idx = tac_try_malloc((size_t)CH * G, sizeof(int64_t), what);          /* CH*G sequence indices */
+    int64_t *pos = tac_try_malloc((size_t)CH * G, sizeof(int64_t), what);          /* CH x G: row in tmp of (noun, template) */
+    float *tmp = tac_try_malloc((size_t)CH * G * E, sizeof(float), what);          /* CH*G x E in idx order */
+    double *acc = tac_try_malloc((size_t)CH * E, sizeof(double), what);            /* CH x E sums */
+    int64_t *slot = tac_try_malloc((size_t)n, sizeof(int64_t), what);              /* noun -> position in its chunk */
+    tac_clip_state *st = NULL;
+    if (!idx || !pos || !tmp || !acc || !slot || tac_clip_state_new(m, nthr, &st) != TAC_OK) {
+        free(idx); free(pos); free(tmp); free(acc); free(slot); free(uniq); free(rep); tokseqs_free(&s);
+        return TAC_ERR;
+    }
     tac_progress pr;
     if (p->label) tac_progress_begin_fn(&pr, p->progress, p->progress_user, p->label, u * G);
     int64_t done = 0;
@@ -636,7 +706,7 @@ int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char
         }
         sort_ctx sctx = {&s, G};
         qsort_r(idx, (size_t)(cnt * G), sizeof(int64_t), cmp_seq, &sctx);
-        rc = encode_sorted(m, &s, idx, cnt * G, p->batch, G, tmp, p->label ? &pr : NULL, &done);
+        rc = encode_sorted(st, E, &s, idx, cnt * G, p->batch, G, tmp, p->label ? &pr : NULL, &done);
         if (rc != TAC_OK) break;
         for (int64_t q = 0; q < cnt * G; q++) pos[slot[idx[q] / G] * G + idx[q] % G] = q;
         memset(acc, 0, (size_t)cnt * E * sizeof(double));
@@ -656,6 +726,7 @@ int tac_embed_nouns(tac_clip *m, const char *const *nouns, int64_t n, const char
         }
     }
     if (p->label) tac_progress_end(&pr);
+    tac_clip_state_free(st);
     if (rc == TAC_OK)
         for (int64_t i = 0; i < n; i++)
             if (rep[i] != i) memcpy(out + (size_t)i * E, out + (size_t)rep[i] * E, (size_t)E * sizeof(float));
