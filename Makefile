@@ -102,15 +102,18 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PCDIR      ?= $(LIBDIR)/pkgconfig
 HEADERS    := $(wildcard include/taclust/*.h)
-# What a program linking libtaclust.a needs besides it (pkg-config --static): the packages with .pc files, and the
-# libraries without one. Shared linking needs none of it (libtaclust.so names its own dependencies).
-PC_REQUIRES := $(PKGS)
-PC_LIBS     := -ljpeg -ldnnl -fopenmp -lm -lpthread
+# What a program linking libtaclust.a needs besides it (pkg-config --static): the libraries libtaclust itself links,
+# resolved here: OpenBLAS, cJSON, libpng, libwebp, zlib, libcurl, FFmpeg when built with it, libjpeg, oneDNN, GNU
+# OpenMP (-fopenmp), libm, pthreads. Written as Libs.private, not Requires.private: `pkg-config --static` would then
+# add those packages' own private libraries (libcurl's nghttp2, rtmp, ssh2, psl, gssapi, ldap, zstd...), which
+# Debian does not ship in linkable form, so the static line would not link. No public header includes a
+# dependency's header, so no dependency's Cflags are needed. Shared linking needs none of it.
+PC_LIBS     := $(PKG_LIBS) -fopenmp -lm -lpthread
 
 $(BUILD)/taclust.pc: taclust.pc.in include/taclust/version.h Makefile
 	@mkdir -p $(BUILD)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
-	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES)|g' -e 's|@LIBS_PRIVATE@|$(PC_LIBS)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' -e 's|@LIBS_PRIVATE@|$(PC_LIBS)|g' \
 	    $< > $@
 
 # The .pc file holds PREFIX: rebuilt on every install so it names the PREFIX given there.

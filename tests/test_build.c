@@ -123,3 +123,32 @@ TAC_TEST(build_version_from_one_source)
     snprintf(want, sizeof want, "%d.%d.%d", TAC_VERSION_MAJOR, TAC_VERSION_MINOR, TAC_VERSION_PATCH);
     TAC_CHECK(strcmp(want, TAC_VERSION_STRING) == 0);
 }
+
+/* make install into a temporary prefix, a program built from pkg-config against the shared and the static library
+ * and run, the header as C++ and C99 -pedantic, make uninstall (tests/consumer/run.sh says each step). */
+TAC_TEST(build_consumer_installs_and_links)
+{
+    const char *build = getenv("TACLUST_BUILD"), *san = getenv("TACLUST_SAN");
+    if (!build || !*build) TAC_SKIP("TACLUST_BUILD not set (run through `make test`)");
+    const char *log = tac_test_path(tac_test_tmpdir(), "consumer.log");
+    int rc = tac_test_sh("bash tests/consumer/run.sh '%s' '%s' > '%s' 2>&1", build, san ? san : "", log);
+    char *text; size_t len;
+    TAC_CHECK_OK(tac_read_file(log, &text, &len));
+    if (rc == 77) {
+        const char *why = strstr(text, "skipped: ");
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", why ? why : "consumer test skipped");
+        char *nl = strchr(msg, '\n');
+        if (nl) *nl = 0;
+        free(text);
+        TAC_SKIP(msg);
+    }
+    if (rc != 0) {
+        printf("%s", text);
+        tac_test_fail_at(__FILE__, __LINE__, "tests/consumer/run.sh %s exited with %d", build, rc);
+    } else {
+        TAC_CHECK(strstr(text, "consumer test: ok") != NULL);
+        TAC_CHECK(strstr(text, "consumer: ok") != NULL);
+    }
+    free(text);
+}

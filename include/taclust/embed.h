@@ -15,14 +15,13 @@
 #define TACLUST_EMBED_H
 
 #include "taclust/version.h"
+#include "taclust/clip.h"      /* tac_clip (a second typedef of it here is not C99) */
 
 #include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef struct tac_clip tac_clip;
 
 /* ---- inputs ----------------------------------------------------------------------------------------- */
 /* 1 if the name ends in .jpg .jpeg .png or .webp (any case). */
