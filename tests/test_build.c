@@ -4,7 +4,8 @@
  * Exports: `nm -D --defined-only` on $TACLUST_SO (the Makefile passes build/libtaclust.so.X.Y.Z) must list only
  * tac_ names, and exactly the names the headers in include/taclust/ declare with TAC_API. The one other kind allowed:
  * `.gomp_critical_user_<name>`, the mutexes GCC's OpenMP creates for `#pragma omp critical(name)` (they must be
- * shared by every object that names the section, so they cannot be hidden).
+ * shared by every object that names the section, so they cannot be hidden); and under SAN=1,
+ * `__odr_asan.tac_<name>`, AddressSanitizer's one-definition-rule marker of an exported object.
  */
 #include "tac_test.h"
 #include "taclust/version.h"
@@ -86,11 +87,12 @@ TAC_TEST(build_shared_library_exports_only_the_api)
     int nh = header_api("include/taclust", &api);
     TAC_CHECK(nh >= 10);
     TAC_CHECK(api.n >= 150);
-    int gomp = 0, bad = 0;
+    int gomp = 0, odr = 0, bad = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         char *name = strrchr(line, ' ');
         name = name ? name + 1 : line;
         if (strncmp(name, ".gomp_critical_user_", 20) == 0) { gomp++; continue; }
+        if (strncmp(name, "__odr_asan.tac_", 15) == 0 && names_has(&api, name + 11)) { odr++; continue; }   /* SAN=1 */
         if (strncmp(name, "tac_", 4) != 0) {
             if (bad++ < 10) tac_test_fail_at(__FILE__, __LINE__, "%s exports %s (no tac_ prefix)", so, name);
             continue;
@@ -105,8 +107,8 @@ TAC_TEST(build_shared_library_exports_only_the_api)
     for (int i = 0; i < api.n; i++)
         if (!names_has(&exp, api.v[i]) && bad++ < 10)
             tac_test_fail_at(__FILE__, __LINE__, "%s declared with TAC_API but not exported by %s", api.v[i], so);
-    printf("    %d TAC_API declarations in %d headers, %d tac_ symbols exported (+%d OpenMP critical-section locks)\n",
-           api.n, nh, exp.n, gomp);
+    printf("    %d TAC_API declarations in %d headers, %d tac_ symbols exported (+%d OpenMP critical-section locks, "
+           "%d ASan ODR markers)\n", api.n, nh, exp.n, gomp, odr);
     TAC_CHECK_INT(exp.n, api.n);
     /* the soname carries the major version */
     TAC_CHECK_INT(tac_test_sh("readelf -d '%s' | grep -q 'SONAME.*\\[libtaclust\\.so\\.%d\\]'", so, TAC_VERSION_MAJOR), 0);
