@@ -3,7 +3,7 @@
  * The library is compiled for baseline x86-64 (SSE2). Kernels that have faster forms carry them as functions
  * compiled with TAC_TARGET_AVX2 (the x86-64-v3 set: AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE) and pick one at the call:
  *     if (tac_cpu_level() >= TAC_ISA_AVX2) kernel_avx2(...); else kernel_scalar(...);
- * tac_cpu_level() reads cpuid (through GCC's __builtin_cpu_supports, which also checks that the OS saves the
+ * tac_cpu_level() reads cpuid (and XCR0, so that the OS is known to save the
  * AVX/AVX-512 registers) once; TACLUST_ISA=scalar|avx2|avx512 in the environment lowers it (never above what the
  * CPU has). TAC_ISA_AVX512 means the CPU has x86-64-v4 (AVX-512 F/BW/CD/DQ/VL); the kernels have no AVX-512 forms
  * of their own and run their AVX2 forms there (OpenBLAS and oneDNN choose their AVX-512 kernels themselves).
