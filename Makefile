@@ -88,8 +88,8 @@ $(BUILD)/taclust: $(CLI_OBJ) $(BUILD)/libtaclust.a
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libtaclust.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libtaclust.a $(LDLIBS)
 
-# TACLUST_SO: the shared library (exported symbols checked); TACLUST_MAKE_VARS: how the consumer test
-# (tests/consumer/run.sh) installs and compiles against this build.
+# TACLUST_SO: the shared library (tests/test_build.c checks its exported symbols); TACLUST_BUILD, TACLUST_SAN: which
+# build the consumer test (tests/consumer/run.sh) installs and how it compiles against it.
 test: $(BUILD)/taclust $(BUILD)/run_tests $(SHARED) $(BUILD)/taclust.pc
 	TACLUST_BIN=$(BUILD)/taclust TACLUST_SO=$(BUILD)/$(SO_REAL) TACLUST_BUILD=$(BUILD) TACLUST_SAN=$(SAN) \
 	    $(BUILD)/run_tests $(T)
