@@ -23,6 +23,7 @@
 #include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/version.h"
+#include "taclust/clip.h"      /* tac_clip (a second typedef of it here is not C99) */
 
 #include <stdint.h>
 

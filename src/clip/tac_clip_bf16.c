@@ -17,11 +17,12 @@
  * (LayerNorm, attention, activations, residuals) is the fp32 code.
  */
 #include "clip/tac_clip_internal.h"
+#include "core/tac_cpu.h"
 
 #include <cpuid.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
-#ifdef __AVX2__
+#if TAC_X86
 #include <immintrin.h>
 #endif
 #include <stdlib.h>
@@ -328,11 +329,21 @@ int tac_clip_set_precision(tac_clip *m, int prec)
 }
 
 /* ---- the matmul -------------------------------------------------------------------------------------------- */
-/* dst[i] = bf16(src[i]), round to nearest even (finite inputs: the activations are checked finite upstream). */
-static void to_bf16(uint16_t *dst, const float *src, size_t n)
+/* dst[i] = bf16(src[i]), round to nearest even (finite inputs: the activations are checked finite upstream).
+ * The scalar loop is the reference and the tail of the AVX2 form (16 at a time; picked from tac_cpu_level()). */
+TAC_INLINE void to_bf16_tail(uint16_t *dst, const float *src, size_t i, size_t n)
+{
+    for (; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, src + i, 4);
+        u += 0x7fff + ((u >> 16) & 1);
+        dst[i] = (uint16_t)(u >> 16);
+    }
+}
+#if TAC_X86
+TAC_TARGET_AVX2 static void to_bf16_avx2(uint16_t *dst, const float *src, size_t n)
 {
     size_t i = 0;
-#ifdef __AVX2__
     const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff);
     for (; i + 16 <= n; i += 16) {
         __m256i a = _mm256_castps_si256(_mm256_loadu_ps(src + i));
@@ -344,13 +355,15 @@ static void to_bf16(uint16_t *dst, const float *src, size_t n)
         __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xd8);   /* a0-7 b0-7 in order */
         _mm256_storeu_si256((__m256i *)(dst + i), p);
     }
+    to_bf16_tail(dst, src, i, n);
+}
 #endif
-    for (; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, src + i, 4);
-        u += 0x7fff + ((u >> 16) & 1);
-        dst[i] = (uint16_t)(u >> 16);
-    }
+static void to_bf16(uint16_t *dst, const float *src, size_t n)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) { to_bf16_avx2(dst, src, n); return; }
+#endif
+    to_bf16_tail(dst, src, 0, n);
 }
 
 static const packed_w *find_packed(const struct tac_clip_bf16 *b, const float *w)

@@ -21,6 +21,9 @@
  * (bench/bench_clip.sh: bench_clip image --precision bf16, and with TACLUST_CLIP_WORKERS=1). The attention products
  * stay fp32: 1% of the tower's FLOPs, though about 14% of its bf16 time (perf, same run).
  * The activation is written with AVX2 intrinsics (GCC's vectorisation of the scalar loop ran 4.7x slower).
+ * Portable build: the element-wise passes (LayerNorm, activation, biases, attention) exist in two forms, baseline
+ * x86-64 and AVX2 + FMA (TAC_TARGET_AVX2, the same code as the earlier x86-64-v3 build), picked per call from
+ * tac_cpu_level() (src/core/tac_cpu.c; TACLUST_ISA=scalar forces the baseline form).
  * Big batches are processed in chunks to bound memory; buffers live in the caller's tac_clip_state between calls.
  * Threads: the model is only read here (but for an atomic statistics counter), so several threads may encode with one
  * model at once, each with its own state; a call uses the state's thread count (else tac_num_threads()) for its
@@ -28,10 +31,11 @@
  * count pinned while the call runs, calls with other counts waiting meanwhile, and restored: blas_take).
  */
 #include "clip/tac_clip_internal.h"
+#include "core/tac_cpu.h"
 
 #include <cblas.h>
 #include <omp.h>
-#ifdef __AVX2__
+#if TAC_X86
 #include <immintrin.h>
 #endif
 #include <math.h>
@@ -97,8 +101,8 @@ static int scratch_get(tac_clip_state *st, int slot, size_t n, size_t c, size_t 
 
 /* y = LayerNorm(x) row by row; float32 data, double accumulation. x, y: n x c (may alias).
  * With rb != NULL the residual bias is first added to x in place (x += rb; y = LN(x)): one pass instead of two. */
-static void layer_norm(float *y, float *x, size_t n, size_t c, const float *rb, const float *w, const float *b,
-                       double eps)
+TAC_INLINE void layer_norm_body(float *y, float *x, size_t n, size_t c, const float *rb, const float *w,
+                                const float *b, double eps)
 {
     for (size_t i = 0; i < n; i++) {
         float *xi = x + i * c;
@@ -115,6 +119,21 @@ static void layer_norm(float *y, float *x, size_t n, size_t c, const float *rb, 
         for (size_t j = 0; j < c; j++) yi[j] = (xi[j] - mu) * inv * w[j] + b[j];
     }
 }
+#if TAC_X86
+TAC_TARGET_AVX2 static void layer_norm_avx2(float *y, float *x, size_t n, size_t c, const float *rb, const float *w,
+                                            const float *b, double eps)
+{
+    layer_norm_body(y, x, n, c, rb, w, b, eps);
+}
+#endif
+static void layer_norm(float *y, float *x, size_t n, size_t c, const float *rb, const float *w, const float *b,
+                       double eps)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) { layer_norm_avx2(y, x, n, c, rb, w, b, eps); return; }
+#endif
+    layer_norm_body(y, x, n, c, rb, w, b, eps);
+}
 
 /* Y[n x m] = X[n x k] . W[m x k]^T (+ beta Y); in bf16 mode on oneDNN (W is one of the model's weight views) */
 static void linear(const scratch *sc, float *y, const float *x, const float *w, size_t n, size_t k, size_t m, float beta)
@@ -124,10 +143,20 @@ static void linear(const scratch *sc, float *y, const float *x, const float *w, 
                 y, (int)m);
 }
 
-static void add_bias(float *y, const float *b, size_t n, size_t m)
+TAC_INLINE void add_bias_body(float *y, const float *b, size_t n, size_t m)
 {
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < m; j++) y[i * m + j] += b[j];
+}
+#if TAC_X86
+TAC_TARGET_AVX2 static void add_bias_avx2(float *y, const float *b, size_t n, size_t m) { add_bias_body(y, b, n, m); }
+#endif
+static void add_bias(float *y, const float *b, size_t n, size_t m)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) { add_bias_avx2(y, b, n, m); return; }
+#endif
+    add_bias_body(y, b, n, m);
 }
 
 /* exp(x) for the activation: Cody-Waite range reduction + degree-6 polynomial (about 1 ulp); the fused
@@ -166,10 +195,10 @@ static inline float erf_approx(float x)
 static inline float quick_gelu1(float v) { return v / (1.0f + exp_approx(-1.702f * v)); }
 static inline float gelu1(float v) { return (0.5f * v) * (1.0f + erf_approx(v * 0.70710678118654752f)); }
 
-#ifdef __AVX2__
+#if TAC_X86
 /* The same operations as exp_approx / erf_approx, in the same order, eight lanes at a time (written out: GCC's
  * own vectorisation of the scalar loop blends two divisions per vector and ran 4.7x slower). */
-static inline __m256 exp8(__m256 x)
+TAC_TARGET_AVX2 static inline __m256 exp8(__m256 x)
 {
     x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);                  /* operands in this order: NaN passes */
     x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);
@@ -187,7 +216,7 @@ static inline __m256 exp8(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-static inline __m256 erf8(__m256 x)
+TAC_TARGET_AVX2 static inline __m256 erf8(__m256 x)
 {
     __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 a = _mm256_andnot_ps(sign, x);
@@ -202,13 +231,20 @@ static inline __m256 erf8(__m256 x)
 }
 #endif
 
-/* y = act(y + b) row by row; y: n x m. */
-static void bias_act(float *y, const float *b, size_t n, size_t m, int act)
+/* y = act(y + b) row by row; y: n x m. The scalar loop finishes each row (all of it in the baseline form). */
+TAC_INLINE void bias_act_tail(float *yi, const float *b, size_t j, size_t m, int act)
+{
+    if (act == TAC_ACT_QUICK_GELU)
+        for (; j < m; j++) yi[j] = quick_gelu1(yi[j] + b[j]);
+    else
+        for (; j < m; j++) yi[j] = gelu1(yi[j] + b[j]);
+}
+#if TAC_X86
+TAC_TARGET_AVX2 static void bias_act_avx2(float *y, const float *b, size_t n, size_t m, int act)
 {
     for (size_t i = 0; i < n; i++) {
         float *yi = y + i * m;
         size_t j = 0;
-#ifdef __AVX2__
         if (act == TAC_ACT_QUICK_GELU)
             for (; j + 8 <= m; j += 8) {
                 __m256 v = _mm256_add_ps(_mm256_loadu_ps(yi + j), _mm256_loadu_ps(b + j));
@@ -222,18 +258,22 @@ static void bias_act(float *y, const float *b, size_t n, size_t m, int act)
                 _mm256_storeu_ps(yi + j, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v),
                                                        _mm256_add_ps(_mm256_set1_ps(1.0f), er)));
             }
-#endif
-        if (act == TAC_ACT_QUICK_GELU)
-            for (; j < m; j++) yi[j] = quick_gelu1(yi[j] + b[j]);
-        else
-            for (; j < m; j++) yi[j] = gelu1(yi[j] + b[j]);
+        bias_act_tail(yi, b, j, m, act);
     }
+}
+#endif
+static void bias_act(float *y, const float *b, size_t n, size_t m, int act)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) { bias_act_avx2(y, b, n, m, act); return; }
+#endif
+    for (size_t i = 0; i < n; i++) bias_act_tail(y + i * m, b, 0, m, act);
 }
 
 /* One head of one query: o (hd) = sum_j softmax_j(scale q . k_j) v_j over jn keys, key j at k + row(j) * stride and
  * value j at v + row(j) * stride, where row(j) = idx[j] (idx != NULL: a trie path) or j (consecutive rows).
- * p: jn floats of scratch. */
-static void attend_one(float *o, const float *q, const float *k, const float *v, const int *idx, int jn,
+ * p: jn floats of scratch. Two forms (attend_fn): baseline and AVX2 + FMA. */
+TAC_INLINE void attend_body(float *o, const float *q, const float *k, const float *v, const int *idx, int jn,
                        size_t stride, int hd, float scale, float *p)
 {
     float mx = -INFINITY;
@@ -257,13 +297,33 @@ static void attend_one(float *o, const float *q, const float *k, const float *v,
         for (int e = 0; e < hd; e++) o[e] += pj * vj[e];
     }
 }
+typedef void (*attend_fn)(float *o, const float *q, const float *k, const float *v, const int *idx, int jn,
+                          size_t stride, int hd, float scale, float *p);
+static void attend_base(float *o, const float *q, const float *k, const float *v, const int *idx, int jn,
+                        size_t stride, int hd, float scale, float *p)
+{
+    attend_body(o, q, k, v, idx, jn, stride, hd, scale, p);
+}
+#if TAC_X86
+TAC_TARGET_AVX2 static void attend_avx2(float *o, const float *q, const float *k, const float *v, const int *idx,
+                                        int jn, size_t stride, int hd, float scale, float *p)
+{
+    attend_body(o, q, k, v, idx, jn, stride, hd, scale, p);
+}
+#endif
+static attend_fn attend_pick(void)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) return attend_avx2;
+#endif
+    return attend_base;
+}
 
 /* qkv (n x 3C) += bias, rows split over the threads of the enclosing parallel region (then its barrier). */
 static void add_qkv_bias(float *qkv, const float *qkv_b, int n, size_t c3)
 {
     #pragma omp for schedule(static)
-    for (int r = 0; r < n; r++)
-        for (size_t j = 0; j < c3; j++) qkv[(size_t)r * c3 + j] += qkv_b[j];
+    for (int r = 0; r < n; r++) add_bias(qkv + (size_t)r * c3, qkv_b, 1, c3);
 }
 
 /* Multi-head attention over packed sequences (vision: full attention within each image). qkv: N x 3C
@@ -277,6 +337,7 @@ static void attention(float *out, float *qkv, const float *qkv_b, int nseq, cons
     for (int s = 0; s < nseq; s++) if (off[s + 1] - off[s] > tmax) tmax = off[s + 1] - off[s];
     float scale = 1.0f / sqrtf((float)hd);
     size_t c3 = 3 * (size_t)c;
+    attend_fn attend_one = attend_pick();
     #pragma omp parallel if (!omp_in_parallel())
     {
         add_qkv_bias(qkv, qkv_b, off[nseq], c3);
@@ -309,6 +370,7 @@ static void attention_tree(float *out, float *qkv, const float *qkv_b, int n, co
     float scale = 1.0f / sqrtf((float)hd);
     size_t c3 = 3 * (size_t)c;
     int nout = qsel ? nq : n;
+    attend_fn attend_one = attend_pick();
     #pragma omp parallel if (!omp_in_parallel())
     {
         add_qkv_bias(qkv, qkv_b, n, c3);

@@ -30,14 +30,19 @@
  *     plain pass's exact float operations, so labels, centroids and objective are bit-identical to the plain
  *     pass (see "bounded assignment" below).
  * BLAS is never called from inside an OpenMP region.
+ * Portable build: the per-row passes (norms, argmax, L2 scan, centroid sums) have a baseline and an AVX2 + FMA form
+ * (the earlier x86-64-v3 build's code), picked from tac_cpu_level() (src/core/tac_cpu.c).
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
 #include "core/tac_threads.h"
+#include "core/tac_cpu.h"
 
 #include <cblas.h>
+#if TAC_X86
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,19 +69,37 @@ void tac_kmeans_default_params(tac_kmeans_params *p)
 }
 
 /* Squared L2 norm of each row, float accumulation (as faiss's fvec_norms_L2sqr). out: N. */
-static void row_norms2(const float *X /* N x D */, int64_t n, int d, float *out /* N */, int nthreads)
+TAC_INLINE void row_norms2_body(const float *X, int64_t i0, int64_t i1, int d, float *out)
 {
-#pragma omp parallel for schedule(static) if (n * d > (1 << 18)) num_threads(nthreads)
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = i0; i < i1; i++) {
         const float *x = X + i * d;
         float s = 0;
         for (int j = 0; j < d; j++) s += x[j] * x[j];
         out[i] = s;
     }
 }
+#if TAC_X86
+TAC_TARGET_AVX2 static void row_norms2_avx2(const float *X, int64_t i0, int64_t i1, int d, float *out)
+{
+    row_norms2_body(X, i0, i1, d, out);
+}
+#endif
+static void row_norms2(const float *X /* N x D */, int64_t n, int d, float *out /* N */, int nthreads)
+{
+    int avx2 = tac_cpu_level() >= TAC_ISA_AVX2;
+#pragma omp parallel for schedule(static) if (n * d > (1 << 18)) num_threads(nthreads)
+    for (int64_t i0 = 0; i0 < n; i0 += 64) {
+        int64_t i1 = i0 + 64 < n ? i0 + 64 : n;
+#if TAC_X86
+        if (avx2) { row_norms2_avx2(X, i0, i1, d, out); continue; }
+#endif
+        (void)avx2;
+        row_norms2_body(X, i0, i1, d, out);
+    }
+}
 
 /* L2-normalise rows with a positive norm (faiss fvec_renorm_L2; zero rows are left alone). */
-static void renorm_rows(float *C /* K x D */, int k, int d)
+TAC_INLINE void renorm_rows_body(float *C /* K x D */, int k, int d)
 {
     for (int c = 0; c < k; c++) {
         float *x = C + (int64_t)c * d;
@@ -87,6 +110,16 @@ static void renorm_rows(float *C /* K x D */, int k, int d)
             for (int j = 0; j < d; j++) x[j] = (float)(x[j] * inv);
         }
     }
+}
+#if TAC_X86
+TAC_TARGET_AVX2 static void renorm_rows_avx2(float *C, int k, int d) { renorm_rows_body(C, k, d); }
+#endif
+static void renorm_rows(float *C, int k, int d)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) { renorm_rows_avx2(C, k, d); return; }
+#endif
+    renorm_rows_body(C, k, d);
 }
 
 /* Rows per sgemm tile: the tile of scores (TB x K floats, at most ~4 MB) stays in cache while the argmax and the
@@ -104,11 +137,11 @@ static int64_t tile_rows(int64_t n, int k)
 /* Index of the first maximum of row[0..k-1] (ties to the lowest index, as faiss's sequential strict '>' scan);
  * *bv gets its value. Scores are finite, so max is exact and order-free: a vector max then a first-equal scan
  * give the same index and value as the sequential scan (+0 == -0 compares equal in both). */
-static int row_argmax(const float *row /* K */, int k, float *bv)
+#if TAC_X86
+TAC_TARGET_AVX2 static int row_argmax_avx2(const float *row /* K */, int k, float *bv)
 {
     float m = row[0];
     int j = 1;
-#if defined(__AVX__)
     if (k >= 9) {
         __m256 vm = _mm256_loadu_ps(row);
         for (j = 8; j + 8 <= k; j += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(row + j));
@@ -117,27 +150,43 @@ static int row_argmax(const float *row /* K */, int k, float *bv)
         h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
         m = _mm_cvtss_f32(h);
     }
-#endif
     for (; j < k; j++)
         if (row[j] > m) m = row[j];
     int best = 0;
-#if defined(__AVX__)
     __m256 vm8 = _mm256_set1_ps(m);
     for (; best + 8 <= k; best += 8) {
         int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + best), vm8, _CMP_EQ_OQ));
         if (mask) { best += __builtin_ctz((unsigned)mask); *bv = row[best]; return best; }
     }
-#endif
     while (!(row[best] == m)) best++;
     *bv = row[best];
     return best;
+}
+#endif
+/* The reference form (the tail of the one above): the same index and value. */
+static int row_argmax_base(const float *row /* K */, int k, float *bv)
+{
+    float m = row[0];
+    for (int j = 1; j < k; j++)
+        if (row[j] > m) m = row[j];
+    int best = 0;
+    while (!(row[best] == m)) best++;
+    *bv = row[best];
+    return best;
+}
+static int row_argmax(const float *row /* K */, int k, float *bv)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) return row_argmax_avx2(row, k, bv);
+#endif
+    return row_argmax_base(row, k, bv);
 }
 
 /* Assignment of rows [i0, i0+nb) from their scores S (nb x KP, row i = scores of point i0+i, first K used): labels and
  * assignment values (inner product if spherical, else squared distance xn + cn - 2 x.c clamped at 0; ties to the
  * lowest index). Returns how many labels differ from what labels held on entry. The sequential L2 scan is faiss's exact formula; kept scalar so its rounding does not move. */
-static int64_t argmax_tile(const float *S, int64_t nb, int k, int ld, int spherical, const float *xn /* nb, L2 */,
-                           const float *cn /* K, L2 */, int32_t *labels /* nb */, float *dis /* nb or NULL */)
+TAC_INLINE int64_t argmax_tile_body(const float *S, int64_t nb, int k, int ld, int spherical, const float *xn,
+                                    const float *cn, int32_t *labels, float *dis)
 {
     int64_t changed = 0;
     for (int64_t i = 0; i < nb; i++) {
@@ -161,11 +210,26 @@ static int64_t argmax_tile(const float *S, int64_t nb, int k, int ld, int spheri
     }
     return changed;
 }
+#if TAC_X86
+TAC_TARGET_AVX2 static int64_t argmax_tile_avx2(const float *S, int64_t nb, int k, int ld, int spherical,
+                                                const float *xn, const float *cn, int32_t *labels, float *dis)
+{
+    return argmax_tile_body(S, nb, k, ld, spherical, xn, cn, labels, dis);
+}
+#endif
+static int64_t argmax_tile(const float *S, int64_t nb, int k, int ld, int spherical, const float *xn /* nb, L2 */,
+                           const float *cn /* K, L2 */, int32_t *labels /* nb */, float *dis /* nb or NULL */)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) return argmax_tile_avx2(S, nb, k, ld, spherical, xn, cn, labels, dis);
+#endif
+    return argmax_tile_body(S, nb, k, ld, spherical, xn, cn, labels, dis);
+}
 
 /* Add rows X (nb x D) into their clusters' sums in point order: float sums F (K x D) as faiss, or double sums
  * A (K x D) when A != NULL; cnt: K point counts. */
-static void accumulate_tile(const float *X, int64_t nb, int d, const int32_t *lab /* nb */, float *F, double *A,
-                            int64_t *cnt)
+TAC_INLINE void accumulate_tile_body(const float *X, int64_t nb, int d, const int32_t *lab, float *F, double *A,
+                                     int64_t *cnt)
 {
     for (int64_t i = 0; i < nb; i++) {
         int c = lab[i];
@@ -179,6 +243,21 @@ static void accumulate_tile(const float *X, int64_t nb, int d, const int32_t *la
             for (int j = 0; j < d; j++) a[j] += x[j];
         }
     }
+}
+#if TAC_X86
+TAC_TARGET_AVX2 static void accumulate_tile_avx2(const float *X, int64_t nb, int d, const int32_t *lab, float *F,
+                                                 double *A, int64_t *cnt)
+{
+    accumulate_tile_body(X, nb, d, lab, F, A, cnt);
+}
+#endif
+static void accumulate_tile(const float *X, int64_t nb, int d, const int32_t *lab /* nb */, float *F, double *A,
+                            int64_t *cnt)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) { accumulate_tile_avx2(X, nb, d, lab, F, A, cnt); return; }
+#endif
+    accumulate_tile_body(X, nb, d, lab, F, A, cnt);
 }
 
 /* Centroid rows padded to KP = K rounded up to a multiple of 16 (the padding rows are zero and their scores are

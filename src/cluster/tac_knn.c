@@ -13,18 +13,21 @@
  * A scanner thread does all the selection on tile t while the main thread computes tile t+1 (two buffers), so
  * the multi-threaded sgemm never waits for selection and no OpenMP team spins between BLAS calls.
  * The final lists are sorted by decreasing similarity, then increasing index.
+ * Portable build: the two scans have an AVX2 form (the vectorised compares) and a baseline form (their scalar
+ * loops, which also finish the AVX2 forms' tails), picked per tile from tac_cpu_level() (src/core/tac_cpu.c).
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
 #include "core/tac_threads.h"
+#include "core/tac_cpu.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __AVX2__
+#if TAC_X86
 #include <immintrin.h>
 #endif
 
@@ -76,13 +79,44 @@ static inline float heap_offer(knn_item *h, int *m, int k, float s, int64_t j)
     return *m < k ? -INFINITY : h[0].s;
 }
 
-/* Scan one row of a tile: sims[0..nc-1] are the similarities to columns c0.., self = the row's own index. */
-static void scan_row(const float *sims, int64_t nc, int64_t c0, int64_t self, knn_item *h, int *m, int k,
-                     float *thr)
+/* The scalar scan of one tile row from column j on: sims[0..nc-1] are the similarities to columns c0.., self = the
+ * row's own index; *thr is the row's threshold. */
+TAC_INLINE void scan_row_tail(const float *sims, int64_t j, int64_t nc, int64_t c0, int64_t self, knn_item *h,
+                              int *m, int k, float *thr)
+{
+    float t = *thr;
+    for (; j < nc; j++) {
+        float s = sims[j];
+        if (s < t || c0 + j == self) continue;
+        t = heap_offer(h, m, k, s, c0 + j);
+    }
+    *thr = t;
+}
+
+/* The scalar scan of the columns j.. of an off-diagonal tile: column j is row c0+j of the data, its candidates are
+ * rows r0+i with similarity tile[i*nc + j]. */
+TAC_INLINE void scan_cols_tail(const float *tile /* NR x NC */, int64_t j, int64_t nr, int64_t nc, int64_t r0,
+                               int64_t c0, knn_item *heaps, int *fill, float *thr, int k)
+{
+    for (; j < nc; j++) {
+        int64_t row = c0 + j;
+        float t = thr[row];
+        for (int64_t i = 0; i < nr; i++) {
+            float s = tile[i * nc + j];
+            if (s < t) continue;
+            t = heap_offer(heaps + row * k, &fill[row], k, s, r0 + i);
+        }
+        thr[row] = t;
+    }
+}
+
+#if TAC_X86
+/* One row of a tile, 32 similarities compared with the threshold at a time. */
+TAC_TARGET_AVX2 static void scan_row_avx2(const float *sims, int64_t nc, int64_t c0, int64_t self, knn_item *h, int *m,
+                                          int k, float *thr)
 {
     float t = *thr;
     int64_t j = 0;
-#ifdef __AVX2__
     for (; j + 32 <= nc; j += 32) {
         __m256 tv = _mm256_set1_ps(t);
         __m256 a = _mm256_cmp_ps(_mm256_loadu_ps(sims + j), tv, _CMP_GE_OQ);
@@ -100,22 +134,15 @@ static void scan_row(const float *sims, int64_t nc, int64_t c0, int64_t self, kn
             t = heap_offer(h, m, k, s, c0 + jj);
         }
     }
-#endif
-    for (; j < nc; j++) {
-        float s = sims[j];
-        if (s < t || c0 + j == self) continue;
-        t = heap_offer(h, m, k, s, c0 + j);
-    }
     *thr = t;
+    scan_row_tail(sims, j, nc, c0, self, h, m, k, thr);
 }
 
-/* Scan the columns of an off-diagonal tile: column j is row c0+j of the data, its candidates are rows r0+i with
- * similarity tile[i*nc + j]. 8 columns at a time are compared with their 8 thresholds. */
-static void scan_cols(const float *tile /* NR x NC */, int64_t nr, int64_t nc, int64_t r0, int64_t c0,
-                      knn_item *heaps, int *fill, float *thr, int k)
+/* The columns of an off-diagonal tile, 8 columns at a time compared with their 8 thresholds. */
+TAC_TARGET_AVX2 static void scan_cols_avx2(const float *tile /* NR x NC */, int64_t nr, int64_t nc, int64_t r0,
+                                           int64_t c0, knn_item *heaps, int *fill, float *thr, int k)
 {
     int64_t j = 0;
-#ifdef __AVX2__
     for (; j + 8 <= nc; j += 8) {
         __m256 tv = _mm256_loadu_ps(thr + c0 + j);
         for (int64_t i = 0; i < nr; i++) {
@@ -132,18 +159,9 @@ static void scan_cols(const float *tile /* NR x NC */, int64_t nr, int64_t nc, i
             tv = _mm256_loadu_ps(thr + c0 + j);
         }
     }
-#endif
-    for (; j < nc; j++) {
-        int64_t row = c0 + j;
-        float t = thr[row];
-        for (int64_t i = 0; i < nr; i++) {
-            float s = tile[i * nc + j];
-            if (s < t) continue;
-            t = heap_offer(heaps + row * k, &fill[row], k, s, r0 + i);
-        }
-        thr[row] = t;
-    }
+    scan_cols_tail(tile, j, nr, nc, r0, c0, heaps, fill, thr, k);
 }
+#endif
 
 static int cmp_best_first(const void *a, const void *b)
 {
@@ -170,11 +188,21 @@ typedef struct {
 /* Both sides of tile (rows r0.., columns c0..); the column side only off the diagonal. */
 static void scan_tile(knn_pipe *P, const float *tile, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
 {
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) {
+        for (int64_t i = 0; i < nr; i++) {
+            int64_t row = r0 + i;
+            scan_row_avx2(tile + i * nc, nc, c0, row, P->heaps + row * P->k, &P->fill[row], P->k, &P->thr[row]);
+        }
+        if (c0 != r0) scan_cols_avx2(tile, nr, nc, r0, c0, P->heaps, P->fill, P->thr, P->k);
+        return;
+    }
+#endif
     for (int64_t i = 0; i < nr; i++) {
         int64_t row = r0 + i;
-        scan_row(tile + i * nc, nc, c0, row, P->heaps + row * P->k, &P->fill[row], P->k, &P->thr[row]);
+        scan_row_tail(tile + i * nc, 0, nc, c0, row, P->heaps + row * P->k, &P->fill[row], P->k, &P->thr[row]);
     }
-    if (c0 != r0) scan_cols(tile, nr, nc, r0, c0, P->heaps, P->fill, P->thr, P->k);
+    if (c0 != r0) scan_cols_tail(tile, 0, nr, nc, r0, c0, P->heaps, P->fill, P->thr, P->k);
 }
 
 static void *scanner(void *arg)

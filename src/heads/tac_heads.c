@@ -33,7 +33,8 @@
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
-#ifdef __AVX2__
+#include "core/tac_cpu.h"
+#if TAC_X86
 #include <immintrin.h>
 #endif
 #include <stdlib.h>
@@ -397,22 +398,41 @@ double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, cons
 }
 
 /* PyTorch 1.13 Adam (single-tensor) at step h->step over params [lo, hi): m = b1 m + (1-b1) g;
- * v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
-static void adam_range(tac_heads *h, const tac_heads_params *p, size_t lo, size_t hi)
+ * v = b2 v + (1-b2) g^2; p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). Two forms: the scalar loop (the
+ * reference, and the tail of the other) and AVX2 (picked from tac_cpu_level(), src/core/tac_cpu.c). */
+typedef struct { float step_size, bc2s, b1, b2, c1, c2, eps; } adam_consts;
+
+static adam_consts adam_setup(const tac_heads *h, const tac_heads_params *p)
 {
     double t = (double)h->step;
     double bc1 = 1.0 - pow((double)p->beta1, t), bc2 = 1.0 - pow((double)p->beta2, t);
-    float step_size = (float)(p->lr / bc1), bc2s = (float)sqrt(bc2);
-    float b1 = p->beta1, b2 = p->beta2, c1 = (float)(1.0 - (double)p->beta1), c2 = (float)(1.0 - (double)p->beta2);
-    float eps = p->eps;
+    adam_consts a = {(float)(p->lr / bc1), (float)sqrt(bc2), p->beta1, p->beta2, (float)(1.0 - (double)p->beta1),
+                     (float)(1.0 - (double)p->beta2), p->eps};
+    return a;
+}
+
+TAC_INLINE void adam_tail(tac_heads *h, const adam_consts *a, size_t i, size_t hi)
+{
+    float *restrict P = h->params, *restrict G = h->grads, *restrict M = h->adam_m, *restrict V = h->adam_v;
+    for (; i < hi; i++) {
+        float g = G[i];
+        M[i] = M[i] * a->b1 + g * a->c1;
+        V[i] = V[i] * a->b2 + g * g * a->c2;
+        float denom = sqrtf(V[i]) / a->bc2s + a->eps;
+        P[i] -= a->step_size * (M[i] / denom);
+    }
+}
+
+#if TAC_X86
+/* 8 at a time (sqrtf's errno handling keeps gcc from vectorising the scalar loop; this was 1.5 ms a step).
+ * Same operations in the same order as the scalar loop, which does the tail. */
+TAC_TARGET_AVX2 static void adam_range_avx2(tac_heads *h, const adam_consts *a, size_t lo, size_t hi)
+{
     float *restrict P = h->params, *restrict G = h->grads, *restrict M = h->adam_m, *restrict V = h->adam_v;
     size_t i = lo;
-#ifdef __AVX2__
-    /* 8 at a time (sqrtf's errno handling keeps gcc from vectorising the scalar loop; this was 1.5 ms a step).
-     * Same operations in the same order as the scalar loop below, which does the tail and is the reference. */
-    const __m256 vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2), vc1 = _mm256_set1_ps(c1),
-                 vc2 = _mm256_set1_ps(c2), vbc = _mm256_set1_ps(bc2s), veps = _mm256_set1_ps(eps),
-                 vss = _mm256_set1_ps(step_size);
+    const __m256 vb1 = _mm256_set1_ps(a->b1), vb2 = _mm256_set1_ps(a->b2), vc1 = _mm256_set1_ps(a->c1),
+                 vc2 = _mm256_set1_ps(a->c2), vbc = _mm256_set1_ps(a->bc2s), veps = _mm256_set1_ps(a->eps),
+                 vss = _mm256_set1_ps(a->step_size);
     for (; i + 8 <= hi; i += 8) {
         __m256 g = _mm256_loadu_ps(G + i);
         __m256 m = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(M + i), vb1), _mm256_mul_ps(g, vc1));
@@ -422,14 +442,17 @@ static void adam_range(tac_heads *h, const tac_heads_params *p, size_t lo, size_
         __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(v), vbc), veps);
         _mm256_storeu_ps(P + i, _mm256_sub_ps(_mm256_loadu_ps(P + i), _mm256_mul_ps(vss, _mm256_div_ps(m, denom))));
     }
+    adam_tail(h, a, i, hi);
+}
 #endif
-    for (; i < hi; i++) {
-        float g = G[i];
-        M[i] = M[i] * b1 + g * c1;
-        V[i] = V[i] * b2 + g * g * c2;
-        float denom = sqrtf(V[i]) / bc2s + eps;
-        P[i] -= step_size * (M[i] / denom);
-    }
+
+static void adam_range(tac_heads *h, const tac_heads_params *p, size_t lo, size_t hi)
+{
+    adam_consts a = adam_setup(h, p);
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) { adam_range_avx2(h, &a, lo, hi); return; }
+#endif
+    adam_tail(h, &a, lo, hi);
 }
 
 void tac_heads_adam(tac_heads *h, const tac_heads_params *p)

@@ -17,19 +17,21 @@
  * Each output pixel depends only on its own coefficients, so computing a window (the centre crop) gives exactly
  * the pixels the full resize would give there: tac_clip_preprocess uses this and never builds the full image.
  *
- * Two kernels for each pass: a plain scalar one (the reference) and an SSE4.1 (horizontal) / AVX2 (vertical) one
- * used when the compiler targets them. Both do the same exact integer arithmetic (32-bit products and sums, which
- * cannot overflow for 8-bit input), so they agree bit for bit; tests/test_image.c checks that through
- * tac_resize_use_simd(0).
+ * Two kernels for each pass: a plain scalar one (the reference) and an SSE4.1 (horizontal) / AVX2 (vertical) one,
+ * compiled with TAC_TARGET_AVX2 and used when tac_cpu_level() says the CPU has AVX2 (src/core/tac_cpu.c;
+ * TACLUST_ISA=scalar forces the scalar ones). Both do the same exact integer arithmetic (32-bit products and sums,
+ * which cannot overflow for 8-bit input), so they agree bit for bit; tests/test_image.c checks that through
+ * tac_resize_use_simd(0) and the forced scalar level.
  */
 #include "taclust/image.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include "core/tac_cpu.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE4_1__) || defined(__AVX2__)
+#if TAC_X86
 #include <immintrin.h>
 #endif
 
@@ -113,14 +115,14 @@ static void hpass_row_scalar(const uint8_t *in, uint8_t *out, int cw, const int 
     }
 }
 
-#ifdef __SSE4_1__
-static inline __m128i px4(const uint8_t *p)      /* bytes p[0..3] -> 4 x int32 (the 4th is the next pixel's R) */
+#if TAC_X86
+TAC_TARGET_AVX2 static inline __m128i px4(const uint8_t *p)      /* bytes p[0..3] -> 4 x int32 (the 4th is the next pixel's R) */
 {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm_cvtepu8_epi32(_mm_cvtsi32_si128(v));
 }
-static void hpass_row_sse(const uint8_t *in, uint8_t *out, int cw, const int *hb, const int32_t *hk, int hks)
+TAC_TARGET_AVX2 static void hpass_row_sse(const uint8_t *in, uint8_t *out, int cw, const int *hb, const int32_t *hk, int hks)
 {
     for (int xx = 0; xx < cw; xx++) {
         const int32_t *k = hk + (size_t)xx * hks;
@@ -152,8 +154,8 @@ static void vpass_row_scalar(const uint8_t *tmp, int n3, int ymin, int n, const 
     for (int i = 0; i < n3; i++) o[i] = clip8(acc[i]);
 }
 
-#ifdef __AVX2__
-static void vpass_row_avx2(const uint8_t *tmp, int n3, int ymin, int n, const int32_t *k, int32_t *acc, uint8_t *o)
+#if TAC_X86
+TAC_TARGET_AVX2 static void vpass_row_avx2(const uint8_t *tmp, int n3, int ymin, int n, const int32_t *k, int32_t *acc, uint8_t *o)
 {
     int i = 0;
     const uint8_t *base = tmp + (size_t)ymin * n3;
@@ -185,6 +187,7 @@ int tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int 
     if (x0 < 0 || y0 < 0 || cw <= 0 || ch <= 0 || x0 > dw - cw || y0 > dh - ch)
         return tac_fail("resize: window %dx%d at (%d, %d) is not inside the %dx%d result", cw, ch, x0, y0, dw, dh);
     int need_h = dw != sw, need_v = dh != sh;
+    int simd = use_simd && tac_cpu_level() >= TAC_ISA_AVX2;
     /* vertical coefficients of the window rows, and the source rows they read */
     int *vb = NULL;
     int32_t *vk = NULL;
@@ -217,8 +220,8 @@ int tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int 
             memcpy(pad, src + (size_t)(r0 + y) * sw * 3, (size_t)sw * 3);
             pad[(size_t)sw * 3] = 0;
             uint8_t *out = tmp + (size_t)y * cw * 3;
-#ifdef __SSE4_1__
-            if (use_simd) { hpass_row_sse(pad, out, cw, hb, hk, hks); continue; }
+#if TAC_X86
+            if (simd) { hpass_row_sse(pad, out, cw, hb, hk, hks); continue; }
 #endif
             hpass_row_scalar(pad, out, cw, hb, hk, hks);
         }
@@ -234,8 +237,8 @@ int tac_resize_bicubic_window(const uint8_t *src /* sh x sw x 3 */, int sw, int 
         for (int yy = 0; yy < ch; yy++) {
             const int32_t *k = vk + (size_t)yy * vks;
             uint8_t *o = dst + (size_t)yy * n3;
-#ifdef __AVX2__
-            if (use_simd) { vpass_row_avx2(tmp, n3, vb[2 * yy] - r0, vb[2 * yy + 1], k, acc, o); continue; }
+#if TAC_X86
+            if (simd) { vpass_row_avx2(tmp, n3, vb[2 * yy] - r0, vb[2 * yy + 1], k, acc, o); continue; }
 #endif
             vpass_row_scalar(tmp, n3, vb[2 * yy] - r0, vb[2 * yy + 1], k, acc, o);
         }
