@@ -18,6 +18,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -ljpeg
 PKG_LIBS   += -ldnnl    # oneDNN (libdnnl-dev, no .pc file): the bf16 CLIP towers
 VERSION := 0.1.0
+# python branch, temporary until the build branch's libtaclust.so lands: objects are position-independent so that
+# `make shared` can link build/libtaclust.so from the same objects as libtaclust.a (the Python package loads it).
+EXTRA_CFLAGS ?= -fPIC -fno-semantic-interposition
 
 ifeq ($(SAN),1)
 BUILD   ?= build-san
@@ -43,7 +46,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ:= $(TEST_SRC:%.c=$(BUILD)/%.o)
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
-.PHONY: all test bench fuzz clean
+.PHONY: all test bench fuzz clean shared pytest
 all: $(BUILD)/libtaclust.a $(BUILD)/taclust $(BUILD)/run_tests
 
 $(BUILD)/%.o: %.c
@@ -58,11 +61,22 @@ $(BUILD)/libtaclust.a: $(LIB_OBJ)
 $(BUILD)/taclust: $(CLI_OBJ) $(BUILD)/libtaclust.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libtaclust.a $(LDLIBS)
 
+# python branch, temporary (the build branch provides the real libtaclust.so): the library objects as a shared
+# library, every symbol exported.
+shared: $(BUILD)/libtaclust.so
+$(BUILD)/libtaclust.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $(LIB_OBJ) $(LDLIBS)
+
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libtaclust.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libtaclust.a $(LDLIBS)
 
 test: $(BUILD)/taclust $(BUILD)/run_tests
 	TACLUST_BIN=$(BUILD)/taclust $(BUILD)/run_tests $(T)
+
+# The Python package's tests (python/tests) on this build's libtaclust.so and taclust program.
+pytest: $(BUILD)/libtaclust.so $(BUILD)/taclust
+	TACLUST_LIBRARY=$(abspath $(BUILD)/libtaclust.so) TACLUST_BIN=$(abspath $(BUILD)/taclust) \
+	  PYTHONPATH=$(abspath python) python3 -m pytest -q python/tests $(if $(T),-k '$(T)')
 
 $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libtaclust.a
 	@mkdir -p $(BUILD)
