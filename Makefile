@@ -2,6 +2,7 @@
 #   make               library, CLI (build/taclust), test runner (build/run_tests)
 #   make test          build and run the tests
 #   make SAN=1 test    the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-san/)
+#   make pytest        the Python package's tests (python/tests) on build/libtaclust.so
 #   make bench         build the benchmarks bench/bench_<x>.c into build/bench_<x>
 #   make fuzz          build the libFuzzer targets in fuzz/ (clang; build-fuzz/)
 CC      ?= gcc
@@ -73,10 +74,12 @@ $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libtaclust.a
 test: $(BUILD)/taclust $(BUILD)/run_tests
 	TACLUST_BIN=$(BUILD)/taclust $(BUILD)/run_tests $(T)
 
-# The Python package's tests (python/tests) on this build's libtaclust.so and taclust program.
+# The Python package's tests (python/tests) on this build's libtaclust.so and taclust program, with Debian's
+# python3 (python3-numpy, python3-pytest); T=EXPR selects tests (pytest -k).
+PYTHON ?= /usr/bin/python3
 pytest: $(BUILD)/libtaclust.so $(BUILD)/taclust
 	TACLUST_LIBRARY=$(abspath $(BUILD)/libtaclust.so) TACLUST_BIN=$(abspath $(BUILD)/taclust) \
-	  PYTHONPATH=$(abspath python) python3 -m pytest -q python/tests $(if $(T),-k '$(T)')
+	  PYTHONPATH=$(abspath python) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests $(if $(T),-k '$(T)')
 
 $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libtaclust.a
 	@mkdir -p $(BUILD)

@@ -17,7 +17,7 @@ import numpy as np
 from . import _lib
 from ._lib import TacError, lib, library_path
 
-__all__ = ["TacError", "load_clip", "Clip", "kmeans", "knn", "metrics", "choose_k", "TAC", "library_version",
+__all__ = ["TacError", "load_clip", "Clip", "wordnet_nouns", "kmeans", "knn", "metrics", "choose_k", "TAC", "library_version",
            "library_path", "prompt_templates", "preset_names"]
 __version__ = "0.2.0"
 
@@ -106,10 +106,16 @@ class Clip:
     shared); use one Clip per thread for parallel encoding. Release with close() or a with-block."""
 
     def __init__(self, path, precision="auto"):
-        self.path = os.fspath(path)
         self._lock = threading.Lock()
         self._m = _lib.P()
-        _lib.check(lib.tac_clip_load(_fspath(self.path), _lib._c.byref(self._m)), f"load_clip({self.path!r})")
+        spec = None if path is None else _fspath(path)
+        d = _lib.P()
+        _lib.check(lib.tac_model_resolve(spec, None, _lib._c.byref(d)), f"load_clip({path!r})")
+        try:
+            self.path = os.fsdecode(_lib._c.string_at(d))   # the model folder
+        finally:
+            lib.tac_free(d)
+        _lib.check(lib.tac_clip_load(_fspath(self.path), _lib._c.byref(self._m)), f"load_clip({path!r})")
         try:
             if precision is not None:
                 prec = _lib._c.c_int()
@@ -221,10 +227,24 @@ class Clip:
         return T
 
 
-def load_clip(path, precision="auto"):
-    """Loads a CLIP model folder (Hugging Face or OpenCLIP layout, with its tokenizer files). precision: "auto"
-    (bf16 where the CPU has it, else fp32), "fp32" (exact) or "bf16"; None keeps the process default."""
+def load_clip(path=None, precision="auto"):
+    """Loads a CLIP model: a folder (Hugging Face or OpenCLIP layout, with its tokenizer files) or a Hugging Face
+    id "org/name[@revision]" (looked up in the huggingface_hub cache, downloaded when absent; None: $TACLUST_MODEL,
+    else the default model), as the CLI's --model. precision: "auto" (bf16 where the CPU has it, else fp32),
+    "fp32" (exact) or "bf16"; None keeps the process default ($TACLUST_PRECISION)."""
     return Clip(path, precision)
+
+
+def wordnet_nouns(wordnet_dir="/usr/share/wordnet"):
+    """TAC's noun list: every lemma of every noun synset of WORDNET_DIR/data.noun in file order (146,347 for
+    WordNet 3.0, Debian's wordnet-base), underscores and case kept."""
+    v, n = _lib.P(), _lib._c.c_int64()
+    _lib.check(lib.tac_wordnet_nouns(_fspath(wordnet_dir), _lib._c.byref(v), _lib._c.byref(n)), "wordnet_nouns")
+    try:
+        c = _lib._c.cast(v, _lib._c.POINTER(_lib._str))
+        return [c[i].decode("utf-8", "surrogateescape") for i in range(n.value)]
+    finally:
+        lib.tac_free_strings(v, n.value)
 
 
 # ---- k-means, kNN, metrics ------------------------------------------------------------------------------------

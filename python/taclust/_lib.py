@@ -114,6 +114,9 @@ _proto("tac_clip_set_precision", _int, P, _int)
 _proto("tac_clip_precision", _int, P)
 _proto("tac_clip_precision_name", _str, _int)
 _proto("tac_clip_hash", _str, P)
+_proto("tac_wordnet_nouns", _int, _str, P, P)
+# hub.h
+_proto("tac_model_resolve", _int, _str, P, P)
 # embed.h
 _proto("tac_list_inputs", _int, P, _int, _str, P, P)
 _proto("tac_embed_images", _int, P, P, _i64, P, P, P, P)

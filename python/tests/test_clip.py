@@ -2,6 +2,8 @@
 own tokenizer files) compared with the C CLI: clip.embed_images == `taclust embed-images` (rows and paths, bad
 files skipped), clip.embed_text == `taclust embed-text --prompts`, clip.embed_nouns == `taclust embed-text
 --nouns` (TAC's 7 templates); plus errors."""
+import os
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,12 @@ def test_clip_errors(tmp_path, tiny_model):
     X, paths = m.embed_images([bad])                      # skipped, not an error
     assert X.shape == (0, 16) and paths == []
     assert m.embed_text(["still works"]).shape == (1, 16)
+
+
+def test_wordnet_nouns():
+    if not os.path.isfile("/usr/share/wordnet/data.noun"):
+        pytest.skip("no /usr/share/wordnet (Debian: wordnet-base)")
+    nouns = taclust.wordnet_nouns()
+    assert len(nouns) == 146347 and nouns[:3] == ["entity", "physical_entity", "abstraction"]
+    with pytest.raises(taclust.TacError, match="data.noun"):
+        taclust.wordnet_nouns(FIXTURES)

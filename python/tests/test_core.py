@@ -141,3 +141,28 @@ def test_bad_inputs_raise_tac_error():
     # the process is alive and the library still works after every failure
     assert taclust.kmeans(X, 4, seed=1)[0].shape == (X.shape[0],)
     assert issubclass(taclust.TacError, RuntimeError)
+
+
+def test_the_gil_is_released_during_library_calls():
+    # while a worker thread is inside a long kmeans call, this thread keeps running Python code; were the GIL
+    # held for the call, the loop below would be stuck until the call returned
+    import threading
+    import time
+    X = np.random.default_rng(1).standard_normal((20000, 64), dtype=np.float32)
+    inside = threading.Event()
+    out = {}
+
+    def work():
+        inside.set()
+        out["r"] = taclust.kmeans(X, 64, niter=40, nredo=2, max_points_per_centroid=10**6)
+
+    t = threading.Thread(target=work)
+    t.start()
+    inside.wait()
+    wakeups = 0
+    while t.is_alive():
+        time.sleep(0.005)      # returns only when this thread gets the GIL back
+        wakeups += 1
+    t.join()
+    assert out["r"][0].shape == (20000,)
+    assert wakeups >= 10, wakeups    # GIL held during the call: 1 or 2 (before it and after it)
