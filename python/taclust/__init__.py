@@ -159,9 +159,10 @@ class Clip:
     def __repr__(self):
         return f"<taclust.Clip {self.path!r} E={self.embed_dim}>"
 
-    def embed_images(self, inputs, resize=224, batch=32, list_file=None):
+    def embed_images(self, inputs, resize=224, batch=32, list_file=None, threads=None):
         """CLIP image features of the images named by `inputs` (files, or folders walked recursively in bytewise
-        order keeping .jpg .jpeg .png .webp; as `taclust embed-images`). Returns (X, ok_paths): X float32 N x E,
+        order keeping .jpg .jpeg .png .webp; as `taclust embed-images`; list_file: a file of more inputs, one per
+        line; threads: at most that many, 0 = all, None = the default). Returns (X, ok_paths): X float32 N x E,
         the UNNORMALISED projected embeddings of the N images that could be read, in order, and their paths.
         Unreadable or corrupt images are skipped. resize: shorter side before the center crop (224, or 256 as TAC
         does for ImageNet-style datasets)."""
@@ -184,6 +185,7 @@ class Clip:
                 return X, []
             p = lib.tac_embed_images_default_params()
             p.resize, p.batch, p.label = int(resize), int(batch), None
+            _lib.set_threads(p, threads, "embed_images")
             nok = _lib._c.c_int64()
             with self._lock:
                 _lib.check(lib.tac_embed_images(self._handle(), paths, n, _lib._c.byref(p), _ptr(X), _ptr(ok),
@@ -193,32 +195,33 @@ class Clip:
         keep = ok.astype(bool)
         return np.ascontiguousarray(X[keep]), [s for s, k in zip(names, keep) if k]
 
-    def _text_params(self, batch):
+    def _text_params(self, batch, threads):
         if not 1 <= int(batch) <= 65536:
             raise TacError(f"batch must be between 1 and 65536 (got {batch})")
         p = lib.tac_embed_text_default_params()
         p.batch, p.label = int(batch), None
         p.tokenizer_path = _fspath(self.path)   # as `taclust embed-text`: parallel tokenisation
+        _lib.set_threads(p, threads, "embed_text")
         return p
 
-    def embed_text(self, prompts, batch=512):
+    def embed_text(self, prompts, batch=512, threads=None):
         """CLIP text features: float32 N x E, one UNNORMALISED row per prompt (clip.tokenize, truncate=True)."""
         arr, n = _strings(prompts, "embed_text")
-        p = self._text_params(batch)
+        p = self._text_params(batch, threads)
         T = np.zeros((n, self.embed_dim), dtype=np.float32)
         if n:
             with self._lock:
                 _lib.check(lib.tac_embed_prompts(self._handle(), arr, n, _lib._c.byref(p), _ptr(T)), "embed_text")
         return T
 
-    def embed_nouns(self, nouns, templates=None, batch=512):
+    def embed_nouns(self, nouns, templates=None, batch=512, threads=None):
         """TAC's noun embeddings: float32 M x E, each noun put in the templates (default TAC's 7, see
         taclust.prompt_templates), the unnormalised prompt embeddings averaged, the mean L2-normalised."""
         arr, n = _strings(nouns, "embed_nouns")
         tarr, nt = _strings(prompt_templates if templates is None else templates, "templates")
         if nt < 1:
             raise TacError("embed_nouns: no templates")
-        p = self._text_params(batch)
+        p = self._text_params(batch, threads)
         T = np.zeros((n, self.embed_dim), dtype=np.float32)
         if n:
             with self._lock:
@@ -251,9 +254,11 @@ def wordnet_nouns(wordnet_dir="/usr/share/wordnet"):
 _INITS = {"random": 0, "k-means++": 1, "kmeans++": 1}
 
 
-def kmeans(X, k, spherical=False, niter=25, nredo=1, seed=1234, max_points_per_centroid=256, init="random"):
+def kmeans(X, k, spherical=False, niter=25, nredo=1, seed=1234, max_points_per_centroid=256, init="random",
+           threads=None):
     """k-means with faiss 1.7 semantics (taclust/cluster.h). X: N x D. Returns (labels int64 N, centroids
-    float32 K x D, objective float: sum of max inner products if spherical, else sum of squared distances)."""
+    float32 K x D, objective float: sum of max inner products if spherical, else sum of squared distances).
+    threads: at most that many threads (0 = all the library may use; None: the library's default)."""
     A = _f32_matrix(X, "kmeans: X")
     n, d = A.shape
     if init not in _INITS:
@@ -268,6 +273,7 @@ def kmeans(X, k, spherical=False, niter=25, nredo=1, seed=1234, max_points_per_c
     lib.tac_kmeans_default_params(_lib._c.byref(p))
     p.k, p.niter, p.nredo, p.spherical = int(k), int(niter), int(nredo), 1 if spherical else 0
     p.max_points_per_centroid, p.seed, p.init, p.progress = int(max_points_per_centroid), int(seed), _INITS[init], 0
+    _lib.set_threads(p, threads, "kmeans")
     labels = np.empty(n, dtype=np.int32)
     cent = np.empty((min(int(k), n), d), dtype=np.float32) if int(k) <= n else None
     obj = _lib._c.c_double()
@@ -358,7 +364,8 @@ class TAC:
 
     n_clusters: K (required unless preset gives it); train: True for TAC (trained heads), False for TAC (no
     train) only; seed: k-means and heads seed; preset: dataset settings (taclust.preset_names()) that set K,
-    epochs, batch and temperature; centres / epochs / batch / n_names override them when given.
+    epochs, batch and temperature; centres / epochs / batch / n_names override them when given; threads: at
+    most that many threads (0 = all the library may use; None: the library's default).
 
     After fit: labels_ (int64 predictions for the test images: TAC's image head, or TAC (no train) with
     train=False), labels_notrain_, selected_nouns_ (int64 indices into nouns, ascending),
@@ -366,12 +373,13 @@ class TAC:
     (K lists of strings, when noun_names were given), n_centres_, metrics_ (with labels) and train_metrics_
     (with train_labels). Same inputs and seed give the same labels as `taclust fit`."""
 
-    _PARAMS = ("n_clusters", "train", "seed", "preset", "centres", "epochs", "batch", "n_names")
+    _PARAMS = ("n_clusters", "train", "seed", "preset", "centres", "epochs", "batch", "n_names", "threads")
 
     def __init__(self, n_clusters=None, train=True, seed=1234, preset=None, centres=None, epochs=None, batch=None,
-                 n_names=None):
+                 n_names=None, threads=None):
         self.n_clusters, self.train, self.seed, self.preset = n_clusters, train, seed, preset
         self.centres, self.epochs, self.batch, self.n_names = centres, epochs, batch, n_names
+        self.threads = threads
         self._heads = None
 
     def get_params(self, deep=True):
@@ -413,6 +421,7 @@ class TAC:
         p.notrain = 1
         p.seed = int(self.seed)
         p.progress = 0
+        _lib.set_threads(p, self.threads, "TAC")
         return p
 
     def fit(self, train_images, nouns, noun_names=None, test_images=None, labels=None, train_labels=None):
@@ -479,6 +488,13 @@ class TAC:
             if r.pred_tac:
                 self.metrics_["tac"] = md(r.m_tac)
         self.train_metrics_ = md(r.m_tac_train) if r.has_train_metrics else None
+        # with a library whose fit returns them: the confidences and the joint-space centroids
+        self.confidence_ = self.cluster_centroids_ = None
+        if _lib.has_field(r, "confidence") and r.confidence:
+            self.confidence_ = np.ctypeslib.as_array((_lib._c.c_float * nte).from_address(r.confidence)).copy()
+        if _lib.has_field(r, "centroids") and r.centroids:
+            self.cluster_centroids_ = np.ctypeslib.as_array(
+                (_lib._c.c_float * (K * 2 * r.d)).from_address(r.centroids)).reshape(K, 2 * r.d).copy()
 
     def fit_predict(self, train_images, nouns, **kw):
         return self.fit(train_images, nouns, **kw).labels_

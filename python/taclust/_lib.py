@@ -224,7 +224,9 @@ S.fit_result = _choose("tac_fit_result", _variants("tac_fit_result", [
     [(f"t_{s}", _f64) for s in ("normalise", "centres", "select", "retrieve", "notrain", "baseline", "knn", "heads",
                                 "predict", "names", "total")] +
     [(f"rss_{s}", _f64) for s in ("normalise", "centres", "select", "retrieve", "notrain", "knn", "heads", "total")],
-    []))
+    # pipeline: what a job needs besides the clusters (read when present: TAC.confidence_ etc.)
+    [[("tau", _f32), ("selected_emb", P), ("test_text", P), ("test_weights", P), ("centroids", P),
+      ("confidence", P)]]))
 
 S.embed_images_params = _choose("tac_embed_images_params", _variants("tac_embed_images_params", [
     ("resize", _int), ("batch", _int), ("label", _str), ("on_batch", P), ("ctx", P)], [_PROGRESS, _THREADS]))
@@ -235,6 +237,22 @@ S.embed_text_params = _choose("tac_embed_text_params", _variants("tac_embed_text
 # The by-value returns of the embedding defaults (their mirrors are exact: checked above).
 _proto("tac_embed_images_default_params", S.embed_images_params)
 _proto("tac_embed_text_default_params", S.embed_text_params)
+
+
+def has_field(struct, name):
+    return any(f[0] == name for f in type(struct)._fields_)
+
+
+def set_threads(struct, threads, what):
+    """Sets the struct's `threads` field (0 = all the library may use); an error when this library's struct has
+    none (threads=None leaves the library's default)."""
+    if threads is None:
+        return
+    if int(threads) != threads or not 0 <= int(threads) <= 1 << 20:
+        raise TacError(f"{what}: threads must be a non-negative integer (got {threads})")
+    if not has_field(struct, "threads"):
+        raise TacError(f"{what}: threads is not available in this libtaclust ({library_path})")
+    struct.threads = int(threads)
 
 
 def new_struct(cls, name):

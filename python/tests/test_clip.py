@@ -109,3 +109,26 @@ def test_wordnet_nouns():
     assert len(nouns) == 146347 and nouns[:3] == ["entity", "physical_entity", "abstraction"]
     with pytest.raises(taclust.TacError, match="data.noun"):
         taclust.wordnet_nouns(FIXTURES)
+
+
+def test_one_model_from_several_threads(tiny_model):
+    import threading
+    m = taclust.load_clip(tiny_model, precision="fp32")
+    ref = m.embed_text(PROMPTS)
+    out, errors = [None] * 4, []
+
+    def work(i):
+        try:
+            out[i] = m.embed_text(PROMPTS) if i % 2 else m.embed_nouns(NOUNS)
+        except Exception as e:     # noqa: BLE001 - reported below
+            errors.append(e)
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
+    np.testing.assert_array_equal(out[1], ref)
+    np.testing.assert_array_equal(out[3], ref)
+    np.testing.assert_array_equal(out[0], out[2])

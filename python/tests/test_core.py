@@ -166,3 +166,17 @@ def test_the_gil_is_released_during_library_calls():
     t.join()
     assert out["r"][0].shape == (20000,)
     assert wakeups >= 10, wakeups    # GIL held during the call: 1 or 2 (before it and after it)
+
+
+def test_threads_parameter():
+    X = np.load(CL / "sph_X.npy")
+    ref = taclust.kmeans(X, 8, spherical=True, niter=20, seed=3)
+    if not taclust._lib.has_field(taclust._lib.S.kmeans_params(), "threads"):
+        with pytest.raises(taclust.TacError, match="threads is not available in this libtaclust"):
+            taclust.kmeans(X, 8, threads=1)
+        return
+    for t in (1, 2, 0):
+        got = taclust.kmeans(X, 8, spherical=True, niter=20, seed=3, threads=t)
+        np.testing.assert_array_equal(got[0], ref[0])
+    with pytest.raises(taclust.TacError, match="threads must be"):
+        taclust.kmeans(X, 8, threads=-1)
