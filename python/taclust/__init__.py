@@ -129,7 +129,7 @@ class Clip:
 
     @property
     def precision(self):
-        """"fp32" or "bf16": what the towers run in."""
+        """What the towers run in: "fp32" or "bf16"."""
         return lib.tac_clip_precision_name(lib.tac_clip_precision(self._handle())).decode()
 
     @property
@@ -143,9 +143,12 @@ class Clip:
         return self._m
 
     def close(self):
+        """Frees the model (waits for a call running on it in another thread)."""
         if getattr(self, "_m", None):
-            lib.tac_clip_free(self._m)
-            self._m = _lib.P()
+            with self._lock:
+                if self._m:
+                    lib.tac_clip_free(self._m)
+                    self._m = _lib.P()
 
     def __enter__(self):
         return self
