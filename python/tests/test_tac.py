@@ -165,3 +165,17 @@ def test_choose_k_missing_is_a_clear_error(monkeypatch, data):
     monkeypatch.setattr(taclust._lib, "has_choose_k", False)
     with pytest.raises(taclust.TacError, match="not available in this libtaclust"):
         taclust.choose_k(data[0], data[4])
+
+
+def test_confidences_when_the_library_returns_them(data):
+    if not taclust._lib.has_field(taclust._lib.S.fit_result(), "confidence"):
+        pytest.skip("this libtaclust's fit returns no confidences")
+    Xtr, ytr, Xte, yte, T, names = data
+    t = taclust.TAC(n_clusters=4, epochs=3, seed=2).fit(Xtr, T, test_images=Xte)
+    assert t.confidence_.shape == (Xte.shape[0],)
+    P = t.predict_proba(Xte)
+    np.testing.assert_allclose(t.confidence_, P[np.arange(len(P)), t.labels_], atol=1e-5)
+    assert t.cluster_centroids_.shape == (4, 2 * Xtr.shape[1])
+    np.testing.assert_allclose(np.linalg.norm(t.cluster_centroids_, axis=1), 1, atol=1e-5)
+    nt = taclust.TAC(n_clusters=4, train=False).fit(Xtr, T, test_images=Xte)
+    assert nt.confidence_.shape == (Xte.shape[0],) and np.all((nt.confidence_ > 0) & (nt.confidence_ <= 1))
