@@ -6,6 +6,7 @@
 #   make SAN=1 test    the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-san/)
 #   make install PREFIX=/usr/local [DESTDIR=...]   headers, both libraries, lib/pkgconfig/taclust.pc, bin/taclust
 #   make uninstall PREFIX=...                      removes exactly what install put there
+#   make pytest        the Python package's tests (python/tests) on build/libtaclust.so
 #   make bench         build the benchmarks bench/bench_<x>.c into build/bench_<x>
 #   make fuzz          build the libFuzzer targets in fuzz/ (clang; build-fuzz/)
 CC      ?= gcc
@@ -70,7 +71,7 @@ DEPS    := $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 SO_REAL := libtaclust.so.$(VERSION)
 SHARED  := $(BUILD)/$(SO_REAL) $(BUILD)/$(SONAME) $(BUILD)/libtaclust.so
 
-.PHONY: all test bench fuzz clean install uninstall
+.PHONY: all test bench fuzz clean install uninstall pytest
 all: $(BUILD)/libtaclust.a $(SHARED) $(BUILD)/taclust $(BUILD)/run_tests $(BUILD)/taclust.pc
 
 $(BUILD)/%.o: %.c
@@ -142,6 +143,13 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/$(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtaclust.so \
 	    $(DESTDIR)$(INCLUDEDIR)/taclust.h $(addprefix $(DESTDIR)$(INCLUDEDIR)/taclust/,$(notdir $(HEADERS)))
 	rmdir $(DESTDIR)$(INCLUDEDIR)/taclust 2>/dev/null || true
+
+# The Python package's tests (python/tests) on this build's libtaclust.so and taclust program, with Debian's
+# python3 (python3-numpy, python3-pytest); T=EXPR selects tests (pytest -k).
+PYTHON ?= /usr/bin/python3
+pytest: $(BUILD)/libtaclust.so $(BUILD)/taclust
+	TACLUST_LIBRARY=$(abspath $(BUILD)/libtaclust.so) TACLUST_BIN=$(abspath $(BUILD)/taclust) \
+	  PYTHONPATH=$(abspath python) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests $(if $(T),-k '$(T)')
 
 $(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libtaclust.a
 	@mkdir -p $(BUILD)

@@ -29,5 +29,6 @@
 #include "taclust/pipeline.h"
 #include "taclust/embed.h"
 #include "taclust/hub.h"
+#include "taclust/abi.h"     /* tac_struct_size: struct sizes for bindings (python/taclust) */
 
 #endif

@@ -17,6 +17,12 @@ $SUDO apt-get install -y -qq --no-install-recommends libdnnl-dev >/dev/null
 # Chromium renders report.html in the end-to-end test.
 $SUDO apt-get install -y -qq --no-install-recommends \
     libavformat-dev libavcodec-dev libswscale-dev libavutil-dev chromium >/dev/null
+# The Python package (python/, `import taclust`): NumPy, pytest, and what `pip install --no-build-isolation
+# ./python` into a venv needs offline (venv + pip, setuptools and wheel to build it); scikit-learn and SciPy are
+# optional references of its metrics tests.
+$SUDO apt-get install -y -qq --no-install-recommends \
+    python3 python3-numpy python3-pytest python3-venv python3-pip python3-setuptools python3-wheel \
+    python3-sklearn python3-scipy >/dev/null
 # libFuzzer (clang's runtime) and clang's OpenMP (libomp, not pulled in without recommends): `make fuzz`; .ci/run fuzzes the torch checkpoint reader for 20 s after the tests.
 $SUDO apt-get install -y -qq --no-install-recommends clang libclang-rt-14-dev libomp-14-dev >/dev/null
 echo "install-deps: done"
