@@ -453,8 +453,14 @@ static int hash_of(const char *dir, char out[17])
 TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
 {
     const char *dir = tac_test_tmpdir();
-    setenv("XDG_CACHE_HOME", tac_test_path(dir, "xdg"), 1);
-    setenv("TACLUST_HASH_MEMO_MIN", "0", 1);               /* remember the tiny model's files too */
+    char memo[PATH_MAX];
+    snprintf(memo, sizeof memo, "%s/xdg/taclust/file-hashes.tsv", dir);
+    TAC_REQUIRE(tac_test_sh("mkdir -p '%s/xdg/taclust'", dir) == 0);
+    /* no memo unless asked for: a load writes no file of its own accord */
+    char plain[17];
+    TAC_REQUIRE(hash_of(TINY, plain) == 0);
+    TAC_CHECK(access(memo, F_OK) != 0);
+    TAC_REQUIRE(tac_clip_set_hash_memo(memo, 0) == TAC_OK);   /* remember the tiny model's files too */
     char a[PATH_MAX], b[PATH_MAX], h0[17], h1[17], h2[17], h3[17];
     snprintf(a, sizeof a, "%s/a", dir);
     snprintf(b, sizeof b, "%s/b", dir);
@@ -486,8 +492,6 @@ TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
     TAC_CHECK(strcmp(h3, h0) != 0 && strcmp(h3, h2) != 0);
     /* remembered: the memo holds each file once per version; a forged memo line (same path, size, mtime) is what
      * the next load uses, so the file was not read again; touching the file makes it hashed again */
-    char memo[PATH_MAX];
-    snprintf(memo, sizeof memo, "%s/xdg/taclust/file-hashes.tsv", dir);
     char **l; int64_t nl;
     TAC_REQUIRE(tac_read_lines(memo, &l, &nl, 1) == TAC_OK);
     int64_t before = nl;
@@ -518,8 +522,7 @@ TAC_TEST(relin_model_hash_all_bytes_and_tokenizer)
                             dir, ast, dir, ast) == 0);
     TAC_REQUIRE(hash_of(a, h1) == 0);
     TAC_CHECK(strcmp(h1, h0) != 0 && strcmp(h1, h2) == 0);  /* a now holds b's changed weights */
-    unsetenv("XDG_CACHE_HOME");
-    unsetenv("TACLUST_HASH_MEMO_MIN");
+    TAC_REQUIRE(tac_clip_set_hash_memo(NULL, (int64_t)16 << 20) == TAC_OK);
     /* the streaming hash does not depend on how the bytes are cut into updates, and sees every byte */
     uint8_t buf[1000];
     for (int i = 0; i < 1000; i++) buf[i] = (uint8_t)(i * 7 + 3);

@@ -68,6 +68,12 @@ TAC_API int64_t tac_clip_text_rows(const tac_clip *m);
 TAC_API tac_bpe *tac_clip_tokenizer(const tac_clip *m);
 /* A stable hex digest identifying the weights (for caches): 16 hex chars + NUL. */
 TAC_API const char *tac_clip_hash(const tac_clip *m);
+/* The hash reads every byte of the weights and tokenizer. A memo file can remember the hash of big files by path,
+ * device, inode, size, mtime and ctime so that a later load skips reading them: off by default (the library writes
+ * no file of its own accord); path names the memo file (created when needed; NULL turns the memo off), min_bytes
+ * the smallest file remembered (the taclust program uses ~/.cache/taclust/file-hashes.tsv and 16 MiB).
+ * Process-wide; thread-safe. */
+TAC_API int tac_clip_set_hash_memo(const char *path, int64_t min_bytes);
 
 /* ---- precision ---------------------------------------------------------------------------------------
  * TAC_CLIP_FP32: float32 everywhere over OpenBLAS (the exact mode: the fixtures and tests are made in it).

@@ -42,7 +42,7 @@ TAC_API void tac_image_free(tac_image *img);
  * TAC_IMAGE_MAX_PIXELS. Process-wide; set it before decoding (the fuzz target lowers it). */
 TAC_API void tac_image_set_pixel_limit(int64_t max_pixels);
 /* Decoded bytes in flight across all threads (<= 0 restores TAC_IMAGE_DECODE_BUDGET; the environment variable
- * TACLUST_DECODE_BUDGET_MB sets it too). A decode waits until its bytes fit, unless it would run alone. */
+ * the taclust program sets it from TACLUST_DECODE_BUDGET_MB). A decode waits until its bytes fit, unless it would run alone. */
 TAC_API void tac_image_set_decode_budget(int64_t bytes);
 /* The most bytes the budget has seen in flight (reset: start again from what is in flight now). */
 TAC_API int64_t tac_image_decode_peak(int reset);

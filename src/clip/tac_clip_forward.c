@@ -506,7 +506,7 @@ static int run_chunks(tac_clip_state *st, int T, int threads, int nch, chunk_fn 
             #pragma omp atomic read
             stop = failed;
             if (stop || chunk(st, omp_get_thread_num(), k, ctx) == TAC_OK) continue;
-            #pragma omp critical(tac_clip_chunk_error)
+            #pragma omp critical   /* unnamed: a named one would be an exported .gomp_critical_user_ symbol */
             if (!failed) { failed = 1; snprintf(why, sizeof why, "%s", tac_last_error()); }
         }
         blas_give();

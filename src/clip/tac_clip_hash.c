@@ -17,6 +17,7 @@
 #include "clip/tac_clip_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -79,13 +80,27 @@ uint64_t tac_hash64_final(const tac_hash64 *h)
 }
 
 /* ---- per-file memo -------------------------------------------------------------------------------------- */
+/* The memo is off unless the caller names its file (tac_clip_set_hash_memo; the taclust program does). */
+static char g_memo_file[PATH_MAX];
+static int64_t g_memo_min = (int64_t)16 << 20;
+static pthread_mutex_t g_memo_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int tac_clip_set_hash_memo(const char *path, int64_t min_bytes)
+{
+    if (path && strlen(path) >= sizeof g_memo_file) return tac_fail("hash memo: path too long: %.100s...", path);
+    if (min_bytes < 0) return tac_fail("hash memo: min_bytes must be >= 0, found %lld", (long long)min_bytes);
+    pthread_mutex_lock(&g_memo_lock);
+    snprintf(g_memo_file, sizeof g_memo_file, "%s", path ? path : "");
+    g_memo_min = min_bytes;
+    pthread_mutex_unlock(&g_memo_lock);
+    return TAC_OK;
+}
+
 static int memo_path(char *buf, size_t n)
 {
-    const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    int w;
-    if (x && *x) w = snprintf(buf, n, "%s/taclust/file-hashes.tsv", x);
-    else if (home && *home) w = snprintf(buf, n, "%s/.cache/taclust/file-hashes.tsv", home);
-    else return 0;
+    pthread_mutex_lock(&g_memo_lock);
+    int w = snprintf(buf, n, "%s", g_memo_file);
+    pthread_mutex_unlock(&g_memo_lock);
     return w > 0 && (size_t)w < n;
 }
 
@@ -149,10 +164,12 @@ static int file_hash(const char *path, uint64_t *out)
     id.dev = (uint64_t)st.st_dev; id.ino = (uint64_t)st.st_ino; id.size = (int64_t)st.st_size;
     id.mtime = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
     id.ctime = (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;   /* not settable: a write resets it */
-    /* small files (tokenizers, test models) hash in no time: only files from 16 MiB on are remembered, so the memo
-     * holds model weights, not every copy a test makes (TACLUST_HASH_MEMO_MIN, in bytes, changes the threshold) */
-    const char *mm = getenv("TACLUST_HASH_MEMO_MIN");
-    int memo = id.size >= (mm && *mm ? atoll(mm) : (int64_t)16 << 20);
+    /* small files (tokenizers, test models) hash in no time: only files from min_bytes on (16 MiB unless the caller
+     * says otherwise) are remembered, so the memo holds model weights, not every copy a test makes */
+    pthread_mutex_lock(&g_memo_lock);
+    int64_t memo_min = g_memo_min;
+    pthread_mutex_unlock(&g_memo_lock);
+    int memo = id.size >= memo_min;
     if (memo && memo_lookup(&id, out)) { close(fd); return TAC_OK; }
     const size_t chunk = (size_t)4 << 20;
     uint8_t *buf = tac_try_malloc(chunk, 1, "hashing the model");

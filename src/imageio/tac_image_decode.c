@@ -63,11 +63,7 @@ static _Thread_local int64_t tl_held;            /* held by results this thread 
 
 static int64_t budget_limit(void)
 {
-    if (bud_limit < 0) {
-        const char *e = getenv("TACLUST_DECODE_BUDGET_MB");
-        long long mb = e && *e ? atoll(e) : 0;
-        bud_limit = mb > 0 ? (int64_t)mb << 20 : TAC_IMAGE_DECODE_BUDGET;
-    }
+    if (bud_limit < 0) bud_limit = TAC_IMAGE_DECODE_BUDGET;   /* tac_image_set_decode_budget changes it */
     return bud_limit;
 }
 

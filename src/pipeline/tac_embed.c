@@ -484,7 +484,7 @@ static int tokenize_all(const tac_clip *m, const prompt_src *src, int64_t n, int
             char *txt = prompt_at(src, c0 + i);
             len[i] = txt ? tac_bpe_tokenize(bpe, txt, buf + (size_t)i * TAC_CLIP_CONTEXT, TAC_CLIP_CONTEXT) : TAC_ERR;
             if (len[i] < 0) {
-                #pragma omp critical(tac_embed_bad)
+                #pragma omp critical   /* unnamed: a named one would be an exported .gomp_critical_user_ symbol */
                 if (!bad) { bad = 1; snprintf(why, sizeof why, "prompt %lld: %s", (long long)(c0 + i), tac_last_error()); }
             }
             if (src->templates) free(txt);
