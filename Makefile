@@ -6,6 +6,7 @@
 #   make SAN=1 test    the same under AddressSanitizer + UndefinedBehaviorSanitizer (in build-san/)
 #   make install PREFIX=/usr/local [DESTDIR=...]   headers, both libraries, lib/pkgconfig/taclust.pc, bin/taclust
 #   make uninstall PREFIX=...                      removes exactly what install put there
+#   make shared        only the shared library (build/libtaclust.so*)
 #   make pytest        the Python package's tests (python/tests) on build/libtaclust.so
 #   make bench         build the benchmarks bench/bench_<x>.c into build/bench_<x>
 #   make fuzz          build the libFuzzer targets in fuzz/ (clang; build-fuzz/)
@@ -71,7 +72,7 @@ DEPS    := $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 SO_REAL := libtaclust.so.$(VERSION)
 SHARED  := $(BUILD)/$(SO_REAL) $(BUILD)/$(SONAME) $(BUILD)/libtaclust.so
 
-.PHONY: all test bench fuzz clean install uninstall pytest
+.PHONY: all test bench fuzz clean install uninstall pytest shared
 all: $(BUILD)/libtaclust.a $(SHARED) $(BUILD)/taclust $(BUILD)/run_tests $(BUILD)/taclust.pc
 
 $(BUILD)/%.o: %.c
@@ -88,6 +89,7 @@ $(BUILD)/$(SO_REAL): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/$(SONAME) $(BUILD)/libtaclust.so: $(BUILD)/$(SO_REAL)
 	ln -sf $(SO_REAL) $@
+shared: $(SHARED)
 
 # Subcommands register themselves from constructors, so CLI objects are linked directly, not from an archive.
 $(BUILD)/taclust: $(CLI_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a
@@ -151,9 +153,9 @@ pytest: $(BUILD)/libtaclust.so $(BUILD)/taclust
 	TACLUST_LIBRARY=$(abspath $(BUILD)/libtaclust.so) TACLUST_BIN=$(abspath $(BUILD)/taclust) \
 	  PYTHONPATH=$(abspath python) $(PYTHON) -m pytest -q -p no:cacheprovider python/tests $(if $(T),-k '$(T)')
 
-$(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libtaclust.a
+$(BUILD)/bench_%: bench/bench_%.c $(BUILD)/libtaclust.a $(BUILD)/src/app/tac_xalloc.o
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libtaclust.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/src/app/tac_xalloc.o $(BUILD)/libtaclust.a $(LDLIBS)
 
 bench: $(BENCH_SRC:bench/%.c=$(BUILD)/%) $(BUILD)/taclust
 

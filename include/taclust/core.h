@@ -133,8 +133,10 @@ TAC_API uint64_t tac_fnv1a64(uint64_t h, const void *p, size_t n);
 TAC_API void tac_l2_normalize_rows(float *X /* N x D */, int64_t n, int64_t d);  /* eps 1e-12 like F.normalize */
 TAC_API void tac_l2_normalize_rows_ex(float *X, int64_t n, int64_t d, int threads); /* at most `threads` (0: all) */
 TAC_API int tac_num_threads(void);                         /* threads the library may use (OMP setting) */
-/* A `threads` argument or field of 0 means tac_num_threads(); the library never calls omp_set_num_threads (its
- * OpenMP teams take num_threads clauses) and restores OpenBLAS's thread count whenever it lowers it for a call. */
+/* A `threads` argument or field of 0 means tac_num_threads(). A call that runs with another count sets only the
+ * calling thread's OpenMP team size (omp_set_num_threads acts per thread) or uses num_threads clauses, and puts the
+ * old value back before it returns; it lowers OpenBLAS's process-wide thread count only while it runs and restores
+ * exactly the value it found. */
 
 #ifdef __cplusplus
 }

@@ -43,7 +43,8 @@ typedef struct {
     int n_names;          /* names per cluster, default 5 (1..16) */
     uint32_t seed;        /* k-means seed (faiss default 1234) and heads seed; default 1234 */
     tac_heads_params heads; /* epochs, batch, temperature, ...; heads.K is set from K */
-    int progress;         /* progress and stage messages on stderr (default 0) */
+    int progress;         /* 1: stage messages to the log callback and progress to the process-wide progress
+                             callback (default 0) */
     void (*inputs_read)(void *arg); /* called (when set) once the inputs have been copied into normalised
                                        arrays: the caller may drop memory-mapped inputs' pages (tac_npy_map) */
     void *inputs_read_arg;

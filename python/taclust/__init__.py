@@ -101,12 +101,43 @@ def _ptr(a):
 
 
 # ---- CLIP ------------------------------------------------------------------------------------------------------
+class _Calls:
+    """Counts the calls running on a model so that close() frees it only when none is left. The calls themselves
+    run side by side: a loaded model is read-only and each library call makes its own workspace (clip.h)."""
+
+    def __init__(self):
+        self._cv = threading.Condition()
+        self._running = 0
+        self.closed = False
+
+    def __enter__(self):
+        with self._cv:
+            if self.closed:
+                raise TacError("this CLIP model was closed")
+            self._running += 1
+
+    def __exit__(self, *exc):
+        with self._cv:
+            self._running -= 1
+            if self._running == 0:
+                self._cv.notify_all()
+
+    def close(self, free):
+        with self._cv:
+            if self.closed:
+                return
+            self.closed = True
+            while self._running:
+                self._cv.wait()
+            free()
+
+
 class Clip:
-    """A loaded CLIP model (taclust/clip.h). Calls on one model are serialised (the model's workspaces are
-    shared); use one Clip per thread for parallel encoding. Release with close() or a with-block."""
+    """A loaded CLIP model (taclust/clip.h). Several threads may call one model at once (the GIL is released while
+    the library works, and each call has its own workspace). Release with close() or a with-block."""
 
     def __init__(self, path, precision="auto"):
-        self._lock = threading.Lock()
+        self._calls = _Calls()
         self._m = _lib.P()
         spec = None if path is None else _fspath(path)
         d = _lib.P()
@@ -143,12 +174,12 @@ class Clip:
         return self._m
 
     def close(self):
-        """Frees the model (waits for a call running on it in another thread)."""
-        if getattr(self, "_m", None):
-            with self._lock:
-                if self._m:
-                    lib.tac_clip_free(self._m)
-                    self._m = _lib.P()
+        """Frees the model (after the calls running on it in other threads have returned)."""
+        if getattr(self, "_m", None) and getattr(self, "_calls", None):
+            def free():
+                lib.tac_clip_free(self._m)
+                self._m = _lib.P()
+            self._calls.close(free)
 
     def __enter__(self):
         return self
@@ -190,7 +221,7 @@ class Clip:
             p.resize, p.batch, p.label = int(resize), int(batch), None
             _lib.set_threads(p, threads, "embed_images")
             nok = _lib._c.c_int64()
-            with self._lock:
+            with self._calls:
                 _lib.check(lib.tac_embed_images(self._handle(), paths, n, _lib._c.byref(p), _ptr(X), _ptr(ok),
                                                 _lib._c.byref(nok)), "embed_images")
         finally:
@@ -203,7 +234,6 @@ class Clip:
             raise TacError(f"batch must be between 1 and 65536 (got {batch})")
         p = lib.tac_embed_text_default_params()
         p.batch, p.label = int(batch), None
-        p.tokenizer_path = _fspath(self.path)   # as `taclust embed-text`: parallel tokenisation
         _lib.set_threads(p, threads, "embed_text")
         return p
 
@@ -213,7 +243,7 @@ class Clip:
         p = self._text_params(batch, threads)
         T = np.zeros((n, self.embed_dim), dtype=np.float32)
         if n:
-            with self._lock:
+            with self._calls:
                 _lib.check(lib.tac_embed_prompts(self._handle(), arr, n, _lib._c.byref(p), _ptr(T)), "embed_text")
         return T
 
@@ -227,7 +257,7 @@ class Clip:
         p = self._text_params(batch, threads)
         T = np.zeros((n, self.embed_dim), dtype=np.float32)
         if n:
-            with self._lock:
+            with self._calls:
                 _lib.check(lib.tac_embed_nouns(self._handle(), arr, n, tarr, nt, _lib._c.byref(p), _ptr(T)),
                            "embed_nouns")
         return T

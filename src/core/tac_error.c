@@ -1,10 +1,10 @@
 /* tac_error.c - thread-local failure reasons, fatal programmer errors, checked allocation.
  *
  * tac_fail() records a one-line reason (returned by tac_last_error()) and returns TAC_ERR, so callers write
- * `return tac_fail("%s: truncated", path);`. Allocation failures and assertion failures abort with location.
- * Sizes that come from user input (options, file headers) are allocated with tac_try_malloc/tac_try_calloc
- * instead: they return NULL with a reason ("X: needs 51.0 GB of memory, more than this machine has").
- * The library itself uses only the non-aborting tac_try_* (here and in core/tac_mem.h); tac_x* are for the program.
+ * `return tac_fail("%s: truncated", path);`. Assertion failures (programmer errors) abort with location.
+ * Allocations go through tac_try_malloc/tac_try_calloc (here and in core/tac_mem.h): they return NULL with a reason
+ * ("X: needs 51.0 GB of memory, more than this machine has"). The aborting tac_x* allocators are the program's
+ * (src/app/tac_xalloc.c): libtaclust.so is linked with --no-undefined, so a library file calling one fails to link.
  */
 #include "taclust/core.h"
 #include "core/tac_internal.h"
@@ -43,37 +43,6 @@ void tac_die_at(const char *file, int line, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     abort();
-}
-
-static size_t checked_size(size_t n, size_t size, const char *file, int line)
-{
-    if (size && n > SIZE_MAX / size) tac_die_at(file, line, "allocation of %zu x %zu bytes overflows", n, size);
-    size_t total = n * size;
-    return total ? total : 1;
-}
-
-void *tac_xmalloc_at(size_t n, size_t size, const char *file, int line)
-{
-    size_t total = checked_size(n, size, file, line);
-    void *p = malloc(total);
-    if (!p) tac_die_at(file, line, "out of memory allocating %zu bytes", total);
-    return p;
-}
-
-void *tac_xcalloc_at(size_t n, size_t size, const char *file, int line)
-{
-    size_t total = checked_size(n, size, file, line);
-    void *p = calloc(1, total);
-    if (!p) tac_die_at(file, line, "out of memory allocating %zu bytes", total);
-    return p;
-}
-
-void *tac_xrealloc_at(void *q, size_t n, size_t size, const char *file, int line)
-{
-    size_t total = checked_size(n, size, file, line);
-    void *p = realloc(q, total);
-    if (!p) tac_die_at(file, line, "out of memory allocating %zu bytes", total);
-    return p;
 }
 
 static size_t phys_bytes(void);
@@ -131,13 +100,5 @@ char *tac_try_strdup(const char *s, const char *what)
     size_t n = strlen(s) + 1;
     char *p = tac_try_malloc(n, 1, what);
     if (p) memcpy(p, s, n);
-    return p;
-}
-
-char *tac_xstrdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = tac_xmalloc(n, 1);
-    memcpy(p, s, n);
     return p;
 }

@@ -23,7 +23,8 @@ void tac_die_at(const char *file, int line, const char *fmt, ...) __attribute__(
 #define TAC_ASSERT(c) do { if (!(c)) tac_die_at(__FILE__, __LINE__, "assertion failed: %s", #c); } while (0)
 
 /* ---- memory -------------------------------------------------------------------------------------------- */
-/* Abort with file and line on exhaustion (allocation sizes are checked for overflow). */
+/* The program's allocators: abort with file and line on exhaustion (sizes checked for overflow). Defined in
+ * src/app/tac_xalloc.c, not in libtaclust: library files must not call them (the shared library would not link). */
 void *tac_xmalloc_at(size_t n, size_t size, const char *file, int line);
 void *tac_xcalloc_at(size_t n, size_t size, const char *file, int line);
 void *tac_xrealloc_at(void *p, size_t n, size_t size, const char *file, int line);
