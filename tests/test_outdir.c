@@ -11,6 +11,7 @@
  *   clusters.csv cells never start a formula, control characters cannot forge lines in csv or skipped.txt.
  */
 #include "tac_test.h"
+#include "taclust/clip.h"
 #include "app/tac_app.h"
 #include "taclust/image.h"
 
@@ -936,4 +937,30 @@ TAC_TEST(outdir_old_layout_converted)
     TAC_CHECK_INT(count_lines(tac_test_path(out, "clusters.csv")), 1 + 12);
     TAC_CHECK_INT(count_runs(out), 1);
     unsetenv("XDG_CACHE_HOME");
+}
+
+/* assign embeds the new images in the run's precision (model/params.json "precision") unless the user chose one:
+ * a run made in fp32 on a bf16 machine, assigned to with the default (auto = bf16 here), stays in fp32 - its
+ * embedding cache gets no bf16 file. */
+TAC_TEST(outdir_assign_uses_the_runs_precision)
+{
+    const char *skip = tiny_ready();
+    if (skip) TAC_SKIP(skip);
+    if (!tac_clip_bf16_available()) TAC_SKIP("no bf16 on this CPU: auto is fp32 either way");
+    const char *dir = tac_test_tmpdir();
+    TAC_REQUIRE(setup(dir, 12) == 0);
+    char out[PATH_MAX], log[PATH_MAX], params[PATH_MAX + 32];
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    TAC_REQUIRE(cluster_k(dir, out, 3, "TACLUST_PRECISION=fp32") == 0);
+    snprintf(params, sizeof params, "%s/model/params.json", out);
+    TAC_CHECK(log_has(params, "\"precision\":\t\"fp32\""));
+    TAC_REQUIRE(tac_test_sh("mkdir -p '%s/new' && cp '%s/in/img05.jpg' '%s/new/x.jpg'", dir, dir, dir) == 0);
+    TAC_CHECK_INT(tac_test_sh("env -u TACLUST_PRECISION %s assign --from '%s' '%s/new' >'%s' 2>&1", g_bin, out, dir, log), 0);
+    TAC_CHECK(tac_test_sh("test -z \"$(find -L '%s' -name 'embeddings-bf16.bin')\"", out) == 0);
+    TAC_CHECK(tac_test_sh("test -n \"$(find -L '%s' -name 'embeddings.bin')\"", out) == 0);
+    /* the user's explicit choice wins */
+    TAC_REQUIRE(tac_test_sh("cp '%s/in/img06.jpg' '%s/new/y.jpg'", dir, dir) == 0);
+    TAC_CHECK_INT(tac_test_sh("%s assign --precision bf16 --from '%s' '%s/new' >'%s' 2>&1", g_bin, out, dir, log), 0);
+    TAC_CHECK(tac_test_sh("test -n \"$(find -L '%s' -name 'embeddings-bf16.bin')\"", out) == 0);
 }

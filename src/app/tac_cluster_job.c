@@ -425,7 +425,7 @@ char **tac_image_nouns(const float *W, int64_t n, int64_t s, const int64_t *sel,
 
 static int write_model_dir(const char *out, const tac_fit_result *r, const float *E /* S x E */, int e,
                            char **nouns, const float *C /* K x 2E */, int K, const char *model_hash, int resize,
-                           int no_train, char **names)
+                           int no_train, char **names, int precision)
 {
     char dir[PATH_MAX + 16], path[PATH_MAX + 64];
     if (JOIN(dir, out, "model") != TAC_OK) return TAC_ERR;
@@ -456,6 +456,7 @@ static int write_model_dir(const char *out, const tac_fit_result *r, const float
     cJSON_AddNumberToObject(o, "tau", TAC_TAU_VALUE);
     cJSON_AddNumberToObject(o, "resize", resize);
     cJSON_AddStringToObject(o, "clip_hash", model_hash);
+    cJSON_AddStringToObject(o, "precision", tac_clip_precision_name(precision));   /* assign embeds in the same */
     cJSON *arr = cJSON_AddArrayToObject(o, "cluster_names");
     for (int c = 0; c < K; c++) {
         char *t = tac_utf8_text(names[c]);
@@ -592,7 +593,8 @@ static int write_cluster_outputs(tac_outdir *od, const tac_cluster_params *p, co
     if (tac_write_clusters_csv(path, &v) != TAC_OK) goto done;
     if (JOIN(path, od->stage, "clusters.json") != TAC_OK) goto done;
     if (tac_write_clusters_json(path, &v, extra) != TAC_OK) goto done;
-    if (write_model_dir(od->stage, r, E, e, nouns, r->centroids, K, tac_clip_hash(model), p->resize, no_train, names) != TAC_OK) goto done;
+    if (write_model_dir(od->stage, r, E, e, nouns, r->centroids, K, tac_clip_hash(model), p->resize, no_train, names,
+                        tac_clip_precision(model)) != TAC_OK) goto done;
     if (tac_write_cluster_links(od->stage, &v) != TAC_OK) goto done;
     if (JOIN(path, od->stage, "report.html") != TAC_OK) goto done;
     if (tac_write_report_html(path, &v, title) != TAC_OK) goto done;
@@ -781,9 +783,10 @@ int tac_assign_run(const char *out, const char *model_dir, const char *const *in
 }
 
 /* The run's model/params.json, every field type- and range-checked: mode (*heads_mode = "tac"), K, embed_dim,
- * resize, clip_hash, cluster_names (K malloc'd strings). */
+ * resize, clip_hash, cluster_names (K malloc'd strings), precision (optional: runs before it was recorded have
+ * none, *precision = -1; else TAC_CLIP_FP32 or TAC_CLIP_BF16). */
 static int read_model_params(const char *run, const char *out, int *heads_mode, int *K, int *json_e, int *resize,
-                             char *hash_out, size_t hash_len, char ***names_out)
+                             char *hash_out, size_t hash_len, char ***names_out, int *precision)
 {
     char path[PATH_MAX + 64], *buf;
     size_t len;
@@ -797,7 +800,7 @@ static int read_model_params(const char *run, const char *out, int *heads_mode, 
     cJSON *o = cJSON_ParseWithLength(buf, len);
     free(buf);
     if (!o || !cJSON_IsObject(o)) { cJSON_Delete(o); return tac_fail("%s: not a JSON object", path); }
-    char *mode = NULL, *hash = NULL, **names = NULL;
+    char *mode = NULL, *hash = NULL, **names = NULL, *prec = NULL;
     int nnames = 0, prc = TAC_ERR;
     if (tac_json_str(o, "mode", path, 1, &mode) != TAC_OK) goto done;
     if (strcmp(mode, "tac") != 0 && strcmp(mode, "tac-no-train") != 0) {
@@ -812,13 +815,20 @@ static int read_model_params(const char *run, const char *out, int *heads_mode, 
     if (strlen(hash) >= 64) { tac_fail("%s: \"clip_hash\" is too long to be a model hash", path); goto done; }
     if (tac_json_str_array(o, "cluster_names", path, TAC_CLUSTER_MAX_K, &names, &nnames) != TAC_OK) goto done;
     if (nnames != *K) { tac_fail("%s: %d cluster_names for K = %d", path, nnames, *K); goto done; }
+    *precision = -1;
+    if (tac_json_str(o, "precision", path, 0, &prec) != TAC_OK) goto done;
+    if (prec) {
+        if (strcmp(prec, "fp32") == 0) *precision = TAC_CLIP_FP32;
+        else if (strcmp(prec, "bf16") == 0) *precision = TAC_CLIP_BF16;
+        else { tac_fail("%s: \"precision\" must be \"fp32\" or \"bf16\", found \"%.40s\"", path, prec); goto done; }
+    }
     *heads_mode = strcmp(mode, "tac") == 0;
     snprintf(hash_out, hash_len, "%s", hash);
     *names_out = names; names = NULL;
     prc = TAC_OK;
 done:
     cJSON_Delete(o);
-    free(mode); free(hash); tac_free_strings(names, nnames);
+    free(mode); free(hash); free(prec); tac_free_strings(names, nnames);
     return prc;
 }
 
@@ -933,13 +943,13 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
     tac_cluster_params p;
     tac_cluster_default_params(&p);
     char **run_inputs = NULL, want_hash[64], **names = NULL, **paths = NULL, **why = NULL, **inouns = NULL;
-    int nrun = 0, K = 0, resize = p.resize, json_e = 0, heads_mode = 0, rc = TAC_ERR, e = 0;
+    int nrun = 0, K = 0, resize = p.resize, json_e = 0, heads_mode = 0, rc = TAC_ERR, e = 0, run_prec = -1;
     if (batch < 0 || batch > TAC_CLUSTER_MAX_BATCH)
         return tac_fail("--batch must be from 1 to %d images, found %d", TAC_CLUSTER_MAX_BATCH, batch);
     if (read_run_json(run, &p, &run_inputs, &nrun) != TAC_OK) return TAC_ERR;   /* p's strings: still the defaults */
     tac_free_strings(run_inputs, nrun);
     if (model_dir) { free((char *)p.model_dir); p.model_dir = tac_xstrdup(model_dir); }
-    if (read_model_params(run, out, &heads_mode, &K, &json_e, &resize, want_hash, sizeof want_hash, &names) != TAC_OK) {
+    if (read_model_params(run, out, &heads_mode, &K, &json_e, &resize, want_hash, sizeof want_hash, &names, &run_prec) != TAC_OK) {
         free_run_strings(&p);
         return TAC_ERR;
     }
@@ -953,6 +963,13 @@ static int assign_in(tac_outdir *od, const char *out, const char *model_dir, con
     if (strcmp(tac_clip_hash(model), want_hash) != 0) {
         tac_fail("%s: the model differs from the one the run used (hash %s, run %s)", p.model_dir, tac_clip_hash(model), want_hash);
         goto done;
+    }
+    /* the new images in the run's precision, unless the user chose one (--precision, TACLUST_PRECISION): bf16 and
+     * fp32 features differ slightly (cosine >= 0.9997) and the run's heads and centroids were made from its own */
+    if (run_prec >= 0 && tac_clip_default_precision() == TAC_CLIP_AUTO && tac_clip_precision(model) != run_prec) {
+        if (run_prec == TAC_CLIP_BF16 && !tac_clip_bf16_available())
+            tac_info("the run embedded in bf16, which this CPU lacks: assigning with fp32 features");
+        else if (tac_clip_set_precision(model, run_prec) != TAC_OK) goto done;
     }
     e = tac_clip_embed_dim(model);
     if (json_e != e) { tac_fail("%s/model/params.json: embed_dim %d, the model's is %d", out, json_e, e); goto done; }
