@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -325,10 +327,14 @@ int tac_npy_save_i64(const char *path, const int64_t *data, int ndim, const int6
 
 int tac_check_finite(const char *what, const float *X, int64_t n, int64_t d)
 {
+    /* a shape whose element count overflows (or no real array could have) is refused before X is read */
+    if (n < 0 || d < 0) return tac_fail("%s: negative shape %lld x %lld", what, (long long)n, (long long)d);
+    if (d > 0 && n > (int64_t)(PTRDIFF_MAX / sizeof(float)) / d)
+        return tac_fail("%s: shape %lld x %lld is too large to be an array", what, (long long)n, (long long)d);
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < d; j++)
             if (!isfinite(X[i * d + j]))
-                return tac_fail("%s: row %lld has a %s value (column %lld)", what, (long long)i,
-                                isnan(X[i * d + j]) ? "NaN" : "infinite", (long long)j);
+                return tac_fail("%s: row %lld has %s value (column %lld)", what, (long long)i,
+                                isnan(X[i * d + j]) ? "a NaN" : "an infinite", (long long)j);
     return TAC_OK;
 }

@@ -605,6 +605,8 @@ int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pr
 {
     if (n < 0) return tac_fail("heads: negative row count");
     int D = h->D, H = h->H, K = h->K;
+    /* a NaN or infinite row would come out as an arbitrary cluster (argmax over NaN probabilities) */
+    if (tac_check_finite("heads: prediction input", X, n, D) != TAC_OK) return TAC_ERR;
     const int CH = 1024;
     float *buf = tac_try_malloc((size_t)CH * (2 * (size_t)H + 2 * (size_t)K), sizeof(float), "heads: prediction buffer");
     if (!buf) return TAC_ERR;

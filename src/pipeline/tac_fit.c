@@ -348,7 +348,8 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
     if (p->K > nte) return tac_fail("fit: K = %d is larger than the %lld test embeddings", p->K, (long long)nte);
     if (p->K > ntr) return tac_fail("fit: K = %d is larger than the %lld train embeddings", p->K, (long long)ntr);
     if (p->gamma < 1) return tac_fail("fit: gamma must be >= 1");
-    if (!(p->tau > 0)) return tac_fail("fit: tau must be positive");
+    if (!(p->tau > 0) || !isfinite(p->tau)) return tac_fail("fit: tau must be a positive number (got %g)", p->tau);
+    if (p->centres < 0) return tac_fail("fit: centres must be >= 0 (0: the rule; got %d)", p->centres);
     if (p->niter < 1 || p->nredo_centres < 1 || p->nredo_concat < 1) return tac_fail("fit: niter and nredo must be >= 1");
     if (p->n_names < 1 || p->n_names > 16) return tac_fail("fit: names per cluster must be in 1..16");
     int k = p->centres > 0 ? p->centres : tac_num_centres(ntr, p->K);
