@@ -556,3 +556,64 @@ TAC_TEST(hostile_helpers)
     const char *tmpl[2] = {"a photo of a {}.", "no field here"};
     (void)tmpl;
 }
+
+/* ---- kNN on rows far from unit scale: cosine does not depend on scale -------------------------------------- */
+TAC_TEST(hostile_knn_scale)
+{
+    enum { N = 12, D = 5, K = 3 };
+    float X[N * D], S[N * D], s0[N * K], s1[N * K];
+    int64_t i0[N * K], i1[N * K];
+    fill(X, N, D, 14);
+    TAC_CHECK_OK(tac_knn_cosine(X, N, D, K, i0, s0));
+    static const float scale[] = {1e-15f, 1e-25f, 1e-36f, 1e18f};
+    for (size_t t = 0; t < sizeof scale / sizeof *scale; t++) {
+        for (int i = 0; i < N * D; i++) S[i] = X[i] * scale[t];
+        TAC_CHECK_OK(tac_knn_cosine(S, N, D, K, i1, s1));
+        for (int i = 0; i < N * K; i++) TAC_CHECK_NEAR(s1[i], s0[i], 1e-4);   /* not ~0: rows were scaled up */
+    }
+    /* an all-zero row has similarity 0 to everything and does not disturb the others */
+    memset(S, 0, sizeof(float) * D);
+    memcpy(S + D, X + D, sizeof(float) * (N - 1) * D);
+    TAC_CHECK_OK(tac_knn_cosine(S, N, D, K, i1, s1));
+    for (int j = 0; j < K; j++) TAC_CHECK_NEAR(s1[j], 0, 1e-7);
+}
+
+/* ---- noun templates must hold "{}" -------------------------------------------------------------------------- */
+TAC_TEST(hostile_noun_templates)
+{
+    const char *dir = "tests/fixtures/clip/tiny";
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    FILE *f = fopen(cfg, "rb");
+    if (!f) TAC_SKIP("no tiny CLIP fixture (tests/fixtures/clip/tiny)");
+    fclose(f);
+    tac_clip *m = NULL;
+    TAC_CHECK_OK(tac_clip_load(dir, &m));
+    tac_embed_text_params tp = tac_embed_text_default_params();
+    tp.label = NULL;
+    const int E = tac_clip_embed_dim(m);
+    float *out = calloc((size_t)2 * E, sizeof(float));
+    TAC_REQUIRE(out != NULL);
+    const char *nouns[2] = {"cat", "dog"};
+    const char *no_field[2] = {"a photo of a {}.", "a photo"};
+    const char *brace[1] = {"{"};
+    const char *null_tmpl[1] = {NULL};
+    TAC_CHECK_ERR(tac_embed_nouns(m, nouns, 2, no_field, 2, &tp, out), "template 1");
+    TAC_CHECK_ERR(tac_embed_nouns(m, nouns, 2, brace, 1, &tp, out), "has no");
+    TAC_CHECK_ERR(tac_embed_nouns(m, nouns, 2, null_tmpl, 1, &tp, out), "has no");
+    TAC_CHECK_ERR(tac_embed_nouns(m, nouns, 2, no_field, 0, &tp, out), "template");
+    TAC_CHECK_ERR(tac_embed_nouns(m, nouns, 2, no_field, -1, &tp, out), "template");
+    /* the good template gives two different unit rows */
+    TAC_CHECK_OK(tac_embed_nouns(m, nouns, 2, no_field, 1, &tp, out));
+    double n0 = 0, n1 = 0, diff = 0;
+    for (int j = 0; j < E; j++) {
+        n0 += (double)out[j] * out[j];
+        n1 += (double)out[E + j] * out[E + j];
+        diff += fabs(out[j] - out[E + j]);
+    }
+    TAC_CHECK_NEAR(n0, 1, 1e-4);
+    TAC_CHECK_NEAR(n1, 1, 1e-4);
+    TAC_CHECK(diff > 1e-3);
+    free(out);
+    tac_clip_free(m);
+}
