@@ -13,6 +13,8 @@
 #include "taclust.h"
 
 #include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdint.h>
 
 /* the call failed (TAC_ERR) and said why */
@@ -616,4 +618,53 @@ TAC_TEST(hostile_noun_templates)
     TAC_CHECK(diff > 1e-3);
     free(out);
     tac_clip_free(m);
+}
+
+/* ---- the joint-space helpers on non-finite rows ------------------------------------------------------------ */
+TAC_TEST(hostile_joint_space)
+{
+    enum { N = 10, D2 = 4, K = 2 };
+    float Z[N * D2], C[K * D2], conf[N];
+    int32_t lab[N], pred[N];
+    double s;
+    fill(Z, N, D2, 15);
+    for (int i = 0; i < N; i++) lab[i] = i % K;
+    TAC_CHECK_OK(tac_joint_centroids(Z, N, D2, lab, K, C));
+    TAC_CHECK_OK(tac_centroid_confidence(Z, N, D2, C, K, pred, 0, conf));
+    TAC_CHECK_OK(tac_silhouette_cosine(Z, N, D2, lab, K, &s));
+    TAC_CHECK(isfinite(s) && s >= -1 && s <= 1);
+    Z[9] = NAN;   /* row 2 */
+    HOSTILE_ERR(tac_joint_centroids(Z, N, D2, lab, K, C));
+    HOSTILE_ERR(tac_centroid_confidence(Z, N, D2, C, K, pred, 0, conf));
+    HOSTILE_ERR(tac_silhouette_cosine(Z, N, D2, lab, K, &s));
+    TAC_CHECK(strstr(tac_last_error(), "row 2") != NULL);
+    fill(Z, N, D2, 15);
+    C[1] = INFINITY;
+    HOSTILE_ERR(tac_centroid_confidence(Z, N, D2, C, K, pred, 0, conf));
+    HOSTILE_ERR(tac_joint_centroids(Z, N, D2, lab, 0, C));
+    HOSTILE_ERR(tac_centroid_confidence(Z, -1, D2, C, K, pred, 0, conf));
+    lab[3] = K;   /* keep_pred with a prediction outside [0, K) */
+    HOSTILE_ERR(tac_centroid_confidence(Z, N, D2, C, K, lab, 1, conf));
+}
+
+/* ---- files that are not regular files: refused, never waited on (a FIFO's open would block) ------------------ */
+TAC_TEST(hostile_fifo_inputs)
+{
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/pipe.npy", tac_test_tmpdir());
+    TAC_REQUIRE(mkfifo(fifo, 0600) == 0);
+    alarm(120);   /* a hang becomes a failure (SIGALRM ends the run) rather than a stuck suite */
+    float *X = NULL;
+    int64_t *y = NULL, r, c;
+    tac_npy_map mp;
+    tac_heads *h = NULL;
+    HOSTILE_ERR(tac_npy_map_f32(fifo, &mp));
+    HOSTILE_ERR(tac_npy_load_f32(fifo, &X, &r, &c));
+    HOSTILE_ERR(tac_npy_load_i64(fifo, &y, &r, &c));
+    HOSTILE_ERR(tac_labels_load(fifo, &y, &r));
+    HOSTILE_ERR(tac_load_matrix(fifo, &X, &r, &c));
+    HOSTILE_ERR(tac_heads_load(fifo, &h));
+    HOSTILE_ERR(tac_npy_map_f32("/dev/zero", &mp));
+    HOSTILE_ERR(tac_npy_map_f32(tac_test_tmpdir(), &mp));
+    alarm(0);
 }
