@@ -668,3 +668,31 @@ TAC_TEST(hostile_fifo_inputs)
     HOSTILE_ERR(tac_npy_map_f32(tac_test_tmpdir(), &mp));
     alarm(0);
 }
+
+/* ---- assignment to given centroids and saving with hostile shapes ----------------------------------------- */
+TAC_TEST(hostile_assign_and_save)
+{
+    enum { N = 10, D = 4, K = 2 };
+    float X[N * D], C[K * D], sc[N];
+    int32_t lab[N];
+    fill(X, N, D, 16);
+    fill(C, K, D, 17);
+    TAC_CHECK_OK(tac_kmeans_assign(X, N, D, C, K, 0, lab, sc));
+    C[5] = NAN;
+    HOSTILE_ERR(tac_kmeans_assign(X, N, D, C, K, 0, lab, sc));
+    fill(C, K, D, 17);
+    X[13] = -INFINITY;
+    HOSTILE_ERR(tac_kmeans_assign_ex(X, N, D, C, K, 1, lab, NULL, 1));
+    HOSTILE_ERR(tac_kmeans_assign(X, INT64_MAX, D, C, K, 1, lab, NULL));   /* refused before reading */
+
+    const char *path = tac_test_path(tac_test_tmpdir(), "s.npy");
+    float d8[8] = {0};
+    int64_t huge[2] = {INT64_MAX, INT64_MAX}, neg[2] = {-1, 4}, big8[8];
+    for (int i = 0; i < 8; i++) big8[i] = (int64_t)1 << 20;   /* 2^160 elements: the product wraps */
+    HOSTILE_ERR(tac_npy_save_f32(path, d8, 2, huge));
+    HOSTILE_ERR(tac_npy_save_i64(path, (const int64_t *)d8, 8, big8));
+    HOSTILE_ERR(tac_npy_save_f32(path, d8, 2, neg));
+    HOSTILE_ERR(tac_npy_save_f32(path, d8, 0, neg));
+    HOSTILE_ERR(tac_npy_save_f32(path, d8, 9, big8));
+    TAC_CHECK(access(path, F_OK) != 0);   /* nothing was written */
+}

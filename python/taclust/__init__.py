@@ -41,6 +41,8 @@ _INT_MAX = 2**31 - 1
 def _f32_matrix(X, what, rows_min=1):
     """X as a C-contiguous float32 N x D array: the same array (no copy) when it already is one."""
     try:
+        if isinstance(X, np.ma.MaskedArray) and np.ma.is_masked(X):   # asarray would use the hidden values
+            raise TacError(f"{what}: masked arrays are not supported (fill or drop the masked values first)")
         A = np.asarray(X)
         if A.ndim != 2:
             raise TacError(f"{what}: expected a 2-D array (N x D), got shape {A.shape}")

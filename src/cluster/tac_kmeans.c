@@ -334,6 +334,10 @@ int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, 
 int tac_kmeans_assign_ex(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
                          int32_t *labels, float *score, int threads)
 {
+    if (n < 0 || d < 1 || k < 1) return tac_fail("k-means assign: bad shape (N=%lld, D=%d, K=%d)", (long long)n, d, k);
+    /* a NaN row or centroid would come out as an arbitrary label */
+    if (tac_check_finite("k-means assign: rows", X, n, d) != TAC_OK) return TAC_ERR;
+    if (tac_check_finite("k-means assign: centroids", centroids, k, d) != TAC_OK) return TAC_ERR;
     int nthreads = tac_threads_resolve(threads);
     int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
     if (blas_lowered) tac_blas_threads_enter(nthreads);

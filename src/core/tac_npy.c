@@ -297,6 +297,8 @@ static int npy_save(const char *path, const void *data, size_t elem, const char 
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return tac_fail("%s: negative dimension %lld in the shape to save", path, (long long)shape[i]);
         dl += (size_t)snprintf(dims + dl, sizeof dims - dl, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        if (shape[i] && count > (size_t)PTRDIFF_MAX / elem / (size_t)shape[i])   /* it would wrap: a header that lies */
+            return tac_fail("%s: shape to save is too large (%lld in dimension %d)", path, (long long)shape[i], i);
         count *= (size_t)shape[i];
     }
     if (ndim == 1) dims[dl++] = ',', dims[dl] = 0;
