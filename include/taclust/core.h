@@ -68,7 +68,8 @@ TAC_API void tac_npy_unmap(tac_npy_map *m);
 TAC_API int tac_npy_save_f32(const char *path, const float *data, int ndim, const int64_t *shape);
 TAC_API int tac_npy_save_i64(const char *path, const int64_t *data, int ndim, const int64_t *shape);
 
-/* Every value finite? Otherwise fails with "<what>: row R has a NaN/Inf value". */
+/* Every value finite? Otherwise fails with "<what>: row R has a NaN / an infinite value". Also fails (before
+ * reading X) on a negative shape or one whose N x D floats could not be addressed. */
 TAC_API int tac_check_finite(const char *what, const float *X /* N x D */, int64_t n, int64_t d);
 
 /* ---- random numbers: mt19937 (bit-compatible with std::mt19937, as faiss uses) ---------------------- */

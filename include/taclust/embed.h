@@ -110,7 +110,8 @@ TAC_API int tac_embed_prompts(const tac_clip *m, const char *const *prompts, int
 
 /* TAC's noun embedding (section 3.2): for each noun the ntemplates prompts, their UNNORMALISED embeddings
  * averaged in double, then L2-normalised (what every TAC consumer uses). Nouns whose prompts all tokenise
- * identically (e.g. differing only in case) are encoded once. out: M x E, rows of unit norm. */
+ * identically (e.g. differing only in case) are encoded once. Every template must hold "{}" (fails otherwise:
+ * all nouns would embed alike). out: M x E, rows of unit norm. */
 TAC_API int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
                     int ntemplates, const tac_embed_text_params *p, float *out);
 

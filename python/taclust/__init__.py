@@ -41,9 +41,13 @@ _INT_MAX = 2**31 - 1
 def _f32_matrix(X, what, rows_min=1):
     """X as a C-contiguous float32 N x D array: the same array (no copy) when it already is one."""
     try:
+        if isinstance(X, np.ma.MaskedArray) and np.ma.is_masked(X):   # asarray would use the hidden values
+            raise TacError(f"{what}: masked arrays are not supported (fill or drop the masked values first)")
         A = np.asarray(X)
         if A.ndim != 2:
             raise TacError(f"{what}: expected a 2-D array (N x D), got shape {A.shape}")
+        if A.dtype.kind not in "fiubO":   # complex (the imaginary part would be dropped), strings, dates, records
+            raise TacError(f"{what}: expected a real numeric array, got dtype {A.dtype}")
         if A.dtype != np.float32 or not A.flags.c_contiguous:
             A = np.ascontiguousarray(A, dtype=np.float32)
     except (TypeError, ValueError) as e:
@@ -68,6 +72,8 @@ def _i64_vector(y, what):
     if A.dtype.kind == "f":
         if not np.all(np.isfinite(A)) or not np.all(A == np.round(A)):
             raise TacError(f"{what}: labels must be integers (got non-integral floats)")
+        if A.size and (A.min() < -2.0**63 or A.max() >= 2.0**63):   # the cast would wrap them (distinct labels merged)
+            raise TacError(f"{what}: labels must fit in int64 (got values up to {max(abs(A.min()), abs(A.max())):g})")
     elif A.dtype.kind not in "iub":
         raise TacError(f"{what}: labels must be integers (got dtype {A.dtype})")
     return np.ascontiguousarray(A, dtype=np.int64)
@@ -92,8 +98,16 @@ def _strings(items, what):
     return arr, len(enc)
 
 
-def _fspath(p):
-    return os.fsencode(os.fspath(p))
+def _fspath(p, what="path"):
+    try:
+        b = os.fsencode(os.fspath(p))
+    except TypeError:
+        raise TacError(f"{what}: expected a path (str, bytes or os.PathLike), got {type(p).__name__}") from None
+    if b"\0" in b:
+        raise TacError(f"{what}: the path {p!r} holds a NUL character")
+    if not b:
+        raise TacError(f"{what}: empty path")
+    return b
 
 
 def _ptr(a):
@@ -139,7 +153,7 @@ class Clip:
     def __init__(self, path, precision="auto"):
         self._calls = _Calls()
         self._m = _lib.P()
-        spec = None if path is None else _fspath(path)
+        spec = None if path is None else _fspath(path, "load_clip")
         d = _lib.P()
         _lib.check(lib.tac_model_resolve(spec, None, _lib._c.byref(d)), f"load_clip({path!r})")
         try:
@@ -202,11 +216,11 @@ class Clip:
         does for ImageNet-style datasets)."""
         if resize not in (224, 256):
             raise TacError(f"embed_images: resize must be 224 or 256 (got {resize})")
-        if not 1 <= int(batch) <= 4096:
-            raise TacError(f"embed_images: batch must be between 1 and 4096 (got {batch})")
+        batch = _lib.int_arg(batch, "embed_images: batch", 1, 4096)
         arr, n_in = _strings(inputs, "embed_images")
         paths, n = _lib.P(), _lib._c.c_int64()
-        _lib.check(lib.tac_list_inputs(arr, n_in, None if list_file is None else _fspath(list_file),
+        lf = None if list_file is None else _fspath(list_file, "embed_images: list_file")
+        _lib.check(lib.tac_list_inputs(arr, n_in, lf,
                                        _lib._c.byref(paths), _lib._c.byref(n)), "embed_images")
         n = n.value
         try:
@@ -230,10 +244,9 @@ class Clip:
         return np.ascontiguousarray(X[keep]), [s for s, k in zip(names, keep) if k]
 
     def _text_params(self, batch, threads):
-        if not 1 <= int(batch) <= 65536:
-            raise TacError(f"batch must be between 1 and 65536 (got {batch})")
+        batch = _lib.int_arg(batch, "batch", 1, 65536)
         p = lib.tac_embed_text_default_params()
-        p.batch, p.label = int(batch), None
+        p.batch, p.label = batch, None
         _lib.set_threads(p, threads, "embed_text")
         return p
 
@@ -254,6 +267,10 @@ class Clip:
         tarr, nt = _strings(prompt_templates if templates is None else templates, "templates")
         if nt < 1:
             raise TacError("embed_nouns: no templates")
+        for t in range(nt):   # (the library says so too) without the field every noun embeds alike
+            if b"{}" not in tarr[t]:
+                raise TacError(f"embed_nouns: template {tarr[t].decode('utf-8', 'replace')!r} has no \"{{}}\" "
+                               f"for the noun")
         p = self._text_params(batch, threads)
         T = np.zeros((n, self.embed_dim), dtype=np.float32)
         if n:
@@ -275,7 +292,8 @@ def wordnet_nouns(wordnet_dir="/usr/share/wordnet"):
     """TAC's noun list: every lemma of every noun synset of WORDNET_DIR/data.noun in file order (146,347 for
     WordNet 3.0, Debian's wordnet-base), underscores and case kept."""
     v, n = _lib.P(), _lib._c.c_int64()
-    _lib.check(lib.tac_wordnet_nouns(_fspath(wordnet_dir), _lib._c.byref(v), _lib._c.byref(n)), "wordnet_nouns")
+    _lib.check(lib.tac_wordnet_nouns(_fspath(wordnet_dir, "wordnet_nouns"), _lib._c.byref(v), _lib._c.byref(n)),
+               "wordnet_nouns")
     try:
         c = _lib._c.cast(v, _lib._c.POINTER(_lib._str))
         return [c[i].decode("utf-8", "surrogateescape") for i in range(n.value)]
@@ -296,19 +314,16 @@ def kmeans(X, k, spherical=False, niter=25, nredo=1, seed=1234, max_points_per_c
     n, d = A.shape
     if init not in _INITS:
         raise TacError(f"kmeans: init must be one of {sorted(_INITS)} (got {init!r})")
-    for name, v in (("k", k), ("niter", niter), ("nredo", nredo), ("max_points_per_centroid",
-                                                                    max_points_per_centroid)):
-        if int(v) != v or not 1 <= int(v) <= _INT_MAX:
-            raise TacError(f"kmeans: {name} must be a positive integer (got {v})")
-    if not 0 <= int(seed) <= 2**32 - 1:
-        raise TacError(f"kmeans: seed must be in 0..4294967295 (got {seed})")
+    k, niter, nredo, max_points_per_centroid = (_lib.int_arg(v, f"kmeans: {name}", 1, _INT_MAX) for name, v in (
+        ("k", k), ("niter", niter), ("nredo", nredo), ("max_points_per_centroid", max_points_per_centroid)))
+    seed = _lib.int_arg(seed, "kmeans: seed", 0, 2**32 - 1)
     p = _lib.new_struct(_lib.S.kmeans_params, "tac_kmeans_params")
     lib.tac_kmeans_default_params(_lib._c.byref(p))
-    p.k, p.niter, p.nredo, p.spherical = int(k), int(niter), int(nredo), 1 if spherical else 0
-    p.max_points_per_centroid, p.seed, p.init, p.progress = int(max_points_per_centroid), int(seed), _INITS[init], 0
+    p.k, p.niter, p.nredo, p.spherical = k, niter, nredo, 1 if spherical else 0
+    p.max_points_per_centroid, p.seed, p.init, p.progress = max_points_per_centroid, seed, _INITS[init], 0
     _lib.set_threads(p, threads, "kmeans")
     labels = np.empty(n, dtype=np.int32)
-    cent = np.empty((min(int(k), n), d), dtype=np.float32) if int(k) <= n else None
+    cent = np.empty((k, d), dtype=np.float32) if k <= n else None
     obj = _lib._c.c_double()
     _lib.check(lib.tac_kmeans(_ptr(A), n, d, _lib._c.byref(p), _ptr(cent), _ptr(labels), _lib._c.byref(obj)))
     return labels.astype(np.int64), cent, obj.value
@@ -320,9 +335,7 @@ def knn(X, k=50, return_similarity=False):
     the float32 N x k cosine similarities."""
     A = _f32_matrix(X, "knn: X")
     n, d = A.shape
-    if int(k) != k or not 1 <= int(k) <= _INT_MAX:
-        raise TacError(f"knn: k must be a positive integer (got {k})")
-    k = int(k)
+    k = _lib.int_arg(k, "knn: k", 1, _INT_MAX)
     if k >= n:   # checked here too: the output would otherwise be allocated for nothing
         raise TacError(f"knn: k={k} must be smaller than the number of points N={n} (self is excluded)")
     idx = np.empty((n, k), dtype=np.int64)
@@ -356,11 +369,11 @@ def choose_k(images, nouns, k_max=30, seed=1234):
         raise TacError(f"choose_k: tac_choose_k is not available in this libtaclust ({library_path})")
     X, T = _f32_matrix(images, "choose_k: images"), _f32_matrix(nouns, "choose_k: nouns")
     _same_width(X, T, "images", "nouns")
-    if int(k_max) != k_max or not 2 <= int(k_max) <= 100000:
-        raise TacError(f"choose_k: k_max must be an integer >= 2 (got {k_max})")
-    scores = np.full(int(k_max) + 1, np.nan)
+    k_max = _lib.int_arg(k_max, "choose_k: k_max", 2, 100000)
+    seed = _lib.int_arg(seed, "choose_k: seed", 0, 2**32 - 1)
+    scores = np.full(k_max + 1, np.nan)
     best = _lib._c.c_int()
-    _lib.check(lib.tac_choose_k(_ptr(X), X.shape[0], X.shape[1], _ptr(T), T.shape[0], int(k_max), int(seed),
+    _lib.check(lib.tac_choose_k(_ptr(X), X.shape[0], X.shape[1], _ptr(T), T.shape[0], k_max, seed,
                                 _lib._c.byref(best), _ptr(scores)), "choose_k")
     return best.value, scores
 
@@ -437,22 +450,17 @@ class TAC:
         for name, field in (("n_clusters", "K"), ("centres", "centres"), ("n_names", "n_names")):
             v = getattr(self, name)
             if v is not None:
-                if int(v) != v or not 0 <= int(v) <= _INT_MAX:
-                    raise TacError(f"TAC: {name} must be a non-negative integer (got {v})")
-                setattr(p, field, int(v))
+                setattr(p, field, _lib.int_arg(v, f"TAC: {name}", 0, _INT_MAX))
         for name in ("epochs", "batch"):
             v = getattr(self, name)
             if v is not None:
-                if int(v) != v or not 1 <= int(v) <= _INT_MAX:
-                    raise TacError(f"TAC: {name} must be a positive integer (got {v})")
-                setattr(p.heads, name, int(v))
+                setattr(p.heads, name, _lib.int_arg(v, f"TAC: {name}", 1, _INT_MAX))
         if not p.K:
             raise TacError("TAC: n_clusters is required (or a preset)")
-        if not 0 <= int(self.seed) <= 2**32 - 1:
-            raise TacError(f"TAC: seed must be in 0..4294967295 (got {self.seed})")
+        seed = _lib.int_arg(self.seed, "TAC: seed", 0, 2**32 - 1)
         p.train = 1 if self.train else 0
         p.notrain = 1
-        p.seed = int(self.seed)
+        p.seed = seed
         p.progress = 0
         _lib.set_threads(p, self.threads, "TAC")
         return p
@@ -539,6 +547,10 @@ class TAC:
         if X.shape[1] != self.n_features_in_:
             raise TacError(f"TAC.predict: images have {X.shape[1]} columns but the model was fitted on "
                            f"{self.n_features_in_}")
+        bad = np.argwhere(~np.isfinite(X))   # checked before normalising (which turns an infinity into NaNs)
+        if len(bad):
+            i, j = bad[0]
+            raise TacError(f"TAC.predict: images: row {i} has a non-finite value {X[i, j]} (column {j})")
         Xn = np.array(X, dtype=np.float32, order="C", copy=True)
         lib.tac_l2_normalize_rows(_ptr(Xn), Xn.shape[0], Xn.shape[1])   # as tac_fit does to its inputs
         return Xn
@@ -564,4 +576,4 @@ class TAC:
         """Writes the trained heads (the format of `taclust fit`'s heads.bin, read by `taclust predict`)."""
         if self._heads is None:
             raise TacError("TAC.save_heads: needs a TAC fitted with train=True")
-        _lib.check(lib.tac_heads_save(self._heads.ptr, _fspath(path)), "TAC.save_heads")
+        _lib.check(lib.tac_heads_save(self._heads.ptr, _fspath(path, "TAC.save_heads")), "TAC.save_heads")

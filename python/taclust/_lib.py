@@ -22,7 +22,7 @@ import pathlib
 import shutil
 import subprocess
 
-__all__ = ["TacError", "lib", "library_path", "check", "last_error", "S"]
+__all__ = ["TacError", "lib", "library_path", "check", "last_error", "S", "int_arg"]
 
 
 class TacError(RuntimeError):
@@ -243,16 +243,31 @@ def has_field(struct, name):
     return any(f[0] == name for f in type(struct)._fields_)
 
 
+def int_arg(v, what, lo, hi):
+    """v as a Python int in lo..hi (ints, NumPy integers, or floats with an integral value); TacError otherwise
+    (None, NaN, infinity, strings, fractions and values out of range included)."""
+    iv = None
+    if not isinstance(v, (str, bytes, bytearray)):
+        try:
+            iv = int(v)
+            if iv != v:
+                iv = None
+        except (TypeError, ValueError, OverflowError):
+            iv = None
+    if iv is None or not lo <= iv <= hi:
+        raise TacError(f"{what} must be an integer in {lo}..{hi} (got {v!r})")
+    return iv
+
+
 def set_threads(struct, threads, what):
     """Sets the struct's `threads` field (0 = all the library may use); an error when this library's struct has
     none (threads=None leaves the library's default)."""
     if threads is None:
         return
-    if int(threads) != threads or not 0 <= int(threads) <= 1 << 20:
-        raise TacError(f"{what}: threads must be a non-negative integer (got {threads})")
+    threads = int_arg(threads, f"{what}: threads", 0, 1 << 20)
     if not has_field(struct, "threads"):
         raise TacError(f"{what}: threads is not available in this libtaclust ({library_path})")
-    struct.threads = int(threads)
+    struct.threads = threads
 
 
 def new_struct(cls, name):

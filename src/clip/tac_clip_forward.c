@@ -633,7 +633,8 @@ int tac_clip_encode_images_st(tac_clip_state *st, const float *pixels, int b, fl
     int chunk = VISION_IN_FLIGHT / T < VISION_CHUNK ? VISION_IN_FLIGHT / T : VISION_CHUNK;
     if (chunk < 4) chunk = 4;                       /* a workspace each: many threads get smaller chunks */
     int per_t = T * chunk;
-    vision_job j = {pixels, out, b, T * ((b + per_t - 1) / per_t),   /* a multiple of T chunks */
+    /* a multiple of T chunks (b + per_t - 1 in 64 bits: near INT_MAX it wrapped to no chunk at all) */
+    vision_job j = {pixels, out, b, T * (int)(((int64_t)b + per_t - 1) / per_t),
                     3 * (size_t)m->cfg.vision.image_size * m->cfg.vision.image_size, (size_t)m->cfg.proj_dim};
     omp_team team = team_set(threads);
     int rc = run_chunks(st, T, threads, j.nch, vision_job_chunk, &j);

@@ -43,6 +43,7 @@
 #if TAC_X86
 #include <immintrin.h>
 #endif
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,10 @@ int tac_kmeans_assign(const float *X, int64_t n, int d, const float *centroids, 
 int tac_kmeans_assign_ex(const float *X, int64_t n, int d, const float *centroids, int k, int spherical,
                          int32_t *labels, float *score, int threads)
 {
+    if (n < 0 || d < 1 || k < 1) return tac_fail("k-means assign: bad shape (N=%lld, D=%d, K=%d)", (long long)n, d, k);
+    /* a NaN row or centroid would come out as an arbitrary label */
+    if (tac_check_finite("k-means assign: rows", X, n, d) != TAC_OK) return TAC_ERR;
+    if (tac_check_finite("k-means assign: centroids", centroids, k, d) != TAC_OK) return TAC_ERR;
     int nthreads = tac_threads_resolve(threads);
     int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
     if (blas_lowered) tac_blas_threads_enter(nthreads);
@@ -654,6 +659,19 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
     if (p->init != TAC_KMEANS_INIT_RANDOM && p->init != TAC_KMEANS_INIT_PLUSPLUS)
         return tac_fail("k-means: unknown init %d", p->init);
     if (tac_check_finite("k-means input", X, n, d) != TAC_OK) return TAC_ERR;
+    {   /* finite values so large that float32 sums overflow would be clustered on infinities: refuse them.
+         * L2: squared distances reach 4 max|x|^2; spherical: a centroid sums up to N rows. */
+        double big = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double s2 = 0;
+            for (int j = 0; j < d; j++) s2 += (double)X[i * d + j] * X[i * d + j];
+            if (s2 > big) big = s2;
+        }
+        double reach = p->spherical ? sqrt(big) * (double)n : 4 * big;
+        if (reach > FLT_MAX)
+            return tac_fail("k-means input: values up to norm %.3g are too large for float32 %s (scale the data "
+                            "down)", sqrt(big), p->spherical ? "centroid sums" : "squared distances");
+    }
 
     /* OpenMP threads of this call; OpenBLAS lowered to that count for the call when it uses more (restored) */
     int nthreads = tac_threads_resolve(p->threads);

@@ -224,6 +224,27 @@ static void *scanner(void *arg)
     return NULL;
 }
 
+/* Xn (N x D) = the rows of X scaled to unit length (norms in double), as tac_l2_normalize_rows does but with no
+ * epsilon floor: a cosine does not depend on scale, so rows of norm below 1e-12 are scaled up too (F.normalize's
+ * floor would leave them tiny and every similarity near 0). All-zero rows stay zero. */
+static void knn_unit_rows(float *Xn, const float *X, int64_t n, int d, int nthreads)
+{
+    #pragma omp parallel for schedule(static) num_threads(nthreads)
+    for (int64_t i = 0; i < n; i++) {
+        const float *x = X + i * d;
+        float *y = Xn + i * d;
+        double s = 0;
+        for (int j = 0; j < d; j++) s += (double)x[j] * x[j];
+        double nrm = sqrt(s);
+        if (nrm > 0 && nrm < 1e-30) {   /* 1/nrm would overflow float: scale in double */
+            for (int j = 0; j < d; j++) y[j] = (float)((double)x[j] / nrm);
+            continue;
+        }
+        float inv = (float)(1.0 / (nrm > 0 ? nrm : 1.0));
+        for (int j = 0; j < d; j++) y[j] = x[j] * inv;
+    }
+}
+
 int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim)
 {
     return tac_knn_cosine_ex(X, n, d, k, idx, sim, 0);
@@ -256,8 +277,7 @@ int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, flo
     int nthreads = tac_threads_resolve(threads);
     int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
     if (blas_lowered) tac_blas_threads_enter(nthreads);
-    memcpy(Xn, X, sizeof(float) * (size_t)n * (size_t)d);
-    tac_l2_normalize_rows_ex(Xn, n, d, nthreads);
+    knn_unit_rows(Xn, X, n, d, nthreads);
     pthread_mutex_init(&P.mu, NULL);
     pthread_cond_init(&P.cv, NULL);
     for (int64_t i = 0; i < n; i++) P.thr[i] = -INFINITY;

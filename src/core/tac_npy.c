@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -246,7 +248,8 @@ int tac_npy_load_i64(const char *path, int64_t **out, int64_t *rows, int64_t *co
 int tac_npy_map_f32(const char *path, tac_npy_map *m)
 {
     memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below, by the loader) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return tac_fail("%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
@@ -294,6 +297,8 @@ static int npy_save(const char *path, const void *data, size_t elem, const char 
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) return tac_fail("%s: negative dimension %lld in the shape to save", path, (long long)shape[i]);
         dl += (size_t)snprintf(dims + dl, sizeof dims - dl, "%s%lld", i ? ", " : "", (long long)shape[i]);
+        if (shape[i] && count > (size_t)PTRDIFF_MAX / elem / (size_t)shape[i])   /* it would wrap: a header that lies */
+            return tac_fail("%s: shape to save is too large (%lld in dimension %d)", path, (long long)shape[i], i);
         count *= (size_t)shape[i];
     }
     if (ndim == 1) dims[dl++] = ',', dims[dl] = 0;
@@ -325,10 +330,14 @@ int tac_npy_save_i64(const char *path, const int64_t *data, int ndim, const int6
 
 int tac_check_finite(const char *what, const float *X, int64_t n, int64_t d)
 {
+    /* a shape whose element count overflows (or no real array could have) is refused before X is read */
+    if (n < 0 || d < 0) return tac_fail("%s: negative shape %lld x %lld", what, (long long)n, (long long)d);
+    if (d > 0 && n > (int64_t)(PTRDIFF_MAX / sizeof(float)) / d)
+        return tac_fail("%s: shape %lld x %lld is too large to be an array", what, (long long)n, (long long)d);
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < d; j++)
             if (!isfinite(X[i * d + j]))
-                return tac_fail("%s: row %lld has a %s value (column %lld)", what, (long long)i,
-                                isnan(X[i * d + j]) ? "NaN" : "infinite", (long long)j);
+                return tac_fail("%s: row %lld has %s value (column %lld)", what, (long long)i,
+                                isnan(X[i * d + j]) ? "a NaN" : "an infinite", (long long)j);
     return TAC_OK;
 }

@@ -506,10 +506,6 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     if (n < p->batch)
         return tac_fail("heads: %lld samples are fewer than one batch of %d (drop_last would train on nothing)",
                         (long long)n, p->batch);
-    if (tac_check_finite("heads: image features", X, n, d) != TAC_OK) return TAC_ERR;
-    if (tac_check_finite("heads: text features", R, n, d) != TAC_OK) return TAC_ERR;
-    if (check_nn("image-space", nn_img, n, kn) != TAC_OK) return TAC_ERR;
-    if (check_nn("text-space", nn_txt, n, kn) != TAC_OK) return TAC_ERR;
     {   /* the sizes come from options: refuse what the machine cannot hold instead of aborting in the allocator */
         double D = d, H = p->hidden, K = p->K, R = 2.0 * p->batch;
         double params = 2 * (H * D + 3 * H + K * H + K), work = 2 * (R * D + 4 * R * H + 2 * R * K + 4 * H)
@@ -520,6 +516,11 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
                             "machine has (%.1f GB): lower --hidden or --batch", d, p->hidden, p->K, p->batch,
                             bytes / 1e9, (double)tac_memory_bytes() / 1e9);
     }
+    /* the inputs are read only once the sizes are known to be possible */
+    if (tac_check_finite("heads: image features", X, n, d) != TAC_OK) return TAC_ERR;
+    if (tac_check_finite("heads: text features", R, n, d) != TAC_OK) return TAC_ERR;
+    if (check_nn("image-space", nn_img, n, kn) != TAC_OK) return TAC_ERR;
+    if (check_nn("text-space", nn_txt, n, kn) != TAC_OK) return TAC_ERR;
 
     int B = p->batch;
     tac_heads *h = tac_heads_alloc(d, p->hidden, p->K);
@@ -605,6 +606,8 @@ int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pr
 {
     if (n < 0) return tac_fail("heads: negative row count");
     int D = h->D, H = h->H, K = h->K;
+    /* a NaN or infinite row would come out as an arbitrary cluster (argmax over NaN probabilities) */
+    if (tac_check_finite("heads: prediction input", X, n, D) != TAC_OK) return TAC_ERR;
     const int CH = 1024;
     float *buf = tac_try_malloc((size_t)CH * (2 * (size_t)H + 2 * (size_t)K), sizeof(float), "heads: prediction buffer");
     if (!buf) return TAC_ERR;

@@ -40,6 +40,7 @@ int tac_silhouette_cosine(const float *Z, int64_t n, int d, const int32_t *label
     for (int64_t i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= k)
             return tac_fail("silhouette: label %d of row %lld is outside 0..%d", labels[i], (long long)i, k - 1);
+    if (tac_check_finite("silhouette", Z, n, d) != TAC_OK) return TAC_ERR;   /* NaN would make the mean NaN */
     int rc = TAC_ERR;
     float *U = NULL, *G = NULL;
     double *sum = NULL;

@@ -666,6 +666,10 @@ int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, cons
     int nthr = 1;
     if (text_args(m, n, nouns, out, p, &nthr) != TAC_OK) return TAC_ERR;
     if (ntemplates < 1 || !templates) return tac_fail("at least one prompt template is needed");
+    for (int t = 0; t < ntemplates; t++)   /* without the field every noun would get the same embedding */
+        if (!templates[t] || !strstr(templates[t], "{}"))
+            return tac_fail("prompt template %d (\"%.60s\") has no \"{}\" for the noun", t,
+                            templates[t] ? templates[t] : "(null)");
     if (n == 0) return TAC_OK;
     const int E = tac_clip_embed_dim(m), G = ntemplates;
     prompt_src src = {nouns, templates, G};

@@ -241,6 +241,7 @@ void tac_joint_space(const float *Xn, const float *R, int64_t n, int d, float *Z
 int tac_joint_centroids(const float *Z, int64_t n, int d2, const int32_t *labels, int K, float *C)
 {
     if (K < 1 || d2 < 1 || n < 0) return tac_fail("joint centroids: bad sizes (N %lld, width %d, K %d)", (long long)n, d2, K);
+    if (tac_check_finite("joint centroids", Z, n, d2) != TAC_OK) return TAC_ERR;
     memset(C, 0, (size_t)K * d2 * sizeof(float));
     for (int64_t i = 0; i < n; i++) {
         if (labels[i] < 0 || labels[i] >= K)
@@ -257,6 +258,8 @@ int tac_centroid_confidence(const float *Z, int64_t n, int d2, const float *C, i
     if (K < 1 || d2 < 1 || n < 0) return tac_fail("confidence: bad sizes (N %lld, width %d, K %d)", (long long)n, d2, K);
     if (n == 0) return TAC_OK;
     if (n > INT32_MAX || K > INT32_MAX) return tac_fail("confidence: too many rows for one product (%lld)", (long long)n);
+    if (tac_check_finite("confidence: rows", Z, n, d2) != TAC_OK) return TAC_ERR;
+    if (tac_check_finite("confidence: centroids", C, K, d2) != TAC_OK) return TAC_ERR;
     float *S = tac_try_malloc((size_t)n * K, sizeof(float), "confidence: N x K scores");
     if (!S) return TAC_ERR;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, K, d2, 1.0f, Z, d2, C, d2, 0.0f, S, K);
@@ -348,7 +351,8 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
     if (p->K > nte) return tac_fail("fit: K = %d is larger than the %lld test embeddings", p->K, (long long)nte);
     if (p->K > ntr) return tac_fail("fit: K = %d is larger than the %lld train embeddings", p->K, (long long)ntr);
     if (p->gamma < 1) return tac_fail("fit: gamma must be >= 1");
-    if (!(p->tau > 0)) return tac_fail("fit: tau must be positive");
+    if (!(p->tau > 0) || !isfinite(p->tau)) return tac_fail("fit: tau must be a positive number (got %g)", p->tau);
+    if (p->centres < 0) return tac_fail("fit: centres must be >= 0 (0: the rule; got %d)", p->centres);
     if (p->niter < 1 || p->nredo_centres < 1 || p->nredo_concat < 1) return tac_fail("fit: niter and nredo must be >= 1");
     if (p->n_names < 1 || p->n_names > 16) return tac_fail("fit: names per cluster must be in 1..16");
     int k = p->centres > 0 ? p->centres : tac_num_centres(ntr, p->K);

@@ -31,6 +31,9 @@ int tac_retrieve_ex(const float *Xn, int64_t n, const float *E, int64_t s, int d
     if (!(tau > 0) || !isfinite(tau)) return tac_fail("retrieve: tau must be a positive number (got %g)", tau);
     if (n == 0) return TAC_OK;
     if (s > (int64_t)1 << 30) return tac_fail("retrieve: too many selected nouns (%lld)", (long long)s);
+    /* a NaN or infinite value would make the softmax weights NaN */
+    if (tac_check_finite("retrieve: images", Xn, n, d) != TAC_OK) return TAC_ERR;
+    if (tac_check_finite("retrieve: nouns", E, s, d) != TAC_OK) return TAC_ERR;
 
     int64_t nb = ((int64_t)1 << 24) / s;
     if (nb < 16) nb = 16;

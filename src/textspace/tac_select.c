@@ -13,6 +13,7 @@
 #include "taclust/textspace.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
+#include <stdint.h>
 #include "core/tac_threads.h"
 
 #include <cblas.h>
@@ -54,10 +55,16 @@ int tac_select_nouns_ex(const float *Xn, int64_t n, const int32_t *labels, int k
     if (k < 1) return tac_fail("select nouns: number of centres must be >= 1 (got %d)", k);
     if (d < 1) return tac_fail("select nouns: dimension must be >= 1 (got %d)", d);
     if (gamma < 1) return tac_fail("select nouns: gamma must be >= 1 (got %d)", gamma);
+    if (n > (int64_t)(PTRDIFF_MAX / sizeof(float)) / d || m > (int64_t)(PTRDIFF_MAX / sizeof(float)) / d)
+        return tac_fail("select nouns: %lld images or %lld nouns of width %d are too many to be arrays", (long long)n,
+                        (long long)m, d);
     if (gamma > m) gamma = (int)m;   /* a centre cannot keep more than all M nouns: same result, bounded memory */
     for (int64_t i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= k)
             return tac_fail("select nouns: label of row %lld is %d, outside [0, %d)", (long long)i, labels[i], k);
+    /* a NaN or infinite row would make every softmax NaN and the selection arbitrary */
+    if (tac_check_finite("select nouns: images", Xn, n, d) != TAC_OK) return TAC_ERR;
+    if (tac_check_finite("select nouns: nouns", Tn, m, d) != TAC_OK) return TAC_ERR;
 
     /* 1. centres: C (k x D), from double sums; live[j] = centre j has at least one member */
     const char *what = "select nouns: workspace";

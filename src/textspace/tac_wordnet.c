@@ -42,7 +42,7 @@ int tac_num_centres(int64_t n_train, int K)
 {
     if (n_train < 0 || K < 1)
         return tac_fail("number of centres: needs n_train >= 0 and K >= 1 (got %lld, %d)", (long long)n_train, K);
-    int64_t k = (n_train + 150) / 300;   /* round(n/300) to nearest, halves up */
+    int64_t k = n_train / 300 + (n_train % 300 >= 150);   /* round(n/300), halves up ((n+150)/300 overflowed) */
     if (k < K) k = 3 * (int64_t)K;
     if (k > 2147483647) return tac_fail("number of centres: %lld training rows give too many centres", (long long)n_train);
     return (int)k;
