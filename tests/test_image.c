@@ -8,6 +8,7 @@
  */
 #include "tac_test.h"
 #include "taclust/image.h"
+#include "core/tac_cpu.h"
 
 #include <fenv.h>
 #include <math.h>

@@ -33,9 +33,6 @@ extern "C" {
 #endif
 
 #define TAC_HUB_DEFAULT_MODEL "openai/clip-vit-base-patch32"
-/* The --model help line every command shows. */
-#define TAC_HUB_MODEL_HELP "a CLIP model folder, or a Hugging Face id org/name[@revision] (fetched once into the " \
-    "Hugging Face cache; taclust models lists it); default $TACLUST_MODEL, else " TAC_HUB_DEFAULT_MODEL
 
 /* Settings; a NULL string or a negative number means "from the environment" (see above). */
 typedef struct {

@@ -54,8 +54,6 @@ TAC_API int tac_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst,
  * result, without building it). dst: ch x cw x 3. TAC_ERR also when the window is not inside the result. */
 TAC_API int tac_resize_bicubic_window(const uint8_t *src, int sw, int sh, int dw, int dh,
                               int x0, int y0, int cw, int ch, uint8_t *dst);
-/* Testing hook: 0 forces the plain scalar kernels (the reference), 1 (default) uses SSE4.1/AVX2 when compiled in. */
-TAC_API void tac_resize_use_simd(int on);
 
 /* CLIP preprocessing: resize the shorter side to `resize` (224 or 256; long side int(resize*long/short)),
  * center-crop `crop` (224), scale to [0,1], normalise with CLIP mean/std. out: 3 x crop x crop (CHW). */

@@ -158,7 +158,7 @@ TAC_API int tac_choose_k_ex(const float *X, int64_t n, int d, const float *T, in
  * 2 <= (number of non-empty clusters) <= N - 1, like scikit-learn. */
 TAC_API int tac_silhouette_cosine(const float *Z, int64_t n, int d, const int32_t *labels, int k, double *score);
 
-/* ---- file helpers shared by the commands ---------------------------------------------------------- */
+/* ---- file helpers: the inputs `taclust fit` and the stage commands read ---------------------------- */
 /* Loads a 2-D float .npy (f16/f32/f64), checks every value is finite; errors name `path` (also a failed
  * allocation). *X: release with tac_free. Thread-safe (no shared state). */
 TAC_API int tac_load_matrix(const char *path, float **X, int64_t *n, int64_t *d);

@@ -15,6 +15,11 @@
 #include "app/tac_app.h"
 #include "core/tac_internal.h"
 #include "taclust/core.h"
+#include "taclust/hub.h"
+
+/* The --model help line every command that runs CLIP shows. */
+#define TAC_HUB_MODEL_HELP "a CLIP model folder, or a Hugging Face id org/name[@revision] (fetched once into the " \
+    "Hugging Face cache; taclust models lists it); default $TACLUST_MODEL, else " TAC_HUB_DEFAULT_MODEL
 
 typedef int (*tac_cmd_fn)(int argc, char **argv);
 void tac_cli_register(const char *name, const char *summary, tac_cmd_fn fn);

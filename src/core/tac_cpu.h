@@ -38,4 +38,8 @@ int tac_cpu_detected_level(void);
 int tac_cpu_set_level(int level);
 const char *tac_cpu_level_name(int level);
 
+/* The bicubic resize's kernels (src/imageio/tac_resize.c): 0 forces the plain scalar ones (the reference the tests
+ * compare with), 1 (default) lets tac_cpu_level choose. Process-wide; not part of the public API. */
+void tac_resize_use_simd(int on);
+
 #endif
