@@ -13,6 +13,7 @@
 #include "taclust/pipeline.h"
 #include "taclust/textspace.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -94,12 +95,22 @@ TAC_TEST(choose_k_finds_known_k)
     double s2[301];
     char why[256];
     int best2 = 0;
-    TAC_CHECK_OK(tac_choose_k_ex(X, 18, KD, T, KM, 300, 1234, 0, &best2, s2, why, sizeof why));
+    TAC_CHECK_OK(tac_choose_k_ex(X, 18, KD, T, KM, 300, 1234, 0, &best2, s2, why, sizeof why, 0));
     TAC_CHECK(isfinite(s2[6]) && isnan(s2[7]) && isnan(s2[300]));
     TAC_CHECK(strstr(why, "highest mean silhouette") != NULL && strstr(why, "K=2..6") != NULL);
     double s3[13];
     TAC_CHECK_OK(tac_choose_k(X, KN, KD, T, KM, 12, 1234, &best2, s3));
     for (int k = 2; k <= 12; k++) TAC_CHECK(s3[k] == scores[k]);
+    /* one thread: the same choice, scores equal to rounding (OpenBLAS's sums depend on its thread count), and the
+     * caller's OpenBLAS thread count untouched */
+    int blas_before = openblas_get_num_threads();
+    double s4[13];
+    int best4 = 0;
+    TAC_CHECK_OK(tac_choose_k_ex(X, KN, KD, T, KM, 12, 1234, 0, &best4, s4, NULL, 0, 1));
+    TAC_CHECK_INT(best4, best);
+    for (int k = 2; k <= 12; k++) TAC_CHECK(fabs(s4[k] - scores[k]) < 1e-4);
+    TAC_CHECK_INT(openblas_get_num_threads(), blas_before);
+    TAC_CHECK_ERR(tac_choose_k_ex(X, KN, KD, T, KM, 12, 1234, 0, &best4, NULL, NULL, 0, -1), "threads");
     /* bad input: a clear error */
     TAC_CHECK_ERR(tac_choose_k(X, 5, KD, T, KM, 12, 1, &best2, NULL), "at least 6 images");
     TAC_CHECK_ERR(tac_choose_k(X, KN, KD, T, KM, 1, 1, &best2, NULL), "k_max");

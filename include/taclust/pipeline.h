@@ -148,11 +148,12 @@ TAC_API int tac_fit_assign(const float *X, int64_t n, int d, const float *E, int
  * ties). Fails when k_max' < 2 (fewer than 6 images). */
 TAC_API int tac_choose_k(const float *X, int64_t n, int d, const float *T, int64_t m, int k_max, uint32_t seed,
                          int *best_k, double *scores);
-/* The same with the silhouette subsample size (sample <= 0: 2000; sample >= n: every row) and a one-line
- * reason ("K=4 has the highest mean silhouette (0.412) ... (runner-up K=3: 0.398)") written to reason (may be
- * NULL). */
+/* The same with the silhouette subsample size (sample <= 0: 2000; sample >= n: every row), a one-line reason
+ * ("K=4 has the highest mean silhouette (0.412) ... (runner-up K=3: 0.398)") written to reason (may be NULL), and
+ * the threads the call may use (0: all the library may use; OpenBLAS's count is restored afterwards). */
 TAC_API int tac_choose_k_ex(const float *X, int64_t n, int d, const float *T, int64_t m, int k_max, uint32_t seed,
-                            int64_t sample, int *best_k, double *scores, char *reason, size_t reason_len);
+                            int64_t sample, int *best_k, double *scores, char *reason, size_t reason_len,
+                            int threads);
 /* Mean silhouette of labels (N in [0,k)) on Z (N x D) with the cosine distance 1 - z_i.z_j / (|z_i| |z_j|):
  * scikit-learn's silhouette_score(Z, labels, metric='cosine') (a point alone in its cluster scores 0). Needs
  * 2 <= (number of non-empty clusters) <= N - 1, like scikit-learn. */

@@ -361,10 +361,10 @@ def _same_width(A, B, what_a, what_b):
                        f"the same width")
 
 
-def choose_k(images, nouns, k_max=30, seed=1234):
+def choose_k(images, nouns, k_max=30, seed=1234, threads=None):
     """TAC's K selection (`-K auto`): the K in 2..k_max (capped by N/3) with the best mean silhouette. images:
     N x D raw image embeddings, nouns: M x D noun embeddings. Returns (K, scores): scores float64 k_max+1, scores[k]
-    the mean silhouette for the K tried, NaN elsewhere."""
+    the mean silhouette for the K tried, NaN elsewhere. threads: at most that many (0 = all; None = the default)."""
     if not _lib.has_choose_k:
         raise TacError(f"choose_k: tac_choose_k is not available in this libtaclust ({library_path})")
     X, T = _f32_matrix(images, "choose_k: images"), _f32_matrix(nouns, "choose_k: nouns")
@@ -373,8 +373,9 @@ def choose_k(images, nouns, k_max=30, seed=1234):
     seed = _lib.int_arg(seed, "choose_k: seed", 0, 2**32 - 1)
     scores = np.full(k_max + 1, np.nan)
     best = _lib._c.c_int()
-    _lib.check(lib.tac_choose_k(_ptr(X), X.shape[0], X.shape[1], _ptr(T), T.shape[0], k_max, seed,
-                                _lib._c.byref(best), _ptr(scores)), "choose_k")
+    nthreads = 0 if threads is None else _lib.int_arg(threads, "choose_k: threads", 0, 1 << 20)
+    _lib.check(lib.tac_choose_k_ex(_ptr(X), X.shape[0], X.shape[1], _ptr(T), T.shape[0], k_max, seed, 0,
+                                   _lib._c.byref(best), _ptr(scores), None, 0, nthreads), "choose_k")
     return best.value, scores
 
 

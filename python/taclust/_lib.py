@@ -145,6 +145,7 @@ _proto("tac_fit_result_free", None, P)
 has_choose_k = hasattr(lib, "tac_choose_k")
 if has_choose_k:
     _proto("tac_choose_k", _int, P, _i64, _int, P, _i64, _int, _u32, P, P)
+    _proto("tac_choose_k_ex", _int, P, _i64, _int, P, _i64, _int, _u32, _i64, P, P, P, _c.c_size_t, _int)
 
 prompt_templates = [s.decode() for s in (_str * 7).in_dll(lib, "tac_prompt_templates")]
 

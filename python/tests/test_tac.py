@@ -159,6 +159,11 @@ def test_choose_k(data):
     assert np.all(np.isfinite(scores[2:])) and np.all(np.abs(scores[2:]) <= 1)
     with pytest.raises(taclust.TacError):
         taclust.choose_k(Xtr, T[:, :5], k_max=8)
+    # one thread: the same K, scores equal to rounding (OpenBLAS's sums depend on its thread count)
+    k1, s1 = taclust.choose_k(Xtr, T, k_max=8, threads=1)
+    assert k1 == k and np.allclose(s1[2:], scores[2:], atol=1e-4)
+    with pytest.raises(taclust.TacError):
+        taclust.choose_k(Xtr, T, k_max=8, threads=-1)
 
 
 def test_choose_k_missing_is_a_clear_error(monkeypatch, data):

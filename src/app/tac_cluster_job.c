@@ -708,7 +708,7 @@ static int cluster_run_in(tac_outdir *od, const char *const *inputs_in, int ninp
     /* 3. K */
     if (K == 0) {
         char reason[256];
-        if (tac_choose_k_ex(X, n, e, T, m, p.kmax, p.seed, 0, &K, NULL, reason, sizeof reason) != TAC_OK) goto done;
+        if (tac_choose_k_ex(X, n, e, T, m, p.kmax, p.seed, 0, &K, NULL, reason, sizeof reason, 0) != TAC_OK) goto done;
         tac_info("K auto: %s", reason);
         printf("K auto chose K=%d: %s\n", K, reason);
     }

@@ -1,6 +1,6 @@
 /* tac_choose_k.c - choosing the number of clusters K (`taclust cluster -K auto`, taclust.choose_k in Python).
  *
- * tac_choose_k_ex(X, n, d, T, m, k_max, seed, sample, &K, scores, reason, len):
+ * tac_choose_k_ex(X, n, d, T, m, k_max, seed, sample, &K, scores, reason, len, threads):
  *   1. L2-normalised copies of the images X (N x D) and nouns T (M x D);
  *   2. text counterparts as in TAC with centres from the rule for a mid-sized K: k = tac_num_centres(N, 10)
  *      clamped to 2..N/2, spherical k-means (50 iterations, 3 restarts), TAC_GAMMA nouns per centre, TAC_TAU;
@@ -22,6 +22,7 @@
 #include "taclust/core.h"
 #include "taclust/textspace.h"
 #include "core/tac_internal.h"
+#include "core/tac_threads.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -99,31 +100,32 @@ static int silhouette_defined(const int32_t *labels, int64_t n, int k, char *see
 }
 
 /* Text counterparts of the images for K selection: R (N x D) from k semantic centres. */
-static int counterparts(const float *Xn, int64_t n, int d, const float *Tn, int64_t m, uint32_t seed, float *R)
+static int counterparts(const float *Xn, int64_t n, int d, const float *Tn, int64_t m, uint32_t seed, int threads,
+                        float *R)
 {
     int kc = tac_num_centres(n, 10);
     if (kc > n / 2) kc = (int)(n / 2);
     if (kc < 2) kc = 2;
     tac_kmeans_params kp;
     tac_kmeans_default_params(&kp);
-    kp.k = kc; kp.spherical = 1; kp.niter = 50; kp.nredo = 3; kp.seed = seed;
+    kp.k = kc; kp.spherical = 1; kp.niter = 50; kp.nredo = 3; kp.seed = seed; kp.threads = threads;
     int rc = TAC_ERR;
     int64_t *sel = NULL, nsel = 0;
     float *E = NULL;
     int32_t *lab = tac_try_malloc((size_t)n, sizeof(int32_t), "K selection: centre labels");   /* N */
     if (!lab) return TAC_ERR;
     if (tac_kmeans(Xn, n, d, &kp, NULL, lab, NULL) != TAC_OK) goto done;
-    if (tac_select_nouns(Xn, n, lab, kc, Tn, m, d, TAC_GAMMA, &sel, &nsel, NULL) != TAC_OK) goto done;
+    if (tac_select_nouns_ex(Xn, n, lab, kc, Tn, m, d, TAC_GAMMA, &sel, &nsel, NULL, threads) != TAC_OK) goto done;
     if (!(E = tac_try_malloc((size_t)nsel * d, sizeof(float), "K selection: selected nouns"))) goto done;  /* S x D */
     for (int64_t s = 0; s < nsel; s++) memcpy(E + s * d, Tn + sel[s] * d, (size_t)d * sizeof(float));
-    rc = tac_retrieve(Xn, n, E, nsel, d, TAC_TAU, R, NULL);
+    rc = tac_retrieve_ex(Xn, n, E, nsel, d, TAC_TAU, R, NULL, threads);
 done:
     free(lab); free(sel); free(E);
     return rc;
 }
 
 int tac_choose_k_ex(const float *X, int64_t n, int d, const float *T, int64_t m, int k_max, uint32_t seed,
-                    int64_t sample, int *best_k, double *scores, char *reason, size_t reason_len)
+                    int64_t sample, int *best_k, double *scores, char *reason, size_t reason_len, int threads)
 {
     if (!X || !T || !best_k) return tac_fail("K selection: missing input (images, nouns or best_k)");
     if (d < 1) return tac_fail("K selection: embedding width must be >= 1 (got %d)", d);
@@ -135,6 +137,7 @@ int tac_choose_k_ex(const float *X, int64_t n, int d, const float *T, int64_t m,
     if (kmax < 2) return tac_fail("K auto needs at least 6 images (found %lld); give -K", (long long)(n < 0 ? 0 : n));
     if (tac_check_finite("K selection: images", X, n, d) != TAC_OK) return TAC_ERR;
     if (tac_check_finite("K selection: nouns", T, m, d) != TAC_OK) return TAC_ERR;
+    if (threads < 0) return tac_fail("K selection: threads must be >= 0 (0: all the library may use), got %d", threads);
     int64_t ns = sample > 0 ? sample : TAC_CHOOSE_K_SAMPLE;
     if (ns > n) ns = n;
     const int d2 = 2 * d;
@@ -143,14 +146,16 @@ int tac_choose_k_ex(const float *X, int64_t n, int d, const float *T, int64_t m,
     int32_t *lab = NULL, *ls = NULL;
     int64_t *perm = NULL;
     char *seen = NULL;
+    const int blas_lowered = threads > 0;   /* the silhouette's Gram products: at most `threads` BLAS threads */
+    if (blas_lowered) tac_blas_threads_enter(tac_threads_resolve(threads));
     if (!(Xn = tac_try_malloc((size_t)n * d, sizeof(float), "K selection: images"))) goto done;     /* N x D */
     memcpy(Xn, X, (size_t)n * d * sizeof(float));
-    tac_l2_normalize_rows(Xn, n, d);
+    tac_l2_normalize_rows_ex(Xn, n, d, threads);
     if (!(Tn = tac_try_malloc((size_t)m * d, sizeof(float), "K selection: nouns"))) goto done;      /* M x D */
     memcpy(Tn, T, (size_t)m * d * sizeof(float));
-    tac_l2_normalize_rows(Tn, m, d);
+    tac_l2_normalize_rows_ex(Tn, m, d, threads);
     if (!(R = tac_try_malloc((size_t)n * d, sizeof(float), "K selection: text counterparts"))) goto done;  /* N x D */
-    if (counterparts(Xn, n, d, Tn, m, seed, R) != TAC_OK) goto done;
+    if (counterparts(Xn, n, d, Tn, m, seed, threads, R) != TAC_OK) goto done;
     free(Tn); Tn = NULL;
     if (!(Z = tac_try_malloc((size_t)n * d2, sizeof(float), "K selection: joint space"))) goto done;   /* N x 2D */
     tac_joint_space(Xn, R, n, d, Z);
@@ -165,7 +170,7 @@ int tac_choose_k_ex(const float *X, int64_t n, int d, const float *T, int64_t m,
     if (!(seen = tac_try_malloc((size_t)kmax + 1, 1, "K selection: labels"))) goto done;              /* K */
     tac_kmeans_params kp;
     tac_kmeans_default_params(&kp);
-    kp.spherical = 1; kp.niter = 50; kp.nredo = 3; kp.seed = seed;
+    kp.spherical = 1; kp.niter = 50; kp.nredo = 3; kp.seed = seed; kp.threads = threads;
     double best = -2, second = -2;
     int bestk = 2, secondk = 0;
     tac_progress pr;
@@ -194,6 +199,7 @@ int tac_choose_k_ex(const float *X, int64_t n, int d, const float *T, int64_t m,
                  "among K=2..%d (runner-up K=%d: %.3f)", bestk, best, kmax, secondk, second);
     rc = TAC_OK;
 done:
+    if (blas_lowered) tac_blas_threads_leave();
     free(Xn); free(Tn); free(R); free(Z); free(Zs); free(lab); free(ls); free(perm); free(seen);
     return rc;
 }
@@ -201,5 +207,5 @@ done:
 int tac_choose_k(const float *X, int64_t n, int d, const float *T, int64_t m, int k_max, uint32_t seed,
                  int *best_k, double *scores)
 {
-    return tac_choose_k_ex(X, n, d, T, m, k_max, seed, 0, best_k, scores, NULL, 0);
+    return tac_choose_k_ex(X, n, d, T, m, k_max, seed, 0, best_k, scores, NULL, 0, 0);
 }
