@@ -177,14 +177,13 @@ void tac_console_init(void)
     tac_set_progress(tac_console_progress, NULL);
     const char *s = getenv("TACLUST_DEBUG_FAIL_WRITE");
     tac_set_write_fail_hook(s && *s ? tac_debug_write_fails : NULL);
-    /* the model-hash memo (tac_clip_set_hash_memo): in the user's cache, files from 16 MiB on unless
-     * TACLUST_HASH_MEMO_MIN (bytes) says otherwise (the tests remember their tiny models' files too) */
     const char *mb = getenv("TACLUST_DECODE_BUDGET_MB");   /* decoded pixels in flight (library default 1 GiB) */
     if (mb && atoll(mb) > 0) tac_image_set_decode_budget((int64_t)atoll(mb) << 20);
-    const char *x = getenv("XDG_CACHE_HOME"), *home = getenv("HOME"), *mm = getenv("TACLUST_HASH_MEMO_MIN");
-    char memo[4096];
-    int w = x && *x ? snprintf(memo, sizeof memo, "%s/taclust/file-hashes.tsv", x)
-          : home && *home ? snprintf(memo, sizeof memo, "%s/.cache/taclust/file-hashes.tsv", home) : -1;
-    if (w > 0 && (size_t)w < sizeof memo)
+    /* the model-hash memo (tac_clip_set_hash_memo): in the user's cache (where the noun cache lives), files from
+     * 16 MiB on unless TACLUST_HASH_MEMO_MIN (bytes) says otherwise (the tests remember their tiny models' too) */
+    const char *mm = getenv("TACLUST_HASH_MEMO_MIN");
+    char dir[4096], memo[4200];
+    if (tac_user_cache_dir(dir, sizeof dir) == TAC_OK && tac_path_join(memo, sizeof memo, dir, "file-hashes.tsv") == TAC_OK)
         tac_clip_set_hash_memo(memo, mm && *mm ? atoll(mm) : (int64_t)16 << 20);
+    tac_clear_error();   /* no HOME: no memo, and nothing to report */
 }

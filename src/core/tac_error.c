@@ -58,18 +58,26 @@ static size_t phys_bytes(void)
     return (size_t)pages > SIZE_MAX / (size_t)psz ? SIZE_MAX : (size_t)pages * (size_t)psz;
 }
 
-static void *try_alloc(size_t n, size_t size, int zero, const char *what)
+/* n x size in bytes (at least 1) when it can be addressed and fits the machine; else 0 with the reason set. */
+static size_t checked_total(size_t n, size_t size, const char *what)
 {
     if (size && n > SIZE_MAX / size) {
         tac_fail("%s: %zu x %zu bytes is more memory than can be addressed", what, n, size);
-        return NULL;
+        return 0;
     }
     size_t total = n * size != 0 ? n * size : 1;
     if (total > phys_bytes()) {
         tac_fail("%s: needs %.1f GB of memory, more than this machine has (%.1f GB)", what, (double)total / 1e9,
                  (double)phys_bytes() / 1e9);
-        return NULL;
+        return 0;
     }
+    return total;
+}
+
+static void *try_alloc(size_t n, size_t size, int zero, const char *what)
+{
+    size_t total = checked_total(n, size, what);
+    if (!total) return NULL;
     void *p = zero ? calloc(1, total) : malloc(total);
     if (!p) tac_fail("%s: cannot allocate %.2f GB of memory", what, (double)total / 1e9);
     return p;
@@ -80,16 +88,8 @@ void *tac_try_calloc(size_t n, size_t size, const char *what) { return try_alloc
 
 void *tac_try_realloc(void *q, size_t n, size_t size, const char *what)
 {
-    if (size && n > SIZE_MAX / size) {
-        tac_fail("%s: %zu x %zu bytes is more memory than can be addressed", what, n, size);
-        return NULL;
-    }
-    size_t total = n * size != 0 ? n * size : 1;
-    if (total > phys_bytes()) {
-        tac_fail("%s: needs %.1f GB of memory, more than this machine has (%.1f GB)", what, (double)total / 1e9,
-                 (double)phys_bytes() / 1e9);
-        return NULL;
-    }
+    size_t total = checked_total(n, size, what);
+    if (!total) return NULL;
     void *p = realloc(q, total);
     if (!p) tac_fail("%s: cannot allocate %.2f GB of memory", what, (double)total / 1e9);
     return p;
