@@ -24,6 +24,14 @@ PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS) $(FFMPEG_PKGS))
 else
 PKG_CFLAGS  := $(shell pkg-config --cflags $(PKGS))
 endif
+# Optional Open MPI (`mpirun -np N taclust fit|embed-images|embed-text|bench`): WITH_MPI=1 requires it, WITH_MPI=0
+# leaves it out, default: used when pkg-config finds ompi-c (Debian libopenmpi-dev). It serves the program only
+# (src/mpi/tac_mpi.c, the transport of taclust/dist.h's communicator): libtaclust does not link MPI.
+WITH_MPI ?= $(shell pkg-config --exists ompi-c && echo 1 || echo 0)
+ifeq ($(WITH_MPI),1)
+MPI_CFLAGS := -DTAC_HAVE_MPI $(shell pkg-config --cflags ompi-c)
+MPI_LIBS   := $(shell pkg-config --libs ompi-c)
+endif
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) -ljpeg
 PKG_LIBS   += -ldnnl    # oneDNN (libdnnl-dev, no .pc file): the bf16 CLIP towers
 # The version has one source: TAC_VERSION_STRING in include/taclust/version.h (TACLUST_VERSION in C is the same).
@@ -60,7 +68,7 @@ LDFLAGS := -fopenmp $(LDSAN)
 STAGES  := core imageio clip textspace cluster heads metrics pipeline hub
 LIB_SRC := $(foreach s,$(STAGES),$(wildcard src/$(s)/*.c))
 APP_SRC := $(wildcard src/app/*.c)
-CLI_SRC := $(wildcard src/cli/*.c)
+CLI_SRC := $(wildcard src/cli/*.c) $(wildcard src/mpi/*.c)
 TEST_SRC:= $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -79,6 +87,15 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# the MPI transport is the only file that sees mpi.h; WITH_MPI is part of its object's name so switching rebuilds it
+$(BUILD)/src/mpi/%.o: src/mpi/%.c $(BUILD)/.mpi-$(WITH_MPI)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/.mpi-$(WITH_MPI):
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/.mpi-*
+	@touch $@
+
 $(BUILD)/libtaclust.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -93,7 +110,7 @@ shared: $(SHARED)
 
 # Subcommands register themselves from constructors, so CLI objects are linked directly, not from an archive.
 $(BUILD)/taclust: $(CLI_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a $(LDLIBS) $(FFMPEG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a $(LDLIBS) $(FFMPEG_LIBS) $(MPI_LIBS)
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a $(LDLIBS) $(FFMPEG_LIBS)
@@ -101,7 +118,7 @@ $(BUILD)/run_tests: $(TEST_OBJ) $(APP_OBJ) $(BUILD)/libtaclust.a
 # TACLUST_SO: the shared library (tests/test_build.c checks its exported symbols); TACLUST_BUILD, TACLUST_SAN: which
 # build the consumer test (tests/consumer/run.sh) installs and how it compiles against it.
 test: $(BUILD)/taclust $(BUILD)/run_tests $(SHARED) $(BUILD)/taclust.pc
-	TACLUST_BIN=$(BUILD)/taclust TACLUST_SO=$(BUILD)/$(SO_REAL) TACLUST_BUILD=$(BUILD) TACLUST_SAN=$(SAN) \
+	TACLUST_MPI=$(WITH_MPI) TACLUST_BIN=$(BUILD)/taclust TACLUST_SO=$(BUILD)/$(SO_REAL) TACLUST_BUILD=$(BUILD) TACLUST_SAN=$(SAN) \
 	    $(BUILD)/run_tests $(T)
 
 # ---- install -------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
  *   cluster    k-means (faiss semantics) and exact cosine kNN
  *   heads      the two cluster heads: training, prediction, save/load
  *   metrics    ACC (Hungarian), NMI, ARI and label files
+ *   dist       the communicator of the distributed entry points (the caller brings the transport, e.g. MPI)
  *   pipeline   the whole method on embeddings (tac_fit), the per-dataset presets, matrix and index readers
  * The taclust program (the folder-of-images job, dataset readers, caches, reports) is not part of the library.
  * Compiles as plain C99 and C++.
@@ -29,6 +30,7 @@
 #include "taclust/pipeline.h"
 #include "taclust/embed.h"
 #include "taclust/hub.h"
+#include "taclust/dist.h"    /* tac_comm: one call spread over several processes (MPI in the program) */
 #include "taclust/abi.h"     /* tac_struct_size: struct sizes for bindings (python/taclust) */
 
 #endif

@@ -20,6 +20,7 @@
 #ifndef TACLUST_CLUSTER_H
 #define TACLUST_CLUSTER_H
 
+#include "taclust/dist.h"
 #include "taclust/version.h"
 
 #include <stdint.h>
@@ -78,6 +79,20 @@ TAC_API int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx
 /* The same with a thread bound: threads 0 = all the library may use (tac_knn_cosine), 1 = the calling thread only
  * (no helper thread, single-threaded BLAS for the call), n = at most n OpenMP threads / OpenBLAS threads. */
 TAC_API int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim, int threads);
+
+/* ---- over several ranks (taclust/dist.h) -------------------------------------------------------------------
+ * The same calls with the work shared among comm's ranks; every rank passes the same arguments and gets the whole
+ * result. Bit-identical to the single-process call with the same threads per rank, whatever the number of ranks.
+ * k-means: each rank scores a contiguous run of the single-process call's score tiles, the labels and scores are
+ * exchanged (8 bytes per training row per iteration), and each rank accumulates the new centroids of its share of
+ * the clusters over all rows in point order (the single-process order), exchanged as K x D sums; the label bounds
+ * (params.plain) are not used (they give the same labels). kNN: the upper-triangle tiles are dealt round-robin,
+ * each rank keeps partial lists of every row, and the partial lists are merged at each row's owner (the k best
+ * under the same total order: similarity, then lower index), then exchanged. */
+TAC_API int tac_kmeans_dist(const float *X, int64_t n, int d, const tac_kmeans_params *p, float *centroids,
+                            int32_t *labels, double *obj, const tac_comm *comm);
+TAC_API int tac_knn_cosine_dist(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim, int threads,
+                                const tac_comm *comm);
 
 #ifdef __cplusplus
 }

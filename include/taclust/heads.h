@@ -17,6 +17,7 @@
 #define TACLUST_HEADS_H
 
 #include "taclust/core.h"
+#include "taclust/dist.h"
 #include "taclust/version.h"
 
 #include <stdint.h>
@@ -55,6 +56,17 @@ typedef void (*tac_heads_epoch_cb)(const tac_heads *h, int epoch, double loss, v
 TAC_API int tac_heads_train(const float *X, const float *R, int64_t n, int d,
                     const int64_t *nn_img, const int64_t *nn_txt, int kn,
                     const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out);
+
+/* Data-parallel training over comm's ranks (taclust/dist.h): every rank passes the same arguments; the batch's rows
+ * are shared among the ranks, BatchNorm's batch statistics, the loss's cluster-level sums and the gradients are
+ * summed over the ranks every step (allreduce_sum), and every rank ends with the same heads. The sums are combined
+ * in the transport's order, not the single-process order, so heads trained on N ranks differ from the
+ * single-process heads in their last bits (and the difference can grow over the steps); comm NULL or of size 1 is
+ * exactly tac_heads_train. */
+TAC_API int tac_heads_train_dist(const float *X, const float *R, int64_t n, int d,
+                    const int64_t *nn_img, const int64_t *nn_txt, int kn,
+                    const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out,
+                    const tac_comm *comm);
 
 /* Image head in eval mode. X: N x D normalised. pred: N out (argmax); prob: N x K out or NULL. */
 TAC_API int tac_heads_predict(const tac_heads *h, const float *X, int64_t n, int32_t *pred, float *prob);

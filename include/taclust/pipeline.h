@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "taclust/core.h"
+#include "taclust/dist.h"
 #include "taclust/heads.h"
 #include "taclust/metrics.h"
 
@@ -53,6 +54,12 @@ typedef struct {
                                     NULL = none. (Named progress_fn: `progress` above is the older on/off flag.) */
     void *progress_user;  /* passed to progress_fn */
     int threads;          /* OpenMP threads this call may use, 0 = all the library may use (default 0) */
+    /* ---- appended (issue #12) ---- */
+    const tac_comm *comm; /* NULL (default): one process; else every rank of comm calls tac_fit with the same
+                             inputs and parameters and the stages are shared among them (taclust/dist.h): centres
+                             and both k-means of the test split (tac_kmeans_dist), retrieval (tac_retrieve_dist),
+                             the kNN graphs (tac_knn_cosine_dist), the heads (tac_heads_train_dist); every rank
+                             returns the whole result */
 } tac_fit_params;
 
 typedef struct {

@@ -13,6 +13,7 @@
 #ifndef TACLUST_TEXTSPACE_H
 #define TACLUST_TEXTSPACE_H
 
+#include "taclust/dist.h"
 #include "taclust/version.h"
 
 #include <stdint.h>
@@ -58,6 +59,10 @@ TAC_API int tac_retrieve(const float *Xn, int64_t n, const float *E, int64_t s, 
                  float *R, float *W);
 TAC_API int tac_retrieve_ex(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
                     float *R, float *W, int threads);
+/* The same over comm's ranks (taclust/dist.h): each rank retrieves a contiguous run of the single-process call's
+ * row blocks; R (and W) are exchanged so every rank holds all N rows, bit-identical to tac_retrieve_ex. */
+TAC_API int tac_retrieve_dist(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
+                              float *R, float *W, int threads, const tac_comm *comm);
 
 #ifdef __cplusplus
 }

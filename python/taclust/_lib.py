@@ -214,7 +214,7 @@ S.fit_params = _choose("tac_fit_params", _variants("tac_fit_params", [
     ("K", _int), ("centres", _int), ("gamma", _int), ("tau", _f32), ("niter", _int), ("nredo_centres", _int),
     ("nredo_concat", _int), ("knn", _int), ("train", _int), ("baseline", _int), ("notrain", _int),
     ("n_names", _int), ("seed", _u32), ("heads", S.heads_params), ("progress", _int), ("inputs_read", P),
-    ("inputs_read_arg", P)], [_PROGRESS + _THREADS]))
+    ("inputs_read_arg", P)], [_PROGRESS + _THREADS, [("comm", P)]]))
 
 S.fit_result = _choose("tac_fit_result", _variants("tac_fit_result", [
     ("K", _int), ("k", _int), ("d", _int), ("n_names", _int), ("n_train", _i64), ("n_test", _i64), ("m", _i64),

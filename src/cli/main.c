@@ -7,6 +7,7 @@
 #include "tac_cli.h"
 #include "taclust/clip.h"
 #include "taclust/hub.h"
+#include "mpi/tac_mpi.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,18 @@ static int cmp_cmd(const void *a, const void *b)
 int tac_cli_error(const char *cmd)
 {
     tac_console_break();
-    fprintf(stderr, "taclust %s: %s\n", cmd, tac_last_error());
+    const char *e = tac_last_error();
+    if (tac_mpi_size() > 1) {
+        /* a failure all ranks agreed on ("rank R of N: ...", tac_comm_check) is printed once, by rank 0; a failure
+         * of this rank alone by this rank, with its number */
+        if (strncmp(e, "rank ", 5) == 0) {
+            if (tac_mpi_rank() == 0) fprintf(stderr, "taclust %s: %s\n", cmd, e);
+        } else {
+            fprintf(stderr, "taclust %s (rank %d of %d): %s\n", cmd, tac_mpi_rank(), tac_mpi_size(), e);
+        }
+        return 1;
+    }
+    fprintf(stderr, "taclust %s: %s\n", cmd, e);
     return 1;
 }
 
@@ -71,7 +83,10 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv);
         /* not fatal if it fails: go on with the default policy */
     }
+    /* under mpirun: MPI starts here (src/mpi/tac_mpi.c); ranks other than 0 print no progress or notes */
+    if (tac_mpi_start(&argc, &argv) != 0) return 1;
     tac_console_init();   /* the library's messages and progress printed on stderr (src/app/tac_console.c) */
+    if (tac_mpi_rank() > 0) tac_progress_quiet = 1;
     qsort(tac_commands, (size_t)tac_ncommands, sizeof tac_commands[0], cmp_cmd);
     /* strip global --quiet */
     int k = 1;
@@ -102,7 +117,15 @@ int main(int argc, char **argv)
         return 0;
     }
     for (int i = 0; i < tac_ncommands; i++)
-        if (strcmp(tac_commands[i].name, argv[1]) == 0) return tac_commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "taclust: unknown command '%s' (taclust --help lists them)\n", argv[1]);
-    return 2;
+        if (strcmp(tac_commands[i].name, argv[1]) == 0) {
+            /* the commands that run on several ranks (mpirun -np N taclust ...); the others refuse to */
+            static const char *const spread[] = {"embed-images", "embed-text", "fit", "bench"};
+            int ok = 0;
+            for (size_t j = 0; j < sizeof spread / sizeof spread[0]; j++) ok |= strcmp(spread[j], argv[1]) == 0;
+            int rc = ok ? 0 : tac_mpi_single_only(argv[1]);
+            if (rc == 0) rc = tac_commands[i].fn(argc - 1, argv + 1);
+            return tac_mpi_finish(rc);
+        }
+    if (tac_mpi_rank() == 0) fprintf(stderr, "taclust: unknown command '%s' (taclust --help lists them)\n", argv[1]);
+    return tac_mpi_finish(2);
 }

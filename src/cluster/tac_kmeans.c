@@ -38,6 +38,7 @@
 #include "core/tac_internal.h"
 #include "core/tac_threads.h"
 #include "core/tac_cpu.h"
+#include "core/tac_dist.h"
 
 #include <cblas.h>
 #if TAC_X86
@@ -876,4 +877,11 @@ done:
     free(xsub);
     if (blas_lowered) tac_blas_threads_leave();
     return rc;
+}
+
+int tac_kmeans_dist(const float *X, int64_t n, int d, const tac_kmeans_params *p, float *centroids,
+                    int32_t *labels, double *obj, const tac_comm *comm)
+{
+    if (!tac_dist_active(comm)) return tac_kmeans(X, n, d, p, centroids, labels, obj);
+    return tac_fail("k-means: distributed form not implemented yet");
 }

@@ -21,6 +21,7 @@
 #include "core/tac_internal.h"
 #include "core/tac_threads.h"
 #include "core/tac_cpu.h"
+#include "core/tac_dist.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -334,4 +335,11 @@ int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, flo
     pthread_cond_destroy(&P.cv);
     if (blas_lowered) tac_blas_threads_leave();
     return TAC_OK;
+}
+
+int tac_knn_cosine_dist(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim, int threads,
+                        const tac_comm *comm)
+{
+    if (!tac_dist_active(comm)) return tac_knn_cosine_ex(X, n, d, k, idx, sim, threads);
+    return tac_fail("knn: distributed form not implemented yet");
 }

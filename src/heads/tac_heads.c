@@ -741,3 +741,13 @@ done:
     free(data);
     return rc;
 }
+
+/* Data-parallel training (taclust/dist.h). Until the data-parallel step lands, several ranks are refused. */
+int tac_heads_train_dist(const float *X, const float *R, int64_t n, int d,
+                         const int64_t *nn_img, const int64_t *nn_txt, int kn,
+                         const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out,
+                         const tac_comm *comm)
+{
+    if (tac_comm_size(comm) <= 1) return tac_heads_train(X, R, n, d, nn_img, nn_txt, kn, p, cb, user, out);
+    return tac_fail("heads: data-parallel training is not implemented yet");
+}

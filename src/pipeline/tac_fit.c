@@ -21,6 +21,7 @@
  * the test images' text counterparts and retrieval weights, the final clusters' joint-space centroids and a
  * confidence per test image. Every allocation here fails with an error (tac_last_error), never an abort.
  */
+#include "core/tac_dist.h"
 #include "taclust/pipeline.h"
 #include "taclust/cluster.h"
 #include "taclust/core.h"
@@ -56,6 +57,7 @@ void tac_fit_default_params(tac_fit_params *p)
     p->progress_fn = NULL;
     p->progress_user = NULL;
     p->threads = 0;
+    p->comm = NULL;
 }
 
 /* ---- presets (section 10) ------------------------------------------------------------------------------ */
@@ -334,7 +336,11 @@ int tac_fit(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte, int d,
     /* the thread count is this thread's OpenMP setting for the call, restored after it */
     int saved = omp_get_max_threads();
     if (p->threads > 0) omp_set_num_threads(p->threads);
+    tac_dist_reset();
     int rc = fit_body(Xtr, ntr, Xte, nte, d, T, m, names, yte, ytr, p, out);
+    /* over several ranks: a failure of this rank alone (its memory, say) is made every rank's, at the other ranks'
+     * next agreement (each distributed stage begins with one), so none of them waits for this rank */
+    if (rc != TAC_OK && tac_dist_active(p->comm) && !tac_dist_failed_together()) tac_comm_check(p->comm, TAC_ERR);
     if (p->threads > 0) omp_set_num_threads(saved);
     return rc;
 }
@@ -401,7 +407,7 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
     kp.k = k; kp.niter = p->niter; kp.nredo = p->nredo_centres; kp.spherical = 1; kp.seed = p->seed;
     kp.progress = p->progress;
     ALLOC(lab, (size_t)ntr, sizeof(int32_t), "fit: centre labels");    /* N_train */
-    if (tac_kmeans(Xn, ntr, d, &kp, NULL, lab, NULL) != TAC_OK) goto done;
+    if (tac_kmeans_dist(Xn, ntr, d, &kp, NULL, lab, NULL, p->comm) != TAC_OK) goto done;
     out->t_centres = tac_now() - t0;
     say(p, "centres", out->t_centres);
     out->rss_centres = peak_rss_gb();
@@ -426,8 +432,8 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
     ALLOC(Rte, (size_t)nte * d, sizeof(float), "fit: test text counterparts");    /* N_test x D */
     if (nte <= TAC_FIT_MAX_WEIGHTS / s)
         ALLOC(out->test_weights, (size_t)nte * s, sizeof(float), "fit: test retrieval weights");   /* N_test x S */
-    if (tac_retrieve(Xn, ntr, E, s, d, p->tau, Rtr, NULL) != TAC_OK) goto done;
-    if (tac_retrieve(Yn, nte, E, s, d, p->tau, Rte, out->test_weights) != TAC_OK) goto done;
+    if (tac_retrieve_dist(Xn, ntr, E, s, d, p->tau, Rtr, NULL, 0, p->comm) != TAC_OK) goto done;
+    if (tac_retrieve_dist(Yn, nte, E, s, d, p->tau, Rte, out->test_weights, 0, p->comm) != TAC_OK) goto done;
     out->t_retrieve = tac_now() - t0;
     say(p, "retrieval", out->t_retrieve);
     out->rss_retrieve = peak_rss_gb();
@@ -446,7 +452,7 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
         }
         if (p->progress) tac_log(TAC_LOG_INFO, "fit: TAC (no train): k-means of %lld test [image; text] into K = %d", (long long)nte, K);
         ALLOC(out->pred_notrain, (size_t)nte, sizeof(int32_t), "fit: clusters");   /* N_test */
-        if (tac_kmeans(Z, nte, 2 * d, &kp, NULL, out->pred_notrain, NULL) != TAC_OK) goto done;
+        if (tac_kmeans_dist(Z, nte, 2 * d, &kp, NULL, out->pred_notrain, NULL, p->comm) != TAC_OK) goto done;
         free(Z); Z = NULL;
         out->t_notrain = tac_now() - t0;
         say(p, "TAC (no train)", out->t_notrain);
@@ -457,7 +463,7 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
         t0 = tac_now();
         if (p->progress) tac_log(TAC_LOG_INFO, "fit: CLIP k-means baseline on %lld test images", (long long)nte);
         ALLOC(out->pred_kmeans, (size_t)nte, sizeof(int32_t), "fit: baseline clusters");
-        if (tac_kmeans(Yn, nte, d, &kp, NULL, out->pred_kmeans, NULL) != TAC_OK) goto done;
+        if (tac_kmeans_dist(Yn, nte, d, &kp, NULL, out->pred_kmeans, NULL, p->comm) != TAC_OK) goto done;
         out->t_baseline = tac_now() - t0;
     }
 
@@ -468,8 +474,8 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
                                   (long long)ntr);
         ALLOC(nn_img, (size_t)ntr * p->knn, sizeof(int64_t), "fit: image neighbours");  /* N_train x 50 */
         ALLOC(nn_txt, (size_t)ntr * p->knn, sizeof(int64_t), "fit: text neighbours");   /* N_train x 50 */
-        if (tac_knn_cosine(Rtr, ntr, d, p->knn, nn_txt, NULL) != TAC_OK) goto done;
-        if (tac_knn_cosine(Xn, ntr, d, p->knn, nn_img, NULL) != TAC_OK) goto done;
+        if (tac_knn_cosine_dist(Rtr, ntr, d, p->knn, nn_txt, NULL, 0, p->comm) != TAC_OK) goto done;
+        if (tac_knn_cosine_dist(Xn, ntr, d, p->knn, nn_img, NULL, 0, p->comm) != TAC_OK) goto done;
         out->t_knn = tac_now() - t0;
         say(p, "neighbours", out->t_knn);
         out->rss_knn = peak_rss_gb();
@@ -483,7 +489,7 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
         epoch_ctx ec = {Yn, nte, yte, out->pred_tac, pred64, hp.epochs, p->progress, 0, p->progress_fn, p->progress_user};
         if (p->progress) tac_log(TAC_LOG_INFO, "fit: training the heads (%d epochs, batch %d, T %g)", hp.epochs, hp.batch,
                                   hp.temperature);
-        if (tac_heads_train(Xn, Rtr, ntr, d, nn_img, nn_txt, p->knn, &hp, on_epoch, &ec, &out->heads) != TAC_OK)
+        if (tac_heads_train_dist(Xn, Rtr, ntr, d, nn_img, nn_txt, p->knn, &hp, on_epoch, &ec, &out->heads, p->comm) != TAC_OK)
             goto done;
         out->t_heads = tac_now() - t0;
         out->rss_heads = peak_rss_gb();

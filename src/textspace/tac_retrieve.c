@@ -7,6 +7,7 @@
  * Memory is bounded by the block (about 16M floats), whatever N is. W (N x S) is optional.
  */
 #include "taclust/textspace.h"
+#include "core/tac_dist.h"
 #include "taclust/core.h"
 #include "core/tac_internal.h"
 #include "core/tac_threads.h"
@@ -70,4 +71,11 @@ int tac_retrieve_ex(const float *Xn, int64_t n, const float *E, int64_t s, int d
     if (blas_lowered) tac_blas_threads_leave();
     free(L);
     return TAC_OK;
+}
+
+int tac_retrieve_dist(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
+                      float *R, float *W, int threads, const tac_comm *comm)
+{
+    if (!tac_dist_active(comm)) return tac_retrieve_ex(Xn, n, E, s, d, tau, R, W, threads);
+    return tac_fail("retrieve: distributed form not implemented yet");
 }
