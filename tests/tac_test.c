@@ -66,6 +66,28 @@ int tac_test_sh(const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+const char *tac_test_mpi_missing(void)
+{
+    const char *m = getenv("TACLUST_MPI");
+    if (!m || strcmp(m, "1") != 0) return "taclust was built without MPI (no Open MPI: apt-get install libopenmpi-dev openmpi-bin)";
+    if (tac_test_sh("command -v mpirun >/dev/null 2>&1") != 0) return "mpirun not found (apt-get install openmpi-bin)";
+    return NULL;
+}
+
+int tac_test_mpirun(int np, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    /* LSan: Open MPI's own allocations outlive MPI_Finalize (not ours); ASan's other checks stay on */
+    return tac_test_sh("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+                       "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} "
+                       "OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} timeout 300 mpirun -np %d --oversubscribe "
+                       "--bind-to none -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS -x ASAN_OPTIONS %s", np, cmd);
+}
+
 const char *tac_test_tmpdir(void)
 {
     if (!cur_tmp[0]) {

@@ -26,6 +26,14 @@ const char *tac_test_shared(void);   /* ../shared or $TACLUST_SHARED */
 const char *tac_test_bin(void);      /* the taclust binary under test: $TACLUST_BIN or build/taclust */
 /* Run a shell command; returns its exit status. */
 int tac_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* MPI for the tests (tests/test_mpi*.c): NULL when `mpirun -np N` can run the taclust under test (Open MPI present
+ * and the binary built with it: TACLUST_MPI=1 from make), else the reason to skip. */
+const char *tac_test_mpi_missing(void);
+/* Runs `mpirun -np NP --oversubscribe ... <cmd>` (cmd: the rest of the command line, e.g. "build/taclust fit ...";
+ * stdout and stderr of every rank go where cmd redirects them) with OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1 set for that
+ * command only (CI runs as root), OpenMP and OpenBLAS at 1 thread per rank unless cmd says otherwise; a time limit
+ * (timeout 300) so a hang fails the test instead of stalling the suite. Returns the exit status. */
+int tac_test_mpirun(int np, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A fresh empty temporary folder for this test (removed after the run unless TAC_KEEP_TMP is set). */
 const char *tac_test_tmpdir(void);
 /* Join path pieces into a static rotating buffer (8 slots). */
