@@ -16,6 +16,9 @@
  *     gradient sums combined every step; its float sums are ordered differently, see tac_heads_train_dist.
  *   - Failures: when a rank fails (bad input, no memory, transport error), every rank returns TAC_ERR from the same
  *     entry point with the reason "rank R of N: ..." (the lowest failed rank's reason): no rank is left waiting.
+ *   - The first exchange of every distributed entry point is an agreement (tac_comm_check), so a caller whose rank
+ *     failed on its own between two entry points calls tac_comm_check(comm, TAC_ERR) and every other rank fails at
+ *     the start of the next entry point (tac_fit does this between its stages).
  *   - comm == NULL or comm->size == 1: exactly the single-process call.
  *
  * Collectives: every rank calls each function in the same order with the same sizes. Each returns TAC_OK, or

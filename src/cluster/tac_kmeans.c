@@ -340,8 +340,7 @@ int tac_kmeans_assign_ex(const float *X, int64_t n, int d, const float *centroid
     if (tac_check_finite("k-means assign: rows", X, n, d) != TAC_OK) return TAC_ERR;
     if (tac_check_finite("k-means assign: centroids", centroids, k, d) != TAC_OK) return TAC_ERR;
     int nthreads = tac_threads_resolve(threads);
-    int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
-    if (blas_lowered) tac_blas_threads_enter(nthreads);
+    int blas_lowered = threads > 0 && tac_blas_threads_lower(nthreads);
     int rc = kmeans_assign_impl(X, n, d, centroids, k, spherical, labels, score, nthreads);
     if (blas_lowered) tac_blas_threads_leave();
     return rc;
@@ -645,8 +644,8 @@ static int kmeanspp_init(const float *X, int64_t n, int d, int k, int spherical,
     return TAC_OK;
 }
 
-int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, float *centroids, int32_t *labels,
-               double *obj)
+/* The arguments' checks of tac_kmeans (TAC_OK or the reason). */
+static int kmeans_check(const float *X, int64_t n, int d, const tac_kmeans_params *p)
 {
     if (!p) return tac_fail("k-means: no parameters");
     int k = p->k;
@@ -673,11 +672,95 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
             return tac_fail("k-means input: values up to norm %.3g are too large for float32 %s (scale the data "
                             "down)", sqrt(big), p->spherical ? "centroid sums" : "squared distances");
     }
+    return TAC_OK;
+}
+
+/* ---- over several ranks (tac_kmeans_dist) ----------------------------------------------------------------
+ * One assignment pass of the plain kind, shared: this rank scores its run of whole score tiles (the single-process
+ * tiles of TB rows), then every rank gets every row's label and score; the changed count is summed. The objective
+ * is then the float sum of the scores in point order, and the centroid sums are accumulated per cluster share:
+ * this rank adds, in point order over all rows, the rows of its clusters (the single-process order for each
+ * cluster's sum), and the K sums and counts are exchanged. Every float operation is the single-process one. */
+static int dist_pass(const tac_comm *comm, const float *Xt, int64_t nt, int d, const float *C, int k, int spherical,
+                     const float *xn, int32_t *lab, float *dis, float *buf, int64_t TB, cent_sums *sums,
+                     int64_t *changed, float *cn, float *obj)
+{
+    int64_t lo, hi;
+    tac_dist_rows(nt, TB, comm->rank, comm->size, &lo, &hi);
+    int64_t ch = 0;
+    if (hi > lo)
+        assign_pass(Xt + lo * d, hi - lo, d, C, k, spherical, xn ? xn + lo : NULL, lab + lo, dis + lo, buf, TB, NULL,
+                    &ch, cn);
+    if (tac_dist_allgather_rows(comm, lab, nt, TB, sizeof(int32_t)) != TAC_OK) return TAC_ERR;
+    if (tac_dist_allgather_rows(comm, dis, nt, TB, sizeof(float)) != TAC_OK) return TAC_ERR;
+    if (comm->allreduce_sum(comm, &ch, 1, TAC_COMM_I64) != TAC_OK) return TAC_ERR;
+    if (changed) *changed = ch;
+    float o = 0;
+    for (int64_t i = 0; i < nt; i++) o += dis[i];
+    *obj = o;
+    if (!sums) return TAC_OK;
+    int64_t c0, c1;
+    tac_comm_share(k, comm->rank, comm->size, &c0, &c1);
+    for (int64_t i = 0; i < nt; i++) {
+        int c = lab[i];
+        if (c < c0 || c >= c1) continue;
+        accumulate_tile(Xt + i * d, 1, d, lab + i, sums->F, sums->A, sums->cnt);
+    }
+    if (sums->A) {
+        if (tac_dist_allgather_rows(comm, sums->A, k, 1, (int64_t)d * (int64_t)sizeof(double)) != TAC_OK) return TAC_ERR;
+    } else if (tac_dist_allgather_rows(comm, sums->F, k, 1, (int64_t)d * (int64_t)sizeof(float)) != TAC_OK) {
+        return TAC_ERR;
+    }
+    return tac_dist_allgather_rows(comm, sums->cnt, k, 1, sizeof(int64_t));
+}
+
+/* labels (and scores) of all N rows against the centroids, each rank scoring its run of whole tiles (those of
+ * kmeans_assign_impl over all N rows). */
+static int dist_assign(const tac_comm *comm, const float *X, int64_t n, int d, const float *centroids, int k,
+                       int spherical, int32_t *labels, float *score, int nthreads)
+{
+    int64_t TB = tile_rows(n, pad_k(k)), lo, hi;
+    tac_dist_rows(n, TB, comm->rank, comm->size, &lo, &hi);
+    int rc = hi > lo ? kmeans_assign_impl(X + lo * d, hi - lo, d, centroids, k, spherical, labels + lo,
+                                          score ? score + lo : NULL, nthreads)
+                     : TAC_OK;
+    if (tac_comm_check(comm, rc) != TAC_OK) return TAC_ERR;
+    if (tac_dist_allgather_rows(comm, labels, n, TB, sizeof(int32_t)) != TAC_OK) return TAC_ERR;
+    return score ? tac_dist_allgather_rows(comm, score, n, TB, sizeof(float)) : TAC_OK;
+}
+
+/* Every rank was given the same sizes and settings as rank 0 (else the exchanges would not match): the ranks that
+ * were not fail, and tac_comm_check then names the first of them on every rank. */
+static int dist_same_arguments(const tac_comm *comm, int64_t n, int d, const tac_kmeans_params *p)
+{
+    int64_t mine[7] = {n, d, p->k, p->niter, p->nredo, (int64_t)p->seed, (int64_t)p->spherical * 2 + p->init};
+    int64_t root[7];
+    memcpy(root, mine, sizeof mine);
+    if (comm->bcast(comm, root, sizeof root, 0) != TAC_OK) return TAC_ERR;
+    if (memcmp(root, mine, sizeof mine) != 0)
+        return tac_fail("k-means: this rank was given other arguments than rank 0 (N=%lld D=%d K=%d against N=%lld "
+                        "D=%lld K=%lld, or other iterations, redos, seed or kind); every rank must pass the same",
+                        (long long)n, d, p->k, (long long)root[0], (long long)root[1], (long long)root[2]);
+    return TAC_OK;
+}
+
+static int kmeans_run(const float *X, int64_t n, int d, const tac_kmeans_params *p, float *centroids,
+                      int32_t *labels, double *obj, const tac_comm *comm)
+{
+    int dist = tac_dist_active(comm);
+    int crc = kmeans_check(X, n, d, p);
+    /* Over several ranks the first exchange is an agreement (tac_comm_check), as in every distributed entry point:
+     * a rank that failed on its own before the call (tac_fit's stages) meets the others there. */
+    if (dist) {
+        crc = tac_comm_check(comm, crc);
+        if (crc == TAC_OK) crc = tac_comm_check(comm, dist_same_arguments(comm, n, d, p));
+    }
+    if (crc != TAC_OK) return TAC_ERR;
+    int k = p->k;
 
     /* OpenMP threads of this call; OpenBLAS lowered to that count for the call when it uses more (restored) */
     int nthreads = tac_threads_resolve(p->threads);
-    int blas_lowered = p->threads > 0 && openblas_get_num_threads() > nthreads;
-    if (blas_lowered) tac_blas_threads_enter(nthreads);
+    int blas_lowered = p->threads > 0 && tac_blas_threads_lower(nthreads);
     int rc = TAC_ERR;
 
     /* training set: all rows, or the first mppc*K rows of rand_perm(n, seed) */
@@ -708,7 +791,8 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
         best_obj = lower_is_better ? HUGE_VALF : -HUGE_VALF;
         int kp = pad_k(k);
         int64_t TB = tile_rows(nt, kp);
-        int use_bounds = p->plain != 1 && p->spherical && k >= 2 && (p->plain == -1 || nt / TB >= BOUNDS_MIN_TILES);
+        /* the label bounds give the plain pass's labels; several ranks run the plain pass (shared by tiles) */
+        int use_bounds = !dist && p->plain != 1 && p->spherical && k >= 2 && (p->plain == -1 || nt / TB >= BOUNDS_MIN_TILES);
         int64_t ntiles = nt / TB + 1;
         kbounds B;
         memset(&B, 0, sizeof B);
@@ -744,6 +828,7 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
                  && (B.G = tac_try_malloc((size_t)TB * (size_t)d, sizeof(float), "k-means bounds: gathered rows")) != NULL /* TB x D */
                  && (lab_check = tac_try_malloc((size_t)nt, sizeof(int32_t), "k-means bounds: check labels")) != NULL;
         }
+        if (dist && tac_comm_check(comm, ok ? TAC_OK : TAC_ERR) != TAC_OK) ok = 0;
         if (!ok) {
             free(lab_check); free(B.grp); free(B.dg); free(B.U); free(B.xnorm); free(B.Cprev); free(B.need); free(B.slot); free(B.used); free(B.G);
             free(C); free(Cn); free(buf); free(lab); free(dis); free(hassign); free(acc); free(cnt); free(perm); free(xn); free(cn);
@@ -770,7 +855,9 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
             B.valid = 0;
             uint32_t seed_r = (uint32_t)((int64_t)p->seed + 1 + (int64_t)r * 15486557LL);
             if (p->init == TAC_KMEANS_INIT_PLUSPLUS) {
-                if (kmeanspp_init(Xt, nt, d, k, p->spherical, seed_r, C, nthreads) != TAC_OK) { failed = 1; break; }
+                int irc = kmeanspp_init(Xt, nt, d, k, p->spherical, seed_r, C, nthreads);
+                if (dist) irc = tac_comm_check(comm, irc);
+                if (irc != TAC_OK) { failed = 1; break; }
             } else {
                 tac_rand_perm(perm, nt, seed_r);
                 for (int c = 0; c < k; c++) memcpy(C + (int64_t)c * d, Xt + perm[c] * d, sizeof(float) * (size_t)d);
@@ -791,6 +878,9 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
                     nskipped += last_skip;
                     accumulate_tile(Xt, nt, d, lab, sums.F, sums.A, sums.cnt); /* point order, as the fused pass */
                     if (!last_skip) { o = 0; for (int64_t i = 0; i < nt; i++) o += dis[i]; }
+                } else if (dist) {
+                    if (dist_pass(comm, Xt, nt, d, C, k, p->spherical, xn, lab, dis, buf, TB, &sums, &changed, cn, &o)
+                        != TAC_OK) { failed = 1; break; }
                 } else {
                     o = assign_pass(Xt, nt, d, C, k, p->spherical, xn, lab, dis, buf, TB, &sums, &changed, cn);
                 }
@@ -859,7 +949,8 @@ int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, flo
             if (!labels) free(lab);
             goto done;
         }
-        int arc = kmeans_assign_impl(X, n, d, best, k, p->spherical, lab, sc, nthreads);
+        int arc = dist ? dist_assign(comm, X, n, d, best, k, p->spherical, lab, sc, nthreads)
+                       : kmeans_assign_impl(X, n, d, best, k, p->spherical, lab, sc, nthreads);
         if (sc && arc == TAC_OK) {
             float o = 0;
             for (int64_t i = 0; i < n; i++) o += sc[i];
@@ -879,9 +970,14 @@ done:
     return rc;
 }
 
+int tac_kmeans(const float *X, int64_t n, int d, const tac_kmeans_params *p, float *centroids, int32_t *labels,
+               double *obj)
+{
+    return kmeans_run(X, n, d, p, centroids, labels, obj, NULL);
+}
+
 int tac_kmeans_dist(const float *X, int64_t n, int d, const tac_kmeans_params *p, float *centroids,
                     int32_t *labels, double *obj, const tac_comm *comm)
 {
-    if (!tac_dist_active(comm)) return tac_kmeans(X, n, d, p, centroids, labels, obj);
-    return tac_fail("k-means: distributed form not implemented yet");
+    return kmeans_run(X, n, d, p, centroids, labels, obj, comm);
 }

@@ -29,6 +29,21 @@ void tac_blas_threads_enter(int n)
     pthread_mutex_unlock(&g_blas_mu);
 }
 
+int tac_blas_threads_lower(int n)
+{
+    if (n < 1) n = 1;
+    pthread_mutex_lock(&g_blas_mu);
+    /* the caller's own value: the one recorded by the first enter while other calls are inside */
+    int base = g_blas_depth > 0 ? g_blas_saved : openblas_get_num_threads();
+    int lower = base > n;
+    if (lower) {
+        if (g_blas_depth++ == 0) g_blas_saved = openblas_get_num_threads();
+        if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
+    }
+    pthread_mutex_unlock(&g_blas_mu);
+    return lower;
+}
+
 void tac_l2_normalize_rows_ex(float *X, int64_t n, int64_t d, int nthreads)
 {
     nthreads = tac_threads_resolve(nthreads);

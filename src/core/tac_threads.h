@@ -17,5 +17,9 @@ int tac_threads_resolve(int threads);
 /* Lowers OpenBLAS to n threads (n >= 1) for a call; must be paired with tac_blas_threads_leave. */
 void tac_blas_threads_enter(int n);
 void tac_blas_threads_leave(void);
+/* Lowers OpenBLAS to n threads for a call when the caller's count (the count before any taclust call entered) is
+ * above n, deciding under the lock (another call may have lowered it for itself meanwhile); returns 1 when it
+ * did, and the call then ends with tac_blas_threads_leave. */
+int tac_blas_threads_lower(int n);
 
 #endif

@@ -43,8 +43,7 @@ int tac_retrieve_ex(const float *Xn, int64_t n, const float *E, int64_t s, int d
     float *L = tac_try_malloc((size_t)nb * (size_t)s, sizeof(float), "retrieve: logits block");   /* B x S: logits, then weights */
     if (!L) return TAC_ERR;
     int nthreads = tac_threads_resolve(threads);
-    int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
-    if (blas_lowered) tac_blas_threads_enter(nthreads);
+    int blas_lowered = threads > 0 && tac_blas_threads_lower(nthreads);
     const float inv_tau = 1.0f / tau;
     for (int64_t i0 = 0; i0 < n; i0 += nb) {
         int64_t b = n - i0 < nb ? n - i0 : nb;
@@ -73,9 +72,26 @@ int tac_retrieve_ex(const float *Xn, int64_t n, const float *E, int64_t s, int d
     return TAC_OK;
 }
 
+/* Rows per block of tac_retrieve_ex for S nouns and N rows (its sgemm shapes). */
+static int64_t retrieve_block(int64_t n, int64_t s)
+{
+    int64_t nb = ((int64_t)1 << 24) / (s > 0 ? s : 1);
+    if (nb < 16) nb = 16;
+    if (nb > 8192) nb = 8192;
+    return nb > n ? (n > 0 ? n : 1) : nb;
+}
+
 int tac_retrieve_dist(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
                       float *R, float *W, int threads, const tac_comm *comm)
 {
     if (!tac_dist_active(comm)) return tac_retrieve_ex(Xn, n, E, s, d, tau, R, W, threads);
-    return tac_fail("retrieve: distributed form not implemented yet");
+    TAC_ASSERT(Xn && E && R);
+    if (n < 0) return tac_comm_check(comm, tac_fail("retrieve: negative number of images"));
+    /* this rank's run of whole blocks: the blocks tac_retrieve_ex makes over all N rows */
+    int64_t nb = retrieve_block(n, s), lo, hi;
+    tac_dist_rows(n, nb, comm->rank, comm->size, &lo, &hi);
+    int rc = tac_retrieve_ex(Xn + lo * d, hi - lo, E, s, d, tau, R + lo * d, W ? W + lo * s : NULL, threads);
+    if (tac_comm_check(comm, rc) != TAC_OK) return TAC_ERR;
+    if (tac_dist_allgather_rows(comm, R, n, nb, (int64_t)d * (int64_t)sizeof(float)) != TAC_OK) return TAC_ERR;
+    return W ? tac_dist_allgather_rows(comm, W, n, nb, s * (int64_t)sizeof(float)) : TAC_OK;
 }

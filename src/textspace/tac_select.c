@@ -98,8 +98,7 @@ int tac_select_nouns_ex(const float *Xn, int64_t n, const int32_t *labels, int k
 
     /* 2-3. per noun: best centre and its softmax probability */
     int nthreads = tac_threads_resolve(threads);
-    int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
-    if (blas_lowered) tac_blas_threads_enter(nthreads);
+    int blas_lowered = threads > 0 && tac_blas_threads_lower(nthreads);
     for (int64_t m0 = 0; m0 < m; m0 += mb) {
         int64_t bm = m - m0 < mb ? m - m0 : mb;
         /* Sblk (k x bm) = C (k x D) . Tn[m0:m0+bm]^T (D x bm) */
