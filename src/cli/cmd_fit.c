@@ -6,11 +6,18 @@
  *               [--centres k] [--epochs E] [--batch B]
  * Outputs are staged in DIR/.fit-tmp.<pid>/ and renamed into DIR only when everything succeeded, so DIR
  * never holds a partial or mixed set from a failed run.
+ *
+ * Under mpirun (mpirun -np N taclust fit ...; src/mpi/tac_mpi.c): every rank maps the same inputs (they must be
+ * readable on every machine), checks they are the same as rank 0's (shapes and a sample of rows), and runs tac_fit
+ * with the MPI communicator, which shares the stages (taclust/dist.h); rank 0 alone stages and writes the outputs,
+ * after every rank succeeded. A rank that fails ends every rank with the reason naming it.
  */
 #include "tac_cli.h"
 #include "taclust/metrics.h"
 #include "taclust/pipeline.h"
 #include "taclust/textspace.h"
+#include "taclust/dist.h"
+#include "mpi/tac_mpi.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -231,6 +238,36 @@ static int map_matrix(const char *path, tac_npy_map *m)
 
 static void release_map(void *arg) { tac_npy_map_release(arg); }
 
+/* Fingerprint of a matrix: its shape and every value (64-bit words mixed in 4 lanes, FNV-style multiply; about a
+ * second for ImageNet-1K's 2.6 GB train matrix), so a rank that read another file, or a file another machine
+ * holds in another version, is told apart. */
+static uint64_t matrix_print(const float *X, int64_t n, int64_t d, uint64_t h)
+{
+    const uint64_t P = 1099511628211ull;
+    h = tac_fnv1a64(h, &n, sizeof n);
+    h = tac_fnv1a64(h, &d, sizeof d);
+    size_t bytes = (size_t)n * (size_t)d * sizeof(float), words = bytes / 8;
+    const unsigned char *b = (const unsigned char *)X;
+    uint64_t l[4] = {h, h ^ 1, h ^ 2, h ^ 3}, w;
+    size_t i = 0;
+    for (; i + 4 <= words; i += 4)
+        for (int q = 0; q < 4; q++) { memcpy(&w, b + (i + q) * 8, 8); l[q] = (l[q] ^ w) * P; }
+    for (; i < words; i++) { memcpy(&w, b + i * 8, 8); l[0] = (l[0] ^ w) * P; }
+    h = tac_fnv1a64(h, l, sizeof l);
+    return tac_fnv1a64(h, b + words * 8, bytes - words * 8);
+}
+
+/* Over several ranks: every rank read the same inputs as rank 0 (else the shared stages would mix data). */
+static int same_inputs(const tac_comm *c, uint64_t mine)
+{
+    uint64_t root = mine;
+    if (c->bcast(c, &root, sizeof root, 0) != TAC_OK) return TAC_ERR;
+    if (root != mine)
+        return tac_fail("its input embeddings (--train, --test or --nouns: shapes or values) differ from rank 0's: "
+                        "every rank must read the same files");
+    return TAC_OK;
+}
+
 static int check_labels(const char *path, int64_t n, int64_t want, const char *what, const char *wpath)
 {
     if (n != want)
@@ -290,6 +327,9 @@ static int cmd_fit(int argc, char **argv)
     p.train = !no_train;
     p.seed = (uint32_t)seed;
     p.progress = !tac_progress_quiet;
+    const tac_comm *comm = tac_mpi_comm();   /* NULL: one process */
+    int rank = tac_comm_rank(comm);
+    p.comm = comm;
 
     float *Xte = NULL, *T = NULL;
     tac_npy_map xtr_map;
@@ -300,7 +340,7 @@ static int cmd_fit(int argc, char **argv)
     char *stage = NULL;
     tac_fit_result r;
     memset(&r, 0, sizeof r);
-    int ret = 1;
+    int ret = 1, agreed = 0;
     if (map_matrix(train, &xtr_map) != TAC_OK) goto done;
     ntr = xtr_map.rows;
     d1 = xtr_map.cols;
@@ -329,18 +369,36 @@ static int cmd_fit(int argc, char **argv)
     }
     if (p.K > nte) { tac_fail("-K %d is larger than the %lld rows of %s", p.K, (long long)nte, test); goto done; }
     if (p.K > ntr) { tac_fail("-K %d is larger than the %lld rows of %s", p.K, (long long)ntr, train); goto done; }
-    if (tac_mkdir_p(out) != TAC_OK) goto done;
-    {
+    if (rank == 0) {   /* the output folder: rank 0 writes it */
+        if (tac_mkdir_p(out) != TAC_OK) goto done;
         size_t n = strlen(out) + 64;
         stage = tac_xmalloc(n, 1);
         snprintf(stage, n, "%s/.fit-tmp.%ld", out, (long)getpid());
         if (mkdir(stage, 0755) != 0 && errno != EEXIST) { tac_fail("%s: cannot create: %s", stage, strerror(errno)); goto done; }
     }
+    if (comm) {        /* every rank read its inputs and rank 0 has its folder; all read the same inputs */
+        agreed = 1;
+        if (tac_comm_check(comm, TAC_OK) != TAC_OK) goto done;
+        uint64_t h = matrix_print(xtr_map.data, ntr, d1, TAC_FNV1A64_INIT);
+        h = matrix_print(Xte, nte, d2, h);
+        h = matrix_print(T, m, d3, h);
+        if (tac_comm_check(comm, same_inputs(comm, h)) != TAC_OK) goto done;
+        if (rank == 0)
+            tac_info("fit: %d ranks (MPI), each with %d threads", comm->size, tac_num_threads());
+    }
     if (tac_fit(xtr_map.data, ntr, Xte, nte, (int)d1, T, m, (const char *const *)names, yte, ytr, &p, &r) != TAC_OK)
-        goto done;
+        goto done;   /* over several ranks every rank knows (tac_fit agrees on failures) */
     free(T); T = NULL;
-    if (write_outputs(stage, &r, names, p.train) != TAC_OK) goto done;
-    if (publish(stage, out) != TAC_OK) goto done;
+    if (comm) {
+        /* rank 0 writes; the others wait for its result so every rank's exit status says whether the outputs exist */
+        int wrc = rank == 0 && (write_outputs(stage, &r, names, p.train) != TAC_OK || publish(stage, out) != TAC_OK)
+                      ? TAC_ERR : TAC_OK;
+        if (tac_comm_check(comm, wrc) != TAC_OK) goto done;
+        if (rank != 0) { ret = 0; goto done; }
+    } else {
+        if (write_outputs(stage, &r, names, p.train) != TAC_OK) goto done;
+        if (publish(stage, out) != TAC_OK) goto done;
+    }
 
     printf("TAC fit: %lld train, %lld test, D %lld, %lld nouns; K %d, k %d centres, %lld nouns selected\n",
            (long long)ntr, (long long)nte, (long long)d1, (long long)m, r.K, r.k, (long long)r.nsel);
@@ -373,6 +431,9 @@ static int cmd_fit(int argc, char **argv)
     printf("wrote %s/\n", out);
     ret = 0;
 done:
+    /* over several ranks, a failure of this rank before the agreements above (its inputs, say) is made every
+     * rank's at the next agreement; afterwards every failure is already agreed */
+    if (ret && comm && !agreed) tac_comm_check(comm, TAC_ERR);
     if (ret && stage) remove_stage(stage);
     free(stage);
     tac_fit_result_free(&r);
