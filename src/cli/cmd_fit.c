@@ -268,6 +268,16 @@ static int same_inputs(const tac_comm *c, uint64_t mine)
     return TAC_OK;
 }
 
+/* Over several ranks: the payload bytes this rank has sent when each stage ends (tac_fit's stage progress),
+ * forwarded to the console's progress printer. */
+typedef struct { unsigned long long at[9]; double t[9]; } stage_bytes;
+static void on_stage(const char *label, int64_t done, int64_t total, void *user)
+{
+    stage_bytes *sb = user;
+    if (strcmp(label, "fit") == 0 && done >= 1 && done <= 8) { sb->at[done] = tac_mpi_bytes_sent(); sb->t[done] = tac_now(); }
+    if (!tac_progress_quiet) tac_console_progress(label, done, total, NULL);
+}
+
 static int check_labels(const char *path, int64_t n, int64_t want, const char *what, const char *wpath)
 {
     if (n != want)
@@ -330,6 +340,13 @@ static int cmd_fit(int argc, char **argv)
     const tac_comm *comm = tac_mpi_comm();   /* NULL: one process */
     int rank = tac_comm_rank(comm);
     p.comm = comm;
+    stage_bytes sb;
+    memset(&sb, 0, sizeof sb);
+    if (comm) {
+        p.progress_fn = on_stage;
+        p.progress_user = &sb;
+        sb.at[0] = tac_mpi_bytes_sent();
+    }
 
     float *Xte = NULL, *T = NULL;
     tac_npy_map xtr_map;
@@ -428,6 +445,18 @@ static int cmd_fit(int argc, char **argv)
     printf("peak RSS %.2f GB (after: normalise %.2f, centres %.2f, select %.2f, retrieve %.2f, no-train %.2f, knn %.2f, "
            "heads %.2f)\n", r.rss_total, r.rss_normalise, r.rss_centres, r.rss_select, r.rss_retrieve, r.rss_notrain,
            r.rss_knn, r.rss_heads);
+    if (comm) {
+        static const char *const st[9] = {"", "normalise", "centres", "select", "retrieve", "no-train", "baseline+knn",
+                                           "heads", "rest"};
+        printf("MPI: %d ranks x %d threads; payload sent by rank 0 per stage (MB):", comm->size, tac_num_threads());
+        unsigned long long prev = sb.at[0];
+        for (int s = 1; s <= 8; s++) {
+            if (!sb.at[s]) continue;
+            printf(" %s %.2f", st[s], (double)(sb.at[s] - prev) / 1e6);
+            prev = sb.at[s];
+        }
+        printf("\n");
+    }
     printf("wrote %s/\n", out);
     ret = 0;
 done:

@@ -42,6 +42,7 @@ int tac_mpi_built(void)
 
 static int started, agreed_failure;
 static tac_comm world;
+static unsigned long long sent;   /* payload bytes this rank sent (tac_mpi_bytes_sent) */
 
 static int mpi_fail(const char *what, int err)
 {
@@ -53,7 +54,7 @@ static int mpi_fail(const char *what, int err)
 
 static int bcast(const tac_comm *c, void *buf, int64_t bytes, int root)
 {
-    (void)c;
+    if (c->rank == root) sent += (unsigned long long)bytes * (unsigned long long)(c->size - 1);
     for (int64_t o = 0; o < bytes; o += PIECE) {
         int n = (int)(bytes - o < PIECE ? bytes - o : PIECE);
         int e = MPI_Bcast((char *)buf + o, n, MPI_BYTE, root, MPI_COMM_WORLD);
@@ -66,6 +67,7 @@ static int allgather(const tac_comm *c, void *buf, const int64_t *bytes)
 {
     int R = c->size;
     int64_t total = 0, most = 0;
+    sent += (unsigned long long)bytes[c->rank] * (unsigned long long)(R - 1);
     for (int r = 0; r < R; r++) { total += bytes[r]; if (bytes[r] > most) most = bytes[r]; }
     if (total <= PIECE) {   /* one MPI_Allgatherv */
         int *cnt = malloc(sizeof(int) * (size_t)R * 2);   /* R counts, R displacements */
@@ -78,18 +80,20 @@ static int allgather(const tac_comm *c, void *buf, const int64_t *bytes)
     }
     (void)most;
     int64_t off = 0;      /* large: each rank's part broadcast in pieces */
+    unsigned long long before = sent;
     for (int r = 0; r < R; r++) {
         if (bcast(c, (char *)buf + off, bytes[r], r) != TAC_OK) return TAC_ERR;
         off += bytes[r];
     }
+    sent = before;        /* counted above as the allgather's */
     return TAC_OK;
 }
 
 static int allreduce_sum(const tac_comm *c, void *buf, int64_t n, int type)
 {
-    (void)c;
     MPI_Datatype t = type == TAC_COMM_F32 ? MPI_FLOAT : type == TAC_COMM_F64 ? MPI_DOUBLE : MPI_INT64_T;
     size_t es = type == TAC_COMM_F32 ? 4 : 8;
+    sent += (unsigned long long)n * es * (unsigned long long)(c->size - 1);
     int64_t step = PIECE / (int64_t)es;
     for (int64_t o = 0; o < n; o += step) {
         int m = (int)(n - o < step ? n - o : step);
@@ -107,6 +111,7 @@ static int alltoall(const tac_comm *c, const void *send, const int64_t *sbytes, 
     if (!soff) return tac_fail("MPI: alltoall: out of memory");
     int64_t *roff = soff + R, a = 0, b = 0;
     for (int r = 0; r < R; r++) { soff[r] = a; a += sbytes[r]; roff[r] = b; b += rbytes[r]; }
+    sent += (unsigned long long)(a - sbytes[me]);
     int rc = TAC_OK;
     for (int s = 0; s < R && rc == TAC_OK; s++) {
         int to = (me + s) % R, from = (me - s + R) % R;
@@ -194,6 +199,15 @@ const tac_comm *tac_mpi_comm(void)
     return started && world.size > 1 ? &world : NULL;
 #else
     return NULL;
+#endif
+}
+
+unsigned long long tac_mpi_bytes_sent(void)
+{
+#ifdef TAC_HAVE_MPI
+    return sent;
+#else
+    return 0;
 #endif
 }
 

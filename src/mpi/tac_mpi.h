@@ -14,6 +14,11 @@ int tac_mpi_start(int *argc, char ***argv);
 const tac_comm *tac_mpi_comm(void);
 int tac_mpi_rank(void);     /* 0 when not under MPI */
 int tac_mpi_size(void);     /* 1 when not under MPI */
+/* The payload bytes this rank has sent through the communicator so far (what the collectives must deliver: an
+ * allgather part to each other rank, an allreduce's vector once per other rank as a direct exchange would, an
+ * alltoall's parts for other ranks, a broadcast's bytes to each other rank from its root). MPI's algorithms move
+ * somewhat more or less on the wire; this is the figure a cost model uses. 0 without MPI. */
+unsigned long long tac_mpi_bytes_sent(void);
 /* 1 when this build has MPI (TAC_HAVE_MPI). */
 int tac_mpi_built(void);
 /* Ends the process's MPI part: rc == 0, or a failure every rank already agreed on (tac_comm_check), finalizes;
