@@ -86,9 +86,12 @@ TAC_API int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *
  * k-means: each rank scores a contiguous run of the single-process call's score tiles, the labels and scores are
  * exchanged (8 bytes per training row per iteration), and each rank accumulates the new centroids of its share of
  * the clusters over all rows in point order (the single-process order), exchanged as K x D sums; the label bounds
- * (params.plain) are not used (they give the same labels). kNN: the upper-triangle tiles are dealt round-robin,
- * each rank keeps partial lists of every row, and the partial lists are merged at each row's owner (the k best
- * under the same total order: similarity, then lower index), then exchanged. */
+ * (params.plain) are not used (they give the same labels). kNN: the upper-triangle tiles are dealt round-robin
+ * (tile t of the single-process order to rank t % R), each rank keeps partial lists of every row (N x k, as the
+ * single-process call), the partial lists are merged at each row's owner (tac_comm_share of N; the k best under the
+ * same total order: similarity, then lower index) in alltoall rounds of at most 32 MB per buffer, and the owners'
+ * rows are allgathered. Rank r, owning s_r rows, sends (N - s_r) k 8 bytes in the alltoall and (R-1) s_r k 4 bytes
+ * of indices (and as many of similarities when sim is wanted) in the allgather: about 2 (R-1)/R N k 8 bytes. */
 TAC_API int tac_kmeans_dist(const float *X, int64_t n, int d, const tac_kmeans_params *p, float *centroids,
                             int32_t *labels, double *obj, const tac_comm *comm);
 TAC_API int tac_knn_cosine_dist(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim, int threads,

@@ -15,6 +15,12 @@
  * The final lists are sorted by decreasing similarity, then increasing index.
  * Portable build: the two scans have an AVX2 form (the vectorised compares) and a baseline form (their scalar
  * loops, which also finish the AVX2 forms' tails), picked per tile from tac_cpu_level() (src/core/tac_cpu.c).
+ *
+ * Over several ranks (tac_knn_cosine_dist, taclust/dist.h): the same tiles in the same order, tile t computed by
+ * rank t % R only, into partial lists of all N rows on every rank; the partial lists of each row go to the row's
+ * owner (tac_comm_share of N) in bounded rounds (alltoall), which merges them into the k best under the same total
+ * order, and the owners' rows are allgathered. Every similarity comes from the same sgemm call as in the
+ * single-process call, and the k best under a strict total order are unique, so the lists are bit-identical.
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
@@ -22,6 +28,7 @@
 #include "core/tac_threads.h"
 #include "core/tac_cpu.h"
 #include "core/tac_dist.h"
+#include "cluster/tac_knn.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -246,12 +253,10 @@ static void knn_unit_rows(float *Xn, const float *X, int64_t n, int d, int nthre
     }
 }
 
-int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim)
-{
-    return tac_knn_cosine_ex(X, n, d, k, idx, sim, 0);
-}
+/* ---- the call's state, shared by the single-process and the distributed forms ---------------------------- */
 
-int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim, int threads)
+/* The checks every form makes on its arguments (the distributed form on every rank). */
+static int knn_validate(const float *X, int64_t n, int d, int k)
 {
     if (d < 1) return tac_fail("knn: dimension D=%d must be at least 1", d);
     if (k < 1) return tac_fail("knn: k=%d must be at least 1", k);
@@ -259,63 +264,116 @@ int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, flo
         return tac_fail("knn: k=%d must be smaller than the number of points N=%lld (self is excluded)", k,
                         (long long)n);
     if (n > 2147483647LL) return tac_fail("knn: N=%lld is too large", (long long)n);
-    if (tac_check_finite("knn input", X, n, d) != TAC_OK) return TAC_ERR;
+    return tac_check_finite("knn input", X, n, d);
+}
 
-    knn_pipe P;
-    memset(&P, 0, sizeof P);
-    P.k = k;
-    float *Xn = tac_try_malloc((size_t)n * (size_t)d, sizeof(float), "knn: normalised rows"); /* N x D, unit rows */
-    int ok = Xn && (P.heaps = tac_try_malloc((size_t)n * (size_t)k, sizeof(knn_item), "knn: neighbour lists")) /* N x k */
-             && (P.fill = tac_try_calloc((size_t)n, sizeof(int), "knn: list sizes"))                       /* N */
-             && (P.thr = tac_try_malloc((size_t)n, sizeof(float), "knn: thresholds"))                       /* N */
-             && (P.buf[0] = tac_try_malloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(float), "knn: tile"))      /* B x B */
-             && (P.buf[1] = tac_try_malloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(float), "knn: tile"));     /* B x B */
-    if (!ok) {
-        free(P.buf[0]); free(P.thr); free(P.fill); free(P.heaps); free(Xn);
-        return TAC_ERR;
-    }
-    /* threads: the caller's bound on this call. 1: no scanner thread, OpenBLAS lowered to 1 for the call. */
-    int nthreads = tac_threads_resolve(threads);
-    int blas_lowered = threads > 0 && openblas_get_num_threads() > nthreads;
-    if (blas_lowered) tac_blas_threads_enter(nthreads);
-    knn_unit_rows(Xn, X, n, d, nthreads);
-    pthread_mutex_init(&P.mu, NULL);
-    pthread_cond_init(&P.cv, NULL);
-    for (int64_t i = 0; i < n; i++) P.thr[i] = -INFINITY;
+/* The workspaces: *Xn (N x D unit rows) and P's heaps (N x k), fill (N), thr (N), two tiles (B x B each). */
+static int knn_alloc(knn_pipe *P, float **Xn, int64_t n, int d, int k)
+{
+    memset(P, 0, sizeof *P);
+    P->k = k;
+    *Xn = tac_try_malloc((size_t)n * (size_t)d, sizeof(float), "knn: normalised rows"); /* N x D, unit rows */
+    int ok = *Xn && (P->heaps = tac_try_malloc((size_t)n * (size_t)k, sizeof(knn_item), "knn: neighbour lists")) /* N x k */
+             && (P->fill = tac_try_calloc((size_t)n, sizeof(int), "knn: list sizes"))                       /* N */
+             && (P->thr = tac_try_malloc((size_t)n, sizeof(float), "knn: thresholds"))                       /* N */
+             && (P->buf[0] = tac_try_malloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(float), "knn: tile"))      /* B x B */
+             && (P->buf[1] = tac_try_malloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(float), "knn: tile"));     /* B x B */
+    if (ok) return TAC_OK;
+    free(P->buf[0]); free(P->thr); free(P->fill); free(P->heaps); free(*Xn);
+    memset(P, 0, sizeof *P);
+    *Xn = NULL;
+    return TAC_ERR;
+}
+
+static void knn_free(knn_pipe *P, float *Xn)
+{
+    for (int b = 0; b < 2; b++) free(P->buf[b]);
+    free(P->thr);
+    free(P->fill);
+    free(P->heaps);
+    free(Xn);
+}
+
+/* Every tile t (I-major order over the upper triangle, t = 0..T-1) with t % size == rank, scanned into P's heaps:
+ * with threads > 1 by the scanner thread while the next tile's sgemm runs, else inline. The tiles' shapes and data
+ * do not depend on (rank, size), so each similarity is the single-process call's. */
+static void knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, int d, int nthreads, int rank,
+                           int size)
+{
+    pthread_mutex_init(&P->mu, NULL);
+    pthread_cond_init(&P->cv, NULL);
+    for (int64_t i = 0; i < n; i++) P->thr[i] = -INFINITY;
     pthread_t th;
-    int threaded = nthreads > 1 && pthread_create(&th, NULL, scanner, &P) == 0;
+    int threaded = nthreads > 1 && pthread_create(&th, NULL, scanner, P) == 0;
 
-    int t = 0;
+    int64_t t = 0; /* tile number in the single-process order */
+    int lt = 0;    /* tiles of this rank so far: the scanner's count */
     for (int64_t r0 = 0; r0 < n; r0 += KNN_BLOCK) {
         int64_t nr = n - r0 < KNN_BLOCK ? n - r0 : KNN_BLOCK;
         for (int64_t c0 = r0; c0 < n; c0 += KNN_BLOCK, t++) {
+            if (t % size != rank) continue;
             int64_t nc = n - c0 < KNN_BLOCK ? n - c0 : KNN_BLOCK;
-            int b = t & 1;
-            if (threaded) { /* buffer b was used by tile t-2: wait until it is scanned */
-                pthread_mutex_lock(&P.mu);
-                while (P.done < t - 1) pthread_cond_wait(&P.cv, &P.mu);
-                pthread_mutex_unlock(&P.mu);
+            int b = lt & 1;
+            if (threaded) { /* buffer b was used by tile lt-2: wait until it is scanned */
+                pthread_mutex_lock(&P->mu);
+                while (P->done < lt - 1) pthread_cond_wait(&P->cv, &P->mu);
+                pthread_mutex_unlock(&P->mu);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, d, 1.0f, Xn + r0 * d, d,
-                        Xn + c0 * d, d, 0.0f, P.buf[b], (int)nc);
-            P.r0[b] = r0; P.nr[b] = nr; P.c0[b] = c0; P.nc[b] = nc;
+                        Xn + c0 * d, d, 0.0f, P->buf[b], (int)nc);
+            P->r0[b] = r0; P->nr[b] = nr; P->c0[b] = c0; P->nc[b] = nc;
             if (threaded) {
-                pthread_mutex_lock(&P.mu);
-                P.posted = t + 1;
-                pthread_cond_broadcast(&P.cv);
-                pthread_mutex_unlock(&P.mu);
+                pthread_mutex_lock(&P->mu);
+                P->posted = lt + 1;
+                pthread_cond_broadcast(&P->cv);
+                pthread_mutex_unlock(&P->mu);
             } else {
-                scan_tile(&P, P.buf[b], r0, nr, c0, nc);
+                scan_tile(P, P->buf[b], r0, nr, c0, nc);
             }
+            lt++;
         }
     }
     if (threaded) {
-        pthread_mutex_lock(&P.mu);
-        P.quit = 1;
-        pthread_cond_broadcast(&P.cv);
-        pthread_mutex_unlock(&P.mu);
+        pthread_mutex_lock(&P->mu);
+        P->quit = 1;
+        pthread_cond_broadcast(&P->cv);
+        pthread_mutex_unlock(&P->mu);
         pthread_join(th, NULL);
     }
+    pthread_mutex_destroy(&P->mu);
+    pthread_cond_destroy(&P->cv);
+}
+
+/* OpenBLAS at most nthreads for the call when the caller bounded it (threads > 0); returns whether to call
+ * tac_blas_threads_leave. Enters whenever threads > 0, at min(current count, nthreads): a call that only looked at
+ * the current count and skipped the enter when it was already low enough could see another call's lowered count
+ * (calls on several threads of a process, e.g. ranks of an in-process transport), and that call's leave would then
+ * restore the higher count under this call's sgemm. Alone in the process, the same count as entering only when the
+ * current one is above nthreads. */
+static int knn_blas_enter(int threads, int nthreads)
+{
+    if (threads <= 0) return 0;
+    int cur = openblas_get_num_threads();
+    tac_blas_threads_enter(cur < nthreads ? cur : nthreads);
+    return 1;
+}
+
+int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim)
+{
+    return tac_knn_cosine_ex(X, n, d, k, idx, sim, 0);
+}
+
+int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim, int threads)
+{
+    if (knn_validate(X, n, d, k) != TAC_OK) return TAC_ERR;
+    knn_pipe P;
+    float *Xn;
+    if (knn_alloc(&P, &Xn, n, d, k) != TAC_OK) return TAC_ERR;
+    /* threads: the caller's bound on this call. 1: no scanner thread, OpenBLAS lowered to 1 for the call. */
+    int nthreads = tac_threads_resolve(threads);
+    int blas_lowered = knn_blas_enter(threads, nthreads);
+    knn_unit_rows(Xn, X, n, d, nthreads);
+    knn_scan_tiles(&P, Xn, n, d, nthreads, 0, 1);
 
 #pragma omp parallel for schedule(static) if (n * k > (1 << 16)) num_threads(nthreads)
     for (int64_t i = 0; i < n; i++) {
@@ -326,14 +384,104 @@ int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, flo
             if (sim) sim[i * k + j] = h[j].s;
         }
     }
-    for (int b = 0; b < 2; b++) free(P.buf[b]);
-    free(P.thr);
-    free(P.fill);
-    free(P.heaps);
-    free(Xn);
-    pthread_mutex_destroy(&P.mu);
-    pthread_cond_destroy(&P.cv);
+    knn_free(&P, Xn);
     if (blas_lowered) tac_blas_threads_leave();
+    return TAC_OK;
+}
+
+/* ---- over several ranks ------------------------------------------------------------------------------------
+ * Each rank scans its tiles (t % R == rank) into partial lists of all N rows. Row i's owner is the rank q whose
+ * tac_comm_share(N, q, R) holds i. The exchange runs in rounds of at most C rows per owner: in round j, rank r packs
+ * the partial lists of rows [lo_q + jC, min(hi_q, lo_q + (j+1)C)) of every owner q (k wire items per row, unfilled
+ * ones (-inf, -1)), one alltoall delivers each owner its rows' R partial lists, and the owner merges them into the
+ * k best (heap_offer: the same total order) and sorts them as the single-process call does. The owners' rows are
+ * then allgathered: indices as int32 into the first half of idx (widened in place to int64 afterwards), sims in
+ * place in sim. The global top-k of a row is in the partial top-k of whichever rank computed each of its members,
+ * so the merge gives exactly the single-process lists. */
+
+typedef struct { float s; int32_t i; } knn_wire;   /* one candidate on the wire: 8 bytes, no padding */
+
+/* Budget of wire items per exchange buffer (send and receive): C = max(1, budget / (R k)) rows per owner per
+ * round, so each buffer holds at most max(budget, R k) items. 0: the default, 4M items (32 MB). */
+int tac_knn_exchange_items = 0;
+
+/* Writes int32 v as element e of the int32 view of the caller's idx buffer (memcpy: no aliasing assumptions). */
+static inline void idx32_put(int64_t *idx, int64_t e, int32_t v) { memcpy((char *)idx + 4 * e, &v, 4); }
+
+/* idx (N x k int64) from its int32 view (the first N*k*4 bytes), in place, from the last element down: element e's
+ * int64 slot (bytes 8e..8e+7) covers int32 elements 2e and 2e+1, which are >= e and so already read. */
+static void idx32_widen(int64_t *idx, int64_t count)
+{
+    for (int64_t e = count - 1; e >= 0; e--) {
+        int32_t v;
+        memcpy(&v, (const char *)idx + 4 * e, 4);
+        int64_t w = v;
+        memcpy((char *)idx + 8 * e, &w, 8);
+    }
+}
+
+/* Rows of owner q in round j: [*a, *b) (empty once q's share is exhausted). */
+static void knn_round_rows(int64_t n, int q, int R, int64_t C, int64_t j, int64_t *a, int64_t *b)
+{
+    int64_t lo, hi;
+    tac_comm_share(n, q, R, &lo, &hi);
+    *a = lo + j * C < hi ? lo + j * C : hi;
+    *b = *a + C < hi ? *a + C : hi;
+}
+
+/* The exchange and merge described above; idx / sim get this rank's rows (idx in its int32 view). */
+static int knn_exchange(const tac_comm *comm, knn_pipe *P, int64_t n, int k, int64_t *idx, float *sim,
+                        int64_t C, knn_wire *sendb /* R*C*k */, knn_wire *recvb /* R*C*k */, int64_t *sbytes /* R */,
+                        int64_t *rbytes /* R */, int nthreads)
+{
+    int R = comm->size, me = comm->rank;
+    int64_t lo0, hi0;
+    tac_comm_share(n, 0, R, &lo0, &hi0);   /* rank 0's share is the largest */
+    int64_t rounds = (hi0 - lo0 + C - 1) / C;
+    int bad = 0;
+    for (int64_t j = 0; j < rounds; j++) {
+        /* pack: owner q's rows of this round, back to back in owner order */
+        int64_t off = 0;
+        for (int q = 0; q < R; q++) {
+            int64_t a, b;
+            knn_round_rows(n, q, R, C, j, &a, &b);
+            knn_wire *w = sendb + off * k;
+#pragma omp parallel for schedule(static) if ((b - a) * k > (1 << 16)) num_threads(nthreads)
+            for (int64_t row = a; row < b; row++) {
+                const knn_item *h = P->heaps + row * k;
+                knn_wire *o = w + (row - a) * k;
+                int m = P->fill[row];
+                for (int e = 0; e < k; e++) {
+                    o[e].s = e < m ? h[e].s : -INFINITY;
+                    o[e].i = e < m ? (int32_t)h[e].i : -1;
+                }
+            }
+            sbytes[q] = (b - a) * k * (int64_t)sizeof(knn_wire);
+            off += b - a;
+        }
+        int64_t a, b;
+        knn_round_rows(n, me, R, C, j, &a, &b);
+        for (int r = 0; r < R; r++) rbytes[r] = (b - a) * k * (int64_t)sizeof(knn_wire);
+        if (comm->alltoall(comm, sendb, sbytes, recvb, rbytes) != TAC_OK) return TAC_ERR;
+        /* merge: row's R partial lists (part r at recvb + r*(b-a)*k) into its heap, now free for reuse */
+        int64_t nb = b - a;
+#pragma omp parallel for schedule(static) if (nb * k * R > (1 << 16)) num_threads(nthreads) reduction(|:bad)
+        for (int64_t row = a; row < b; row++) {
+            knn_item *h = P->heaps + row * k;
+            int m = 0;
+            for (int r = 0; r < R; r++) {
+                const knn_wire *w = recvb + ((int64_t)r * nb + (row - a)) * k;
+                for (int e = 0; e < k && w[e].i >= 0; e++) heap_offer(h, &m, k, w[e].s, w[e].i);
+            }
+            if (m < k) { bad = 1; continue; }   /* cannot happen: the R lists hold N-1 >= k candidates */
+            qsort(h, (size_t)k, sizeof(knn_item), cmp_best_first);
+            for (int e = 0; e < k; e++) {
+                idx32_put(idx, row * k + e, (int32_t)h[e].i);
+                if (sim) sim[row * k + e] = h[e].s;
+            }
+        }
+    }
+    if (bad) return tac_fail("knn: internal error: a merged neighbour list is short");
     return TAC_OK;
 }
 
@@ -341,5 +489,60 @@ int tac_knn_cosine_dist(const float *X, int64_t n, int d, int k, int64_t *idx, f
                         const tac_comm *comm)
 {
     if (!tac_dist_active(comm)) return tac_knn_cosine_ex(X, n, d, k, idx, sim, threads);
-    return tac_fail("knn: distributed form not implemented yet");
+    int R = comm->size, me = comm->rank;
+
+    /* validate and allocate, then agree: every rank fails together or none does */
+    knn_pipe P;
+    memset(&P, 0, sizeof P);
+    float *Xn = NULL;
+    knn_wire *sendb = NULL, *recvb = NULL;
+    int64_t *sbytes = NULL, *rbytes = NULL, C = 1;
+    int rc = knn_validate(X, n, d, k);
+    if (rc == TAC_OK) rc = knn_alloc(&P, &Xn, n, d, k);
+    if (rc == TAC_OK) {
+        int64_t budget = tac_knn_exchange_items > 0 ? tac_knn_exchange_items : (int64_t)1 << 22;
+        int64_t lo0, hi0;
+        tac_comm_share(n, 0, R, &lo0, &hi0);
+        C = budget / ((int64_t)R * k);
+        if (C < 1) C = 1;
+        if (C > hi0 - lo0) C = hi0 - lo0;
+        int ok = (sendb = tac_try_malloc((size_t)(R * C * k), sizeof(knn_wire), "knn: exchange buffer")) /* R*C*k */
+                 && (recvb = tac_try_malloc((size_t)(R * C * k), sizeof(knn_wire), "knn: exchange buffer")) /* R*C*k */
+                 && (sbytes = tac_try_malloc((size_t)R, sizeof(int64_t), "knn: part sizes"))              /* R */
+                 && (rbytes = tac_try_malloc((size_t)R, sizeof(int64_t), "knn: part sizes"));             /* R */
+        if (!ok) rc = TAC_ERR;
+    }
+    /* the arguments that size the collectives must be rank 0's: a mismatch fails here, not in a collective */
+    int64_t mine[4] = {n, d, k, sim != NULL}, root[4] = {n, d, k, sim != NULL};
+    if (comm->bcast(comm, root, (int64_t)sizeof root, 0) != TAC_OK) rc = TAC_ERR;
+    else if (rc == TAC_OK && memcmp(mine, root, sizeof mine) != 0)
+        rc = tac_fail("knn: the arguments differ from rank 0's (N=%lld D=%lld k=%lld sim %s here, N=%lld D=%lld "
+                      "k=%lld sim %s on rank 0)", (long long)mine[0], (long long)mine[1], (long long)mine[2],
+                      mine[3] ? "wanted" : "not wanted", (long long)root[0], (long long)root[1], (long long)root[2],
+                      root[3] ? "wanted" : "not wanted");
+    rc = tac_comm_check(comm, rc);
+    if (rc != TAC_OK) goto out;
+
+    int nthreads = tac_threads_resolve(threads);
+    int blas_lowered = knn_blas_enter(threads, nthreads);
+    knn_unit_rows(Xn, X, n, d, nthreads);
+    knn_scan_tiles(&P, Xn, n, d, nthreads, me, R);
+    if (blas_lowered) tac_blas_threads_leave();
+
+    rc = knn_exchange(comm, &P, n, k, idx, sim, C, sendb, recvb, sbytes, rbytes, nthreads);
+    rc = tac_comm_check(comm, rc);
+    if (rc != TAC_OK) goto out;
+    for (int q = 0; q < R; q++) {
+        int64_t lo, hi;
+        tac_comm_share(n, q, R, &lo, &hi);
+        sbytes[q] = (hi - lo) * k * 4;   /* int32 indices, or float sims */
+    }
+    rc = comm->allgather(comm, idx, sbytes);
+    if (rc == TAC_OK && sim) rc = comm->allgather(comm, sim, sbytes);
+    if (rc == TAC_OK) idx32_widen(idx, n * k);
+
+out:
+    free(rbytes); free(sbytes); free(recvb); free(sendb);
+    knn_free(&P, Xn);
+    return rc;
 }
