@@ -13,6 +13,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 $SUDO apt-get install -y -qq --no-install-recommends libcurl4-openssl-dev >/dev/null
 # oneDNN 2.6 (bf16 matmuls of the CLIP towers, src/clip/tac_clip_bf16.c)
 $SUDO apt-get install -y -qq --no-install-recommends libdnnl-dev >/dev/null
+# Open MPI: `mpirun -np N taclust fit|embed-images|embed-text|bench` (src/mpi/; the build uses it when pkg-config finds
+# ompi-c, and the tests run mpirun -np 2 and 3 on this machine).
+$SUDO apt-get install -y -qq --no-install-recommends libopenmpi-dev openmpi-bin >/dev/null
 # Optional parts, used when present: FFmpeg's libraries decode UCF-101's videos (`taclust bench ucf101`), and
 # Chromium renders report.html in the end-to-end test.
 $SUDO apt-get install -y -qq --no-install-recommends \

@@ -345,18 +345,8 @@ static void knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, 
 }
 
 /* OpenBLAS at most nthreads for the call when the caller bounded it (threads > 0); returns whether to call
- * tac_blas_threads_leave. Enters whenever threads > 0, at min(current count, nthreads): a call that only looked at
- * the current count and skipped the enter when it was already low enough could see another call's lowered count
- * (calls on several threads of a process, e.g. ranks of an in-process transport), and that call's leave would then
- * restore the higher count under this call's sgemm. Alone in the process, the same count as entering only when the
- * current one is above nthreads. */
-static int knn_blas_enter(int threads, int nthreads)
-{
-    if (threads <= 0) return 0;
-    int cur = openblas_get_num_threads();
-    tac_blas_threads_enter(cur < nthreads ? cur : nthreads);
-    return 1;
-}
+ * tac_blas_threads_leave (tac_blas_threads_lower decides under the lock, from the caller's count). */
+static int knn_blas_enter(int threads, int nthreads) { return threads > 0 && tac_blas_threads_lower(nthreads); }
 
 int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim)
 {
@@ -512,10 +502,13 @@ int tac_knn_cosine_dist(const float *X, int64_t n, int d, int k, int64_t *idx, f
                  && (rbytes = tac_try_malloc((size_t)R, sizeof(int64_t), "knn: part sizes"));             /* R */
         if (!ok) rc = TAC_ERR;
     }
-    /* the arguments that size the collectives must be rank 0's: a mismatch fails here, not in a collective */
+    /* the first exchange is an agreement (taclust/dist.h); then the arguments that size the collectives must be
+     * rank 0's: a mismatch fails here, not in a collective */
+    rc = tac_comm_check(comm, rc);
+    if (rc != TAC_OK) goto out;
     int64_t mine[4] = {n, d, k, sim != NULL}, root[4] = {n, d, k, sim != NULL};
     if (comm->bcast(comm, root, (int64_t)sizeof root, 0) != TAC_OK) rc = TAC_ERR;
-    else if (rc == TAC_OK && memcmp(mine, root, sizeof mine) != 0)
+    else if (memcmp(mine, root, sizeof mine) != 0)
         rc = tac_fail("knn: the arguments differ from rank 0's (N=%lld D=%lld k=%lld sim %s here, N=%lld D=%lld "
                       "k=%lld sim %s on rank 0)", (long long)mine[0], (long long)mine[1], (long long)mine[2],
                       mine[3] ? "wanted" : "not wanted", (long long)root[0], (long long)root[1], (long long)root[2],

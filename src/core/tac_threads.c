@@ -33,15 +33,15 @@ int tac_blas_threads_lower(int n)
 {
     if (n < 1) n = 1;
     pthread_mutex_lock(&g_blas_mu);
-    /* the caller's own value: the one recorded by the first enter while other calls are inside */
+    /* the caller's own value: the one recorded by the first enter while other calls are inside. This call enters
+     * (and so holds the count: no other call's leave restores a higher one under its BLAS calls) at min(that, n):
+     * alone in the process, the count it would have had without taclust lowering anything, bounded by n. */
     int base = g_blas_depth > 0 ? g_blas_saved : openblas_get_num_threads();
-    int lower = base > n;
-    if (lower) {
-        if (g_blas_depth++ == 0) g_blas_saved = openblas_get_num_threads();
-        if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
-    }
+    int want = base < n ? base : n;
+    if (g_blas_depth++ == 0) g_blas_saved = openblas_get_num_threads();
+    if (openblas_get_num_threads() != want) openblas_set_num_threads(want);
     pthread_mutex_unlock(&g_blas_mu);
-    return lower;
+    return 1;
 }
 
 void tac_l2_normalize_rows_ex(float *X, int64_t n, int64_t d, int nthreads)

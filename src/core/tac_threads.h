@@ -17,9 +17,10 @@ int tac_threads_resolve(int threads);
 /* Lowers OpenBLAS to n threads (n >= 1) for a call; must be paired with tac_blas_threads_leave. */
 void tac_blas_threads_enter(int n);
 void tac_blas_threads_leave(void);
-/* Lowers OpenBLAS to n threads for a call when the caller's count (the count before any taclust call entered) is
- * above n, deciding under the lock (another call may have lowered it for itself meanwhile); returns 1 when it
- * did, and the call then ends with tac_blas_threads_leave. */
+/* Bounds OpenBLAS to n threads for a call: sets min(the caller's count, n), where the caller's count is the one
+ * before any taclust call entered (another call may have lowered it for itself meanwhile), deciding under the lock;
+ * returns 1 and the call ends with tac_blas_threads_leave (it always enters, so no other call's leave raises the
+ * count under this call's BLAS calls). */
 int tac_blas_threads_lower(int n);
 
 #endif
