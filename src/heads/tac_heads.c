@@ -559,6 +559,7 @@ static int train_impl(const float *X, const float *R, int64_t n, int d, const in
     if (dist) rc = tac_comm_check(comm, rc);   /* every rank fails together, naming the first failed rank */
     if (rc != TAC_OK) {
         free(perm);
+        free(sel);
         tac_heads_work_free(w);
         tac_heads_dwork_free(dw);
         tac_heads_free(h);
