@@ -3,7 +3,8 @@
  *   - the distributed step on a one-rank transport is tac_heads_step bit for bit (its split kernels are the
  *     single-process kernels' arithmetic), and tac_heads_train_dist on one rank is tac_heads_train bit for bit;
  *   - on 2 and 3 ranks one step's loss and gradients match the single-process step's closely, and a whole training
- *     leaves every rank with the same heads (bitwise), labels of ARI >= 0.999 against one rank and close epoch losses;
+ *     leaves every rank with the same heads (bitwise; also with 2 threads per rank), labels of ARI >= 0.999 against
+ *     one rank and close epoch losses;
  *   - a rank with a bad argument makes every rank fail with "rank R of N: ...", without a hang.
  */
 #include "tac_test.h"
@@ -301,6 +302,17 @@ TAC_TEST(heads_dist_2_and_3_ranks_same_heads_on_every_rank_and_labels_of_one_ran
             TAC_CHECK(memcmp(pq, pr, TN * sizeof(int32_t)) == 0);
             TAC_CHECK(memcmp(probq, prob, (size_t)TN * TK * sizeof(float)) == 0);
             TAC_CHECK(memcmp(a.loss[q], a.loss[0], sizeof a.loss[0]) == 0);
+        }
+        if (R == 2) {   /* two threads per rank (the heads on two threads): the same heads, bit for bit */
+            train_arg a2 = train_setup(&t);
+            a2.p.threads = 2;
+            TAC_CHECK(tac_test_run_ranks(R, train_rank, &a2, NULL, NULL) == 0);
+            for (int q = 0; q < R; q++) {
+                TAC_REQUIRE(a2.h[q]);
+                TAC_CHECK(memcmp(a2.h[q]->params, a.h[0]->params, a.h[0]->nparam * sizeof(float)) == 0);
+                TAC_CHECK(memcmp(a2.h[q]->stats, a.h[0]->stats, 4 * (size_t)a.h[0]->H * sizeof(float)) == 0);
+                tac_heads_free(a2.h[q]);
+            }
         }
         for (int i = 0; i < TN; i++) lab[i] = pr[i];
         double ari = tac_metric_ari(lab1, lab, TN), dprob = 0, dloss = 0;
