@@ -358,6 +358,17 @@ TAC_TEST(heads_dist_bad_input_on_one_rank_fails_every_rank)
                                  cases[c].want);
         }
     }
+    {   /* a training that diverges diverges on every rank at the same step: every rank fails, together */
+        train_arg d = train_setup(&t);
+        d.p.lr = 1e30f;
+        tac_heads *hs;
+        TAC_CHECK_ERR(tac_heads_train(t.X, t.R, t.n, t.d, t.nn, t.nn, t.kn, &d.p, NULL, NULL, &hs), "diverged");
+        TAC_CHECK(tac_test_run_ranks(3, train_rank, &d, rc, err) != 0);
+        for (int q = 0; q < 3; q++) {
+            TAC_CHECK_INT(rc[q], TAC_ERR);
+            TAC_CHECK(strstr(err[q], "rank 0 of 3: heads: training diverged") != NULL);
+        }
+    }
     /* rank 2's text features differ in a fingerprinted row (row 0) */
     train_arg a = train_setup(&t);
     float *R2 = tac_xmalloc((size_t)TN * TD, sizeof(float));

@@ -15,6 +15,10 @@
  * distillation terms (forward and backward) run as such a pair too. Every head's and term's arithmetic is the
  * same as in the sequential order, so results do not depend on the thread count.
  *
+ * Data-parallel training (tac_heads_train_dist): the same epoch loop (every rank draws the whole batch's shuffle
+ * and neighbours) with the step of tac_heads_dist.c, after every rank's arguments are checked against rank 0's and
+ * the allocations agreed (tac_comm_check).
+ *
  * Heads file format (version 2, little-endian):
  *     0  char[8]  "TACHEADS"
  *     8  uint32   version (2; 1 is still read)
