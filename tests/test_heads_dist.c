@@ -5,7 +5,8 @@
  *   - on 2 and 3 ranks one step's loss and gradients match the single-process step's closely, and a whole training
  *     leaves every rank with the same heads (bitwise; also with 2 threads per rank), labels of ARI >= 0.999 against
  *     one rank and close epoch losses;
- *   - a rank with a bad argument makes every rank fail with "rank R of N: ...", without a hang.
+ *   - a rank with a bad argument makes every rank fail with "rank R of N: ...", without a hang;
+ *   - over a transport whose float sums differ on one rank, the epoch-end check copies rank 0's heads to every rank.
  */
 #include "tac_test.h"
 #include "tac_test_comm.h"
@@ -14,6 +15,7 @@
 #include "taclust/metrics.h"
 
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 /* Blobs: K centres in D dims, rows near them (image) and their text counterparts near the same centres;
@@ -381,5 +383,66 @@ TAC_TEST(heads_dist_bad_input_on_one_rank_fails_every_rank)
         TAC_CHECK(strstr(err[q], "rank 2 of 3: heads: the input rows (features or neighbour lists) differ") != NULL);
     }
     free(R2);
+    free_blobs(&t);
+}
+
+/* ---- a transport that breaks the "same sums on every rank" contract ------------------------------------------ */
+
+/* rank 1's float sums come back one ulp off in their first value; everything else is the thread transport's */
+static const tac_comm *inner_of(const tac_comm *c) { return c->user; }
+static int sk_allgather(const tac_comm *c, void *b, const int64_t *n) { return inner_of(c)->allgather(inner_of(c), b, n); }
+static int sk_alltoall(const tac_comm *c, const void *s, const int64_t *sb, void *r, const int64_t *rb)
+{
+    return inner_of(c)->alltoall(inner_of(c), s, sb, r, rb);
+}
+static int sk_bcast(const tac_comm *c, void *b, int64_t n, int root) { return inner_of(c)->bcast(inner_of(c), b, n, root); }
+static int sk_agree(const tac_comm *c, int ok, const char *why, char *msg, size_t cap)
+{
+    return inner_of(c)->agree(inner_of(c), ok, why, msg, cap);
+}
+static int sk_allreduce(const tac_comm *c, void *buf, int64_t n, int type)
+{
+    int rc = inner_of(c)->allreduce_sum(inner_of(c), buf, n, type);
+    if (rc == TAC_OK && c->rank == 1 && type == TAC_COMM_F32 && n > 0) {
+        float *f = buf;
+        f[0] = nextafterf(f[0], INFINITY);
+    }
+    return rc;
+}
+
+static int skewed_rank(const tac_comm *c, void *arg)
+{
+    tac_comm sk = *c;
+    sk.user = (void *)c;
+    sk.allgather = sk_allgather; sk.allreduce_sum = sk_allreduce; sk.alltoall = sk_alltoall;
+    sk.bcast = sk_bcast; sk.agree = sk_agree;
+    return train_rank(&sk, arg);
+}
+
+static atomic_int resync_warnings;
+static void count_resyncs(int level, const char *msg, void *user)
+{
+    (void)user;
+    if (level == TAC_LOG_WARN && strstr(msg, "rank 0's were copied to every rank")) atomic_fetch_add(&resync_warnings, 1);
+}
+
+TAC_TEST(heads_dist_ranks_that_drift_apart_get_rank_0s_heads)
+{
+    blobs t = make_blobs(TN, TD, TK, TKN, 44);
+    train_arg a = train_setup(&t);
+    atomic_store(&resync_warnings, 0);
+    tac_set_log(count_resyncs, NULL);
+    int ok = tac_test_run_ranks(2, skewed_rank, &a, NULL, NULL) == 0;
+    tac_set_log(NULL, NULL);
+    TAC_REQUIRE(ok && a.h[0] && a.h[1]);
+    printf("    resync warnings: %d (epochs %d, ranks 2)\n", atomic_load(&resync_warnings), TE);
+    /* rank 1's Adam moments differ after every epoch: each epoch ends with a copy, logged on both ranks */
+    TAC_CHECK_INT(atomic_load(&resync_warnings), 2 * TE);
+    TAC_CHECK(memcmp(a.h[0]->params, a.h[1]->params, a.h[0]->nparam * sizeof(float)) == 0);
+    TAC_CHECK(memcmp(a.h[0]->adam_v, a.h[1]->adam_v, a.h[0]->nparam * sizeof(float)) == 0);
+    TAC_CHECK(memcmp(a.h[0]->stats, a.h[1]->stats, 4 * (size_t)a.h[0]->H * sizeof(float)) == 0);
+    TAC_CHECK(memcmp(a.loss[0], a.loss[1], sizeof a.loss[0]) == 0);
+    tac_heads_free(a.h[0]);
+    tac_heads_free(a.h[1]);
     free_blobs(&t);
 }

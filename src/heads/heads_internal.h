@@ -100,6 +100,10 @@ int tac_heads_dwork_rows(const tac_heads_dwork *w, int *lo);
 int tac_heads_dist_step(tac_heads *h, tac_heads_dwork *w, const float *X, const float *R, const int64_t *idx,
                         const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int adam,
                         tac_heads_loss *loss);
+/* Collective, at the end of an epoch: *mean becomes rank 0's epoch loss on every rank; when any rank's heads
+ * (parameters, Adam moments and running statistics, by checksum) differ from rank 0's, rank 0's heads and Adam state are copied
+ * to every rank and *differed is the number of ranks that differed (else 0). TAC_ERR when the transport fails. */
+int tac_heads_dist_sync(tac_heads *h, const tac_comm *c, double *mean, int *differed);
 /* Collective: rank 0's sizes, training parameters and a fingerprint of 16 spread rows of X, R, nn_img, nn_txt
  * (rc == TAC_OK only) to every rank (bcast), compared with this rank's. Returns rc when it is TAC_ERR, TAC_ERR with
  * the differing argument named when one differs, else TAC_OK; *transport_failed = 1 when the bcast failed (then

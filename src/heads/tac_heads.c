@@ -615,6 +615,14 @@ static int train_impl(const float *X, const float *R, int64_t n, int d, const in
         }
         if (rc != TAC_OK) break;
         double mean = sum / (double)nb;
+        if (dw) {   /* every rank: rank 0's loss, and rank 0's heads should a rank's differ */
+            int differed;
+            if ((rc = tac_heads_dist_sync(h, comm, &mean, &differed)) != TAC_OK) break;
+            if (differed)
+                tac_log(TAC_LOG_WARN, "heads: after epoch %d the heads of %d rank(s) differed from rank 0's (the "
+                        "transport's sums are not the same on every rank); rank 0's were copied to every rank",
+                        e, differed);
+        }
         if (!isfinite(mean)) {   /* the same loss on every rank: every rank fails here, together */
             rc = tac_fail("heads: training diverged (loss %g) in epoch %d", mean, e);
             if (dist) rc = tac_comm_check(comm, rc);

@@ -22,6 +22,12 @@
  * the step is tac_heads_step bit for bit (tests/test_heads_dist.c checks it); with several, each rank's partial sum
  * is rounded on its own and the partials are added in the transport's order: the results differ in the last bits.
  *
+ * At the end of every epoch tac_heads_dist_sync compares a checksum of every rank's heads with rank 0's: the ranks
+ * stay identical only if the transport's allreduce gives every rank the same sums (the contract of taclust/dist.h,
+ * e.g. Open MPI's algorithms, whose float additions are commutative) and every rank computes exp/log alike; should
+ * either fail (a transport that sums in a rank-dependent order, ranks on machines with different maths libraries),
+ * rank 0's heads are copied to every rank (with a warning) instead of letting the ranks drift apart.
+ *
  * The step allocates nothing (every buffer is in the workspace) and can fail only when the transport does: no rank
  * can fail alone in the middle of a step while the others wait in a collective. Per-head phases run on two threads
  * when the workspace says so (the collectives always on the calling thread).
@@ -504,6 +510,32 @@ int tac_heads_dist_step(tac_heads *h, tac_heads_dwork *w, const float *X, const 
     if (reduce(w, h->G[1].w2, n_w2b2, TAC_COMM_F32) != TAC_OK) return TAC_ERR;
     if (adam) tac_heads_adam(h, p);
     if (loss) *loss = L;
+    return TAC_OK;
+}
+
+/* ---- end of an epoch: the same heads and loss on every rank ----------------------------------------------- */
+
+int tac_heads_dist_sync(tac_heads *h, const tac_comm *c, double *mean, int *differed)
+{
+    uint64_t mine = tac_fnv1a64(TAC_FNV1A64_INIT, h->params, h->nparam * sizeof(float));
+    mine = tac_fnv1a64(mine, h->adam_m, 2 * h->nparam * sizeof(float));   /* m | v */
+    mine = tac_fnv1a64(mine, h->stats, 4 * (size_t)h->H * sizeof(float));
+    uint64_t root[2] = {mine, 0};   /* rank 0's checksum and epoch loss */
+    memcpy(&root[1], mean, sizeof *mean);
+    if (c->bcast(c, root, (int64_t)sizeof root, 0) != TAC_OK) return TAC_ERR;
+    memcpy(mean, &root[1], sizeof *mean);
+    int64_t bad = root[0] != mine;
+    if (c->allreduce_sum(c, &bad, 1, TAC_COMM_I64) != TAC_OK) return TAC_ERR;
+    *differed = (int)bad;
+    if (!bad) return TAC_OK;
+    /* rank 0's parameters, Adam moments (m | v are contiguous), running statistics and step count to every rank */
+    int64_t step = h->step;
+    if (c->bcast(c, h->params, (int64_t)(h->nparam * sizeof(float)), 0) != TAC_OK ||
+        c->bcast(c, h->adam_m, (int64_t)(2 * h->nparam * sizeof(float)), 0) != TAC_OK ||
+        c->bcast(c, h->stats, (int64_t)(4 * (size_t)h->H * sizeof(float)), 0) != TAC_OK ||
+        c->bcast(c, &step, (int64_t)sizeof step, 0) != TAC_OK)
+        return TAC_ERR;
+    h->step = step;
     return TAC_OK;
 }
 
