@@ -327,7 +327,8 @@ TAC_TEST(heads_dist_2_and_3_ranks_same_heads_on_every_rank_and_labels_of_one_ran
         TAC_CHECK(ari >= 0.999);
         TAC_CHECK(dprob < 1e-2);
         TAC_CHECK(dloss < 1e-4);
-        TAC_CHECK(memcmp(a.loss[0], a1.loss[0], sizeof a.loss[0]) != 0 || R == 1);   /* the sums do differ */
+        /* the data-parallel step did run: its sums are ordered differently, so the losses differ in their last bits */
+        TAC_CHECK(memcmp(a.loss[0], a1.loss[0], sizeof a.loss[0]) != 0);
         for (int q = 0; q < R; q++) tac_heads_free(a.h[q]);
     }
     tac_heads_free(a1.h[0]);

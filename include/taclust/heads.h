@@ -66,10 +66,10 @@ TAC_API int tac_heads_train(const float *X, const float *R, int64_t n, int d,
  * 2K x 2K similarity products and column norms and dots, the entropy term's column sums, the consistency sum), and
  * the parameter gradients. Every rank then takes the same Adam step, so every rank holds the same heads (bitwise)
  * and sees the same epoch losses in cb. (That needs the transport's sums to be the same on every rank, as dist.h
- * requires: after every epoch a checksum of each rank's heads is compared with rank 0's, and should one differ, rank
- * 0's heads are copied to every rank, with a warning to the log callback.) Per step a rank passes 2*8H + 6K+1 + 4K doubles and 8K^2 + (nparam - 4H)
- * floats (nparam = 2(HD + 3H + KH + K)) to allreduce, about 2.9 MB at D = H = 512, K = 100. The batch must have at
- * least one row per rank. The sizes, the training parameters and a fingerprint of 16 spread input rows are checked
+ * requires: after every epoch a checksum of each rank's heads is compared with rank 0's, and should one differ,
+ * rank 0's heads are copied to every rank, with a warning to the log callback.) Per step a rank passes
+ * 2*8H + 6K+1 + 4K doubles and 8K^2 + (nparam - 4H) floats (nparam = 2(HD + 3H + KH + K)) to allreduce, about
+ * 2.9 MB at D = H = 512, K = 100, in 8 calls. The batch must have at least one row per rank. The sizes, the training parameters and a fingerprint of 16 spread input rows are checked
  * against rank 0's first; a rank with a bad or different argument makes every rank fail with "rank R of N: ...".
  * Differences from tac_heads_train: each rank rounds its partial sums on its own and the partials are added in the
  * transport's order, so losses and gradients differ from the single process in their last bits (relative ~1e-7);
