@@ -81,6 +81,37 @@ double tac_heads_loss_only(tac_heads *h, tac_heads_work *w, const float *X, cons
                            const int64_t *idx, const int64_t *nb_txt, const int64_t *nb_img,
                            const tac_heads_params *p, int frozen);
 
+/* ---- data-parallel step (src/heads/tac_heads_dist.c) ------------------------------------------------- */
+/* Workspace of one rank for steps of batch B over comm (its share of the batch's rows: tac_comm_share); NULL
+ * (reason set) when it cannot be allocated or the rank would get no row (B < ranks). Allocates everything a step
+ * needs, so a step fails only when the transport does. */
+typedef struct tac_heads_dwork tac_heads_dwork;
+tac_heads_dwork *tac_heads_dwork_alloc(const tac_heads *h, int B, const tac_comm *comm);
+void tac_heads_dwork_free(tac_heads_dwork *w);
+void tac_heads_dwork_set_threads(tac_heads_dwork *w, int threads);   /* as tac_heads_work_set_threads */
+/* Bytes this workspace has passed to comm->allreduce_sum so far (all steps). */
+int64_t tac_heads_dwork_reduced_bytes(const tac_heads_dwork *w);
+/* This rank's rows of the batch: returns their count, *lo (may be NULL) the first. */
+int tac_heads_dwork_rows(const tac_heads_dwork *w, int *lo);
+/* One data-parallel step: idx, nb_txt, nb_img are the WHOLE batch's B rows (the same on every rank); this rank
+ * does the per-row work of its share and the batch sums are allreduced (see the file's comment). Leaves the whole
+ * batch's gradients in h->grads and, with `adam`, takes the Adam step; *loss (may be NULL) the whole batch's loss,
+ * the same on every rank. Collective; TAC_ERR (reason set) only when the transport fails. */
+int tac_heads_dist_step(tac_heads *h, tac_heads_dwork *w, const float *X, const float *R, const int64_t *idx,
+                        const int64_t *nb_txt, const int64_t *nb_img, const tac_heads_params *p, int adam,
+                        tac_heads_loss *loss);
+/* Collective, at the end of an epoch: *mean becomes rank 0's epoch loss on every rank; when any rank's heads
+ * (parameters, Adam moments and running statistics, by checksum) differ from rank 0's, rank 0's heads and Adam state are copied
+ * to every rank and *differed is the number of ranks that differed (else 0). TAC_ERR when the transport fails. */
+int tac_heads_dist_sync(tac_heads *h, const tac_comm *c, double *mean, int *differed);
+/* Collective: rank 0's sizes, training parameters and a fingerprint of 16 spread rows of X, R, nn_img, nn_txt
+ * (rc == TAC_OK only) to every rank (bcast), compared with this rank's. Returns rc when it is TAC_ERR, TAC_ERR with
+ * the differing argument named when one differs, else TAC_OK; *transport_failed = 1 when the bcast failed (then
+ * no further collective may be attempted). */
+int tac_heads_dist_same_args(const tac_comm *c, int rc, const float *X, const float *R, int64_t n, int d,
+                             const int64_t *nn_img, const int64_t *nn_txt, int kn, const tac_heads_params *p,
+                             int *transport_failed);
+
 /* ---- kernels (src/heads/tac_heads_ops.c) ------------------------------------------------------------ */
 /* Kernels returning int give TAC_ERR (reason set) when their scratch memory cannot be allocated; the value
  * kernels tac_distill_forward / tac_distill_forward_backward return NaN then (the _ws form cannot fail). */

@@ -15,6 +15,10 @@
  * distillation terms (forward and backward) run as such a pair too. Every head's and term's arithmetic is the
  * same as in the sequential order, so results do not depend on the thread count.
  *
+ * Data-parallel training (tac_heads_train_dist): the same epoch loop (every rank draws the whole batch's shuffle
+ * and neighbours) with the step of tac_heads_dist.c, after every rank's arguments are checked against rank 0's and
+ * the allocations agreed (tac_comm_check).
+ *
  * Heads file format (version 2, little-endian):
  *     0  char[8]  "TACHEADS"
  *     8  uint32   version (2; 1 is still read)
@@ -41,6 +45,7 @@
 #include <string.h>
 
 #include "taclust/core.h"
+#include "core/tac_dist.h"
 #include "core/tac_threads.h"
 
 void tac_heads_default_params(tac_heads_params *p)
@@ -495,17 +500,19 @@ static int check_nn(const char *what, const int64_t *nn, int64_t n, int kn)
     return TAC_OK;
 }
 
-int tac_heads_train(const float *X, const float *R, int64_t n, int d,
-                    const int64_t *nn_img, const int64_t *nn_txt, int kn,
-                    const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out)
+/* The single-process checks of tac_heads_train, in its order (ranks: the communicator's size, 1 without one). */
+static int check_args(const float *X, const float *R, int64_t n, int d, const int64_t *nn_img, const int64_t *nn_txt,
+                      int kn, const tac_heads_params *p, int ranks)
 {
-    *out = NULL;
     if (check_params(p) != TAC_OK) return TAC_ERR;
     if (d < 1) return tac_fail("heads: feature dimension must be >= 1 (got %d)", d);
     if (kn < 1) return tac_fail("heads: need at least one neighbour per row (got %d)", kn);
     if (n < p->batch)
         return tac_fail("heads: %lld samples are fewer than one batch of %d (drop_last would train on nothing)",
                         (long long)n, p->batch);
+    if (p->batch < ranks)
+        return tac_fail("heads: a batch of %d rows cannot be shared among %d ranks (each needs a row)", p->batch,
+                        ranks);
     {   /* the sizes come from options: refuse what the machine cannot hold instead of aborting in the allocator */
         double D = d, H = p->hidden, K = p->K, R = 2.0 * p->batch;
         double params = 2 * (H * D + 3 * H + K * H + K), work = 2 * (R * D + 4 * R * H + 2 * R * K + 4 * H)
@@ -521,15 +528,44 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     if (tac_check_finite("heads: text features", R, n, d) != TAC_OK) return TAC_ERR;
     if (check_nn("image-space", nn_img, n, kn) != TAC_OK) return TAC_ERR;
     if (check_nn("text-space", nn_txt, n, kn) != TAC_OK) return TAC_ERR;
+    return TAC_OK;
+}
+
+/* tac_heads_train (comm NULL or of one rank) and tac_heads_train_dist (several ranks: the same shuffle and draws
+ * on every rank, the step of tac_heads_dist.c). */
+static int train_impl(const float *X, const float *R, int64_t n, int d, const int64_t *nn_img, const int64_t *nn_txt,
+                      int kn, const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out,
+                      const tac_comm *comm)
+{
+    *out = NULL;
+    int dist = tac_dist_active(comm);
+    int rc = check_args(X, R, n, d, nn_img, nn_txt, kn, p, dist ? comm->size : 1);
+    if (!dist && rc != TAC_OK) return TAC_ERR;
+    if (dist) {   /* every rank must train on the same arguments: rank 0's are compared with each rank's own */
+        int transport_failed;
+        rc = tac_heads_dist_same_args(comm, rc, X, R, n, d, nn_img, nn_txt, kn, p, &transport_failed);
+        if (transport_failed) return TAC_ERR;
+    }
 
     int B = p->batch;
-    tac_heads *h = tac_heads_alloc(d, p->hidden, p->K);
-    tac_heads_work *w = h ? tac_heads_work_alloc(h, B) : NULL;
-    int64_t *perm = w ? tac_try_malloc((size_t)n, sizeof(int64_t), "heads: shuffle order") : NULL;      /* N */
-    int64_t *sel = perm ? tac_try_malloc(3 * (size_t)B, sizeof(int64_t), "heads: batch indices") : NULL; /* 3B: idx | u | v */
-    if (!sel) {
+    tac_heads *h = NULL;
+    tac_heads_work *w = NULL;
+    tac_heads_dwork *dw = NULL;
+    int64_t *perm = NULL, *sel = NULL;
+    if (rc == TAC_OK) {
+        h = tac_heads_alloc(d, p->hidden, p->K);
+        if (h && dist) dw = tac_heads_dwork_alloc(h, B, comm);
+        else if (h) w = tac_heads_work_alloc(h, B);
+        perm = (w || dw) ? tac_try_malloc((size_t)n, sizeof(int64_t), "heads: shuffle order") : NULL;      /* N */
+        sel = perm ? tac_try_malloc(3 * (size_t)B, sizeof(int64_t), "heads: batch indices") : NULL; /* 3B: idx | u | v */
+        if (!sel) rc = TAC_ERR;
+    }
+    if (dist) rc = tac_comm_check(comm, rc);   /* every rank fails together, naming the first failed rank */
+    if (rc != TAC_OK) {
         free(perm);
+        free(sel);
         tac_heads_work_free(w);
+        tac_heads_dwork_free(dw);
         tac_heads_free(h);
         return TAC_ERR;
     }
@@ -540,7 +576,8 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     int nthreads = tac_threads_resolve(p->threads);
     int blas_lowered = 0;
     if (nthreads >= 2) {
-        tac_heads_work_set_threads(w, 2);
+        if (w) tac_heads_work_set_threads(w, 2);
+        if (dw) tac_heads_dwork_set_threads(dw, 2);
         tac_blas_threads_enter(1);
         blas_lowered = 1;
     } else if (p->threads == 1) {
@@ -552,7 +589,6 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     int64_t *idx = sel, *u = sel + B, *v = sel + 2 * B;
     for (int64_t i = 0; i < n; i++) perm[i] = i;
     int64_t nb = n / B;
-    int rc = TAC_OK;
     tac_progress prog;
     int report = p->progress_fn || p->progress;
     if (report) tac_progress_begin_fn(&prog, p->progress_fn, p->progress_user, "training heads", (int64_t)p->epochs * nb);
@@ -564,20 +600,34 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
         }
         double sum = 0;
         for (int64_t b = 0; b < nb; b++) {
-            for (int i = 0; i < B; i++) {
+            for (int i = 0; i < B; i++) {   /* the whole batch's draws, on every rank */
                 int64_t a = perm[b * B + i];
                 idx[i] = a;
                 u[i] = nn_txt[a * kn + (int64_t)tac_mt_below(&rng, (uint64_t)kn)];
                 v[i] = nn_img[a * kn + (int64_t)tac_mt_below(&rng, (uint64_t)kn)];
             }
             tac_heads_loss L;
-            if ((rc = tac_heads_step(h, w, X, R, idx, u, v, p, &L)) != TAC_OK) break;
+            /* a distributed step fails only when the transport does: no further collective is attempted */
+            rc = dw ? tac_heads_dist_step(h, dw, X, R, idx, u, v, p, 1, &L) : tac_heads_step(h, w, X, R, idx, u, v, p, &L);
+            if (rc != TAC_OK) break;
             sum += L.total;
             if (report) tac_progress_update(&prog, (int64_t)(e - 1) * nb + b + 1);
         }
         if (rc != TAC_OK) break;
         double mean = sum / (double)nb;
-        if (!isfinite(mean)) { rc = tac_fail("heads: training diverged (loss %g) in epoch %d", mean, e); break; }
+        if (dw) {   /* every rank: rank 0's loss, and rank 0's heads should a rank's differ */
+            int differed;
+            if ((rc = tac_heads_dist_sync(h, comm, &mean, &differed)) != TAC_OK) break;
+            if (differed)
+                tac_log(TAC_LOG_WARN, "heads: after epoch %d the heads of %d rank(s) differed from rank 0's (the "
+                        "transport's sums are not the same on every rank); rank 0's were copied to every rank",
+                        e, differed);
+        }
+        if (!isfinite(mean)) {   /* the same loss on every rank: every rank fails here, together */
+            rc = tac_fail("heads: training diverged (loss %g) in epoch %d", mean, e);
+            if (dist) rc = tac_comm_check(comm, rc);
+            break;
+        }
         if (p->progress)
             tac_log(TAC_LOG_INFO, "heads: epoch %d/%d  loss %.5f  (%.2f s)", e, p->epochs, mean, tac_now() - t0);
         if (cb) cb(h, e, mean, user);
@@ -587,9 +637,17 @@ int tac_heads_train(const float *X, const float *R, int64_t n, int d,
     free(perm);
     free(sel);
     tac_heads_work_free(w);
+    tac_heads_dwork_free(dw);
     if (rc != TAC_OK) { tac_heads_free(h); return rc; }
     *out = h;
     return TAC_OK;
+}
+
+int tac_heads_train(const float *X, const float *R, int64_t n, int d,
+                    const int64_t *nn_img, const int64_t *nn_txt, int kn,
+                    const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out)
+{
+    return train_impl(X, R, n, d, nn_img, nn_txt, kn, p, cb, user, out, NULL);
 }
 
 /* ---- prediction ---------------------------------------------------------------------------------------- */
@@ -742,12 +800,11 @@ done:
     return rc;
 }
 
-/* Data-parallel training (taclust/dist.h). Until the data-parallel step lands, several ranks are refused. */
+/* Data-parallel training (taclust/dist.h): the step of tac_heads_dist.c in train_impl's loop. */
 int tac_heads_train_dist(const float *X, const float *R, int64_t n, int d,
                          const int64_t *nn_img, const int64_t *nn_txt, int kn,
                          const tac_heads_params *p, tac_heads_epoch_cb cb, void *user, tac_heads **out,
                          const tac_comm *comm)
 {
-    if (tac_comm_size(comm) <= 1) return tac_heads_train(X, R, n, d, nn_img, nn_txt, kn, p, cb, user, out);
-    return tac_fail("heads: data-parallel training is not implemented yet");
+    return train_impl(X, R, n, d, nn_img, nn_txt, kn, p, cb, user, out, comm);
 }
