@@ -542,6 +542,8 @@ static int train_impl(const float *X, const float *R, int64_t n, int d, const in
     int rc = check_args(X, R, n, d, nn_img, nn_txt, kn, p, dist ? comm->size : 1);
     if (!dist && rc != TAC_OK) return TAC_ERR;
     if (dist) {   /* every rank must train on the same arguments: rank 0's are compared with each rank's own */
+        /* the first exchange is an agreement (taclust/dist.h): a rank that failed before this call meets it */
+        if (tac_comm_check(comm, rc) != TAC_OK) return TAC_ERR;
         int transport_failed;
         rc = tac_heads_dist_same_args(comm, rc, X, R, n, d, nn_img, nn_txt, kn, p, &transport_failed);
         if (transport_failed) return TAC_ERR;
