@@ -189,9 +189,9 @@ TAC_TEST(isa_program_env_and_version)
     TAC_CHECK_OK(tac_read_file(v1, &a, &la));
     TAC_CHECK_OK(tac_read_file(v2, &b, &lb));
     char want[64];
-    snprintf(want, sizeof want, "kernels %s)", tac_cpu_level_name(tac_cpu_detected_level()));
+    snprintf(want, sizeof want, "kernels %s;", tac_cpu_level_name(tac_cpu_detected_level()));
     printf("    %s", b);
-    TAC_CHECK(strstr(a, "kernels scalar)") != NULL);
+    TAC_CHECK(strstr(a, "kernels scalar;") != NULL);
     TAC_CHECK(strstr(b, want) != NULL);
     free(a); free(b);
     /* the same k-means labels from the program forced to scalar and at the CPU's level */

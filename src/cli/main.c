@@ -111,9 +111,10 @@ int main(int argc, char **argv)
         int dp = tac_clip_default_precision(), rp;     /* the CLIP precision the commands use by default */
         int ok = tac_clip_resolve_precision(dp, &rp) == TAC_OK;
         printf("taclust %s (OpenBLAS core %s, %d threads; OpenMP %d threads; CLIP precision %s -> %s, CPU bf16: %s, "
-               "oneDNN ISA %s; kernels %s)\n", TACLUST_VERSION, openblas_get_corename(), openblas_get_num_threads(),
+               "oneDNN ISA %s; kernels %s; MPI %s)\n", TACLUST_VERSION, openblas_get_corename(), openblas_get_num_threads(),
                tac_num_threads(), tac_clip_precision_name(dp), ok ? tac_clip_precision_name(rp) : "unavailable",
-               tac_clip_bf16_available() ? "yes" : "no", tac_clip_dnnl_isa(), tac_cpu_isa_name());
+               tac_clip_bf16_available() ? "yes" : "no", tac_clip_dnnl_isa(), tac_cpu_isa_name(),
+               tac_mpi_built() ? "yes (mpirun -np N: embed-images, embed-text, fit, bench)" : "no");
         return 0;
     }
     for (int i = 0; i < tac_ncommands; i++)
