@@ -28,7 +28,7 @@ printf 'a photo of a cat\na diagram of a bridge\nthe dog\n' > "$tmp/prompts.txt"
 echo "== native:  $($BIN --version)"
 nv=$($Q "$BIN" --version)
 echo "== Nehalem: $nv"
-case "$nv" in *"kernels scalar)"*) ;; *) echo "qemu_nehalem: FAIL: the kernels do not say scalar under Nehalem"; exit 1;; esac
+case "$nv" in *"kernels scalar;"*) ;; *) echo "qemu_nehalem: FAIL: the kernels do not say scalar under Nehalem"; exit 1;; esac
 run() {   # run DIR PREFIX...: the workload, outputs into DIR
     local d=$1; shift
     mkdir -p "$d"
