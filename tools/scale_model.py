@@ -61,7 +61,7 @@ HEAD_STEP_S = {'avx512': 3.07, 'haswell': 2.86}  # s per B=8192, K=1000 step, be
                                                 # 6.14, 8.29, 6.40 s; Haswell 7.68, 9.89, 5.71 s): build/bench_heads
                                                 # {1,2} 16384 1000 8192 1, 2 threads, load 0.7-2.8 (2026-12-03); the
                                                 # two kernel sets do not differ beyond the load's noise
-HEAD_CALLS = 14                                 # allreduces per data-parallel step (see the heads stage)
+HEAD_CALLS = 8                                  # allreduces per data-parallel step (tac_heads_dist.c)
 HEAD_STEP_FLOP = 0.41e12                        # docs/scale.md: 0.15 TFLOP heads + 0.26 TFLOP distillation
 
 # ---- networks (assumed, not measured): effective bandwidth (bytes/s) and per-message latency (s) ----
@@ -104,38 +104,52 @@ def stages(kern, iters, fp32):
     add('embed text (146,347 nouns x 7 prompts)', TXT_FLOP, M * D * F4,
         'allgather M x D x 4 B = 0.30 GB', lambda R: 1.5e9, t_txt, lambda R, c: t_txt * 2 / c / R,
         lambda R, net: allgather(M * D * F4, R, net))
-    # 3. centre k-means: rows split; per iteration allreduce of the k x D float sums, k counts, the objective
+    # 3. centre k-means (tac_kmeans_dist): each rank scores a run of whole score tiles; per iteration the NT labels
+    # and scores are allgathered (8 B a row), each rank sums its share of the clusters over all rows in point order
+    # (bit-identical to one process) and the k x D float sums and k counts are allgathered. Every rank holds the
+    # whole subsample and normalised train matrix (the sums read any row).
     it_flop = 2 * NT * KC * D
     t_km = iters * RATE['kmeans_iter_s']
-    km_bytes = KC * D * F4 + KC * 8 + 8
+    km_bytes = NT * 8 + KC * D * F4 + KC * 8
     add('centres: k-means, k = 4271, %d iterations' % iters, iters * it_flop, iters * NT * D * F4,
-        'per iteration allreduce k x D x 4 B + k counts = %.1f MB' % (km_bytes / 1e6),
-        lambda R: (NT * D * F4 + N * D * F4 + NT * 64 * 8) / R + 2 * KC * D * F4, t_km,
-        lambda R, c: t_km * 2 / c / R, lambda R, net: iters * allreduce(km_bytes, R, net))
+        'per iteration allgather NT labels + scores (8 B a row) + k x D x 4 B sums + k counts = %.1f MB'
+        % (km_bytes / 1e6),
+        lambda R: NT * D * F4 + N * D * F4 + (NT * 64 * 8 if R == 1 else NT * 8) + 2 * KC * D * F4, t_km,
+        lambda R, c: t_km * 2 / c / R, lambda R, net: iters * allgather(km_bytes, R, net))
     # 4. noun selection: small, replicated on every rank (each already holds T and the centroids)
     add('noun selection (k x M)', 2 * KC * M * D, (KC + M) * D * F4, 'none (replicated)',
         lambda R: M * D * F4 + KC * D * F4, RATE['select_s'], lambda R, c: RATE['select_s'] * 2 / c,
         lambda R, net: 0.0)
-    # 5. retrieval: rows split, the S x D selected nouns on every rank; counterparts stay with their rows
+    # 5. retrieval (tac_retrieve_dist): whole row blocks split, the S x D selected nouns on every rank; the text
+    # counterparts (and the test split's N_test x S weights) allgathered, since the kNN and heads read any row
+    rt_bytes = (N + NTEST) * D * F4 + NTEST * S * F4
     add('retrieval (train + test) x S', 2 * (N + NTEST) * S * D, (N + NTEST) * D * F4 * 2 + S * D * F4,
-        'none (counterparts stay sharded until the kNN)', lambda R: 2 * (N + NTEST) * D * F4 / R + M * D * F4,
-        RATE['retrieve_s'], lambda R, c: RATE['retrieve_s'] * 2 / c / R, lambda R, net: 0.0)
-    # 6. TAC without training and the baseline: the 50,000-row test split, kept on one machine
+        'allgather (N + Nt) x D x 4 B counterparts + Nt x S x 4 B weights = %.1f GB' % (rt_bytes / 1e9),
+        lambda R: 2 * (N + NTEST) * D * F4 + M * D * F4,
+        RATE['retrieve_s'], lambda R, c: RATE['retrieve_s'] * 2 / c / R, lambda R, net: allgather(rt_bytes, R, net))
+    # 6. TAC without training and the baseline: the 50,000-row test split, tac_kmeans_dist as the centres (K =
+    # 1000: score tiles of 1,040 rows); per iteration allgather Nt x 8 B + K x 2D x 4 B sums + K counts; about
+    # 200 iterations in all (20 redos that stop at their fixed points after ~10, as on the synthetic data)
     t_tb = RATE['notrain_s'] + RATE['baseline_s']
+    tb_bytes = NTEST * 8 + K * 2 * D * F4 + K * 8
     add('no-train + baseline (test split; FLOPs per iteration)', 2 * NTEST * K * 2 * D, NTEST * 2 * D * F4,
-        'none (runs on rank 0)', lambda R: 1e9, t_tb, lambda R, c: t_tb * 2 / c, lambda R, net: 0.0)
-    # 7. exact kNN, both spaces. R = 1: symmetric tiles (half the products). R > 1: query rows split, every rank
-    # scoring its rows against the whole reference (all N^2 products: twice the work) after an allgather of both
-    # N x D matrices, which the heads need on every rank anyway.
-    add('kNN exact, 50 neighbours, image + text space (R = 1; x2 split by query rows)', 2 * 2 * N * N * D / 2,
-        2 * N * D * F4 * math.ceil(N / 4096), 'allgather 2 x N x D x 4 B = 5.2 GB; lists stay with their rows',
-        lambda R: (10e9 if R == 1 else 2 * N * D * F4 + 2 * N * NN * 8 / R), knn_t1,
-        lambda R, c: knn_t1 * 2 / c * (1 if R == 1 else 2.0 / R),
-        lambda R, net: allgather(2 * N * D * F4, R, net))
-    # 8. heads: data-parallel over the batch (B/R rows a rank); per step allreduce of the parameter gradients
-    # and of the two cluster-level 2K x 2K matrices S = Hm Hm^T (sums over the batch rows, tac_heads_ops.c), in
-    # HEAD_CALLS allreduces a step: the 2K column norms before each S (2), each S (2), BatchNorm statistics
-    # forward and backward in the 4 passes (8), the batch-mean entropy (1) and the gradients (1)
+        'per iteration allgather %.1f MB (~200 iterations)' % (tb_bytes / 1e6), lambda R: 1e9, t_tb,
+        lambda R, c: t_tb * 2 / c / R, lambda R, net: 200 * allgather(tb_bytes, R, net))
+    # 7. exact kNN, both spaces (tac_knn_cosine_dist): the symmetric upper-triangle tiles dealt round-robin (no
+    # extra products), each rank keeps partial top-50 lists of every row; the partial lists go to each row's
+    # owner (alltoall, N x 50 x 8 B per space) and the merged lists are allgathered (N x 50 x 4 B indices)
+    kx_bytes = 2 * (N * NN * 8 + N * NN * 4)
+    add('kNN exact, 50 neighbours, image + text space', 2 * 2 * N * N * D / 2,
+        2 * N * D * F4 * math.ceil(N / 4096),
+        'alltoall partial lists N x 50 x 8 B + allgather N x 50 x 4 B, per space: %.2f GB' % (kx_bytes / 1e9),
+        lambda R: 2 * N * D * F4 + N * D * F4 + N * NN * 16 + 2 * N * NN * 8, knn_t1,
+        lambda R, c: knn_t1 * 2 / c / R,
+        lambda R, net: 0.0 if R == 1 else (R - 1) / R * kx_bytes / NETS[net][0] + 4 * (R - 1) * NETS[net][1]
+        * math.ceil(N * NN / R / (1 << 22)))
+    # 8. heads (tac_heads_train_dist): data-parallel over the batch (B/R rows a rank); per step HEAD_CALLS
+    # allreduces: BatchNorm sums forward and backward (synchronised BatchNorm), the loss's column sums, the two
+    # cluster-level 2K x 2K products (sums over the batch rows), the distillation backward's column dots, and the
+    # parameter gradients
     t_h = STEPS * HEAD_STEP_S[kern]
     step_bytes = HEAD_PARAMS * F4 + 2 * (2 * K) ** 2 * F4 + 2 * 2 * K * 8 + 8 * 2 * H * F4 + 2 * K * F4
     add('heads: %d steps, B = 8192, K = 1000' % STEPS, STEPS * HEAD_STEP_FLOP,
