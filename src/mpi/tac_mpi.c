@@ -119,7 +119,8 @@ static int alltoall(const tac_comm *c, const void *send, const int64_t *sbytes, 
         char *rp = (char *)recv + roff[from];
         if (s == 0) { memcpy(rp, sp, (size_t)sbytes[me]); continue; }
         int64_t ns = sbytes[to], nr = rbytes[from];
-        for (int64_t o = 0; o < ns || o < nr; o += PIECE) {
+        /* at least one exchange per step, even of 0 bytes: the partners' Sendrecv wait for it */
+        for (int64_t o = 0; o == 0 || o < ns || o < nr; o += PIECE) {
             int cs = (int)(ns - o > PIECE ? PIECE : ns - o > 0 ? ns - o : 0);
             int cr = (int)(nr - o > PIECE ? PIECE : nr - o > 0 ? nr - o : 0);
             int e = MPI_Sendrecv(sp + (cs ? o : 0), cs, MPI_BYTE, to, 77, rp + (cr ? o : 0), cr, MPI_BYTE, from, 77,
