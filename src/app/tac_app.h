@@ -26,6 +26,9 @@ typedef struct tac_embcache tac_embcache;
 /* Opens (creating) the cache file for E-dimensional vectors; existing valid records are loaded, a torn or
  * corrupt tail is cut off. Fails if the file holds vectors of another dimension or model tag. */
 int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out);
+/* The same for reading only: the valid records up to the first torn or corrupt one, the file left as it is (another
+ * process may be appending to it); puts fail. Fails when the file is missing or of another dimension or tag. */
+int tac_embcache_open_readonly(const char *path, int e, const char *model_tag, tac_embcache **out);
 /* Looks up a file by path + size + mtime (as stat() reports now). Returns a pointer to E floats or NULL. */
 const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t size, int64_t mtime_ns);
 /* Appends records and makes them durable (fflush + fsync) before returning. vecs: n x E. */
@@ -165,6 +168,31 @@ int tac_video_middle_frame_png(const char *video, const char *png_path);
  * plumbing check, not comparable with the paper). vocabulary: noun list file or NULL for WordNet. */
 int tac_bench_run(const char *dataset, const char *data_dir, const char *model_dir, const char *out,
                   uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
+
+/* ---- embedding jobs over the ranks of a communicator (tac_dist_jobs.c; mpirun -np N taclust ...) ----------
+ * Each is collective (every rank calls it with the same arguments) and ends with tac_comm_check: a failure on any
+ * rank is TAC_ERR "rank R of N: ..." on every rank. A NULL communicator is one process. */
+#include "taclust/dist.h"   /* tac_comm */
+/* Rank 0's *n strings *list to every other rank (which get a malloc'd copy in *list, *n). */
+int tac_dist_bcast_strings(const tac_comm *c, char ***list, int64_t *n);
+/* The model spec resolved (rank 0 first: it may download) and loaded on every rank. */
+int tac_dist_load_model(const tac_comm *c, const char *spec, char **dir, struct tac_clip **m);
+/* Rank 0's result of tac_dist_embed_images (other ranks: zeros). */
+typedef struct {
+    float *X;                 /* nok x E, the embedded images in list order */
+    int64_t *kept, nok;       /* nok list indices of the rows of X */
+    int64_t *skipped, nskipped; /* list indices of the images that could not be read, in order */
+    char **why;               /* nskipped reasons (the path not repeated) */
+    int64_t cached_batches, nbatches;   /* batches taken from the caches, of all */
+} tac_dist_images;
+/* paths[0..n) embedded in shares of whole batches (rank r: tac_dist_rows(n, batch, r, N)), each rank's share
+ * resumable through its cache cache_dir/rank-R.bin (see tac_dist_jobs.c), gathered on rank 0 into *o. The rows
+ * are bit-identical to tac_embed_images over the whole list with the same batch and threads. */
+int tac_dist_embed_images(const tac_comm *c, const struct tac_clip *m, const char *const *paths, int64_t n,
+                          int resize, int batch, const char *cache_dir, tac_dist_images *o);
+void tac_dist_images_free(tac_dist_images *o);
+/* After the outputs are written: each rank removes its cache file, then rank 0 the others' and the folder. */
+void tac_dist_remove_caches(const tac_comm *c, const char *cache_dir);
 
 /* ---- the console (tac_console.c): the program prints, the library reports -------------------------------
  * tac_console_init installs the log printer ("taclust: <msg>" on stderr; INFO and DEBUG silenced by --quiet)
