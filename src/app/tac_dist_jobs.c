@@ -212,7 +212,7 @@ static int open_caches(const char *dir, int rank, int E, const char *tag, tac_em
 
 /* This rank's part for rank 0: header {rows, embedded, batches from the caches, reason bytes} | ok flags (rows) |
  * the skipped rows' reasons, NUL-terminated, in row order | padding to 8 | embedded rows x E floats. */
-static char *pack_part(const shard *s, int64_t cached, int64_t *bytes)
+static char *pack_part(const shard *s, int64_t cached, int64_t extra, int64_t *bytes)
 {
     int64_t rows = s->hi - s->lo, nok = 0, rb = 0;
     for (int64_t j = 0; j < rows; j++) {
@@ -221,7 +221,7 @@ static char *pack_part(const shard *s, int64_t cached, int64_t *bytes)
     }
     int64_t head = 32 + rows + rb, pad = (8 - head % 8) % 8;
     *bytes = head + pad + nok * s->E * (int64_t)sizeof(float);
-    char *p = tac_try_calloc((size_t)*bytes, 1, "gathering the embeddings");
+    char *p = tac_try_calloc((size_t)(*bytes + extra), 1, "gathering the embeddings");   /* + extra spare bytes */
     if (!p) return NULL;
     int64_t h[4] = {rows, nok, cached, rb};
     memcpy(p, h, 32);
@@ -242,31 +242,30 @@ static char *pack_part(const shard *s, int64_t cached, int64_t *bytes)
     return p;
 }
 
-/* Every rank's part to rank 0 (an alltoall in which only rank 0 receives). Rank 0: *all holds the parts back to back,
- * bytes[r] each (R entries); other ranks: *all NULL. */
-static int gather_parts(const tac_comm *c, const char *part, int64_t pb, char **all, int64_t *bytes)
+/* Every rank's part to rank 0 (an alltoall in which only rank 0 receives the parts). part: pb bytes followed by
+ * R spare bytes. Every pair of ranks also exchanges one byte: the MPI transport's pairwise alltoall skips a step
+ * whose send and receive are both empty while the partner's step may still wait for its empty message, so no part
+ * is left empty. Rank 0: *all holds the parts back to back, bytes[r] each (R entries); other ranks: *all NULL. */
+static int gather_parts(const tac_comm *c, char *part, int64_t pb, char **all, int64_t *bytes)
 {
     const int R = c->size;
     *all = NULL;
-    int64_t *eight = tac_xmalloc((size_t)R * 2, sizeof(int64_t));   /* R part sizes of the size exchange, R send sizes */
-    int64_t *sb = eight + R;
-    for (int r = 0; r < R; r++) { eight[r] = 8; bytes[r] = r == c->rank ? pb : 0; sb[r] = r == 0 ? pb : 0; }
+    int64_t *eight = tac_xmalloc((size_t)R * 3, sizeof(int64_t));   /* R sizes of the size exchange, R send, R receive */
+    int64_t *sb = eight + R, *rb = eight + 2 * R;
+    for (int r = 0; r < R; r++) { eight[r] = 8; bytes[r] = r == c->rank ? pb : 0; sb[r] = r == 0 ? pb : 1; }
+    if (c->rank == 0) sb[0] = pb;
     int rc = tac_comm_check(c, c->allgather(c, bytes, eight));
     int64_t total = 0;
-    for (int r = 0; r < R; r++) total += bytes[r];
-    char dummy[8];
+    for (int r = 0; r < R; r++) { total += bytes[r]; rb[r] = c->rank == 0 ? bytes[r] : 1; }
+    if (c->rank == 0) for (int r = 1; r < R; r++) sb[r] = 1;
+    else rb[c->rank] = 1;
     char *buf = NULL;
-    if (rc == TAC_OK && c->rank == 0)
-        rc = (buf = tac_try_malloc((size_t)total + 1, 1, "gathering the embeddings on rank 0")) ? TAC_OK : TAC_ERR;
-    if (rc == TAC_OK) rc = tac_comm_check(c, rc);
-    if (rc == TAC_OK) {
-        int64_t *rb = tac_xmalloc((size_t)R, sizeof(int64_t));   /* R */
-        for (int r = 0; r < R; r++) rb[r] = c->rank == 0 ? bytes[r] : 0;
-        rc = tac_comm_check(c, c->alltoall(c, part, sb, buf ? buf : dummy, rb));
-        free(rb);
-    }
+    if (rc == TAC_OK)
+        rc = tac_comm_check(c, (buf = tac_try_malloc(c->rank == 0 ? (size_t)total + 1 : (size_t)R, 1,
+                                                     "gathering the embeddings on rank 0")) ? TAC_OK : TAC_ERR);
+    if (rc == TAC_OK) rc = tac_comm_check(c, c->alltoall(c, part, sb, buf, rb));
     free(eight);
-    if (rc != TAC_OK) { free(buf); return TAC_ERR; }
+    if (rc != TAC_OK || c->rank != 0) { free(buf); return rc; }
     *all = buf;
     return TAC_OK;
 }
@@ -302,7 +301,7 @@ int tac_dist_embed_images(const tac_comm *c, const tac_clip *m, const char *cons
     tac_embcache **caches = NULL;
     int nc = 0;
     int rc = open_caches(cache_dir, me, E, tag, &caches, &nc);
-    if (tac_comm_check(c, rc) != TAC_OK) goto done;
+    if ((rc = tac_comm_check(c, rc)) != TAC_OK) goto done;
     s.own = caches[0];
     int64_t cached = 0;
     tac_progress_begin(&s.pr, "embedding images", rows);
@@ -335,9 +334,9 @@ int tac_dist_embed_images(const tac_comm *c, const tac_clip *m, const char *cons
         b0 = r1;
     }
     tac_progress_end(&s.pr);
-    if (tac_comm_check(c, rc) != TAC_OK) goto done;
+    if ((rc = tac_comm_check(c, rc)) != TAC_OK) goto done;
     int64_t pb = 0;
-    char *part = pack_part(&s, cached, &pb), *all = NULL;
+    char *part = pack_part(&s, cached, R, &pb), *all = NULL;
     if (tac_comm_check(c, part ? TAC_OK : TAC_ERR) != TAC_OK) { free(part); rc = TAC_ERR; goto done; }
     int64_t *bytes = tac_xmalloc((size_t)R, sizeof(int64_t));   /* R */
     if (R > 1) rc = gather_parts(c, part, pb, &all, bytes);
