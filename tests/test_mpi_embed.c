@@ -1,0 +1,174 @@
+/* test_mpi_embed.c - `mpirun -np N taclust embed-images | embed-text` against the single-process run, on the tiny
+ * committed CLIP (tests/fixtures/clip/tiny) and the photos of ../shared plus two unreadable files:
+ *   - embed-images and embed-text (prompts with a repeat and an empty line; nouns x 7 templates) with 2 and 3 ranks
+ *     write the same bytes (cmp) as one process with the same threads per rank, the skipped list included, and
+ *     leave no cache behind;
+ *   - resume: a run whose rank 0 cannot write its cache (TACLUST_DEBUG_FAIL_WRITE) fails on every rank naming rank
+ *     0, writes no output, and leaves rank 1's finished batches in X.cache/rank-1.bin; the rerun (same N, and
+ *     another N) says it took those batches from the caches and writes the single-process bytes;
+ *   - a rank whose model does not exist (Open MPI's MPMD form) ends the job: exit status non-zero, stderr names
+ *     rank 1, no output file.
+ * Skips (saying why) without MPI, without the tiny model or without the photos.
+ */
+#include "tac_test.h"
+
+#include <unistd.h>
+
+#define TINY_CLIP "tests/fixtures/clip/tiny"
+/* the single-process runs use the threads tac_test_mpirun gives each rank */
+#define ONE_THREAD "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1"
+
+static char g_model[1024], g_bin[1024];
+
+/* NULL when the test can run, else why not. Sets g_model and g_bin (absolute). */
+static const char *setup(void)
+{
+    const char *why = tac_test_mpi_missing();
+    if (why) return why;
+    if (access(TINY_CLIP "/config.json", R_OK) != 0) return "tiny CLIP model not present at " TINY_CLIP;
+    if (access(tac_test_path(tac_test_shared(), "datasets/photos/coffee.png"), R_OK) != 0)
+        return "../shared/datasets/photos not found";
+    char cwd[512];
+    if (!getcwd(cwd, sizeof cwd)) return "no working folder";
+    const char *bin = tac_test_bin();
+    snprintf(g_model, sizeof g_model, "%s/%s", cwd, TINY_CLIP);
+    if (bin[0] == '/') snprintf(g_bin, sizeof g_bin, "%s", bin);
+    else snprintf(g_bin, sizeof g_bin, "%s/%s", cwd, bin);
+    return NULL;
+}
+
+/* dir/in: the 12 photos and two unreadable images, 14 in all; in walk order aaa_zero.png is image 0 (batch 0 of
+ * 3) and corrupt.jpg image 6 (batch 2), so with batch 3 and 2 ranks every batch of rank 1 (images 9..13) is whole. */
+static void make_images(const char *dir)
+{
+    int rc = tac_test_sh("mkdir -p '%s/in' && cp '%s'/datasets/photos/* '%s/in/' && printf 'not a JPEG' > '%s/in/corrupt.jpg' "
+                         "&& : > '%s/in/aaa_zero.png'", dir, tac_test_shared(), dir, dir, dir);
+    if (rc != 0) tac_test_fail_at(__FILE__, __LINE__, "could not build the image folder");
+}
+
+/* 1 when dir/a<name> and dir/b<name> have the same bytes */
+static int same(const char *dir, const char *a, const char *b)
+{
+    return tac_test_sh("cmp -s '%s/%s' '%s/%s'", dir, a, dir, b) == 0;
+}
+
+static int images_run(int np, const char *dir, const char *sub, const char *env)
+{
+    if (np == 1)
+        return tac_test_sh(ONE_THREAD " %s embed-images --model '%s' --batch 3 --out '%s/%s/x.npy' '%s/in' 2>'%s/%s.err'",
+                           g_bin, g_model, dir, sub, dir, dir, sub);
+    return tac_test_mpirun(np, "%s %s embed-images --model '%s' --batch 3 --out '%s/%s/x.npy' '%s/in' 2>'%s/%s.err'",
+                           env ? env : "", g_bin, g_model, dir, sub, dir, dir, sub);
+}
+
+TAC_TEST(mpi_embed_images_same_bytes_with_2_and_3_ranks)
+{
+    const char *why = setup();
+    if (why) TAC_SKIP(why);
+    const char *dir = tac_test_tmpdir();
+    make_images(dir);
+    TAC_REQUIRE(images_run(1, dir, "one", NULL) == 0);
+    char *txt; size_t len;
+    TAC_CHECK_OK(tac_read_file(tac_test_path(dir, "one/x.skipped.txt"), &txt, &len));
+    TAC_CHECK(strstr(txt, "/in/aaa_zero.png\t") && strstr(txt, "/in/corrupt.jpg\t"));
+    free(txt);
+    const char *subs[2] = {"two", "three"};
+    for (int np = 2; np <= 3; np++) {
+        const char *s = subs[np - 2];
+        TAC_CHECK_INT(images_run(np, dir, s, NULL), 0);
+        char a[64], b[64];
+        static const char *files[3] = {"x.npy", "x.paths.txt", "x.skipped.txt"};
+        for (int f = 0; f < 3; f++) {
+            snprintf(a, sizeof a, "one/%s", files[f]);
+            snprintf(b, sizeof b, "%s/%s", s, files[f]);
+            if (!same(dir, a, b)) tac_test_fail_at(__FILE__, __LINE__, "-np %d: %s differs from the single process", np, files[f]);
+        }
+        /* the skipped images said once, by rank 0, and the caches gone */
+        TAC_CHECK_INT(tac_test_sh("test $(grep -c 'skipped .*corrupt.jpg' '%s/%s.err') = 1", dir, s), 0);
+        TAC_CHECK(access(tac_test_path(dir, b), F_OK) == 0);
+        char cache[64];
+        snprintf(cache, sizeof cache, "%s/x.cache", s);
+        TAC_CHECK(access(tac_test_path(dir, cache), F_OK) != 0);
+    }
+}
+
+TAC_TEST(mpi_embed_text_same_bytes_with_2_and_3_ranks)
+{
+    const char *why = setup();
+    if (why) TAC_SKIP(why);
+    const char *dir = tac_test_tmpdir();
+    /* 60 nouns (a few repeated, one differing only in case) and prompts with a repeat and an empty line */
+    int rc = tac_test_sh("cd '%s' && for w in cat dog tabby kitten car truck boat ship plane bird eagle owl fish shark "
+                         "tree rose tulip apple pear lemon house castle bridge road river lake hill mountain cloud "
+                         "storm; do echo $w; echo \"small $w\"; done > nouns.txt && echo Cat >> nouns.txt && echo dog "
+                         ">> nouns.txt && (echo 'a photo of a cat'; echo; echo 'a photo of a cat'; head -40 nouns.txt) "
+                         "> prompts.txt", dir);
+    TAC_REQUIRE(rc == 0);
+    TAC_REQUIRE(tac_test_sh("cd '%s' && " ONE_THREAD " %s -q embed-text --model '%s' --batch 8 --out n1.npy --nouns nouns.txt "
+                            "&& " ONE_THREAD " %s -q embed-text --model '%s' --batch 5 --out p1.npy --prompts prompts.txt",
+                            dir, g_bin, g_model, g_bin, g_model) == 0);
+    for (int np = 2; np <= 3; np++) {
+        TAC_CHECK_INT(tac_test_mpirun(np, "sh -c \"cd '%s' && %s -q embed-text --model '%s' --batch 8 --out n%d.npy "
+                                      "--nouns nouns.txt\"", dir, g_bin, g_model, np), 0);
+        TAC_CHECK_INT(tac_test_mpirun(np, "sh -c \"cd '%s' && %s -q embed-text --model '%s' --batch 5 --out p%d.npy "
+                                      "--prompts prompts.txt\"", dir, g_bin, g_model, np), 0);
+        char a[16], b[16];
+        snprintf(a, sizeof a, "n%d.npy", np);
+        snprintf(b, sizeof b, "p%d.npy", np);
+        if (!same(dir, "n1.npy", a)) tac_test_fail_at(__FILE__, __LINE__, "-np %d: nouns differ from the single process", np);
+        if (!same(dir, "p1.npy", b)) tac_test_fail_at(__FILE__, __LINE__, "-np %d: prompts differ from the single process", np);
+    }
+}
+
+TAC_TEST(mpi_embed_images_resume_from_rank_caches)
+{
+    const char *why = setup();
+    if (why) TAC_SKIP(why);
+    const char *dir = tac_test_tmpdir();
+    make_images(dir);
+    TAC_REQUIRE(images_run(1, dir, "one", NULL) == 0);
+    /* rank 0's cache cannot be written: every rank fails, naming rank 0; rank 1 finished its batches (9..13) */
+    const char *fail = "-x TACLUST_DEBUG_FAIL_WRITE=rank-0";
+    for (int np = 2; np <= 3; np++) {
+        TAC_CHECK(images_run(2, dir, "res", fail) != 0);
+        TAC_CHECK_INT(tac_test_sh("grep -q 'rank 0 of 2: .*rank-0.bin: write failed' '%s/res.err'", dir), 0);
+        TAC_CHECK(access(tac_test_path(dir, "res/x.npy"), F_OK) != 0);
+        TAC_CHECK(access(tac_test_path(dir, "res/x.paths.txt"), F_OK) != 0);
+        /* rank 1's file holds its 5 images (records of >= 16 floats each) */
+        TAC_CHECK_INT(tac_test_sh("test $(stat -c %%s '%s/res/x.cache/rank-1.bin') -gt 400", dir), 0);
+        /* the rerun (np 2: the same shares; np 3: rank 1 and rank 2 find batches 3 and 4 in rank-1.bin) */
+        TAC_CHECK_INT(images_run(np, dir, "res", NULL), 0);
+        TAC_CHECK_INT(tac_test_sh("grep -q '2 of 5 batches taken from the ranks. embedding caches' '%s/res.err'", dir), 0);
+        TAC_CHECK(same(dir, "one/x.npy", "res/x.npy") && same(dir, "one/x.paths.txt", "res/x.paths.txt") &&
+                  same(dir, "one/x.skipped.txt", "res/x.skipped.txt"));
+        TAC_CHECK(access(tac_test_path(dir, "res/x.cache"), F_OK) != 0);
+        TAC_CHECK_INT(tac_test_sh("rm -rf '%s/res'", dir), 0);
+    }
+}
+
+TAC_TEST(mpi_embed_failing_rank_ends_the_job)
+{
+    const char *why = setup();
+    if (why) TAC_SKIP(why);
+    const char *dir = tac_test_tmpdir();
+    make_images(dir);
+    int rc = tac_test_mpirun(1, "%s embed-images --model '%s' --batch 3 --out '%s/bad/x.npy' '%s/in' : -np 1 %s "
+                             "embed-images --model /nonexistent --batch 3 --out '%s/bad/x.npy' '%s/in' >/dev/null 2>'%s/err'",
+                             g_bin, g_model, dir, dir, g_bin, dir, dir, dir);
+    TAC_CHECK(rc != 0);
+    TAC_CHECK_INT(tac_test_sh("grep -q 'taclust embed-images: rank 1 of 2: /nonexistent' '%s/err'", dir), 0);
+    TAC_CHECK(access(tac_test_path(dir, "bad/x.npy"), F_OK) != 0);
+    /* embed-text: the same, and the nouns file missing on rank 0 only is rank 0's failure */
+    TAC_REQUIRE(tac_test_sh("printf 'cat\\ndog\\n' > '%s/nouns.txt'", dir) == 0);
+    rc = tac_test_mpirun(1, "%s embed-text --model '%s' --out '%s/t.npy' --nouns '%s/nouns.txt' : -np 1 %s embed-text "
+                         "--model /nonexistent --out '%s/t.npy' --nouns '%s/nouns.txt' >/dev/null 2>'%s/err2'",
+                         g_bin, g_model, dir, dir, g_bin, dir, dir, dir);
+    TAC_CHECK(rc != 0);
+    TAC_CHECK_INT(tac_test_sh("grep -q 'taclust embed-text: rank 1 of 2: /nonexistent' '%s/err2'", dir), 0);
+    TAC_CHECK(access(tac_test_path(dir, "t.npy"), F_OK) != 0);
+    rc = tac_test_mpirun(2, "%s embed-text --model '%s' --out '%s/t.npy' --nouns '%s/missing.txt' >/dev/null 2>'%s/err3'",
+                         g_bin, g_model, dir, dir, dir);
+    TAC_CHECK(rc != 0);
+    TAC_CHECK_INT(tac_test_sh("grep -q 'rank 0 of 2: .*missing.txt' '%s/err3'", dir), 0);
+    TAC_CHECK(access(tac_test_path(dir, "t.npy"), F_OK) != 0);
+}
