@@ -16,6 +16,7 @@
 
 #include "core/tac_internal.h"
 #include "taclust/core.h"
+#include "taclust/dist.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -168,14 +169,23 @@ int tac_video_middle_frame_png(const char *video, const char *png_path);
  * plumbing check, not comparable with the paper). vocabulary: noun list file or NULL for WordNet. */
 int tac_bench_run(const char *dataset, const char *data_dir, const char *model_dir, const char *out,
                   uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
+/* The same over the ranks of comm (mpirun -np N taclust bench; NULL: tac_bench_run): every rank reads the dataset
+ * and loads the model; the splits are embedded in shares of whole batches (each rank's chunks cached in
+ * OUT/<split>.parts/rows-<lo>-<hi>.npy until the split's file is written) and gathered on every rank; rank 0 embeds
+ * (or finds in its per-user cache) the nouns and sends them; tac_fit runs with params.comm; rank 0 prints the table
+ * and writes metrics.json. A failure on any rank is TAC_ERR on every rank. */
+int tac_bench_run_dist(const tac_comm *comm, const char *dataset, const char *data_dir, const char *model_dir,
+                       const char *out, uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
 
 /* ---- embedding jobs over the ranks of a communicator (tac_dist_jobs.c; mpirun -np N taclust ...) ----------
  * Each is collective (every rank calls it with the same arguments) and ends with tac_comm_check: a failure on any
  * rank is TAC_ERR "rank R of N: ..." on every rank. A NULL communicator is one process. */
-#include "taclust/dist.h"   /* tac_comm */
+
 /* Rank 0's *n strings *list to every other rank (which get a malloc'd copy in *list, *n). */
 int tac_dist_bcast_strings(const tac_comm *c, char ***list, int64_t *n);
-/* The model spec resolved (rank 0 first: it may download) and loaded on every rank. */
+/* The model spec resolved on every rank (rank 0 first: it may download). */
+int tac_dist_resolve_model(const tac_comm *c, const char *spec, char **dir);
+/* The model spec resolved (as above) and loaded on every rank. */
 int tac_dist_load_model(const tac_comm *c, const char *spec, char **dir, struct tac_clip **m);
 /* Rank 0's result of tac_dist_embed_images (other ranks: zeros). */
 typedef struct {

@@ -69,10 +69,9 @@ int tac_dist_bcast_strings(const tac_comm *c, char ***list, int64_t *n)
     return tac_comm_check(c, rc);
 }
 
-int tac_dist_load_model(const tac_comm *c, const char *spec, char **dir, tac_clip **m)
+int tac_dist_resolve_model(const tac_comm *c, const char *spec, char **dir)
 {
     *dir = NULL;
-    *m = NULL;
     /* rank 0 first (it may download into a cache the others share), then the others */
     int rc = TAC_OK;
     for (int turn = 0; turn < 2; turn++) {
@@ -84,7 +83,14 @@ int tac_dist_load_model(const tac_comm *c, const char *spec, char **dir, tac_cli
         if (tac_comm_check(c, rc) != TAC_OK) { free(*dir); *dir = NULL; return TAC_ERR; }
         if (!tac_dist_active(c)) break;
     }
-    rc = tac_clip_load_ex(*dir, &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, m);
+    return TAC_OK;
+}
+
+int tac_dist_load_model(const tac_comm *c, const char *spec, char **dir, tac_clip **m)
+{
+    *m = NULL;
+    if (tac_dist_resolve_model(c, spec, dir) != TAC_OK) return TAC_ERR;
+    int rc = tac_clip_load_ex(*dir, &(tac_clip_load_params){getenv("TACLUST_BPE"), 1}, m);
     if (tac_comm_check(c, rc) != TAC_OK) {
         tac_clip_free(*m);
         *m = NULL;
