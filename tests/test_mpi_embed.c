@@ -172,3 +172,37 @@ TAC_TEST(mpi_embed_failing_rank_ends_the_job)
     TAC_CHECK_INT(tac_test_sh("grep -q 'rank 0 of 2: .*missing.txt' '%s/err3'", dir), 0);
     TAC_CHECK(access(tac_test_path(dir, "t.npy"), F_OK) != 0);
 }
+
+TAC_TEST(mpi_bench_embedding_same_bytes_with_2_ranks)
+{
+    const char *why = setup();
+    if (why) TAC_SKIP(why);
+    const char *dir = tac_test_tmpdir();
+    char tarp[1024];
+    snprintf(tarp, sizeof tarp, "%s/datasets/cifar10-jpeg-q75.tar", tac_test_shared());
+    if (access(tarp, R_OK) != 0) TAC_SKIP("../shared/datasets/cifar10-jpeg-q75.tar not found");
+    /* 20 images per class and split (200 + 200: 7 batches of 32 per split, shared 4 + 3) and a small vocabulary */
+    TAC_REQUIRE(tac_test_sh("tar -xf '%s' -C '%s' --wildcards 'cifar10-jpeg/*/*/00[0-1][0-9].jpg'", tarp, dir) == 0);
+    TAC_REQUIRE(tac_test_sh("cd '%s' && for w in cat dog car truck ship plane bird deer frog horse tree house road lake "
+                            "boat cloud apple rose fish owl; do echo $w; done > voc.txt", dir) == 0);
+    setenv("XDG_CACHE_HOME", tac_test_path(dir, "xdg"), 1);
+    TAC_REQUIRE(tac_test_sh("cd '%s' && " ONE_THREAD " %s bench cifar10 --data cifar10-jpeg --model '%s' --vocabulary voc.txt "
+                            "--no-train-only --out b1 >b1.log 2>&1", dir, g_bin, g_model) == 0);
+    int rc = tac_test_mpirun(2, "-x XDG_CACHE_HOME sh -c \"cd '%s' && %s bench cifar10 --data cifar10-jpeg --model '%s' "
+                             "--vocabulary voc.txt --no-train-only --out b2 >b2.log 2>&1\"", dir, g_bin, g_model);
+    unsetenv("XDG_CACHE_HOME");
+    /* the embedding stage: the split files are the single process's bytes, the parts are gone */
+    TAC_CHECK(same(dir, "b1/train.npy", "b2/train.npy"));
+    TAC_CHECK(same(dir, "b1/test.npy", "b2/test.npy"));
+    TAC_CHECK(access(tac_test_path(dir, "b2/train.parts"), F_OK) != 0);
+    /* the fit stage is distributed elsewhere: either the whole job succeeded with the same metrics, printed once,
+     * or it failed on every rank with one agreed message naming a rank, and wrote no metrics */
+    if (rc == 0) {
+        TAC_CHECK(same(dir, "b1/metrics.json", "b2/metrics.json"));
+        TAC_CHECK_INT(tac_test_sh("test $(grep -c 'TAC (no train)' '%s/b2.log') = 1", dir), 0);
+    } else {
+        tac_test_sh("grep -m1 'taclust bench: rank' '%s/b2.log' | sed 's/^/    (stopped in the fit stage) /'", dir);
+        TAC_CHECK_INT(tac_test_sh("grep -q 'taclust bench: rank [0-9] of 2: ' '%s/b2.log'", dir), 0);
+        TAC_CHECK(access(tac_test_path(dir, "b2/metrics.json"), F_OK) != 0);
+    }
+}
