@@ -8,9 +8,17 @@
  *     another N) says it took those batches from the caches and writes the single-process bytes;
  *   - a rank whose model does not exist (Open MPI's MPMD form) ends the job: exit status non-zero, stderr names
  *     rank 1, no output file.
+ * The library and program parts are also run on the tests' thread transport (tests/tac_test_comm.h: no MPI needed,
+ * runs under the sanitizers): tac_embed_prompts_dist / tac_embed_nouns_dist and tac_dist_embed_images with 1 to 3
+ * ranks against the single-process calls, byte for byte.
  * Skips (saying why) without MPI, without the tiny model or without the photos.
  */
 #include "tac_test.h"
+#include "tac_test_comm.h"
+#include "app/tac_app.h"
+#include "taclust/clip.h"
+#include "taclust/embed.h"
+#include "taclust/textspace.h"
 
 #include <unistd.h>
 
@@ -173,7 +181,7 @@ TAC_TEST(mpi_embed_failing_rank_ends_the_job)
     TAC_CHECK(access(tac_test_path(dir, "t.npy"), F_OK) != 0);
 }
 
-TAC_TEST(mpi_bench_embedding_same_bytes_with_2_ranks)
+TAC_TEST(mpi_embed_bench_split_bytes_with_2_ranks)
 {
     const char *why = setup();
     if (why) TAC_SKIP(why);
@@ -205,4 +213,133 @@ TAC_TEST(mpi_bench_embedding_same_bytes_with_2_ranks)
         TAC_CHECK_INT(tac_test_sh("grep -q 'taclust bench: rank [0-9] of 2: ' '%s/b2.log'", dir), 0);
         TAC_CHECK(access(tac_test_path(dir, "b2/metrics.json"), F_OK) != 0);
     }
+}
+
+/* ---- the same on the thread transport ---------------------------------------------------------------------- */
+
+typedef struct {
+    tac_clip *m;
+    const char *const *texts;
+    int64_t n;
+    int nouns;          /* 1: tac_embed_nouns_dist with the 7 templates, 0: prompts */
+    float *out[3];      /* per rank: n x E */
+    const char *const *paths;   /* images */
+    const char *cache;
+    tac_dist_images img[3];
+} dist_args;
+
+static int text_rank(const tac_comm *c, void *arg)
+{
+    dist_args *a = arg;
+    tac_embed_text_params p = tac_embed_text_default_params();
+    p.batch = 6; p.label = NULL; p.threads = 1;
+    return a->nouns ? tac_embed_nouns_dist(a->m, a->texts, a->n, tac_prompt_templates, TAC_NUM_TEMPLATES, &p, c,
+                                           a->out[c->rank])
+                    : tac_embed_prompts_dist(a->m, a->texts, a->n, &p, c, a->out[c->rank]);
+}
+
+TAC_TEST(mpi_embed_threads_text_same_bytes)
+{
+    if (access(TINY_CLIP "/config.json", R_OK) != 0) TAC_SKIP("tiny CLIP model not present at " TINY_CLIP);
+    static const char *const words[] = {"cat", "dog", "Cat", "a photo of a cat", "", "tabby kitten", "car", "dog",
+                                        "sailing boat", "lighthouse", "owl", "red fox", "bridge", "castle", "tulip",
+                                        "snow", "eagle", "pear", "truck", "cloud"};
+    const int64_t n = (int64_t)(sizeof words / sizeof words[0]);
+    dist_args a;
+    memset(&a, 0, sizeof a);
+    TAC_REQUIRE(tac_clip_load(TINY_CLIP, &a.m) == TAC_OK);
+    const int E = tac_clip_embed_dim(a.m);
+    a.texts = words; a.n = n;
+    float *ref = tac_xmalloc((size_t)n * E, sizeof(float));   /* n x E */
+    for (int r = 0; r < 3; r++) a.out[r] = tac_xmalloc((size_t)n * E, sizeof(float));
+    for (a.nouns = 0; a.nouns <= 1; a.nouns++) {
+        tac_embed_text_params p = tac_embed_text_default_params();
+        p.batch = 6; p.label = NULL; p.threads = 1;
+        TAC_CHECK_OK(a.nouns ? tac_embed_nouns(a.m, words, n, tac_prompt_templates, TAC_NUM_TEMPLATES, &p, ref)
+                             : tac_embed_prompts(a.m, words, n, &p, ref));
+        for (int R = 1; R <= 3; R++) {
+            for (int r = 0; r < R; r++) memset(a.out[r], 0xff, (size_t)n * E * sizeof(float));
+            int rcs[3];
+            char errs[3][512];
+            if (tac_test_run_ranks(R, text_rank, &a, rcs, errs) != 0)
+                tac_test_fail_at(__FILE__, __LINE__, "R=%d: %s", R, errs[0]);
+            for (int r = 0; r < R; r++)
+                if (memcmp(a.out[r], ref, (size_t)n * E * sizeof(float)) != 0)
+                    tac_test_fail_at(__FILE__, __LINE__, "%s, %d ranks: rank %d's rows differ from the single call",
+                                     a.nouns ? "nouns" : "prompts", R, r);
+        }
+    }
+    /* a bad argument on every rank is one agreed failure */
+    a.nouns = 1;
+    a.n = -1;
+    int rcs[2];
+    char errs[2][512];
+    TAC_CHECK(tac_test_run_ranks(2, text_rank, &a, rcs, errs) != 0);
+    TAC_CHECK(rcs[0] == TAC_ERR && rcs[1] == TAC_ERR && strstr(errs[1], "rank 0 of 2: ") != NULL);
+    for (int r = 0; r < 3; r++) free(a.out[r]);
+    free(ref);
+    tac_clip_free(a.m);
+}
+
+static int images_rank(const tac_comm *c, void *arg)
+{
+    dist_args *a = arg;
+    return tac_dist_embed_images(c, a->m, a->paths, a->n, 224, 3, a->cache, &a->img[c->rank]);
+}
+
+TAC_TEST(mpi_embed_threads_images_same_bytes_and_resume)
+{
+    const char *why = NULL;
+    if (access(TINY_CLIP "/config.json", R_OK) != 0) why = "tiny CLIP model not present at " TINY_CLIP;
+    else if (access(tac_test_path(tac_test_shared(), "datasets/photos/coffee.png"), R_OK) != 0)
+        why = "../shared/datasets/photos not found";
+    if (why) TAC_SKIP(why);
+    const char *dir = tac_test_tmpdir();
+    make_images(dir);
+    char **paths; int64_t n;
+    const char *in[1] = {tac_test_path(dir, "in")};
+    TAC_REQUIRE(tac_list_inputs(in, 1, NULL, &paths, &n) == TAC_OK && n == 14);
+    dist_args a;
+    memset(&a, 0, sizeof a);
+    TAC_REQUIRE(tac_clip_load(TINY_CLIP, &a.m) == TAC_OK);
+    const int E = tac_clip_embed_dim(a.m);
+    a.paths = (const char *const *)paths; a.n = n;
+    char cache[1024];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    a.cache = cache;
+    float *ref = tac_xmalloc((size_t)n * E, sizeof(float));   /* n x E */
+    int8_t ok[14];
+    tac_embed_images_params p = tac_embed_images_default_params();
+    p.batch = 3; p.label = NULL;
+    TAC_REQUIRE(tac_embed_images(a.m, a.paths, n, &p, ref, ok, NULL) == TAC_OK);
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (ok[i]) memmove(ref + (size_t)k++ * E, ref + (size_t)i * E, (size_t)E * sizeof(float));
+    TAC_CHECK_INT(k, 12);
+    for (int pass = 0; pass < 2; pass++)     /* pass 1: every batch without an unreadable image from the caches */
+        for (int R = 1; R <= 3; R++) {
+            int rcs[3];
+            char errs[3][512];
+            if (tac_test_run_ranks(R, images_rank, &a, rcs, errs) != 0) {
+                tac_test_fail_at(__FILE__, __LINE__, "R=%d: %s", R, errs[0]);
+                continue;
+            }
+            tac_dist_images *o = &a.img[0];
+            TAC_CHECK_INT(o->nok, 12);
+            TAC_CHECK_INT(o->nskipped, 2);
+            TAC_CHECK_INT(o->nbatches, 5);
+            /* batches 0 and 2 hold the unreadable images; the other 3 come from the caches of the earlier calls */
+            TAC_CHECK_INT(o->cached_batches, pass == 0 && R == 1 ? 0 : 3);
+            if (o->nok == 12 && memcmp(o->X, ref, (size_t)12 * E * sizeof(float)) != 0)
+                tac_test_fail_at(__FILE__, __LINE__, "pass %d, %d ranks: rows differ from tac_embed_images", pass, R);
+            if (o->nskipped == 2) {
+                TAC_CHECK(o->skipped[0] == 0 && o->skipped[1] == 6);
+                TAC_CHECK(strstr(o->why[0], "empty") != NULL);
+            }
+            for (int r = 1; r < R; r++) TAC_CHECK(a.img[r].X == NULL && a.img[r].nok == 0);
+            for (int r = 0; r < R; r++) tac_dist_images_free(&a.img[r]);
+        }
+    tac_free_strings(paths, n);
+    free(ref);
+    tac_clip_free(a.m);
 }

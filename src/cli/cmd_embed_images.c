@@ -35,7 +35,10 @@ static const char *const USAGE =
     "  X.skipped.txt   PATH<TAB>REASON of each image that could not be read or decoded (empty if none)\n"
     "In both lists a path's control characters are escaped (\\t \\n \\r \\xHH, a backslash as \\\\), one line each.\n"
     "An unreadable or corrupt image is reported on stderr and skipped; the others go on. Exit status: 0 when at\n"
-    "least one image was embedded, 1 on errors (model, no image found, none readable), 2 on usage errors.";
+    "least one image was embedded, 1 on errors (model, no image found, none readable), 2 on usage errors.\n"
+    "Under `mpirun -np N` the images are shared out over the ranks in whole batches and rank 0 writes the same\n"
+    "bytes as one process; each rank keeps its finished batches in X.cache/rank-R.bin until the outputs are\n"
+    "written, so a job that failed or was killed resumes when run again.";
 
 typedef struct {
     const char *const *paths;
