@@ -17,7 +17,9 @@
 #include "taclust/textspace.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -111,6 +113,85 @@ static int embed_split(tac_clip *m, const tac_split *s, const char *out, const c
     return TAC_OK;
 }
 
+/* The part files in OUT/<name>.parts: rows-LO-HI.npy (a run over ranks) and part-K.npy (the single process: rows
+ * [K*CHUNK, K*CHUNK+CHUNK) cut at n). Each holds rows of whole batches of the same global batching, so its rows are
+ * the bytes any run computes for them. *A, *B: rows [A, B); 0 when the name is none of these. */
+static int part_rows(const char *fname, int64_t n, int64_t *A, int64_t *B)
+{
+    long long a, b;
+    int len = 0;
+    if (sscanf(fname, "rows-%lld-%lld.npy%n", &a, &b, &len) == 2 && len > 0 && fname[len] == 0) {
+        *A = a; *B = b;
+    } else if (len = 0, sscanf(fname, "part-%lld.npy%n", &a, &len) == 1 && len > 0 && fname[len] == 0) {
+        *A = a * TAC_BENCH_CHUNK;
+        *B = *A + TAC_BENCH_CHUNK < n ? *A + TAC_BENCH_CHUNK : n;
+    } else {
+        return 0;
+    }
+    return *A >= 0 && *A < *B && *B <= n;
+}
+
+/* Rows [a, a+cnt) of X (N x E) from the part files of earlier runs in `parts`, whatever their number of ranks:
+ * 1 when every row was found, else 0 (X may then hold some of them; the caller embeds the rows again). */
+static int rows_from_parts(const char *parts, int64_t n, int64_t a, int64_t cnt, int e, float *X)
+{
+    DIR *d = opendir(parts);
+    if (!d) return 0;
+    int64_t (*ref)[2] = NULL;   /* nref x {A, B} */
+    char **name = NULL;         /* nref */
+    int nref = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        int64_t A, B;
+        if (!part_rows(de->d_name, n, &A, &B) || B <= a || A >= a + cnt) continue;
+        if (nref == cap) {
+            cap = cap ? 2 * cap : 16;
+            ref = tac_xrealloc(ref, (size_t)cap, sizeof *ref);
+            name = tac_xrealloc(name, (size_t)cap, sizeof *name);
+        }
+        ref[nref][0] = A; ref[nref][1] = B;
+        name[nref++] = tac_xstrdup(de->d_name);
+    }
+    closedir(d);
+    int found = 1;
+    for (int64_t i = a; i < a + cnt && found;) {
+        int j = 0;
+        while (j < nref && !(ref[j][0] <= i && i < ref[j][1])) j++;
+        float *P = NULL;
+        int64_t r = 0, c = 0;
+        char path[PATH_MAX + 300];
+        if (j < nref) snprintf(path, sizeof path, "%s/%s", parts, name[j]);
+        found = j < nref && tac_npy_load_f32(path, &P, &r, &c) == TAC_OK && r == ref[j][1] - ref[j][0] && c == e;
+        if (found) {
+            int64_t z = ref[j][1] < a + cnt ? ref[j][1] : a + cnt;
+            memcpy(X + (size_t)i * e, P + (size_t)(i - ref[j][0]) * e, (size_t)(z - i) * e * sizeof(float));
+            i = z;
+        }
+        free(P);
+    }
+    tac_free_strings(name, nref);
+    free(ref);
+    tac_clear_error();
+    return found;
+}
+
+/* Removes the part files of OUT/<name>.parts and the folder (a model change, or the split's file written). */
+static void remove_parts(const char *out, const char *name)
+{
+    char parts[PATH_MAX + 64], path[PATH_MAX + 400];
+    snprintf(parts, sizeof parts, "%s/%s.parts", out, name);
+    DIR *d = opendir(parts);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        int64_t A, B;
+        if (!part_rows(de->d_name, INT64_MAX, &A, &B)) continue;
+        snprintf(path, sizeof path, "%s/%s", parts, de->d_name);
+        unlink(path);
+    }
+    if (d) closedir(d);
+    rmdir(parts);
+}
+
 /* embed_split over the ranks of c: rank 0's OUT/<name>.npy sent to every rank when it is there; else every rank
  * embeds its share of whole batches (tac_dist_rows with the batch as the tile: the batches of the single process) in
  * chunks of at most TAC_BENCH_CHUNK rows, each saved as OUT/<name>.parts/rows-<lo>-<hi>.npy (a rerun with the same
@@ -123,7 +204,7 @@ static int embed_split_ranks(const tac_comm *c, tac_clip *m, const tac_split *s,
     char final[PATH_MAX + 64], parts[PATH_MAX + 64], part[PATH_MAX + 160];
     snprintf(final, sizeof final, "%s/%s.npy", out, name);
     snprintf(parts, sizeof parts, "%s/%s.parts", out, name);
-    float *X = NULL, *P;
+    float *X = NULL;
     int64_t r, cc, have = 0;
     struct stat st;
     if (me == 0 && stat(final, &st) == 0 && tac_npy_load_f32(final, &X, &r, &cc) == TAC_OK) {
@@ -153,10 +234,7 @@ static int embed_split_ranks(const tac_comm *c, tac_clip *m, const tac_split *s,
     for (int64_t a = lo; a < hi && rc == TAC_OK; a += TAC_BENCH_CHUNK) {
         int64_t cnt = hi - a < TAC_BENCH_CHUNK ? hi - a : TAC_BENCH_CHUNK;
         snprintf(part, sizeof part, "%s/rows-%012lld-%012lld.npy", parts, (long long)a, (long long)(a + cnt));
-        if (stat(part, &st) == 0 && tac_npy_load_f32(part, &P, &r, &cc) == TAC_OK && r == cnt && cc == e) {
-            memcpy(X + a * e, P, (size_t)cnt * e * sizeof(float));
-            free(P);
-        } else {
+        if (!rows_from_parts(parts, s->n, a, cnt, e, X)) {
             tac_clear_error();
             if (embed_chunk(m, s, a, cnt, resize, batch, X + a * e, ok) != TAC_OK) { rc = TAC_ERR; break; }
             for (int64_t i = 0; i < cnt; i++)
@@ -174,12 +252,12 @@ static int embed_split_ranks(const tac_comm *c, tac_clip *m, const tac_split *s,
         rc = tac_npy_save_f32(final, X, 2, sh);
     }
     if ((rc = tac_comm_check(c, rc)) == TAC_OK) {
-        for (int64_t a = lo; a < hi; a += TAC_BENCH_CHUNK) {
+        for (int64_t a = lo; a < hi; a += TAC_BENCH_CHUNK) {   /* this rank's own (its folder may be its own disk) */
             int64_t cnt = hi - a < TAC_BENCH_CHUNK ? hi - a : TAC_BENCH_CHUNK;
             snprintf(part, sizeof part, "%s/rows-%012lld-%012lld.npy", parts, (long long)a, (long long)(a + cnt));
             unlink(part);
         }
-        rmdir(parts);   /* the last rank to leave it empty removes it */
+        if (tac_comm_check(c, TAC_OK) == TAC_OK && me == 0) remove_parts(out, name);   /* then those of earlier runs */
     }
     if (rc != TAC_OK) { free(X); return TAC_ERR; }
     *X_out = X;
@@ -259,6 +337,8 @@ int tac_bench_run_dist(const tac_comm *c, const char *dataset, const char *data_
             char p2[PATH_MAX + 32];
             snprintf(p2, sizeof p2, "%s/train.npy", out); unlink(p2);
             snprintf(p2, sizeof p2, "%s/test.npy", out); unlink(p2);
+            remove_parts(out, "train");   /* parts embedded with the other model */
+            remove_parts(out, "test");
             if (tac_write_file_atomic(tag, want, strlen(want)) != TAC_OK) { free(old); goto hash_done; }
         }
         free(old);

@@ -31,7 +31,8 @@ static const char *const USAGE =
     "      --templates none: the noun itself as the prompt, L2-normalised.\n"
     "Prompts are tokenised as clip.tokenize(truncate=True); identical token sequences are encoded once, and\n"
     "batches group prompts of similar token length, cut after the end token (same result as the full context).\n"
-    "Under `mpirun -np N` the batches are shared out over the ranks and rank 0 writes the same bytes as one process.";
+    "Under `mpirun -np N` the batches are shared out over the ranks and rank 0 writes the same bytes as one\n"
+    "process.";
 
 /* Under mpirun with several ranks: rank 0 reads the lines and sends them, the model is loaded on every rank, the
  * batches of the single-process run are shared out (tac_embed_prompts_dist / tac_embed_nouns_dist: the rows are the
