@@ -3,7 +3,7 @@
  *   - embed-images and embed-text (prompts with a repeat and an empty line; nouns x 7 templates) with 2 and 3 ranks
  *     write the same bytes (cmp) as one process with the same threads per rank, the skipped list included, and
  *     leave no cache behind;
- *   - resume: a run whose rank 0 cannot write its cache (TACLUST_DEBUG_FAIL_WRITE) fails on every rank naming rank
+ *   - resume (embed-text too): a run whose rank 0 cannot write its cache (TACLUST_DEBUG_FAIL_WRITE) fails on every rank naming rank
  *     0, writes no output, and leaves rank 1's finished batches in X.cache/rank-1.bin; the rerun (same N, and
  *     another N) says it took those batches from the caches and writes the single-process bytes;
  *   - a rank whose model does not exist (Open MPI's MPMD form) ends the job: exit status non-zero, stderr names
@@ -126,6 +126,18 @@ TAC_TEST(mpi_embed_text_same_bytes_with_2_and_3_ranks)
         if (!same(dir, "n1.npy", a)) tac_test_fail_at(__FILE__, __LINE__, "-np %d: nouns differ from the single process", np);
         if (!same(dir, "p1.npy", b)) tac_test_fail_at(__FILE__, __LINE__, "-np %d: prompts differ from the single process", np);
     }
+    /* resume: rank 0 of 2 cannot write its cache, rank 1 keeps its batches in nr.cache/rank-1.bin; the rerun with 3
+     * ranks takes them from there (its batches are keyed by their tokens, whatever N) and writes the same bytes */
+    TAC_CHECK(tac_test_mpirun(2, "-x TACLUST_DEBUG_FAIL_WRITE=rank-0 sh -c \"cd '%s' && %s embed-text --model '%s' --batch 8 "
+                              "--out nr.npy --nouns nouns.txt 2>nr.err\"", dir, g_bin, g_model) != 0);
+    TAC_CHECK_INT(tac_test_sh("grep -q 'rank 0 of 2: .*rank-0.bin: write failed' '%s/nr.err'", dir), 0);
+    TAC_CHECK(access(tac_test_path(dir, "nr.npy"), F_OK) != 0);
+    TAC_CHECK_INT(tac_test_sh("test $(stat -c %%s '%s/nr.cache/rank-1.bin') -gt 1000", dir), 0);
+    TAC_CHECK_INT(tac_test_mpirun(3, "sh -c \"cd '%s' && %s embed-text --model '%s' --batch 8 --out nr.npy --nouns nouns.txt "
+                                  "2>nr.err\"", dir, g_bin, g_model), 0);
+    TAC_CHECK_INT(tac_test_sh("grep -q '[1-9][0-9]* batches taken from the ranks. embedding caches' '%s/nr.err'", dir), 0);
+    TAC_CHECK(same(dir, "n1.npy", "nr.npy"));
+    TAC_CHECK(access(tac_test_path(dir, "nr.cache"), F_OK) != 0);
 }
 
 TAC_TEST(mpi_embed_images_resume_from_rank_caches)

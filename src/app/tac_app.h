@@ -17,6 +17,7 @@
 #include "core/tac_internal.h"
 #include "taclust/core.h"
 #include "taclust/dist.h"
+#include "taclust/embed.h"   /* tac_embed_text_params */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -201,6 +202,12 @@ typedef struct {
 int tac_dist_embed_images(const tac_comm *c, const struct tac_clip *m, const char *const *paths, int64_t n,
                           int resize, int batch, const char *cache_dir, tac_dist_images *o);
 void tac_dist_images_free(tac_dist_images *o);
+/* tac_embed_prompts_dist (templates NULL) or tac_embed_nouns_dist over the ranks of c, each rank's finished batches
+ * cached in cache_dir/rank-R.bin (keyed by the batch's token ids: a rerun, with any N, takes them from there).
+ * out: n x E on every rank. *hits (may be NULL): batches taken from the caches, summed over the ranks. */
+int tac_dist_embed_text(const tac_comm *c, const struct tac_clip *m, const char *const *lines, int64_t n,
+                        const char *const *templates, int ntemplates, const tac_embed_text_params *p,
+                        const char *cache_dir, float *out, int64_t *hits);
 /* After the outputs are written: each rank removes its cache file, then rank 0 the others' and the folder. */
 void tac_dist_remove_caches(const tac_comm *c, const char *cache_dir);
 

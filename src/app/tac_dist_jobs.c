@@ -16,6 +16,9 @@
  * other rank-*.bin files of the folder read-only: a rerun with the same N finds its batches in its own file, one
  * with another N in the others' (the batches, hence the keys, do not depend on N).
  *
+ * Text (tac_dist_embed_text): the library's own batches (tac_embed_*_cached), each keyed by the hash of its token
+ * ids, records "<hash>#<row>" in CACHE_DIR/rank-R.bin the same way.
+ *
  * Failures: every step ends with tac_comm_check, so a failure of one rank (model, input, cache write) is the same
  * TAC_ERR "rank R of N: ..." on every rank and nobody waits in a collective.
  */
@@ -24,6 +27,7 @@
 #include "taclust/clip.h"
 #include "taclust/embed.h"
 #include "taclust/hub.h"
+#include "pipeline/tac_embed_cache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -409,4 +413,62 @@ void tac_dist_remove_caches(const tac_comm *c, const char *cache_dir)
     }
     if (d) closedir(d);
     rmdir(cache_dir);
+}
+
+/* ---- text: the library's batches cached per rank ---------------------------------------------------------- */
+
+typedef struct {
+    tac_embcache **caches;   /* nc: this rank's first */
+    int nc, E;
+} text_cache;
+
+/* Record i of a batch: key "<batch hash>#i" (size and mtime 0). */
+static int text_get(void *user, uint64_t key, int rows, float *out)
+{
+    text_cache *t = user;
+    char k[48];
+    for (int i = 0; i < rows; i++) {
+        snprintf(k, sizeof k, "%016llx#%d", (unsigned long long)key, i);
+        const float *v = NULL;
+        for (int q = 0; q < t->nc && !v; q++) v = tac_embcache_get(t->caches[q], k, 0, 0);
+        if (!v) return 0;
+        memcpy(out + (size_t)i * t->E, v, (size_t)t->E * sizeof(float));
+    }
+    return 1;
+}
+
+static int text_put(void *user, uint64_t key, int rows, const float *vecs)
+{
+    text_cache *t = user;
+    char **keys = tac_xcalloc((size_t)rows, sizeof(char *));          /* rows */
+    int64_t *zero = tac_xcalloc((size_t)rows, sizeof(int64_t));       /* rows */
+    for (int i = 0; i < rows; i++) {
+        keys[i] = tac_xmalloc(48, 1);
+        snprintf(keys[i], 48, "%016llx#%d", (unsigned long long)key, i);
+    }
+    int rc = tac_embcache_put(t->caches[0], rows, (const char *const *)keys, zero, zero, vecs);
+    tac_free_strings(keys, rows);
+    free(zero);
+    return rc;
+}
+
+int tac_dist_embed_text(const tac_comm *c, const tac_clip *m, const char *const *lines, int64_t n,
+                        const char *const *templates, int ntemplates, const tac_embed_text_params *p,
+                        const char *cache_dir, float *out, int64_t *hits)
+{
+    char tag[256];
+    snprintf(tag, sizeof tag, "%s text", tac_clip_cache_tag(m));
+    text_cache t = {NULL, 0, tac_clip_embed_dim(m)};
+    int rc = open_caches(cache_dir, tac_comm_rank(c), t.E, tag, &t.caches, &t.nc);
+    if ((rc = tac_comm_check(c, rc)) == TAC_OK) {
+        tac_text_batch_cache bc = {&t, text_get, text_put, 0};
+        rc = templates ? tac_embed_nouns_cached(m, lines, n, templates, ntemplates, p, c, &bc, out)
+                       : tac_embed_prompts_cached(m, lines, n, p, c, &bc, out);
+        int64_t h = bc.hits;
+        if (rc == TAC_OK && tac_dist_active(c)) rc = tac_comm_check(c, c->allreduce_sum(c, &h, 1, TAC_COMM_I64));
+        if (hits) *hits = h;
+    }
+    for (int q = 0; q < t.nc; q++) tac_embcache_close(t.caches[q]);
+    free(t.caches);
+    return rc;
 }

@@ -32,16 +32,22 @@ static const char *const USAGE =
     "Prompts are tokenised as clip.tokenize(truncate=True); identical token sequences are encoded once, and\n"
     "batches group prompts of similar token length, cut after the end token (same result as the full context).\n"
     "Under `mpirun -np N` the batches are shared out over the ranks and rank 0 writes the same bytes as one\n"
-    "process.";
+    "process; each rank keeps its finished batches in T.cache/rank-R.bin until T.npy is written, so a job that\n"
+    "failed or was killed resumes when run again.";
 
 /* Under mpirun with several ranks: rank 0 reads the lines and sends them, the model is loaded on every rank, the
  * batches of the single-process run are shared out (tac_embed_prompts_dist / tac_embed_nouns_dist: the rows are the
- * same bytes as one process computes) and rank 0 writes T.npy once every rank has succeeded. Exit status. */
+ * same bytes as one process computes), each rank caching its finished batches in T.cache/rank-R.bin (a rerun takes
+ * them from there), and rank 0 writes T.npy once every rank has succeeded; then the caches go. Exit status. */
 static int embed_text_ranks(const tac_comm *c, const char *spec, const char *out, const char *prompts,
                             const char *text_input, int tac7, int batch)
 {
     char **lines = NULL, *dir = NULL;
     int64_t n = 0;
+    size_t ol = strlen(out) > 4 && strcmp(out + strlen(out) - 4, ".npy") == 0 ? strlen(out) - 4 : strlen(out);
+    char *cache = tac_xmalloc(ol + 7, 1);   /* T.npy -> T.cache: rank-R.bin of each rank until T.npy is written */
+    memcpy(cache, out, ol);
+    strcpy(cache + ol, ".cache");
     tac_clip *m = NULL;
     float *T = NULL;
     int rc = TAC_OK, status = 1;
@@ -64,22 +70,25 @@ static int embed_text_ranks(const tac_comm *c, const char *spec, const char *out
     p.batch = batch;
     p.tokenizer_path = dir;
     double t0 = tac_now();
-    rc = prompts ? tac_embed_prompts_dist(m, (const char *const *)lines, n, &p, c, T)
-                 : tac_embed_nouns_dist(m, (const char *const *)lines, n, tac7 ? tac_prompt_templates : none_template,
-                                        G, &p, c, T);
+    int64_t hits = 0;
+    rc = tac_dist_embed_text(c, m, (const char *const *)lines, n,
+                             prompts ? NULL : tac7 ? tac_prompt_templates : none_template, G, &p, cache, T, &hits);
     double dt = tac_now() - t0;
     if (rc != TAC_OK) { tac_cli_error("embed-text"); goto done; }   /* agreed by every rank */
+    if (hits) tac_info("%lld batches taken from the ranks' embedding caches (%s)", (long long)hits, cache);
     if (c->rank == 0) {
         int64_t shape[2] = {n, E};
         rc = tac_check_finite("text embeddings", T, n, E);
         if (rc == TAC_OK) rc = tac_npy_save_f32(out, T, 2, shape);
     }
     if (tac_comm_check(c, rc) != TAC_OK) { tac_cli_error("embed-text"); goto done; }
+    tac_dist_remove_caches(c, cache);
     tac_info("embedded %lld prompts over %d ranks in %.1f s (%.1f prompts/s) into %s (%s)", (long long)(n * G),
              c->size, dt, dt > 0 ? (double)(n * G) / dt : 0.0, out, prompts ? "unnormalised" : "L2-normalised");
     status = 0;
 done:
     free(T);
+    free(cache);
     tac_clip_free(m);
     free(dir);
     tac_free_strings(lines, n);

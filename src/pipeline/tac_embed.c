@@ -19,6 +19,7 @@
 #include "taclust/image.h"
 #include "core/tac_internal.h"
 #include "core/tac_dist.h"
+#include "pipeline/tac_embed_cache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -594,7 +595,7 @@ static int64_t batch_end(const int64_t *idx, int64_t j, int64_t cnt, int B, int 
  * runs), each rank encodes its run and the rows are gathered, so every rank holds all cnt rows; a failure on any
  * rank is TAC_ERR on every rank (tac_comm_check). */
 static int encode_sorted(tac_clip_state *st, int E, const tokseqs *s, const int64_t *idx, int64_t cnt, int B, int g,
-                         float *out, tac_progress *pr, int64_t *done, const tac_comm *c)
+                         float *out, tac_progress *pr, int64_t *done, const tac_comm *c, tac_text_batch_cache *cache)
 {
     int64_t lo = 0, hi = cnt, *bytes = NULL;   /* this rank's rows; R part sizes in bytes */
     int rc = TAC_OK;
@@ -629,7 +630,14 @@ static int encode_sorted(tac_clip_state *st, int E, const tokseqs *s, const int6
             int64_t q = idx[j + i];
             memcpy(ids + (size_t)i * ctx, s->ids + s->off[q], (size_t)(s->off[q + 1] - s->off[q]) * sizeof(int32_t));
         }
-        if (tac_clip_encode_tokens_st(st, ids, b, ctx, out + (size_t)j * E) != TAC_OK) { rc = TAC_ERR; break; }
+        /* a cache (the program's resumable runs) keyed by the batch's token ids: the same batch, the same rows */
+        uint64_t key = cache ? hash_ids(ids, (int64_t)b * ctx, mix64((uint64_t)b * 131 + (uint64_t)ctx)) : 0;
+        if (cache && cache->get(cache->user, key, b, out + (size_t)j * E)) {
+            cache->hits++;
+        } else {
+            if (tac_clip_encode_tokens_st(st, ids, b, ctx, out + (size_t)j * E) != TAC_OK) { rc = TAC_ERR; break; }
+            if (cache && cache->put(cache->user, key, b, out + (size_t)j * E) != TAC_OK) { rc = TAC_ERR; break; }
+        }
         j += b;
         *done += b;
         if (pr) tac_progress_update(pr, *done);
@@ -657,7 +665,7 @@ static int text_args(const tac_clip *m, int64_t n, const void *texts, const floa
 /* tac_embed_prompts(_dist). Every failure path goes through tac_comm_check (a no-op for one process), so the ranks
  * make the same collective calls in the same order whichever of them fails. */
 static int embed_prompts(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
-                         const tac_comm *c, float *out)
+                         const tac_comm *c, tac_text_batch_cache *cache, float *out)
 {
     tac_embed_text_params dp = tac_embed_text_default_params();
     if (!p) p = &dp;
@@ -685,7 +693,7 @@ static int embed_prompts(const tac_clip *m, const char *const *prompts, int64_t 
     tac_progress pr;
     if (p->label) tac_progress_begin_fn(&pr, p->progress, p->progress_user, p->label, u);
     int64_t done = 0;
-    int rc = encode_sorted(st, E, &s, idx, u, p->batch, 1, tmp, p->label ? &pr : NULL, &done, c);
+    int rc = encode_sorted(st, E, &s, idx, u, p->batch, 1, tmp, p->label ? &pr : NULL, &done, c, cache);
     if (p->label) tac_progress_end(&pr);
     tac_clip_state_free(st);
     if (rc == TAC_OK) {
@@ -700,18 +708,25 @@ static int embed_prompts(const tac_clip *m, const char *const *prompts, int64_t 
 int tac_embed_prompts(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
                       float *out)
 {
-    return embed_prompts(m, prompts, n, p, NULL, out);
+    return embed_prompts(m, prompts, n, p, NULL, NULL, out);
 }
 
 int tac_embed_prompts_dist(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
                            const tac_comm *comm, float *out)
 {
-    return embed_prompts(m, prompts, n, p, comm, out);
+    return embed_prompts(m, prompts, n, p, comm, NULL, out);
+}
+
+int tac_embed_prompts_cached(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+                             const tac_comm *comm, tac_text_batch_cache *cache, float *out)
+{
+    return embed_prompts(m, prompts, n, p, comm, cache, out);
 }
 
 /* tac_embed_nouns(_dist); failures as embed_prompts. */
 static int embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
-                       int ntemplates, const tac_embed_text_params *p, const tac_comm *c, float *out)
+                       int ntemplates, const tac_embed_text_params *p, const tac_comm *c, tac_text_batch_cache *cache,
+                       float *out)
 {
     tac_embed_text_params dp = tac_embed_text_default_params();
     if (!p) p = &dp;
@@ -764,7 +779,7 @@ static int embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, c
         }
         sort_ctx sctx = {&s, G};
         qsort_r(idx, (size_t)(cnt * G), sizeof(int64_t), cmp_seq, &sctx);
-        rc = encode_sorted(st, E, &s, idx, cnt * G, p->batch, G, tmp, p->label ? &pr : NULL, &done, c);
+        rc = encode_sorted(st, E, &s, idx, cnt * G, p->batch, G, tmp, p->label ? &pr : NULL, &done, c, cache);
         if (rc != TAC_OK) break;
         for (int64_t q = 0; q < cnt * G; q++) pos[slot[idx[q] / G] * G + idx[q] % G] = q;
         memset(acc, 0, (size_t)cnt * E * sizeof(double));
@@ -795,11 +810,18 @@ static int embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, c
 int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
                     int ntemplates, const tac_embed_text_params *p, float *out)
 {
-    return embed_nouns(m, nouns, n, templates, ntemplates, p, NULL, out);
+    return embed_nouns(m, nouns, n, templates, ntemplates, p, NULL, NULL, out);
 }
 
 int tac_embed_nouns_dist(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
                          int ntemplates, const tac_embed_text_params *p, const tac_comm *comm, float *out)
 {
-    return embed_nouns(m, nouns, n, templates, ntemplates, p, comm, out);
+    return embed_nouns(m, nouns, n, templates, ntemplates, p, comm, NULL, out);
+}
+
+int tac_embed_nouns_cached(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+                           int ntemplates, const tac_embed_text_params *p, const tac_comm *comm,
+                           tac_text_batch_cache *cache, float *out)
+{
+    return embed_nouns(m, nouns, n, templates, ntemplates, p, comm, cache, out);
 }
