@@ -12,6 +12,9 @@
  * longest sequence of the batch. Nouns: their ntemplates sequences are grouped per noun, nouns with identical
  * groups are encoded once, the distinct nouns are ordered by tokens (neighbouring nouns share first words), and
  * chunks of nouns are encoded and averaged in double (in template order), then L2-normalised.
+ * Over several ranks (tac_embed_*_dist) every rank plans the same batches and encodes a contiguous run of them
+ * (encode_sorted), the rows are gathered; the program's resumable form (tac_embed_*_cached, tac_embed_cache.h) looks
+ * each batch up by the hash of its token ids before encoding it.
  */
 #include "taclust/embed.h"
 #include "taclust/clip.h"
