@@ -6,6 +6,8 @@
  *   - resume (embed-text too): a run whose rank 0 cannot write its cache (TACLUST_DEBUG_FAIL_WRITE) fails on every rank naming rank
  *     0, writes no output, and leaves rank 1's finished batches in X.cache/rank-1.bin; the rerun (same N, and
  *     another N) says it took those batches from the caches and writes the single-process bytes;
+ *   - bench: the split files and the noun embeddings (the per-user cache) with 2 ranks are the single process's bytes;
+ *     split parts of a failed run are reused by a rerun with another N;
  *   - a rank whose model does not exist (Open MPI's MPMD form) ends the job: exit status non-zero, stderr names
  *     rank 1, no output file.
  * The library and program parts are also run on the tests' thread transport (tests/tac_test_comm.h: no MPI needed,
@@ -208,9 +210,13 @@ TAC_TEST(mpi_embed_bench_split_bytes_with_2_ranks)
     setenv("XDG_CACHE_HOME", tac_test_path(dir, "xdg"), 1);
     TAC_REQUIRE(tac_test_sh("cd '%s' && " ONE_THREAD " %s bench cifar10 --data cifar10-jpeg --model '%s' --vocabulary voc.txt "
                             "--no-train-only --out b1 >b1.log 2>&1", dir, g_bin, g_model) == 0);
+    setenv("XDG_CACHE_HOME", tac_test_path(dir, "xdg2"), 1);   /* empty: the ranks embed the nouns themselves */
     int rc = tac_test_mpirun(2, "-x XDG_CACHE_HOME sh -c \"cd '%s' && %s bench cifar10 --data cifar10-jpeg --model '%s' "
                              "--vocabulary voc.txt --no-train-only --out b2 >b2.log 2>&1\"", dir, g_bin, g_model);
     unsetenv("XDG_CACHE_HOME");
+    /* the noun embeddings the two ranks computed together, cached by rank 0: the single process's bytes */
+    TAC_CHECK_INT(tac_test_sh("cd '%s' && a=$(ls xdg/taclust/*/nouns-*.npy) && b=$(ls xdg2/taclust/*/nouns-*.npy) && "
+                              "test \"${a#xdg}\" = \"${b#xdg2}\" && cmp -s \"$a\" \"$b\"", dir), 0);
     /* the embedding stage: the split files are the single process's bytes, the parts are gone */
     TAC_CHECK(same(dir, "b1/train.npy", "b2/train.npy"));
     TAC_CHECK(same(dir, "b1/test.npy", "b2/test.npy"));

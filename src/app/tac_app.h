@@ -105,6 +105,11 @@ int tac_user_cache_dir(char *buf, size_t n);
 /* TAC noun embeddings (7 templates, averaged, normalised) of the given nouns for this model, from the per-user
  * cache or computed (chunk by chunk, resumable) and cached. *T: M x E malloc'd, rows L2-normalised. */
 int tac_noun_embeddings_cached(struct tac_clip *model, const char *const *nouns, int64_t m, float **T, int *e);
+/* The same over the ranks of c (every rank calls it, with the same nouns): rank 0 holds the cache (lock, files);
+ * the chunks it lacks are embedded with tac_embed_nouns_dist (batches shared out: the same bytes) and saved by rank
+ * 0; every rank gets *T. A failure anywhere is TAC_ERR on every rank. c NULL: tac_noun_embeddings_cached. */
+int tac_noun_embeddings_cached_dist(const tac_comm *c, struct tac_clip *model, const char *const *nouns, int64_t m,
+                                    float **T, int *e);
 
 /* ---- the cluster job -------------------------------------------------------------------------------- */
 typedef struct {
@@ -172,8 +177,9 @@ int tac_bench_run(const char *dataset, const char *data_dir, const char *model_d
                   uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
 /* The same over the ranks of comm (mpirun -np N taclust bench; NULL: tac_bench_run): every rank reads the dataset
  * and loads the model; the splits are embedded in shares of whole batches (each rank's chunks cached in
- * OUT/<split>.parts/rows-<lo>-<hi>.npy until the split's file is written) and gathered on every rank; rank 0 embeds
- * (or finds in its per-user cache) the nouns and sends them; tac_fit runs with params.comm; rank 0 prints the table
+ * OUT/<split>.parts/rows-<lo>-<hi>.npy until the split's file is written) and gathered on every rank; the nouns
+ * from rank 0's per-user cache or embedded by all ranks (tac_noun_embeddings_cached_dist); tac_fit runs with
+ * params.comm; rank 0 prints the table
  * and writes metrics.json. A failure on any rank is TAC_ERR on every rank. */
 int tac_bench_run_dist(const tac_comm *comm, const char *dataset, const char *data_dir, const char *model_dir,
                        const char *out, uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);

@@ -358,17 +358,13 @@ int tac_bench_run_dist(const tac_comm *c, const char *dataset, const char *data_
     } else {
         if (embed_split_ranks(c, model, &tr, out, "train", info->resize, 32, &Xtr) != TAC_OK) goto done;
         if (embed_split_ranks(c, model, &te, out, "test", info->resize, 32, &Xte) != TAC_OK) goto done;
-        /* the nouns: rank 0 reads them and embeds them (or finds them in its per-user cache), then sends them */
+        /* the nouns: rank 0 reads them and sends them; their embeddings from rank 0's per-user cache, the chunks it
+         * lacks embedded by all ranks together */
         int nrc = TAC_OK;
-        if (me == 0) {
+        if (me == 0)
             nrc = vocabulary ? tac_read_lines(vocabulary, &nouns, &m, 1) : tac_wordnet_nouns(TAC_WORDNET_DEFAULT_DIR, &nouns, &m);
-            if (nrc == TAC_OK) nrc = tac_noun_embeddings_cached(model, (const char *const *)nouns, m, &T, &e);
-        }
         if (tac_comm_check(c, nrc) != TAC_OK || tac_dist_bcast_strings(c, &nouns, &m) != TAC_OK) goto done;
-        e = tac_clip_embed_dim(model);
-        if (me != 0) T = tac_try_malloc((size_t)m * e + 1, sizeof(float), "the noun embeddings");   /* M x E */
-        if (tac_comm_check(c, T ? TAC_OK : TAC_ERR) != TAC_OK) goto done;
-        if (tac_comm_check(c, c->bcast(c, T, m * e * (int64_t)sizeof(float), 0)) != TAC_OK) goto done;
+        if (tac_noun_embeddings_cached_dist(c, model, (const char *const *)nouns, m, &T, &e) != TAC_OK) goto done;
     }
     tac_fit_params fp;
     tac_fit_default_params(&fp);
