@@ -22,6 +22,7 @@
 
 #include "taclust/clip.h"
 #include "taclust/core.h"
+#include "taclust/dist.h"
 #include "taclust/version.h"
 #include "taclust/clip.h"      /* tac_clip (a second typedef of it here is not C99) */
 
@@ -114,6 +115,15 @@ TAC_API int tac_embed_prompts(const tac_clip *m, const char *const *prompts, int
  * all nouns would embed alike). out: M x E, rows of unit norm. */
 TAC_API int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
                     int ntemplates, const tac_embed_text_params *p, float *out);
+
+/* The same two calls spread over the ranks of comm (taclust/dist.h; every rank passes the same arguments): the
+ * batches of the single-process call are shared out as contiguous runs (each rank runs some of the very batches
+ * the single process runs, so the rows are bit-identical to it) and gathered, so on return every rank holds the
+ * whole out. A failure on any rank is TAC_ERR on every rank ("rank R of N: ..."). comm NULL: the calls above. */
+TAC_API int tac_embed_prompts_dist(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+                           const tac_comm *comm, float *out);
+TAC_API int tac_embed_nouns_dist(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+                         int ntemplates, const tac_embed_text_params *p, const tac_comm *comm, float *out);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,8 @@
 
 #include "core/tac_internal.h"
 #include "taclust/core.h"
+#include "taclust/dist.h"
+#include "taclust/embed.h"   /* tac_embed_text_params */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +28,9 @@ typedef struct tac_embcache tac_embcache;
 /* Opens (creating) the cache file for E-dimensional vectors; existing valid records are loaded, a torn or
  * corrupt tail is cut off. Fails if the file holds vectors of another dimension or model tag. */
 int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out);
+/* The same for reading only: the valid records up to the first torn or corrupt one, the file left as it is (another
+ * process may be appending to it); puts fail. Fails when the file is missing or of another dimension or tag. */
+int tac_embcache_open_readonly(const char *path, int e, const char *model_tag, tac_embcache **out);
 /* Looks up a file by path + size + mtime (as stat() reports now). Returns a pointer to E floats or NULL. */
 const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t size, int64_t mtime_ns);
 /* Appends records and makes them durable (fflush + fsync) before returning. vecs: n x E. */
@@ -100,6 +105,11 @@ int tac_user_cache_dir(char *buf, size_t n);
 /* TAC noun embeddings (7 templates, averaged, normalised) of the given nouns for this model, from the per-user
  * cache or computed (chunk by chunk, resumable) and cached. *T: M x E malloc'd, rows L2-normalised. */
 int tac_noun_embeddings_cached(struct tac_clip *model, const char *const *nouns, int64_t m, float **T, int *e);
+/* The same over the ranks of c (every rank calls it, with the same nouns): rank 0 holds the cache (lock, files);
+ * the chunks it lacks are embedded with tac_embed_nouns_dist (batches shared out: the same bytes) and saved by rank
+ * 0; every rank gets *T. A failure anywhere is TAC_ERR on every rank. c NULL: tac_noun_embeddings_cached. */
+int tac_noun_embeddings_cached_dist(const tac_comm *c, struct tac_clip *model, const char *const *nouns, int64_t m,
+                                    float **T, int *e);
 
 /* ---- the cluster job -------------------------------------------------------------------------------- */
 typedef struct {
@@ -165,6 +175,47 @@ int tac_video_middle_frame_png(const char *video, const char *png_path);
  * plumbing check, not comparable with the paper). vocabulary: noun list file or NULL for WordNet. */
 int tac_bench_run(const char *dataset, const char *data_dir, const char *model_dir, const char *out,
                   uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
+/* The same over the ranks of comm (mpirun -np N taclust bench; NULL: tac_bench_run): every rank reads the dataset
+ * and loads the model; the splits are embedded in shares of whole batches (each rank's chunks cached in
+ * OUT/<split>.parts/rows-<lo>-<hi>.npy until the split's file is written) and gathered on every rank; the nouns
+ * from rank 0's per-user cache or embedded by all ranks (tac_noun_embeddings_cached_dist); tac_fit runs with
+ * params.comm; rank 0 prints the table
+ * and writes metrics.json. A failure on any rank is TAC_ERR on every rank. */
+int tac_bench_run_dist(const tac_comm *comm, const char *dataset, const char *data_dir, const char *model_dir,
+                       const char *out, uint32_t seed, int no_train_only, int64_t limit, const char *vocabulary);
+
+/* ---- embedding jobs over the ranks of a communicator (tac_dist_jobs.c; mpirun -np N taclust ...) ----------
+ * Each is collective (every rank calls it with the same arguments) and ends with tac_comm_check: a failure on any
+ * rank is TAC_ERR "rank R of N: ..." on every rank. A NULL communicator is one process. */
+
+/* Rank 0's *n strings *list to every other rank (which get a malloc'd copy in *list, *n). */
+int tac_dist_bcast_strings(const tac_comm *c, char ***list, int64_t *n);
+/* The model spec resolved on every rank (rank 0 first: it may download). */
+int tac_dist_resolve_model(const tac_comm *c, const char *spec, char **dir);
+/* The model spec resolved (as above) and loaded on every rank. */
+int tac_dist_load_model(const tac_comm *c, const char *spec, char **dir, struct tac_clip **m);
+/* Rank 0's result of tac_dist_embed_images (other ranks: zeros). */
+typedef struct {
+    float *X;                 /* nok x E, the embedded images in list order */
+    int64_t *kept, nok;       /* nok list indices of the rows of X */
+    int64_t *skipped, nskipped; /* list indices of the images that could not be read, in order */
+    char **why;               /* nskipped reasons (the path not repeated) */
+    int64_t cached_batches, nbatches;   /* batches taken from the caches, of all */
+} tac_dist_images;
+/* paths[0..n) embedded in shares of whole batches (rank r: tac_dist_rows(n, batch, r, N)), each rank's share
+ * resumable through its cache cache_dir/rank-R.bin (see tac_dist_jobs.c), gathered on rank 0 into *o. The rows
+ * are bit-identical to tac_embed_images over the whole list with the same batch and threads. */
+int tac_dist_embed_images(const tac_comm *c, const struct tac_clip *m, const char *const *paths, int64_t n,
+                          int resize, int batch, const char *cache_dir, tac_dist_images *o);
+void tac_dist_images_free(tac_dist_images *o);
+/* tac_embed_prompts_dist (templates NULL) or tac_embed_nouns_dist over the ranks of c, each rank's finished batches
+ * cached in cache_dir/rank-R.bin (keyed by the batch's token ids: a rerun, with any N, takes them from there).
+ * out: n x E on every rank. *hits (may be NULL): batches taken from the caches, summed over the ranks. */
+int tac_dist_embed_text(const tac_comm *c, const struct tac_clip *m, const char *const *lines, int64_t n,
+                        const char *const *templates, int ntemplates, const tac_embed_text_params *p,
+                        const char *cache_dir, float *out, int64_t *hits);
+/* After the outputs are written: each rank removes its cache file, then rank 0 the others' and the folder. */
+void tac_dist_remove_caches(const tac_comm *c, const char *cache_dir);
 
 /* ---- the console (tac_console.c): the program prints, the library reports -------------------------------
  * tac_console_init installs the log printer ("taclust: <msg>" on stderr; INFO and DEBUG silenced by --quiet)

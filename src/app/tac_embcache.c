@@ -72,7 +72,9 @@ static void add_record(tac_embcache *c, const char *path, int64_t size, int64_t 
     c->n++;
 }
 
-int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out)
+/* readonly: loads the valid records and stops at the first torn one without touching the file (another process may
+ * be appending to it); no writing. */
+static int embcache_open(const char *path, int e, const char *model_tag, int readonly, tac_embcache **out)
 {
     tac_embcache *c = tac_xcalloc(1, sizeof *c);
     c->e = e;
@@ -119,7 +121,7 @@ int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcac
         }
         free(vec);
         free(buf);
-        if (good < len) {
+        if (good < len && !readonly) {
             tac_info("%s: dropped %zu bytes of an interrupted write", path, len - good);
             if (truncate(path, (off_t)good) != 0) {
                 int err = errno;
@@ -128,7 +130,9 @@ int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcac
             }
         }
     }
-    c->f = fopen(path, good ? "ab" : "wb");
+    if (readonly && !good) { tac_embcache_close(c); return tac_fail("%s: no embedding cache there", path); }
+    c->f = readonly ? NULL : fopen(path, good ? "ab" : "wb");
+    if (readonly) goto table;
     if (!c->f) {
         int err = errno;
         tac_embcache_close(c);
@@ -142,11 +146,22 @@ int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcac
         fwrite(model_tag, 1, tag_len, c->f);
         if (fflush(c->f) != 0) { tac_embcache_close(c); return tac_fail("%s: write failed", path); }
     }
+table:;
     int64_t tcap = 1024;
     while (tcap < 2 * c->n + 16) tcap *= 2;
     table_rebuild(c, tcap);
     *out = c;
     return TAC_OK;
+}
+
+int tac_embcache_open(const char *path, int e, const char *model_tag, tac_embcache **out)
+{
+    return embcache_open(path, e, model_tag, 0, out);
+}
+
+int tac_embcache_open_readonly(const char *path, int e, const char *model_tag, tac_embcache **out)
+{
+    return embcache_open(path, e, model_tag, 1, out);
 }
 
 const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t size, int64_t mtime_ns)
@@ -159,6 +174,8 @@ const float *tac_embcache_get(const tac_embcache *c, const char *path, int64_t s
 int tac_embcache_put(tac_embcache *c, int n, const char *const *paths, const int64_t *sizes,
                      const int64_t *mtimes, const float *vecs)
 {
+    if (!c->f) return tac_fail("%s: opened read-only", c->path);
+    if (tac_debug_write_fails(c->path)) return tac_fail("%s: write failed: %s", c->path, strerror(ENOSPC));
     for (int i = 0; i < n; i++) {
         uint32_t pl = (uint32_t)strlen(paths[i]);
         size_t rl = 4 + pl + 16 + (size_t)c->e * 4;

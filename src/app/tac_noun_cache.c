@@ -9,6 +9,8 @@
  * with its shape), written after the file: a part or final file whose checksum is missing or wrong, whose shape
  * is not the expected one, or that holds a NaN or infinite value is reported by name and computed again (a file
  * from before checksums existed is computed again once).
+ * Over the ranks of a communicator (tac_noun_embeddings_cached_dist, `mpirun ... taclust bench`) rank 0 owns the
+ * files and the lock; the chunks it lacks are embedded by all ranks together and sent to every rank.
  * Two processes filling the same entry take turns: nouns-<hash>.lock is flock'ed around the check and the fill (the
  * second one says it waits, then finds the file the first one made); temporaries of dead processes are removed.
  */
@@ -18,6 +20,7 @@
 #include "taclust/embed.h"
 #include "taclust/textspace.h"
 #include "clip/tac_clip_internal.h"
+#include "core/tac_dist.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -192,5 +195,97 @@ static int noun_cache_locked(tac_clip *model, const char *const *nouns, int64_t 
     rmdir(parts);
     tac_info("noun embeddings cached in %s", final);
     *T_out = T; *e_out = e;
+    return TAC_OK;
+}
+
+int tac_noun_embeddings_cached_dist(const tac_comm *c, tac_clip *model, const char *const *nouns, int64_t m,
+                                    float **T_out, int *e_out)
+{
+    if (!tac_dist_active(c)) return tac_noun_embeddings_cached(model, nouns, m, T_out, e_out);
+    const int e = tac_clip_embed_dim(model), me = c->rank;
+    const int64_t nchunks = (m + TAC_NOUN_CHUNK - 1) / TAC_NOUN_CHUNK;
+    char root[4096], dir[4600], final[4800], parts[4800], part[5000];
+    int lock = -1, rc = TAC_OK, had_final = 0;
+    int8_t *need = tac_xcalloc((size_t)nchunks + 1, 1);                                      /* nchunks */
+    float *T = tac_try_malloc((size_t)m * (size_t)e + 1, sizeof(float), "noun embeddings");  /* M x E */
+    if (!T) rc = TAC_ERR;
+    if (me == 0 && rc == TAC_OK) {   /* rank 0 owns the cache: lock, final file, parts */
+        uint64_t vh = TAC_FNV1A64_INIT;
+        for (int i = 0; i < TAC_NUM_TEMPLATES; i++) vh = fnv1a_str(vh, tac_prompt_templates[i]);
+        for (int64_t i = 0; i < m; i++) vh = fnv1a_str(vh, nouns[i]);
+        rc = tac_user_cache_dir(root, sizeof root);
+        snprintf(dir, sizeof dir, "%s/%s", root, tac_clip_cache_tag(model));
+        snprintf(final, sizeof final, "%s/nouns-%016llx.npy", dir, (unsigned long long)vh);
+        snprintf(parts, sizeof parts, "%s/nouns-%016llx.parts", dir, (unsigned long long)vh);
+        snprintf(part, sizeof part, "%s/nouns-%016llx.lock", dir, (unsigned long long)vh);
+        if (rc == TAC_OK) rc = tac_mkdir_p(dir);
+        if (rc == TAC_OK) rc = tac_lock_acquire(part, final, &lock);
+        if (rc != TAC_OK) lock = -1;
+        struct stat st;
+        float *F;
+        if (rc == TAC_OK) {
+            static const char *const final_stem[] = {"nouns-*.npy"}, *const part_stem[] = {"part-*.npy"};
+            tac_clean_stale_temps(dir, final_stem, 1);
+            tac_clean_stale_temps(parts, part_stem, 1);
+            if (stat(final, &st) == 0 && load_checked(final, m, e, &F) == TAC_OK) {
+                memcpy(T, F, (size_t)m * e * sizeof(float));
+                free(F);
+                had_final = 1;
+                tac_info("noun embeddings: %lld nouns from the cache (%s)", (long long)m, final);
+            } else {
+                tac_clear_error();
+                rc = tac_mkdir_p(parts);
+                for (int64_t k = 0; k < nchunks && rc == TAC_OK; k++) {
+                    int64_t lo = k * TAC_NOUN_CHUNK, cnt = m - lo < TAC_NOUN_CHUNK ? m - lo : TAC_NOUN_CHUNK;
+                    snprintf(part, sizeof part, "%s/part-%05lld.npy", parts, (long long)k);
+                    if (stat(part, &st) == 0 && load_checked(part, cnt, e, &F) == TAC_OK) {
+                        memcpy(T + lo * e, F, (size_t)cnt * e * sizeof(float));
+                        free(F);
+                    } else {
+                        need[k] = 1;
+                    }
+                }
+                tac_clear_error();
+                tac_info("noun embeddings: %lld nouns x 7 prompts over %d ranks, kept in %s", (long long)m, c->size, final);
+            }
+        }
+    }
+    if ((rc = tac_comm_check(c, rc)) == TAC_OK) rc = tac_comm_check(c, c->bcast(c, need, nchunks, 0));
+    tac_embed_text_params tp = tac_embed_text_default_params();
+    tp.label = NULL;
+    for (int64_t k = 0; k < nchunks && rc == TAC_OK; k++) {
+        if (!need[k]) continue;
+        int64_t lo = k * TAC_NOUN_CHUNK, cnt = m - lo < TAC_NOUN_CHUNK ? m - lo : TAC_NOUN_CHUNK;
+        /* every rank a share of the chunk's batches: the bytes of the single process's tac_embed_nouns */
+        rc = tac_embed_nouns_dist(model, nouns + lo, cnt, tac_prompt_templates, TAC_NUM_TEMPLATES, &tp, c, T + lo * e);
+        if (rc != TAC_OK) break;   /* agreed */
+        int src = TAC_OK;
+        if (me == 0) {
+            src = tac_check_finite("noun embeddings", T + lo * e, cnt, e);
+            snprintf(part, sizeof part, "%s/part-%05lld.npy", parts, (long long)k);
+            if (src == TAC_OK) src = save_checked(part, T + lo * e, cnt, e);
+        }
+        rc = tac_comm_check(c, src);
+    }
+    if (rc == TAC_OK) {   /* agreed so far: rank 0 writes the final file, every rank learns how that went */
+        int frc = TAC_OK;
+        if (me == 0 && !had_final) {
+            frc = save_checked(final, T, m, e);
+            for (int64_t k = 0; k < nchunks && frc == TAC_OK; k++) {
+                snprintf(part, sizeof part, "%s/part-%05lld.npy", parts, (long long)k);
+                unlink(part);
+                snprintf(part, sizeof part, "%s/part-%05lld.npy.sum", parts, (long long)k);
+                unlink(part);
+            }
+            if (frc == TAC_OK) rmdir(parts);
+        }
+        rc = tac_comm_check(c, frc);
+    }
+    if (rc == TAC_OK) rc = tac_comm_check(c, c->bcast(c, T, m * e * (int64_t)sizeof(float), 0));
+    if (me == 0 && lock >= 0) tac_lock_release(lock);
+    free(need);
+    if (rc != TAC_OK) { free(T); return TAC_ERR; }
+    *T_out = T;
+    *e_out = e;
     return TAC_OK;
 }

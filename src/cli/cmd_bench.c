@@ -1,7 +1,9 @@
-/* cmd_bench.c - `taclust bench DATASET`: the paper's table row for a benchmark dataset. */
+/* cmd_bench.c - `taclust bench DATASET`: the paper's table row for a benchmark dataset. Under `mpirun -np N` the
+ * embedding of the splits and the fit are spread over the ranks (tac_bench_run_dist); rank 0 prints the table. */
 #include "tac_cli.h"
 #include "app/tac_app.h"
 #include "taclust/hub.h"
+#include "mpi/tac_mpi.h"
 
 #include <stdlib.h>
 
@@ -42,8 +44,15 @@ static int cmd_bench(int argc, char **argv)
     char def[256];
     if (!out) { snprintf(def, sizeof def, "taclust-bench-%s", pos[0]); out = def; }
     char *model_dir = NULL;
-    if (tac_cli_model_resolve(model, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("bench"); }
-    int rc = tac_bench_run(pos[0], data, model_dir, out, (uint32_t)seed, notrain, limit, vocab);
+    const tac_comm *comm = tac_mpi_comm();   /* mpirun -np N (N > 1): the embedding and fit spread over the ranks */
+    if (comm) {
+        if (tac_dist_resolve_model(comm, model, &model_dir) != TAC_OK) { free(pos); return tac_cli_error("bench"); }
+    } else if (tac_cli_model_resolve(model, &model_dir) != TAC_OK) {
+        free(pos);
+        return tac_cli_error("bench");
+    }
+    int rc = comm ? tac_bench_run_dist(comm, pos[0], data, model_dir, out, (uint32_t)seed, notrain, limit, vocab)
+                  : tac_bench_run(pos[0], data, model_dir, out, (uint32_t)seed, notrain, limit, vocab);
     free(pos);
     free(model_dir);
     return rc == TAC_OK ? 0 : tac_cli_error("bench");

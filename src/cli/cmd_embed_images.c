@@ -3,11 +3,15 @@
  *   taclust embed-images [--model ID|DIR] --out X.npy [--resize 224|256] [--batch 32] [--list FILE] INPUT...
  * Writes X.npy (float32, N x E, unnormalised), X.paths.txt (the path of each row, in row order) and
  * X.skipped.txt (PATH<TAB>REASON for every image that could not be read), each atomically.
+ * Under `mpirun -np N` (N > 1) the images are shared out in whole batches and the outputs are the same bytes as one
+ * process writes (embed_images_ranks below); each rank caches its batches in X.cache/rank-R.bin until the end.
  */
 #include "tac_cli.h"
 #include "taclust/clip.h"
 #include "taclust/embed.h"
 #include "taclust/hub.h"
+#include "app/tac_app.h"
+#include "mpi/tac_mpi.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +35,10 @@ static const char *const USAGE =
     "  X.skipped.txt   PATH<TAB>REASON of each image that could not be read or decoded (empty if none)\n"
     "In both lists a path's control characters are escaped (\\t \\n \\r \\xHH, a backslash as \\\\), one line each.\n"
     "An unreadable or corrupt image is reported on stderr and skipped; the others go on. Exit status: 0 when at\n"
-    "least one image was embedded, 1 on errors (model, no image found, none readable), 2 on usage errors.";
+    "least one image was embedded, 1 on errors (model, no image found, none readable), 2 on usage errors.\n"
+    "Under `mpirun -np N` the images are shared out over the ranks in whole batches and rank 0 writes the same\n"
+    "bytes as one process; each rank keeps its finished batches in X.cache/rank-R.bin until the outputs are\n"
+    "written, so a job that failed or was killed resumes when run again.";
 
 typedef struct {
     const char *const *paths;
@@ -102,6 +109,88 @@ static char *side_file(const char *out, const char *suffix)
     return p;
 }
 
+/* Under mpirun with several ranks (src/app/tac_dist_jobs.c): rank 0 lists the inputs and sends the list, every
+ * rank embeds its share of whole batches (cached in X.cache/rank-R.bin, so a rerun resumes), rank 0 gathers the
+ * rows and the skipped images in list order and writes the same outputs as one process would, once every rank has
+ * succeeded; then the caches are removed. Returns the exit status. */
+static int embed_images_ranks(const tac_comm *c, const char *spec, const char *out, const char *list, char **pos,
+                              int npos, int resize, int batch)
+{
+    const int me = c->rank;
+    char **paths = NULL, **lskip = NULL, **lwhy = NULL, *dir = NULL, *cache = side_file(out, ".cache");
+    char *paths_file = side_file(out, ".paths.txt"), *skipped_file = side_file(out, ".skipped.txt");
+    int64_t n = 0, nlskip = 0;
+    tac_clip *m = NULL;
+    tac_dist_images o;
+    memset(&o, 0, sizeof o);
+    int rc = TAC_OK, status = 1;
+    if (me == 0) {
+        rc = make_parent(out);
+        if (rc == TAC_OK) rc = tac_list_inputs_ex((const char *const *)pos, npos, list, NULL, &paths, &n, &lskip, &lwhy, &nlskip);
+        if (rc == TAC_OK && n == 0) rc = tac_fail("no images found in the inputs (folders keep only .jpg .jpeg .png .webp)");
+    }
+    if (tac_comm_check(c, rc) != TAC_OK || tac_dist_bcast_strings(c, &paths, &n) != TAC_OK ||
+        tac_dist_load_model(c, spec, &dir, &m) != TAC_OK) {
+        tac_cli_error("embed-images");
+        goto done;
+    }
+    const int E = tac_clip_embed_dim(m);
+    tac_info("%lld images over %d ranks, model %s (E=%d, image size %d), batch %d, resize %d", (long long)n, c->size,
+             dir, E, tac_clip_image_size(m), batch, resize);
+    double t0 = tac_now();
+    if (tac_dist_embed_images(c, m, (const char *const *)paths, n, resize, batch, cache, &o) != TAC_OK) {
+        tac_cli_error("embed-images");
+        goto done;
+    }
+    double dt = tac_now() - t0;
+    skip_log log = {NULL, isatty(2), NULL, 0, 0};
+    if (me == 0) {
+        if (o.cached_batches)
+            tac_info("%lld of %lld batches taken from the ranks' embedding caches (%s)", (long long)o.cached_batches,
+                     (long long)o.nbatches, cache);
+        int8_t no = 0;
+        for (int64_t i = 0; i < o.nskipped; i++) {   /* the unreadable images in list order, then what the walk left */
+            const char *pp[1] = {paths[o.skipped[i]]}, *ww[1] = {o.why[i]};
+            log.paths = pp;
+            on_batch(&log, 0, 1, NULL, &no, ww);
+        }
+        for (int64_t i = 0; i < nlskip; i++) {
+            const char *pp[1] = {lskip[i]}, *ww[1] = {lwhy[i]};
+            log.paths = pp;
+            on_batch(&log, 0, 1, NULL, &no, ww);
+        }
+        rc = write_lines(skipped_file, log.skipped, log.nskipped, 0);
+        if (rc == TAC_OK && o.nok == 0)
+            rc = tac_fail("none of the %lld images could be read (reasons in %s)", (long long)n, skipped_file);
+        if (rc == TAC_OK) {
+            char **kept = tac_xmalloc((size_t)o.nok, sizeof(char *));   /* nok */
+            for (int64_t k = 0; k < o.nok; k++) kept[k] = paths[o.kept[k]];
+            int64_t shape[2] = {o.nok, E};
+            rc = write_lines(paths_file, kept, o.nok, 1);
+            if (rc == TAC_OK) rc = tac_npy_save_f32(out, o.X, 2, shape);
+            free(kept);
+        }
+    }
+    if (tac_comm_check(c, rc) != TAC_OK) {
+        tac_cli_error("embed-images");
+    } else {
+        tac_dist_remove_caches(c, cache);
+        tac_info("embedded %lld images over %d ranks in %.1f s (%.1f images/s) into %s; skipped %lld%s%s",
+                 (long long)o.nok, c->size, dt, dt > 0 ? (double)n / dt : 0.0, out, (long long)log.nskipped,
+                 log.nskipped ? ", listed in " : "", log.nskipped ? skipped_file : "");
+        status = 0;
+    }
+    tac_free_strings(log.skipped, log.nskipped);
+done:
+    tac_dist_images_free(&o);
+    tac_clip_free(m);
+    free(dir); free(cache); free(paths_file); free(skipped_file);
+    tac_free_strings(paths, n);
+    tac_free_strings(lskip, nlskip);
+    tac_free_strings(lwhy, nlskip);
+    return status;
+}
+
 static int cmd_embed_images(int argc, char **argv)
 {
     const char *model_dir = NULL, *out = NULL, *list = NULL;
@@ -137,6 +226,10 @@ static int cmd_embed_images(int argc, char **argv)
     }
     if (batch < 1 || batch > 4096) {
         fprintf(stderr, "taclust embed-images: --batch must be between 1 and 4096 (got %d)\n", batch);
+        goto done_pos;
+    }
+    if (tac_mpi_comm()) {   /* mpirun -np N with N > 1 */
+        rc = embed_images_ranks(tac_mpi_comm(), model_dir, out, list, pos, npos, resize, batch);
         goto done_pos;
     }
     rc = 1;

@@ -12,12 +12,17 @@
  * longest sequence of the batch. Nouns: their ntemplates sequences are grouped per noun, nouns with identical
  * groups are encoded once, the distinct nouns are ordered by tokens (neighbouring nouns share first words), and
  * chunks of nouns are encoded and averaged in double (in template order), then L2-normalised.
+ * Over several ranks (tac_embed_*_dist) every rank plans the same batches and encodes a contiguous run of them
+ * (encode_sorted), the rows are gathered; the program's resumable form (tac_embed_*_cached, tac_embed_cache.h) looks
+ * each batch up by the hash of its token ids before encoding it.
  */
 #include "taclust/embed.h"
 #include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/image.h"
 #include "core/tac_internal.h"
+#include "core/tac_dist.h"
+#include "pipeline/tac_embed_cache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -578,16 +583,46 @@ static int cmp_noun(const void *pa, const void *pb, void *ctx)
     return cmp_tokens(c->s, *(const int64_t *)pa * c->g, *(const int64_t *)pb * c->g);
 }
 
-/* Encodes the sequences idx[0..cnt) (sorted by cmp_seq) in batches of at most B that never mix two templates
- * (g > 1: template of q = q % g); out: cnt x E in idx order. */
-static int encode_sorted(tac_clip_state *st, int E, const tokseqs *s, const int64_t *idx, int64_t cnt, int B, int g,
-                         float *out, tac_progress *pr, int64_t *done)
+/* Start of the batch after the one starting at j: at most B sequences that never mix two templates (g > 1: template
+ * of q = q % g). */
+static int64_t batch_end(const int64_t *idx, int64_t j, int64_t cnt, int B, int g)
 {
-    int32_t *ids = tac_try_malloc((size_t)B * TAC_CLIP_CONTEXT, sizeof(int32_t), "text batch");   /* B x ctx */
-    if (!ids) return TAC_ERR;
-    for (int64_t j = 0; j < cnt;) {
-        int b = 1;
-        while (b < B && j + b < cnt && (g <= 1 || idx[j + b] % g == idx[j] % g)) b++;
+    int64_t b = 1;
+    while (b < B && j + b < cnt && (g <= 1 || idx[j + b] % g == idx[j] % g)) b++;
+    return j + b;
+}
+
+/* Encodes the sequences idx[0..cnt) (sorted by cmp_seq) in batches of at most B that never mix two templates
+ * (g > 1: template of q = q % g); out: cnt x E in idx order. With a communicator of several ranks, the batches
+ * are shared (tac_comm_share of the batch count: each rank a contiguous run of the very batches the single process
+ * runs), each rank encodes its run and the rows are gathered, so every rank holds all cnt rows; a failure on any
+ * rank is TAC_ERR on every rank (tac_comm_check). */
+static int encode_sorted(tac_clip_state *st, int E, const tokseqs *s, const int64_t *idx, int64_t cnt, int B, int g,
+                         float *out, tac_progress *pr, int64_t *done, const tac_comm *c, tac_text_batch_cache *cache)
+{
+    int64_t lo = 0, hi = cnt, *bytes = NULL;   /* this rank's rows; R part sizes in bytes */
+    int rc = TAC_OK;
+    if (tac_dist_active(c)) {
+        int64_t nb = 0;
+        for (int64_t j = 0; j < cnt; j = batch_end(idx, j, cnt, B, g)) nb++;
+        bytes = tac_try_calloc((size_t)c->size, sizeof(int64_t), "text batch");   /* R */
+        if (!bytes) rc = TAC_ERR;
+        for (int r = 0; r < c->size && rc == TAC_OK; r++) {
+            int64_t b0, b1, q = 0, j = 0, a = cnt, z = cnt;
+            tac_comm_share(nb, r, c->size, &b0, &b1);
+            for (; j < cnt; j = batch_end(idx, j, cnt, B, g), q++) {
+                if (q == b0) a = j;
+                if (q == b1) { z = j; break; }
+            }
+            if (b0 == b1) z = a;
+            bytes[r] = (z - a) * E * (int64_t)sizeof(float);
+            if (r == c->rank) { lo = a; hi = z; }
+        }
+    }
+    int32_t *ids = rc == TAC_OK ? tac_try_malloc((size_t)B * TAC_CLIP_CONTEXT, sizeof(int32_t), "text batch") : NULL;   /* B x ctx */
+    if (!ids) rc = TAC_ERR;
+    for (int64_t j = lo; j < hi && rc == TAC_OK;) {
+        int b = (int)(batch_end(idx, j, cnt, B, g) - j);
         int ctx = 0;
         for (int i = 0; i < b; i++) {
             int l = (int)(s->off[idx[j + i] + 1] - s->off[idx[j + i]]);
@@ -598,13 +633,25 @@ static int encode_sorted(tac_clip_state *st, int E, const tokseqs *s, const int6
             int64_t q = idx[j + i];
             memcpy(ids + (size_t)i * ctx, s->ids + s->off[q], (size_t)(s->off[q + 1] - s->off[q]) * sizeof(int32_t));
         }
-        if (tac_clip_encode_tokens_st(st, ids, b, ctx, out + (size_t)j * E) != TAC_OK) { free(ids); return TAC_ERR; }
+        /* a cache (the program's resumable runs) keyed by the batch's token ids: the same batch, the same rows */
+        uint64_t key = cache ? hash_ids(ids, (int64_t)b * ctx, mix64((uint64_t)b * 131 + (uint64_t)ctx)) : 0;
+        if (cache && cache->get(cache->user, key, b, out + (size_t)j * E)) {
+            cache->hits++;
+        } else {
+            if (tac_clip_encode_tokens_st(st, ids, b, ctx, out + (size_t)j * E) != TAC_OK) { rc = TAC_ERR; break; }
+            if (cache && cache->put(cache->user, key, b, out + (size_t)j * E) != TAC_OK) { rc = TAC_ERR; break; }
+        }
         j += b;
         *done += b;
         if (pr) tac_progress_update(pr, *done);
     }
     free(ids);
-    return TAC_OK;
+    if (tac_dist_active(c)) {
+        rc = tac_comm_check(c, rc);
+        if (rc == TAC_OK) rc = tac_comm_check(c, c->allgather(c, out, bytes));
+    }
+    free(bytes);
+    return rc;
 }
 
 /* Checks the common arguments of the text calls; *nthr = the threads the call may use. */
@@ -618,24 +665,27 @@ static int text_args(const tac_clip *m, int64_t n, const void *texts, const floa
     return TAC_OK;
 }
 
-int tac_embed_prompts(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
-                      float *out)
+/* tac_embed_prompts(_dist). Every failure path goes through tac_comm_check (a no-op for one process), so the ranks
+ * make the same collective calls in the same order whichever of them fails. */
+static int embed_prompts(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+                         const tac_comm *c, tac_text_batch_cache *cache, float *out)
 {
     tac_embed_text_params dp = tac_embed_text_default_params();
     if (!p) p = &dp;
     int nthr = 1;
-    if (text_args(m, n, prompts, out, p, &nthr) != TAC_OK) return TAC_ERR;
+    if (text_args(m, n, prompts, out, p, &nthr) != TAC_OK) return tac_comm_check(c, TAC_ERR);
     if (n == 0) return TAC_OK;
     const int E = tac_clip_embed_dim(m);
     prompt_src src = {prompts, NULL, 1};
     tokseqs s;
-    if (tokenize_all(m, &src, n, nthr, &s) != TAC_OK) return TAC_ERR;
+    if (tokenize_all(m, &src, n, nthr, &s) != TAC_OK) return tac_comm_check(c, TAC_ERR);
     int64_t *rep = tac_try_malloc((size_t)n, sizeof(int64_t), "embedding text");   /* N: first prompt with the same tokens */
     int64_t u = rep ? dedup_groups(&s, 1, n, rep) : TAC_ERR;
     int64_t *idx = u >= 0 ? tac_try_malloc((size_t)u, sizeof(int64_t), "embedding text") : NULL;  /* U distinct prompts, in token order */
     float *tmp = idx ? tac_try_malloc((size_t)u * E, sizeof(float), "embedding text") : NULL;  /* U x E in idx order */
     tac_clip_state *st = NULL;
-    if (!tmp || tac_clip_state_new(m, nthr, &st) != TAC_OK) {
+    if (tac_comm_check(c, tmp && tac_clip_state_new(m, nthr, &st) == TAC_OK ? TAC_OK : TAC_ERR) != TAC_OK) {
+        tac_clip_state_free(st);
         free(tmp); free(idx); free(rep); tokseqs_free(&s);
         return TAC_ERR;
     }
@@ -646,7 +696,7 @@ int tac_embed_prompts(const tac_clip *m, const char *const *prompts, int64_t n, 
     tac_progress pr;
     if (p->label) tac_progress_begin_fn(&pr, p->progress, p->progress_user, p->label, u);
     int64_t done = 0;
-    int rc = encode_sorted(st, E, &s, idx, u, p->batch, 1, tmp, p->label ? &pr : NULL, &done);
+    int rc = encode_sorted(st, E, &s, idx, u, p->batch, 1, tmp, p->label ? &pr : NULL, &done, c, cache);
     if (p->label) tac_progress_end(&pr);
     tac_clip_state_free(st);
     if (rc == TAC_OK) {
@@ -658,28 +708,48 @@ int tac_embed_prompts(const tac_clip *m, const char *const *prompts, int64_t n, 
     return rc;
 }
 
-int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
-                    int ntemplates, const tac_embed_text_params *p, float *out)
+int tac_embed_prompts(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+                      float *out)
+{
+    return embed_prompts(m, prompts, n, p, NULL, NULL, out);
+}
+
+int tac_embed_prompts_dist(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+                           const tac_comm *comm, float *out)
+{
+    return embed_prompts(m, prompts, n, p, comm, NULL, out);
+}
+
+int tac_embed_prompts_cached(const tac_clip *m, const char *const *prompts, int64_t n, const tac_embed_text_params *p,
+                             const tac_comm *comm, tac_text_batch_cache *cache, float *out)
+{
+    return embed_prompts(m, prompts, n, p, comm, cache, out);
+}
+
+/* tac_embed_nouns(_dist); failures as embed_prompts. */
+static int embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+                       int ntemplates, const tac_embed_text_params *p, const tac_comm *c, tac_text_batch_cache *cache,
+                       float *out)
 {
     tac_embed_text_params dp = tac_embed_text_default_params();
     if (!p) p = &dp;
     int nthr = 1;
-    if (text_args(m, n, nouns, out, p, &nthr) != TAC_OK) return TAC_ERR;
-    if (ntemplates < 1 || !templates) return tac_fail("at least one prompt template is needed");
+    if (text_args(m, n, nouns, out, p, &nthr) != TAC_OK) return tac_comm_check(c, TAC_ERR);
+    if (ntemplates < 1 || !templates) return tac_comm_check(c, tac_fail("at least one prompt template is needed"));
     for (int t = 0; t < ntemplates; t++)   /* without the field every noun would get the same embedding */
         if (!templates[t] || !strstr(templates[t], "{}"))
-            return tac_fail("prompt template %d (\"%.60s\") has no \"{}\" for the noun", t,
-                            templates[t] ? templates[t] : "(null)");
+            return tac_comm_check(c, tac_fail("prompt template %d (\"%.60s\") has no \"{}\" for the noun", t,
+                            templates[t] ? templates[t] : "(null)"));
     if (n == 0) return TAC_OK;
     const int E = tac_clip_embed_dim(m), G = ntemplates;
     prompt_src src = {nouns, templates, G};
     tokseqs s;
-    if (tokenize_all(m, &src, n * G, nthr, &s) != TAC_OK) return TAC_ERR;
+    if (tokenize_all(m, &src, n * G, nthr, &s) != TAC_OK) return tac_comm_check(c, TAC_ERR);
     const char *what = "embedding nouns";
     int64_t *rep = tac_try_malloc((size_t)n, sizeof(int64_t), what);   /* M: first noun with the same G token sequences */
     int64_t u = rep ? dedup_groups(&s, G, n, rep) : TAC_ERR;
     int64_t *uniq = u >= 0 ? tac_try_malloc((size_t)u, sizeof(int64_t), what) : NULL;  /* U distinct nouns */
-    if (!uniq) { free(rep); tokseqs_free(&s); return TAC_ERR; }
+    if (!uniq) { free(rep); tokseqs_free(&s); return tac_comm_check(c, TAC_ERR); }
     int64_t k = 0;
     for (int64_t i = 0; i < n; i++) if (rep[i] == i) uniq[k++] = i;
     sort_ctx nctx = {&s, G};
@@ -694,7 +764,9 @@ int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, cons
     double *acc = tac_try_malloc((size_t)CH * E, sizeof(double), what);            /* CH x E sums */
     int64_t *slot = tac_try_malloc((size_t)n, sizeof(int64_t), what);              /* noun -> position in its chunk */
     tac_clip_state *st = NULL;
-    if (!idx || !pos || !tmp || !acc || !slot || tac_clip_state_new(m, nthr, &st) != TAC_OK) {
+    int ready = idx && pos && tmp && acc && slot && tac_clip_state_new(m, nthr, &st) == TAC_OK;
+    if (tac_comm_check(c, ready ? TAC_OK : TAC_ERR) != TAC_OK) {
+        tac_clip_state_free(st);
         free(idx); free(pos); free(tmp); free(acc); free(slot); free(uniq); free(rep); tokseqs_free(&s);
         return TAC_ERR;
     }
@@ -710,7 +782,7 @@ int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, cons
         }
         sort_ctx sctx = {&s, G};
         qsort_r(idx, (size_t)(cnt * G), sizeof(int64_t), cmp_seq, &sctx);
-        rc = encode_sorted(st, E, &s, idx, cnt * G, p->batch, G, tmp, p->label ? &pr : NULL, &done);
+        rc = encode_sorted(st, E, &s, idx, cnt * G, p->batch, G, tmp, p->label ? &pr : NULL, &done, c, cache);
         if (rc != TAC_OK) break;
         for (int64_t q = 0; q < cnt * G; q++) pos[slot[idx[q] / G] * G + idx[q] % G] = q;
         memset(acc, 0, (size_t)cnt * E * sizeof(double));
@@ -736,4 +808,23 @@ int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, cons
             if (rep[i] != i) memcpy(out + (size_t)i * E, out + (size_t)rep[i] * E, (size_t)E * sizeof(float));
     free(idx); free(pos); free(tmp); free(acc); free(slot); free(uniq); free(rep); tokseqs_free(&s);
     return rc;
+}
+
+int tac_embed_nouns(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+                    int ntemplates, const tac_embed_text_params *p, float *out)
+{
+    return embed_nouns(m, nouns, n, templates, ntemplates, p, NULL, NULL, out);
+}
+
+int tac_embed_nouns_dist(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+                         int ntemplates, const tac_embed_text_params *p, const tac_comm *comm, float *out)
+{
+    return embed_nouns(m, nouns, n, templates, ntemplates, p, comm, NULL, out);
+}
+
+int tac_embed_nouns_cached(const tac_clip *m, const char *const *nouns, int64_t n, const char *const *templates,
+                           int ntemplates, const tac_embed_text_params *p, const tac_comm *comm,
+                           tac_text_batch_cache *cache, float *out)
+{
+    return embed_nouns(m, nouns, n, templates, ntemplates, p, comm, cache, out);
 }
