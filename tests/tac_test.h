@@ -27,7 +27,8 @@ const char *tac_test_bin(void);      /* the taclust binary under test: $TACLUST_
 /* Run a shell command; returns its exit status. */
 int tac_test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* MPI for the tests (tests/test_mpi*.c): NULL when `mpirun -np N` can run the taclust under test (Open MPI present
- * and the binary built with it: TACLUST_MPI=1 from make), else the reason to skip. */
+ * and the binary built with it: TACLUST_MPI=1 from make, and not the sanitizer build: TACLUST_SAN=1), else the
+ * reason to skip. */
 const char *tac_test_mpi_missing(void);
 /* Runs `mpirun -np NP --oversubscribe ... <cmd>` (cmd: the rest of the command line, e.g. "build/taclust fit ...";
  * stdout and stderr of every rank go where cmd redirects them) with OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM)=1 set for that

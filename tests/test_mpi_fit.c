@@ -42,14 +42,16 @@ static void write_set(const char *dir)
     if (tac_npy_save_f32(tac_test_path(dir, "T.npy"), X, 2, shape) != TAC_OK) abort();
 }
 
-static const char *fit_args(const char *dir, const char *train, const char *out, int train_heads)
+/* the fit command line; epochs 0: --no-train */
+static const char *fit_args(const char *dir, const char *train, const char *out, int epochs)
 {
     static char buf[2][2048];
     static int slot;
-    char *b = buf[slot++ & 1];
+    char *b = buf[slot++ & 1], epochs_opt[64];
+    if (epochs > 0) snprintf(epochs_opt, sizeof epochs_opt, "--epochs %d --batch 256", epochs);
+    else snprintf(epochs_opt, sizeof epochs_opt, "--no-train");
     snprintf(b, 2048, "%s fit --train %s/%s --test %s/Xte.npy --nouns %s/T.npy --labels %s/yte.npy -K %d --centres 400 "
-             "--seed 3 %s --out %s/%s -q", tac_test_bin(), dir, train, dir, dir, dir, MK,
-             train_heads ? "--epochs 4 --batch 256" : "--no-train", dir, out);
+             "--seed 3 %s --out %s/%s -q", tac_test_bin(), dir, train, dir, dir, dir, MK, epochs_opt, dir, out);
     return b;
 }
 
@@ -88,8 +90,8 @@ TAC_TEST(mpi_fit_heads_ari_on_3_ranks)
     if (why) TAC_SKIP(why);
     const char *dir = tac_test_tmpdir();
     write_set(dir);
-    TAC_REQUIRE(tac_test_sh("OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s >/dev/null", fit_args(dir, "Xtr.npy", "one", 1)) == 0);
-    int st = tac_test_mpirun(3, "%s >/dev/null 2>%s/np3.err", fit_args(dir, "Xtr.npy", "np3", 1), dir);
+    TAC_REQUIRE(tac_test_sh("OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 %s >/dev/null", fit_args(dir, "Xtr.npy", "one", 4)) == 0);
+    int st = tac_test_mpirun(3, "%s >/dev/null 2>%s/np3.err", fit_args(dir, "Xtr.npy", "np3", 4), dir);
     if (st != 0) tac_test_sh("cat %s/np3.err", dir);
     TAC_REQUIRE(st == 0);
     TAC_CHECK(same_file(tac_test_path(tac_test_path(dir, "one"), "pred_notrain.npy"),
@@ -137,6 +139,26 @@ TAC_TEST(mpi_fit_failed_rank_ends_the_job_naming_it)
     TAC_CHECK(st != 0 && st != 124);
     TAC_CHECK(tac_test_sh("grep -q 'rank 1 of 3: its input embeddings .* differ from rank 0' %s/other.err", dir) == 0);
     TAC_CHECK(tac_test_sh("test -z \"$(ls -A %s/other 2>/dev/null)\"", dir) == 0);
+}
+
+TAC_TEST(mpi_fit_killed_rank_ends_the_job)
+{
+    const char *why = tac_test_mpi_missing();
+    if (why) TAC_SKIP(why);
+    const char *dir = tac_test_tmpdir();
+    write_set(dir);
+    /* rank 1 is killed (SIGKILL) 1.5 s into a run of many epochs: mpirun ends rank 0 too, soon (the time limit would
+     * give 124), and the output folder holds nothing (the staging folder is made only once the results exist) */
+    const char *a = fit_args(dir, "Xtr.npy", "killed", 900);   /* 900 epochs: many seconds */
+    const char *b = fit_args(dir, "Xtr.npy", "killed", 900);
+    double t0 = tac_now();
+    int st = tac_test_mpirun(1, "%s : -np 1 sh -c '%s & p=$!; sleep 1.5; kill -9 $p; wait $p' >%s/kill.log 2>&1", a, b,
+                             dir);
+    double secs = tac_now() - t0;
+    printf("    rank 1 killed: mpirun exit %d after %.1f s\n", st, secs);
+    TAC_CHECK(st != 0 && st != 124);
+    TAC_CHECK(secs < 60);
+    TAC_CHECK(tac_test_sh("test -z \"$(ls -A %s/killed 2>/dev/null)\"", dir) == 0);
 }
 
 TAC_TEST(mpi_single_process_commands_refuse_several_ranks)

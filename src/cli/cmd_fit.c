@@ -386,12 +386,13 @@ static int cmd_fit(int argc, char **argv)
     }
     if (p.K > nte) { tac_fail("-K %d is larger than the %lld rows of %s", p.K, (long long)nte, test); goto done; }
     if (p.K > ntr) { tac_fail("-K %d is larger than the %lld rows of %s", p.K, (long long)ntr, train); goto done; }
-    if (rank == 0) {   /* the output folder: rank 0 writes it */
+    if (rank == 0) {   /* the output folder (rank 0 writes it), checked now; the staging folder is made only when
+                        * the results exist, so a run killed while computing leaves nothing behind */
         if (tac_mkdir_p(out) != TAC_OK) goto done;
+        if (access(out, W_OK) != 0) { tac_fail("%s: cannot write into it: %s", out, strerror(errno)); goto done; }
         size_t n = strlen(out) + 64;
         stage = tac_xmalloc(n, 1);
         snprintf(stage, n, "%s/.fit-tmp.%ld", out, (long)getpid());
-        if (mkdir(stage, 0755) != 0 && errno != EEXIST) { tac_fail("%s: cannot create: %s", stage, strerror(errno)); goto done; }
     }
     if (comm) {        /* every rank read its inputs and rank 0 has its folder; all read the same inputs */
         agreed = 1;
@@ -406,9 +407,16 @@ static int cmd_fit(int argc, char **argv)
     if (tac_fit(xtr_map.data, ntr, Xte, nte, (int)d1, T, m, (const char *const *)names, yte, ytr, &p, &r) != TAC_OK)
         goto done;   /* over several ranks every rank knows (tac_fit agrees on failures) */
     free(T); T = NULL;
+    if (rank == 0 && mkdir(stage, 0755) != 0 && errno != EEXIST) {
+        tac_fail("%s: cannot create: %s", stage, strerror(errno));
+        if (!comm) goto done;
+        free(stage);      /* nothing to remove; the failure is agreed below */
+        stage = NULL;
+    }
     if (comm) {
         /* rank 0 writes; the others wait for its result so every rank's exit status says whether the outputs exist */
-        int wrc = rank == 0 && (write_outputs(stage, &r, names, p.train) != TAC_OK || publish(stage, out) != TAC_OK)
+        int wrc = rank == 0 && (!stage || write_outputs(stage, &r, names, p.train) != TAC_OK ||
+                                publish(stage, out) != TAC_OK)
                       ? TAC_ERR : TAC_OK;
         if (tac_comm_check(comm, wrc) != TAC_OK) goto done;
         if (rank != 0) { ret = 0; goto done; }
