@@ -30,13 +30,14 @@
 
 static char g_model[1024], g_bin[1024];
 
-/* NULL when the test can run, else why not. Sets g_model and g_bin (absolute). */
-static const char *setup(void)
+/* NULL when the test can run, else why not (photos: the test needs ../shared's photos). Sets g_model and g_bin
+ * (absolute). */
+static const char *setup_for(int photos)
 {
     const char *why = tac_test_mpi_missing();
     if (why) return why;
     if (access(TINY_CLIP "/config.json", R_OK) != 0) return "tiny CLIP model not present at " TINY_CLIP;
-    if (access(tac_test_path(tac_test_shared(), "datasets/photos/coffee.png"), R_OK) != 0)
+    if (photos && access(tac_test_path(tac_test_shared(), "datasets/photos/coffee.png"), R_OK) != 0)
         return "../shared/datasets/photos not found";
     char cwd[512];
     if (!getcwd(cwd, sizeof cwd)) return "no working folder";
@@ -46,6 +47,7 @@ static const char *setup(void)
     else snprintf(g_bin, sizeof g_bin, "%s/%s", cwd, bin);
     return NULL;
 }
+static const char *setup(void) { return setup_for(1); }
 
 /* dir/in: the 12 photos and two unreadable images, 14 in all; in walk order aaa_zero.png is image 0 (batch 0 of
  * 3) and corrupt.jpg image 6 (batch 2), so with batch 3 and 2 ranks every batch of rank 1 (images 9..13) is whole. */
@@ -104,7 +106,7 @@ TAC_TEST(mpi_embed_images_same_bytes_with_2_and_3_ranks)
 
 TAC_TEST(mpi_embed_text_same_bytes_with_2_and_3_ranks)
 {
-    const char *why = setup();
+    const char *why = setup_for(0);   /* text only: no photos needed */
     if (why) TAC_SKIP(why);
     const char *dir = tac_test_tmpdir();
     /* 60 nouns (a few repeated, one differing only in case) and prompts with a repeat and an empty line */
