@@ -141,7 +141,7 @@ def stages(kern, iters, fp32):
     kx_bytes = 2 * (N * NN * 8 + N * NN * 4)
     add('kNN exact, 50 neighbours, image + text space', 2 * 2 * N * N * D / 2,
         2 * N * D * F4 * math.ceil(N / 4096),
-        'alltoall partial lists N x 50 x 8 B + allgather N x 50 x 4 B, per space: %.2f GB' % (kx_bytes / 1e9),
+        'alltoall partial lists N x 50 x 8 B + allgather N x 50 x 4 B per space, both spaces: %.2f GB' % (kx_bytes / 1e9),
         lambda R: 2 * N * D * F4 + N * D * F4 + N * NN * 16 + 2 * N * NN * 8, knn_t1,
         lambda R, c: knn_t1 * 2 / c / R,
         lambda R, net: 0.0 if R == 1 else (R - 1) / R * kx_bytes / NETS[net][0] + 4 * (R - 1) * NETS[net][1]

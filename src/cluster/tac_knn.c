@@ -344,9 +344,6 @@ static void knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, 
     pthread_cond_destroy(&P->cv);
 }
 
-/* OpenBLAS at most nthreads for the call when the caller bounded it (threads > 0); returns whether to call
- * tac_blas_threads_leave (tac_blas_threads_lower decides under the lock, from the caller's count). */
-static int knn_blas_enter(int threads, int nthreads) { return threads > 0 && tac_blas_threads_lower(nthreads); }
 
 int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim)
 {
@@ -361,7 +358,7 @@ int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, flo
     if (knn_alloc(&P, &Xn, n, d, k) != TAC_OK) return TAC_ERR;
     /* threads: the caller's bound on this call. 1: no scanner thread, OpenBLAS lowered to 1 for the call. */
     int nthreads = tac_threads_resolve(threads);
-    int blas_lowered = knn_blas_enter(threads, nthreads);
+    int blas_lowered = threads > 0 && tac_blas_threads_lower(nthreads);
     knn_unit_rows(Xn, X, n, d, nthreads);
     knn_scan_tiles(&P, Xn, n, d, nthreads, 0, 1);
 
@@ -517,7 +514,7 @@ int tac_knn_cosine_dist(const float *X, int64_t n, int d, int k, int64_t *idx, f
     if (rc != TAC_OK) goto out;
 
     int nthreads = tac_threads_resolve(threads);
-    int blas_lowered = knn_blas_enter(threads, nthreads);
+    int blas_lowered = threads > 0 && tac_blas_threads_lower(nthreads);
     knn_unit_rows(Xn, X, n, d, nthreads);
     knn_scan_tiles(&P, Xn, n, d, nthreads, me, R);
     if (blas_lowered) tac_blas_threads_leave();

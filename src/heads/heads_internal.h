@@ -118,6 +118,9 @@ int tac_heads_dist_same_args(const tac_comm *c, int rc, const float *X, const fl
 /* out (N x NO) = in (N x NI) W^T + b; W is NO x NI. */
 void tac_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO);
 /* dW (NO x NI) += dout^T in; db (NO) += colsum(dout); din (N x NI, may be NULL) = dout W. */
+/* tac_linear_backward with the column-sum scratch acc (NO doubles) supplied: allocates nothing. */
+void tac_linear_backward_acc(float *din, float *dW, float *db, double *acc, const float *dout, const float *in,
+                             const float *W, int N, int NI, int NO);
 int tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
                         int N, int NI, int NO);
 void tac_linear_forward_naive(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO);
@@ -153,6 +156,15 @@ double tac_distill_forward_backward(float *dA, float *dC, double g, const float 
                                     float T);
 /* The same in a caller's workspace of tac_distill_ws_floats(B, K) floats (8-byte aligned): allocates nothing. */
 size_t tac_distill_ws_floats(int B, int K);
+/* The pieces both the single-process and the data-parallel step use, on the whole batch's S = Hm Hm^T / T
+ * (2K x 2K): the term's value (mean over the 2K rows of the off-diagonal log-sum-exp minus the positive pair), and
+ * S turned in place into dS + dS^T for the gradient of g times the value. */
+double tac_distill_value_S(const float *S, int K);
+void tac_distill_dS(float *S, int K, double g);
+/* sum_k a[k] b[k] in double */
+double tac_row_dot(const float *a, const float *b, int K);
+/* fn(a0) here and fn(a1) on a second thread when threads > 1 (sequentially if that thread cannot start) */
+void tac_heads_run_pair(int threads, void *(*fn)(void *), void *a0, void *a1);
 double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
                                        float T, float *ws);
 /* L_C = (1/B) sum_i -max(log(PT_i . PI_i), -100); backward uses PyTorch's BCE formula. */

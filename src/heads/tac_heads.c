@@ -253,11 +253,10 @@ static int head_backward(tac_heads *h, tac_heads_work *w, int k)
     return tac_linear_backward(NULL, g->w1, g->b1, dZ1, w->Xg[k], v->w1, 2 * B, D, H);
 }
 
-/* Runs fn(a0) here and fn(a1) on a second thread when w->threads > 1 (sequentially if that thread cannot start). */
-static void run_pair(const tac_heads_work *w, void *(*fn)(void *), void *a0, void *a1)
+void tac_heads_run_pair(int threads, void *(*fn)(void *), void *a0, void *a1)
 {
     pthread_t t;
-    if (w->threads > 1 && pthread_create(&t, NULL, fn, a1) == 0) {
+    if (threads > 1 && pthread_create(&t, NULL, fn, a1) == 0) {
         fn(a0);
         pthread_join(t, NULL);
         return;
@@ -340,7 +339,7 @@ static int forward_all(tac_heads *h, tac_heads_work *w, const float *X, const fl
     size_t BK = (size_t)B * K;
     head_job jt = {h, w, TAC_HEAD_TEXT, frozen, 0, R, idx, nb_txt, p, {0, ""}};
     head_job ji = {h, w, TAC_HEAD_IMAGE, frozen, 0, X, idx, nb_img, p, {0, ""}};
-    run_pair(w, forward_job, &jt, &ji);
+    tac_heads_run_pair(w->threads, forward_job, &jt, &ji);
     if (pair_status(&jt.st, &ji.st) != TAC_OK) return TAC_ERR;
     const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
     float T = p->temperature, a = p->entropy_weight;
@@ -352,7 +351,7 @@ static int forward_all(tac_heads *h, tac_heads_work *w, const float *X, const fl
         d0.dA = dPI; d0.dC = dPT + BK; /* dPI, dQT */
         d1.dA = dPT; d1.dC = dPI + BK; /* dPT, dQI: disjoint from d0's */
     }
-    run_pair(w, distill_run, &d0, &d1);
+    tac_heads_run_pair(w->threads, distill_run, &d0, &d1);
     L->distill_it = d0.value;
     L->distill_ti = d1.value;
     L->consist = tac_consist_forward(PT, PI, B, K);
@@ -380,7 +379,7 @@ static int step_impl(tac_heads *h, tac_heads_work *w, const float *X, const floa
     if (adam) h->step++;
     head_job jt = {h, w, TAC_HEAD_TEXT, 0, adam, NULL, NULL, NULL, p, {0, ""}};
     head_job ji = {h, w, TAC_HEAD_IMAGE, 0, adam, NULL, NULL, NULL, p, {0, ""}};
-    run_pair(w, backward_job, &jt, &ji);
+    tac_heads_run_pair(w->threads, backward_job, &jt, &ji);
     if (pair_status(&jt.st, &ji.st) != TAC_OK) return TAC_ERR;
     if (loss) *loss = L;
     return TAC_OK;

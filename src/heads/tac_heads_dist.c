@@ -195,52 +195,7 @@ static void bn_backward_apply(float *din, float *dgamma, float *dbeta, float *k0
     }
 }
 
-/* tac_linear_backward with its column-sum scratch acc (NO doubles) supplied: dW += dout^T in; db += colsum(dout);
- * din = dout W (din may be NULL). */
-static void linear_backward(float *din, float *dW, float *db, double *acc, const float *dout, const float *in,
-                            const float *W, int N, int NI, int NO)
-{
-    memset(acc, 0, (size_t)NO * sizeof(double));
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, NO, NI, N, 1.0f, dout, NO, in, NI, 1.0f, dW, NI);
-    for (int i = 0; i < N; i++) {
-        const float *g = dout + (size_t)i * NO;
-        for (int o = 0; o < NO; o++) acc[o] += g[o];
-    }
-    for (int o = 0; o < NO; o++) db[o] += (float)acc[o];
-    if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, NI, NO, 1.0f, dout, NO, W, NI, 0.0f, din, NI);
-}
-
-/* log sum_{n != m} exp(S[m][n]) (tac_heads_ops.c's) */
-static double row_lse_offdiag(const float *S, int m, int M)
-{
-    const float *r = S + (size_t)m * M;
-    double mx = -INFINITY;
-    for (int n = 0; n < M; n++) if (n != m && r[n] > mx) mx = r[n];
-    double s = 0;
-    for (int n = 0; n < M; n++) if (n != m) s += exp((double)r[n] - mx);
-    return mx + log(s);
-}
-
-static double row_dot(const float *a, const float *b, int K)
-{
-    double s = 0;
-    for (int k = 0; k < K; k++) s += (double)a[k] * b[k];
-    return s;
-}
-
 /* ---- phases -------------------------------------------------------------------------------------------- */
-
-static void run_pair(const tac_heads_dwork *w, void *(*fn)(void *), void *a0, void *a1)
-{
-    pthread_t t;
-    if (w->threads > 1 && pthread_create(&t, NULL, fn, a1) == 0) {
-        fn(a0);
-        pthread_join(t, NULL);
-        return;
-    }
-    fn(a0);
-    fn(a1);
-}
 
 static int reduce(tac_heads_dwork *w, void *buf, int64_t n, int type)
 {
@@ -332,28 +287,8 @@ static void *dist2(void *arg)   /* value and dS from the whole S; dH; the column
     tac_heads_dwork *w = j->w;
     int b = w->b, K = j->K, M = 2 * K;
     float *S = w->S + (size_t)j->j * M * M, *Hm = w->Hm[j->j], *dH = w->dH[j->j];
-    double L = 0;
-    for (int m = 0; m < M; m++) {
-        int pos = m < K ? m + K : m - K;
-        L += row_lse_offdiag(S, m, M) - S[(size_t)m * M + pos];
-    }
-    j->value = L / M;
-    double gm = 1.0 / M;
-    for (int m = 0; m < M; m++) {
-        int pos = m < K ? m + K : m - K;
-        double lse = row_lse_offdiag(S, m, M);
-        float *r = S + (size_t)m * M;
-        for (int n = 0; n < M; n++) {
-            double d = n == m ? 0.0 : exp((double)r[n] - lse) - (n == pos);
-            r[n] = (float)(gm * d);
-        }
-    }
-    for (int m = 0; m < M; m++)
-        for (int n = m + 1; n < M; n++) {
-            float s = S[(size_t)m * M + n] + S[(size_t)n * M + m];
-            S[(size_t)m * M + n] = s; S[(size_t)n * M + m] = s;
-        }
-    for (int m = 0; m < M; m++) S[(size_t)m * M + m] *= 2.0f;
+    j->value = tac_distill_value_S(S, K);
+    tac_distill_dS(S, K, 1.0);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, b, M, 1.0f / j->T, S, M, Hm, b, 0.0f, dH, b);
     double *dot = w->red_dot + (size_t)j->j * M;
     for (int m = 0; m < M; m++) {
@@ -396,7 +331,7 @@ static void *bwd1(void *arg)   /* softmax, Linear(H->K), ReLU backward; BatchNor
     memset(h->grads + (size_t)k * h->head_size, 0, h->head_size * sizeof(float));
     float *dZ2 = w->dP[k];
     tac_softmax_backward(dZ2, w->dP[k], w->P[k], 2 * b, K);
-    linear_backward(w->dA[k], g->w2, g->b2, w->lacc[k], dZ2, w->A[k], v->w2, 2 * b, H, K);
+    tac_linear_backward_acc(w->dA[k], g->w2, g->b2, w->lacc[k], dZ2, w->A[k], v->w2, 2 * b, H, K);
     tac_relu_backward_inplace(w->dA[k], w->A[k], 2 * (size_t)b * H);
     double *acc = w->red_bn + (size_t)(2 * k) * 2 * H;
     memset(acc, 0, 4 * (size_t)H * sizeof(double));
@@ -419,7 +354,7 @@ static void *bwd2(void *arg)   /* BatchNorm backward, Linear(D->H) backward */
         bn_backward_apply(dZ1 + o, g->gamma, g->beta, w->bnk[k], w->dA[k] + o, w->xhat[k] + o,
                           w->invstd[k] + (size_t)f * H, v->gamma, w->red_bn + (size_t)(2 * k + f) * 2 * H, w->B, b, H);
     }
-    linear_backward(NULL, g->w1, g->b1, w->lacc[k], dZ1, w->Xg[k], v->w1, 2 * b, D, H);
+    tac_linear_backward_acc(NULL, g->w1, g->b1, w->lacc[k], dZ1, w->Xg[k], v->w1, 2 * b, D, H);
     return NULL;
 }
 
@@ -432,13 +367,13 @@ int tac_heads_dist_step(tac_heads *h, tac_heads_dwork *w, const float *X, const 
     double *rl = w->red_loss;
     dhead_job jt = {h, w, TAC_HEAD_TEXT, R, idx, nb_txt}, ji = {h, w, TAC_HEAD_IMAGE, X, idx, nb_img};
     /* forward */
-    run_pair(w, fwd1, &jt, &ji);
+    tac_heads_run_pair(w->threads, fwd1, &jt, &ji);
     if (reduce(w, w->red_bn, 8 * (int64_t)H, TAC_COMM_F64) != TAC_OK) return TAC_ERR;
-    run_pair(w, fwd2, &jt, &ji);
+    tac_heads_run_pair(w->threads, fwd2, &jt, &ji);
     const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + bK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + bK;
     double cons = 0;   /* L_C's sum over this rank's rows (tac_consist_forward's terms) */
     for (int i = 0; i < b; i++) {
-        double x = row_dot(PT + (size_t)i * K, PI + (size_t)i * K, K);
+        double x = tac_row_dot(PT + (size_t)i * K, PI + (size_t)i * K, K);
         double lg = x > 0 ? log(x) : -INFINITY;
         cons -= lg > -100.0 ? lg : -100.0;
     }
@@ -456,11 +391,11 @@ int tac_heads_dist_step(tac_heads *h, tac_heads_dwork *w, const float *X, const 
     memcpy(w->nrm[1], rl + 0 * (size_t)K, (size_t)K * sizeof(double));
     memcpy(w->nrm[1] + K, rl + 3 * (size_t)K, (size_t)K * sizeof(double));
     ddist_job d0 = {w, 0, K, T, PI, QT, w->nrm[0], dPI, dPT + bK, 0}, d1 = {w, 1, K, T, PT, QI, w->nrm[1], dPT, dPI + bK, 0};
-    run_pair(w, dist1, &d0, &d1);
+    tac_heads_run_pair(w->threads, dist1, &d0, &d1);
     if (reduce(w, w->S, 2 * 4 * (int64_t)K * K, TAC_COMM_F32) != TAC_OK) return TAC_ERR;
-    run_pair(w, dist2, &d0, &d1);
+    tac_heads_run_pair(w->threads, dist2, &d0, &d1);
     if (reduce(w, w->red_dot, 4 * (int64_t)K, TAC_COMM_F64) != TAC_OK) return TAC_ERR;
-    run_pair(w, dist3, &d0, &d1);
+    tac_heads_run_pair(w->threads, dist3, &d0, &d1);
     tac_heads_loss L;
     L.distill_it = d0.value;
     L.distill_ti = d1.value;
@@ -481,7 +416,7 @@ int tac_heads_dist_step(tac_heads *h, tac_heads_dwork *w, const float *X, const 
     /* consistency backward on this rank's anchors (tac_consist_backward with g = 1 and the whole batch's B) */
     for (int i = 0; i < b; i++) {
         const float *pt = PT + (size_t)i * K, *pi = PI + (size_t)i * K;
-        double x = row_dot(pt, pi, K), den = (1.0 - x) * x;
+        double x = tac_row_dot(pt, pi, K), den = (1.0 - x) * x;
         double dx = 1.0 / B * (x - 1.0) / (den > 1e-12 ? den : 1e-12);
         for (int c = 0; c < K; c++) {
             dPT[(size_t)i * K + c] += (float)(dx * pi[c]);
@@ -498,9 +433,9 @@ int tac_heads_dist_step(tac_heads *h, tac_heads_dwork *w, const float *X, const 
         for (int i = 0; i < b; i++) for (int c = 0; c < K; c++) dP[(size_t)i * K + c] += (float)pbar[c];
     }
     /* backward */
-    run_pair(w, bwd1, &jt, &ji);
+    tac_heads_run_pair(w->threads, bwd1, &jt, &ji);
     if (reduce(w, w->red_bn, 8 * (int64_t)H, TAC_COMM_F64) != TAC_OK) return TAC_ERR;
-    run_pair(w, bwd2, &jt, &ji);
+    tac_heads_run_pair(w->threads, bwd2, &jt, &ji);
     /* the gradients of w1, b1 (head 0), w2, b2 (head 0) + w1, b1 (head 1), w2, b2 (head 1): gamma and beta hold
      * the whole batch's sums already */
     float *g0 = h->grads, *g1 = h->grads + h->head_size;

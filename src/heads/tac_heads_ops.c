@@ -30,8 +30,17 @@ void tac_linear_forward(float *out, const float *in, const float *W, const float
 int tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
                         int N, int NI, int NO)
 {
-    double *acc = tac_try_calloc((size_t)NO, sizeof(double), "heads: linear backward");   /* NO: column sums */
+    double *acc = tac_try_malloc((size_t)NO, sizeof(double), "heads: linear backward");   /* NO: column sums */
     if (!acc) return TAC_ERR;
+    tac_linear_backward_acc(din, dW, db, acc, dout, in, W, N, NI, NO);
+    free(acc);
+    return TAC_OK;
+}
+
+void tac_linear_backward_acc(float *din, float *dW, float *db, double *acc, const float *dout, const float *in,
+                             const float *W, int N, int NI, int NO)
+{
+    memset(acc, 0, (size_t)NO * sizeof(double));
     /* dW (NO x NI) += dout^T (NO x N) in (N x NI) */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, NO, NI, N, 1.0f, dout, NO, in, NI, 1.0f, dW, NI);
     for (int i = 0; i < N; i++) {
@@ -39,10 +48,8 @@ int tac_linear_backward(float *din, float *dW, float *db, const float *dout, con
         for (int o = 0; o < NO; o++) acc[o] += g[o];
     }
     for (int o = 0; o < NO; o++) db[o] += (float)acc[o];
-    free(acc);
     /* din (N x NI) = dout (N x NO) W (NO x NI) */
     if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, NI, NO, 1.0f, dout, NO, W, NI, 0.0f, din, NI);
-    return TAC_OK;
 }
 
 void tac_linear_forward_naive(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO)
@@ -239,6 +246,38 @@ static double row_lse_offdiag(const float *S, int m, int M)
     return mx + log(s);
 }
 
+double tac_distill_value_S(const float *S, int K)
+{
+    int M = 2 * K;
+    double L = 0;
+    for (int m = 0; m < M; m++) {
+        int pos = m < K ? m + K : m - K;
+        L += row_lse_offdiag(S, m, M) - S[(size_t)m * M + pos];
+    }
+    return L / M;
+}
+
+void tac_distill_dS(float *S, int K, double g)
+{
+    int M = 2 * K;
+    double gm = g / M;
+    for (int m = 0; m < M; m++) {
+        int pos = m < K ? m + K : m - K;
+        double lse = row_lse_offdiag(S, m, M);
+        float *r = S + (size_t)m * M;
+        for (int n = 0; n < M; n++) {
+            double d = n == m ? 0.0 : exp((double)r[n] - lse) - (n == pos);
+            r[n] = (float)(gm * d);
+        }
+    }
+    for (int m = 0; m < M; m++)
+        for (int n = m + 1; n < M; n++) {
+            float s = S[(size_t)m * M + n] + S[(size_t)n * M + m];
+            S[(size_t)m * M + n] = s; S[(size_t)n * M + m] = s;
+        }
+    for (int m = 0; m < M; m++) S[(size_t)m * M + m] *= 2.0f;   /* zero anyway */
+}
+
 size_t tac_distill_ws_floats(int B, int K)
 {
     size_t M = 2 * (size_t)K;
@@ -263,19 +302,14 @@ static float *distill_ws_alloc(int B, int K)
 
 double tac_distill_forward(const float *A, const float *C, int B, int K, float T)
 {
-    int M = 2 * K;
     float *ws = distill_ws_alloc(B, K), *Hm, *dH, *S;
     double *nrm;
     if (!ws) return NAN;
     distill_views(ws, B, K, &Hm, &dH, &S, &nrm);
     distill_sim(Hm, nrm, S, A, C, B, K, T);
-    double L = 0;
-    for (int m = 0; m < M; m++) {
-        int pos = m < K ? m + K : m - K;
-        L += row_lse_offdiag(S, m, M) - S[(size_t)m * M + pos];
-    }
+    double L = tac_distill_value_S(S, K);
     free(ws);
-    return L / M;
+    return L;
 }
 
 int tac_distill_backward(float *dA, float *dC, double g, const float *A, const float *C, int B, int K, float T)
@@ -305,28 +339,9 @@ double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const flo
     double *nrm;
     distill_views(ws, B, K, &Hm, &dH, &S, &nrm);
     distill_sim(Hm, nrm, S, A, C, B, K, T);
-    double L = 0; /* the forward value from the same S (tac_distill_forward's sum, same order) */
-    for (int m = 0; m < M; m++) {
-        int pos = m < K ? m + K : m - K;
-        L += row_lse_offdiag(S, m, M) - S[(size_t)m * M + pos];
-    }
-    if (!dA && !dC) return L / M;   /* the value only */
-    double gm = g / M;
-    for (int m = 0; m < M; m++) {
-        int pos = m < K ? m + K : m - K;
-        double lse = row_lse_offdiag(S, m, M);
-        float *r = S + (size_t)m * M;
-        for (int n = 0; n < M; n++) {
-            double d = n == m ? 0.0 : exp((double)r[n] - lse) - (n == pos);
-            r[n] = (float)(gm * d);
-        }
-    }
-    for (int m = 0; m < M; m++)
-        for (int n = m + 1; n < M; n++) {
-            float s = S[(size_t)m * M + n] + S[(size_t)n * M + m];
-            S[(size_t)m * M + n] = s; S[(size_t)n * M + m] = s;
-        }
-    for (int m = 0; m < M; m++) S[(size_t)m * M + m] *= 2.0f;   /* zero anyway */
+    double L = tac_distill_value_S(S, K); /* the forward value from the same S (tac_distill_forward's) */
+    if (!dA && !dC) return L;   /* the value only */
+    tac_distill_dS(S, K, g);
     /* dH (2K x B) = (dS + dS^T) Hm / T */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, B, M, 1.0f / T, S, M, Hm, B, 0.0f, dH, B);
     for (int m = 0; m < M; m++) {
@@ -342,12 +357,12 @@ double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const flo
             for (int i = 0; i < B; i++) dst[(size_t)i * K + col] += (float)(dh[i] / 1e-12);
         }
     }
-    return L / M;
+    return L;
 }
 
 /* ---- L_C: consistency ------------------------------------------------------------------------------- */
 
-static double row_dot(const float *a, const float *b, int K)
+double tac_row_dot(const float *a, const float *b, int K)
 {
     double s = 0;
     for (int k = 0; k < K; k++) s += (double)a[k] * b[k];
@@ -358,7 +373,7 @@ double tac_consist_forward(const float *PT, const float *PI, int B, int K)
 {
     double L = 0;
     for (int i = 0; i < B; i++) {
-        double x = row_dot(PT + (size_t)i * K, PI + (size_t)i * K, K);
+        double x = tac_row_dot(PT + (size_t)i * K, PI + (size_t)i * K, K);
         double lg = x > 0 ? log(x) : -INFINITY;
         L -= lg > -100.0 ? lg : -100.0;
     }
@@ -370,7 +385,7 @@ void tac_consist_backward(float *dPT, float *dPI, double g, const float *PT, con
     /* PyTorch's binary_cross_entropy backward with target 1: (x - 1) / max((1 - x) x, 1e-12) */
     for (int i = 0; i < B; i++) {
         const float *pt = PT + (size_t)i * K, *pi = PI + (size_t)i * K;
-        double x = row_dot(pt, pi, K);
+        double x = tac_row_dot(pt, pi, K);
         double den = (1.0 - x) * x;
         double dx = g / B * (x - 1.0) / (den > 1e-12 ? den : 1e-12);
         for (int k = 0; k < K; k++) {

@@ -66,9 +66,9 @@ static int bcast(const tac_comm *c, void *buf, int64_t bytes, int root)
 static int allgather(const tac_comm *c, void *buf, const int64_t *bytes)
 {
     int R = c->size;
-    int64_t total = 0, most = 0;
+    int64_t total = 0;
     sent += (unsigned long long)bytes[c->rank] * (unsigned long long)(R - 1);
-    for (int r = 0; r < R; r++) { total += bytes[r]; if (bytes[r] > most) most = bytes[r]; }
+    for (int r = 0; r < R; r++) total += bytes[r];
     if (total <= PIECE) {   /* one MPI_Allgatherv */
         int *cnt = malloc(sizeof(int) * (size_t)R * 2);   /* R counts, R displacements */
         if (!cnt) return tac_fail("MPI: allgather: out of memory");
@@ -78,7 +78,6 @@ static int allgather(const tac_comm *c, void *buf, const int64_t *bytes)
         free(cnt);
         return e == MPI_SUCCESS ? TAC_OK : mpi_fail("MPI_Allgatherv", e);
     }
-    (void)most;
     int64_t off = 0;      /* large: each rank's part broadcast in pieces */
     unsigned long long before = sent;
     for (int r = 0; r < R; r++) {

@@ -16,6 +16,15 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* Rows per block of tac_retrieve_ex for S nouns and N rows (its sgemm shapes). */
+static int64_t retrieve_block(int64_t n, int64_t s)
+{
+    int64_t nb = ((int64_t)1 << 24) / (s > 0 ? s : 1);
+    if (nb < 16) nb = 16;
+    if (nb > 8192) nb = 8192;
+    return nb > n ? (n > 0 ? n : 1) : nb;
+}
+
 int tac_retrieve(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
                  float *R, float *W)
 {
@@ -36,10 +45,7 @@ int tac_retrieve_ex(const float *Xn, int64_t n, const float *E, int64_t s, int d
     if (tac_check_finite("retrieve: images", Xn, n, d) != TAC_OK) return TAC_ERR;
     if (tac_check_finite("retrieve: nouns", E, s, d) != TAC_OK) return TAC_ERR;
 
-    int64_t nb = ((int64_t)1 << 24) / s;
-    if (nb < 16) nb = 16;
-    if (nb > 8192) nb = 8192;
-    if (nb > n) nb = n;
+    int64_t nb = retrieve_block(n, s);
     float *L = tac_try_malloc((size_t)nb * (size_t)s, sizeof(float), "retrieve: logits block");   /* B x S: logits, then weights */
     if (!L) return TAC_ERR;
     int nthreads = tac_threads_resolve(threads);
@@ -70,15 +76,6 @@ int tac_retrieve_ex(const float *Xn, int64_t n, const float *E, int64_t s, int d
     if (blas_lowered) tac_blas_threads_leave();
     free(L);
     return TAC_OK;
-}
-
-/* Rows per block of tac_retrieve_ex for S nouns and N rows (its sgemm shapes). */
-static int64_t retrieve_block(int64_t n, int64_t s)
-{
-    int64_t nb = ((int64_t)1 << 24) / (s > 0 ? s : 1);
-    if (nb < 16) nb = 16;
-    if (nb > 8192) nb = 8192;
-    return nb > n ? (n > 0 ? n : 1) : nb;
 }
 
 int tac_retrieve_dist(const float *Xn, int64_t n, const float *E, int64_t s, int d, float tau,
