@@ -418,6 +418,9 @@ TAC_TEST(relin_decode_budget_bounds_pixels_in_flight)
         if (need > biggest) biggest = need;
         tac_image_free(&img);
     }
+    /* the paths made before the threads start: tac_test_path's rotating buffers are not for concurrent callers */
+    char path[8][1024];
+    for (int i = 0; i < 8; i++) snprintf(path[i], sizeof path[i], "%s", tac_test_path(IMG, f[i]));
     tac_image_set_decode_budget(1);            /* smaller than any image: each decode runs alone */
     for (int round = 0; round < 3; round++) {
         tac_image_decode_peak(1);
@@ -425,7 +428,7 @@ TAC_TEST(relin_decode_budget_bounds_pixels_in_flight)
         #pragma omp parallel for num_threads(4) schedule(dynamic, 1) reduction(+:bad)
         for (int i = 0; i < 32; i++) {
             tac_image img;
-            if (tac_image_load(tac_test_path(IMG, f[i % 8]), &img) != TAC_OK) { bad++; continue; }
+            if (tac_image_load(path[i % 8], &img) != TAC_OK) { bad++; continue; }
             volatile uint8_t sink = img.rgb[(size_t)img.w * img.h * 3 - 1];   /* hold it for a moment */
             (void)sink;
             tac_image_free(&img);
