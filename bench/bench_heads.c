@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 
 #include "heads/heads_internal.h"
+#include "taclust/clip.h"
 #include "taclust/core.h"
 #include "taclust/heads.h"
 
@@ -224,7 +225,8 @@ int main(int argc, char **argv)
         tac_heads_init(hs, 1);
         int64_t *sel = malloc(3 * (size_t)B * sizeof(int64_t));   /* 3B */
         for (int i = 0; i < 3 * B; i++) sel[i] = (int64_t)tac_mt_below(&r, (uint64_t)n);
-        double ts[REPMAX], tt[REPMAX], tg[REPMAX];
+        double ts[REPMAX], tt[REPMAX], tg[REPMAX], tb[REPMAX];
+        int bf16 = tac_bf16_native();
         float *A = malloc((size_t)2 * B * d * sizeof(float)), *C = malloc((size_t)2 * B * H * sizeof(float));
         float *W = malloc((size_t)H * d * sizeof(float));
         memcpy(A, X, (size_t)2 * B * d * sizeof(float));
@@ -237,8 +239,21 @@ int main(int argc, char **argv)
             tac_heads_work_set_threads(w, 2);
             openblas_set_num_threads(1);
             t = tac_now();
-            tac_heads_step(hs, w, X, R, sel, sel + B, sel + 2 * B, &p, NULL);
+            if (tac_heads_step(hs, w, X, R, sel, sel + B, sel + 2 * B, &p, NULL) != TAC_OK) {
+                fprintf(stderr, "bench_heads: step: %s\n", tac_last_error());
+                return 1;
+            }
             tt[rep] = tac_now() - t;
+            if (bf16) {   /* the same step with bf16 products (tac_heads_set_precision(TAC_HEADS_BF16)'s path) */
+                if (tac_heads_work_set_bf16(w, hs, 1) != TAC_OK) { fprintf(stderr, "bench_heads: %s\n", tac_last_error()); return 1; }
+                t = tac_now();
+                if (tac_heads_step(hs, w, X, R, sel, sel + B, sel + 2 * B, &p, NULL) != TAC_OK) {
+                    fprintf(stderr, "bench_heads: bf16 step: %s\n", tac_last_error());
+                    return 1;
+                }
+                tb[rep] = tac_now() - t;
+                tac_heads_work_set_bf16(w, hs, 0);
+            }
             openblas_set_num_threads(blas);
             tac_heads_work_set_threads(w, 1);
             t = tac_now();
@@ -251,10 +266,16 @@ int main(int argc, char **argv)
         qsort(ts, REP, sizeof(double), cmp_d);
         qsort(tt, REP, sizeof(double), cmp_d);
         qsort(tg, REP, sizeof(double), cmp_d);
+        qsort(tb, REP, sizeof(double), cmp_d);
         double fl = 2 * 2 * 2.0 * (2.0 * B) * H * d;
         printf("one step (B=%d), medians of %d: heads in sequence with %d BLAS threads %.2f ms; heads on 2 threads with "
                "1 BLAS thread each %.2f ms; the step's 4 big sgemms alone (%d BLAS threads) %.2f ms = %.0f GFLOP/s\n",
                B, REP, blas, ts[REP / 2] * 1e3, tt[REP / 2] * 1e3, blas, tg[REP / 2] * 1e3, fl / tg[REP / 2] * 1e-9);
+        if (bf16)
+            printf("RESULT step fp32 %.2f ms | bf16 products (oneDNN %s) %.2f ms | %.2fx (2 threads, one head each)\n",
+                   tt[REP / 2] * 1e3, tac_clip_dnnl_isa(), tb[REP / 2] * 1e3, tt[REP / 2] / tb[REP / 2]);
+        else
+            printf("RESULT step fp32 %.2f ms | bf16: not native on this CPU, not timed\n", tt[REP / 2] * 1e3);
         free(A); free(C); free(W); free(sel);
         tac_heads_work_free(w);
         tac_heads_free(hs);

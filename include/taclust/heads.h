@@ -48,6 +48,23 @@ typedef struct tac_heads tac_heads;   /* opaque: both heads' parameters and Batc
 
 TAC_API void tac_heads_default_params(tac_heads_params *p);
 
+/* The arithmetic of the training's matrix products, for the whole process (a setting, not a tac_heads_params
+ * field: that struct is embedded in tac_fit_params, whose layout stays fixed).
+ *   TAC_HEADS_FP32 (default): float32 over OpenBLAS, the reference arithmetic the tests and fixtures use;
+ *   TAC_HEADS_BF16: the linear layers' products (forward and backward) and the distillation gradient's 2K x 2K x B
+ *     product take bf16 operands with float32 accumulation (oneDNN; needs AVX512-BF16 or AMX-BF16), as PyTorch's
+ *     bf16 autocast would; everything else (the 2K x 2K similarities, softmax, BatchNorm, the loss, Adam, the
+ *     parameters) stays float32. About 1.6x faster per step at the ImageNet-1K setting; results differ from
+ *     fp32 within training noise (see docs/scale.md) and may differ between CPU families (AMX against AVX-512);
+ *   TAC_HEADS_AUTO: bf16 where the CPU has it, else fp32.
+ * tac_heads_set_precision returns TAC_ERR (reason set) for another value, or for TAC_HEADS_BF16 on a CPU without
+ * native bf16. Training fails likewise when bf16 was set and is not native (e.g. TACLUST_NO_BF16 set later).
+ * Prediction is always float32. tac_heads_train_dist trains in fp32 (AUTO means fp32 there; BF16 is TAC_ERR). */
+enum { TAC_HEADS_AUTO = 0, TAC_HEADS_FP32 = 1, TAC_HEADS_BF16 = 2 };
+TAC_API int tac_heads_set_precision(int precision);
+TAC_API int tac_heads_get_precision(void);             /* the setting (TAC_HEADS_AUTO stays AUTO) */
+TAC_API int tac_heads_bf16_active(void);               /* 1 when training would use bf16 products now */
+
 /* Called after every epoch when non-NULL (e.g. to evaluate); epoch counts from 1, loss is the epoch mean. */
 typedef void (*tac_heads_epoch_cb)(const tac_heads *h, int epoch, double loss, void *user);
 

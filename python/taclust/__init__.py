@@ -18,7 +18,7 @@ from . import _lib
 from ._lib import TacError, lib, library_path
 
 __all__ = ["TacError", "load_clip", "Clip", "wordnet_nouns", "kmeans", "knn", "metrics", "choose_k", "TAC", "library_version",
-           "library_path", "prompt_templates", "preset_names"]
+           "library_path", "prompt_templates", "preset_names", "set_heads_precision", "heads_precision"]
 __version__ = "0.2.0"
 
 prompt_templates = list(_lib.prompt_templates)   # TAC's 7 templates, each with one "{}"
@@ -32,6 +32,25 @@ def library_version():
 def preset_names():
     """The dataset presets TAC(preset=...) accepts."""
     return [s.strip() for s in lib.tac_fit_preset_names().decode().split(",")]
+
+
+_HEADS_PREC = {"auto": 0, "fp32": 1, "bf16": 2}
+
+
+def set_heads_precision(precision):
+    """The arithmetic of the heads' training products for the whole process (the CLI's --heads-precision):
+    "fp32" (default, the reference), "bf16" (oneDNN on bf16 operands with float32 accumulation; needs AVX512-BF16
+    or AMX-BF16; about 2x faster per step at K=1000) or "auto" (bf16 where the CPU has it)."""
+    if precision not in _HEADS_PREC:
+        raise TacError(f"set_heads_precision: {precision!r} is none of fp32, bf16, auto")
+    _lib.check(lib.tac_heads_set_precision(_HEADS_PREC[precision]), "set_heads_precision")
+
+
+def heads_precision():
+    """(setting, active): the heads' precision setting ("fp32", "bf16" or "auto") and what training would use
+    now ("fp32" or "bf16")."""
+    name = {v: k for k, v in _HEADS_PREC.items()}[lib.tac_heads_get_precision()]
+    return name, "bf16" if lib.tac_heads_bf16_active() else "fp32"
 
 
 # ---- array helpers -------------------------------------------------------------------------------------------

@@ -180,3 +180,21 @@ def test_threads_parameter():
         np.testing.assert_array_equal(got[0], ref[0])
     with pytest.raises(taclust.TacError, match="threads must be"):
         taclust.kmeans(X, 8, threads=-1)
+
+
+def test_heads_precision_setting():
+    import taclust
+    assert taclust.heads_precision() == ("fp32", "fp32")          # the library's default
+    with pytest.raises(taclust.TacError, match="none of fp32, bf16, auto"):
+        taclust.set_heads_precision("fp16")
+    taclust.set_heads_precision("auto")
+    setting, active = taclust.heads_precision()
+    assert setting == "auto" and active in ("fp32", "bf16")
+    if active == "fp32":                                            # no native bf16: bf16 itself is refused
+        with pytest.raises(taclust.TacError, match="AVX512-BF16"):
+            taclust.set_heads_precision("bf16")
+    else:
+        taclust.set_heads_precision("bf16")
+        assert taclust.heads_precision() == ("bf16", "bf16")
+    taclust.set_heads_precision("fp32")
+    assert taclust.heads_precision() == ("fp32", "fp32")

@@ -3,6 +3,7 @@
  *
  *   taclust train-heads --images X.npy --text R.npy --nn-images I.npy --nn-text J.npy -K 10 --out heads.bin
  *                       [--preset cifar10] [--epochs 20] [--batch 512] [--temperature 0.5] [--lr 1e-3] [--seed S]
+ *                       [--heads-precision fp32|bf16|auto]
  * Rows of X and R are L2-normalised here. Explicit options override the preset's values.
  */
 #include "tac_cli.h"
@@ -14,7 +15,8 @@
 
 static const char *USAGE =
     "usage: taclust train-heads --images X.npy --text R.npy --nn-images I.npy --nn-text J.npy -K K --out heads.bin\n"
-    "                           [--preset NAME] [--epochs E] [--batch B] [--temperature T] [--lr LR] [--seed S]\n\n"
+    "                           [--preset NAME] [--epochs E] [--batch B] [--temperature T] [--lr LR] [--seed S]\n"
+    "                           [--heads-precision fp32|bf16|auto]\n\n"
     "Trains TAC's cluster heads (two MLPs D-H-BN-ReLU-K-softmax, image head and text head) by cross-modal\n"
     "neighbour distillation + consistency + balance entropy, with Adam (betas 0.9/0.99), and writes them to --out\n"
     "(a checksummed binary read by `taclust predict`).\n\n"
@@ -53,7 +55,8 @@ static int load_nn(const char *path, int64_t n, int64_t **nn, int *kn)
 
 static int cmd_train_heads(int argc, char **argv)
 {
-    const char *images = NULL, *text = NULL, *nn_images = NULL, *nn_text = NULL, *out = NULL, *preset_name = NULL;
+    const char *images = NULL, *text = NULL, *nn_images = NULL, *nn_text = NULL, *out = NULL, *preset_name = NULL,
+               *heads_prec = NULL;
     int K = 0, epochs = -1, batch = -1, hidden = 512;
     double T = -1, lr = 1e-3, alpha = 5.0;
     int64_t seed = 0;
@@ -72,6 +75,7 @@ static int cmd_train_heads(int argc, char **argv)
         {"--hidden", NULL, TAC_OPT_INT, &hidden, "hidden width H (default 512)"},
         {"--entropy-weight", NULL, TAC_OPT_DOUBLE, &alpha, "balance entropy weight alpha (default 5)"},
         {"--seed", NULL, TAC_OPT_I64, &seed, "seed for init, shuffling and neighbour draws (default 0)"},
+        {"--heads-precision", NULL, TAC_OPT_STR, &heads_prec, "heads' training products: fp32 (default), bf16 (AVX512-BF16/AMX; ~2x faster at K=1000), auto"},
         {0}};
     char **pos; int npos;
     int pr = tac_parse_opts(argc, argv, opts, USAGE, &pos, &npos);
@@ -84,6 +88,7 @@ static int cmd_train_heads(int argc, char **argv)
         return 2;
     }
     if (seed < 0 || seed > 0xffffffffLL) { fprintf(stderr, "taclust train-heads: --seed must be in [0, 4294967295]\n"); return 2; }
+    if ((pr = tac_cli_heads_precision("train-heads", heads_prec))) return pr;
     tac_heads_params p;
     tac_heads_default_params(&p);
     if (preset_name) {

@@ -44,6 +44,9 @@ int tac_parse_opts(int argc, char **argv, const tac_opt *opts, const char *usage
 #define TAC_PRECISION_HELP "CLIP arithmetic: auto|bf16|fp32 (default auto: bf16 where the CPU has AVX512-BF16 or " \
     "AMX-BF16, else fp32; $TACLUST_PRECISION sets the default)"
 int tac_cli_precision(const char *cmd, const char *value);
+/* --heads-precision fp32|bf16|auto (NULL: not given): sets the heads' precision (tac_heads_set_precision); 0, or 2
+ * after a message on stderr. */
+int tac_cli_heads_precision(const char *cmd, const char *value);
 
 /* Print "taclust <cmd>: <last error>" to stderr and return 1. */
 int tac_cli_error(const char *cmd);

@@ -1,8 +1,8 @@
 /* tac_clip_bf16.c - the bf16 mode of the CLIP towers: every linear map as a oneDNN matmul on bfloat16 operands
  * with float32 accumulation and float32 output, and the precision setting (auto | bf16 | fp32) around it.
  *
- * Owns: the run-time detection of native bf16 (cpuid: AVX512-BF16 or AMX-BF16 with the OS saving their registers,
- * and oneDNN's effective ISA having bf16), the process default precision, and per model (struct tac_clip_bf16):
+ * Owns: the process default precision (native bf16 is detected, and fp32 rounded to bf16, by src/core/tac_bf16.c),
+ * and per model (struct tac_clip_bf16):
  *   - the packed weights: each weight view W (M x K row-major float32, used as Y = X . W^T) is seen by oneDNN as
  *     the K x M matrix W^T in layout "ba" and reordered once, at tac_clip_set_precision, into bf16 in the blocked
  *     layout the matmul picks for it (format_tag any at a reference M; the same layout serves every M);
@@ -17,14 +17,11 @@
  * (LayerNorm, attention, activations, residuals) is the fp32 code.
  */
 #include "clip/tac_clip_internal.h"
+#include "core/tac_bf16.h"
 #include "core/tac_cpu.h"
 
-#include <cpuid.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
-#if TAC_X86
-#include <immintrin.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,39 +53,8 @@ struct tac_clip_bf16 {
     int nw;
 };
 
-/* ---- detection ------------------------------------------------------------------------------------------ */
-static uint64_t xgetbv0(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    return ((uint64_t)hi << 32) | lo;
-}
-
-/* The CPU (and the OS) can run AVX512-BF16 or AMX-BF16 instructions. */
-static int cpu_bf16(void)
-{
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0;     /* OSXSAVE: xgetbv usable */
-    uint64_t xcr0 = xgetbv0();
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    unsigned max_sub = a;
-    int avx512f = (b >> 16) & 1, amx_bf16 = (d >> 22) & 1, avx512_bf16 = 0;
-    if (max_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) avx512_bf16 = (a >> 5) & 1;
-    int os_avx512 = (xcr0 & 0xe6) == 0xe6;            /* SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM state */
-    int os_amx = (xcr0 & 0x60000) == 0x60000;         /* XTILECFG, XTILEDATA */
-    return (avx512f && avx512_bf16 && os_avx512) || (amx_bf16 && os_amx && os_avx512);
-}
-
-int tac_clip_bf16_available(void)
-{
-    static int hw = -1;          /* the machine's answer, asked once */
-    if (hw < 0) {
-        int isa = (int)dnnl_get_effective_cpu_isa();
-        hw = cpu_bf16() && (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
-    }
-    const char *no = getenv("TACLUST_NO_BF16");
-    return hw && !(no && *no && strcmp(no, "0") != 0);
-}
+/* The machine runs bf16 natively (src/core/tac_bf16.c: cpuid, the OS, oneDNN's ISA, TACLUST_NO_BF16). */
+int tac_clip_bf16_available(void) { return tac_bf16_native(); }
 
 const char *tac_clip_dnnl_isa(void)
 {
@@ -329,43 +295,6 @@ int tac_clip_set_precision(tac_clip *m, int prec)
 }
 
 /* ---- the matmul -------------------------------------------------------------------------------------------- */
-/* dst[i] = bf16(src[i]), round to nearest even (finite inputs: the activations are checked finite upstream).
- * The scalar loop is the reference and the tail of the AVX2 form (16 at a time; picked from tac_cpu_level()). */
-TAC_INLINE void to_bf16_tail(uint16_t *dst, const float *src, size_t i, size_t n)
-{
-    for (; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, src + i, 4);
-        u += 0x7fff + ((u >> 16) & 1);
-        dst[i] = (uint16_t)(u >> 16);
-    }
-}
-#if TAC_X86
-TAC_TARGET_AVX2 static void to_bf16_avx2(uint16_t *dst, const float *src, size_t n)
-{
-    size_t i = 0;
-    const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff);
-    for (; i + 16 <= n; i += 16) {
-        __m256i a = _mm256_castps_si256(_mm256_loadu_ps(src + i));
-        __m256i b = _mm256_castps_si256(_mm256_loadu_ps(src + i + 8));
-        a = _mm256_add_epi32(a, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(a, 16), one)));
-        b = _mm256_add_epi32(b, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(b, 16), one)));
-        a = _mm256_srli_epi32(a, 16);
-        b = _mm256_srli_epi32(b, 16);
-        __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xd8);   /* a0-7 b0-7 in order */
-        _mm256_storeu_si256((__m256i *)(dst + i), p);
-    }
-    to_bf16_tail(dst, src, i, n);
-}
-#endif
-static void to_bf16(uint16_t *dst, const float *src, size_t n)
-{
-#if TAC_X86
-    if (tac_cpu_level() >= TAC_ISA_AVX2) { to_bf16_avx2(dst, src, n); return; }
-#endif
-    to_bf16_tail(dst, src, 0, n);
-}
-
 static const packed_w *find_packed(const struct tac_clip_bf16 *b, const float *w)
 {
     int lo = 0, hi = b->nw - 1;
@@ -430,10 +359,10 @@ int tac_clip_bf16_linear(const struct tac_clip_bf16 *b, slot_state *ss, float *y
     dnnl_primitive_t p = get_prim(b, ss, pw, (int)n, beta != 0.0f);
     if (!p) return TAC_ERR;
     if (omp_in_parallel() || n < 64) {
-        to_bf16(ss->act, x, need);
+        tac_bf16_from_f32(ss->act, x, need);
     } else {
         #pragma omp parallel for schedule(static)
-        for (size_t r = 0; r < n; r++) to_bf16(ss->act + r * k, x + r * k, k);
+        for (size_t r = 0; r < n; r++) tac_bf16_from_f32(ss->act + r * k, x + r * k, k);
     }
     dnnl_memory_desc_t src, dst;
     dnnl_dims_t ds = {(dnnl_dim_t)n, (dnnl_dim_t)k}, dd = {(dnnl_dim_t)n, (dnnl_dim_t)m};

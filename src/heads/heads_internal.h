@@ -23,6 +23,7 @@
 
 #include "taclust/heads.h"
 #include "core/tac_internal.h"
+#include "core/tac_bf16.h"
 
 #define TAC_HEADS_BN_EPS 1e-5f
 #define TAC_HEADS_BN_MOMENTUM 0.1f
@@ -57,6 +58,9 @@ void tac_heads_work_free(tac_heads_work *w);
 /* 2: run the two heads on two threads in every phase (the caller makes BLAS single-threaded meanwhile);
  * 1 (default): sequential. Results are identical either way. */
 void tac_heads_work_set_threads(tac_heads_work *w, int threads);
+/* on: the step's products in bf16 (tac_heads_gemm with a context per worker; TAC_ERR, reason set, when bf16 is not
+ * native or the contexts cannot be made); off (0): fp32 again. */
+int tac_heads_work_set_bf16(tac_heads_work *w, const tac_heads *h, int on);
 
 /* Loss pieces of one step, as computed by the forward pass (before the Adam update). */
 typedef struct { double total, distill_it, distill_ti, consist, ent_t, ent_i; } tac_heads_loss;
@@ -123,6 +127,15 @@ void tac_linear_backward_acc(float *din, float *dW, float *db, double *acc, cons
                              const float *W, int N, int NI, int NO);
 int tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
                         int N, int NI, int NO);
+/* The products of the heads: cblas_sgemm's arguments (row-major, ta/tb transpose A/B, beta 0 or 1); with mm NULL
+ * cblas_sgemm itself (cannot fail), else tac_bf16_gemm on one OpenMP thread (TAC_ERR, reason set, when oneDNN or
+ * memory fails). The _mm kernels below run their products through it. */
+int tac_heads_gemm(tac_bf16_mm *mm, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc);
+int tac_linear_forward_mm(tac_bf16_mm *mm, float *out, const float *in, const float *W, const float *b, int N, int NI,
+                          int NO);
+int tac_linear_backward_acc_mm(tac_bf16_mm *mm, float *din, float *dW, float *db, double *acc, const float *dout,
+                               const float *in, const float *W, int N, int NI, int NO);
 void tac_linear_forward_naive(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO);
 void tac_linear_backward_naive(float *din, float *dW, float *db, const float *dout, const float *in,
                                const float *W, int N, int NI, int NO);
@@ -156,6 +169,16 @@ double tac_distill_forward_backward(float *dA, float *dC, double g, const float 
                                     float T);
 /* The same in a caller's workspace of tac_distill_ws_floats(B, K) floats (8-byte aligned): allocates nothing. */
 size_t tac_distill_ws_floats(int B, int K);
+double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
+                                       float T, float *ws);
+/* The same with the gradient's product through tac_heads_gemm(mm), the value in *value; TAC_ERR (reason set) when
+ * that product fails. */
+int tac_distill_forward_backward_ws_mm(tac_bf16_mm *mm, double *value, float *dA, float *dC, double g,
+                                       const float *A, const float *C, int B, int K, float T, float *ws);
+/* S (M x M, symmetric) = Hm Hm^T / T for Hm M x b (float32: cblas_ssyrk's upper triangle, mirrored). */
+void tac_distill_gram(float *S, const float *Hm, int M, int b, float T);
+/* dH (M x b) = S Hm / T through tac_heads_gemm(mm). */
+int tac_distill_dH(tac_bf16_mm *mm, float *dH, const float *S, const float *Hm, int M, int b, float T);
 /* The pieces both the single-process and the data-parallel step use, on the whole batch's S = Hm Hm^T / T
  * (2K x 2K): the term's value (mean over the 2K rows of the off-diagonal log-sum-exp minus the positive pair), and
  * S turned in place into dS + dS^T for the gradient of g times the value. */
@@ -165,8 +188,6 @@ void tac_distill_dS(float *S, int K, double g);
 double tac_row_dot(const float *a, const float *b, int K);
 /* fn(a0) here and fn(a1) on a second thread when threads > 1 (sequentially if that thread cannot start) */
 void tac_heads_run_pair(int threads, void *(*fn)(void *), void *a0, void *a1);
-double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
-                                       float T, float *ws);
 /* L_C = (1/B) sum_i -max(log(PT_i . PI_i), -100); backward uses PyTorch's BCE formula. */
 double tac_consist_forward(const float *PT, const float *PI, int B, int K);
 void tac_consist_backward(float *dPT, float *dPI, double g, const float *PT, const float *PI, int B, int K);

@@ -47,6 +47,7 @@
 #include "taclust/core.h"
 #include "core/tac_dist.h"
 #include "core/tac_threads.h"
+#include "core/tac_bf16.h"
 
 void tac_heads_default_params(tac_heads_params *p)
 {
@@ -67,6 +68,28 @@ void tac_heads_default_params(tac_heads_params *p)
 }
 
 /* ---- allocation and initialisation --------------------------------------------------------------------- */
+
+/* ---- precision (taclust/heads.h) --------------------------------------------------------------------- */
+static int heads_precision = TAC_HEADS_FP32;   /* read and written with __atomic: any thread may set it */
+
+int tac_heads_set_precision(int precision)
+{
+    if (precision != TAC_HEADS_AUTO && precision != TAC_HEADS_FP32 && precision != TAC_HEADS_BF16)
+        return tac_fail("heads: precision %d is none of TAC_HEADS_AUTO, TAC_HEADS_FP32, TAC_HEADS_BF16", precision);
+    if (precision == TAC_HEADS_BF16 && !tac_bf16_native())
+        return tac_fail("heads: bf16 needs a CPU with AVX512-BF16 or AMX-BF16 (and TACLUST_NO_BF16 unset); this one "
+                        "runs the heads in fp32 only");
+    __atomic_store_n(&heads_precision, precision, __ATOMIC_RELAXED);
+    return TAC_OK;
+}
+
+int tac_heads_get_precision(void) { return __atomic_load_n(&heads_precision, __ATOMIC_RELAXED); }
+
+int tac_heads_bf16_active(void)
+{
+    int p = tac_heads_get_precision();
+    return p != TAC_HEADS_FP32 && tac_bf16_native();
+}
 
 static void set_views(tac_head_view *v, float *base, int D, int H, int K)
 {
@@ -167,6 +190,9 @@ struct tac_heads_work {
     float *mean[2];    /* 2 x H batch means (per half) */
     float *invstd[2];  /* 2 x H */
     float *dws[2];     /* the two distillation terms' workspaces, tac_distill_ws_floats(B, K) floats each */
+    double *lacc[2];   /* max(H, K) doubles each: the linear backward's column sums */
+    tac_bf16_mm *mm[2];/* bf16 mode: the products of head 0 / distillation term 0 (calling thread) and of head 1 /
+                          term 1 (second thread); NULL in fp32 mode */
 };
 
 tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
@@ -193,7 +219,29 @@ tac_heads_work *tac_heads_work_alloc(const tac_heads *h, int B)
     }
     w->dws[0] = q; q += dw;   /* per is even (R = 2B), so both start 8-byte aligned for their doubles */
     w->dws[1] = q;
+    size_t L = H > K ? H : K;
+    w->lacc[0] = tac_try_malloc(2 * L, sizeof(double), "heads: training workspace");
+    if (!w->lacc[0]) { tac_heads_work_free(w); return NULL; }
+    w->lacc[1] = w->lacc[0] + L;
     return w;
+}
+
+int tac_heads_work_set_bf16(tac_heads_work *w, const tac_heads *h, int on)
+{
+    for (int k = 0; k < 2; k++) { tac_bf16_mm_free(w->mm[k]); w->mm[k] = NULL; }
+    if (!on) return TAC_OK;
+    /* the largest operand of a step: 2B x max(D, H, K) (inputs, activations, output gradients) or 2K x 2K (dS) */
+    size_t R = 2 * (size_t)w->B, D = (size_t)h->D, H = (size_t)h->H, K = (size_t)h->K, e = D;
+    if (H > e) e = H;
+    if (K > e) e = K;
+    e *= R;
+    if (4 * K * K > e) e = 4 * K * K;
+    for (int k = 0; k < 2; k++)
+        if (!(w->mm[k] = tac_bf16_mm_new(e))) {
+            tac_heads_work_set_bf16(w, h, 0);
+            return TAC_ERR;
+        }
+    return TAC_OK;
 }
 
 void tac_heads_work_set_threads(tac_heads_work *w, int threads) { w->threads = threads > 1 ? 2 : 1; }
@@ -201,6 +249,8 @@ void tac_heads_work_set_threads(tac_heads_work *w, int threads) { w->threads = t
 void tac_heads_work_free(tac_heads_work *w)
 {
     if (!w) return;
+    for (int k = 0; k < 2; k++) tac_bf16_mm_free(w->mm[k]);
+    free(w->lacc[0]);
     free(w->mem);
     free(w);
 }
@@ -220,7 +270,7 @@ static int head_forward_train(tac_heads *h, tac_heads_work *w, int k, int frozen
 {
     int B = w->B, D = h->D, H = h->H, K = h->K;
     const tac_head_view *v = &h->P[k];
-    tac_linear_forward(w->Z1[k], w->Xg[k], v->w1, v->b1, 2 * B, D, H);
+    if (tac_linear_forward_mm(w->mm[k], w->Z1[k], w->Xg[k], v->w1, v->b1, 2 * B, D, H) != TAC_OK) return TAC_ERR;
     for (int half = 0; half < 2; half++) {
         size_t o = (size_t)half * B * H;
         if (tac_bn_forward_train(w->A[k] + o, w->xhat[k] + o, w->mean[k] + (size_t)half * H,
@@ -229,7 +279,8 @@ static int head_forward_train(tac_heads *h, tac_heads_work *w, int k, int frozen
             return TAC_ERR;
     }
     tac_relu_forward(w->A[k], w->A[k], 2 * (size_t)B * H);
-    tac_linear_forward(w->P[k], w->A[k], v->w2, v->b2, 2 * B, H, K);   /* logits */
+    if (tac_linear_forward_mm(w->mm[k], w->P[k], w->A[k], v->w2, v->b2, 2 * B, H, K) != TAC_OK)   /* logits */
+        return TAC_ERR;
     tac_softmax_forward(w->P[k], w->P[k], 2 * B, K);                    /* in place */
     return TAC_OK;
 }
@@ -242,7 +293,9 @@ static int head_backward(tac_heads *h, tac_heads_work *w, int k)
     tac_head_view *g = &h->G[k];
     float *dZ2 = w->dP[k], *dZ1 = w->Z1[k];   /* in-place aliases (see the struct) */
     tac_softmax_backward(dZ2, w->dP[k], w->P[k], 2 * B, K);
-    if (tac_linear_backward(w->dA[k], g->w2, g->b2, dZ2, w->A[k], v->w2, 2 * B, H, K) != TAC_OK) return TAC_ERR;
+    if (tac_linear_backward_acc_mm(w->mm[k], w->dA[k], g->w2, g->b2, w->lacc[k], dZ2, w->A[k], v->w2, 2 * B, H, K) !=
+        TAC_OK)
+        return TAC_ERR;
     tac_relu_backward_inplace(w->dA[k], w->A[k], RH);   /* dA becomes dY, the gradient at the BN output */
     for (int half = 0; half < 2; half++) {
         size_t o = (size_t)half * B * H;
@@ -250,7 +303,7 @@ static int head_backward(tac_heads *h, tac_heads_work *w, int k)
                             w->invstd[k] + (size_t)half * H, v->gamma, B, H) != TAC_OK)
             return TAC_ERR;
     }
-    return tac_linear_backward(NULL, g->w1, g->b1, dZ1, w->Xg[k], v->w1, 2 * B, D, H);
+    return tac_linear_backward_acc_mm(w->mm[k], NULL, g->w1, g->b1, w->lacc[k], dZ1, w->Xg[k], v->w1, 2 * B, D, H);
 }
 
 void tac_heads_run_pair(int threads, void *(*fn)(void *), void *a0, void *a1)
@@ -318,14 +371,17 @@ static void *backward_job(void *arg)
 typedef struct {
     const float *A, *C; float *dA, *dC; int B, K; float T; int backward; double value;
     float *ws;   /* tac_distill_ws_floats(B, K) floats */
+    tac_bf16_mm *mm;
+    job_status st;
 } distill_job;
 
 static void *distill_run(void *arg)
 {
     distill_job *j = arg;
     /* the forward value alone is the fused kernel's value without gradient outputs (bit for bit the same) */
-    j->value = tac_distill_forward_backward_ws(j->backward ? j->dA : NULL, j->backward ? j->dC : NULL, 1.0, j->A,
-                                               j->C, j->B, j->K, j->T, j->ws);
+    job_record(&j->st, tac_distill_forward_backward_ws_mm(j->mm, &j->value, j->backward ? j->dA : NULL,
+                                                          j->backward ? j->dC : NULL, 1.0, j->A, j->C, j->B, j->K,
+                                                          j->T, j->ws));
     return NULL;
 }
 
@@ -343,7 +399,8 @@ static int forward_all(tac_heads *h, tac_heads_work *w, const float *X, const fl
     if (pair_status(&jt.st, &ji.st) != TAC_OK) return TAC_ERR;
     const float *PT = w->P[TAC_HEAD_TEXT], *QT = PT + BK, *PI = w->P[TAC_HEAD_IMAGE], *QI = PI + BK;
     float T = p->temperature, a = p->entropy_weight;
-    distill_job d0 = {PI, QT, NULL, NULL, B, K, T, grads, 0, w->dws[0]}, d1 = {PT, QI, NULL, NULL, B, K, T, grads, 0, w->dws[1]};
+    distill_job d0 = {PI, QT, NULL, NULL, B, K, T, grads, 0, w->dws[0], w->mm[0], {0, ""}};
+    distill_job d1 = {PT, QI, NULL, NULL, B, K, T, grads, 0, w->dws[1], w->mm[1], {0, ""}};
     if (grads) {
         float *dPT = w->dP[TAC_HEAD_TEXT], *dPI = w->dP[TAC_HEAD_IMAGE];
         memset(dPT, 0, 2 * BK * sizeof(float));
@@ -352,6 +409,7 @@ static int forward_all(tac_heads *h, tac_heads_work *w, const float *X, const fl
         d1.dA = dPT; d1.dC = dPI + BK; /* dPT, dQI: disjoint from d0's */
     }
     tac_heads_run_pair(w->threads, distill_run, &d0, &d1);
+    if (pair_status(&d0.st, &d1.st) != TAC_OK) return TAC_ERR;
     L->distill_it = d0.value;
     L->distill_ti = d1.value;
     L->consist = tac_consist_forward(PT, PI, B, K);
@@ -539,6 +597,15 @@ static int train_impl(const float *X, const float *R, int64_t n, int d, const in
     *out = NULL;
     int dist = tac_dist_active(comm);
     int rc = check_args(X, R, n, d, nn_img, nn_txt, kn, p, dist ? comm->size : 1);
+    int prec = tac_heads_get_precision(), bf16 = 0;
+    if (rc == TAC_OK && prec == TAC_HEADS_BF16 && dist)
+        rc = tac_fail("heads: bf16 training is single-process only (data-parallel training over %d ranks is fp32; "
+                      "set the heads' precision to fp32 or auto)", comm->size);
+    else if (rc == TAC_OK && prec == TAC_HEADS_BF16 && !tac_bf16_native())
+        rc = tac_fail("heads: bf16 was set (tac_heads_set_precision) but is not native here (AVX512-BF16 or "
+                      "AMX-BF16 needed, and TACLUST_NO_BF16 unset)");
+    else if (rc == TAC_OK && !dist && prec != TAC_HEADS_FP32 && tac_bf16_native())
+        bf16 = 1;
     if (!dist && rc != TAC_OK) return TAC_ERR;
     if (dist) {   /* every rank must train on the same arguments: rank 0's are compared with each rank's own */
         /* the first exchange is an agreement (taclust/dist.h): a rank that failed before this call meets it */
@@ -557,6 +624,7 @@ static int train_impl(const float *X, const float *R, int64_t n, int d, const in
         h = tac_heads_alloc(d, p->hidden, p->K);
         if (h && dist) dw = tac_heads_dwork_alloc(h, B, comm);
         else if (h) w = tac_heads_work_alloc(h, B);
+        if (w && bf16 && tac_heads_work_set_bf16(w, h, 1) != TAC_OK) { tac_heads_work_free(w); w = NULL; }
         perm = (w || dw) ? tac_try_malloc((size_t)n, sizeof(int64_t), "heads: shuffle order") : NULL;      /* N */
         sel = perm ? tac_try_malloc(3 * (size_t)B, sizeof(int64_t), "heads: batch indices") : NULL; /* 3B: idx | u | v */
         if (!sel) rc = TAC_ERR;
@@ -571,6 +639,7 @@ static int train_impl(const float *X, const float *R, int64_t n, int d, const in
         return TAC_ERR;
     }
     tac_heads_init(h, p->seed);
+    if (p->progress) tac_log(TAC_LOG_INFO, "heads: %s products", bf16 ? "bf16 (oneDNN)" : "fp32");
     /* threads: params.threads, else all the library may use. 2 or more: one thread per head with BLAS
      * single-threaded inside each; an explicit 1: the calling thread only, BLAS single-threaded too. OpenBLAS's
      * process-wide count is read first and restored exactly after training (tac_blas_threads_*). */

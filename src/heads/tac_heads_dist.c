@@ -34,7 +34,6 @@
  */
 #include "heads_internal.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -276,8 +275,7 @@ static void *dist1(void *arg)   /* normalised columns, partial S */
         double inv = 1.0 / (nrm[m] > 1e-12 ? nrm[m] : 1e-12);
         for (int i = 0; i < b; i++) Hm[(size_t)m * b + i] = (float)(src[(size_t)i * K + col] * inv);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, M, b, 1.0f / j->T, Hm, b, Hm, b, 0.0f,
-                w->S + (size_t)j->j * M * M, M);
+    tac_distill_gram(w->S + (size_t)j->j * M * M, Hm, M, b, j->T);
     return NULL;
 }
 
@@ -289,7 +287,7 @@ static void *dist2(void *arg)   /* value and dS from the whole S; dH; the column
     float *S = w->S + (size_t)j->j * M * M, *Hm = w->Hm[j->j], *dH = w->dH[j->j];
     j->value = tac_distill_value_S(S, K);
     tac_distill_dS(S, K, 1.0);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, b, M, 1.0f / j->T, S, M, Hm, b, 0.0f, dH, b);
+    (void)tac_distill_dH(NULL, dH, S, Hm, M, b, j->T);   /* fp32: cannot fail */
     double *dot = w->red_dot + (size_t)j->j * M;
     for (int m = 0; m < M; m++) {
         const float *hm = Hm + (size_t)m * b, *dh = dH + (size_t)m * b;

@@ -1,5 +1,6 @@
 /* tac_heads_ops.c - the layers and loss terms of TAC's cluster heads as forward/backward sibling kernels:
- * linear (cblas_sgemm, with a naive reference beside it), BatchNorm1d train/eval, ReLU, row softmax, and the
+ * linear (cblas_sgemm, or in the heads' bf16 mode oneDNN products on bf16 operands through tac_heads_gemm; a naive
+ * reference beside them), BatchNorm1d train/eval, ReLU, row softmax, and the
  * three loss terms of tac-method.md section 7.5 (cluster-level distillation L_D, consistency L_C, batch-mean
  * entropy H). Backward kernels accumulate (+=) into their gradient outputs. Declared in heads_internal.h.
  * Convention: backward kernels WRITE the gradient w.r.t. their input (din, dZ) and ACCUMULATE (+=) into parameter
@@ -13,6 +14,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,11 +22,34 @@
 
 /* ---- linear ------------------------------------------------------------------------------------------ */
 
-void tac_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO)
+int tac_heads_gemm(tac_bf16_mm *mm, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (!mm) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+                    lda, B, ldb, beta, C, ldc);
+        return TAC_OK;
+    }
+    /* oneDNN on this thread alone, whatever OMP_NUM_THREADS says: the heads' workers are the parallelism, and one
+     * thread per product keeps its sums in one order (results independent of the worker count) */
+    int t = omp_get_max_threads();
+    omp_set_num_threads(1);
+    int rc = tac_bf16_gemm(mm, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    omp_set_num_threads(t);
+    return rc;
+}
+
+int tac_linear_forward_mm(tac_bf16_mm *mm, float *out, const float *in, const float *W, const float *b, int N, int NI,
+                          int NO)
 {
     /* out: N x NO, in: N x NI, W: NO x NI, b: NO */
     for (int i = 0; i < N; i++) memcpy(out + (size_t)i * NO, b, (size_t)NO * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, NO, NI, 1.0f, in, NI, W, NI, 1.0f, out, NO);
+    return tac_heads_gemm(mm, 0, 1, N, NO, NI, 1.0f, in, NI, W, NI, 1.0f, out, NO);
+}
+
+void tac_linear_forward(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO)
+{
+    (void)tac_linear_forward_mm(NULL, out, in, W, b, N, NI, NO);   /* the fp32 path cannot fail */
 }
 
 int tac_linear_backward(float *din, float *dW, float *db, const float *dout, const float *in, const float *W,
@@ -37,19 +62,26 @@ int tac_linear_backward(float *din, float *dW, float *db, const float *dout, con
     return TAC_OK;
 }
 
-void tac_linear_backward_acc(float *din, float *dW, float *db, double *acc, const float *dout, const float *in,
-                             const float *W, int N, int NI, int NO)
+int tac_linear_backward_acc_mm(tac_bf16_mm *mm, float *din, float *dW, float *db, double *acc, const float *dout,
+                               const float *in, const float *W, int N, int NI, int NO)
 {
     memset(acc, 0, (size_t)NO * sizeof(double));
     /* dW (NO x NI) += dout^T (NO x N) in (N x NI) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, NO, NI, N, 1.0f, dout, NO, in, NI, 1.0f, dW, NI);
+    if (tac_heads_gemm(mm, 1, 0, NO, NI, N, 1.0f, dout, NO, in, NI, 1.0f, dW, NI) != TAC_OK) return TAC_ERR;
     for (int i = 0; i < N; i++) {
         const float *g = dout + (size_t)i * NO;
         for (int o = 0; o < NO; o++) acc[o] += g[o];
     }
     for (int o = 0; o < NO; o++) db[o] += (float)acc[o];
     /* din (N x NI) = dout (N x NO) W (NO x NI) */
-    if (din) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, NI, NO, 1.0f, dout, NO, W, NI, 0.0f, din, NI);
+    if (din) return tac_heads_gemm(mm, 0, 0, N, NI, NO, 1.0f, dout, NO, W, NI, 0.0f, din, NI);
+    return TAC_OK;
+}
+
+void tac_linear_backward_acc(float *din, float *dW, float *db, double *acc, const float *dout, const float *in,
+                             const float *W, int N, int NI, int NO)
+{
+    (void)tac_linear_backward_acc_mm(NULL, din, dW, db, acc, dout, in, W, N, NI, NO);   /* cannot fail in fp32 */
 }
 
 void tac_linear_forward_naive(float *out, const float *in, const float *W, const float *b, int N, int NI, int NO)
@@ -232,7 +264,25 @@ static void distill_sim(float *Hm, double *nrm, float *S, const float *A, const 
         double inv = 1.0 / (nrm[m] > 1e-12 ? nrm[m] : 1e-12);
         for (int i = 0; i < B; i++) Hm[(size_t)m * B + i] = (float)(src[(size_t)i * K + col] * inv);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 2 * K, 2 * K, B, 1.0f / T, Hm, B, Hm, B, 0.0f, S, 2 * K);
+    tac_distill_gram(S, Hm, 2 * K, B, T);
+}
+
+void tac_distill_gram(float *S, const float *Hm, int M, int b, float T)
+{
+    /* the upper triangle (half the products of a general sgemm), then mirrored block by block */
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, b, 1.0f / T, Hm, b, 0.0f, S, M);
+    enum { TB = 64 };
+    for (int i0 = 0; i0 < M; i0 += TB)
+        for (int j0 = i0; j0 < M; j0 += TB) {
+            int i1 = i0 + TB < M ? i0 + TB : M, j1 = j0 + TB < M ? j0 + TB : M;
+            for (int i = i0; i < i1; i++)
+                for (int j = (j0 > i + 1 ? j0 : i + 1); j < j1; j++) S[(size_t)j * M + i] = S[(size_t)i * M + j];
+        }
+}
+
+int tac_distill_dH(tac_bf16_mm *mm, float *dH, const float *S, const float *Hm, int M, int b, float T)
+{
+    return tac_heads_gemm(mm, 0, 0, M, b, M, 1.0f / T, S, M, Hm, b, 0.0f, dH, b);
 }
 
 /* log sum_{n != m} exp(S[m][n]) */
@@ -334,16 +384,24 @@ double tac_distill_forward_backward(float *dA, float *dC, double g, const float 
 double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
                                        float T, float *ws)
 {
+    double L;
+    (void)tac_distill_forward_backward_ws_mm(NULL, &L, dA, dC, g, A, C, B, K, T, ws);   /* cannot fail in fp32 */
+    return L;
+}
+
+int tac_distill_forward_backward_ws_mm(tac_bf16_mm *mm, double *value, float *dA, float *dC, double g,
+                                       const float *A, const float *C, int B, int K, float T, float *ws)
+{
     int M = 2 * K;
     float *Hm, *dH, *S;   /* S becomes dS, then dS + dS^T */
     double *nrm;
     distill_views(ws, B, K, &Hm, &dH, &S, &nrm);
     distill_sim(Hm, nrm, S, A, C, B, K, T);
-    double L = tac_distill_value_S(S, K); /* the forward value from the same S (tac_distill_forward's) */
-    if (!dA && !dC) return L;   /* the value only */
+    *value = tac_distill_value_S(S, K); /* the forward value from the same S (tac_distill_forward's) */
+    if (!dA && !dC) return TAC_OK;   /* the value only */
     tac_distill_dS(S, K, g);
     /* dH (2K x B) = (dS + dS^T) Hm / T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, B, M, 1.0f / T, S, M, Hm, B, 0.0f, dH, B);
+    if (tac_distill_dH(mm, dH, S, Hm, M, B, T) != TAC_OK) return TAC_ERR;
     for (int m = 0; m < M; m++) {
         float *dst = m < K ? dA : dC;
         if (!dst) continue;
@@ -357,7 +415,7 @@ double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const flo
             for (int i = 0; i < B; i++) dst[(size_t)i * K + col] += (float)(dh[i] / 1e-12);
         }
     }
-    return L;
+    return TAC_OK;
 }
 
 /* ---- L_C: consistency ------------------------------------------------------------------------------- */
