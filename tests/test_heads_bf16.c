@@ -233,7 +233,7 @@ static int dist_train(const tac_comm *c, void *arg)
     dist_arg *a = arg;
     tac_heads *h = NULL;
     int rc = tac_heads_train_dist(a->t->X, a->t->R, a->t->n, a->t->d, a->t->nn, a->t->nn, a->t->kn, a->p, NULL, NULL,
-                                  c, &h);
+                                  &h, c);
     tac_heads_free(h);
     return rc;
 }
