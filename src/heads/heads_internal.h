@@ -171,12 +171,13 @@ double tac_distill_forward_backward(float *dA, float *dC, double g, const float 
 size_t tac_distill_ws_floats(int B, int K);
 double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
                                        float T, float *ws);
-/* The same with the gradient's product through tac_heads_gemm(mm), the value in *value; TAC_ERR (reason set) when
+/* The same with the products (similarities and gradient) through tac_heads_gemm(mm), the value in *value; TAC_ERR (reason set) when
  * that product fails. */
 int tac_distill_forward_backward_ws_mm(tac_bf16_mm *mm, double *value, float *dA, float *dC, double g,
                                        const float *A, const float *C, int B, int K, float T, float *ws);
-/* S (M x M, symmetric) = Hm Hm^T / T for Hm M x b (float32: cblas_ssyrk's upper triangle, mirrored). */
-void tac_distill_gram(float *S, const float *Hm, int M, int b, float T);
+/* S (M x M, symmetric) = Hm Hm^T / T for Hm M x b: with mm NULL cblas_ssyrk's upper triangle, with mm two bf16
+ * products covering it (tac_heads_gemm); the upper triangle is then mirrored. TAC_ERR only from the bf16 path. */
+int tac_distill_gram(tac_bf16_mm *mm, float *S, const float *Hm, int M, int b, float T);
 /* dH (M x b) = S Hm / T through tac_heads_gemm(mm). */
 int tac_distill_dH(tac_bf16_mm *mm, float *dH, const float *S, const float *Hm, int M, int b, float T);
 /* The pieces both the single-process and the data-parallel step use, on the whole batch's S = Hm Hm^T / T

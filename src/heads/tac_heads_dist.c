@@ -275,7 +275,7 @@ static void *dist1(void *arg)   /* normalised columns, partial S */
         double inv = 1.0 / (nrm[m] > 1e-12 ? nrm[m] : 1e-12);
         for (int i = 0; i < b; i++) Hm[(size_t)m * b + i] = (float)(src[(size_t)i * K + col] * inv);
     }
-    tac_distill_gram(w->S + (size_t)j->j * M * M, Hm, M, b, j->T);
+    (void)tac_distill_gram(NULL, w->S + (size_t)j->j * M * M, Hm, M, b, j->T);   /* fp32: cannot fail */
     return NULL;
 }
 

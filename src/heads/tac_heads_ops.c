@@ -251,9 +251,8 @@ void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int
 
 /* ---- L_D: cluster-level InfoNCE over the 2K columns ------------------------------------------------- */
 
-/* Hm (2K x B) = columns of A then of C, each L2-normalised over the batch (eps 1e-12); nrm (2K) their norms;
- * S (2K x 2K) = Hm Hm^T / T. */
-static void distill_sim(float *Hm, double *nrm, float *S, const float *A, const float *C, int B, int K, float T)
+/* Hm (2K x B) = columns of A then of C, each L2-normalised over the batch (eps 1e-12); nrm (2K) their norms. */
+static void distill_cols(float *Hm, double *nrm, const float *A, const float *C, int B, int K)
 {
     for (int m = 0; m < 2 * K; m++) {
         const float *src = m < K ? A : C;
@@ -264,13 +263,11 @@ static void distill_sim(float *Hm, double *nrm, float *S, const float *A, const 
         double inv = 1.0 / (nrm[m] > 1e-12 ? nrm[m] : 1e-12);
         for (int i = 0; i < B; i++) Hm[(size_t)m * B + i] = (float)(src[(size_t)i * K + col] * inv);
     }
-    tac_distill_gram(S, Hm, 2 * K, B, T);
 }
 
-void tac_distill_gram(float *S, const float *Hm, int M, int b, float T)
+/* The lower triangle of S (M x M) from its upper one, in cache-sized blocks. */
+static void mirror_upper(float *S, int M)
 {
-    /* the upper triangle (half the products of a general sgemm), then mirrored block by block */
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, b, 1.0f / T, Hm, b, 0.0f, S, M);
     enum { TB = 64 };
     for (int i0 = 0; i0 < M; i0 += TB)
         for (int j0 = i0; j0 < M; j0 += TB) {
@@ -278,6 +275,21 @@ void tac_distill_gram(float *S, const float *Hm, int M, int b, float T)
             for (int i = i0; i < i1; i++)
                 for (int j = (j0 > i + 1 ? j0 : i + 1); j < j1; j++) S[(size_t)j * M + i] = S[(size_t)i * M + j];
         }
+}
+
+int tac_distill_gram(tac_bf16_mm *mm, float *S, const float *Hm, int M, int b, float T)
+{
+    if (!mm) {   /* the upper triangle (half the products of a general sgemm) */
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, M, b, 1.0f / T, Hm, b, 0.0f, S, M);
+    } else {     /* rows [0, h) against all M rows, then rows [h, M) against themselves: 3/4 of the products */
+        int h = M / 2;
+        if (tac_heads_gemm(mm, 0, 1, h, M, b, 1.0f / T, Hm, b, Hm, b, 0.0f, S, M) != TAC_OK ||
+            tac_heads_gemm(mm, 0, 1, M - h, M - h, b, 1.0f / T, Hm + (size_t)h * b, b, Hm + (size_t)h * b, b, 0.0f,
+                           S + (size_t)h * M + h, M) != TAC_OK)
+            return TAC_ERR;
+    }
+    mirror_upper(S, M);   /* also makes the bf16 blocks' diagonal parts exactly symmetric */
+    return TAC_OK;
 }
 
 int tac_distill_dH(tac_bf16_mm *mm, float *dH, const float *S, const float *Hm, int M, int b, float T)
@@ -356,7 +368,8 @@ double tac_distill_forward(const float *A, const float *C, int B, int K, float T
     double *nrm;
     if (!ws) return NAN;
     distill_views(ws, B, K, &Hm, &dH, &S, &nrm);
-    distill_sim(Hm, nrm, S, A, C, B, K, T);
+    distill_cols(Hm, nrm, A, C, B, K);
+    (void)tac_distill_gram(NULL, S, Hm, 2 * K, B, T);   /* fp32: cannot fail */
     double L = tac_distill_value_S(S, K);
     free(ws);
     return L;
@@ -384,7 +397,7 @@ double tac_distill_forward_backward(float *dA, float *dC, double g, const float 
 double tac_distill_forward_backward_ws(float *dA, float *dC, double g, const float *A, const float *C, int B, int K,
                                        float T, float *ws)
 {
-    double L;
+    double L = NAN;
     (void)tac_distill_forward_backward_ws_mm(NULL, &L, dA, dC, g, A, C, B, K, T, ws);   /* cannot fail in fp32 */
     return L;
 }
@@ -396,7 +409,8 @@ int tac_distill_forward_backward_ws_mm(tac_bf16_mm *mm, double *value, float *dA
     float *Hm, *dH, *S;   /* S becomes dS, then dS + dS^T */
     double *nrm;
     distill_views(ws, B, K, &Hm, &dH, &S, &nrm);
-    distill_sim(Hm, nrm, S, A, C, B, K, T);
+    distill_cols(Hm, nrm, A, C, B, K);
+    if (tac_distill_gram(mm, S, Hm, M, B, T) != TAC_OK) return TAC_ERR;
     *value = tac_distill_value_S(S, K); /* the forward value from the same S (tac_distill_forward's) */
     if (!dA && !dC) return TAC_OK;   /* the value only */
     tac_distill_dS(S, K, g);
