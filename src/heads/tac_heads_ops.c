@@ -254,14 +254,30 @@ void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int
 /* Hm (2K x B) = columns of A then of C, each L2-normalised over the batch (eps 1e-12); nrm (2K) their norms. */
 static void distill_cols(float *Hm, double *nrm, const float *A, const float *C, int B, int K)
 {
-    for (int m = 0; m < 2 * K; m++) {
-        const float *src = m < K ? A : C;
-        int col = m < K ? m : m - K;
-        double s = 0;
-        for (int i = 0; i < B; i++) { double a = src[(size_t)i * K + col]; s += a * a; }
-        nrm[m] = sqrt(s);
-        double inv = 1.0 / (nrm[m] > 1e-12 ? nrm[m] : 1e-12);
-        for (int i = 0; i < B; i++) Hm[(size_t)m * B + i] = (float)(src[(size_t)i * K + col] * inv);
+    /* the sums of squares in a row-major sweep: each column's sum still runs over the rows in order */
+    for (int m = 0; m < 2 * K; m++) nrm[m] = 0;
+    for (int i = 0; i < B; i++) {
+        const float *a = A + (size_t)i * K, *c = C + (size_t)i * K;
+        for (int k = 0; k < K; k++) { double x = a[k]; nrm[k] += x * x; }
+        for (int k = 0; k < K; k++) { double x = c[k]; nrm[K + k] += x * x; }
+    }
+    for (int m = 0; m < 2 * K; m++) nrm[m] = sqrt(nrm[m]);
+    /* the transpose into Hm in TB x TB blocks (the column-by-column gather missed the cache on every row) */
+    enum { TB = 64 };
+    double inv[TB];
+    for (int m0 = 0; m0 < 2 * K; m0 += TB) {
+        int m1 = m0 + TB < 2 * K ? m0 + TB : 2 * K;
+        for (int m = m0; m < m1; m++) inv[m - m0] = 1.0 / (nrm[m] > 1e-12 ? nrm[m] : 1e-12);
+        for (int i0 = 0; i0 < B; i0 += TB) {
+            int i1 = i0 + TB < B ? i0 + TB : B;
+            for (int m = m0; m < m1; m++) {
+                const float *src = m < K ? A : C;
+                int col = m < K ? m : m - K;
+                double iv = inv[m - m0];
+                float *hm = Hm + (size_t)m * B;
+                for (int i = i0; i < i1; i++) hm[i] = (float)(src[(size_t)i * K + col] * iv);
+            }
+        }
     }
 }
 
@@ -343,11 +359,11 @@ void tac_distill_dS(float *S, int K, double g)
 size_t tac_distill_ws_floats(int B, int K)
 {
     size_t M = 2 * (size_t)K;
-    return 2 * M * (size_t)B + M * M + 2 * M;   /* Hm | dH (2K x B each) | S (2K x 2K) | nrm (2K doubles) */
+    return 2 * M * (size_t)B + M * M + 4 * M;   /* Hm | dH (2K x B each) | S (2K x 2K) | nrm, dot (2K doubles each) */
 }
 
-/* The workspace's views: Hm, dH: 2K x B; S: 2K x 2K; nrm: 2K doubles (8-byte aligned: every part before it has
- * an even number of floats). */
+/* The workspace's views: Hm, dH: 2K x B; S: 2K x 2K; nrm: 2K doubles then the 2K column dots (8-byte aligned:
+ * every part before it has an even number of floats). */
 static void distill_views(float *ws, int B, int K, float **Hm, float **dH, float **S, double **nrm)
 {
     size_t M = 2 * (size_t)K;
@@ -416,17 +432,34 @@ int tac_distill_forward_backward_ws_mm(tac_bf16_mm *mm, double *value, float *dA
     tac_distill_dS(S, K, g);
     /* dH (2K x B) = (dS + dS^T) Hm / T */
     if (tac_distill_dH(mm, dH, S, Hm, M, B, T) != TAC_OK) return TAC_ERR;
+    /* dA, dC (B x K) += the columns' gradients through the normalisation: (dh - h (h . dh)) / |col|, written
+     * in TB x TB blocks (a column at a time missed the cache on every row) */
+    double *dot = nrm + M;
     for (int m = 0; m < M; m++) {
-        float *dst = m < K ? dA : dC;
-        if (!dst) continue;
-        int col = m < K ? m : m - K;
         const float *h = Hm + (size_t)m * B, *dh = dH + (size_t)m * B;
-        if (nrm[m] > 1e-12) {
-            double dot = 0;
-            for (int i = 0; i < B; i++) dot += (double)h[i] * dh[i];
-            for (int i = 0; i < B; i++) dst[(size_t)i * K + col] += (float)((dh[i] - h[i] * dot) / nrm[m]);
-        } else {
-            for (int i = 0; i < B; i++) dst[(size_t)i * K + col] += (float)(dh[i] / 1e-12);
+        double d = 0;
+        for (int i = 0; i < B; i++) d += (double)h[i] * dh[i];
+        dot[m] = d;
+    }
+    enum { TB = 64 };
+    for (int half = 0; half < 2; half++) {
+        float *dst = half ? dC : dA;
+        if (!dst) continue;
+        for (int i0 = 0; i0 < B; i0 += TB) {
+            int i1 = i0 + TB < B ? i0 + TB : B;
+            for (int c0 = 0; c0 < K; c0 += TB) {
+                int c1 = c0 + TB < K ? c0 + TB : K;
+                for (int col = c0; col < c1; col++) {
+                    int m = half * K + col;
+                    const float *h = Hm + (size_t)m * B, *dh = dH + (size_t)m * B;
+                    if (nrm[m] > 1e-12) {
+                        double dt = dot[m], nm = nrm[m];
+                        for (int i = i0; i < i1; i++) dst[(size_t)i * K + col] += (float)((dh[i] - h[i] * dt) / nm);
+                    } else {
+                        for (int i = i0; i < i1; i++) dst[(size_t)i * K + col] += (float)(dh[i] / 1e-12);
+                    }
+                }
+            }
         }
     }
     return TAC_OK;
