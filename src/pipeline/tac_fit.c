@@ -487,8 +487,9 @@ static int fit_body(const float *Xtr, int64_t ntr, const float *Xte, int64_t nte
         ALLOC(out->pred_tac, (size_t)nte, sizeof(int32_t), "fit: clusters");     /* N_test */
         ALLOC(pred64, (size_t)nte, sizeof(int64_t), "fit: clusters");            /* N_test */
         epoch_ctx ec = {Yn, nte, yte, out->pred_tac, pred64, hp.epochs, p->progress, 0, p->progress_fn, p->progress_user};
-        if (p->progress) tac_log(TAC_LOG_INFO, "fit: training the heads (%d epochs, batch %d, T %g)", hp.epochs, hp.batch,
-                                  hp.temperature);
+        if (p->progress)
+            tac_log(TAC_LOG_INFO, "fit: training the heads (%d epochs, batch %d, T %g, %s products)", hp.epochs, hp.batch,
+                    hp.temperature, tac_heads_bf16_active() && !tac_dist_active(p->comm) ? "bf16" : "fp32");
         if (tac_heads_train_dist(Xn, Rtr, ntr, d, nn_img, nn_txt, p->knn, &hp, on_epoch, &ec, &out->heads, p->comm) != TAC_OK)
             goto done;
         out->t_heads = tac_now() - t0;
