@@ -108,6 +108,42 @@ TAC_TEST(bf16_gemm_matches_rounded_double_product)
     tac_bf16_mm_free(mm);
 }
 
+TAC_TEST(heads_fast_softmax_close_to_exact_and_same_bits_on_every_isa)
+{
+    enum { N = 7, K = 1003 };   /* K not a multiple of 8: the tail */
+    tac_mt r;
+    tac_mt_seed(&r, 13);
+    float *Z = tac_xmalloc((size_t)N * K, sizeof(float)), *P0 = tac_xmalloc((size_t)N * K, sizeof(float));
+    float *P1 = tac_xmalloc((size_t)N * K, sizeof(float)), *P2 = tac_xmalloc((size_t)N * K, sizeof(float));
+    for (int i = 0; i < N * K; i++) Z[i] = (float)(tac_mt_normal(&r) * (i < K ? 0.01 : i < 3 * K ? 3.0 : 40.0));
+    Z[5] = -200.0f;               /* far below the row's max: e^x underflows to 0 */
+    tac_softmax_forward(P0, Z, N, K);
+    tac_softmax_forward_fast(P1, Z, N, K);
+    tac_cpu_set_level(TAC_ISA_SCALAR);
+    tac_softmax_forward_fast(P2, Z, N, K);
+    tac_cpu_set_level(-1);
+    TAC_CHECK(memcmp(P1, P2, (size_t)N * K * sizeof(float)) == 0);
+    /* relative to the double exp: float's rounding of x = z - max alone costs |x| 6e-8, so probabilities above 1e-4
+     * (x > -9.3) are compared relatively, the rest absolutely */
+    double worst = 0, worst_abs = 0;
+    for (int i = 0; i < N * K; i++) {
+        double d = fabs(P1[i] - P0[i]);
+        if (P0[i] > 1e-4) { if (d / P0[i] > worst) worst = d / P0[i]; }
+        else if (d > worst_abs) worst_abs = d;
+    }
+    printf("    against the double-exp softmax: worst relative difference %.2e (p > 1e-4), absolute %.2e (below)\n",
+           worst, worst_abs);
+    TAC_CHECK(worst < 1e-6);
+    TAC_CHECK(worst_abs < 1e-9);
+    TAC_CHECK(P1[5] == 0.0f);
+    for (int n = 0; n < N; n++) {
+        double s = 0;
+        for (int k = 0; k < K; k++) s += P1[(size_t)n * K + k];
+        TAC_CHECK_NEAR(s, 1.0, 1e-5);
+    }
+    free(Z); free(P0); free(P1); free(P2);
+}
+
 /* Clustered toy data: K centres, rows near them, text counterparts near them too, neighbours of the same class. */
 typedef struct { float *X, *R; int64_t *nn; int64_t *lab; int64_t n; int d, kn; } toy;
 

@@ -157,6 +157,8 @@ void tac_relu_backward_inplace(float *d, const float *out, size_t n);           
 
 /* Both may run in place (P == Z, dZ == dP). */
 void tac_softmax_forward(float *P, const float *Z, int N, int K);                   /* rows */
+/* The bf16 mode's row softmax: a float exp (within 2 ulp), vectorised; the same bits on every ISA level. */
+void tac_softmax_forward_fast(float *P, const float *Z, int N, int K);
 void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int K); /* dZ = ... (written) */
 
 /* L_D(A, C) of section 7.5 for B x K matrices A, C (temperature T). Backward: dA, dC (B x K, either may be

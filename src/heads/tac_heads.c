@@ -281,7 +281,8 @@ static int head_forward_train(tac_heads *h, tac_heads_work *w, int k, int frozen
     tac_relu_forward(w->A[k], w->A[k], 2 * (size_t)B * H);
     if (tac_linear_forward_mm(w->mm[k], w->P[k], w->A[k], v->w2, v->b2, 2 * B, H, K) != TAC_OK)   /* logits */
         return TAC_ERR;
-    tac_softmax_forward(w->P[k], w->P[k], 2 * B, K);                    /* in place */
+    if (w->mm[k]) tac_softmax_forward_fast(w->P[k], w->P[k], 2 * B, K);   /* in place; bf16 mode: float exp */
+    else tac_softmax_forward(w->P[k], w->P[k], 2 * B, K);
     return TAC_OK;
 }
 

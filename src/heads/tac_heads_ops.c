@@ -19,6 +19,10 @@
 #include <string.h>
 
 #include "taclust/core.h"
+#include "core/tac_cpu.h"
+#if TAC_X86
+#include <immintrin.h>
+#endif
 
 /* ---- linear ------------------------------------------------------------------------------------------ */
 
@@ -236,6 +240,106 @@ void tac_softmax_forward(float *P, const float *Z, int N, int K)
         float inv = (float)(1.0 / s);
         for (int k = 0; k < K; k++) p[k] *= inv;
     }
+}
+
+/* ---- the bf16 mode's softmax: a float exp, 8 columns at a time ---------------------------------------------
+ * e^x for x <= 0 (x = z - max of the row): x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in two parts), e^r by
+ * its Taylor polynomial of degree 7 (truncation below 1e-8 relative) in Horner form with fused multiply-adds, times
+ * 2^n built in the exponent bits; x < -87 gives 0 (e^-87 is near float's smallest normal). The row's sum is kept in
+ * 8 double partial sums (column k into sum k mod 8) added in a fixed tree: the AVX2 form (8 lanes) and the scalar
+ * form (fmaf, the same operations one at a time; also the AVX2 form's tail) give the same bits. */
+#define SMX_LOG2E 1.44269504088896341f
+#define SMX_LN2_HI 0.693145751953125f
+#define SMX_LN2_LO 1.42860682030941723212e-6f
+static const float smx_c[8] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+
+TAC_INLINE float smx_exp1(float x)
+{
+    if (x < -87.0f) return 0.0f;
+    float n = nearbyintf(x * SMX_LOG2E);
+    float r = fmaf(-n, SMX_LN2_HI, x);
+    r = fmaf(-n, SMX_LN2_LO, r);
+    float p = smx_c[0];
+    for (int i = 1; i < 8; i++) p = fmaf(p, r, smx_c[i]);
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float sc;
+    memcpy(&sc, &bits, 4);
+    return p * sc;
+}
+
+TAC_INLINE double smx_tree(const double *s)
+{
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/* One row's exponentials from column k on (the scalar form, and the AVX2 form's tail); s: the 8 partial sums. */
+TAC_INLINE void smx_row_tail(float *p, const float *z, float mx, int k, int K, double *s)
+{
+    for (; k < K; k++) { float e = smx_exp1(z[k] - mx); p[k] = e; s[k & 7] += e; }
+}
+
+static void softmax_fast_scalar(float *P, const float *Z, int N, int K)
+{
+    for (int n = 0; n < N; n++) {
+        const float *z = Z + (size_t)n * K;
+        float *p = P + (size_t)n * K;
+        float mx = z[0];
+        for (int k = 1; k < K; k++) if (z[k] > mx) mx = z[k];
+        double s[8] = {0};
+        smx_row_tail(p, z, mx, 0, K, s);
+        float inv = (float)(1.0 / smx_tree(s));
+        for (int k = 0; k < K; k++) p[k] *= inv;
+    }
+}
+
+#if TAC_X86
+TAC_TARGET_AVX2 static void softmax_fast_avx2(float *P, const float *Z, int N, int K)
+{
+    const __m256 l2e = _mm256_set1_ps(SMX_LOG2E), hi = _mm256_set1_ps(SMX_LN2_HI), lo = _mm256_set1_ps(SMX_LN2_LO);
+    const __m256 cut = _mm256_set1_ps(-87.0f);
+    const __m256i b127 = _mm256_set1_epi32(127);
+    for (int n = 0; n < N; n++) {
+        const float *z = Z + (size_t)n * K;
+        float *p = P + (size_t)n * K;
+        float mx = z[0];
+        for (int k = 1; k < K; k++) if (z[k] > mx) mx = z[k];   /* a max is exact in any order; kept simple */
+        const __m256 vm = _mm256_set1_ps(mx);
+        __m256d s03 = _mm256_setzero_pd(), s47 = _mm256_setzero_pd();
+        int k = 0;
+        {
+            for (; k + 8 <= K; k += 8) {
+                __m256 x = _mm256_sub_ps(_mm256_loadu_ps(z + k), vm);
+                __m256 nn = _mm256_round_ps(_mm256_mul_ps(x, l2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                __m256 r = _mm256_fnmadd_ps(nn, hi, x);
+                r = _mm256_fnmadd_ps(nn, lo, r);
+                __m256 q = _mm256_set1_ps(smx_c[0]);
+                for (int i = 1; i < 8; i++) q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(smx_c[i]));
+                __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(nn), b127), 23);
+                __m256 e = _mm256_mul_ps(q, _mm256_castsi256_ps(bits));
+                e = _mm256_andnot_ps(_mm256_cmp_ps(x, cut, _CMP_LT_OQ), e);   /* x < -87: 0 */
+                _mm256_storeu_ps(p + k, e);
+                s03 = _mm256_add_pd(s03, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+                s47 = _mm256_add_pd(s47, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+            }
+        }
+        double s[8];
+        _mm256_storeu_pd(s, s03);
+        _mm256_storeu_pd(s + 4, s47);
+        smx_row_tail(p, z, mx, k, K, s);   /* k is a multiple of 8: columns k.. go to sums k mod 8 as above */
+        const __m256 inv = _mm256_set1_ps((float)(1.0 / smx_tree(s)));
+        for (k = 0; k + 8 <= K; k += 8) _mm256_storeu_ps(p + k, _mm256_mul_ps(_mm256_loadu_ps(p + k), inv));
+        float iv = (float)(1.0 / smx_tree(s));
+        for (; k < K; k++) p[k] *= iv;
+    }
+}
+#endif
+
+void tac_softmax_forward_fast(float *P, const float *Z, int N, int K)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) { softmax_fast_avx2(P, Z, N, K); return; }
+#endif
+    softmax_fast_scalar(P, Z, N, K);
 }
 
 void tac_softmax_backward(float *dZ, const float *dP, const float *P, int N, int K)
@@ -511,14 +615,22 @@ static void col_mean(double *pbar, const float *P, int B, int K)
 
 double tac_entropy_forward(const float *P, int B, int K)
 {
-    /* column by column without scratch memory: each column's sum runs over the rows in order, as col_mean's */
-    double Hs = 0;
-    for (int k = 0; k < K; k++) {
-        double s = 0;
-        for (int i = 0; i < B; i++) s += P[(size_t)i * K + k];
-        s /= B;
-        double c = s > 1e-9 ? s : 1e-9;
-        Hs -= c * log(c);
+    /* the column sums in a row-major sweep (each column's sum still runs over the rows in order, as col_mean's);
+     * a column at a time read the batch with a stride of K floats */
+    enum { CB = 256 };   /* columns per sweep: a block of sums stays in L1 */
+    double Hs = 0, s[CB];
+    for (int k0 = 0; k0 < K; k0 += CB) {
+        int k1 = k0 + CB < K ? k0 + CB : K;
+        for (int k = k0; k < k1; k++) s[k - k0] = 0;
+        for (int i = 0; i < B; i++) {
+            const float *p = P + (size_t)i * K;
+            for (int k = k0; k < k1; k++) s[k - k0] += p[k];
+        }
+        for (int k = k0; k < k1; k++) {
+            double m = s[k - k0] / B;
+            double c = m > 1e-9 ? m : 1e-9;
+            Hs -= c * log(c);
+        }
     }
     return Hs;
 }
