@@ -3,13 +3,17 @@
 bytes and memory per stage, and the PROJECTED wall time on R = 1, 8, 64 machines of 2 or 32 cores over 10 GbE
 or 100 Gb/s InfiniBand with a data-parallel split. Standard library only; prints the tables the doc quotes.
 
-usage: /usr/bin/python3 tools/scale_model.py [--haswell] [--iters N] [--fp32]
-  --haswell   fit-stage rates measured with OPENBLAS_CORETYPE=Haswell instead of OpenBLAS's AVX-512 kernels
-  --iters N   centre k-means iterations in all (default 119: the 10 redos' total at 1/20 scale; 3000 = the cap)
-  --fp32      image and text towers in fp32 instead of bf16
+usage: /usr/bin/python3 tools/scale_model.py [--haswell] [--iters N] [--fp32] [--heads-fp32] [--knn-sgemm]
+  --haswell    fit-stage rates measured with OPENBLAS_CORETYPE=Haswell instead of OpenBLAS's AVX-512 kernels
+  --iters N    centre k-means iterations in all (default 119: the 10 redos' total at 1/20 scale; 3000 = the cap)
+  --fp32       image and text towers in fp32 instead of bf16
+  --heads-fp32 the heads' products in fp32 (taclust's default) instead of bf16 (--heads-precision bf16)
+  --knn-sgemm  the exact kNN on sgemm tiles (TACLUST_NO_BF16=1) instead of its bf16 screen (the default where
+               the CPU has bf16)
 
 Every rate below is a measurement on ONE 2-core AMD EPYC (Zen 5, AVX512-BF16, no AMX), with its command.
-Nothing multi-machine was measured: taclust has no MPI implementation yet and there is no second machine here.
+Nothing multi-machine was measured: there is no second machine here (taclust's MPI runs were measured only as
+ranks on this one machine).
 Everything for R > 1, and everything for 32 cores (per-core rate x 32: a linear-scaling assumption that memory
 bandwidth may cap), is PROJECTED.
 """
