@@ -28,10 +28,12 @@
 #include "core/tac_threads.h"
 #include "core/tac_cpu.h"
 #include "core/tac_dist.h"
+#include "core/tac_bf16.h"
 #include "cluster/tac_knn.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,43 +89,125 @@ static inline float heap_offer(knn_item *h, int *m, int k, float s, int64_t j)
     return *m < k ? -INFINITY : h[0].s;
 }
 
-/* The scalar scan of one tile row from column j on: sims[0..nc-1] are the similarities to columns c0.., self = the
- * row's own index; *thr is the row's threshold. */
-TAC_INLINE void scan_row_tail(const float *sims, int64_t j, int64_t nc, int64_t c0, int64_t self, knn_item *h,
-                              int *m, int k, float *thr)
+/* The state of one call's selection. The scanner thread consumes tiles in the order the main thread produces them
+ * (row block I major, column blocks J = I, I+1, ... ascending). Double buffering: the main thread computes tile
+ * t+1 while this thread scans tile t; all selection state (heaps, fill, thr, examined) is touched by the scanner
+ * only (or by the main thread when there is no scanner). */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int posted, done, quit;            /* tiles handed over / tiles finished; stop flag */
+    float *buf[2];                     /* 2 x (BLOCK x BLOCK) similarity tiles */
+    int64_t r0[2], nr[2], c0[2], nc[2]; /* each buffer's first row / rows / first column / columns */
+    knn_item *heaps;                   /* N x k */
+    int *fill;                         /* N */
+    float *thr;                        /* N: the value a tile score must reach to be looked at (see offer) */
+    int k;
+    /* the bf16 screen (bf16 = 1): tiles hold bf16 scores, thr[i] is row i's screen threshold */
+    int bf16;
+    const float *Xn;                   /* N x D unit rows: the exact similarities' operands */
+    int d;
+    double eps;                        /* the bound on |score - exact similarity| (knn_bf16_eps) */
+    int64_t examined;                  /* candidates given an exact similarity */
+    uint16_t *Xb;                      /* N x D: Xn rounded to bf16 (owned) */
+    tac_bf16_mm *mm;                   /* the oneDNN context of the main thread's products (owned) */
+} knn_pipe;
+
+/* The exact similarity of two unit rows a, b (D floats each): their dot product in double, rounded to float. Each
+ * product of two floats is exact in double; the terms are summed into 8 accumulators (term l into l mod 8, in
+ * increasing l) combined in a fixed order, so the result is a function of the two rows alone: the same bits for
+ * (a, b) and (b, a), whichever tile, rank or code form (AVX2 or scalar, identical sums) computes it. */
+TAC_INLINE float exact_tail(const float *a, const float *b, int l, int d, double acc[8])
 {
-    float t = *thr;
+    for (; l < d; l++) acc[l & 7] += (double)a[l] * b[l];
+    return (float)(((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])));
+}
+static float exact_sim_scalar(const float *a, const float *b, int d)
+{
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    return exact_tail(a, b, 0, d, acc);
+}
+#if TAC_X86
+TAC_TARGET_AVX2 static float exact_sim_avx2(const float *a, const float *b, int d)
+{
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();   /* accumulators 0-3, 4-7 */
+    int l = 0;
+    for (; l + 8 <= d; l += 8) {   /* mul then add: the products are exact, so this is the scalar form's sum */
+        lo = _mm256_add_pd(lo, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + l)), _mm256_cvtps_pd(_mm_loadu_ps(b + l))));
+        hi = _mm256_add_pd(hi, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + l + 4)),
+                                             _mm256_cvtps_pd(_mm_loadu_ps(b + l + 4))));
+    }
+    double acc[8];
+    _mm256_storeu_pd(acc, lo);
+    _mm256_storeu_pd(acc + 4, hi);
+    return exact_tail(a, b, l, d, acc);
+}
+#endif
+static inline float exact_sim(const float *a, const float *b, int d)
+{
+#if TAC_X86
+    if (tac_cpu_level() >= TAC_ISA_AVX2) return exact_sim_avx2(a, b, d);
+#endif
+    return exact_sim_scalar(a, b, d);
+}
+
+/* The screen threshold of a row whose heap root has exact similarity root: the largest float <= root - eps
+ * (-inf while the heap is not full). A tile score below it cannot belong to a better candidate than the root. */
+static inline float screen_thr(float root, double eps)
+{
+    if (root == -INFINITY) return -INFINITY;
+    double v = (double)root - eps;
+    float f = (float)v;
+    return (double)f > v ? nextafterf(f, -INFINITY) : f;
+}
+
+/* Offer candidate j, whose tile score s reached row's threshold, to the row's heap; returns the row's new
+ * threshold. sgemm path: s is the similarity, the threshold the root's similarity. bf16 path: s is only a score;
+ * the candidate is offered with its exact similarity, the threshold is screen_thr of the root. */
+static inline float offer(knn_pipe *P, int64_t row, int64_t j, float s)
+{
+    knn_item *h = P->heaps + row * P->k;
+    if (!P->bf16) return heap_offer(h, &P->fill[row], P->k, s, j);
+    P->examined++;
+    float e = exact_sim(P->Xn + row * P->d, P->Xn + j * P->d, P->d);
+    return screen_thr(heap_offer(h, &P->fill[row], P->k, e, j), P->eps);
+}
+
+/* The scalar scan of tile row `row` from column j on: sims[0..nc-1] are the scores of columns c0.. (the row itself
+ * is skipped). */
+TAC_INLINE void scan_row_tail(knn_pipe *P, const float *sims, int64_t j, int64_t nc, int64_t c0, int64_t row)
+{
+    float t = P->thr[row];
     for (; j < nc; j++) {
         float s = sims[j];
-        if (s < t || c0 + j == self) continue;
-        t = heap_offer(h, m, k, s, c0 + j);
+        if (s < t || c0 + j == row) continue;
+        t = offer(P, row, c0 + j, s);
     }
-    *thr = t;
+    P->thr[row] = t;
 }
 
 /* The scalar scan of the columns j.. of an off-diagonal tile: column j is row c0+j of the data, its candidates are
- * rows r0+i with similarity tile[i*nc + j]. */
-TAC_INLINE void scan_cols_tail(const float *tile /* NR x NC */, int64_t j, int64_t nr, int64_t nc, int64_t r0,
-                               int64_t c0, knn_item *heaps, int *fill, float *thr, int k)
+ * rows r0+i with score tile[i*nc + j]. */
+TAC_INLINE void scan_cols_tail(knn_pipe *P, const float *tile /* NR x NC */, int64_t j, int64_t nr, int64_t nc,
+                               int64_t r0, int64_t c0)
 {
     for (; j < nc; j++) {
         int64_t row = c0 + j;
-        float t = thr[row];
+        float t = P->thr[row];
         for (int64_t i = 0; i < nr; i++) {
             float s = tile[i * nc + j];
             if (s < t) continue;
-            t = heap_offer(heaps + row * k, &fill[row], k, s, r0 + i);
+            t = offer(P, row, r0 + i, s);
         }
-        thr[row] = t;
+        P->thr[row] = t;
     }
 }
 
 #if TAC_X86
-/* One row of a tile, 32 similarities compared with the threshold at a time. */
-TAC_TARGET_AVX2 static void scan_row_avx2(const float *sims, int64_t nc, int64_t c0, int64_t self, knn_item *h, int *m,
-                                          int k, float *thr)
+/* One row of a tile, 32 scores compared with the threshold at a time. */
+TAC_TARGET_AVX2 static void scan_row_avx2(knn_pipe *P, const float *sims, int64_t nc, int64_t c0, int64_t row)
 {
-    float t = *thr;
+    float t = P->thr[row];
     int64_t j = 0;
     for (; j + 32 <= nc; j += 32) {
         __m256 tv = _mm256_set1_ps(t);
@@ -138,18 +222,19 @@ TAC_TARGET_AVX2 static void scan_row_avx2(const float *sims, int64_t nc, int64_t
             mask &= mask - 1;
             int64_t jj = j + bit;
             float s = sims[jj];
-            if (c0 + jj == self || s < t) continue;
-            t = heap_offer(h, m, k, s, c0 + jj);
+            if (c0 + jj == row || s < t) continue;
+            t = offer(P, row, c0 + jj, s);
         }
     }
-    *thr = t;
-    scan_row_tail(sims, j, nc, c0, self, h, m, k, thr);
+    P->thr[row] = t;
+    scan_row_tail(P, sims, j, nc, c0, row);
 }
 
 /* The columns of an off-diagonal tile, 8 columns at a time compared with their 8 thresholds. */
-TAC_TARGET_AVX2 static void scan_cols_avx2(const float *tile /* NR x NC */, int64_t nr, int64_t nc, int64_t r0,
-                                           int64_t c0, knn_item *heaps, int *fill, float *thr, int k)
+TAC_TARGET_AVX2 static void scan_cols_avx2(knn_pipe *P, const float *tile /* NR x NC */, int64_t nr, int64_t nc,
+                                           int64_t r0, int64_t c0)
 {
+    float *thr = P->thr;
     int64_t j = 0;
     for (; j + 8 <= nc; j += 8) {
         __m256 tv = _mm256_loadu_ps(thr + c0 + j);
@@ -162,12 +247,12 @@ TAC_TARGET_AVX2 static void scan_cols_avx2(const float *tile /* NR x NC */, int6
                 mask &= mask - 1;
                 int64_t row = c0 + j + bit;
                 if (v[bit] < thr[row]) continue;
-                thr[row] = heap_offer(heaps + row * k, &fill[row], k, v[bit], r0 + i);
+                thr[row] = offer(P, row, r0 + i, v[bit]);
             }
             tv = _mm256_loadu_ps(thr + c0 + j);
         }
     }
-    scan_cols_tail(tile, j, nr, nc, r0, c0, heaps, fill, thr, k);
+    scan_cols_tail(P, tile, j, nr, nc, r0, c0);
 }
 #endif
 
@@ -178,41 +263,21 @@ static int cmp_best_first(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
-/* The scanner thread: consumes tiles in the order the main thread produces them (row block I major, column
- * blocks J = I, I+1, ... ascending). Double buffering: the main thread computes tile t+1 with sgemm while this
- * thread scans tile t; all selection state (heaps, fill, thr) is touched by this thread only. */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int posted, done, quit;            /* tiles handed over / tiles finished; stop flag */
-    float *buf[2];                     /* 2 x (BLOCK x BLOCK) similarity tiles */
-    int64_t r0[2], nr[2], c0[2], nc[2]; /* each buffer's first row / rows / first column / columns */
-    knn_item *heaps;                   /* N x k */
-    int *fill;                         /* N */
-    float *thr;                        /* N */
-    int k;
-} knn_pipe;
-
 /* Both sides of tile (rows r0.., columns c0..); the column side only off the diagonal. */
 static void scan_tile(knn_pipe *P, const float *tile, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
 {
 #if TAC_X86
     if (tac_cpu_level() >= TAC_ISA_AVX2) {
-        for (int64_t i = 0; i < nr; i++) {
-            int64_t row = r0 + i;
-            scan_row_avx2(tile + i * nc, nc, c0, row, P->heaps + row * P->k, &P->fill[row], P->k, &P->thr[row]);
-        }
-        if (c0 != r0) scan_cols_avx2(tile, nr, nc, r0, c0, P->heaps, P->fill, P->thr, P->k);
+        for (int64_t i = 0; i < nr; i++) scan_row_avx2(P, tile + i * nc, nc, c0, r0 + i);
+        if (c0 != r0) scan_cols_avx2(P, tile, nr, nc, r0, c0);
         return;
     }
 #endif
-    for (int64_t i = 0; i < nr; i++) {
-        int64_t row = r0 + i;
-        scan_row_tail(tile + i * nc, 0, nc, c0, row, P->heaps + row * P->k, &P->fill[row], P->k, &P->thr[row]);
-    }
-    if (c0 != r0) scan_cols_tail(tile, 0, nr, nc, r0, c0, P->heaps, P->fill, P->thr, P->k);
+    for (int64_t i = 0; i < nr; i++) scan_row_tail(P, tile + i * nc, 0, nc, c0, r0 + i);
+    if (c0 != r0) scan_cols_tail(P, tile, 0, nr, nc, r0, c0);
 }
 
+/* The scanner thread (knn_pipe): scans the posted tiles in order until told to quit. */
 static void *scanner(void *arg)
 {
     knn_pipe *P = arg;
@@ -253,6 +318,91 @@ static void knn_unit_rows(float *Xn, const float *X, int64_t n, int d, int nthre
     }
 }
 
+/* ---- the bf16 screen ---------------------------------------------------------------------------------------
+ * eps bounds |s~ - s| for every pair, s~ the bf16 tile score and s the exact similarity (exact_sim), for rows
+ * x, y of Xn (D floats). Let x^, y^ be their bf16 roundings and u = 2^-24 (float), v = 2^-8 (bf16: 8 significant
+ * bits, so round-to-nearest has relative error <= 2^-8 per element, not 2^-9).
+ *  (a) Norms. Xn's rows are x_l = fl(X_l * fl(1/n)) with n the double-precision norm, so |x| <= (1+u)^2 (1 + D 2^-53)
+ *      <= 1 + 2^-20 =: N1 (all-zero rows: 0; rows scaled in double: closer still).
+ *  (b) Rounding the operands: x^_l y^_l = x_l y_l (1+a)(1+b), |a|, |b| <= v, so
+ *      |x^.y^ - x.y| <= (2v + v^2) sum_l |x_l y_l| <= (2v + v^2) |x| |y| <= (2v + v^2) N1^2   (Cauchy-Schwarz).
+ *  (c) The product: a product of two bf16 values (8-bit significands) is exact in float, and oneDNN sums the D
+ *      products in float (AVX512-BF16 vdpbf16ps / AMX: float accumulation, round to nearest); in whatever order
+ *      (any summation tree, split sums too) each term meets at most D-1 roundings, so the computed score s~ has
+ *      |s~ - x^.y^| <= g_D sum_l |x^_l y^_l| <= g_D (1+v)^2 N1^2,   g_D = D u / (1 - D u).
+ *  (d) Denormals: those instructions treat denormal inputs as 0 and flush denormal results: each of the D elements,
+ *      D products and D sums loses at most 2^-126 more, <= 3 D 2^-126 in all (|x_l|, |y_l| <= N1).
+ *  (e) The exact side: s = fl_float(double sum), |s - x.y| <= u |x.y| + g53_D |x||y| <= (u + D 2^-52) N1^2.
+ * So |s~ - s| <= B = (2v + v^2) N1^2 + g_D (1+v)^2 N1^2 + 3 D 2^-126 + (u + D 2^-52) N1^2, about 2^-7 + D 2^-24
+ * (0.00786 for D = 512). eps = B (1 + 1/16): the margin covers what the bound does not model (the double
+ * arithmetic of this formula, a library kernel accumulating slightly differently). The screen compares with
+ * screen_thr(root) = the largest float <= root - eps, so no rounding of that difference weakens it.
+ * Why the lists are exact: a row's threshold only rises, and its final root r is its k-th best; a true member j
+ * has s_j >= r >= the root at any time, so s~_j >= s_j - eps >= root - eps >= screen_thr(root): every member is
+ * examined, offered with its exact s_j, and kept (the heap keeps the k best offered under the strict total
+ * order, whatever the order of the offers). */
+static double knn_bf16_eps(int d)
+{
+    const double u = 0x1p-24, v = 0x1p-8, n1 = 1.0 + 0x1p-20, D = d;
+    double gD = D * u / (1.0 - D * u);
+    double B = (2 * v + v * v) * n1 * n1 + gD * (1 + v) * (1 + v) * n1 * n1 + 3 * D * 0x1p-126 +
+               (u + D * 0x1p-52) * n1 * n1;
+    return B * (1.0 + 1.0 / 16);
+}
+
+/* The bf16 path is taken when bf16 is native here (tac_bf16_native: not with TACLUST_NO_BF16=1) and D keeps the
+ * bound meaningful (D u well below 1). */
+static int knn_bf16_wanted(int d) { return d <= (1 << 20) && tac_bf16_native(); }
+
+/* The bf16 path's workspaces: P->Xb (N x D bf16, 2 N D bytes) and the oneDNN context. TAC_ERR (reason set) when
+ * memory or oneDNN fails; nothing is then held. */
+static int knn_bf16_alloc(knn_pipe *P, int64_t n, int d)
+{
+    P->Xb = tac_try_malloc((size_t)n * (size_t)d, sizeof(uint16_t), "knn: bf16 rows");   /* N x D */
+    P->mm = P->Xb ? tac_bf16_mm_new(0) : NULL;
+    if (P->mm) return TAC_OK;
+    free(P->Xb);
+    P->Xb = NULL;
+    return TAC_ERR;
+}
+
+static void knn_bf16_release(knn_pipe *P)
+{
+    tac_bf16_mm_free(P->mm);
+    free(P->Xb);
+    P->mm = NULL;
+    P->Xb = NULL;
+    P->bf16 = 0;
+}
+
+/* Turns the bf16 screen on for the call (its workspaces allocated): Xb = bf16(Xn), eps for D. */
+static void knn_bf16_start(knn_pipe *P, const float *Xn /* N x D */, int64_t n, int d, int nthreads)
+{
+    P->bf16 = 1;
+    P->Xn = Xn;
+    P->d = d;
+    P->eps = knn_bf16_eps(d);
+    P->examined = 0;
+    const int64_t R = 4096;   /* rows per conversion chunk */
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+    for (int64_t r0 = 0; r0 < n; r0 += R) {
+        int64_t nr = n - r0 < R ? n - r0 : R;
+        tac_bf16_from_f32(P->Xb + r0 * d, Xn + r0 * d, (size_t)(nr * d));
+    }
+}
+
+/* What the last call on this thread did (tac_knn.h). */
+static _Thread_local int64_t g_last_examined = -1;
+static _Thread_local int g_last_bf16 = 0;
+int tac_knn_last_bf16(void) { return g_last_bf16; }
+int64_t tac_knn_last_examined(void) { return g_last_examined; }
+
+static void knn_note(const knn_pipe *P)
+{
+    g_last_bf16 = P->bf16;
+    g_last_examined = P->bf16 ? P->examined : -1;
+}
+
 /* ---- the call's state, shared by the single-process and the distributed forms ---------------------------- */
 
 /* The checks every form makes on its arguments (the distributed form on every rank). */
@@ -287,6 +437,7 @@ static int knn_alloc(knn_pipe *P, float **Xn, int64_t n, int d, int k)
 
 static void knn_free(knn_pipe *P, float *Xn)
 {
+    knn_bf16_release(P);
     for (int b = 0; b < 2; b++) free(P->buf[b]);
     free(P->thr);
     free(P->fill);
@@ -295,11 +446,17 @@ static void knn_free(knn_pipe *P, float *Xn)
 }
 
 /* Every tile t (I-major order over the upper triangle, t = 0..T-1) with t % size == rank, scanned into P's heaps:
- * with threads > 1 by the scanner thread while the next tile's sgemm runs, else inline. The tiles' shapes and data
- * do not depend on (rank, size), so each similarity is the single-process call's. */
-static void knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, int d, int nthreads, int rank,
-                           int size)
+ * with threads > 1 by the scanner thread while the next tile's product runs, else inline. The product is sgemm
+ * (its values are the similarities; the tiles' shapes and data do not depend on (rank, size), so each similarity
+ * is the single-process call's), or with P->bf16 the bf16 product of P->Xb's blocks on nthreads OpenMP threads
+ * (scores only: the similarities are exact_sim's, which depend on the two rows alone). TAC_ERR (reason set) when a
+ * bf16 product fails: the tiles after it are not computed. */
+static int knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, int d, int nthreads, int rank,
+                          int size)
 {
+    int rc = TAC_OK;
+    int omp_saved = omp_get_max_threads();   /* oneDNN's team: this thread's OpenMP thread count */
+    if (P->bf16 && omp_saved != nthreads) omp_set_num_threads(nthreads);
     pthread_mutex_init(&P->mu, NULL);
     pthread_cond_init(&P->cv, NULL);
     for (int64_t i = 0; i < n; i++) P->thr[i] = -INFINITY;
@@ -308,9 +465,9 @@ static void knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, 
 
     int64_t t = 0; /* tile number in the single-process order */
     int lt = 0;    /* tiles of this rank so far: the scanner's count */
-    for (int64_t r0 = 0; r0 < n; r0 += KNN_BLOCK) {
+    for (int64_t r0 = 0; r0 < n && rc == TAC_OK; r0 += KNN_BLOCK) {
         int64_t nr = n - r0 < KNN_BLOCK ? n - r0 : KNN_BLOCK;
-        for (int64_t c0 = r0; c0 < n; c0 += KNN_BLOCK, t++) {
+        for (int64_t c0 = r0; c0 < n && rc == TAC_OK; c0 += KNN_BLOCK, t++) {
             if (t % size != rank) continue;
             int64_t nc = n - c0 < KNN_BLOCK ? n - c0 : KNN_BLOCK;
             int b = lt & 1;
@@ -319,8 +476,14 @@ static void knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, 
                 while (P->done < lt - 1) pthread_cond_wait(&P->cv, &P->mu);
                 pthread_mutex_unlock(&P->mu);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, d, 1.0f, Xn + r0 * d, d,
-                        Xn + c0 * d, d, 0.0f, P->buf[b], (int)nc);
+            if (P->bf16) {   /* scores: X_I X_J^T from the bf16 rows, read in place */
+                rc = tac_bf16_gemm_rounded(P->mm, 0, 1, (int)nr, (int)nc, d, 1.0f, P->Xb + r0 * d, d, P->Xb + c0 * d,
+                                           d, 0.0f, P->buf[b], (int)nc);
+                if (rc != TAC_OK) break;
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, d, 1.0f, Xn + r0 * d, d,
+                            Xn + c0 * d, d, 0.0f, P->buf[b], (int)nc);
+            }
             P->r0[b] = r0; P->nr[b] = nr; P->c0[b] = c0; P->nc[b] = nc;
             if (threaded) {
                 pthread_mutex_lock(&P->mu);
@@ -342,6 +505,8 @@ static void knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, 
     }
     pthread_mutex_destroy(&P->mu);
     pthread_cond_destroy(&P->cv);
+    if (P->bf16 && omp_saved != nthreads) omp_set_num_threads(omp_saved);
+    return rc;
 }
 
 
@@ -360,7 +525,14 @@ int tac_knn_cosine_ex(const float *X, int64_t n, int d, int k, int64_t *idx, flo
     int nthreads = tac_threads_resolve(threads);
     int blas_lowered = threads > 0 && tac_blas_threads_lower(nthreads);
     knn_unit_rows(Xn, X, n, d, nthreads);
-    knn_scan_tiles(&P, Xn, n, d, nthreads, 0, 1);
+    /* the path, once: the bf16 screen where bf16 is native and its workspaces fit, else sgemm */
+    if (knn_bf16_wanted(d) && knn_bf16_alloc(&P, n, d) == TAC_OK) knn_bf16_start(&P, Xn, n, d, nthreads);
+    if (knn_scan_tiles(&P, Xn, n, d, nthreads, 0, 1) != TAC_OK) {
+        knn_free(&P, Xn);
+        if (blas_lowered) tac_blas_threads_leave();
+        return TAC_ERR;
+    }
+    knn_note(&P);
 
 #pragma omp parallel for schedule(static) if (n * k > (1 << 16)) num_threads(nthreads)
     for (int64_t i = 0; i < n; i++) {
@@ -513,11 +685,22 @@ int tac_knn_cosine_dist(const float *X, int64_t n, int d, int k, int64_t *idx, f
     rc = tac_comm_check(comm, rc);
     if (rc != TAC_OK) goto out;
 
+    /* the path, the same on every rank: the bf16 screen only if every rank can take it (bf16 native and its
+     * workspaces allocated), else sgemm everywhere */
+    int64_t can = knn_bf16_wanted(d) && knn_bf16_alloc(&P, n, d) == TAC_OK;
+    if (comm->allreduce_sum(comm, &can, 1, TAC_COMM_I64) != TAC_OK) rc = TAC_ERR;
+    rc = tac_comm_check(comm, rc);
+    if (rc != TAC_OK) goto out;
     int nthreads = tac_threads_resolve(threads);
     int blas_lowered = threads > 0 && tac_blas_threads_lower(nthreads);
     knn_unit_rows(Xn, X, n, d, nthreads);
-    knn_scan_tiles(&P, Xn, n, d, nthreads, me, R);
+    if (can == R) knn_bf16_start(&P, Xn, n, d, nthreads);
+    else knn_bf16_release(&P);
+    rc = knn_scan_tiles(&P, Xn, n, d, nthreads, me, R);
     if (blas_lowered) tac_blas_threads_leave();
+    knn_note(&P);
+    rc = tac_comm_check(comm, rc);
+    if (rc != TAC_OK) goto out;
 
     rc = knn_exchange(comm, &P, n, k, idx, sim, C, sendb, recvb, sbytes, rbytes, nthreads);
     rc = tac_comm_check(comm, rc);
