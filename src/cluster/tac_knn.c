@@ -2,25 +2,42 @@
  *
  * Usage: tac_knn_cosine(X, n, d, k, idx (N x k), sim (N x k or NULL)).
  *
- * Rows are L2-normalised into a copy. The similarity matrix is symmetric, so only the tiles on and above the
- * diagonal are computed (half the sgemm work): tile (I, J), J >= I, is a BLOCK x BLOCK product
- * X_I . X_J^T (cblas_sgemm, multi-threaded, small enough to stay in the last-level cache) and is never stored
- * whole. It feeds two sides: every row of block I reads its tile row (candidates from block J), and every row of
- * block J reads its tile column (candidates from block I; scanned 8 columns at a time against 8 thresholds).
- * Tiles go in I-major order, so every row meets its candidates in increasing index order: on equal similarity
- * the lower index is kept. Each row keeps a bounded min-heap of its k best; the heap root is the row's
- * threshold and a vectorised compare skips the vast majority of candidates without touching the heap.
- * A scanner thread does all the selection on tile t while the main thread computes tile t+1 (two buffers), so
- * the multi-threaded sgemm never waits for selection and no OpenMP team spins between BLAS calls.
+ * Rows are L2-normalised into a copy Xn. The similarity matrix is symmetric, so only the tiles on and above the
+ * diagonal are computed (half the product work): tile (I, J), J >= I, is a BLOCK x BLOCK product X_I . X_J^T
+ * (multi-threaded, small enough to stay in the last-level cache) and is never stored whole. It feeds two sides:
+ * every row of block I reads its tile row (candidates from block J), and every row of block J reads its tile column
+ * (candidates from block I; scanned 8 columns at a time against 8 thresholds). Tiles go in I-major order. Each row
+ * keeps a bounded min-heap of its k best under a strict total order (higher similarity, then lower index: on equal
+ * similarity the lower index is kept); the heap root is the row's threshold and a vectorised compare skips the
+ * vast majority of candidates without touching the heap. A scanner thread does all the selection on tile t while
+ * the main thread computes tile t+1 (two buffers), so the multi-threaded product never waits for selection.
  * The final lists are sorted by decreasing similarity, then increasing index.
- * Portable build: the two scans have an AVX2 form (the vectorised compares) and a baseline form (their scalar
- * loops, which also finish the AVX2 forms' tails), picked per tile from tac_cpu_level() (src/core/tac_cpu.c).
  *
- * Over several ranks (tac_knn_cosine_dist, taclust/dist.h): the same tiles in the same order, tile t computed by
- * rank t % R only, into partial lists of all N rows on every rank; the partial lists of each row go to the row's
- * owner (tac_comm_share of N) in bounded rounds (alltoall), which merges them into the k best under the same total
- * order, and the owners' rows are allgathered. Every similarity comes from the same sgemm call as in the
- * single-process call, and the k best under a strict total order are unique, so the lists are bit-identical.
+ * Two paths, chosen once per call:
+ *  - sgemm (bf16 not native here, TACLUST_NO_BF16=1, or the bf16 workspaces do not fit): the tiles come from
+ *    cblas_sgemm on Xn and their values are the similarities.
+ *  - the bf16 screen (where tac_bf16_native(), src/core/tac_bf16.h): Xn is rounded once to bf16 (Xb) and each
+ *    tile is a oneDNN bf16 product of Xb's blocks (float accumulation; about twice sgemm's speed on AVX512-BF16),
+ *    whose scores s~ are within eps of the exact similarities (knn_bf16_eps: the derivation; about 2^-7 + D 2^-24,
+ *    0.0079 for D = 512). The scan compares s~ with the row's screen threshold root - eps (root: the heap root's
+ *    exact similarity, -inf while the heap is not full); a candidate that reaches it is examined: its exact
+ *    similarity (exact_sim: the double-precision dot of the two unit float rows, rounded to float, a function of
+ *    the two rows alone) is offered to the heap. Heaps hold exact values only, and every true member of a list has
+ *    s~ >= s - eps >= root - eps, so the lists are the exact k best (the same as a brute force on exact_sim), and
+ *    sim holds exact_sim values (they differ from the sgemm path's in the last bits). tac_knn_last_examined
+ *    (tac_knn.h) counts the examined candidates.
+ * Memory: Xn N x D floats (4 N D bytes), the heaps N x k x 16 bytes, two tiles of 4 MB; the bf16 path adds Xb,
+ * N x D x 2 bytes (1.3 GB for 1.28M x 512).
+ * Portable build: the two scans and exact_sim have an AVX2 form and a baseline form (their scalar loops, which also
+ * finish the AVX2 forms' tails; exact_sim's two forms give the same bits), picked from tac_cpu_level()
+ * (src/core/tac_cpu.c).
+ *
+ * Over several ranks (tac_knn_cosine_dist, taclust/dist.h): every rank takes the same path (the bf16 screen only
+ * when every rank can), the same tiles in the same order, tile t computed by rank t % R only, into partial lists of
+ * all N rows on every rank; the partial lists of each row go to the row's owner (tac_comm_share of N) in bounded
+ * rounds (alltoall), which merges them into the k best under the same total order, and the owners' rows are
+ * allgathered. Every similarity is the single-process call's (sgemm: the same sgemm call; bf16: exact_sim), and
+ * the k best under a strict total order are unique, so the lists are bit-identical.
  */
 #include "taclust/cluster.h"
 #include "taclust/core.h"
@@ -133,7 +150,8 @@ TAC_TARGET_AVX2 static float exact_sim_avx2(const float *a, const float *b, int 
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();   /* accumulators 0-3, 4-7 */
     int l = 0;
     for (; l + 8 <= d; l += 8) {   /* mul then add: the products are exact, so this is the scalar form's sum */
-        lo = _mm256_add_pd(lo, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + l)), _mm256_cvtps_pd(_mm_loadu_ps(b + l))));
+        lo = _mm256_add_pd(lo, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + l)),
+                                             _mm256_cvtps_pd(_mm_loadu_ps(b + l))));
         hi = _mm256_add_pd(hi, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + l + 4)),
                                              _mm256_cvtps_pd(_mm_loadu_ps(b + l + 4))));
     }
