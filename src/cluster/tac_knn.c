@@ -61,6 +61,7 @@
 #define KNN_BLOCK 1024
 
 typedef struct { float s; int64_t i; } knn_item;
+typedef struct { float s; int32_t j; } knn_hit;    /* bf16 path: a candidate's score and its row */
 
 /* a is worse than b: lower similarity, or equal similarity and higher index */
 static inline int worse(float as, int64_t ai, float bs, int64_t bi) { return as < bs || (as == bs && ai > bi); }
@@ -128,6 +129,9 @@ typedef struct {
     int64_t examined;                  /* candidates given an exact similarity */
     uint16_t *Xb;                      /* N x D: Xn rounded to bf16 (owned) */
     tac_bf16_mm *mm;                   /* the oneDNN context of the main thread's products (owned) */
+    knn_hit *rhits;                    /* BLOCK: a row's batch (scan_tile_bf16) */
+    knn_hit *chits;                    /* BLOCK x BLOCK: the columns' batches */
+    int64_t *ccount;                   /* BLOCK: their sizes */
 } knn_pipe;
 
 /* The exact similarity of two unit rows a, b (D floats each): their dot product in double, rounded to float. Each
@@ -179,20 +183,17 @@ static inline float screen_thr(float root, double eps)
     return (double)f > v ? nextafterf(f, -INFINITY) : f;
 }
 
-/* Offer candidate j, whose tile score s reached row's threshold, to the row's heap; returns the row's new
- * threshold. sgemm path: s is the similarity, the threshold the root's similarity. bf16 path: s is only a score;
- * the candidate is offered with its exact similarity, the threshold is screen_thr of the root. */
+/* sgemm path: offer candidate j with similarity s to row's heap; returns the row's new threshold (the root's
+ * similarity, -inf while the heap is not full). */
 static inline float offer(knn_pipe *P, int64_t row, int64_t j, float s)
 {
-    knn_item *h = P->heaps + row * P->k;
-    if (!P->bf16) return heap_offer(h, &P->fill[row], P->k, s, j);
-    P->examined++;
-    float e = exact_sim(P->Xn + row * P->d, P->Xn + j * P->d, P->d);
-    return screen_thr(heap_offer(h, &P->fill[row], P->k, e, j), P->eps);
+    return heap_offer(P->heaps + row * P->k, &P->fill[row], P->k, s, j);
 }
 
-/* The scalar scan of tile row `row` from column j on: sims[0..nc-1] are the scores of columns c0.. (the row itself
- * is skipped). */
+/* ---- the sgemm path's scans: tile values are similarities, thr[i] is row i's heap root -------------------- */
+
+/* The scalar scan of tile row `row` from column j on: sims[0..nc-1] are the similarities to columns c0.. (the row
+ * itself is skipped). */
 TAC_INLINE void scan_row_tail(knn_pipe *P, const float *sims, int64_t j, int64_t nc, int64_t c0, int64_t row)
 {
     float t = P->thr[row];
@@ -281,9 +282,139 @@ static int cmp_best_first(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+/* ---- the bf16 path's scans: tile values are scores, thr[i] is row i's screen threshold ----------------------
+ * Each side collects, for every row, the tile's candidates whose score reaches the row's threshold as it was when
+ * the tile began (a batch), then examines the batch best score first (examine_batch): the first exact
+ * similarities raise the threshold, and the rest of the batch is cut by it without being examined. The order in
+ * which a row's candidates are offered does not change its list (the heap keeps the k best under a strict total
+ * order), so batching changes the work, not the result. */
+static inline void hit_sift_down(knn_hit *h, int64_t m, int64_t pos)   /* max-heap on the score */
+{
+    knn_hit x = h[pos];
+    for (;;) {
+        int64_t c = 2 * pos + 1;
+        if (c >= m) break;
+        if (c + 1 < m && h[c + 1].s > h[c].s) c++;
+        if (!(h[c].s > x.s)) break;
+        h[pos] = h[c];
+        pos = c;
+    }
+    h[pos] = x;
+}
+
+/* Examines row's batch hits[0..m-1] (scores >= the row's threshold when collected) best score first: each one whose
+ * score still reaches the threshold gets its exact similarity and is offered; the first that does not ends the
+ * batch (the rest score lower). The threshold is screen_thr of the heap root. */
+static void examine_batch(knn_pipe *P, int64_t row, knn_hit *hits, int64_t m)
+{
+    if (m == 0) return;
+    knn_item *h = P->heaps + row * P->k;
+    const float *x = P->Xn + row * P->d;
+    float t = P->thr[row];
+    for (int64_t pos = m / 2 - 1; pos >= 0; pos--) hit_sift_down(hits, m, pos);
+    int64_t ex = 0;
+    while (m > 0 && hits[0].s >= t) {
+        int64_t j = hits[0].j;
+        hits[0] = hits[--m];
+        hit_sift_down(hits, m, 0);
+        float e = exact_sim(x, P->Xn + j * P->d, P->d);
+        t = screen_thr(heap_offer(h, &P->fill[row], P->k, e, j), P->eps);
+        ex++;
+    }
+    P->examined += ex;
+    P->thr[row] = t;
+}
+
+/* The scalar collection of tile row `row`'s batch from column j on (scores sims[0..nc-1] of rows c0..). */
+TAC_INLINE int64_t collect_row_tail(const float *sims, int64_t j, int64_t nc, int64_t c0, int64_t row, float t,
+                                    knn_hit *hits, int64_t m)
+{
+    for (; j < nc; j++)
+        if (sims[j] >= t && c0 + j != row) hits[m++] = (knn_hit){sims[j], (int32_t)(c0 + j)};
+    return m;
+}
+
+/* The scalar collection of the column batches of tile row i from column j on: column j's candidate is row r0+i
+ * with score v[j], compared with the threshold thr[j] (thr: the columns' rows' thresholds). */
+TAC_INLINE void collect_cols_tail(const float *v, int64_t j, int64_t nc, const float *thr, int32_t cand,
+                                  knn_hit *chits, int64_t *ccount)
+{
+    for (; j < nc; j++)
+        if (v[j] >= thr[j]) chits[j * KNN_BLOCK + ccount[j]++] = (knn_hit){v[j], cand};
+}
+
+#if TAC_X86
+TAC_TARGET_AVX2 static int64_t collect_row_avx2(const float *sims, int64_t nc, int64_t c0, int64_t row, float t,
+                                                knn_hit *hits)
+{
+    __m256 tv = _mm256_set1_ps(t);
+    int64_t j = 0, m = 0;
+    for (; j + 32 <= nc; j += 32) {
+        uint32_t mask =
+            (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(sims + j), tv, _CMP_GE_OQ)) |
+            ((uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(sims + j + 8), tv, _CMP_GE_OQ)) << 8) |
+            ((uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(sims + j + 16), tv, _CMP_GE_OQ)) << 16) |
+            ((uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(sims + j + 24), tv, _CMP_GE_OQ)) << 24);
+        while (mask) {
+            int64_t jj = j + __builtin_ctz(mask);
+            mask &= mask - 1;
+            if (c0 + jj != row) hits[m++] = (knn_hit){sims[jj], (int32_t)(c0 + jj)};
+        }
+    }
+    return collect_row_tail(sims, j, nc, c0, row, t, hits, m);
+}
+
+TAC_TARGET_AVX2 static void collect_cols_avx2(const float *v, int64_t nc, const float *thr, int32_t cand,
+                                              knn_hit *chits, int64_t *ccount)
+{
+    int64_t j = 0;
+    for (; j + 8 <= nc; j += 8) {
+        uint32_t mask =
+            (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(v + j), _mm256_loadu_ps(thr + j), _CMP_GE_OQ));
+        while (mask) {
+            int64_t jj = j + __builtin_ctz(mask);
+            mask &= mask - 1;
+            chits[jj * KNN_BLOCK + ccount[jj]++] = (knn_hit){v[jj], cand};
+        }
+    }
+    collect_cols_tail(v, j, nc, thr, cand, chits, ccount);
+}
+#endif
+
+/* Both sides of a bf16 tile: each row of the block's batch (row side), then, off the diagonal, the tile's rows read
+ * in order against the columns' thresholds into one batch per column (column side; P->chits: column j's batch at
+ * j * BLOCK). */
+static void scan_tile_bf16(knn_pipe *P, const float *tile, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
+{
+    int avx2 = 0;
+#if TAC_X86
+    avx2 = tac_cpu_level() >= TAC_ISA_AVX2;
+#endif
+    for (int64_t i = 0; i < nr; i++) {
+        int64_t row = r0 + i, m;
+#if TAC_X86
+        if (avx2) m = collect_row_avx2(tile + i * nc, nc, c0, row, P->thr[row], P->rhits);
+        else
+#endif
+            m = collect_row_tail(tile + i * nc, 0, nc, c0, row, P->thr[row], P->rhits, 0);
+        examine_batch(P, row, P->rhits, m);
+    }
+    if (c0 == r0) return;
+    memset(P->ccount, 0, (size_t)nc * sizeof(int64_t));
+    for (int64_t i = 0; i < nr; i++) {
+#if TAC_X86
+        if (avx2) collect_cols_avx2(tile + i * nc, nc, P->thr + c0, (int32_t)(r0 + i), P->chits, P->ccount);
+        else
+#endif
+            collect_cols_tail(tile + i * nc, 0, nc, P->thr + c0, (int32_t)(r0 + i), P->chits, P->ccount);
+    }
+    for (int64_t j = 0; j < nc; j++) examine_batch(P, c0 + j, P->chits + j * KNN_BLOCK, P->ccount[j]);
+}
+
 /* Both sides of tile (rows r0.., columns c0..); the column side only off the diagonal. */
 static void scan_tile(knn_pipe *P, const float *tile, int64_t r0, int64_t nr, int64_t c0, int64_t nc)
 {
+    if (P->bf16) { scan_tile_bf16(P, tile, r0, nr, c0, nc); return; }
 #if TAC_X86
     if (tac_cpu_level() >= TAC_ISA_AVX2) {
         for (int64_t i = 0; i < nr; i++) scan_row_avx2(P, tile + i * nc, nc, c0, r0 + i);
@@ -372,25 +503,32 @@ static double knn_bf16_eps(int d)
  * bound meaningful (D u well below 1). */
 static int knn_bf16_wanted(int d) { return d <= (1 << 20) && tac_bf16_native(); }
 
-/* The bf16 path's workspaces: P->Xb (N x D bf16, 2 N D bytes) and the oneDNN context. TAC_ERR (reason set) when
- * memory or oneDNN fails; nothing is then held. */
-static int knn_bf16_alloc(knn_pipe *P, int64_t n, int d)
-{
-    P->Xb = tac_try_malloc((size_t)n * (size_t)d, sizeof(uint16_t), "knn: bf16 rows");   /* N x D */
-    P->mm = P->Xb ? tac_bf16_mm_new(0) : NULL;
-    if (P->mm) return TAC_OK;
-    free(P->Xb);
-    P->Xb = NULL;
-    return TAC_ERR;
-}
-
 static void knn_bf16_release(knn_pipe *P)
 {
     tac_bf16_mm_free(P->mm);
     free(P->Xb);
+    free(P->rhits);
+    free(P->chits);
+    free(P->ccount);
     P->mm = NULL;
     P->Xb = NULL;
+    P->rhits = P->chits = NULL;
+    P->ccount = NULL;
     P->bf16 = 0;
+}
+
+/* The bf16 path's workspaces: P->Xb (N x D bf16, 2 N D bytes), the batches (8 MB) and the oneDNN context.
+ * TAC_ERR (reason set) when memory or oneDNN fails; nothing is then held. */
+static int knn_bf16_alloc(knn_pipe *P, int64_t n, int d)
+{
+    int ok = (P->Xb = tac_try_malloc((size_t)n * (size_t)d, sizeof(uint16_t), "knn: bf16 rows"))          /* N x D */
+             && (P->rhits = tac_try_malloc(KNN_BLOCK, sizeof(knn_hit), "knn: batches"))                    /* B */
+             && (P->chits = tac_try_malloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(knn_hit), "knn: batches")) /* B x B */
+             && (P->ccount = tac_try_malloc(KNN_BLOCK, sizeof(int64_t), "knn: batches"))                   /* B */
+             && (P->mm = tac_bf16_mm_new(0));
+    if (ok) return TAC_OK;
+    knn_bf16_release(P);
+    return TAC_ERR;
 }
 
 /* Turns the bf16 screen on for the call (its workspaces allocated): Xb = bf16(Xn), eps for D. */
