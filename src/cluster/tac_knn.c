@@ -128,7 +128,10 @@ typedef struct {
     double eps;                        /* the bound on |score - exact similarity| (knn_bf16_eps) */
     int64_t examined;                  /* candidates given an exact similarity */
     uint16_t *Xb;                      /* N x D: Xn rounded to bf16 (owned) */
-    tac_bf16_mm *mm;                   /* the oneDNN context of the main thread's products (owned) */
+    tac_bf16_mm *mm;                   /* the oneDNN context of the main thread's products on nthreads - 1 threads
+                                          (1 without a scanner thread; owned) */
+    tac_bf16_mm *mm_all;               /* the same on all nthreads (created on first use; owned) */
+    double scan_s;                     /* seconds the scanner spent on its last tile (under mu) */
     knn_hit *rhits;                    /* BLOCK: a row's batch (scan_tile_bf16) */
     knn_hit *chits;                    /* BLOCK x BLOCK: the columns' batches */
     int64_t *ccount;                   /* BLOCK: their sizes */
@@ -437,8 +440,10 @@ static void *scanner(void *arg)
         pthread_mutex_unlock(&P->mu);
         if (stop) break;
         int b = t & 1;
+        double t0 = tac_now();
         scan_tile(P, P->buf[b], P->r0[b], P->nr[b], P->c0[b], P->nc[b]);
         pthread_mutex_lock(&P->mu);
+        P->scan_s = tac_now() - t0;
         P->done = t + 1;
         pthread_cond_broadcast(&P->cv);
         pthread_mutex_unlock(&P->mu);
@@ -506,11 +511,12 @@ static int knn_bf16_wanted(int d) { return d <= (1 << 20) && tac_bf16_native(); 
 static void knn_bf16_release(knn_pipe *P)
 {
     tac_bf16_mm_free(P->mm);
+    tac_bf16_mm_free(P->mm_all);
     free(P->Xb);
     free(P->rhits);
     free(P->chits);
     free(P->ccount);
-    P->mm = NULL;
+    P->mm = P->mm_all = NULL;
     P->Xb = NULL;
     P->rhits = P->chits = NULL;
     P->ccount = NULL;
@@ -611,8 +617,13 @@ static int knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, i
                           int size)
 {
     int rc = TAC_OK;
-    int omp_saved = omp_get_max_threads();   /* oneDNN's team: this thread's OpenMP thread count */
-    if (P->bf16 && omp_saved != nthreads) omp_set_num_threads(nthreads);
+    /* bf16: oneDNN's team is this thread's OpenMP thread count, per product: all nthreads while the scanner needs
+     * little time per tile (under half the product's, as measured on the last tile), else nthreads - 1, leaving
+     * the scanner its core (the bf16 product is fast enough that selection can be half the work, and an OpenMP
+     * team sharing the scanner's core slows both). The results do not depend on it: only the scores do. */
+    int omp_saved = omp_get_max_threads(), team = omp_saved;
+    double prod_all = 0;   /* the last product's seconds, scaled to a team of nthreads */
+    P->scan_s = 0;
     pthread_mutex_init(&P->mu, NULL);
     pthread_cond_init(&P->cv, NULL);
     for (int64_t i = 0; i < n; i++) P->thr[i] = -INFINITY;
@@ -627,14 +638,22 @@ static int knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, i
             if (t % size != rank) continue;
             int64_t nc = n - c0 < KNN_BLOCK ? n - c0 : KNN_BLOCK;
             int b = lt & 1;
+            double scan_s = 0;
             if (threaded) { /* buffer b was used by tile lt-2: wait until it is scanned */
                 pthread_mutex_lock(&P->mu);
                 while (P->done < lt - 1) pthread_cond_wait(&P->cv, &P->mu);
+                scan_s = P->scan_s;
                 pthread_mutex_unlock(&P->mu);
             }
             if (P->bf16) {   /* scores: X_I X_J^T from the bf16 rows, read in place */
-                rc = tac_bf16_gemm_rounded(P->mm, 0, 1, (int)nr, (int)nc, d, 1.0f, P->Xb + r0 * d, d, P->Xb + c0 * d,
-                                           d, 0.0f, P->buf[b], (int)nc);
+                int all = threaded && prod_all > 0 && scan_s < 0.5 * prod_all;
+                if (all && !P->mm_all && !(P->mm_all = tac_bf16_mm_new(0))) all = 0;
+                int want = all ? nthreads : threaded ? nthreads - 1 : 1;
+                if (team != want) omp_set_num_threads(team = want);
+                double t0 = tac_now();
+                rc = tac_bf16_gemm_rounded(all ? P->mm_all : P->mm, 0, 1, (int)nr, (int)nc, d, 1.0f, P->Xb + r0 * d,
+                                           d, P->Xb + c0 * d, d, 0.0f, P->buf[b], (int)nc);
+                prod_all = (tac_now() - t0) * team / nthreads;
                 if (rc != TAC_OK) break;
             } else {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)nc, d, 1.0f, Xn + r0 * d, d,
@@ -661,7 +680,7 @@ static int knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, i
     }
     pthread_mutex_destroy(&P->mu);
     pthread_cond_destroy(&P->cv);
-    if (P->bf16 && omp_saved != nthreads) omp_set_num_threads(omp_saved);
+    if (team != omp_saved) omp_set_num_threads(omp_saved);
     return rc;
 }
 
