@@ -607,7 +607,26 @@ static void knn_free(knn_pipe *P, float *Xn)
     free(Xn);
 }
 
-/* Every tile t (I-major order over the upper triangle, t = 0..T-1) with t % size == rank, scanned into P's heaps:
+/* The tile after (*bi, *bj) in the single-process order; 0 after the last. sgemm path: I-major over the upper
+ * triangle, (0,0), (0,1), ..., (0,B-1), (1,1), ... (every row meets its candidates in increasing index order).
+ * bf16 path: the B diagonal tiles first, then the others I-major: every row's first batch is then its own block
+ * (row side only), and its threshold is finite when the other tiles come (the order does not change the lists). */
+static int knn_next_tile(int bf16, int64_t nb, int64_t *bi, int64_t *bj)
+{
+    if (bf16 && *bi == *bj) {   /* the diagonal, then (0, 1) */
+        if (*bi + 1 < nb) { *bj = ++*bi; return 1; }
+        *bi = 0;
+        *bj = 1;
+        return *bj < nb;
+    }
+    if (++*bj >= nb) {
+        ++*bi;
+        *bj = bf16 ? *bi + 1 : *bi;
+    }
+    return *bj < nb;
+}
+
+/* Every tile t (t = 0..T-1 in knn_next_tile's order) with t % size == rank, scanned into P's heaps:
  * with threads > 1 by the scanner thread while the next tile's product runs, else inline. The product is sgemm
  * (its values are the similarities; the tiles' shapes and data do not depend on (rank, size), so each similarity
  * is the single-process call's), or with P->bf16 the bf16 product of P->Xb's blocks on nthreads OpenMP threads
@@ -630,13 +649,14 @@ static int knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, i
     pthread_t th;
     int threaded = nthreads > 1 && pthread_create(&th, NULL, scanner, P) == 0;
 
-    int64_t t = 0; /* tile number in the single-process order */
+    int64_t nb = (n + KNN_BLOCK - 1) / KNN_BLOCK, bi = 0, bj = 0;   /* row blocks; tile (bi, bj) */
     int lt = 0;    /* tiles of this rank so far: the scanner's count */
-    for (int64_t r0 = 0; r0 < n && rc == TAC_OK; r0 += KNN_BLOCK) {
-        int64_t nr = n - r0 < KNN_BLOCK ? n - r0 : KNN_BLOCK;
-        for (int64_t c0 = r0; c0 < n && rc == TAC_OK; c0 += KNN_BLOCK, t++) {
-            if (t % size != rank) continue;
-            int64_t nc = n - c0 < KNN_BLOCK ? n - c0 : KNN_BLOCK;
+    for (int64_t t = 0; rc == TAC_OK; t++) {   /* t: tile number in the single-process order */
+        if (t > 0 && !knn_next_tile(P->bf16, nb, &bi, &bj)) break;
+        if (t % size != rank) continue;
+        int64_t r0 = bi * KNN_BLOCK, c0 = bj * KNN_BLOCK;
+        int64_t nr = n - r0 < KNN_BLOCK ? n - r0 : KNN_BLOCK, nc = n - c0 < KNN_BLOCK ? n - c0 : KNN_BLOCK;
+        {
             int b = lt & 1;
             double scan_s = 0;
             if (threaded) { /* buffer b was used by tile lt-2: wait until it is scanned */
