@@ -6,7 +6,8 @@
  * diagonal are computed (half the product work): tile (I, J), J >= I, is a BLOCK x BLOCK product X_I . X_J^T
  * (multi-threaded, small enough to stay in the last-level cache) and is never stored whole. It feeds two sides:
  * every row of block I reads its tile row (candidates from block J), and every row of block J reads its tile column
- * (candidates from block I; scanned 8 columns at a time against 8 thresholds). Tiles go in I-major order. Each row
+ * (candidates from block I; scanned 8 columns at a time against 8 thresholds). Tiles go in I-major order (the bf16
+ * path: the diagonal ones first). Each row
  * keeps a bounded min-heap of its k best under a strict total order (higher similarity, then lower index: on equal
  * similarity the lower index is kept); the heap root is the row's threshold and a vectorised compare skips the
  * vast majority of candidates without touching the heap. A scanner thread does all the selection on tile t while
@@ -17,19 +18,24 @@
  *  - sgemm (bf16 not native here, TACLUST_NO_BF16=1, or the bf16 workspaces do not fit): the tiles come from
  *    cblas_sgemm on Xn and their values are the similarities.
  *  - the bf16 screen (where tac_bf16_native(), src/core/tac_bf16.h): Xn is rounded once to bf16 (Xb) and each
- *    tile is a oneDNN bf16 product of Xb's blocks (float accumulation; about twice sgemm's speed on AVX512-BF16),
+ *    tile is a oneDNN bf16 product of Xb's blocks (float accumulation; on an AVX512-BF16 core about 300 GFLOP/s,
+ *    against 100-185 for OpenBLAS's sgemm),
  *    whose scores s~ are within eps of the exact similarities (knn_bf16_eps: the derivation; about 2^-7 + D 2^-24,
- *    0.0079 for D = 512). The scan compares s~ with the row's screen threshold root - eps (root: the heap root's
- *    exact similarity, -inf while the heap is not full); a candidate that reaches it is examined: its exact
+ *    0.0084 with its margin for D = 512). A row's screen threshold is root - eps (root: the heap root's exact
+ *    similarity, -inf while the heap is not full); a candidate whose score reaches it is examined: its exact
  *    similarity (exact_sim: the double-precision dot of the two unit float rows, rounded to float, a function of
  *    the two rows alone) is offered to the heap. Heaps hold exact values only, and every true member of a list has
  *    s~ >= s - eps >= root - eps, so the lists are the exact k best (the same as a brute force on exact_sim), and
- *    sim holds exact_sim values (they differ from the sgemm path's in the last bits). tac_knn_last_examined
- *    (tac_knn.h) counts the examined candidates.
+ *    sim holds exact_sim values (they differ from the sgemm path's in the last bits, so where two candidates are
+ *    that close the lists may differ from the sgemm path's too). To examine few: each tile's candidates of a row
+ *    are collected first and examined best score first (the first exact values raise the threshold and cut the
+ *    rest), and the diagonal tiles come first (each row's first batch is its own block). The product runs on
+ *    nthreads - 1 OpenMP threads while the scanner is busy, on all while it is mostly idle (large N).
+ *    tac_knn_last_examined (tac_knn.h) counts the examined candidates.
  * Memory: Xn N x D floats (4 N D bytes), the heaps N x k x 16 bytes, two tiles of 4 MB; the bf16 path adds Xb,
- * N x D x 2 bytes (1.3 GB for 1.28M x 512).
- * Portable build: the two scans and exact_sim have an AVX2 form and a baseline form (their scalar loops, which also
- * finish the AVX2 forms' tails; exact_sim's two forms give the same bits), picked from tac_cpu_level()
+ * N x D x 2 bytes (1.3 GB for 1.28M x 512), and 8 MB of batches.
+ * Portable build: the scans (both paths) and exact_sim have an AVX2 form and a baseline form (their scalar loops,
+ * which also finish the AVX2 forms' tails; exact_sim's two forms give the same bits), picked from tac_cpu_level()
  * (src/core/tac_cpu.c).
  *
  * Over several ranks (tac_knn_cosine_dist, taclust/dist.h): every rank takes the same path (the bf16 screen only
@@ -108,9 +114,9 @@ static inline float heap_offer(knn_item *h, int *m, int k, float s, int64_t j)
 }
 
 /* The state of one call's selection. The scanner thread consumes tiles in the order the main thread produces them
- * (row block I major, column blocks J = I, I+1, ... ascending). Double buffering: the main thread computes tile
- * t+1 while this thread scans tile t; all selection state (heaps, fill, thr, examined) is touched by the scanner
- * only (or by the main thread when there is no scanner). */
+ * (knn_next_tile's). Double buffering: the main thread computes tile t+1 while this thread scans tile t; all
+ * selection state (heaps, fill, thr, examined, the batches) is touched by the scanner only (or by the main thread
+ * when there is no scanner). */
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -119,7 +125,8 @@ typedef struct {
     int64_t r0[2], nr[2], c0[2], nc[2]; /* each buffer's first row / rows / first column / columns */
     knn_item *heaps;                   /* N x k */
     int *fill;                         /* N */
-    float *thr;                        /* N: the value a tile score must reach to be looked at (see offer) */
+    float *thr;                        /* N: the value a tile value must reach to be looked at: sgemm, the heap
+                                          root's similarity; bf16, screen_thr of it (-inf while not full) */
     int k;
     /* the bf16 screen (bf16 = 1): tiles hold bf16 scores, thr[i] is row i's screen threshold */
     int bf16;
@@ -186,50 +193,45 @@ static inline float screen_thr(float root, double eps)
     return (double)f > v ? nextafterf(f, -INFINITY) : f;
 }
 
-/* sgemm path: offer candidate j with similarity s to row's heap; returns the row's new threshold (the root's
- * similarity, -inf while the heap is not full). */
-static inline float offer(knn_pipe *P, int64_t row, int64_t j, float s)
-{
-    return heap_offer(P->heaps + row * P->k, &P->fill[row], P->k, s, j);
-}
-
 /* ---- the sgemm path's scans: tile values are similarities, thr[i] is row i's heap root -------------------- */
 
-/* The scalar scan of tile row `row` from column j on: sims[0..nc-1] are the similarities to columns c0.. (the row
- * itself is skipped). */
-TAC_INLINE void scan_row_tail(knn_pipe *P, const float *sims, int64_t j, int64_t nc, int64_t c0, int64_t row)
+/* The scalar scan of one tile row from column j on: sims[0..nc-1] are the similarities to columns c0.., self = the
+ * row's own index; *thr is the row's threshold. */
+TAC_INLINE void scan_row_tail(const float *sims, int64_t j, int64_t nc, int64_t c0, int64_t self, knn_item *h,
+                              int *m, int k, float *thr)
 {
-    float t = P->thr[row];
+    float t = *thr;
     for (; j < nc; j++) {
         float s = sims[j];
-        if (s < t || c0 + j == row) continue;
-        t = offer(P, row, c0 + j, s);
+        if (s < t || c0 + j == self) continue;
+        t = heap_offer(h, m, k, s, c0 + j);
     }
-    P->thr[row] = t;
+    *thr = t;
 }
 
 /* The scalar scan of the columns j.. of an off-diagonal tile: column j is row c0+j of the data, its candidates are
- * rows r0+i with score tile[i*nc + j]. */
-TAC_INLINE void scan_cols_tail(knn_pipe *P, const float *tile /* NR x NC */, int64_t j, int64_t nr, int64_t nc,
-                               int64_t r0, int64_t c0)
+ * rows r0+i with similarity tile[i*nc + j]. */
+TAC_INLINE void scan_cols_tail(const float *tile /* NR x NC */, int64_t j, int64_t nr, int64_t nc, int64_t r0,
+                               int64_t c0, knn_item *heaps, int *fill, float *thr, int k)
 {
     for (; j < nc; j++) {
         int64_t row = c0 + j;
-        float t = P->thr[row];
+        float t = thr[row];
         for (int64_t i = 0; i < nr; i++) {
             float s = tile[i * nc + j];
             if (s < t) continue;
-            t = offer(P, row, r0 + i, s);
+            t = heap_offer(heaps + row * k, &fill[row], k, s, r0 + i);
         }
-        P->thr[row] = t;
+        thr[row] = t;
     }
 }
 
 #if TAC_X86
-/* One row of a tile, 32 scores compared with the threshold at a time. */
-TAC_TARGET_AVX2 static void scan_row_avx2(knn_pipe *P, const float *sims, int64_t nc, int64_t c0, int64_t row)
+/* One row of a tile, 32 similarities compared with the threshold at a time. */
+TAC_TARGET_AVX2 static void scan_row_avx2(const float *sims, int64_t nc, int64_t c0, int64_t self, knn_item *h, int *m,
+                                          int k, float *thr)
 {
-    float t = P->thr[row];
+    float t = *thr;
     int64_t j = 0;
     for (; j + 32 <= nc; j += 32) {
         __m256 tv = _mm256_set1_ps(t);
@@ -244,19 +246,18 @@ TAC_TARGET_AVX2 static void scan_row_avx2(knn_pipe *P, const float *sims, int64_
             mask &= mask - 1;
             int64_t jj = j + bit;
             float s = sims[jj];
-            if (c0 + jj == row || s < t) continue;
-            t = offer(P, row, c0 + jj, s);
+            if (c0 + jj == self || s < t) continue;
+            t = heap_offer(h, m, k, s, c0 + jj);
         }
     }
-    P->thr[row] = t;
-    scan_row_tail(P, sims, j, nc, c0, row);
+    *thr = t;
+    scan_row_tail(sims, j, nc, c0, self, h, m, k, thr);
 }
 
 /* The columns of an off-diagonal tile, 8 columns at a time compared with their 8 thresholds. */
-TAC_TARGET_AVX2 static void scan_cols_avx2(knn_pipe *P, const float *tile /* NR x NC */, int64_t nr, int64_t nc,
-                                           int64_t r0, int64_t c0)
+TAC_TARGET_AVX2 static void scan_cols_avx2(const float *tile /* NR x NC */, int64_t nr, int64_t nc, int64_t r0,
+                                           int64_t c0, knn_item *heaps, int *fill, float *thr, int k)
 {
-    float *thr = P->thr;
     int64_t j = 0;
     for (; j + 8 <= nc; j += 8) {
         __m256 tv = _mm256_loadu_ps(thr + c0 + j);
@@ -269,12 +270,12 @@ TAC_TARGET_AVX2 static void scan_cols_avx2(knn_pipe *P, const float *tile /* NR 
                 mask &= mask - 1;
                 int64_t row = c0 + j + bit;
                 if (v[bit] < thr[row]) continue;
-                thr[row] = offer(P, row, r0 + i, v[bit]);
+                thr[row] = heap_offer(heaps + row * k, &fill[row], k, v[bit], r0 + i);
             }
             tv = _mm256_loadu_ps(thr + c0 + j);
         }
     }
-    scan_cols_tail(P, tile, j, nr, nc, r0, c0);
+    scan_cols_tail(tile, j, nr, nc, r0, c0, heaps, fill, thr, k);
 }
 #endif
 
@@ -420,13 +421,19 @@ static void scan_tile(knn_pipe *P, const float *tile, int64_t r0, int64_t nr, in
     if (P->bf16) { scan_tile_bf16(P, tile, r0, nr, c0, nc); return; }
 #if TAC_X86
     if (tac_cpu_level() >= TAC_ISA_AVX2) {
-        for (int64_t i = 0; i < nr; i++) scan_row_avx2(P, tile + i * nc, nc, c0, r0 + i);
-        if (c0 != r0) scan_cols_avx2(P, tile, nr, nc, r0, c0);
+        for (int64_t i = 0; i < nr; i++) {
+            int64_t row = r0 + i;
+            scan_row_avx2(tile + i * nc, nc, c0, row, P->heaps + row * P->k, &P->fill[row], P->k, &P->thr[row]);
+        }
+        if (c0 != r0) scan_cols_avx2(tile, nr, nc, r0, c0, P->heaps, P->fill, P->thr, P->k);
         return;
     }
 #endif
-    for (int64_t i = 0; i < nr; i++) scan_row_tail(P, tile + i * nc, 0, nc, c0, r0 + i);
-    if (c0 != r0) scan_cols_tail(P, tile, 0, nr, nc, r0, c0);
+    for (int64_t i = 0; i < nr; i++) {
+        int64_t row = r0 + i;
+        scan_row_tail(tile + i * nc, 0, nc, c0, row, P->heaps + row * P->k, &P->fill[row], P->k, &P->thr[row]);
+    }
+    if (c0 != r0) scan_cols_tail(tile, 0, nr, nc, r0, c0, P->heaps, P->fill, P->thr, P->k);
 }
 
 /* The scanner thread (knn_pipe): scans the posted tiles in order until told to quit. */
