@@ -643,10 +643,11 @@ static int knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, i
                           int size)
 {
     int rc = TAC_OK;
-    /* bf16: oneDNN's team is this thread's OpenMP thread count, per product: all nthreads while the scanner needs
-     * little time per tile (under half the product's, as measured on the last tile), else nthreads - 1, leaving
-     * the scanner its core (the bf16 product is fast enough that selection can be half the work, and an OpenMP
-     * team sharing the scanner's core slows both). The results do not depend on it: only the scores do. */
+    /* bf16: oneDNN's team is this thread's OpenMP thread count, per product: all nthreads while the scanner's last
+     * tile took less time than the last product would on all of them, else nthreads - 1, leaving the scanner its
+     * core (the bf16 product is fast enough that selection can be most of the work at small N, and an OpenMP team
+     * sharing a busy scanner's core slows both; on 2 cores, measured at N = 20k and 80k, D = 512). The results do
+     * not depend on it: only the scores do. */
     int omp_saved = omp_get_max_threads(), team = omp_saved;
     double prod_all = 0;   /* the last product's seconds, scaled to a team of nthreads */
     P->scan_s = 0;
@@ -673,7 +674,7 @@ static int knn_scan_tiles(knn_pipe *P, const float *Xn /* N x D */, int64_t n, i
                 pthread_mutex_unlock(&P->mu);
             }
             if (P->bf16) {   /* scores: X_I X_J^T from the bf16 rows, read in place */
-                int all = threaded && prod_all > 0 && scan_s < 0.5 * prod_all;
+                int all = threaded && prod_all > 0 && scan_s < prod_all;
                 if (all && !P->mm_all && !(P->mm_all = tac_bf16_mm_new(0))) all = 0;
                 int want = all ? nthreads : threaded ? nthreads - 1 : 1;
                 if (team != want) omp_set_num_threads(team = want);
