@@ -3,8 +3,9 @@
  * against a brute force over all pairs in double precision: random data over several 1024-row tiles, adversarial
  * data (rows that are tiny perturbations of a few directions, so that many similarities differ by less than eps
  * and the bf16 scores alone pick wrong lists), exact ties (duplicated rows: the lower index wins), the distributed
- * form over 2 and 3 ranks (byte-identical to the single-process call), and TACLUST_NO_BF16=1, which takes the
- * sgemm path: every similarity bitwise the sgemm tile's value, as before the screen existed.
+ * form over 2 and 3 ranks (byte-identical to the single-process call), the baseline (scalar) code forms against the
+ * AVX2 ones (same bits), and TACLUST_NO_BF16=1, which takes the sgemm path: every similarity bitwise the sgemm
+ * tile's value, as before the screen existed.
  *
  * The brute force's similarity of rows i, j: both rows unit-normalised as tac_knn_cosine does (norm in double,
  * x * (float)(1/norm)), their dot product in double summed in exact_sim's documented order (8 accumulators, term l
@@ -16,6 +17,7 @@
 #include "tac_test_comm.h"
 #include "cluster/tac_knn.h"
 #include "core/tac_bf16.h"
+#include "core/tac_cpu.h"
 #include "taclust/cluster.h"
 
 #include <cblas.h>
@@ -359,4 +361,27 @@ TAC_TEST(knn_no_bf16_is_the_sgemm_path)
     free(X); free(Nl); free(S);
     if (saved) { setenv("TACLUST_NO_BF16", saved, 1); free(saved); }
     else unsetenv("TACLUST_NO_BF16");
+}
+
+TAC_TEST(knn_bf16_scalar_forms_equal_dispatched)
+{
+    SKIP_NOT_NATIVE();
+    /* the baseline forms of the collections and of exact_sim (TACLUST_ISA=scalar's) give the same lists and the
+     * same similarity bits as the AVX2 forms; D = 45 leaves exact_sim a tail of 5 */
+    int64_t n = 2100; int d = 45, k = 11;
+    float *X = near_tie_rows(n, d, 4, 17);
+    int64_t *Ia = tac_xmalloc((size_t)(n * k), sizeof(int64_t)), *Is = tac_xmalloc((size_t)(n * k), sizeof(int64_t));
+    float *Sa = tac_xmalloc((size_t)(n * k), sizeof(float)), *Ss = tac_xmalloc((size_t)(n * k), sizeof(float));
+    int cpu = tac_cpu_detected_level();
+    TAC_CHECK_INT(tac_cpu_set_level(TAC_ISA_SCALAR), TAC_ISA_SCALAR);
+    int rc = tac_knn_cosine_ex(X, n, d, k, Is, Ss, 2);
+    tac_cpu_set_level(-1);   /* back to the CPU's level and TACLUST_ISA */
+    TAC_CHECK_INT(rc, TAC_OK);
+    TAC_CHECK_INT(tac_knn_last_bf16(), 1);
+    TAC_CHECK_OK(tac_knn_cosine_ex(X, n, d, k, Ia, Sa, 2));
+    if (cpu == TAC_ISA_SCALAR) printf("    this CPU has no AVX2: both runs took the scalar forms\n");
+    TAC_CHECK(memcmp(Ia, Is, (size_t)(n * k) * sizeof(int64_t)) == 0);
+    TAC_CHECK(memcmp(Sa, Ss, (size_t)(n * k) * sizeof(float)) == 0);
+    TAC_CHECK_INT(compare_brute(X, n, d, k, Ia, Sa, "scalar forms"), 0);
+    free(X); free(Ia); free(Is); free(Sa); free(Ss);
 }
