@@ -8,7 +8,10 @@
  * driver can compare with faiss. --path: both (the default where bf16 is native: each repetition runs the sgemm
  * path (TACLUST_NO_BF16=1), then the bf16 screen, on the same data; prints both medians, the candidates the screen
  * examined per row, and how many list entries and similarities differ between the paths), auto (the library's
- * choice only), sgemm, bf16. "taclust knn median" is the library's own choice (bf16 where native).
+ * choice only), sgemm, bf16. "taclust knn median" is the library's own choice (bf16 where native). Each path's
+ * lists are also checked against a brute force on 100 sampled rows (exact_sim's definition: the bf16 screen must
+ * match it bit for bit; the sgemm path's similarities are sgemm's, its indices differ where rounding decides a
+ * near-tie).
  * --ranks R / --threads T: tac_knn_cosine_dist with T threads per rank (default 1) on R ranks (default 1) of the
  * tests' thread transport (tests/tac_test_comm.c: ranks are threads of this process sharing memory), with sims
  * wanted; prints the bytes each rank sent in the exchange (alltoall + allgather, its own part excluded), counted
@@ -89,6 +92,55 @@ static int dist_body(const tac_comm *c, void *arg)
 }
 
 enum { P_SGEMM = 0, P_BF16 = 1 };
+
+/* A brute force on sampled rows: row i's k best under exact_sim's definition (src/cluster/tac_knn.c: the rows
+ * unit-normalised as tac_knn_cosine does, their dot in double summed into 8 accumulators, rounded to float; ties to
+ * the lower index). */
+typedef struct { float s; int64_t i; } bf_cand;
+static int bf_best_first(const void *a, const void *b)
+{
+    const bf_cand *x = a, *y = b;
+    if (x->s != y->s) return x->s > y->s ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+static void bf_unit(float *y, const float *x, int d)
+{
+    double s = 0;
+    for (int j = 0; j < d; j++) s += (double)x[j] * x[j];
+    double nrm = sqrt(s);
+    if (nrm > 0 && nrm < 1e-30) { for (int j = 0; j < d; j++) y[j] = (float)((double)x[j] / nrm); return; }
+    float inv = (float)(1.0 / (nrm > 0 ? nrm : 1.0));
+    for (int j = 0; j < d; j++) y[j] = x[j] * inv;
+}
+/* Rows among `samples` evenly spaced ones whose index list (idx: N x k) differs from the brute force's; *simrows:
+ * those whose similarities (sim) differ in any bit. */
+static int64_t brute_check(const float *X, int64_t n, int d, int k, const int64_t *idx, const float *sim, int samples,
+                           int64_t *simrows)
+{
+    float *a = tac_xmalloc((size_t)d, sizeof(float)), *b = tac_xmalloc((size_t)d, sizeof(float));
+    bf_cand *c = tac_xmalloc((size_t)n, sizeof(bf_cand));
+    int64_t bad = 0;
+    *simrows = 0;
+    for (int q = 0; q < samples; q++) {
+        int64_t i = (int64_t)((double)q * n / samples), m = 0;
+        bf_unit(a, X + i * d, d);
+        for (int64_t j = 0; j < n; j++) {
+            if (j == i) continue;
+            bf_unit(b, X + j * d, d);
+            double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int l = 0; l < d; l++) acc[l & 7] += (double)a[l] * b[l];
+            c[m].s = (float)(((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])));
+            c[m++].i = j;
+        }
+        qsort(c, (size_t)m, sizeof(bf_cand), bf_best_first);
+        int di = 0, ds = 0;
+        for (int e = 0; e < k; e++) { di |= c[e].i != idx[i * k + e]; ds |= c[e].s != sim[i * k + e]; }
+        bad += di;
+        *simrows += ds;
+    }
+    free(a); free(b); free(c);
+    return bad;
+}
 
 /* One call on path p (TACLUST_NO_BF16 set for sgemm, unset for bf16) into idx / sim of job slot `slot` (ranks
  * slot..slot+R-1 in the distributed form); returns its wall time, *examined the candidates examined (summed over
@@ -203,6 +255,15 @@ int main(int argc, char **argv)
                         !memcmp(J.sim[q * R1 + r], J.sim[q * R1], (size_t)(n * k) * sizeof(float));
             printf("  every rank holds the same lists (%s): %s\n", paths[q] == P_BF16 ? "bf16 screen" : "sgemm",
                    same ? "yes" : "NO");
+        }
+    }
+    {   /* each path's lists (rank 0's) against the brute force on sampled rows */
+        int samples = n < 100 ? (int)n : 100;
+        printf("  brute force (exact_sim's definition) on %d sampled rows, rows that differ:", samples);
+        for (int q = 0; q < np; q++) {
+            int64_t sr, ir = brute_check(X, n, (int)d, k, J.idx[q * R1], J.sim[q * R1], samples, &sr);
+            printf(" %s %lld in the indices, %lld in the similarity bits%s",
+                   paths[q] == P_BF16 ? "bf16 screen" : "sgemm", (long long)ir, (long long)sr, q + 1 < np ? ";" : "\n");
         }
     }
     if (np == 2) {   /* the two paths' lists (rank 0's) */
