@@ -8,8 +8,8 @@
  * driver can compare with faiss. --path: both (the default where bf16 is native: each repetition runs the sgemm
  * path (TACLUST_NO_BF16=1), then the bf16 screen, on the same data; prints both medians, the candidates the screen
  * examined per row, and how many list entries and similarities differ between the paths), auto (the library's
- * choice only), sgemm, bf16. "taclust knn median" is the library's own choice (bf16 where native). Each path's
- * lists are also checked against a brute force on 100 sampled rows (exact_sim's definition: the bf16 screen must
+ * choice only), sgemm, bf16. "taclust knn median" is the library's own choice (bf16 where native). With --path
+ * both, each path's lists are also checked against a brute force on 100 sampled rows (exact_sim's definition: the bf16 screen must
  * match it bit for bit; the sgemm path's similarities are sgemm's, its indices differ where rounding decides a
  * near-tie).
  * --ranks R / --threads T: tac_knn_cosine_dist with T threads per rank (default 1) on R ranks (default 1) of the
@@ -257,7 +257,7 @@ int main(int argc, char **argv)
                    same ? "yes" : "NO");
         }
     }
-    {   /* each path's lists (rank 0's) against the brute force on sampled rows */
+    if (pboth) {   /* each path's lists (rank 0's) against the brute force on sampled rows */
         int samples = n < 100 ? (int)n : 100;
         printf("  brute force (exact_sim's definition) on %d sampled rows, rows that differ:", samples);
         for (int q = 0; q < np; q++) {
