@@ -19,21 +19,21 @@
  *    cblas_sgemm on Xn and their values are the similarities.
  *  - the bf16 screen (where tac_bf16_native(), src/core/tac_bf16.h): Xn is rounded once to bf16 (Xb) and each
  *    tile is a oneDNN bf16 product of Xb's blocks (float accumulation; on an AVX512-BF16 core about 300 GFLOP/s,
- *    against 100-185 for OpenBLAS's sgemm),
- *    whose scores s~ are within eps of the exact similarities (knn_bf16_eps: the derivation; about 2^-7 + D 2^-24,
- *    0.0084 with its margin for D = 512). A row's screen threshold is root - eps (root: the heap root's exact
+ *    against 100-185 for OpenBLAS's sgemm), whose scores s~ are within eps_i of the exact similarities (row i's
+ *    bound, from its own bf16 rounding residual; the derivation is above knn_bf16_start: about 0.004 for D = 512,
+ *    at most 2^-7 + D 2^-24 with a margin). A row's screen threshold is root - eps_i (root: the heap root's exact
  *    similarity, -inf while the heap is not full); a candidate whose score reaches it is examined: its exact
  *    similarity (exact_sim: the double-precision dot of the two unit float rows, rounded to float, a function of
  *    the two rows alone) is offered to the heap. Heaps hold exact values only, and every true member of a list has
- *    s~ >= s - eps >= root - eps, so the lists are the exact k best (the same as a brute force on exact_sim), and
- *    sim holds exact_sim values (they differ from the sgemm path's in the last bits, so where two candidates are
- *    that close the lists may differ from the sgemm path's too). To examine few: each tile's candidates of a row
- *    are collected first and examined best score first (the first exact values raise the threshold and cut the
- *    rest), and the diagonal tiles come first (each row's first batch is its own block). The product runs on
+ *    s~ >= s - eps_i >= root - eps_i, so the lists are the exact k best (the same as a brute force on exact_sim),
+ *    and sim holds exact_sim values (they differ from the sgemm path's in the last bits, so where two candidates
+ *    are that close the lists may differ from the sgemm path's too). To examine few: each tile's candidates of a
+ *    row are collected first and examined best score first (the first exact values raise the threshold and cut
+ *    the rest), and the diagonal tiles come first (each row's first batch is its own block). The product runs on
  *    nthreads - 1 OpenMP threads while the scanner is busy, on all while it is mostly idle (large N).
  *    tac_knn_last_examined (tac_knn.h) counts the examined candidates.
  * Memory: Xn N x D floats (4 N D bytes), the heaps N x k x 16 bytes, two tiles of 4 MB; the bf16 path adds Xb,
- * N x D x 2 bytes (1.3 GB for 1.28M x 512), and 8 MB of batches.
+ * N x D x 2 bytes (1.3 GB for 1.28M x 512), the bounds (2N doubles, 20 MB) and 8 MB of batches.
  * Portable build: the scans (both paths) and exact_sim have an AVX2 form and a baseline form (their scalar loops,
  * which also finish the AVX2 forms' tails; exact_sim's two forms give the same bits), picked from tac_cpu_level()
  * (src/core/tac_cpu.c).
@@ -132,7 +132,8 @@ typedef struct {
     int bf16;
     const float *Xn;                   /* N x D unit rows: the exact similarities' operands */
     int d;
-    double eps;                        /* the bound on |score - exact similarity| (knn_bf16_eps) */
+    double *eps;                       /* 2N: eps_i, the bound on row i's |score - exact similarity| (the bf16
+                                          screen's comment); then scratch (owned) */
     int64_t examined;                  /* candidates given an exact similarity */
     uint16_t *Xb;                      /* N x D: Xn rounded to bf16 (owned) */
     tac_bf16_mm *mm;                   /* the oneDNN context of the main thread's products on nthreads - 1 threads
@@ -322,7 +323,7 @@ static void examine_batch(knn_pipe *P, int64_t row, knn_hit *hits, int64_t m)
         hits[0] = hits[--m];
         hit_sift_down(hits, m, 0);
         float e = exact_sim(x, P->Xn + j * P->d, P->d);
-        t = screen_thr(heap_offer(h, &P->fill[row], P->k, e, j), P->eps);
+        t = screen_thr(heap_offer(h, &P->fill[row], P->k, e, j), P->eps[row]);
         ex++;
     }
     P->examined += ex;
@@ -480,35 +481,41 @@ static void knn_unit_rows(float *Xn, const float *X, int64_t n, int d, int nthre
 }
 
 /* ---- the bf16 screen ---------------------------------------------------------------------------------------
- * eps bounds |s~ - s| for every pair, s~ the bf16 tile score and s the exact similarity (exact_sim), for rows
- * x, y of Xn (D floats). Let x^, y^ be their bf16 roundings and u = 2^-24 (float), v = 2^-8 (bf16: 8 significant
- * bits, so round-to-nearest has relative error <= 2^-8 per element, not 2^-9).
+ * eps_i bounds |s~ - s| for row i (D floats of Xn) and every other row j, s~ the bf16 tile score and s the exact
+ * similarity (exact_sim). Let x^ be a row's bf16 rounding as the hardware reads it (denormals as 0), u = 2^-24
+ * (float), v = 2^-8 (bf16 has 8 significant bits, so rounding to nearest errs by at most 2^-8 relative per element;
+ * 2^-9 would be wrong), rho_j = |x_j - x^_j| (the Euclidean norm of row j's rounding residual), rho* = max_j rho_j,
+ * X* = max_j |x^_j|.
  *  (a) Norms. Xn's rows are x_l = fl(X_l * fl(1/n)) with n the double-precision norm, so |x| <= (1+u)^2 (1 + D 2^-53)
  *      <= 1 + 2^-20 =: N1 (all-zero rows: 0; rows scaled in double: closer still).
- *  (b) Rounding the operands: x^_l y^_l = x_l y_l (1+a)(1+b), |a|, |b| <= v, so
- *      |x^.y^ - x.y| <= (2v + v^2) sum_l |x_l y_l| <= (2v + v^2) |x| |y| <= (2v + v^2) N1^2   (Cauchy-Schwarz).
+ *  (b) Rounding the operands: x^_i.x^_j - x_i.x_j = x^_i.(x^_j - x_j) + (x^_i - x_i).x_j, so by Cauchy-Schwarz
+ *      |x^_i.x^_j - x_i.x_j| <= |x^_i| rho_j + rho_i |x_j| <= |x^_i| rho* + rho_i N1. As rho <= v |x|, this is at most
+ *      (2v + v^2) N1^2 (about 2^-7, the uniform bound); a row's actual rho is typically half of v |x| (the rounding
+ *      errors spread over [0, v]), so the per-row bound is about half as wide.
  *  (c) The product: a product of two bf16 values (8-bit significands) is exact in float, and oneDNN sums the D
  *      products in float (AVX512-BF16 vdpbf16ps / AMX: float accumulation, round to nearest); in whatever order
  *      (any summation tree, split sums too) each term meets at most D-1 roundings, so the computed score s~ has
- *      |s~ - x^.y^| <= g_D sum_l |x^_l y^_l| <= g_D (1+v)^2 N1^2,   g_D = D u / (1 - D u).
- *  (d) Denormals: those instructions treat denormal inputs as 0 and flush denormal results: each of the D elements,
- *      D products and D sums loses at most 2^-126 more, <= 3 D 2^-126 in all (|x_l|, |y_l| <= N1).
+ *      |s~ - x^_i.x^_j| <= g_D sum_l |x^_il x^_jl| <= g_D |x^_i| X*,   g_D = D u / (1 - D u).
+ *  (d) Denormals: products below 2^-126 and denormal sums are flushed to 0: at most 2^-126 each, <= 3 D 2^-126.
  *  (e) The exact side: s = fl_float(double sum), |s - x.y| <= u |x.y| + g53_D |x||y| <= (u + D 2^-52) N1^2.
- * So |s~ - s| <= B = (2v + v^2) N1^2 + g_D (1+v)^2 N1^2 + 3 D 2^-126 + (u + D 2^-52) N1^2, about 2^-7 + D 2^-24
- * (0.00786 for D = 512). eps = B (1 + 1/16): the margin covers what the bound does not model (the double
- * arithmetic of this formula, a library kernel accumulating slightly differently). The screen compares with
- * screen_thr(root) = the largest float <= root - eps, so no rounding of that difference weakens it.
- * Why the lists are exact: a row's threshold only rises, and its final root r is its k-th best; a true member j
- * has s_j >= r >= the root at any time, so s~_j >= s_j - eps >= root - eps >= screen_thr(root): every member is
- * examined, offered with its exact s_j, and kept (the heap keeps the k best offered under the strict total
- * order, whatever the order of the offers). */
-static double knn_bf16_eps(int d)
+ * So |s~ - s| <= eps_i = M (|x^_i| rho* + rho_i N1 + g_D |x^_i| X* + 3 D 2^-126 + (u + D 2^-52) N1^2), M = 1 + 1/16:
+ * the margin covers what the bound does not model (the double arithmetic of this formula, a kernel accumulating
+ * slightly differently); rho_i and |x^_i| are computed in double (each square exact, the sums within D 2^-53) and
+ * rounded up by 2^-30 relative. For D = 512: at most 0.0084 for any row; 0.0036-0.0041 on random and clustered
+ * 20k x 512 data.
+ * The screen compares with screen_thr(root) = the largest float <= root - eps_i, so no rounding of that difference
+ * weakens it. Why the lists are exact: a row's threshold only rises, and its final root r is its k-th best; a true
+ * member j has s_j >= r >= the root at any time, so s~_j >= s_j - eps_i >= root - eps_i >= screen_thr(root): every
+ * member is examined, offered with its exact s_j, and kept (the heap keeps the k best offered under the strict
+ * total order, whatever the order of the offers). */
+
+/* A bf16 value as AVX512-BF16 reads it: denormals (exponent 0) as 0. */
+static inline float bf16_eff(uint16_t h)
 {
-    const double u = 0x1p-24, v = 0x1p-8, n1 = 1.0 + 0x1p-20, D = d;
-    double gD = D * u / (1.0 - D * u);
-    double B = (2 * v + v * v) * n1 * n1 + gD * (1 + v) * (1 + v) * n1 * n1 + 3 * D * 0x1p-126 +
-               (u + D * 0x1p-52) * n1 * n1;
-    return B * (1.0 + 1.0 / 16);
+    uint32_t w = (h & 0x7f80u) ? (uint32_t)h << 16 : 0;
+    float f;
+    memcpy(&f, &w, 4);
+    return f;
 }
 
 /* The bf16 path is taken when bf16 is native here (tac_bf16_native: not with TACLUST_NO_BF16=1) and D keeps the
@@ -523,6 +530,8 @@ static void knn_bf16_release(knn_pipe *P)
     free(P->rhits);
     free(P->chits);
     free(P->ccount);
+    free(P->eps);
+    P->eps = NULL;
     P->mm = P->mm_all = NULL;
     P->Xb = NULL;
     P->rhits = P->chits = NULL;
@@ -530,7 +539,8 @@ static void knn_bf16_release(knn_pipe *P)
     P->bf16 = 0;
 }
 
-/* The bf16 path's workspaces: P->Xb (N x D bf16, 2 N D bytes), the batches (8 MB) and the oneDNN context.
+/* The bf16 path's workspaces: P->Xb (N x D bf16, 2 N D bytes), the batches (8 MB), the bounds (2N doubles) and
+ * the oneDNN context.
  * TAC_ERR (reason set) when memory or oneDNN fails; nothing is then held. */
 static int knn_bf16_alloc(knn_pipe *P, int64_t n, int d)
 {
@@ -538,26 +548,46 @@ static int knn_bf16_alloc(knn_pipe *P, int64_t n, int d)
              && (P->rhits = tac_try_malloc(KNN_BLOCK, sizeof(knn_hit), "knn: batches"))                    /* B */
              && (P->chits = tac_try_malloc((size_t)KNN_BLOCK * KNN_BLOCK, sizeof(knn_hit), "knn: batches")) /* B x B */
              && (P->ccount = tac_try_malloc(KNN_BLOCK, sizeof(int64_t), "knn: batches"))                   /* B */
+             && (P->eps = tac_try_malloc((size_t)n * 2, sizeof(double), "knn: screen bounds"))            /* 2N */
              && (P->mm = tac_bf16_mm_new(0));
     if (ok) return TAC_OK;
     knn_bf16_release(P);
     return TAC_ERR;
 }
 
-/* Turns the bf16 screen on for the call (its workspaces allocated): Xb = bf16(Xn), eps for D. */
+/* Turns the bf16 screen on for the call (its workspaces allocated): Xb = bf16(Xn), and every row's eps_i (above;
+ * P->eps[n..2n) holds the rows' rho_i meanwhile). */
 static void knn_bf16_start(knn_pipe *P, const float *Xn /* N x D */, int64_t n, int d, int nthreads)
 {
     P->bf16 = 1;
     P->Xn = Xn;
     P->d = d;
-    P->eps = knn_bf16_eps(d);
     P->examined = 0;
     const int64_t R = 4096;   /* rows per conversion chunk */
-#pragma omp parallel for schedule(static) num_threads(nthreads)
+    const double up = 1.0 + 0x1p-30;
+    double *xnorm = P->eps, *rho = P->eps + n, rho_max = 0, x_max = 0;
+#pragma omp parallel for schedule(static) num_threads(nthreads) reduction(max : rho_max, x_max)
     for (int64_t r0 = 0; r0 < n; r0 += R) {
         int64_t nr = n - r0 < R ? n - r0 : R;
         tac_bf16_from_f32(P->Xb + r0 * d, Xn + r0 * d, (size_t)(nr * d));
+        for (int64_t i = r0; i < r0 + nr; i++) {
+            double r2 = 0, q2 = 0;
+            for (int l = 0; l < d; l++) {
+                double h = bf16_eff(P->Xb[i * d + l]), e = (double)Xn[i * d + l] - h;   /* both exact */
+                r2 += e * e;
+                q2 += h * h;
+            }
+            rho[i] = sqrt(r2) * up;
+            xnorm[i] = sqrt(q2) * up;
+            if (rho[i] > rho_max) rho_max = rho[i];
+            if (xnorm[i] > x_max) x_max = xnorm[i];
+        }
     }
+    const double u = 0x1p-24, n1 = 1.0 + 0x1p-20, D = d, gD = D * u / (1.0 - D * u);
+    const double fixed = 3 * D * 0x1p-126 + (u + D * 0x1p-52) * n1 * n1;
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+    for (int64_t i = 0; i < n; i++)
+        P->eps[i] = (1.0 + 1.0 / 16) * (xnorm[i] * rho_max + rho[i] * n1 + gD * xnorm[i] * x_max + fixed);
 }
 
 /* What the last call on this thread did (tac_knn.h). */
