@@ -56,7 +56,7 @@ for r in $(seq "$ROUNDS"); do
         PICK="sed -n 's/^RESULT taclust_images_per_s=//p'"; run "$v" "image tower img/s" "$b/bench_clip" image "$MODEL" --batch 32 --repeats 3
         PICK="sed -n 's/^RESULT taclust_prompts_per_s=//p'"; run "$v" "text tower prompts/s" "$b/bench_clip" text "$MODEL" --nouns 300
         PICK="sed -n 's/^taclust kmeans median: \([0-9.]*\) s.*/\1/p'"; run "$v" "k-means s" "$b/bench_kmeans" "$OUT/X.npy" 167 25 1 1 1
-        PICK="sed -n 's/^taclust knn median: \([0-9.]*\) s.*/\1/p'"; run "$v" "knn s" "$b/bench_knn" "$OUT/X20k.npy" 50 1
+        PICK="sed -n 's/^taclust knn median: \([0-9.]*\) s.*/\1/p'"; run "$v" "knn s" "$b/bench_knn" "$OUT/X20k.npy" 50 1 --path auto
         PICK="sed -n 's/^RESULT taclust  median epoch \([0-9.]*\) s.*/\1/p'"; run "$v" "heads epoch s" "$b/bench_heads" 1 20000 10 512
         # shellcheck disable=SC2086
         PICK="sed -n 's/^taclust C: .* = \([0-9.]*\) images\/s.*/\1/p'"; run "$v" "decode+preprocess img/s" "$b/bench_image" --repeats 5 $IMGS

@@ -44,7 +44,7 @@ PYEOF
 fi
 [ "$SKIP_KNN" = 1 ] && exit 0
 echo "== taclust knn"
-build/bench_knn "$TMP/X.npy" "$KNN_K" "$KNN_REPS" "$TMP/idx.npy"
+build/bench_knn "$TMP/X.npy" "$KNN_K" "$KNN_REPS" "$TMP/idx.npy" --path auto
 echo "== faiss IndexFlatIP knn (k+1, self dropped)"
 $PY - "$TMP/X.npy" "$KNN_K" "$KNN_REPS" "$TMP/idx.npy" <<'PYEOF'
 import sys, time, numpy as np, faiss

@@ -1,7 +1,8 @@
 /* tac_bf16.c - bfloat16 for the library's matrix products (see tac_bf16.h): native-bf16 detection, fp32 -> bf16
  * rounding, and tac_bf16_gemm, a cblas_sgemm-shaped product over oneDNN matmul (bf16 operands, f32 accumulation
  * and output; transposed operands as oneDNN's "ba" layout, so nothing is transposed by hand; alpha as the
- * primitive's output scale, beta = 1 as a sum post-op).
+ * primitive's output scale, beta = 1 as a sum post-op); tac_bf16_gemm_rounded, the same product on operands
+ * already rounded to bf16 and read in place (strided memory descriptors).
  */
 #include "core/tac_bf16.h"
 #include "core/tac_cpu.h"
@@ -99,7 +100,9 @@ void tac_bf16_from_f32_scaled(uint16_t *dst, const float *src, size_t n, float s
 void tac_bf16_from_f32(uint16_t *dst, const float *src, size_t n) { tac_bf16_from_f32_scaled(dst, src, n, 1.0f); }
 
 /* ---- the product ---------------------------------------------------------------------------------------- */
-typedef struct { int M, N, K, ta, tb, ldc, sum; float alpha; dnnl_primitive_t p; } mm_entry;
+/* A cached primitive: its shape, and lda = ldb = 0 for the converting form (contiguous operands) or the row strides
+ * of the pre-rounded form's operands. */
+typedef struct { int M, N, K, ta, tb, ldc, sum, lda, ldb; float alpha; dnnl_primitive_t p; } mm_entry;
 
 struct tac_bf16_mm {
     dnnl_engine_t eng;
@@ -158,6 +161,19 @@ static int md_op(dnnl_memory_desc_t *md, int rows, int cols, int t)
     return dnnl_memory_desc_init_by_tag(md, 2, d, dnnl_bf16, t ? dnnl_ba : dnnl_ab) == dnnl_success;
 }
 
+/* The same with the stored matrix's row stride ld (op(A) M x K: A[m*ld + k] when !t, A[k*ld + m] when t). */
+static int md_op_ld(dnnl_memory_desc_t *md, int rows, int cols, int t, int ld)
+{
+    dnnl_dims_t d = {rows, cols}, s = {t ? 1 : ld, t ? ld : 1};
+    return dnnl_memory_desc_init_by_strides(md, 2, d, dnnl_bf16, s) == dnnl_success;
+}
+
+/* op(A)'s descriptor: by tag when ld is 0 (the converting form), else by strides. */
+static int md_any(dnnl_memory_desc_t *md, int rows, int cols, int t, int ld)
+{
+    return ld ? md_op_ld(md, rows, cols, t, ld) : md_op(md, rows, cols, t);
+}
+
 static int md_dst(dnnl_memory_desc_t *md, int M, int N, int ldc)
 {
     dnnl_dims_t d = {M, N}, s = {ldc, 1};
@@ -165,12 +181,12 @@ static int md_dst(dnnl_memory_desc_t *md, int M, int N, int ldc)
 }
 
 static dnnl_primitive_t get_prim(tac_bf16_mm *mm, int M, int N, int K, int ta, int tb, int ldc, int sum,
-                                 float alpha)
+                                 float alpha, int lda, int ldb)
 {
     for (int i = 0; i < mm->ne; i++) {
         mm_entry *e = &mm->e[i];
         if (e->M == M && e->N == N && e->K == K && e->ta == ta && e->tb == tb && e->ldc == ldc && e->sum == sum &&
-            e->alpha == alpha)
+            e->alpha == alpha && e->lda == lda && e->ldb == ldb)
             return e->p;
     }
     dnnl_memory_desc_t a, b, c;
@@ -179,7 +195,7 @@ static dnnl_primitive_t get_prim(tac_bf16_mm *mm, int M, int N, int K, int ta, i
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t p = NULL;
-    int ok = md_op(&a, M, K, ta) && md_op(&b, K, N, tb) && md_dst(&c, M, N, ldc) &&
+    int ok = md_any(&a, M, K, ta, lda) && md_any(&b, K, N, tb, ldb) && md_dst(&c, M, N, ldc) &&
              dnnl_matmul_desc_init(&md, &a, &b, NULL, &c) == dnnl_success &&
              dnnl_primitive_attr_create(&attr) == dnnl_success;
     if (ok && alpha != 1.0f) ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha) == dnnl_success;
@@ -203,7 +219,7 @@ static dnnl_primitive_t get_prim(tac_bf16_mm *mm, int M, int N, int K, int ta, i
         mm->next = (mm->next + 1) % MM_CACHE;
         dnnl_primitive_destroy(mm->e[i].p);
     }
-    mm->e[i] = (mm_entry){M, N, K, ta, tb, ldc, sum, alpha, p};
+    mm->e[i] = (mm_entry){M, N, K, ta, tb, ldc, sum, lda, ldb, alpha, p};
     return p;
 }
 
@@ -213,6 +229,9 @@ static void convert(uint16_t *dst, const float *src, int rows, int cols, int ld)
     if (ld == cols) { tac_bf16_from_f32(dst, src, (size_t)rows * cols); return; }
     for (int r = 0; r < rows; r++) tac_bf16_from_f32(dst + (size_t)r * cols, src + (size_t)r * ld, (size_t)cols);
 }
+
+static int run(tac_bf16_mm *mm, int ta, int tb, int M, int N, int K, float alpha, const uint16_t *A, int lda,
+               const uint16_t *B, int ldb, float beta, float *C, int ldc);
 
 int tac_bf16_gemm(tac_bf16_mm *mm, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc)
@@ -228,13 +247,33 @@ int tac_bf16_gemm(tac_bf16_mm *mm, int ta, int tb, int M, int N, int K, float al
     /* stored A: M x K (lda) or K x M (lda); stored B: K x N (ldb) or N x K (ldb) */
     if (ta) convert(mm->a, A, K, M, lda); else convert(mm->a, A, M, K, lda);
     if (tb) convert(mm->b, B, N, K, ldb); else convert(mm->b, B, K, N, ldb);
-    dnnl_primitive_t p = get_prim(mm, M, N, K, ta, tb, ldc, beta != 0.0f, alpha);
+    return run(mm, ta, tb, M, N, K, alpha, mm->a, 0, mm->b, 0, beta, C, ldc);
+}
+
+int tac_bf16_gemm_rounded(tac_bf16_mm *mm, int ta, int tb, int M, int N, int K, float alpha, const uint16_t *A,
+                          int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc)
+{
+    TAC_ASSERT(beta == 0.0f || beta == 1.0f);
+    if (M <= 0 || N <= 0) return TAC_OK;
+    if (K <= 0) {   /* an empty sum: C = beta C */
+        if (beta == 0.0f) for (int r = 0; r < M; r++) memset(C + (size_t)r * ldc, 0, (size_t)N * sizeof(float));
+        return TAC_OK;
+    }
+    TAC_ASSERT(lda >= (ta ? M : K) && ldb >= (tb ? K : N));
+    return run(mm, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* The product on bf16 operands A, B (row strides lda, ldb; 0: contiguous, as converted into mm->a, mm->b). */
+static int run(tac_bf16_mm *mm, int ta, int tb, int M, int N, int K, float alpha, const uint16_t *A, int lda,
+               const uint16_t *B, int ldb, float beta, float *C, int ldc)
+{
+    dnnl_primitive_t p = get_prim(mm, M, N, K, ta, tb, ldc, beta != 0.0f, alpha, lda, ldb);
     if (!p) return TAC_ERR;
     dnnl_memory_desc_t a, b, c;
     dnnl_memory_t ma = NULL, mb = NULL, mc = NULL;
-    int ok = md_op(&a, M, K, ta) && md_op(&b, K, N, tb) && md_dst(&c, M, N, ldc) &&
-             dnnl_memory_create(&ma, &a, mm->eng, mm->a) == dnnl_success &&
-             dnnl_memory_create(&mb, &b, mm->eng, mm->b) == dnnl_success &&
+    int ok = md_any(&a, M, K, ta, lda) && md_any(&b, K, N, tb, ldb) && md_dst(&c, M, N, ldc) &&
+             dnnl_memory_create(&ma, &a, mm->eng, (void *)A) == dnnl_success &&
+             dnnl_memory_create(&mb, &b, mm->eng, (void *)B) == dnnl_success &&
              dnnl_memory_create(&mc, &c, mm->eng, C) == dnnl_success;
     if (ok) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};

@@ -1,8 +1,9 @@
 /* tac_bf16.h - private: bfloat16 for the library's matrix products. Whether this machine runs bf16 natively
  * (tac_bf16_native), fp32 -> bf16 rounding (tac_bf16_from_f32), and a general product in the form of
  * cblas_sgemm whose operands are rounded to bf16 and multiplied by oneDNN with float32 accumulation and output
- * (tac_bf16_gemm on a tac_bf16_mm context). Used by the CLIP towers' bf16 mode (src/clip/tac_clip_bf16.c: its
- * own packed-weight matmuls, with this file's detection and rounding) and the heads' bf16 mode (src/heads).
+ * (tac_bf16_gemm on a tac_bf16_mm context; tac_bf16_gemm_rounded on operands rounded beforehand). Used by the
+ * CLIP towers' bf16 mode (src/clip/tac_clip_bf16.c: its own packed-weight matmuls, with this file's detection and
+ * rounding), the heads' bf16 mode (src/heads) and the kNN's bf16 screen (src/cluster/tac_knn.c).
  *
  * A tac_bf16_mm belongs to one thread at a time: it holds a oneDNN engine and stream, the two bf16 operand
  * buffers and a small cache of matmul primitives keyed by the product's shape. oneDNN runs the product on the
@@ -36,5 +37,11 @@ void tac_bf16_mm_free(tac_bf16_mm *mm);
  * in float32. TAC_ERR (reason set) when memory or oneDNN fails; C is then unspecified. */
 int tac_bf16_gemm(tac_bf16_mm *mm, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                   const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The same product on operands already rounded to bf16 (tac_bf16_from_f32), read in place with row strides
+ * lda >= (ta ? M : K), ldb >= (tb ? K : N): nothing is converted or copied, so a matrix rounded once serves many
+ * products (the kNN's tiles are row blocks of one N x D bf16 copy). The mm's operand buffers are not used. */
+int tac_bf16_gemm_rounded(tac_bf16_mm *mm, int ta, int tb, int M, int N, int K, float alpha, const uint16_t *A,
+                          int lda, const uint16_t *B, int ldb, float beta, float *C, int ldc);
 
 #endif
