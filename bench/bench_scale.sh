@@ -7,6 +7,7 @@
 #                                          146,347 nouns; ~2.9 GB of inputs, hours on 2 cores)
 # env:   DATA=DIR  reuse (or keep) the generated embeddings in DIR (made by tools/make_synthetic_imagenet.py)
 #        EPOCHS=E  override the preset's 100 head epochs (the projection scales the heads' time back to 100)
+#        HEADS=bf16|fp32|auto  the heads' precision (--heads-precision; default fp32, taclust's default)
 # The centres use k = round(N_train/300) (--centres), the full-scale rule: at a reduced scale N_train/300 < K = 1000
 # and the 3K exception would otherwise cluster 64k rows into 3,000 centres, a different shape from the full run.
 # Projection (labelled as such): a stage's time times its growth from SCALE to 1 at equal iteration counts:
@@ -34,12 +35,13 @@ CENTRES=$($PY -c "print(max(1, int($NTR / 300 + 0.5)))")
 EPOCHS=${EPOCHS:-100}
 echo "== machine: $(lscpu | grep -m1 'Model name' | sed 's/.*: *//'), $(nproc) cores, OpenBLAS core: $(OPENBLAS_VERBOSE=2 ./build/taclust --help 2>&1 | grep -m1 -o 'Core: [A-Za-z0-9]*' | sed 's/Core: //' || echo '?'), OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}, OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg) (other processes on the machine make these times 'loaded')"
-echo "== taclust fit --preset imagenet1k: N_train $NTR, centres $CENTRES, epochs $EPOCHS"
+HEADS=${HEADS:-fp32}
+echo "== taclust fit --preset imagenet1k: N_train $NTR, centres $CENTRES, epochs $EPOCHS, heads $HEADS"
 OUT="$DATA/fit-out"
 T0=$(date +%s)
 /usr/bin/time -f "%e %U %S %M" -o "$DATA/fit.time" ./build/taclust fit --preset imagenet1k --train "$DATA/Xtr.npy" --test "$DATA/Xte.npy" --nouns "$DATA/T.npy" \
     --noun-names "$DATA/nouns.txt" --labels "$DATA/Yte.npy" --centres "$CENTRES" --epochs "$EPOCHS" \
-    --out "$OUT" > "$DATA/fit.stdout" 2> "$DATA/fit.stderr"
+    --heads-precision "$HEADS" --out "$OUT" > "$DATA/fit.stdout" 2> "$DATA/fit.stderr"
 T1=$(date +%s)
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg); wall $((T1 - T0)) s"
 read -r WALL USR SYS MAXKB < "$DATA/fit.time"

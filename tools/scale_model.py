@@ -52,21 +52,39 @@ RATE = dict(
     img_fp32=41.8,          # same run
     text_bf16_s=419.9,      # s for all 1,024,429 prompts: taclust embed-text --nouns --precision bf16 (closing.md)
     text_fp32_s=832.0,      # 13 min 52 s: taclust embed-text --nouns (README Speed)
-    kmeans_iter_s=32.0,     # s per full-size centre iteration, Haswell (issue #12: 25-37 s; 1/20 run gives 33.6)
+    kmeans_iter_s_avx512=38.3,   # s per full-size centre iteration: 3 iterations (setup included) in 114.8 s, one
+    kmeans_iter_s_haswell=60.8,  # scoring pass alone 17.2 s; Haswell 182.3 s and 31.9 s: `build/bench_kmeans X.npy
+                                 # 4271 3 1 1`, random 1,093,376 x 512, quiet machine (2026-12-03)
     select_s=3.1 * 20 * 0.15,      # bench_scale.sh 0.05 at 15% of the cores, x20 growth -> 9.3 s
     retrieve_s=9.6 * 400 * 0.15,   # same run, x400 growth -> 576 s
     notrain_s=26.0 * 20 * 0.15,    # same run, x20 -> 78 s (test split only)
     baseline_s=11.9 * 20 * 0.15,   # same run, x20 -> 36 s
 )
-KNN_EFF = {'avx512': 317e9, 'haswell': 241e9}   # "effective" FLOP/s counting all N^2 products of a symmetric run:
-                                                # build/bench_knn 20000x512 k=50, load 2.7 (2026-12-03); the 1/20
-                                                # fit gave 243e9 Haswell (230.3 s at 15% share)
-HEAD_STEP_S = {'avx512': 3.07, 'haswell': 2.86}  # s per B=8192, K=1000 step, best 2-step epoch of 3 (AVX-512:
-                                                # 6.14, 8.29, 6.40 s; Haswell 7.68, 9.89, 5.71 s): build/bench_heads
-                                                # {1,2} 16384 1000 8192 1, 2 threads, load 0.7-2.8 (2026-12-03); the
-                                                # two kernel sets do not differ beyond the load's noise
+# exact kNN, "effective" FLOP/s counting all N^2 products (the symmetric tiles compute half of them), keyed by
+# (OpenBLAS kernels, path): random 120,000 x 512, k = 50, quiet machine, one run of each path side by side:
+# `OPENBLAS_NUM_THREADS=2 build/bench_knn X.npy 50 1` (2026-12-03; sgemm 33.1 s AVX-512 / 50.4 s Haswell, bf16 screen
+# 23.2 / 22.0 s: the bf16 path does not use OpenBLAS, so both runs measure it; 342 candidates examined per row)
+KNN_EFF = {('avx512', 'sgemm'): 445e9, ('haswell', 'sgemm'): 293e9,
+           ('avx512', 'bf16'): 650e9, ('haswell', 'bf16'): 650e9}
+# s per heads step at B = 8192, K = 1000, H = 512 (2 threads, one head each), keyed by (kernels, heads precision):
+# `build/bench_heads 1 16384 1000 8192 5`, medians of 5, quiet machine, two runs per kernel set (2026-12-03):
+# fp32 1.22 / 1.31 s AVX-512, 2.03 / 2.05 s Haswell; bf16 0.79 / 0.92 s and 1.03 / 0.82 s (its products are
+# oneDNN's, the kernel set does not matter: the 4 runs' median, 0.87 s, is used for both)
+HEAD_STEP_S = {('avx512', 'fp32'): 1.27, ('haswell', 'fp32'): 2.04,
+               ('avx512', 'bf16'): 0.87, ('haswell', 'bf16'): 0.87}
 HEAD_CALLS = 8                                  # allreduces per data-parallel step (tac_heads_dist.c)
-HEAD_STEP_FLOP = 0.41e12                        # docs/scale.md: 0.15 TFLOP heads + 0.26 TFLOP distillation
+# FLOPs of a step: the heads' linear maps 0.135 TFLOP (forward, weight and input gradients over 2B rows per head)
+# plus per distillation term the similarities (fp32: ssyrk, M^2 B; bf16: 3/4 of 2 M^2 B) and the gradient 2 M^2 B,
+# M = 2K
+_M = 2 * K
+HEAD_STEP_FLOP = {'fp32': 2 * (2 * 2 * (2 * B) * (D * H + H * K) + 2 * (2 * B) * H * K)
+                  + 2 * (_M * _M * B + 2 * _M * _M * B),
+                  'bf16': 2 * (2 * 2 * (2 * B) * (D * H + H * K) + 2 * (2 * B) * H * K)
+                  + 2 * (0.75 * 2 * _M * _M * B + 2 * _M * _M * B)}
+
+# best product rates on the 2 cores (GFLOP/s as 2 M N K / time): `build/bench_gemm 5`, quiet machine, the best
+# shape's median of each (2026-12-03): OpenBLAS sgemm with its AVX-512 kernels, oneDNN bf16 (rounding included)
+GEMM_BEST = {'sgemm': 358e9, 'bf16': 646e9}
 
 # ---- networks (assumed, not measured): effective bandwidth (bytes/s) and per-message latency (s) ----
 NETS = {'10GbE': (1.17e9, 30e-6), 'IB100': (12.0e9, 2e-6)}
@@ -83,12 +101,12 @@ def allgather(total_bytes, R, net):   # every rank ends with the whole; each rec
     return 0.0 if R == 1 else (R - 1) / R * total_bytes / bw + (R - 1) * lat
 
 
-def stages(kern, iters, fp32):
+def stages(kern, iters, fp32, hprec, kpath):
     """Per stage: FLOPs, bytes streamed (memory/disk), network bytes per rank for R machines, memory per rank,
     one-2-core-machine compute seconds, and a function giving (compute, network) seconds on R machines of c cores."""
     img_rate = RATE['img_fp32' if fp32 else 'img_bf16']
     nimg = N + NTEST
-    knn_t1 = 2 * 2 * N * N * D / KNN_EFF[kern]          # both spaces, symmetric tiles (N^2/2 products each)
+    knn_t1 = 2 * 2 * N * N * D / KNN_EFF[(kern, kpath)]          # both spaces, symmetric tiles (N^2/2 products each)
     st = []
 
     def add(name, flop, streamed, net_desc, mem, t1, split, comm):
@@ -113,7 +131,7 @@ def stages(kern, iters, fp32):
     # (bit-identical to one process) and the k x D float sums and k counts are allgathered. Every rank holds the
     # whole subsample and normalised train matrix (the sums read any row).
     it_flop = 2 * NT * KC * D
-    t_km = iters * RATE['kmeans_iter_s']
+    t_km = iters * RATE['kmeans_iter_s_' + kern]
     km_bytes = NT * 8 + KC * D * F4 + KC * 8
     add('centres: k-means, k = 4271, %d iterations' % iters, iters * it_flop, iters * NT * D * F4,
         'per iteration allgather NT labels + scores (8 B a row) + k x D x 4 B sums + k counts = %.1f MB'
@@ -146,7 +164,8 @@ def stages(kern, iters, fp32):
     add('kNN exact, 50 neighbours, image + text space', 2 * 2 * N * N * D / 2,
         2 * N * D * F4 * math.ceil(N / 4096),
         'alltoall partial lists N x 50 x 8 B + allgather N x 50 x 4 B per space, both spaces: %.2f GB' % (kx_bytes / 1e9),
-        lambda R: 2 * N * D * F4 + N * D * F4 + N * NN * 16 + 2 * N * NN * 8, knn_t1,
+        lambda R: 2 * N * D * F4 + N * D * F4 + N * NN * 16 + 2 * N * NN * 8 + (N * D * 2 if kpath == 'bf16' else 0),
+        knn_t1,
         lambda R, c: knn_t1 * 2 / c / R,
         lambda R, net: 0.0 if R == 1 else (R - 1) / R * kx_bytes / NETS[net][0] + 4 * (R - 1) * NETS[net][1]
         * math.ceil(N * NN / R / (1 << 22)))
@@ -154,12 +173,14 @@ def stages(kern, iters, fp32):
     # allreduces: BatchNorm sums forward and backward (synchronised BatchNorm), the loss's column sums, the two
     # cluster-level 2K x 2K products (sums over the batch rows), the distillation backward's column dots, and the
     # parameter gradients
-    t_h = STEPS * HEAD_STEP_S[kern]
+    t_h = STEPS * HEAD_STEP_S[(kern, hprec)]
+    t_h_dist = STEPS * HEAD_STEP_S[(kern, 'fp32')]   # data-parallel training is fp32 only (tac_heads_train_dist)
     step_bytes = HEAD_PARAMS * F4 + 2 * (2 * K) ** 2 * F4 + 2 * 2 * K * 8 + 8 * 2 * H * F4 + 2 * K * F4
-    add('heads: %d steps, B = 8192, K = 1000' % STEPS, STEPS * HEAD_STEP_FLOP,
+    add('heads: %d steps, B = 8192, K = 1000' % STEPS, STEPS * HEAD_STEP_FLOP[hprec],
         STEPS * (4 * B * D * F4 + 8 * B * 2 * K * F4),
         'per step allreduce %.1f MB (grads %.1f MB + 2 Gram 2K x 2K)' % (step_bytes / 1e6, HEAD_PARAMS * F4 / 1e6),
-        lambda R: 2 * N * D * F4 + 2 * N * NN * 8 + 0.6e9 / R, t_h, lambda R, c: t_h * 2 / c / R,
+        lambda R: 2 * N * D * F4 + 2 * N * NN * 8 + 0.6e9 / R, t_h,
+        lambda R, c: (t_h if R == 1 else t_h_dist) * 2 / c / R,
         lambda R, net: STEPS * allreduce(step_bytes, R, net, calls=HEAD_CALLS))
     return st
 
@@ -191,12 +212,18 @@ def main():
     ap.add_argument('--haswell', action='store_true')
     ap.add_argument('--iters', type=int, default=119)
     ap.add_argument('--fp32', action='store_true')
+    ap.add_argument('--heads-fp32', action='store_true')
+    ap.add_argument('--knn-sgemm', action='store_true')
     a = ap.parse_args()
     kern = 'haswell' if a.haswell else 'avx512'
-    st = stages(kern, a.iters, a.fp32)
+    hprec = 'fp32' if a.heads_fp32 else 'bf16'
+    kpath = 'sgemm' if a.knn_sgemm else 'bf16'
+    st = stages(kern, a.iters, a.fp32, hprec, kpath)
     print('# TAC on ImageNet-1K: cost model (rates measured on one 2-core machine; all else PROJECTED)')
-    print('# kernels: %s; towers: %s; centre k-means iterations: %d; heads: %d steps; image tower %.2f GFLOP/img'
-          % (kern, 'fp32' if a.fp32 else 'bf16', a.iters, STEPS, IMG_FLOP / 1e9))
+    print('# kernels: %s; towers: %s; heads: %s products; kNN: %s; centre k-means iterations: %d; heads: %d steps; '
+          'image tower %.2f GFLOP/img' % (kern, 'fp32' if a.fp32 else 'bf16', hprec,
+                                          'bf16 screen' if kpath == 'bf16' else 'sgemm tiles', a.iters, STEPS,
+                                          IMG_FLOP / 1e9))
     print()
     print('## Work per stage (whole job)')
     print('| stage | FLOPs | bytes streamed | network, data-parallel | memory per rank R=1 / 8 / 64 | 1 machine, 2 cores |')
@@ -233,6 +260,19 @@ def main():
     fit1 = sum(s['split'](1, 2) for s in st if not s['name'].startswith('embed'))
     print()
     print('fit stages alone (embeddings given), 1 machine x 2 cores: %s' % fmt_t(fit1))
+    # the floor: the fit's matrix products alone at the best measured product rates, nothing else counted
+    hf, hb = STEPS * HEAD_STEP_FLOP['fp32'], STEPS * HEAD_STEP_FLOP['bf16']
+    kn = 2 * 2 * N * N * D / 2                               # both spaces, the symmetric half
+    ce = a.iters * 2 * NT * KC * D
+    rt = 2 * (N + NTEST) * S * D
+    f32 = (hf + kn + ce + rt) / GEMM_BEST['sgemm']
+    b16 = (hb + kn) / GEMM_BEST['bf16'] + (ce + rt) / GEMM_BEST['sgemm']   # k-means and retrieval stay fp32
+    print()
+    print('floor, 1 machine x 2 cores: the fit\'s matrix products alone (heads %.2f PFLOP fp32 / %.2f bf16, kNN %.2f, '
+          'centres %.2f, retrieval %.3f) at the best measured product rates (sgemm %.0f, bf16 %.0f GFLOP/s), '
+          'everything else free: all fp32 %s; heads and kNN products in bf16 %s'
+          % (hf / 1e15, hb / 1e15, kn / 1e15, ce / 1e15, rt / 1e15, GEMM_BEST['sgemm'] / 1e9, GEMM_BEST['bf16'] / 1e9,
+             fmt_t(f32), fmt_t(b16)))
     print()
     print('## Communication per rank per stage at R = 64 (seconds of transfer on each network)')
     print('| stage | what is exchanged | 10 GbE | 100 Gb/s IB |')
@@ -252,7 +292,7 @@ def main():
         c_ = a.iters * 2 * 256 * kc * kc * D
         r_ = 2 * n * min(5 * kc, M) * D
         k_ = 2 * n * n * D
-        h_ = EPOCHS * (n // B) * HEAD_STEP_FLOP
+        h_ = EPOCHS * (n // B) * HEAD_STEP_FLOP[hprec]
         # time: scale each stage of the 64 x 32 IB projection by its FLOP growth
         if base is None:
             rows = {s['name'].split(' ')[0].rstrip(':'): s['split'](64, 32) + s['comm'](64, 'IB100') for s in st

@@ -54,8 +54,10 @@ TAC_API void tac_heads_default_params(tac_heads_params *p);
  *   TAC_HEADS_BF16: the linear layers' products (forward and backward) and the distillation gradient's 2K x 2K x B
  *     product take bf16 operands with float32 accumulation (oneDNN; needs AVX512-BF16 or AMX-BF16), as PyTorch's
  *     bf16 autocast would; everything else (the 2K x 2K similarities, softmax, BatchNorm, the loss, Adam, the
- *     parameters) stays float32. About 1.6x faster per step at the ImageNet-1K setting; results differ from
- *     fp32 within training noise (see docs/scale.md) and may differ between CPU families (AMX against AVX-512);
+ *     parameters) stays float32, but for a float-exp softmax. A step at the ImageNet-1K setting (B 8192, K 1000)
+ *     took 0.8-1.0 s against 1.2-1.3 s in fp32 (OpenBLAS AVX-512 kernels) and 2.0 s (its Haswell kernels) on 2
+ *     cores; results differ from fp32 within training noise (docs/scale.md) and may differ between CPU
+ *     families (AMX against AVX-512);
  *   TAC_HEADS_AUTO: bf16 where the CPU has it, else fp32.
  * tac_heads_set_precision returns TAC_ERR (reason set) for another value, or for TAC_HEADS_BF16 on a CPU without
  * native bf16. Training fails likewise when bf16 was set and is not native (e.g. TACLUST_NO_BF16 set later).

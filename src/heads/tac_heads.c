@@ -15,6 +15,11 @@
  * distillation terms (forward and backward) run as such a pair too. Every head's and term's arithmetic is the
  * same as in the sequential order, so results do not depend on the thread count.
  *
+ * bf16 mode (tac_heads_set_precision, taclust/heads.h): the work struct holds a tac_bf16_mm per worker (head 0 and
+ * distillation term 0 on the calling thread, head 1 and term 1 on the second), and the linear maps, the distillation
+ * similarities and gradient go through tac_heads_gemm on them (one OpenMP thread per product, so results do not
+ * depend on the worker count); the softmax is tac_softmax_forward_fast. Resolved once per training (train_impl).
+ *
  * Data-parallel training (tac_heads_train_dist): the same epoch loop (every rank draws the whole batch's shuffle
  * and neighbours) with the step of tac_heads_dist.c, after every rank's arguments are checked against rank 0's and
  * the allocations agreed (tac_comm_check).
