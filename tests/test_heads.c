@@ -9,6 +9,7 @@
 #include <cblas.h>
 
 #include "heads/heads_internal.h"
+#include "tac_test_toy.h"
 #include "taclust/heads.h"
 
 #define FIX "tests/fixtures/heads/"
@@ -479,33 +480,9 @@ TAC_TEST(heads_matches_pytorch_five_adam_steps)
 
 /* ---- training, save/load, determinism --------------------------------------------------------------------- */
 
-/* Toy data: K clusters in D dims, text counterparts near the same centres; neighbours = same-cluster rows. */
-typedef struct { float *X, *R; int64_t *nn; int *lab; int64_t n; int d, kn; } toy;
-static toy make_toy(int64_t n, int d, int K, int kn, uint32_t seed)
-{
-    toy t = {0};
-    tac_mt r; tac_mt_seed(&r, seed);
-    t.n = n; t.d = d; t.kn = kn;
-    t.X = tac_xmalloc((size_t)n * d, sizeof(float));
-    t.R = tac_xmalloc((size_t)n * d, sizeof(float));
-    t.lab = tac_xmalloc((size_t)n, sizeof(int));
-    t.nn = tac_xmalloc((size_t)n * kn, sizeof(int64_t));
-    float *cen = tac_xmalloc((size_t)K * d, sizeof(float));
-    fill_normal(&r, cen, (size_t)K * d, 1.0);
-    for (int64_t i = 0; i < n; i++) {
-        t.lab[i] = (int)(i % K);
-        for (int j = 0; j < d; j++) {
-            t.X[i * d + j] = cen[t.lab[i] * d + j] + (float)(0.3 * tac_mt_normal(&r));
-            t.R[i * d + j] = cen[t.lab[i] * d + j] + (float)(0.2 * tac_mt_normal(&r));
-        }
-    }
-    tac_l2_normalize_rows(t.X, n, d); tac_l2_normalize_rows(t.R, n, d);
-    for (int64_t i = 0; i < n; i++)
-        for (int j = 0; j < kn; j++) t.nn[i * kn + j] = (i + (int64_t)K * (j + 1)) % n;   /* same class */
-    free(cen);
-    return t;
-}
-static void free_toy(toy *t) { free(t->X); free(t->R); free(t->nn); free(t->lab); }
+typedef tac_test_toy toy;   /* clustered toy data: tests/tac_test_toy.h */
+#define make_toy tac_test_toy_make
+#define free_toy tac_test_toy_free
 
 static void count_epochs(const tac_heads *h, int epoch, double loss, void *user)
 {

@@ -8,6 +8,7 @@
  */
 #include "tac_test.h"
 #include "tac_test_comm.h"
+#include "tac_test_toy.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -144,37 +145,9 @@ TAC_TEST(heads_fast_softmax_close_to_exact_and_same_bits_on_every_isa)
     free(Z); free(P0); free(P1); free(P2);
 }
 
-/* Clustered toy data: K centres, rows near them, text counterparts near them too, neighbours of the same class. */
-typedef struct { float *X, *R; int64_t *nn; int64_t *lab; int64_t n; int d, kn; } toy;
-
-static toy make_toy(int64_t n, int d, int K, int kn, uint32_t seed)
-{
-    toy t = {0};
-    tac_mt r;
-    tac_mt_seed(&r, seed);
-    t.n = n; t.d = d; t.kn = kn;
-    t.X = tac_xmalloc((size_t)n * d, sizeof(float));
-    t.R = tac_xmalloc((size_t)n * d, sizeof(float));
-    t.lab = tac_xmalloc((size_t)n, sizeof(int64_t));
-    t.nn = tac_xmalloc((size_t)n * kn, sizeof(int64_t));
-    float *cen = tac_xmalloc((size_t)K * d, sizeof(float));
-    for (int i = 0; i < K * d; i++) cen[i] = (float)tac_mt_normal(&r);
-    for (int64_t i = 0; i < n; i++) {
-        t.lab[i] = i % K;
-        for (int j = 0; j < d; j++) {
-            t.X[i * d + j] = cen[t.lab[i] * d + j] + (float)(0.3 * tac_mt_normal(&r));
-            t.R[i * d + j] = cen[t.lab[i] * d + j] + (float)(0.2 * tac_mt_normal(&r));
-        }
-    }
-    tac_l2_normalize_rows(t.X, n, d);
-    tac_l2_normalize_rows(t.R, n, d);
-    for (int64_t i = 0; i < n; i++)
-        for (int j = 0; j < kn; j++) t.nn[i * kn + j] = (i + (int64_t)K * (j + 1)) % n;
-    free(cen);
-    return t;
-}
-
-static void free_toy(toy *t) { free(t->X); free(t->R); free(t->nn); free(t->lab); }
+typedef tac_test_toy toy;   /* clustered toy data: tests/tac_test_toy.h */
+#define make_toy tac_test_toy_make
+#define free_toy tac_test_toy_free
 
 static double cosine(const float *a, const float *b, size_t n)
 {

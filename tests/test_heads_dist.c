@@ -18,32 +18,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* Blobs: K centres in D dims, rows near them (image) and their text counterparts near the same centres;
- * neighbours = rows of the same blob. */
-typedef struct { float *X, *R; int64_t *nn; int64_t n; int d, kn; } blobs;
-static blobs make_blobs(int64_t n, int d, int K, int kn, uint32_t seed)
-{
-    blobs t = {0};
-    tac_mt r; tac_mt_seed(&r, seed);
-    t.n = n; t.d = d; t.kn = kn;
-    t.X = tac_xmalloc((size_t)n * d, sizeof(float));
-    t.R = tac_xmalloc((size_t)n * d, sizeof(float));
-    t.nn = tac_xmalloc((size_t)n * kn, sizeof(int64_t));
-    float *cen = tac_xmalloc((size_t)K * d, sizeof(float));
-    for (int64_t i = 0; i < (int64_t)K * d; i++) cen[i] = (float)tac_mt_normal(&r);
-    for (int64_t i = 0; i < n; i++)
-        for (int j = 0; j < d; j++) {
-            t.X[i * d + j] = cen[(i % K) * d + j] + (float)(0.3 * tac_mt_normal(&r));
-            t.R[i * d + j] = cen[(i % K) * d + j] + (float)(0.2 * tac_mt_normal(&r));
-        }
-    tac_l2_normalize_rows(t.X, n, d);
-    tac_l2_normalize_rows(t.R, n, d);
-    for (int64_t i = 0; i < n; i++)
-        for (int j = 0; j < kn; j++) t.nn[i * kn + j] = (i + (int64_t)K * (j + 1)) % n;
-    free(cen);
-    return t;
-}
-static void free_blobs(blobs *t) { free(t->X); free(t->R); free(t->nn); }
+#include "tac_test_toy.h"
+
+typedef tac_test_toy blobs;   /* clustered toy data: tests/tac_test_toy.h */
+#define make_blobs tac_test_toy_make
+#define free_blobs tac_test_toy_free
 
 /* ---- one step ---------------------------------------------------------------------------------------------- */
 
