@@ -74,7 +74,10 @@ TAC_API int tac_kmeans_assign_ex(const float *X, int64_t n, int d, const float *
 
 /* Exact cosine k-NN of every row among all rows, self excluded. X: N x D (need not be normalised; rows are
  * normalised internally). idx: N x k out, most similar first, ties by lower index; sim: N x k or NULL.
- * Fails when k >= N. */
+ * Fails when k >= N. Where the CPU has native bf16 (and TACLUST_NO_BF16 is unset), the tiles are screened with bf16
+ * products and the candidates that could belong get an exact similarity (a double-precision dot of the two unit
+ * rows, rounded to float): exact lists, with an extra N x D x 2 bytes; elsewhere the similarities are float32
+ * sgemm values (the two paths can differ at near-ties closer than sgemm's rounding). */
 TAC_API int tac_knn_cosine(const float *X, int64_t n, int d, int k, int64_t *idx, float *sim);
 /* The same with a thread bound: threads 0 = all the library may use (tac_knn_cosine), 1 = the calling thread only
  * (no helper thread, single-threaded BLAS for the call), n = at most n OpenMP threads / OpenBLAS threads. */
