@@ -58,25 +58,23 @@ int tac_bf16_native(void)
 
 /* ---- rounding ------------------------------------------------------------------------------------------- */
 /* The scalar loop is the reference and the tail of the AVX2 form (16 at a time; picked from tac_cpu_level()). */
-TAC_INLINE void to_bf16_tail(uint16_t *dst, const float *src, size_t i, size_t n, float scale)
+TAC_INLINE void to_bf16_tail(uint16_t *dst, const float *src, size_t i, size_t n)
 {
     for (; i < n; i++) {
-        float x = src[i] * scale;
         uint32_t u;
-        memcpy(&u, &x, 4);
+        memcpy(&u, src + i, 4);
         u += 0x7fff + ((u >> 16) & 1);
         dst[i] = (uint16_t)(u >> 16);
     }
 }
 #if TAC_X86
-TAC_TARGET_AVX2 static void to_bf16_avx2(uint16_t *dst, const float *src, size_t n, float scale)
+TAC_TARGET_AVX2 static void to_bf16_avx2(uint16_t *dst, const float *src, size_t n)
 {
     size_t i = 0;
     const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff);
-    const __m256 s = _mm256_set1_ps(scale);
     for (; i + 16 <= n; i += 16) {
-        __m256i a = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(src + i), s));
-        __m256i b = _mm256_castps_si256(_mm256_mul_ps(_mm256_loadu_ps(src + i + 8), s));
+        __m256i a = _mm256_castps_si256(_mm256_loadu_ps(src + i));
+        __m256i b = _mm256_castps_si256(_mm256_loadu_ps(src + i + 8));
         a = _mm256_add_epi32(a, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(a, 16), one)));
         b = _mm256_add_epi32(b, _mm256_add_epi32(half, _mm256_and_si256(_mm256_srli_epi32(b, 16), one)));
         a = _mm256_srli_epi32(a, 16);
@@ -84,20 +82,17 @@ TAC_TARGET_AVX2 static void to_bf16_avx2(uint16_t *dst, const float *src, size_t
         __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xd8);   /* a0-7 b0-7 in order */
         _mm256_storeu_si256((__m256i *)(dst + i), p);
     }
-    to_bf16_tail(dst, src, i, n, scale);
+    to_bf16_tail(dst, src, i, n);
 }
 #endif
 
-void tac_bf16_from_f32_scaled(uint16_t *dst, const float *src, size_t n, float scale)
+void tac_bf16_from_f32(uint16_t *dst, const float *src, size_t n)
 {
 #if TAC_X86
-    if (tac_cpu_level() >= TAC_ISA_AVX2) { to_bf16_avx2(dst, src, n, scale); return; }
+    if (tac_cpu_level() >= TAC_ISA_AVX2) { to_bf16_avx2(dst, src, n); return; }
 #endif
-    to_bf16_tail(dst, src, 0, n, scale);
+    to_bf16_tail(dst, src, 0, n);
 }
-
-/* x * 1.0f is x for every finite x, so this is the plain rounding. */
-void tac_bf16_from_f32(uint16_t *dst, const float *src, size_t n) { tac_bf16_from_f32_scaled(dst, src, n, 1.0f); }
 
 /* ---- the product ---------------------------------------------------------------------------------------- */
 /* A cached primitive: its shape, and lda = ldb = 0 for the converting form (contiguous operands) or the row strides

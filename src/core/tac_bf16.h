@@ -20,9 +20,8 @@
  * TACLUST_NO_BF16 is unset or "0" (the variable lets tests and users take the fp32 path on such machines). */
 int tac_bf16_native(void);
 
-/* dst[i] = bf16(src[i] * scale), round to nearest even (finite inputs). n elements. */
+/* dst[i] = bf16(src[i]), round to nearest even (finite inputs). n elements. */
 void tac_bf16_from_f32(uint16_t *dst, const float *src, size_t n);
-void tac_bf16_from_f32_scaled(uint16_t *dst, const float *src, size_t n, float scale);
 
 typedef struct tac_bf16_mm tac_bf16_mm;
 /* A context whose operand buffers hold `elems` elements each (grown on demand by tac_bf16_gemm). NULL with the

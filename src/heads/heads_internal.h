@@ -147,6 +147,17 @@ int tac_bn_forward_train(float *out, float *xhat, float *mean, float *invstd, co
 /* din (N x C) = gradient w.r.t. in (written); dgamma, dbeta (C) += */
 int tac_bn_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *xhat,
                     const float *invstd, const float *gamma, int N, int C);
+/* Their pieces, for sums taken over more rows than are normalised (the data-parallel step): tac_bn_sums adds
+ * sum x | sum x^2 of N rows to acc (2C); tac_bn_apply normalises N rows with the statistics of acc over NB rows
+ * (run_mean/run_var may be NULL); tac_bn_backward_sums adds sum dout | sum dout*xhat to acc (2C);
+ * tac_bn_backward_apply writes din of N rows and adds to dgamma, dbeta from acc over NB rows (k0: 3C scratch).
+ * With NB = N they are tac_bn_forward_train and tac_bn_backward, bit for bit. */
+void tac_bn_sums(double *acc, const float *in, int N, int C);
+void tac_bn_apply(float *out, float *xhat, float *mean, float *invstd, const float *in, const float *gamma,
+                  const float *beta, float *run_mean, float *run_var, const double *acc, int NB, int N, int C);
+void tac_bn_backward_sums(double *acc, const float *dout, const float *xhat, int N, int C);
+void tac_bn_backward_apply(float *din, float *dgamma, float *dbeta, float *k0, const float *dout, const float *xhat,
+                           const float *invstd, const float *gamma, const double *acc, int NB, int N, int C);
 /* Eval mode: out = gamma * (in - run_mean) / sqrt(run_var + eps) + beta. */
 int tac_bn_forward_eval(float *out, const float *in, const float *gamma, const float *beta,
                         const float *run_mean, const float *run_var, int N, int C);

@@ -128,72 +128,6 @@ int tac_heads_dwork_rows(const tac_heads_dwork *w, int *lo) { if (lo) *lo = w->l
 
 /* ---- kernels on this rank's rows (the single-process kernels' arithmetic, split at their batch sums) ------ */
 
-/* acc (2C) += sum over the N rows of in (N x C) of x | x^2 (per column, rows in order) */
-static void bn_sums(double *acc, const float *in, int N, int C)
-{
-    double *acc2 = acc + C;
-    for (int n = 0; n < N; n++) {
-        const float *x = in + (size_t)n * C;
-        for (int c = 0; c < C; c++) { double t = x[c]; acc[c] += t; acc2[c] += t * t; }
-    }
-}
-
-/* BatchNorm train mode from the whole batch's sums acc (2C) over NB rows, applied to this rank's N rows. */
-static void bn_apply(float *out, float *xhat, float *mean, float *invstd, const float *in, const float *gamma,
-                     const float *beta, float *run_mean, float *run_var, const double *acc, int NB, int N, int C)
-{
-    const double *acc2 = acc + C;
-    for (int c = 0; c < C; c++) {
-        double m = acc[c] / NB, ss = acc2[c] - NB * m * m;
-        if (ss < 0) ss = 0;
-        double var = ss / NB;
-        mean[c] = (float)m;
-        invstd[c] = (float)(1.0 / sqrt(var + TAC_HEADS_BN_EPS));
-        double unbiased = NB > 1 ? ss / (NB - 1) : var;
-        run_mean[c] = (1.0f - TAC_HEADS_BN_MOMENTUM) * run_mean[c] + TAC_HEADS_BN_MOMENTUM * mean[c];
-        run_var[c] = (1.0f - TAC_HEADS_BN_MOMENTUM) * run_var[c] + TAC_HEADS_BN_MOMENTUM * (float)unbiased;
-    }
-    for (int n = 0; n < N; n++) {
-        const float *x = in + (size_t)n * C;
-        float *xh = xhat + (size_t)n * C, *y = out + (size_t)n * C;
-        for (int c = 0; c < C; c++) {
-            float v = (x[c] - mean[c]) * invstd[c];
-            xh[c] = v;
-            y[c] = gamma[c] * v + beta[c];
-        }
-    }
-}
-
-/* acc (2C) += sum over the N rows of dout | dout * xhat */
-static void bn_backward_sums(double *acc, const float *dout, const float *xhat, int N, int C)
-{
-    double *sdx = acc + C;
-    for (int n = 0; n < N; n++) {
-        const float *g = dout + (size_t)n * C, *xh = xhat + (size_t)n * C;
-        for (int c = 0; c < C; c++) { acc[c] += g[c]; sdx[c] += (double)g[c] * xh[c]; }
-    }
-}
-
-/* din (N x C) of this rank's rows and dgamma, dbeta (C, +=) from the whole batch's sums acc (2C) over NB rows. */
-static void bn_backward_apply(float *din, float *dgamma, float *dbeta, float *k0, const float *dout, const float *xhat,
-                              const float *invstd, const float *gamma, const double *acc, int NB, int N, int C)
-{
-    const double *sd = acc, *sdx = acc + C;
-    float *k1 = k0 + C, *k2 = k1 + C;
-    for (int c = 0; c < C; c++) {
-        dgamma[c] += (float)sdx[c];
-        dbeta[c] += (float)sd[c];
-        k0[c] = (float)(sd[c] / NB);
-        k1[c] = (float)(sdx[c] / NB);
-        k2[c] = gamma[c] * invstd[c];
-    }
-    for (int n = 0; n < N; n++) {
-        const float *g = dout + (size_t)n * C, *xh = xhat + (size_t)n * C;
-        float *d = din + (size_t)n * C;
-        for (int c = 0; c < C; c++) d[c] = k2[c] * (g[c] - k0[c] - xh[c] * k1[c]);
-    }
-}
-
 /* ---- phases -------------------------------------------------------------------------------------------- */
 
 static int reduce(tac_heads_dwork *w, void *buf, int64_t n, int type)
@@ -220,7 +154,7 @@ static void *fwd1(void *arg)   /* gather, Linear(D->H), BatchNorm sums */
     tac_linear_forward(w->Z1[k], w->Xg[k], v->w1, v->b1, 2 * b, D, H);
     double *acc = w->red_bn + (size_t)(2 * k) * 2 * H;
     memset(acc, 0, 4 * (size_t)H * sizeof(double));
-    for (int f = 0; f < 2; f++) bn_sums(acc + (size_t)f * 2 * H, w->Z1[k] + (size_t)f * b * H, b, H);
+    for (int f = 0; f < 2; f++) tac_bn_sums(acc + (size_t)f * 2 * H, w->Z1[k] + (size_t)f * b * H, b, H);
     return NULL;
 }
 
@@ -233,7 +167,7 @@ static void *fwd2(void *arg)   /* BatchNorm, ReLU, Linear(H->K), softmax, the lo
     const tac_head_view *v = &h->P[k];
     for (int f = 0; f < 2; f++) {   /* running stats: anchors first, then neighbours (as the single process) */
         size_t o = (size_t)f * b * H;
-        bn_apply(w->A[k] + o, w->xhat[k] + o, w->mean[k] + (size_t)f * H, w->invstd[k] + (size_t)f * H,
+        tac_bn_apply(w->A[k] + o, w->xhat[k] + o, w->mean[k] + (size_t)f * H, w->invstd[k] + (size_t)f * H,
                  w->Z1[k] + o, v->gamma, v->beta, h->run_mean[k], h->run_var[k],
                  w->red_bn + (size_t)(2 * k + f) * 2 * H, w->B, b, H);
     }
@@ -334,7 +268,7 @@ static void *bwd1(void *arg)   /* softmax, Linear(H->K), ReLU backward; BatchNor
     double *acc = w->red_bn + (size_t)(2 * k) * 2 * H;
     memset(acc, 0, 4 * (size_t)H * sizeof(double));
     for (int f = 0; f < 2; f++)
-        bn_backward_sums(acc + (size_t)f * 2 * H, w->dA[k] + (size_t)f * b * H, w->xhat[k] + (size_t)f * b * H, b, H);
+        tac_bn_backward_sums(acc + (size_t)f * 2 * H, w->dA[k] + (size_t)f * b * H, w->xhat[k] + (size_t)f * b * H, b, H);
     return NULL;
 }
 
@@ -349,7 +283,7 @@ static void *bwd2(void *arg)   /* BatchNorm backward, Linear(D->H) backward */
     float *dZ1 = w->Z1[k];
     for (int f = 0; f < 2; f++) {
         size_t o = (size_t)f * b * H;
-        bn_backward_apply(dZ1 + o, g->gamma, g->beta, w->bnk[k], w->dA[k] + o, w->xhat[k] + o,
+        tac_bn_backward_apply(dZ1 + o, g->gamma, g->beta, w->bnk[k], w->dA[k] + o, w->xhat[k] + o,
                           w->invstd[k] + (size_t)f * H, v->gamma, w->red_bn + (size_t)(2 * k + f) * 2 * H, w->B, b, H);
     }
     tac_linear_backward_acc(NULL, g->w1, g->b1, w->lacc[k], dZ1, w->Xg[k], v->w1, 2 * b, D, H);

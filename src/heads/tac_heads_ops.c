@@ -120,33 +120,37 @@ void tac_linear_backward_naive(float *din, float *dW, float *db, const float *do
             }
 }
 
-/* BatchNorm statistics are accumulated row by row into C-wide double arrays (L1-resident, vectorised): 3.5x
- * faster than walking blocks of columns. */
-
-int tac_bn_forward_train(float *restrict out, float *restrict xhat, float *restrict mean,
-                         float *restrict invstd, const float *restrict in, const float *restrict gamma,
-                         const float *restrict beta, float *restrict run_mean, float *restrict run_var, int N, int C)
+/* ---- BatchNorm --------------------------------------------------------------------------------------------
+ * Statistics are accumulated row by row into C-wide double arrays (L1-resident, vectorised): 3.5x faster than
+ * walking blocks of columns. The train-mode kernels are made of four pieces that the data-parallel step
+ * (tac_heads_dist.c, whose sums run over the whole batch's rows across ranks) calls too. */
+/* acc (2C) += sum over the N rows of in (N x C) of x | x^2 (per column, rows in order) */
+void tac_bn_sums(double *acc, const float *in, int N, int C)
 {
-    double *acc = tac_try_calloc(2 * (size_t)C, sizeof(double), "heads: BatchNorm statistics");   /* 2C: sum x | sum x^2 */
-    if (!acc) return TAC_ERR;
     double *acc2 = acc + C;
     for (int n = 0; n < N; n++) {
         const float *x = in + (size_t)n * C;
         for (int c = 0; c < C; c++) { double t = x[c]; acc[c] += t; acc2[c] += t * t; }
     }
+}
+
+/* BatchNorm train mode from the whole batch's sums acc (2C) over NB rows, applied to this rank's N rows. */
+void tac_bn_apply(float *out, float *xhat, float *mean, float *invstd, const float *in, const float *gamma,
+                     const float *beta, float *run_mean, float *run_var, const double *acc, int NB, int N, int C)
+{
+    const double *acc2 = acc + C;
     for (int c = 0; c < C; c++) {
-        double m = acc[c] / N, ss = acc2[c] - N * m * m;   /* sum of squared deviations */
+        double m = acc[c] / NB, ss = acc2[c] - NB * m * m;
         if (ss < 0) ss = 0;
-        double var = ss / N;   /* biased, used for normalisation */
+        double var = ss / NB;
         mean[c] = (float)m;
         invstd[c] = (float)(1.0 / sqrt(var + TAC_HEADS_BN_EPS));
         if (run_mean) {
-            double unbiased = N > 1 ? ss / (N - 1) : var;
+            double unbiased = NB > 1 ? ss / (NB - 1) : var;
             run_mean[c] = (1.0f - TAC_HEADS_BN_MOMENTUM) * run_mean[c] + TAC_HEADS_BN_MOMENTUM * mean[c];
             run_var[c] = (1.0f - TAC_HEADS_BN_MOMENTUM) * run_var[c] + TAC_HEADS_BN_MOMENTUM * (float)unbiased;
         }
     }
-    free(acc);
     for (int n = 0; n < N; n++) {
         const float *x = in + (size_t)n * C;
         float *xh = xhat + (size_t)n * C, *y = out + (size_t)n * C;
@@ -156,6 +160,47 @@ int tac_bn_forward_train(float *restrict out, float *restrict xhat, float *restr
             y[c] = gamma[c] * v + beta[c];
         }
     }
+}
+
+/* acc (2C) += sum over the N rows of dout | dout * xhat */
+void tac_bn_backward_sums(double *acc, const float *dout, const float *xhat, int N, int C)
+{
+    double *sdx = acc + C;
+    for (int n = 0; n < N; n++) {
+        const float *g = dout + (size_t)n * C, *xh = xhat + (size_t)n * C;
+        for (int c = 0; c < C; c++) { acc[c] += g[c]; sdx[c] += (double)g[c] * xh[c]; }
+    }
+}
+
+/* din (N x C) of this rank's rows and dgamma, dbeta (C, +=) from the whole batch's sums acc (2C) over NB rows. */
+void tac_bn_backward_apply(float *din, float *dgamma, float *dbeta, float *k0, const float *dout, const float *xhat,
+                              const float *invstd, const float *gamma, const double *acc, int NB, int N, int C)
+{
+    const double *sd = acc, *sdx = acc + C;
+    float *k1 = k0 + C, *k2 = k1 + C;
+    for (int c = 0; c < C; c++) {
+        dgamma[c] += (float)sdx[c];
+        dbeta[c] += (float)sd[c];
+        k0[c] = (float)(sd[c] / NB);
+        k1[c] = (float)(sdx[c] / NB);
+        k2[c] = gamma[c] * invstd[c];
+    }
+    for (int n = 0; n < N; n++) {
+        const float *g = dout + (size_t)n * C, *xh = xhat + (size_t)n * C;
+        float *d = din + (size_t)n * C;
+        for (int c = 0; c < C; c++) d[c] = k2[c] * (g[c] - k0[c] - xh[c] * k1[c]);
+    }
+}
+
+int tac_bn_forward_train(float *restrict out, float *restrict xhat, float *restrict mean,
+                         float *restrict invstd, const float *restrict in, const float *restrict gamma,
+                         const float *restrict beta, float *restrict run_mean, float *restrict run_var, int N, int C)
+{
+    double *acc = tac_try_calloc(2 * (size_t)C, sizeof(double), "heads: BatchNorm statistics");   /* 2C: sum x | sum x^2 */
+    if (!acc) return TAC_ERR;
+    tac_bn_sums(acc, in, N, C);
+    tac_bn_apply(out, xhat, mean, invstd, in, gamma, beta, run_mean, run_var, acc, N, N, C);
+    free(acc);
     return TAC_OK;
 }
 
@@ -167,24 +212,8 @@ int tac_bn_backward(float *restrict din, float *restrict dgamma, float *restrict
     double *sd = tac_try_calloc(2 * (size_t)C, sizeof(double), "heads: BatchNorm backward");  /* 2C: sum dout | sum dout*xhat */
     float *k0 = sd ? tac_try_malloc(3 * (size_t)C, sizeof(float), "heads: BatchNorm backward") : NULL; /* 3C: per-column constants */
     if (!k0) { free(sd); return TAC_ERR; }
-    double *sdx = sd + C;
-    for (int n = 0; n < N; n++) {
-        const float *g = dout + (size_t)n * C, *xh = xhat + (size_t)n * C;
-        for (int c = 0; c < C; c++) { sd[c] += g[c]; sdx[c] += (double)g[c] * xh[c]; }
-    }
-    float *k1 = k0 + C, *k2 = k1 + C;
-    for (int c = 0; c < C; c++) {
-        dgamma[c] += (float)sdx[c];
-        dbeta[c] += (float)sd[c];
-        k0[c] = (float)(sd[c] / N);
-        k1[c] = (float)(sdx[c] / N);
-        k2[c] = gamma[c] * invstd[c];
-    }
-    for (int n = 0; n < N; n++) {
-        const float *g = dout + (size_t)n * C, *xh = xhat + (size_t)n * C;
-        float *d = din + (size_t)n * C;
-        for (int c = 0; c < C; c++) d[c] = k2[c] * (g[c] - k0[c] - xh[c] * k1[c]);
-    }
+    tac_bn_backward_sums(sd, dout, xhat, N, C);
+    tac_bn_backward_apply(din, dgamma, dbeta, k0, dout, xhat, invstd, gamma, sd, N, N, C);
     free(k0);
     free(sd);
     return TAC_OK;
